@@ -1,0 +1,1 @@
+"""The HTTP API (aiohttp): validation, authentication, the URL map and error mapping."""

@@ -1,0 +1,1 @@
+"""Connectors that ship with connectord; each is an ordinary plugin, loaded like any other."""

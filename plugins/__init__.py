@@ -1,0 +1,1 @@
+"""The connector contract: hook specifications, the types connectors return, the plugin manager."""

@@ -1,0 +1,70 @@
+"""Checks what ``describe_connector`` returned, so a malformed connector is refused at load
+time with a reason instead of failing later inside a call."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import jsonschema
+import msgspec
+
+from connectord.plugins.types import CONNECTOR_ID_PATTERN, NAME_PATTERN, ConnectorInfo, Operation
+
+
+class DescriptorError(ValueError):
+    pass
+
+
+def check_descriptor(raw: Any) -> ConnectorInfo:
+    """Convert ``raw`` (a ConnectorInfo or a dict) and check it; raise DescriptorError."""
+    if raw is None:
+        raise DescriptorError("describe_connector returned nothing")
+    try:
+        info = raw if isinstance(raw, ConnectorInfo) else msgspec.convert(raw, ConnectorInfo)
+    except msgspec.ValidationError as exc:
+        raise DescriptorError(str(exc)) from None
+    _check_id(info.id)
+    for label, value in (("title", info.title), ("version", info.version)):
+        if not value.strip():
+            raise DescriptorError(f"'{label}' must not be empty")
+    _check_credentials_schema(info.credentials_schema)
+    _check_operations([*info.actions, *info.triggers])
+    return info
+
+
+def _check_id(connector_id: str) -> None:
+    if not re.fullmatch(CONNECTOR_ID_PATTERN, connector_id):
+        raise DescriptorError(
+            f"id {connector_id!r} must match {CONNECTOR_ID_PATTERN} (lowercase letters, digits, - and _)"
+        )
+
+
+def _check_credentials_schema(schema: dict[str, Any]) -> None:
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        raise DescriptorError(f"credentials_schema is not a valid JSON schema: {exc.message}") from None
+    if schema.get("type") != "object":
+        raise DescriptorError("credentials_schema must have \"type\": \"object\"")
+    for name, prop in schema.get("properties", {}).items():
+        if "secret" in prop and not isinstance(prop["secret"], bool):
+            raise DescriptorError(f"credentials_schema property '{name}': 'secret' must be true or false")
+
+
+def _check_operations(ops: list[Operation]) -> None:
+    seen: set[str] = set()
+    for op in ops:
+        if not re.fullmatch(NAME_PATTERN, op.name):
+            raise DescriptorError(f"operation name {op.name!r} must match {NAME_PATTERN}")
+        if op.name in seen:
+            raise DescriptorError(f"operation '{op.name}' is declared twice")
+        seen.add(op.name)
+        for method in op.model_methods:
+            if not re.fullmatch(NAME_PATTERN, method):
+                raise DescriptorError(f"operation '{op.name}': model method {method!r} must match {NAME_PATTERN}")
+        if op.config_schema:
+            try:
+                jsonschema.Draft202012Validator.check_schema(op.config_schema)
+            except jsonschema.SchemaError as exc:
+                raise DescriptorError(f"operation '{op.name}': config_schema: {exc.message}") from None

@@ -1,0 +1,103 @@
+"""The hooks a connector implements. These docstrings are the connector author's reference.
+
+A connector is a module (or any object) with functions marked ``@connectord.hookimpl``,
+published under the entry point group ``connectord.connectors``::
+
+    [project.entry-points."connectord.connectors"]
+    myshop = "myshop_connector"
+
+Rules that hold for every hook:
+
+* A hook takes only the arguments it names: pluggy passes each implementation the subset
+  of the spec's arguments it declares, so ``def verify_credentials(credentials)`` is fine.
+* A hook may be ``def`` or ``async def``; the runtime awaits a coroutine in its own loop.
+* Return the documented Struct from :mod:`connectord` or an equivalent dict; anything
+  else is reported to the caller as an invalid result.
+* Raise :class:`connectord.ConnectorError` (or ``ConfigError`` / ``UpstreamError``) with a
+  message for the user when you cannot answer. Any exception is turned into a *Rejected*
+  outcome carrying its type and message, never into "credentials invalid"; secret values
+  are redacted from that message. Do not put secrets into messages all the same.
+* Only the connector addressed by a call is invoked; hooks never run for other connectors.
+* ``credentials`` has been checked against your ``credentials_schema`` before the call,
+  so required fields are present and of the declared type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectord.plugins.markers import hookspec
+from connectord.plugins.types import ConnectorInfo, MetaModel, SelectQuery, SelectResult, VerifyResult
+
+
+@hookspec(firstresult=True)
+def describe_connector() -> ConnectorInfo:  # type: ignore[empty-body]
+    """Describe the connector: who it is and what it offers.
+
+    Return a :class:`connectord.ConnectorInfo` with:
+
+    * ``id``: lowercase, ``[a-z][a-z0-9_-]*``; unique among installed connectors. It is how
+      callers address the connector (``component`` in the exec API).
+    * ``title``, ``version``, ``description``.
+    * ``credentials_schema``: JSON schema (type ``object``) of the credential fields. Mark
+      secret properties with ``"secret": true``; they are encrypted at rest, masked in API
+      responses and redacted from logs and error messages.
+    * ``actions`` and ``triggers``: :class:`connectord.Operation` entries. Set
+      ``dynamic_metadata=True`` where :func:`get_meta_model` computes the schemas, and list
+      in ``model_methods`` the :func:`select_model` methods its dropdowns call.
+
+    This hook must be cheap and must not do I/O: it is called when connectors are loaded.
+    """
+
+
+@hookspec(firstresult=True)
+def verify_credentials(credentials: dict[str, Any]) -> VerifyResult:  # type: ignore[empty-body]
+    """Check that ``credentials`` work against the real service.
+
+    Return ``connectord.verified()`` or ``connectord.not_verified(kind, message, field)``
+    where ``kind`` is ``"auth"`` (the service refused them), ``"network"`` (it could not be
+    reached) or ``"config"`` (a field is malformed), and ``field`` names the credential
+    field at fault when you know it. Say precisely why: "password authentication failed
+    for user 'shop'" helps, "invalid credentials" does not.
+
+    Raise only when the check itself broke (a bug, an unexpected answer): that is reported
+    as a failed call, which is different from credentials that are wrong.
+    """
+
+
+@hookspec(firstresult=True)
+def select_model(  # type: ignore[empty-body]
+    action: str,
+    method: str,
+    credentials: dict[str, Any],
+    cfg: dict[str, Any],
+    query: SelectQuery,
+) -> SelectResult:
+    """Return the options of a dropdown of ``action``'s configuration.
+
+    ``method`` is one of the names the action lists in ``model_methods`` (the runtime
+    refuses any other before calling you). ``cfg`` holds the node's configuration so far,
+    so one dropdown may depend on another (the tables of the chosen schema, say).
+
+    ``query`` carries an optional ``search`` term, a ``cursor`` (``None`` for the first
+    page, else the ``next_cursor`` you returned) and a ``limit``. Filter and page at the
+    source when it can, so sources with thousands of options stay fast; return
+    ``SelectResult(options=[Option(value, label), ...], next_cursor=...)`` with
+    ``next_cursor=None`` on the last page. The cursor is opaque to callers: encode in it
+    whatever you need (a page number, an offset, the last key).
+    """
+
+
+@hookspec(firstresult=True)
+def get_meta_model(  # type: ignore[empty-body]
+    action: str,
+    credentials: dict[str, Any],
+    cfg: dict[str, Any],
+) -> MetaModel:
+    """Return the JSON schemas of what ``action`` takes in and gives out for ``cfg``.
+
+    Called only for operations declared with ``dynamic_metadata=True``. Return
+    ``MetaModel(in_=<JSON schema>, out=<JSON schema>)`` (serialised as ``{"in": ..., "out":
+    ...}``). Raise :class:`connectord.ConfigError` naming the ``cfg`` field when the
+    configuration is incomplete or points at something that does not exist.
+    """

@@ -1,0 +1,231 @@
+"""Builds a plugin manager from the built-in connectors and the installed entry points.
+
+There is no module-level manager: every process (the server, each sandbox child, each
+test) builds its own with :func:`load_connectors`, which reports a connector that cannot
+be loaded instead of failing, so one broken package never hides the others.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Any
+
+import pluggy
+
+from connectord.plugins import hookspecs
+from connectord.plugins.descriptor import DescriptorError, check_descriptor
+from connectord.plugins.markers import PROJECT
+from connectord.plugins.types import ConnectorInfo
+
+ENTRY_POINT_GROUP = "connectord.connectors"
+BUILTIN_CONNECTORS: tuple[str, ...] = (
+    "connectord.connectors.sql",
+    "connectord.connectors.webservice",
+    "connectord.connectors.shop",
+)
+
+
+@dataclass(frozen=True)
+class PluginSource:
+    """Where a connector comes from: ``name`` is the id it must describe itself with."""
+
+    name: str
+    origin: str
+    load: Callable[[], object]
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """A connector that could not be loaded, and why (shown by the CLI and the API)."""
+
+    name: str
+    origin: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Connector:
+    info: ConnectorInfo
+    plugin: object
+    origin: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which connectors to load: ``allow`` (``None`` = all) and ``block`` hold connector ids."""
+
+    allow: frozenset[str] | None = None
+    block: frozenset[str] = frozenset()
+    builtins: bool = True
+    entry_points: bool = True
+
+    def admits(self, name: str) -> bool:
+        return name not in self.block and (self.allow is None or name in self.allow)
+
+
+class UnknownConnectorError(LookupError):
+    def __init__(self, connector_id: str, known: Iterable[str]) -> None:
+        self.connector_id = connector_id
+        self.known = sorted(known)
+        listing = ", ".join(self.known) or "none"
+        super().__init__(f"unknown connector '{connector_id}' (installed: {listing})")
+
+
+class HookNotImplementedError(LookupError):
+    def __init__(self, connector_id: str, hook: str) -> None:
+        super().__init__(f"connector '{connector_id}' does not implement {hook}")
+
+
+@dataclass
+class ConnectorRegistry:
+    """The loaded connectors by id, and the hook callers that address exactly one of them."""
+
+    pm: pluggy.PluginManager
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    errors: list[LoadError] = field(default_factory=list)
+
+    def get(self, connector_id: str) -> Connector:
+        try:
+            return self.connectors[connector_id]
+        except KeyError:
+            raise UnknownConnectorError(connector_id, self.connectors) from None
+
+    def implements(self, connector_id: str, hook: str) -> bool:
+        return _has_impl(self.pm, self.get(connector_id).plugin, hook)
+
+    def call(self, connector_id: str, hook: str, **kwargs: Any) -> Any:
+        """Call ``hook`` of one connector only; never the other connectors' implementations."""
+        plugin = self.get(connector_id).plugin
+        if not _has_impl(self.pm, plugin, hook):
+            raise HookNotImplementedError(connector_id, hook)
+        return _single_plugin_caller(self.pm, hook, plugin)(**kwargs)
+
+
+def new_plugin_manager() -> pluggy.PluginManager:
+    pm = pluggy.PluginManager(PROJECT)
+    pm.add_hookspecs(hookspecs)
+    return pm
+
+
+def builtin_sources() -> list[PluginSource]:
+    return [
+        PluginSource(module.rsplit(".", 1)[1], f"built-in {module}", _importer(module))
+        for module in BUILTIN_CONNECTORS
+    ]
+
+
+def entry_point_sources() -> list[PluginSource]:
+    sources = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist else ""
+        sources.append(PluginSource(ep.name, f"entry point {ep.name} = {ep.value}{dist}", ep.load))
+    return sources
+
+
+def load_connectors(
+    selection: Selection = Selection(),
+    extra: Iterable[PluginSource] = (),
+) -> ConnectorRegistry:
+    """Load built-ins, then entry points, then ``extra`` (tests, embedding); skip what
+    ``selection`` excludes without importing it, and report every failure."""
+    sources: list[PluginSource] = []
+    if selection.builtins:
+        sources += builtin_sources()
+    if selection.entry_points:
+        sources += entry_point_sources()
+    sources += list(extra)
+
+    registry = ConnectorRegistry(pm=new_plugin_manager())
+    for source in sources:
+        if not selection.admits(source.name):
+            continue
+        if source.name in registry.connectors:
+            taken = registry.connectors[source.name].origin
+            registry.errors.append(
+                LoadError(source.name, source.origin, f"id '{source.name}' is already taken by {taken}")
+            )
+            continue
+        try:
+            registry.connectors[source.name] = _load_one(registry.pm, source)
+        except _LoadFailure as failure:
+            registry.errors.append(LoadError(source.name, source.origin, str(failure)))
+    return registry
+
+
+class _LoadFailure(Exception):
+    pass
+
+
+def _load_one(pm: pluggy.PluginManager, source: PluginSource) -> Connector:
+    try:
+        plugin = source.load()
+    except BaseException as exc:  # a hostile or broken package may raise anything at import
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        raise _LoadFailure(f"import failed: {type(exc).__name__}: {exc}") from exc
+    try:
+        pm.register(plugin, name=f"connector:{source.name}")
+    except (pluggy.PluginValidationError, ValueError) as exc:
+        raise _LoadFailure(f"invalid hook implementation: {exc}") from exc
+    try:
+        _check_hook_names(pm, plugin)
+        info = _describe(pm, plugin, source.name)
+        _check_hooks_present(pm, plugin, info)
+    except _LoadFailure:
+        pm.unregister(plugin)
+        raise
+    return Connector(info=info, plugin=plugin, origin=source.origin)
+
+
+def _describe(pm: pluggy.PluginManager, plugin: object, name: str) -> ConnectorInfo:
+    if not _has_impl(pm, plugin, "describe_connector"):
+        raise _LoadFailure("it implements no describe_connector hook")
+    try:
+        raw = _single_plugin_caller(pm, "describe_connector", plugin)()
+    except Exception as exc:
+        raise _LoadFailure(f"describe_connector raised {type(exc).__name__}: {exc}") from exc
+    try:
+        info = check_descriptor(raw)
+    except DescriptorError as exc:
+        raise _LoadFailure(f"invalid description: {exc}") from exc
+    if info.id != name:
+        raise _LoadFailure(f"it describes itself as '{info.id}' but is installed as '{name}'")
+    return info
+
+
+def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
+    unknown = sorted(hc.name for hc in pm.get_hookcallers(plugin) or () if not hc.has_spec())
+    if unknown:
+        known = ", ".join(sorted(_spec_names()))
+        raise _LoadFailure(f"unknown hook(s) {', '.join(unknown)} (known hooks: {known})")
+
+
+def _check_hooks_present(pm: pluggy.PluginManager, plugin: object, info: ConnectorInfo) -> None:
+    ops = (*info.actions, *info.triggers)
+    needs: Mapping[str, bool] = {
+        "select_model": any(op.model_methods for op in ops),
+        "get_meta_model": any(op.dynamic_metadata for op in ops),
+    }
+    for hook, needed in needs.items():
+        if needed and not _has_impl(pm, plugin, hook):
+            raise _LoadFailure(f"its operations need {hook} but it implements none")
+
+
+def _has_impl(pm: pluggy.PluginManager, plugin: object, hook: str) -> bool:
+    return any(impl.plugin is plugin for impl in getattr(pm.hook, hook).get_hookimpls())
+
+
+def _single_plugin_caller(pm: pluggy.PluginManager, hook: str, plugin: object) -> Any:
+    others = [p for p in pm.get_plugins() if p is not plugin]
+    return pm.subset_hook_caller(hook, remove_plugins=others)
+
+
+def _spec_names() -> list[str]:
+    return [n for n in dir(hookspecs) if hasattr(getattr(hookspecs, n), f"{PROJECT}_spec")]
+
+
+def _importer(module: str) -> Callable[[], object]:
+    return lambda: importlib.import_module(module)

@@ -1,0 +1,129 @@
+"""What connectors describe and return: plain data, the same shape whichever connector answers.
+
+Hooks may return these Structs or equivalent dicts; the runtime converts and validates
+either into the Struct, so a connector that returns the wrong shape is reported, not passed on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+JSONSchema = dict[str, Any]
+
+#: How a connector id must look: it is used in URLs, CLI arguments and configuration.
+CONNECTOR_ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
+#: How action, trigger and model method names must look.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+
+ConnectorId = msgspec.Meta(pattern=CONNECTOR_ID_PATTERN)
+
+
+class Operation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """An action or a trigger of a connector, as a flow node uses it.
+
+    ``model_methods`` names the ``select_model`` methods its configuration dropdowns call
+    (``select_model`` is called with one of these names); ``dynamic_metadata`` says that
+    ``get_meta_model`` computes its input/output schema from the configuration.
+    """
+
+    name: str
+    title: str
+    description: str = ""
+    dynamic_metadata: bool = False
+    model_methods: list[str] = msgspec.field(default_factory=list)
+    #: Static JSON schema of the node's configuration fields, for UIs.
+    config_schema: JSONSchema = msgspec.field(default_factory=dict)
+
+
+class ConnectorInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """How a connector describes itself.
+
+    ``credentials_schema`` is a JSON schema of type ``object``; a property marked
+    ``"secret": true`` holds a secret: it is encrypted at rest, masked in responses and
+    redacted from logs.
+    """
+
+    id: str
+    title: str
+    version: str
+    description: str = ""
+    credentials_schema: JSONSchema = msgspec.field(
+        default_factory=lambda: {"type": "object", "properties": {}}
+    )
+    actions: list[Operation] = msgspec.field(default_factory=list)
+    triggers: list[Operation] = msgspec.field(default_factory=list)
+
+    def operation(self, name: str) -> Operation | None:
+        """The action or trigger called ``name``, if the connector has one."""
+        for op in (*self.actions, *self.triggers):
+            if op.name == name:
+                return op
+        return None
+
+    def secret_fields(self) -> list[str]:
+        """Names of the credential properties marked ``"secret": true``."""
+        props = self.credentials_schema.get("properties", {})
+        return [k for k, v in props.items() if isinstance(v, dict) and v.get("secret") is True]
+
+
+class Option(msgspec.Struct, forbid_unknown_fields=True):
+    """One choice of a dropdown: the value stored in the flow and the label a person reads."""
+
+    value: str
+    label: str
+
+
+class SelectQuery(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Which page of options the caller wants: a search term, a cursor from the previous
+    page's ``next_cursor`` (opaque to the caller) and a page size."""
+
+    search: str | None = None
+    cursor: str | None = None
+    limit: int = 100
+
+
+class SelectResult(msgspec.Struct, forbid_unknown_fields=True):
+    """A page of dropdown options; ``next_cursor`` is ``None`` on the last page."""
+
+    options: list[Option]
+    next_cursor: str | None = None
+
+
+class MetaModel(msgspec.Struct, forbid_unknown_fields=True):
+    """The JSON schemas of what a node takes in and gives out for one configuration."""
+
+    in_: JSONSchema = msgspec.field(name="in")
+    out: JSONSchema
+
+
+FailureKind = Literal["auth", "network", "config"]
+
+
+class CredentialFailure(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """Why credentials were not verified: ``auth`` (refused by the service), ``network``
+    (service unreachable), ``config`` (a field is missing or malformed); ``field`` names the
+    credential field at fault when one is."""
+
+    kind: FailureKind
+    field: str | None = None
+
+
+class VerifyResult(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """The answer to ``verify_credentials``: a ``message`` a person can act on, and for a
+    refusal, a structured ``failure``."""
+
+    verified: bool
+    message: str = ""
+    failure: CredentialFailure | None = None
+
+
+def verified(message: str = "Credentials verified.") -> VerifyResult:
+    """A successful verification."""
+    return VerifyResult(verified=True, message=message)
+
+
+def not_verified(kind: FailureKind, message: str, field: str | None = None) -> VerifyResult:
+    """A refused verification of the given kind, naming the field at fault if there is one."""
+    return VerifyResult(verified=False, message=message, failure=CredentialFailure(kind, field))

@@ -1,0 +1,62 @@
+"""Removes secret values from text before it is stored, logged or returned.
+
+Redaction is by value: every secret of the call's credentials is replaced, together with
+its URL-encoded and base64 forms, wherever it appears. Values shorter than
+``MIN_SECRET_LENGTH`` are not redacted (they would mangle ordinary text); connectors should
+not accept such secrets anyway.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+MASK = "**********"
+MIN_SECRET_LENGTH = 4
+
+
+class Redactor:
+    def __init__(self, secrets: Iterable[str]) -> None:
+        forms: set[str] = set()
+        for secret in secrets:
+            if len(secret) >= MIN_SECRET_LENGTH:
+                forms.update(_forms(secret))
+        # Longest first, so a secret that contains another is masked whole.
+        ordered = sorted(forms, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+
+    def text(self, value: str) -> str:
+        return self._pattern.sub(MASK, value) if self._pattern else value
+
+    def data(self, value: Any) -> Any:
+        """Redact every string inside JSON-like data (keys included)."""
+        if self._pattern is None:
+            return value
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.data(k): self.data(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self.data(v) for v in value]
+        return value
+
+
+def _forms(secret: str) -> set[str]:
+    raw = secret.encode()
+    b64 = base64.b64encode(raw).decode()
+    return {
+        secret,
+        quote(secret, safe=""),
+        quote_plus(secret, safe=""),
+        b64,
+        b64.rstrip("="),
+        base64.urlsafe_b64encode(raw).decode().rstrip("="),
+    }
+
+
+def secret_values(credentials: dict[str, Any], secret_fields: Iterable[str]) -> list[str]:
+    """The string values of the credential fields marked secret."""
+    return [v for k in secret_fields if isinstance(v := credentials.get(k), str)]

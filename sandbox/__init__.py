@@ -1,0 +1,1 @@
+"""The child side of sandboxed execution (see issue: sandbox)."""

@@ -1,0 +1,65 @@
+"""Fixtures shared by every tier: test tiers by folder, and a fresh PostgreSQL database."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+TIERS = ("unit", "integration", "e2e")
+PG_ADMIN_DSN = os.environ.get(
+    "CONNECTORD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with its tier, taken from its folder (tests/unit, tests/integration, …)."""
+    for item in items:
+        parts = Path(str(item.path)).parts
+        for tier in TIERS:
+            if tier in parts:
+                item.add_marker(getattr(pytest.mark, tier))
+
+
+def _postgres_required() -> bool:
+    return os.environ.get("CONNECTORD_REQUIRE_POSTGRES", "") not in ("", "0", "false")
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> str:
+    """A DSN with the right to create databases; skips (or fails under CI) without a server."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the dev extra installs it
+        reason = "psycopg is not installed (pip install 'connectord[postgres]')"
+    else:
+        try:
+            with psycopg.connect(PG_ADMIN_DSN, connect_timeout=3) as conn:
+                conn.execute("SELECT 1")
+            return PG_ADMIN_DSN
+        except psycopg.OperationalError as exc:
+            reason = f"PostgreSQL is not reachable at {PG_ADMIN_DSN}: {exc}".strip()
+    if _postgres_required():
+        pytest.fail(f"CONNECTORD_REQUIRE_POSTGRES is set but {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def pg_database(pg_admin_dsn: str) -> Iterator[str]:
+    """A new, empty database for one test, dropped afterwards; yields its DSN."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"connectord_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        params = conninfo_to_dict(pg_admin_dsn)
+        params["dbname"] = name
+        yield make_conninfo(**params)
+    finally:
+        with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
