@@ -6,6 +6,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -49,17 +50,14 @@ def pg_admin_dsn() -> str:
 
 @pytest.fixture
 def pg_database(pg_admin_dsn: str) -> Iterator[str]:
-    """A new, empty database for one test, dropped afterwards; yields its DSN."""
+    """A new, empty database for one test, dropped afterwards; yields its URL."""
     import psycopg
-    from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
     name = f"connectord_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        params = conninfo_to_dict(pg_admin_dsn)
-        params["dbname"] = name
-        yield make_conninfo(**params)
+        yield urlunsplit(urlsplit(pg_admin_dsn)._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
