@@ -46,7 +46,7 @@ def _check_credentials_schema(schema: dict[str, Any]) -> None:
     except jsonschema.SchemaError as exc:
         raise DescriptorError(f"credentials_schema is not a valid JSON schema: {exc.message}") from None
     if schema.get("type") != "object":
-        raise DescriptorError("credentials_schema must have \"type\": \"object\"")
+        raise DescriptorError('credentials_schema must have "type": "object"')
     for name, prop in schema.get("properties", {}).items():
         if "secret" in prop and not isinstance(prop["secret"], bool):
             raise DescriptorError(f"credentials_schema property '{name}': 'secret' must be true or false")
@@ -62,7 +62,9 @@ def _check_operations(ops: list[Operation]) -> None:
         seen.add(op.name)
         for method in op.model_methods:
             if not re.fullmatch(NAME_PATTERN, method):
-                raise DescriptorError(f"operation '{op.name}': model method {method!r} must match {NAME_PATTERN}")
+                raise DescriptorError(
+                    f"operation '{op.name}': model method {method!r} must match {NAME_PATTERN}"
+                )
         if op.config_schema:
             try:
                 jsonschema.Draft202012Validator.check_schema(op.config_schema)

@@ -82,9 +82,7 @@ def check_call(registry: ConnectorRegistry, call: Call) -> ConnectorInfo:
                 "model_method",
             )
     elif not op.dynamic_metadata:
-        raise InvalidCallError(
-            f"'{op.name}' of connector '{info.id}' has no dynamic metadata", "action"
-        )
+        raise InvalidCallError(f"'{op.name}' of connector '{info.id}' has no dynamic metadata", "action")
     _require_hook(registry, call)
     return info
 

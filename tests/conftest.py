@@ -11,9 +11,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 TIERS = ("unit", "integration", "e2e")
-PG_ADMIN_DSN = os.environ.get(
-    "CONNECTORD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
+PG_ADMIN_DSN = os.environ.get("CONNECTORD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -1,0 +1,59 @@
+"""The aiohttp application factory and the blocking ``serve`` entry."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+
+from aiohttp import web
+from aiohttp.web_runner import GracefulExit
+
+from connectord.api.errors import error_middleware
+from connectord.api.keys import REGISTRY, SETTINGS, STORE
+from connectord.api.routes import ROUTES
+from connectord.plugins.manager import ConnectorRegistry
+from connectord.runtime.config import Settings
+from connectord.runtime.store import Store
+
+
+def create_app(settings: Settings, registry: ConnectorRegistry, store: Store) -> web.Application:
+    """An application serving ``registry`` on ``store``; the store is closed with the app."""
+    app = web.Application(middlewares=[error_middleware])
+    app[SETTINGS] = settings
+    app[REGISTRY] = registry
+    app[STORE] = store
+    app.add_routes(ROUTES)
+    app.cleanup_ctx.append(_closing(store.close))
+    return app
+
+
+def _closing(close: Callable[[], None]) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(_app: web.Application) -> AsyncIterator[None]:
+        yield
+        close()
+
+    return context
+
+
+def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:
+    """Run until SIGINT or SIGTERM. ``ready`` gets the base URL once the socket listens
+    (with port 0, the port the system chose)."""
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    with contextlib.suppress(GracefulExit, KeyboardInterrupt):
+        asyncio.run(_serve(app, settings.host, settings.port, ready))
+
+
+async def _serve(app: web.Application, host: str, port: int, ready: Callable[[str], None]) -> None:
+    runner = web.AppRunner(app, handle_signals=True)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+        bound_host, bound_port = runner.addresses[0][:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        ready(f"http://{shown}:{bound_port}")
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

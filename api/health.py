@@ -1,0 +1,31 @@
+"""``/health``: is this node able to serve? (503 when its store is unusable)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from connectord import __version__
+from connectord.api.keys import REGISTRY, STORE
+from connectord.api.responses import json_response
+
+log = logging.getLogger(__name__)
+
+
+async def health(request: web.Request) -> web.Response:
+    registry = request.app[REGISTRY]
+    try:
+        await asyncio.to_thread(request.app[STORE].ping)
+        store = "ok"
+    except Exception as exc:
+        log.warning("health: store unusable: %s", exc)
+        store = "unavailable"
+    body = {
+        "status": "ok" if store == "ok" else "unavailable",
+        "version": __version__,
+        "store": store,
+        "connectors": {"loaded": len(registry.connectors), "failed": len(registry.errors)},
+    }
+    return json_response(body, 200 if store == "ok" else 503)

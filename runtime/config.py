@@ -1,0 +1,89 @@
+"""Settings of a connectord process, from defaults, environment and command-line flags.
+
+Precedence: a flag beats an environment variable beats the default. Reading the
+environment is done once, here, and the result passed down, so the rest of the code
+never looks at ``os.environ``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from connectord.plugins.manager import Selection
+
+ENV_PREFIX = "CONNECTORD_"
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+class ConfigurationError(ValueError):
+    """A setting has an unusable value; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    #: ``None`` means the embedded SQLite file in ``data_dir``.
+    store_url: str | None = None
+    connectors: Selection = field(default_factory=Selection)
+    log_level: str = "INFO"
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """These settings with the given ones replaced; ``None`` values are ignored."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", "~")).expanduser() / ".local/share")
+    return Path(base) / "connectord"
+
+
+def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
+    def get(name: str) -> str | None:
+        value = env.get(ENV_PREFIX + name, "").strip()
+        return value or None
+
+    data_dir = get("DATA_DIR")
+    allow = get("CONNECTORS_ALLOW")
+    return Settings(
+        data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(env),
+        host=get("HOST") or DEFAULT_HOST,
+        port=parse_port(get("PORT"), ENV_PREFIX + "PORT") if get("PORT") else DEFAULT_PORT,
+        store_url=get("STORE_URL"),
+        connectors=Selection(
+            allow=parse_id_list(allow) if allow is not None else None,
+            block=parse_id_list(get("CONNECTORS_BLOCK") or ""),
+        ),
+        log_level=parse_log_level(get("LOG_LEVEL") or "INFO", ENV_PREFIX + "LOG_LEVEL"),
+    )
+
+
+def parse_port(value: str | None, name: str) -> int:
+    try:
+        port = int(value or "")
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a port number, got {value!r}") from None
+    if not 0 <= port <= 65535:
+        raise ConfigurationError(f"{name} must be between 0 and 65535, got {port}")
+    return port
+
+
+def parse_id_list(value: str) -> frozenset[str]:
+    """``"sql, shop"`` → ``{"sql", "shop"}``."""
+    return frozenset(part.strip() for part in value.split(",") if part.strip())
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def parse_log_level(value: str, name: str) -> str:
+    level = value.upper()
+    if level not in LOG_LEVELS:
+        raise ConfigurationError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+    return level

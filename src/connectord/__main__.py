@@ -1,0 +1,5 @@
+import sys
+
+from connectord.cli.main import main
+
+sys.exit(main())

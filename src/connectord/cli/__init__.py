@@ -1,0 +1,1 @@
+"""The ``connectord`` command line: one module per command, named exit codes."""

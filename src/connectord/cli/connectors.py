@@ -1,0 +1,71 @@
+"""``connectord connectors list|show``: what is installed, and what failed to load."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import msgspec
+
+from connectord.cli.common import add_connector_options, registry_for, settings_from_args
+from connectord.cli.exits import OK, CliError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "connectors", help="list installed connectors", description="Inspect installed connectors."
+    )
+    sub = parser.add_subparsers(dest="connectors_command", metavar="COMMAND", required=True)
+    listing = sub.add_parser(
+        "list",
+        help="list connectors and load failures",
+        description="List the loaded connectors, then those that failed to load and why.",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_connector_options(listing)
+    listing.set_defaults(run=run_list)
+    show = sub.add_parser("show", help="print one connector's description as JSON")
+    show.add_argument("connector", metavar="CONNECTOR", help="connector id")
+    add_connector_options(show)
+    show.set_defaults(run=run_show)
+
+
+def run_list(args: argparse.Namespace) -> int:
+    registry = registry_for(settings_from_args(args))
+    connectors = sorted(registry.connectors.values(), key=lambda c: c.info.id)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "connectors": [{**msgspec.to_builtins(c.info), "origin": c.origin} for c in connectors],
+                    "errors": [
+                        {"id": e.name, "origin": e.origin, "reason": e.reason} for e in registry.errors
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return OK
+    rows = [(c.info.id, c.info.version, c.info.title, c.origin) for c in connectors]
+    _print_table(("ID", "VERSION", "TITLE", "ORIGIN"), rows)
+    if registry.errors:
+        print("\nNot loaded:")
+        for error in registry.errors:
+            print(f"  {error.name} ({error.origin}): {error.reason}")
+    return OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    registry = registry_for(settings_from_args(args))
+    failed = [e for e in registry.errors if e.name == args.connector]
+    if failed:
+        raise CliError(f"connector '{args.connector}' failed to load: {failed[0].reason}")
+    connector = registry.get(args.connector)
+    print(json.dumps({**msgspec.to_builtins(connector.info), "origin": connector.origin}, indent=2))
+    return OK
+
+
+def _print_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())

@@ -1,0 +1,53 @@
+"""``connectord serve``: run the HTTP API."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from connectord.cli.common import add_connector_options, add_store_options, registry_for, settings_from_args
+from connectord.cli.exits import CONFIGURATION, OK, CliError
+from connectord.runtime.config import parse_port
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "serve", help="run the HTTP API", description="Run the HTTP API until SIGINT or SIGTERM."
+    )
+    parser.add_argument("--host", help="address to listen on (env CONNECTORD_HOST; default 127.0.0.1)")
+    parser.add_argument(
+        "--port",
+        type=lambda v: parse_port(v, "--port"),
+        help="port to listen on, 0 for any free one (env CONNECTORD_PORT; default 8080)",
+    )
+    add_store_options(parser)
+    add_connector_options(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from connectord.api.app import create_app, serve
+    from connectord.runtime.store import open_store
+
+    settings = settings_from_args(args)
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    registry = registry_for(settings)
+    for error in registry.errors:
+        logging.getLogger("connectord").warning(
+            "connector '%s' not loaded (%s): %s", error.name, error.origin, error.reason
+        )
+    store = open_store(settings)
+    app = create_app(settings, registry, store)
+
+    def ready(url: str) -> None:
+        print(f"connectord listening on {url} (store: {store.url})", flush=True)
+
+    try:
+        serve(app, settings, ready)
+    except OSError as exc:
+        raise CliError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", CONFIGURATION
+        ) from None
+    print("connectord stopped", file=sys.stderr)
+    return OK

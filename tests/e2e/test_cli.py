@@ -1,0 +1,194 @@
+"""The connector author's loop through the installed ``connectord`` command."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from subprocess import CompletedProcess
+
+import pytest
+
+from .conftest import add_to_pythonpath
+
+Run = Callable[..., CompletedProcess[str]]
+
+ACME = """
+import connectord
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(
+        id="acme", title="ACME CRM", version="1.0.0",
+        credentials_schema={
+            "type": "object", "required": ["api_key"],
+            "properties": {"api_key": {"type": "string", "secret": True}},
+        },
+        actions=[connectord.Operation(
+            name="create_contact", title="Create contact",
+            dynamic_metadata=True, model_methods=["lists"],
+        )],
+    )
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    if credentials["api_key"] == "key-good-123":
+        return connectord.verified()
+    if credentials["api_key"] == "key-crash-123":
+        raise RuntimeError("upstream answered 500 for key " + credentials["api_key"])
+    return connectord.not_verified("auth", "ACME refused the API key", "api_key")
+
+@connectord.hookimpl
+def select_model(method, query):
+    lists = [connectord.Option(value=str(i), label=f"List {i}") for i in range(5)]
+    return connectord.SelectResult(options=lists[: query.limit], next_cursor=None)
+
+@connectord.hookimpl
+def get_meta_model(action, cfg):
+    listed = {"id": {"type": "string"}, "list": {"const": cfg.get("list")}}
+    return {"in": {"type": "object", "properties": {"email": {"type": "string"}}},
+            "out": {"type": "object", "properties": listed}}
+"""
+
+BROKEN = """
+import this_module_does_not_exist
+"""
+
+
+@pytest.fixture(scope="module")
+def packages(install_connector: Callable[[str, str], Path]) -> list[Path]:
+    return [install_connector("acme", ACME), install_connector("broken", BROKEN)]
+
+
+@pytest.fixture
+def acme(packages: list[Path], cli_env: dict[str, str]) -> None:
+    """The acme connector and a broken one are installed for the CLI under test."""
+    add_to_pythonpath(cli_env, *packages)
+
+
+def test_an_installed_package_is_listed_and_a_broken_one_reported(acme: None, run_cli: Run) -> None:
+    result = run_cli("connectors", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    listing = json.loads(result.stdout)
+    ids = [c["id"] for c in listing["connectors"]]
+    assert "acme" in ids
+    assert {"sql", "webservice", "shop"} <= set(ids)
+    [broken] = [e for e in listing["errors"] if e["id"] == "broken"]
+    assert "No module named 'this_module_does_not_exist'" in broken["reason"]
+    table = run_cli("connectors", "list")
+    assert "ACME CRM" in table.stdout and "Not loaded:" in table.stdout
+
+
+def test_call_verify_credentials(acme: None, run_cli: Run) -> None:
+    good = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-good-123"}')
+    assert good.returncode == 0, good.stderr
+    assert json.loads(good.stdout)["verified"] is True
+    bad = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-wrong-1"}')
+    assert bad.returncode == 4
+    assert json.loads(bad.stdout)["failure"] == {"kind": "auth", "field": "api_key"}
+
+
+def test_a_crash_in_the_connector_is_reported_as_such_with_the_secret_redacted(
+    acme: None, run_cli: Run
+) -> None:
+    result = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-crash-123"}')
+    assert result.returncode == 1
+    assert "rejected: RuntimeError: upstream answered 500 for key **********" in result.stderr
+    assert "key-crash-123" not in result.stderr + result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path: object) -> None:
+    creds = '{"api_key": "key-good-123"}'
+    options = run_cli(
+        "call",
+        "acme",
+        "select_model",
+        "--action",
+        "create_contact",
+        "--method",
+        "lists",
+        "--credentials",
+        creds,
+        "--limit",
+        "2",
+    )
+    assert options.returncode == 0, options.stderr
+    assert json.loads(options.stdout) == {
+        "options": [{"value": "0", "label": "List 0"}, {"value": "1", "label": "List 1"}],
+        "next_cursor": None,
+    }
+    meta = run_cli(
+        "call",
+        "acme",
+        "get_meta_model",
+        "--action",
+        "create_contact",
+        "--credentials",
+        "-",
+        "--cfg",
+        '{"list": "3"}',
+        stdin=creds,
+    )
+    assert meta.returncode == 0, meta.stderr
+    assert json.loads(meta.stdout)["out"]["properties"]["list"] == {"const": "3"}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (("call", "nope", "verify_credentials"), 2, "unknown connector 'nope' (installed:"),
+        (("call", "acme", "verify_credentials", "--data", "{bad"), 2, "--data: invalid JSON"),
+        (
+            ("call", "acme", "verify_credentials", "--data", "[1]"),
+            2,
+            "--data: expected a JSON object, got list",
+        ),
+        (
+            ("call", "acme", "get_meta_model", "--cfg", "@/nonexistent.json"),
+            2,
+            "--cfg: cannot read /nonexistent.json",
+        ),
+        (
+            ("call", "acme", "select_model", "--action", "create_contact"),
+            2,
+            "select_model needs a model method (--method)",
+        ),
+        (
+            ("call", "acme", "select_model", "--action", "nope", "--method", "lists"),
+            2,
+            "connector 'acme' has no action or trigger 'nope' (it has: create_contact) (--action)",
+        ),
+        (("call", "acme", "bogus"), 2, "invalid choice: 'bogus'"),
+        (("call", "acme", "select_model", "--limit", "0"), 2, "must be at least 1"),
+        (("connectors", "show", "broken"), 2, "connector 'broken' failed to load"),
+        (("connectors",), 2, "required: COMMAND"),
+    ],
+)
+def test_bad_input_is_one_clear_line(
+    acme: None, run_cli: Run, args: tuple[str, ...], code: int, message: str
+) -> None:
+    result = run_cli(*args)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_block_list_hides_a_connector(acme: None, run_cli: Run) -> None:
+    result = run_cli("connectors", "list", "--json", "--block", "acme,broken")
+    ids = [c["id"] for c in json.loads(result.stdout)["connectors"]]
+    assert "acme" not in ids and json.loads(result.stdout)["errors"] == []
+
+
+def test_every_command_has_help(run_cli: Run) -> None:
+    for command in (
+        [],
+        ["serve"],
+        ["connectors"],
+        ["connectors", "list"],
+        ["connectors", "show"],
+        ["call"],
+        ["demo-shop"],
+    ):
+        result = run_cli(*command, "--help")
+        assert result.returncode == 0 and "usage: connectord" in result.stdout

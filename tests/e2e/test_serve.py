@@ -1,0 +1,88 @@
+"""``connectord serve`` as a user starts it: a real process on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CONNECTORD
+
+LISTENING = re.compile(r"connectord listening on (http://\S+)")
+
+
+def get(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+
+
+@pytest.fixture
+def server(cli_env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    process = subprocess.Popen(
+        [CONNECTORD, "serve", "--port", "0"],
+        env=cli_env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # blocks until the socket listens (or the process dies)
+        match = LISTENING.search(line)
+        assert match, f"no 'listening' line; stderr: {process.stderr.read() if process.stderr else ''}"
+        yield process, match.group(1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(timeout=10)
+        for stream in (process.stdout, process.stderr):
+            if stream:
+                stream.close()
+
+
+def test_serve_answers_health_and_components_then_stops_cleanly(
+    server: tuple[subprocess.Popen[str], str], cli_env: dict[str, str]
+) -> None:
+    process, url = server
+    assert get(f"{url}/health")[0] == 200
+    status, body = get(f"{url}/v1/components")
+    assert status == 200
+    assert {"sql", "webservice", "shop"} <= {c["id"] for c in body["data"]}
+    assert get(f"{url}/v1/components/nope") == (
+        404,
+        {"message": "component 'nope' is not installed", "field": "component_id"},
+    )
+    assert (Path(cli_env["CONNECTORD_DATA_DIR"]) / "connectord.sqlite3").exists()
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+
+
+def test_a_port_in_use_is_a_clear_error(
+    server: tuple[subprocess.Popen[str], str], cli_env: dict[str, str]
+) -> None:
+    _, url = server
+    port = url.rsplit(":", 1)[1]
+    result = subprocess.run(
+        [CONNECTORD, "serve", "--port", port], env=cli_env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 3
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_bad_setting_is_named(cli_env: dict[str, str]) -> None:
+    cli_env["CONNECTORD_PORT"] = "eighty"
+    result = subprocess.run([CONNECTORD, "serve"], env=cli_env, capture_output=True, text=True, timeout=30)
+    assert result.returncode == 3
+    assert "CONNECTORD_PORT must be a port number, got 'eighty'" in result.stderr

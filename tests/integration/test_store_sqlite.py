@@ -1,0 +1,55 @@
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from connectord.runtime.config import ConfigurationError, Settings
+from connectord.runtime.store import SQLITE_FILE, open_store
+from connectord.runtime.store.sqlite import MIGRATIONS, SQLiteStore
+
+
+def test_the_default_store_is_a_wal_sqlite_file_in_a_private_data_dir(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data" / "nested"
+    store = open_store(Settings(data_dir=data_dir))
+    try:
+        store.ping()
+        assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+        with sqlite3.connect(data_dir / SQLITE_FILE) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert conn.execute("SELECT max(version) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
+    finally:
+        store.close()
+
+
+def test_reopening_does_not_reapply_migrations(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    SQLiteStore(path).close()
+    store = SQLiteStore(path)
+    assert store.schema_version == len(MIGRATIONS)
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone() == (len(MIGRATIONS),)
+
+
+def test_a_store_newer_than_this_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (99)")
+    with pytest.raises(ConfigurationError, match="schema version 99; this connectord knows up to"):
+        SQLiteStore(path)
+
+
+def test_store_url_choices(tmp_path: Path) -> None:
+    explicit = open_store(Settings(data_dir=tmp_path / "unused", store_url=f"sqlite:///{tmp_path}/x.db"))
+    explicit.close()
+    assert (tmp_path / "x.db").exists() and not (tmp_path / "unused").exists()
+    with pytest.raises(ConfigurationError, match="unsupported scheme 'mysql'"):
+        open_store(Settings(data_dir=tmp_path, store_url="mysql://db/x"))
+
+
+def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("")
+    with pytest.raises(ConfigurationError, match=r"data directory .*/f is not a directory"):
+        open_store(Settings(data_dir=tmp_path / "f"))

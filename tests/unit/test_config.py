@@ -1,0 +1,42 @@
+from pathlib import Path
+
+import pytest
+
+from connectord.runtime.config import ConfigurationError, settings_from_env
+
+
+def test_defaults() -> None:
+    settings = settings_from_env({"HOME": "/home/ann"})
+    assert settings.data_dir == Path("/home/ann/.local/share/connectord")
+    assert (settings.host, settings.port, settings.store_url) == ("127.0.0.1", 8080, None)
+    assert settings.connectors.allow is None and settings.connectors.block == frozenset()
+
+
+def test_environment_overrides() -> None:
+    settings = settings_from_env(
+        {
+            "CONNECTORD_DATA_DIR": "/srv/c",
+            "CONNECTORD_PORT": "9000",
+            "CONNECTORD_CONNECTORS_ALLOW": "sql, shop",
+            "CONNECTORD_CONNECTORS_BLOCK": "webservice",
+            "CONNECTORD_LOG_LEVEL": "debug",
+        }
+    )
+    assert settings.data_dir == Path("/srv/c") and settings.port == 9000
+    assert settings.connectors.allow == {"sql", "shop"}
+    assert settings.connectors.block == {"webservice"}
+    assert settings.log_level == "DEBUG"
+    assert settings.with_overrides(port=1, host=None).port == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("CONNECTORD_PORT", "http", "CONNECTORD_PORT must be a port number"),
+        ("CONNECTORD_PORT", "70000", "between 0 and 65535"),
+        ("CONNECTORD_LOG_LEVEL", "loud", "CONNECTORD_LOG_LEVEL must be one of"),
+    ],
+)
+def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:
+    with pytest.raises(ConfigurationError, match=fragment):
+        settings_from_env({name: value})

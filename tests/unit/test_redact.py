@@ -1,0 +1,36 @@
+import base64
+from urllib.parse import quote
+
+from connectord.runtime.redact import MASK, Redactor, secret_values
+
+
+def test_masks_the_value_and_its_encoded_forms() -> None:
+    secret = "s3cr3t/+pass word"
+    redactor = Redactor([secret])
+    text = " | ".join([secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()])
+    redacted = redactor.text(text)
+    assert secret not in redacted
+    assert quote(secret, safe="") not in redacted
+    assert base64.b64encode(secret.encode()).decode() not in redacted
+    assert redacted.count(MASK) == 3
+
+
+def test_longer_secret_masked_whole_when_it_contains_a_shorter_one() -> None:
+    redactor = Redactor(["abcd", "abcdefgh"])
+    assert redactor.text("x abcdefgh y") == f"x {MASK} y"
+
+
+def test_data_is_redacted_recursively_keys_included() -> None:
+    redactor = Redactor(["hunter22"])
+    data = {"a": ["ok", "pw=hunter22"], "hunter22": {"n": 1}}
+    assert redactor.data(data) == {"a": ["ok", f"pw={MASK}"], MASK: {"n": 1}}
+
+
+def test_short_values_are_not_redacted_and_no_secrets_means_no_change() -> None:
+    assert Redactor(["ab"]).text("ab cd") == "ab cd"
+    assert Redactor([]).data({"k": "v"}) == {"k": "v"}
+
+
+def test_secret_values_takes_only_string_values_of_secret_fields() -> None:
+    creds = {"user": "bob", "password": "pw-1234", "pin": 1234}
+    assert secret_values(creds, ["password", "pin", "missing"]) == ["pw-1234"]
