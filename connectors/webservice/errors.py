@@ -1,0 +1,21 @@
+"""Why a call to an endpoint failed, as types callers can tell apart.
+
+All are :class:`connectord.UpstreamError`: the connector itself worked, the endpoint did not
+answer usably. Bad input is :class:`connectord.ConfigError` instead.
+"""
+
+from __future__ import annotations
+
+from connectord.plugins.errors import UpstreamError
+
+
+class EndpointUnreachableError(UpstreamError):
+    """No answer at all: connection refused, DNS failure, TLS failure or timeout."""
+
+
+class EndpointTimeoutError(EndpointUnreachableError):
+    """The endpoint did not answer (or finish its body) within the request's timeout."""
+
+
+class ResponseTooLargeError(UpstreamError):
+    """The response body is larger than the cap the caller allowed."""
