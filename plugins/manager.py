@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+import msgspec
 import pluggy
 
 from connectord.plugins import hookspecs
@@ -37,8 +38,7 @@ class PluginSource:
     load: Callable[[], object]
 
 
-@dataclass(frozen=True)
-class LoadError:
+class LoadError(msgspec.Struct, frozen=True):
     """A connector that could not be loaded, and why (shown by the CLI and the API)."""
 
     name: str
@@ -51,6 +51,31 @@ class Connector:
     info: ConnectorInfo
     plugin: object
     origin: str
+
+
+class CatalogEntry(msgspec.Struct, frozen=True):
+    """What is known of a loaded connector without its code: description, origin, hooks."""
+
+    info: ConnectorInfo
+    origin: str
+    hooks: frozenset[str]
+
+
+class Catalog(msgspec.Struct, frozen=True):
+    """The loaded connectors as data. The sandbox's zygote sends it to the server, which
+    thus answers questions about connectors without importing any of them."""
+
+    connectors: dict[str, CatalogEntry]
+    errors: list[LoadError]
+
+    def get(self, connector_id: str) -> CatalogEntry:
+        try:
+            return self.connectors[connector_id]
+        except KeyError:
+            raise UnknownConnectorError(connector_id, self.connectors) from None
+
+    def implements(self, connector_id: str, hook: str) -> bool:
+        return hook in self.get(connector_id).hooks
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,24 @@ class ConnectorRegistry:
 
     def implements(self, connector_id: str, hook: str) -> bool:
         return _has_impl(self.pm, self.get(connector_id).plugin, hook)
+
+    def catalog(self) -> Catalog:
+        hooks = [n for n in _spec_names() if n != "describe_connector"]
+        return Catalog(
+            connectors={
+                cid: CatalogEntry(c.info, c.origin, frozenset(h for h in hooks if self.implements(cid, h)))
+                for cid, c in sorted(self.connectors.items())
+            },
+            errors=list(self.errors),
+        )
+
+    def only(self, connector_id: str) -> ConnectorRegistry:
+        """A registry with a plugin manager of its own holding just this connector, so
+        nothing else can be reached from it (what a sandbox worker runs with)."""
+        connector = self.get(connector_id)
+        pm = new_plugin_manager()
+        pm.register(connector.plugin, name=f"connector:{connector_id}")
+        return ConnectorRegistry(pm=pm, connectors={connector_id: connector})
 
     def call(self, connector_id: str, hook: str, **kwargs: Any) -> Any:
         """Call ``hook`` of one connector only; never the other connectors' implementations."""

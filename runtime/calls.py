@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import jsonschema
 import msgspec
@@ -55,7 +56,15 @@ class InvalidCallError(ValueError):
         self.field = field
 
 
-def check_call(registry: ConnectorRegistry, call: Call) -> ConnectorInfo:
+class ConnectorLookup(Protocol):
+    """A ConnectorRegistry (code loaded) or a Catalog (descriptions only)."""
+
+    def get(self, connector_id: str) -> Any: ...
+
+    def implements(self, connector_id: str, hook: str) -> bool: ...
+
+
+def check_call(registry: ConnectorLookup, call: Call) -> ConnectorInfo:
     """Refuse a call to an unknown connector, action or model method, or to a hook the
     connector lacks; return the connector's description."""
     info = registry.get(call.connector).info
@@ -109,7 +118,7 @@ def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
         return Rejected(type(exc).__name__, redactor.text(str(exc)), field)
 
 
-def _require_hook(registry: ConnectorRegistry, call: Call) -> None:
+def _require_hook(registry: ConnectorLookup, call: Call) -> None:
     if not registry.implements(call.connector, call.method):
         raise HookNotImplementedError(call.connector, call.method)
 
@@ -123,12 +132,23 @@ def _hook_kwargs(call: Call) -> dict[str, Any]:
     return kwargs
 
 
+@functools.lru_cache(maxsize=256)
+def credentials_validator(schema: bytes) -> jsonschema.protocols.Validator:
+    """A validator per distinct credentials schema (building one costs far more than using it)."""
+    return jsonschema.Draft202012Validator(msgspec.json.decode(schema))
+
+
+def warm_up(info: ConnectorInfo) -> None:
+    """Build what every call of this connector needs, so forked workers inherit it."""
+    credentials_validator(msgspec.json.encode(info.credentials_schema))
+
+
 def _credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
     """The first way ``credentials`` break the connector's schema, as (message, field).
 
     Messages name the field and the rule but never echo the value, which may be a secret.
     """
-    validator = jsonschema.Draft202012Validator(info.credentials_schema)
+    validator = credentials_validator(msgspec.json.encode(info.credentials_schema))
     error = jsonschema.exceptions.best_match(validator.iter_errors(credentials))
     if error is None:
         return None

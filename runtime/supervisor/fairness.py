@@ -1,0 +1,98 @@
+"""A bounded number of concurrent invocations, handed out fairly.
+
+Waiters queue per key (tenant, connector); a freed slot goes to the next key in turn, so a
+connector with a hundred calls queued delays another connector's call by at most one turn.
+One key may hold at most ``per_key`` slots, so a connector whose calls all hang until their
+deadline still leaves slots for the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, OrderedDict, deque
+from collections.abc import AsyncIterator, Hashable
+from contextlib import asynccontextmanager
+
+
+class FairLimiter:
+    def __init__(self, capacity: int, per_key: int | None = None) -> None:
+        if capacity < 1:
+            raise ValueError("capacity must be at least 1")
+        self.capacity = capacity
+        self.per_key = min(per_key or max(1, capacity - 1), capacity)
+        self.held: Counter[Hashable] = Counter()
+        self._waiting: OrderedDict[Hashable, deque[asyncio.Future[None]]] = OrderedDict()
+
+    @property
+    def in_use(self) -> int:
+        return self.held.total()
+
+    @property
+    def queued(self) -> int:
+        return sum(len(q) for q in self._waiting.values())
+
+    @asynccontextmanager
+    async def slot(self, key: Hashable) -> AsyncIterator[None]:
+        await self._acquire(key)
+        try:
+            yield
+        finally:
+            self._release(key)
+
+    def _can_take(self, key: Hashable) -> bool:
+        return self.in_use < self.capacity and self.held[key] < self.per_key
+
+    async def _acquire(self, key: Hashable) -> None:
+        if key not in self._waiting and self._can_take(key) and not self._others_waiting_first():
+            self.held[key] += 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, deque()).append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release(key)  # the slot was handed to us as we were cancelled: pass it on
+            else:
+                self._forget(key, waiter)
+            raise
+
+    def _others_waiting_first(self) -> bool:
+        """Whether a waiting key could use a free slot now (it goes before a newcomer)."""
+        return any(self.held[k] < self.per_key for k in self._waiting)
+
+    def _release(self, key: Hashable) -> None:
+        self.held[key] -= 1
+        if self.held[key] <= 0:
+            del self.held[key]
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Give free slots to waiting keys in turn, skipping keys at their own limit."""
+        granted = True
+        while granted and self.in_use < self.capacity:
+            granted = False
+            for key in list(self._waiting):
+                if self.in_use >= self.capacity:
+                    return
+                if self.held[key] < self.per_key and self._grant(key):
+                    granted = True
+
+    def _grant(self, key: Hashable) -> bool:
+        queue = self._waiting.pop(key)
+        while queue:
+            waiter = queue.popleft()
+            if not waiter.done():
+                self.held[key] += 1
+                waiter.set_result(None)
+                if queue:
+                    self._waiting[key] = queue  # to the back of the rotation
+                return True
+        return False
+
+    def _forget(self, key: Hashable, waiter: asyncio.Future[None]) -> None:
+        queue = self._waiting.get(key)
+        if queue is not None and waiter in queue:
+            queue.remove(waiter)
+            if not queue:
+                del self._waiting[key]

@@ -1,0 +1,49 @@
+"""The log lines of one invocation: redacted on arrival, capped so a spamming connector
+cannot exhaust the server's memory."""
+
+from __future__ import annotations
+
+import msgspec
+
+from connectord.runtime.redact import Redactor
+from connectord.sandbox.protocol import Log
+
+MAX_LINES = 1000
+MAX_LINE_CHARS = 4000
+
+
+class LogLine(msgspec.Struct, frozen=True):
+    created: float
+    level: str
+    logger: str
+    message: str
+
+
+class LogCollector:
+    def __init__(self, redactor: Redactor, max_lines: int = MAX_LINES) -> None:
+        self.redactor = redactor
+        self.max_lines = max_lines
+        self.lines: list[LogLine] = []
+        self.dropped = 0
+
+    def add(self, record: Log) -> None:
+        if len(self.lines) >= self.max_lines:
+            self.dropped += 1
+            return
+        message = self.redactor.text(record.message[:MAX_LINE_CHARS])
+        self.lines.append(LogLine(record.created, _level_name(record.level), record.logger, message))
+
+    def result(self) -> list[LogLine]:
+        if not self.dropped:
+            return self.lines
+        note = LogLine(
+            self.lines[-1].created, "WARNING", "connectord", f"{self.dropped} more log lines were dropped"
+        )
+        return [*self.lines, note]
+
+
+def _level_name(level: int) -> str:
+    for threshold, name in ((40, "ERROR"), (30, "WARNING"), (20, "INFO")):
+        if level >= threshold:
+            return name
+    return "DEBUG"

@@ -1,0 +1,52 @@
+"""How each connector is run: isolation level, limits and deadlines, with defaults.
+
+Pure data; the configuration file and flags fill it (see runtime/config).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+import msgspec
+
+from connectord.sandbox.protocol import Limits
+
+Isolation = Literal["per-call", "pooled"]
+
+DEFAULT_TIMEOUTS: dict[str, float] = {
+    "verify_credentials": 30.0,
+    "select_model": 30.0,
+    "get_meta_model": 30.0,
+}
+
+
+class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    isolation: Isolation = "per-call"
+    limits: Limits = Limits()
+    #: Seconds per method; a method not named uses DEFAULT_TIMEOUTS.
+    timeouts: dict[str, float] = msgspec.field(default_factory=dict)
+    #: Pooled workers: recycle after this many calls or above this resident size.
+    max_calls_per_worker: int = 1000
+    max_rss_bytes: int = 512 * 1024 * 1024
+
+    def timeout_for(self, method: str) -> float:
+        return self.timeouts.get(method, DEFAULT_TIMEOUTS.get(method, 30.0))
+
+
+class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
+    #: Concurrent invocations; 0 means the number of cores (at least 2).
+    concurrency: int = 0
+    #: How many of those one (tenant, connector) may hold; 0 means all but one, so a
+    #: connector whose calls all hang cannot take every slot.
+    per_connector: int = 0
+    #: Seconds between SIGTERM and SIGKILL once a deadline has passed.
+    grace: float = 0.5
+    default: ConnectorPolicy = ConnectorPolicy()
+    connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
+
+    def capacity(self) -> int:
+        return self.concurrency or max(2, os.cpu_count() or 1)
+
+    def for_connector(self, connector: str) -> ConnectorPolicy:
+        return self.connectors.get(connector, self.default)

@@ -1,0 +1,264 @@
+"""The supervisor's handle on the zygote process: start it, ask it to fork workers, learn
+how they ended. If the zygote dies it is started again on the next request."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import msgspec
+
+from connectord.plugins.manager import Catalog, Selection
+from connectord.sandbox.protocol import (
+    ControlOut,
+    FrameBuffer,
+    FrameError,
+    Hello,
+    Limits,
+    Ready,
+    Reaped,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    decode,
+    frame,
+)
+
+log = logging.getLogger(__name__)
+
+#: The whole environment the zygote (and so every worker) gets: no server secrets.
+WORKER_ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+_decoder = msgspec.msgpack.Decoder(ControlOut)
+
+
+class ZygoteError(Exception):
+    """The zygote could not fork a worker (it died, or fork failed)."""
+
+
+class ZygoteDiedError(ZygoteError):
+    """The zygote went away with the request (its workers die with it, so retrying is safe)."""
+
+
+@dataclass(frozen=True)
+class Exit:
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+class ZygoteClient:
+    def __init__(self, selection: Selection, start_timeout: float = 30.0) -> None:
+        self.selection = selection
+        self.start_timeout = start_timeout
+        self.catalog = Catalog(connectors={}, errors=[])
+        self._process: subprocess.Popen[bytes] | None = None
+        self._control: socket.socket | None = None
+        self._tokens = itertools.count(1)
+        self._spawns: dict[int, asyncio.Future[int]] = {}
+        self._exits: dict[int, asyncio.Future[Exit]] = {}
+        self._starting: asyncio.Task[None] | None = None
+        self._frames = FrameBuffer()
+        self.restarts = -1
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    async def ensure_started(self) -> None:
+        if self._control is not None:
+            return
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        try:
+            await asyncio.shield(self._starting)
+        finally:
+            if self._starting is not None and self._starting.done():
+                self._starting = None
+
+    async def spawn(self, connector: str, limits: Limits, cgroups: list[str]) -> tuple[int, socket.socket]:
+        """Fork a worker for ``connector``; returns its pid and our end of its socket.
+
+        A zygote found dead on the way is replaced once, so a call queued while it died
+        still runs."""
+        for attempt in (1, 2):
+            await self.ensure_started()
+            try:
+                return await self._spawn_once(connector, limits, cgroups)
+            except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
+                self._drop("the zygote died")
+                if attempt == 2:
+                    raise ZygoteError("the zygote died twice in a row") from None
+        raise AssertionError("unreachable")
+
+    async def _spawn_once(
+        self, connector: str, limits: Limits, cgroups: list[str]
+    ) -> tuple[int, socket.socket]:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        token = next(self._tokens)
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._spawns[token] = future
+        try:
+            await self._send(frame(Spawn(token, connector, limits, cgroups)), theirs.fileno())
+            theirs.close()
+            pid = await future
+        except BaseException:
+            ours.close()
+            theirs.close()
+            self._spawns.pop(token, None)
+            raise
+        return pid, ours
+
+    def exit_of(self, pid: int) -> asyncio.Future[Exit]:
+        """How worker ``pid`` ended (resolves when the zygote reaps it)."""
+        future = self._exits.get(pid)
+        if future is None:
+            future = self._exits[pid] = asyncio.get_running_loop().create_future()
+        return future
+
+    def forget(self, pid: int) -> None:
+        self._exits.pop(pid, None)
+
+    async def close(self) -> None:
+        process = self._process
+        self._drop("connectord is shutting down")
+        if process is not None:
+            await asyncio.to_thread(process.wait)
+
+    async def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Popen runs in this (the event loop's) thread: PR_SET_PDEATHSIG in the zygote
+        # fires when the thread that forked it ends, so it must be one that lives on.
+        process = subprocess.Popen(
+            [sys.executable, "-I", "-m", "connectord.sandbox.zygote", str(theirs.fileno()), str(os.getpid())],
+            pass_fds=(theirs.fileno(),),
+            env=WORKER_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            close_fds=True,
+        )
+        theirs.close()
+        ours.sendall(
+            frame(
+                Hello(
+                    sys_path=[p for p in sys.path if p and p != os.getcwd()],
+                    allow=sorted(self.selection.allow) if self.selection.allow is not None else None,
+                    block=sorted(self.selection.block),
+                )
+            )
+        )
+        self._frames = FrameBuffer()
+        ready = await self._first_message(ours, process)
+        self._process, self._control = process, ours
+        self.catalog = ready.catalog
+        self.restarts += 1
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
+        log.info(
+            "zygote %d ready with connectors: %s", ready.pid, ", ".join(ready.catalog.connectors) or "none"
+        )
+
+    async def _first_message(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> Ready:
+        loop = asyncio.get_running_loop()
+        sock.setblocking(False)
+        bodies: list[bytes] = []
+        try:
+            async with asyncio.timeout(self.start_timeout):
+                while not bodies:
+                    data = await loop.sock_recv(sock, 1 << 20)
+                    if not data:
+                        break
+                    bodies = self._frames.feed(data)
+        except TimeoutError:
+            process.kill()
+            raise ZygoteError(f"the zygote did not start within {self.start_timeout} s") from None
+        message = decode(_decoder, bodies[0]) if bodies else None
+        if not isinstance(message, Ready):
+            code = await asyncio.to_thread(process.wait)
+            sock.close()
+            raise ZygoteError(f"the zygote exited during start-up (exit code {code}); see its stderr")
+        return message
+
+    async def _send(self, data: bytes, fd: int) -> None:
+        """Send one frame with ``fd`` attached to its first byte."""
+        assert self._control is not None
+        sent = await self._writable_then(lambda: socket.send_fds(self._control, [data], [fd]))
+        while sent < len(data):
+            sent += await self._writable_then(functools.partial(self._control.send, data[sent:]))
+
+    async def _writable_then(self, send: Callable[[], int]) -> int:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                return send()
+            except BlockingIOError:
+                assert self._control is not None
+                writable = loop.create_future()
+                loop.add_writer(self._control.fileno(), writable.set_result, None)
+                try:
+                    await writable
+                finally:
+                    loop.remove_writer(self._control.fileno())
+
+    def _on_readable(self) -> None:
+        assert self._control is not None
+        while True:
+            try:
+                data = self._control.recv(1 << 16)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:
+                self._drop("the zygote died")
+                return
+            try:
+                for body in self._frames.feed(data):
+                    self._dispatch(decode(_decoder, body))
+            except FrameError as exc:
+                self._drop(f"the zygote broke the protocol ({exc})")
+                return
+
+    def _dispatch(self, message: object) -> None:
+        if isinstance(message, Spawned):
+            future = self._spawns.pop(message.token, None)
+            if future is not None and not future.done():
+                future.set_result(message.pid)
+        elif isinstance(message, SpawnFailed):
+            future = self._spawns.pop(message.token, None)
+            if future is not None and not future.done():
+                future.set_exception(ZygoteError(message.message))
+        elif isinstance(message, Reaped):
+            exit_future = self.exit_of(message.pid)
+            if not exit_future.done():
+                exit_future.set_result(Exit(message.exit_code, message.signal))
+
+    def _drop(self, reason: str) -> None:
+        """Forget the current zygote: pending spawns fail, its workers count as killed
+        (they die with it), and the next spawn starts a new one."""
+        control, self._control = self._control, None
+        if control is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(control.fileno())
+            control.close()
+            log.warning("%s; it will be restarted on the next call", reason)
+        for future in self._spawns.values():
+            if not future.done():
+                future.set_exception(ZygoteDiedError(reason))
+        self._spawns.clear()
+        for future in self._exits.values():
+            if not future.done():
+                future.set_result(Exit(signal=9))
+        process, self._process = self._process, None
+        if process is not None:
+            if reason != "the zygote died":
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            # Reap it off the loop, so it does not linger as a zombie.
+            asyncio.get_running_loop().run_in_executor(None, process.wait)

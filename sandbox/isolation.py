@@ -1,0 +1,78 @@
+"""What a worker does to itself right after the fork, before it sees any input.
+
+Order matters: leave the zygote's session first (so the supervisor can kill the whole
+group), tie our life to the zygote's, join the cgroups, then drop descriptors and set the
+limits last so nothing above is refused by them.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import signal
+from pathlib import Path
+
+from connectord.sandbox.protocol import Limits
+
+PR_SET_PDEATHSIG = 1
+#: The worker's socket is moved here; every other descriptor above 2 is closed.
+WORKER_FD = 3
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def die_with_parent(expected_parent: int) -> None:
+    """SIGKILL us when our parent goes; exit now if it already went."""
+    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != expected_parent:
+        os._exit(1)
+
+
+def join_cgroups(paths: list[str]) -> None:
+    for path in paths:
+        (Path(path) / "cgroup.procs").write_text("0")
+
+
+def keep_only(fd: int) -> int:
+    """Point 0, 1 and 2 at /dev/null, move ``fd`` to WORKER_FD and close everything else."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(devnull, std)
+    if fd != WORKER_FD:
+        os.dup2(fd, WORKER_FD)
+    os.closerange(WORKER_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    return WORKER_FD
+
+
+def reset_signals() -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def apply_limits(limits: Limits) -> None:
+    if limits.memory_bytes is not None:
+        # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings
+        # (shared libraries, arenas); the limit is what the call may add on top of those.
+        _set(resource.RLIMIT_AS, _address_space() + limits.memory_bytes)
+    if limits.cpu_seconds is not None:
+        # Soft limit sends SIGXCPU (reported as a timeout); the hard one a second later kills.
+        soft = limits.cpu_seconds
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+    if limits.open_files is not None:
+        _set(resource.RLIMIT_NOFILE, limits.open_files)
+
+
+def _set(limit: int, value: int) -> None:
+    _, hard = resource.getrlimit(limit)
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(limit, (value, value))
+
+
+def _address_space() -> int:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[0])
+    return pages * resource.getpagesize()

@@ -1,0 +1,151 @@
+"""Messages between the supervisor, the zygote and the workers.
+
+Each message is one frame: a 4-byte big-endian length, then a msgpack-encoded tagged
+Struct. A peer that sends a frame larger than ``MAX_FRAME`` or bytes that do not decode
+is treated as broken, never trusted further.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import msgspec
+
+from connectord.plugins.manager import Catalog
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import Outcome
+
+MAX_FRAME = 16 * 1024 * 1024
+HEADER = struct.Struct(">I")
+
+
+class Limits(msgspec.Struct, frozen=True, omit_defaults=True):
+    """Resource limits of one worker; ``None`` leaves a limit as inherited."""
+
+    memory_bytes: int | None = 1024 * 1024 * 1024
+    cpu_seconds: int | None = 60
+    open_files: int | None = 256
+    #: Enforced with a cgroup ``pids.max`` where one is writable (RLIMIT_NPROC is void as root).
+    processes: int | None = 32
+
+
+# supervisor -> zygote
+
+
+class Hello(msgspec.Struct, tag="hello"):
+    """The first control message: where to import from and which connectors to preload."""
+
+    sys_path: list[str]
+    allow: list[str] | None
+    block: list[str]
+
+
+class Spawn(msgspec.Struct, tag="spawn"):
+    """Fork a worker for ``connector``; its socket travels with the message (SCM_RIGHTS)."""
+
+    token: int
+    connector: str
+    limits: Limits
+    cgroups: list[str] = msgspec.field(default_factory=list)
+
+
+# zygote -> supervisor
+
+
+class Ready(msgspec.Struct, tag="ready"):
+    pid: int
+    catalog: Catalog
+
+
+class Spawned(msgspec.Struct, tag="spawned"):
+    token: int
+    pid: int
+
+
+class SpawnFailed(msgspec.Struct, tag="spawn_failed"):
+    token: int
+    message: str
+
+
+class Reaped(msgspec.Struct, tag="reaped"):
+    pid: int
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+# supervisor -> worker
+
+
+class Request(msgspec.Struct, tag="request"):
+    invocation_id: str
+    call: Call
+
+
+# worker -> supervisor
+
+
+class Log(msgspec.Struct, tag="log"):
+    invocation_id: str
+    created: float
+    level: int
+    logger: str
+    message: str
+
+
+class Reply(msgspec.Struct, tag="reply"):
+    invocation_id: str
+    outcome: Outcome
+
+
+ControlIn = Hello | Spawn
+ControlOut = Ready | Spawned | SpawnFailed | Reaped
+WorkerIn = Request
+WorkerOut = Log | Reply
+
+_encoder = msgspec.msgpack.Encoder()
+
+
+def frame(message: msgspec.Struct) -> bytes:
+    body = _encoder.encode(message)
+    return HEADER.pack(len(body)) + body
+
+
+class FrameError(Exception):
+    """The peer broke the protocol (oversized frame, undecodable bytes, early close)."""
+
+
+def frame_length(header: bytes) -> int:
+    (length,) = HEADER.unpack(header)
+    if length > MAX_FRAME:
+        raise FrameError(f"frame of {length} bytes exceeds the {MAX_FRAME} byte limit")
+    return length
+
+
+def decoder(kind: type) -> msgspec.msgpack.Decoder:  # type: ignore[type-arg]
+    return msgspec.msgpack.Decoder(kind)
+
+
+def decode(dec: msgspec.msgpack.Decoder, body: bytes) -> object:  # type: ignore[type-arg]
+    try:
+        return dec.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise FrameError(f"undecodable frame: {exc}") from None
+
+
+class FrameBuffer:
+    """Reassembles frames from a byte stream read in arbitrary pieces."""
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        self._data += data
+        bodies = []
+        while len(self._data) >= HEADER.size:
+            length = frame_length(bytes(self._data[: HEADER.size]))
+            end = HEADER.size + length
+            if len(self._data) < end:
+                break
+            bodies.append(bytes(self._data[HEADER.size : end]))
+            del self._data[:end]
+        return bodies

@@ -1,0 +1,150 @@
+"""The worker: a forked child that runs hooks of one connector and answers over its socket.
+
+It builds a plugin manager holding only its connector, so no other connector's code is
+reachable from it. What the connector logs or prints goes to the supervisor as ``Log``
+frames, one write per record, so a kill loses at most the record being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import resource
+import socket
+import sys
+import time
+
+from connectord.plugins.manager import ConnectorRegistry
+from connectord.runtime.calls import run_call
+from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
+from connectord.sandbox import isolation
+from connectord.sandbox.channel import Channel
+from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, frame
+
+
+def run_worker(
+    fd: int, zygote_pid: int, registry: ConnectorRegistry, limits: Limits, cgroups: list[str]
+) -> None:
+    """Serve ``registry`` (one connector only); never returns: the process ends with
+    ``os._exit`` whatever happens."""
+    code = 70
+    try:
+        os.setsid()
+        isolation.die_with_parent(zygote_pid)
+        isolation.join_cgroups(cgroups)
+        isolation.reset_signals()
+        fd = isolation.keep_only(fd)
+        isolation.apply_limits(limits)
+        serve(Channel(socket.socket(fileno=fd), Request), registry, limits)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def serve(channel: Channel, registry: ConnectorRegistry, limits: Limits) -> None:
+    """Answer requests until the supervisor closes the socket."""
+    log_handler = _FrameHandler(channel)
+    _capture_logs(log_handler)
+    while (request := channel.receive()) is not None:
+        assert isinstance(request, Request)
+        log_handler.invocation_id = request.invocation_id
+        _renew_cpu_budget(limits)
+        outcome = _run(registry, request, limits)
+        _flush_prints()
+        channel.send(_fitting(Reply(request.invocation_id, outcome)))
+
+
+def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
+    try:
+        outcome = run_call(registry, request.call)
+    except MemoryError:
+        outcome = Rejected("MemoryError", "")
+    if isinstance(outcome, Rejected) and outcome.error_type == "MemoryError":
+        return MemoryExceeded(limits.memory_bytes or 0)
+    return outcome
+
+
+def _fitting(reply: Reply) -> Reply:
+    """The reply, or a rejection when it would not fit in one frame."""
+    size = len(frame(reply))
+    if size - HEADER.size <= MAX_FRAME:
+        return reply
+    message = f"the result is {size} bytes; at most {MAX_FRAME} bytes can be returned"
+    return Reply(reply.invocation_id, Rejected("ResultTooLarge", message))
+
+
+def _renew_cpu_budget(limits: Limits) -> None:
+    """Give each call its own CPU allowance, also in a reused (pooled) worker."""
+    if limits.cpu_seconds is None:
+        return
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    soft = int(usage.ru_utime + usage.ru_stime) + 1 + limits.cpu_seconds
+    # Without the right to raise the hard limit, the first budget stays.
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+
+
+class _FrameHandler(logging.Handler):
+    def __init__(self, channel: Channel) -> None:
+        super().__init__(logging.DEBUG)  # the root logger decides the level
+        self.channel = channel
+        self.invocation_id = ""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                # The exception's type and message only: a traceback's frames can hold secrets.
+                exc = record.exc_info[1]
+                message += f" [{type(exc).__name__}: {exc}]"
+            self.channel.send(Log(self.invocation_id, record.created, record.levelno, record.name, message))
+        except Exception:
+            self.handleError(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        pass  # never let logging break the call; a dead socket ends the worker anyway
+
+
+class _PrintStream(io.TextIOBase):
+    """``sys.stdout`` / ``sys.stderr`` of the worker: each line becomes a log record."""
+
+    def __init__(self, handler: _FrameHandler, name: str, level: int) -> None:
+        self._handler, self._name, self._level = handler, name, level
+        self._pending = ""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._emit(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self._emit(self._pending)
+            self._pending = ""
+
+    def _emit(self, line: str) -> None:
+        self._handler.channel.send(
+            Log(self._handler.invocation_id, time.time(), self._level, self._name, line)
+        )
+
+
+def _capture_logs(handler: _FrameHandler) -> None:
+    root = logging.getLogger()
+    for existing in list(root.handlers):
+        root.removeHandler(existing)
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    sys.stdout = _PrintStream(handler, "stdout", logging.INFO)
+    sys.stderr = _PrintStream(handler, "stderr", logging.WARNING)
+
+
+def _flush_prints() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()

@@ -1,0 +1,146 @@
+"""The zygote: a small single-threaded process that imports the connectors once, freezes
+its heap and forks a worker per request of the supervisor.
+
+It holds no secrets (the supervisor starts it with an empty environment and sends call
+inputs straight to the workers), no database handles and no listening sockets. It dies with
+the supervisor (PR_SET_PDEATHSIG), and so do its workers.
+
+Run as ``python -I -m connectord.sandbox.zygote CONTROL_FD PARENT_PID``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import os
+import selectors
+import signal
+import socket
+import sys
+from collections import deque
+
+import msgspec
+
+from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
+from connectord.runtime.calls import warm_up
+from connectord.sandbox import isolation
+from connectord.sandbox.channel import Channel
+from connectord.sandbox.protocol import (
+    ControlIn,
+    FrameBuffer,
+    Hello,
+    Ready,
+    Reaped,
+    Spawn,
+    Spawned,
+    SpawnFailed,
+    decode,
+    frame,
+)
+from connectord.sandbox.worker import run_worker
+
+_decoder = msgspec.msgpack.Decoder(ControlIn)
+
+
+def main(argv: list[str]) -> None:
+    control = socket.socket(fileno=int(argv[1]))
+    isolation.die_with_parent(int(argv[2]))
+    hello = Channel(control, ControlIn).receive()
+    assert isinstance(hello, Hello)
+    sys.path[:] = hello.sys_path
+    allow = frozenset(hello.allow) if hello.allow is not None else None
+    registry = load_connectors(Selection(allow=allow, block=frozenset(hello.block)))
+    singles = _prepare(registry)
+    gc.collect()
+    gc.freeze()  # workers then never touch (and copy) the pages of what is loaded now
+    control.sendall(frame(Ready(os.getpid(), registry.catalog())))
+    Zygote(control, singles).run()
+
+
+def _prepare(registry: ConnectorRegistry) -> dict[str, ConnectorRegistry]:
+    """Everything a worker would otherwise build after the fork (and pay for in copied
+    pages): a one-connector registry each, validators, asyncio's lazily loaded parts."""
+    for connector in registry.connectors.values():
+        warm_up(connector.info)
+    asyncio.new_event_loop().close()
+    return {cid: registry.only(cid) for cid in registry.connectors}
+
+
+class Zygote:
+    def __init__(self, control: socket.socket, registries: dict[str, ConnectorRegistry]) -> None:
+        self.control = control
+        self.registries = registries
+        self.frames = FrameBuffer()
+        # Each Spawn frame was sent with exactly one descriptor, in order.
+        self.fds: deque[int] = deque()
+        self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        signal.set_wakeup_fd(self.wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+
+    def run(self) -> None:
+        selector = selectors.DefaultSelector()
+        selector.register(self.control, selectors.EVENT_READ, self._on_control)
+        selector.register(self.wake_r, selectors.EVENT_READ, self._on_signal)
+        while True:
+            for key, _ in selector.select():
+                key.data()
+
+    def _on_control(self) -> None:
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.control, 65536, 16)
+        except OSError:
+            data, fds = b"", []
+        if not data:
+            raise SystemExit(0)  # the supervisor is gone
+        self.fds.extend(fds)
+        for body in self.frames.feed(data):
+            message = decode(_decoder, body)
+            if isinstance(message, Spawn):
+                if not self.fds:
+                    self._send(SpawnFailed(message.token, "spawn request carried no socket"))
+                    continue
+                self._spawn(message, self.fds.popleft())
+
+    def _spawn(self, request: Spawn, fd: int) -> None:
+        registry = self.registries.get(request.connector)
+        if registry is None:
+            os.close(fd)
+            self._send(SpawnFailed(request.token, f"connector '{request.connector}' is not loaded"))
+            return
+        zygote_pid = os.getpid()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(fd)
+            self._send(SpawnFailed(request.token, f"fork failed: {exc.strerror}"))
+            return
+        if pid == 0:
+            self.control.close()
+            os.close(self.wake_r)
+            os.close(self.wake_w)
+            run_worker(fd, zygote_pid, registry, request.limits, request.cgroups)
+        os.close(fd)
+        self._send(Spawned(request.token, pid))
+
+    def _on_signal(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self.wake_r, 512)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            if os.WIFSIGNALED(status):
+                self._send(Reaped(pid, signal=os.WTERMSIG(status)))
+            else:
+                self._send(Reaped(pid, exit_code=os.waitstatus_to_exitcode(status)))
+
+    def _send(self, message: msgspec.Struct) -> None:
+        self.control.sendall(frame(message))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,194 @@
+"""Connectors that misbehave on purpose, one way each, to test the sandbox.
+
+This file is copied into a temporary site directory with an entry point per connector;
+it is never imported by the test process itself. Each connector misbehaves in
+``verify_credentials``; ``credentials["path"]``, where given, is a file the connector
+writes process ids to, so a test can check that nothing it started survived.
+"""
+
+import ctypes
+import logging
+import os
+import signal
+import sys
+import time
+
+import connectord
+
+log = logging.getLogger("hostile")
+
+
+def _record(credentials, pid):
+    with open(credentials["path"], "a") as f:
+        f.write(f"{pid}\n")
+
+
+def _forever():
+    while True:
+        time.sleep(60)
+
+
+def _make(connector_id, verify, secret_field=False):
+    class Connector:
+        @connectord.hookimpl
+        def describe_connector(self):
+            props = {"path": {"type": "string"}, "size": {"type": "integer"}}
+            if secret_field:
+                props["token"] = {"type": "string", "secret": True}
+            return connectord.ConnectorInfo(
+                id=connector_id,
+                title=connector_id,
+                version="1",
+                credentials_schema={"type": "object", "properties": props},
+            )
+
+        @connectord.hookimpl
+        def verify_credentials(self, credentials):
+            return verify(credentials)
+
+    return Connector()
+
+
+def sleeper_verify(credentials):
+    time.sleep(600)
+
+
+def spinner_verify(credentials):
+    while True:
+        pass
+
+
+def cblocker_verify(credentials):
+    ctypes.CDLL(None).sleep(600)  # inside C: no Python signal handler runs
+
+
+def forker_verify(credentials):
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:
+            _forever()
+        _record(credentials, pid)
+    _forever()
+
+
+def escaper_verify(credentials):
+    pid = os.fork()
+    if pid == 0:
+        os.setsid()  # leaves the worker's process group and session
+        _forever()
+    _record(credentials, pid)
+    _forever()
+
+
+def hog_verify(credentials):
+    chunks = []
+    while True:
+        chunks.append(bytearray(64 * 1024 * 1024))
+
+
+def exiter_verify(credentials):
+    os._exit(3)
+
+
+def segfault_verify(credentials):
+    ctypes.string_at(0)
+
+
+def stubborn_verify(credentials):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _forever()
+
+
+def spammer_verify(credentials):
+    for i in range(credentials.get("size", 20000)):
+        log.warning("spam line %d", i)
+    return connectord.verified("spammed")
+
+
+def leaker_verify(credentials):
+    log.warning("credentials: %s", credentials)
+    print("token is", credentials["token"])
+    print("environment:", dict(os.environ), file=sys.stderr)
+    raise RuntimeError(f"refused token {credentials['token']}")
+
+
+def huge_verify(credentials):
+    return connectord.verified("x" * credentials.get("size", 40 * 1024 * 1024))
+
+
+def garbage_verify(credentials):
+    os.write(3, b"\x00\x00\x00\x10this is not msgpack")
+    _forever()
+
+
+def closer_verify(credentials):
+    os.close(3)
+    time.sleep(0.2)
+    return connectord.verified()
+
+
+def forkbomb_verify(credentials):
+    for _ in range(200):  # bounded, in case the pids limit is missing
+        try:
+            if os.fork() == 0:
+                _forever()
+        except OSError:
+            break
+    _forever()
+
+
+def hoarder_verify(credentials):
+    files = []
+    while True:
+        files.append(open(os.devnull))  # noqa: SIM115 - hoarding is the point
+
+
+def slow_verify(credentials):
+    time.sleep(credentials.get("size", 1) / 1000)
+    return connectord.verified("slept")
+
+
+def nice_verify(credentials):
+    log.info("checking %s", credentials.get("path", "nothing"))
+    return connectord.verified(f"pid {os.getpid()}")
+
+
+sleeper = _make("sleeper", sleeper_verify)
+spinner = _make("spinner", spinner_verify)
+cblocker = _make("cblocker", cblocker_verify)
+forker = _make("forker", forker_verify)
+escaper = _make("escaper", escaper_verify)
+hog = _make("hog", hog_verify)
+exiter = _make("exiter", exiter_verify)
+segfault = _make("segfault", segfault_verify)
+stubborn = _make("stubborn", stubborn_verify)
+spammer = _make("spammer", spammer_verify)
+leaker = _make("leaker", leaker_verify, secret_field=True)
+huge = _make("huge", huge_verify)
+garbage = _make("garbage", garbage_verify)
+closer = _make("closer", closer_verify)
+forkbomb = _make("forkbomb", forkbomb_verify)
+hoarder = _make("hoarder", hoarder_verify)
+slow = _make("slow", slow_verify)
+nice = _make("nice", nice_verify)
+
+CONNECTORS = [
+    "sleeper",
+    "spinner",
+    "cblocker",
+    "forker",
+    "escaper",
+    "hog",
+    "exiter",
+    "segfault",
+    "stubborn",
+    "spammer",
+    "leaker",
+    "huge",
+    "garbage",
+    "closer",
+    "forkbomb",
+    "hoarder",
+    "slow",
+    "nice",
+]
