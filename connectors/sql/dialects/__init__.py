@@ -1,0 +1,1 @@
+"""One module per backend, each implementing :class:`connectord.connectors.sql.catalog.Catalog`."""
