@@ -11,30 +11,33 @@ from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
 from connectord.api.errors import error_middleware
-from connectord.api.keys import REGISTRY, SETTINGS, STORE
+from connectord.api.keys import CONNECTORS, SETTINGS, STORE, Connectors
 from connectord.api.routes import ROUTES
-from connectord.plugins.manager import ConnectorRegistry
 from connectord.runtime.config import Settings
 from connectord.runtime.store import Store
 
 
-def create_app(settings: Settings, registry: ConnectorRegistry, store: Store) -> web.Application:
-    """An application serving ``registry`` on ``store``; the store is closed with the app."""
+def create_app(settings: Settings, connectors: Connectors, store: Store) -> web.Application:
+    """An application serving ``connectors`` on ``store``; both start and stop with it."""
     app = web.Application(middlewares=[error_middleware])
     app[SETTINGS] = settings
-    app[REGISTRY] = registry
+    app[CONNECTORS] = connectors
     app[STORE] = store
     app.add_routes(ROUTES)
-    app.cleanup_ctx.append(_closing(store.close))
+    app.cleanup_ctx.append(_store_context)
+    app.cleanup_ctx.append(_connectors_context)
     return app
 
 
-def _closing(close: Callable[[], None]) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def context(_app: web.Application) -> AsyncIterator[None]:
-        yield
-        close()
+async def _store_context(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[STORE].close()
 
-    return context
+
+async def _connectors_context(app: web.Application) -> AsyncIterator[None]:
+    await app[CONNECTORS].start()
+    yield
+    await app[CONNECTORS].close()
 
 
 def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:

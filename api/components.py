@@ -9,13 +9,13 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.errors import ApiError
-from connectord.api.keys import REGISTRY
+from connectord.api.keys import CONNECTORS
 from connectord.api.responses import json_response
-from connectord.plugins.manager import Connector, LoadError
+from connectord.plugins.manager import CatalogEntry, LoadError, UnknownConnectorError
 from connectord.plugins.types import CONNECTOR_ID_PATTERN
 
 
-def component_body(connector: Connector) -> dict[str, Any]:
+def component_body(connector: CatalogEntry) -> dict[str, Any]:
     body: dict[str, Any] = msgspec.to_builtins(connector.info)
     body["origin"] = connector.origin
     return body
@@ -26,17 +26,16 @@ def load_error_body(error: LoadError) -> dict[str, str]:
 
 
 async def list_components(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY]
+    catalog = request.app[CONNECTORS].catalog
     return json_response(
         {
-            "data": [component_body(c) for _, c in sorted(registry.connectors.items())],
-            "errors": [load_error_body(e) for e in registry.errors],
+            "data": [component_body(c) for _, c in sorted(catalog.connectors.items())],
+            "errors": [load_error_body(e) for e in catalog.errors],
         }
     )
 
 
 async def get_component(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY]
     component_id = request.match_info["component_id"]
     if not re.fullmatch(CONNECTOR_ID_PATTERN, component_id):
         raise ApiError(
@@ -44,10 +43,9 @@ async def get_component(request: web.Request) -> web.Response:
             f"component id {component_id!r} is not valid: it must match {CONNECTOR_ID_PATTERN}",
             "component_id",
         )
-    connector = registry.connectors.get(component_id)
-    if connector is not None:
-        return json_response(component_body(connector))
-    failed = [e for e in registry.errors if e.name == component_id]
-    if failed:
-        raise ApiError(404, f"component '{component_id}' failed to load: {failed[0].reason}", "component_id")
-    raise ApiError(404, f"component '{component_id}' is not installed", "component_id")
+    try:
+        return json_response(component_body(request.app[CONNECTORS].catalog.get(component_id)))
+    except UnknownConnectorError as exc:
+        if exc.failure is None:
+            raise ApiError(404, f"component '{component_id}' is not installed", "component_id") from None
+        raise ApiError(404, str(exc).replace("connector", "component", 1), "component_id") from None

@@ -8,14 +8,14 @@ import logging
 from aiohttp import web
 
 from connectord import __version__
-from connectord.api.keys import REGISTRY, STORE
+from connectord.api.keys import CONNECTORS, STORE
 from connectord.api.responses import json_response
 
 log = logging.getLogger(__name__)
 
 
 async def health(request: web.Request) -> web.Response:
-    registry = request.app[REGISTRY]
+    catalog = request.app[CONNECTORS].catalog
     try:
         await asyncio.to_thread(request.app[STORE].ping)
         store = "ok"
@@ -26,6 +26,6 @@ async def health(request: web.Request) -> web.Response:
         "status": "ok" if store == "ok" else "unavailable",
         "version": __version__,
         "store": store,
-        "connectors": {"loaded": len(registry.connectors), "failed": len(registry.errors)},
+        "connectors": {"loaded": len(catalog.connectors), "failed": len(catalog.errors)},
     }
     return json_response(body, 200 if store == "ok" else 503)

@@ -72,7 +72,8 @@ class Catalog(msgspec.Struct, frozen=True):
         try:
             return self.connectors[connector_id]
         except KeyError:
-            raise UnknownConnectorError(connector_id, self.connectors) from None
+            failure = next((e for e in self.errors if e.name == connector_id), None)
+            raise UnknownConnectorError(connector_id, self.connectors, failure) from None
 
     def implements(self, connector_id: str, hook: str) -> bool:
         return hook in self.get(connector_id).hooks
@@ -92,11 +93,15 @@ class Selection:
 
 
 class UnknownConnectorError(LookupError):
-    def __init__(self, connector_id: str, known: Iterable[str]) -> None:
+    def __init__(self, connector_id: str, known: Iterable[str], failure: LoadError | None = None) -> None:
         self.connector_id = connector_id
         self.known = sorted(known)
-        listing = ", ".join(self.known) or "none"
-        super().__init__(f"unknown connector '{connector_id}' (installed: {listing})")
+        self.failure = failure
+        if failure is not None:
+            message = f"connector '{connector_id}' failed to load: {failure.reason}"
+        else:
+            message = f"unknown connector '{connector_id}' (installed: {', '.join(self.known) or 'none'})"
+        super().__init__(message)
 
 
 class HookNotImplementedError(LookupError):
@@ -116,7 +121,8 @@ class ConnectorRegistry:
         try:
             return self.connectors[connector_id]
         except KeyError:
-            raise UnknownConnectorError(connector_id, self.connectors) from None
+            failure = next((e for e in self.errors if e.name == connector_id), None)
+            raise UnknownConnectorError(connector_id, self.connectors, failure) from None
 
     def implements(self, connector_id: str, hook: str) -> bool:
         return _has_impl(self.pm, self.get(connector_id).plugin, hook)

@@ -33,6 +33,8 @@ class Settings:
     store_url: str | None = None
     connectors: Selection = field(default_factory=Selection)
     log_level: str = "INFO"
+    #: The TOML configuration file; ``None`` means ``connectord.toml`` in ``data_dir`` if present.
+    config_file: Path | None = None
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -51,6 +53,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
 
     data_dir = get("DATA_DIR")
     allow = get("CONNECTORS_ALLOW")
+    config_file = get("CONFIG")
     return Settings(
         data_dir=Path(data_dir).expanduser() if data_dir else default_data_dir(env),
         host=get("HOST") or DEFAULT_HOST,
@@ -61,6 +64,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
             block=parse_id_list(get("CONNECTORS_BLOCK") or ""),
         ),
         log_level=parse_log_level(get("LOG_LEVEL") or "INFO", ENV_PREFIX + "LOG_LEVEL"),
+        config_file=Path(config_file).expanduser() if config_file else None,
     )
 
 

@@ -8,6 +8,7 @@ is treated as broken, never trusted further.
 from __future__ import annotations
 
 import struct
+from typing import Annotated
 
 import msgspec
 
@@ -19,14 +20,17 @@ MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
 
 
-class Limits(msgspec.Struct, frozen=True, omit_defaults=True):
+Positive = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
     """Resource limits of one worker; ``None`` leaves a limit as inherited."""
 
-    memory_bytes: int | None = 1024 * 1024 * 1024
-    cpu_seconds: int | None = 60
-    open_files: int | None = 256
+    memory_bytes: Positive | None = 1024 * 1024 * 1024
+    cpu_seconds: Positive | None = 60
+    open_files: Annotated[int, msgspec.Meta(ge=16)] | None = 256
     #: Enforced with a cgroup ``pids.max`` where one is writable (RLIMIT_NPROC is void as root).
-    processes: int | None = 32
+    processes: Positive | None = 32
 
 
 # supervisor -> zygote

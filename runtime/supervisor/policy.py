@@ -6,10 +6,11 @@ Pure data; the configuration file and flags fill it (see runtime/config).
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Annotated, Literal
 
 import msgspec
 
+from connectord.runtime.calls import Method
 from connectord.sandbox.protocol import Limits
 
 Isolation = Literal["per-call", "pooled"]
@@ -21,14 +22,18 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
 }
 
 
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=24 * 3600)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
 class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     isolation: Isolation = "per-call"
     limits: Limits = Limits()
     #: Seconds per method; a method not named uses DEFAULT_TIMEOUTS.
-    timeouts: dict[str, float] = msgspec.field(default_factory=dict)
+    timeouts: dict[Method, Seconds] = msgspec.field(default_factory=dict)
     #: Pooled workers: recycle after this many calls or above this resident size.
-    max_calls_per_worker: int = 1000
-    max_rss_bytes: int = 512 * 1024 * 1024
+    max_calls_per_worker: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    max_rss_bytes: Annotated[int, msgspec.Meta(ge=1)] = 512 * 1024 * 1024
 
     def timeout_for(self, method: str) -> float:
         return self.timeouts.get(method, DEFAULT_TIMEOUTS.get(method, 30.0))
@@ -36,12 +41,12 @@ class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
 
 class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
     #: Concurrent invocations; 0 means the number of cores (at least 2).
-    concurrency: int = 0
+    concurrency: Count = 0
     #: How many of those one (tenant, connector) may hold; 0 means all but one, so a
     #: connector whose calls all hang cannot take every slot.
-    per_connector: int = 0
+    per_connector: Count = 0
     #: Seconds between SIGTERM and SIGKILL once a deadline has passed.
-    grace: float = 0.5
+    grace: Seconds = 0.5
     default: ConnectorPolicy = ConnectorPolicy()
     connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
 

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 #: The whole environment the zygote (and so every worker) gets: no server secrets.
 WORKER_ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _decoder = msgspec.msgpack.Decoder(ControlOut)
+SHUTDOWN = "connectord is shutting down"
 
 
 class ZygoteError(Exception):
@@ -128,7 +129,7 @@ class ZygoteClient:
 
     async def close(self) -> None:
         process = self._process
-        self._drop("connectord is shutting down")
+        self._drop(SHUTDOWN)
         if process is not None:
             await asyncio.to_thread(process.wait)
 
@@ -247,7 +248,8 @@ class ZygoteClient:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(control.fileno())
             control.close()
-            log.warning("%s; it will be restarted on the next call", reason)
+            if reason != SHUTDOWN:
+                log.warning("%s; it will be restarted on the next call", reason)
         for future in self._spawns.values():
             if not future.done():
                 future.set_exception(ZygoteDiedError(reason))
@@ -257,8 +259,7 @@ class ZygoteClient:
                 future.set_result(Exit(signal=9))
         process, self._process = self._process, None
         if process is not None:
-            if reason != "the zygote died":
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()  # it may be alive but broken; dead, this does nothing
             # Reap it off the loop, so it does not linger as a zombie.
             asyncio.get_running_loop().run_in_executor(None, process.wait)

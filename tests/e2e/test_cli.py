@@ -34,6 +34,9 @@ def describe_connector():
 def verify_credentials(credentials):
     if credentials["api_key"] == "key-good-123":
         return connectord.verified()
+    if credentials["api_key"] == "key-slow-123":
+        import time
+        time.sleep(60)
     if credentials["api_key"] == "key-crash-123":
         raise RuntimeError("upstream answered 500 for key " + credentials["api_key"])
     return connectord.not_verified("auth", "ACME refused the API key", "api_key")
@@ -82,10 +85,12 @@ def test_an_installed_package_is_listed_and_a_broken_one_reported(acme: None, ru
 def test_call_verify_credentials(acme: None, run_cli: Run) -> None:
     good = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-good-123"}')
     assert good.returncode == 0, good.stderr
-    assert json.loads(good.stdout)["verified"] is True
+    assert json.loads(good.stdout) == {
+        "outcome": "Succeeded", "data": {"verified": True, "message": "Credentials verified."}
+    }
     bad = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-wrong-1"}')
     assert bad.returncode == 4
-    assert json.loads(bad.stdout)["failure"] == {"kind": "auth", "field": "api_key"}
+    assert json.loads(bad.stdout)["data"]["failure"] == {"kind": "auth", "field": "api_key"}
 
 
 def test_a_crash_in_the_connector_is_reported_as_such_with_the_secret_redacted(
@@ -93,9 +98,22 @@ def test_a_crash_in_the_connector_is_reported_as_such_with_the_secret_redacted(
 ) -> None:
     result = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-crash-123"}')
     assert result.returncode == 1
-    assert "rejected: RuntimeError: upstream answered 500 for key **********" in result.stderr
+    assert json.loads(result.stdout) == {
+        "outcome": "Rejected",
+        "error_type": "RuntimeError",
+        "message": "upstream answered 500 for key **********",
+    }
     assert "key-crash-123" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
+
+
+def test_a_call_past_its_deadline_times_out(acme: None, run_cli: Run) -> None:
+    result = run_cli(
+        "call", "acme", "verify_credentials", "--data", '{"api_key": "key-slow-123"}',
+        "--timeout", "0.5", "--isolation", "pooled",
+    )
+    assert result.returncode == 5
+    assert json.loads(result.stdout) == {"outcome": "TimedOut", "seconds": 0.5}
 
 
 def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path: object) -> None:
@@ -114,7 +132,7 @@ def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path
         "2",
     )
     assert options.returncode == 0, options.stderr
-    assert json.loads(options.stdout) == {
+    assert json.loads(options.stdout)["data"] == {
         "options": [{"value": "0", "label": "List 0"}, {"value": "1", "label": "List 1"}],
         "next_cursor": None,
     }
@@ -131,7 +149,7 @@ def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path
         stdin=creds,
     )
     assert meta.returncode == 0, meta.stderr
-    assert json.loads(meta.stdout)["out"]["properties"]["list"] == {"const": "3"}
+    assert json.loads(meta.stdout)["data"]["out"]["properties"]["list"] == {"const": "3"}
 
 
 @pytest.mark.parametrize(
@@ -162,6 +180,9 @@ def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path
         (("call", "acme", "bogus"), 2, "invalid choice: 'bogus'"),
         (("call", "acme", "select_model", "--limit", "0"), 2, "must be at least 1"),
         (("connectors", "show", "broken"), 2, "connector 'broken' failed to load"),
+        (("call", "broken", "verify_credentials"), 2, "connector 'broken' failed to load: import failed"),
+        (("call", "acme", "verify_credentials", "--timeout", "0"), 2, "must be more than 0"),
+        (("call", "acme", "verify_credentials", "--isolation", "shared"), 2, "invalid choice: 'shared'"),
         (("connectors",), 2, "required: COMMAND"),
     ],
 )

@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 import connectord
 from connectord.api.app import create_app
-from connectord.plugins.manager import PluginSource, Selection, load_connectors
+from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
 from connectord.runtime.store import open_store
 
@@ -31,6 +31,19 @@ def broken() -> object:
     raise SyntaxError("invalid syntax (tiny2.py, line 3)")
 
 
+class LoadedHere:
+    """Connectors loaded in the test process: the API only needs their catalog."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
 @pytest.fixture
 async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
     settings = Settings(data_dir=tmp_path)
@@ -38,7 +51,7 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
         Selection(builtins=False, entry_points=False),
         [PluginSource("tiny", "test tiny", Tiny), PluginSource("broken", "test broken", broken)],
     )
-    return await aiohttp_client(create_app(settings, registry, open_store(settings)))
+    return await aiohttp_client(create_app(settings, LoadedHere(registry.catalog()), open_store(settings)))
 
 
 async def test_health(client: TestClient) -> None:

@@ -1,24 +1,38 @@
-"""``connectord call``: run one hook of one connector and print its JSON result.
+"""``connectord call``: run one hook of one connector in the sandbox and print its outcome.
 
-This is the connector author's development loop: the same checks and the same outcome
-mapping as the API, without a server.
+This is the connector author's development loop: the same checks, sandbox, limits and
+redaction as the server, without a server.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from typing import Any
 
-from connectord.cli.common import add_connector_options, parse_json_object, registry_for, settings_from_args
-from connectord.cli.exits import CALL_REJECTED, NOT_VERIFIED, OK, CliError
+import msgspec
+
+from connectord.cli import exits
+from connectord.cli.common import (
+    add_config_option,
+    add_connector_options,
+    parse_json_object,
+    sandbox_policy,
+    settings_from_args,
+)
+from connectord.cli.exits import CliError
 from connectord.plugins.manager import HookNotImplementedError
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import METHODS, Call, InvalidCallError, run_call
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
+from connectord.runtime.calls import METHODS, Call, InvalidCallError
+from connectord.runtime.outcomes import Outcome, Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
 
 EPILOG = """\
-JSON options take inline JSON, @FILE or - (standard input).
+JSON options take inline JSON, @FILE or - (standard input). The outcome is printed as
+JSON on standard output; what the connector logged goes to standard error.
 
 examples:
   connectord call sql verify_credentials --data '{"url": "sqlite:////tmp/shop.db"}'
@@ -27,17 +41,25 @@ examples:
   connectord call sql get_meta_model --action insert --credentials @db.json \\
       --cfg '{"table": "public.orders"}'
 
-exit codes: 0 success, 1 the connector rejected the call, 2 bad input,
-            3 configuration, 4 credentials not verified
+exit codes: 0 succeeded, 1 rejected by the connector, 2 bad input, 3 configuration,
+            4 credentials not verified, 5 timed out, 6 memory exceeded, 7 crashed
 """
+
+EXIT_CODES = {
+    "Rejected": exits.CALL_REJECTED,
+    "TimedOut": exits.TIMED_OUT,
+    "MemoryExceeded": exits.MEMORY_EXCEEDED,
+    "Crashed": exits.CRASHED,
+    "Cancelled": exits.CANCELLED,
+}
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "call",
-        help="run one hook of a connector and print its result",
+        help="run one hook of a connector in the sandbox and print its outcome",
         description="Run verify_credentials, select_model or get_meta_model of one connector "
-        "and print the JSON result.",
+        "in a sandboxed worker and print the outcome as JSON.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -58,6 +80,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--limit", type=_positive_int, default=100, help="select_model: page size (default 100)"
     )
+    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="deadline of the call")
+    parser.add_argument(
+        "--isolation", choices=("per-call", "pooled"), help="worker reuse (default: the connector's policy)"
+    )
+    add_config_option(parser)
     add_connector_options(parser)
     parser.set_defaults(run=run)
 
@@ -72,31 +99,44 @@ def run(args: argparse.Namespace) -> int:
         cfg=parse_json_object(args.cfg, "--cfg"),
         query=SelectQuery(search=args.search, cursor=args.cursor, limit=args.limit),
     )
-    registry = registry_for(settings_from_args(args))
+    settings = settings_from_args(args)
+    supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
     try:
-        outcome = run_call(registry, call)
+        result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
     except InvalidCallError as exc:
         raise CliError(f"{exc} (--{_option_for(exc.field)})") from None
     except HookNotImplementedError as exc:
         raise CliError(str(exc)) from None
-    return _report(outcome, call)
+    return _report(result, call)
 
 
-def _report(outcome: Outcome, call: Call) -> int:
+async def _invoke(
+    supervisor: Supervisor, call: Call, timeout: float | None, isolation: Any
+) -> InvocationResult:
+    try:
+        await supervisor.start()
+        return await supervisor.invoke(call, timeout=timeout, isolation=isolation)
+    finally:
+        await supervisor.close()
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    body: dict[str, Any] = {"outcome": type(outcome).__name__}
+    body.update(msgspec.to_builtins(outcome))
+    body.pop("type", None)
+    return body
+
+
+def _report(result: InvocationResult, call: Call) -> int:
+    for line in result.logs:
+        print(f"{line.level} {line.logger}: {line.message}", file=sys.stderr)
+    print(json.dumps(outcome_json(result.outcome), indent=2, ensure_ascii=False))
+    outcome = result.outcome
     if isinstance(outcome, Succeeded):
-        print(json.dumps(outcome.data, indent=2, ensure_ascii=False))
         if call.method == "verify_credentials" and not outcome.data.get("verified"):
-            return NOT_VERIFIED
-        return OK
-    if isinstance(outcome, Rejected):
-        where = f" (field: {outcome.field})" if outcome.field else ""
-        print(
-            f"connectord: {call.method} rejected: {outcome.error_type}: {outcome.message}{where}",
-            file=sys.stderr,
-        )
-    else:
-        print(f"connectord: {call.method} failed: {type(outcome).__name__}", file=sys.stderr)
-    return CALL_REJECTED
+            return exits.NOT_VERIFIED
+        return exits.OK
+    return EXIT_CODES[type(outcome).__name__]
 
 
 def _option_for(field: str) -> str:
@@ -110,4 +150,14 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if number < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < number <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400, got {value}")
     return number

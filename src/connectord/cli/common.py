@@ -11,6 +11,8 @@ from typing import Any
 from connectord.cli.exits import CliError
 from connectord.plugins.manager import ConnectorRegistry, load_connectors
 from connectord.runtime.config import Settings, parse_id_list, settings_from_env
+from connectord.runtime.config_file import load_config_file
+from connectord.runtime.supervisor.policy import SandboxPolicy
 
 
 def add_connector_options(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,17 @@ def add_connector_options(parser: argparse.ArgumentParser) -> None:
         "--block",
         metavar="IDS",
         help="never load these connector ids, comma-separated (env CONNECTORD_CONNECTORS_BLOCK)",
+    )
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        dest="config_file",
+        help="TOML configuration file (env CONNECTORD_CONFIG; default connectord.toml in the "
+        "data directory, if there is one)",
     )
 
 
@@ -58,7 +71,12 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         host=getattr(args, "host", None),
         port=getattr(args, "port", None),
         connectors=selection,
+        config_file=getattr(args, "config_file", None),
     )
+
+
+def sandbox_policy(settings: Settings) -> SandboxPolicy:
+    return load_config_file(settings.config_file, settings.data_dir).sandbox
 
 
 def registry_for(settings: Settings) -> ConnectorRegistry:

@@ -16,7 +16,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         "for trying the shop connector.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    parser.add_argument("--port", type=lambda v: parse_port(v, "--port"), default=8081, help="default 8081")
+    parser.add_argument("--port", type=lambda v: parse_port(v, "--port"), default=None, help="default 8780")
     parser.add_argument("--key", help="consumer key to accept (default: the demo key, printed at start)")
     parser.add_argument("--secret", help="consumer secret to accept (default: the demo secret)")
     parser.set_defaults(run=run)
@@ -24,10 +24,11 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # Imported here so that the other commands never import the shop connector.
-    from connectord.connectors.shop.demo import DEMO_KEY, DEMO_SECRET, run_demo_shop
+    from connectord.connectors.shop.demo import DEMO_KEY, DEMO_PORT, DEMO_SECRET, run_demo_shop
 
+    port = DEMO_PORT if args.port is None else args.port
     try:
-        run_demo_shop(args.host, args.port, args.key or DEMO_KEY, args.secret or DEMO_SECRET)
+        run_demo_shop(args.host, port, args.key or DEMO_KEY, args.secret or DEMO_SECRET)
     except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}", CONFIGURATION) from None
+        raise CliError(f"cannot listen on {args.host}:{port}: {exc.strerror}", CONFIGURATION) from None
     return OK

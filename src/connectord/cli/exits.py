@@ -17,3 +17,10 @@ class CliError(Exception):
     def __init__(self, message: str, code: int = USAGE) -> None:
         super().__init__(message)
         self.code = code
+
+
+#: Outcomes of ``connectord call`` other than Succeeded and Rejected.
+TIMED_OUT = 5
+MEMORY_EXCEEDED = 6
+CRASHED = 7
+CANCELLED = 8

@@ -6,7 +6,13 @@ import argparse
 import logging
 import sys
 
-from connectord.cli.common import add_connector_options, add_store_options, registry_for, settings_from_args
+from connectord.cli.common import (
+    add_config_option,
+    add_connector_options,
+    add_store_options,
+    sandbox_policy,
+    settings_from_args,
+)
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.runtime.config import parse_port
 
@@ -22,6 +28,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="port to listen on, 0 for any free one (env CONNECTORD_PORT; default 8080)",
     )
     add_store_options(parser)
+    add_config_option(parser)
     add_connector_options(parser)
     parser.set_defaults(run=run)
 
@@ -29,18 +36,21 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from connectord.api.app import create_app, serve
     from connectord.runtime.store import open_store
+    from connectord.runtime.supervisor.cgroups import Cgroups
+    from connectord.runtime.supervisor.supervisor import Supervisor
 
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    registry = registry_for(settings)
-    for error in registry.errors:
-        logging.getLogger("connectord").warning(
-            "connector '%s' not loaded (%s): %s", error.name, error.origin, error.reason
-        )
+    policy = sandbox_policy(settings)
     store = open_store(settings)
-    app = create_app(settings, registry, store)
+    supervisor = Supervisor(settings.connectors, policy, Cgroups.detect())
+    app = create_app(settings, supervisor, store)
 
     def ready(url: str) -> None:
+        for error in supervisor.catalog.errors:
+            logging.getLogger("connectord").warning(
+                "connector '%s' not loaded (%s): %s", error.name, error.origin, error.reason
+            )
         print(f"connectord listening on {url} (store: {store.url})", flush=True)
 
     try:

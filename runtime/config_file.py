@@ -1,0 +1,68 @@
+"""The optional configuration file (TOML): how the sandbox runs each connector.
+
+Looked for at ``--config`` / ``CONNECTORD_CONFIG``, else ``connectord.toml`` in the data
+directory; without one the defaults hold. A connector's table is merged over
+``[sandbox.default]``, so it only names what differs::
+
+    [sandbox]
+    concurrency = 4
+
+    [sandbox.default.limits]
+    memory_bytes = 536870912
+
+    [sandbox.connectors.sql]
+    isolation = "pooled"
+    timeouts = { get_meta_model = 10 }
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from connectord.runtime.config import ConfigurationError
+from connectord.runtime.supervisor.policy import SandboxPolicy
+
+FILE_NAME = "connectord.toml"
+
+
+class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    sandbox: SandboxPolicy = msgspec.field(default_factory=SandboxPolicy)
+
+
+def load_config_file(path: Path | None, data_dir: Path) -> ConfigFile:
+    """Read ``path`` (which must exist) or, when it is None, the data directory's file if any."""
+    if path is None:
+        path = data_dir / FILE_NAME
+        if not path.exists():
+            return ConfigFile()
+    try:
+        raw = msgspec.toml.decode(path.read_bytes())
+    except OSError as exc:
+        raise ConfigurationError(f"config file {path}: {exc.strerror}") from None
+    except msgspec.DecodeError as exc:
+        raise ConfigurationError(f"config file {path}: not valid TOML: {exc}") from None
+    return parse_config(raw, str(path))
+
+
+def parse_config(raw: dict[str, Any], origin: str) -> ConfigFile:
+    sandbox = raw.get("sandbox")
+    if isinstance(sandbox, dict) and isinstance(sandbox.get("connectors"), dict):
+        default = sandbox.get("default", {})
+        sandbox["connectors"] = {
+            name: _merged(default, table) for name, table in sandbox["connectors"].items()
+        }
+    try:
+        return msgspec.convert(raw, ConfigFile)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"config file {origin}: {exc}") from None
+
+
+def _merged(base: Any, override: Any) -> Any:
+    if isinstance(base, dict) and isinstance(override, dict):
+        return {k: _merged(base.get(k), v) for k, v in override.items()} | {
+            k: v for k, v in base.items() if k not in override
+        }
+    return override
