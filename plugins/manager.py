@@ -150,6 +150,8 @@ class ConnectorRegistry:
         plugin = self.get(connector_id).plugin
         if not _has_impl(self.pm, plugin, hook):
             raise HookNotImplementedError(connector_id, hook)
+        if len(self.pm.get_plugins()) == 1:
+            return getattr(self.pm.hook, hook)(**kwargs)  # a registry of one (a worker's)
         return _single_plugin_caller(self.pm, hook, plugin)(**kwargs)
 
 

@@ -99,23 +99,43 @@ def check_call(registry: ConnectorLookup, call: Call) -> ConnectorInfo:
 def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
     """Run a call in this process and turn whatever happens into an Outcome."""
     info = check_call(registry, call)
-    redactor = Redactor(secret_values(call.credentials, info.secret_fields()))
+    redactor = redactor_for(info, call)
+    early = refuse_credentials(info, call)
+    outcome = early if early is not None else invoke_hook(registry, call)
+    if isinstance(outcome, Rejected):
+        return Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
+    return outcome
+
+
+def redactor_for(info: ConnectorInfo, call: Call) -> Redactor:
+    return Redactor(secret_values(call.credentials, info.secret_fields()))
+
+
+def refuse_credentials(info: ConnectorInfo, call: Call) -> Outcome | None:
+    """The outcome of a call whose credentials break the connector's schema (no connector
+    code needs to run for it), or None when they fit."""
     problem = _credentials_problem(info, call.credentials)
-    if problem is not None:
-        message, field = problem
-        if call.method == "verify_credentials":
-            return Succeeded(msgspec.to_builtins(not_verified("config", message, field)))
-        return Rejected("InvalidCredentials", redactor.text(message), field)
+    if problem is None:
+        return None
+    message, field = problem
+    if call.method == "verify_credentials":
+        return Succeeded(msgspec.to_builtins(not_verified("config", message, field)))
+    return Rejected("InvalidCredentials", message, field)
+
+
+def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
+    """Call the hook and check its result. Messages are not redacted here: the caller,
+    which knows the secrets, does that."""
     try:
         raw = registry.call(call.connector, call.method, **_hook_kwargs(call))
         if inspect.isawaitable(raw):
             raw = asyncio.run(_await(raw))
         return Succeeded(_as_result(call.method, raw))
     except _InvalidResultError as exc:
-        return Rejected("InvalidResult", redactor.text(str(exc)))
+        return Rejected("InvalidResult", str(exc))
     except Exception as exc:
         field = exc.field if isinstance(exc, ConfigError) else None
-        return Rejected(type(exc).__name__, redactor.text(str(exc)), field)
+        return Rejected(type(exc).__name__, str(exc), field)
 
 
 def _require_hook(registry: ConnectorLookup, call: Call) -> None:
@@ -141,6 +161,19 @@ def credentials_validator(schema: bytes) -> jsonschema.protocols.Validator:
 def warm_up(info: ConnectorInfo) -> None:
     """Build what every call of this connector needs, so forked workers inherit it."""
     credentials_validator(msgspec.json.encode(info.credentials_schema))
+
+
+_SAMPLE_RESULTS: dict[str, Any] = {
+    "verify_credentials": {"verified": True, "message": "", "failure": {"kind": "auth", "field": "f"}},
+    "select_model": {"options": [{"value": "v", "label": "l"}], "next_cursor": None},
+    "get_meta_model": {"in": {}, "out": {}},
+}
+
+
+def warm_result_type(method: str) -> None:
+    """Have msgspec build its converter for ``method``'s result type now (it does so lazily,
+    on first use), in the zygote, rather than in every worker."""
+    _as_result(method, _SAMPLE_RESULTS[method])
 
 
 def _credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:

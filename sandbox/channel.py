@@ -11,9 +11,9 @@ from connectord.sandbox.protocol import HEADER, FrameError, decode, frame, frame
 
 
 class Channel:
-    def __init__(self, sock: socket.socket, incoming: type) -> None:
+    def __init__(self, sock: socket.socket, decoder: msgspec.msgpack.Decoder) -> None:  # type: ignore[type-arg]
         self._sock = sock
-        self._decoder = msgspec.msgpack.Decoder(incoming)
+        self._decoder = decoder
         # Connector threads may log concurrently; one frame must go out whole.
         self._send_lock = threading.Lock()
 

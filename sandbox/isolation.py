@@ -52,11 +52,11 @@ def reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
-def apply_limits(limits: Limits) -> None:
+def apply_limits(limits: Limits, address_space_at_start: int) -> None:
     if limits.memory_bytes is not None:
         # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings
         # (shared libraries, arenas); the limit is what the call may add on top of those.
-        _set(resource.RLIMIT_AS, _address_space() + limits.memory_bytes)
+        _set(resource.RLIMIT_AS, address_space_at_start + limits.memory_bytes)
     if limits.cpu_seconds is not None:
         # Soft limit sends SIGXCPU (reported as a timeout); the hard one a second later kills.
         soft = limits.cpu_seconds
@@ -72,7 +72,7 @@ def _set(limit: int, value: int) -> None:
     resource.setrlimit(limit, (value, value))
 
 
-def _address_space() -> int:
+def address_space() -> int:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[0])
     return pages * resource.getpagesize()

@@ -16,16 +16,37 @@ import socket
 import sys
 import time
 
+import msgspec
+
 from connectord.plugins.manager import ConnectorRegistry
-from connectord.runtime.calls import run_call
+from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, frame
 
 
+class WorkerKit:
+    """What the zygote prepares once for all its workers, so that a worker does not build
+    it after the fork (where every page it touches is copied): the log capture, already
+    installed, and the address space a worker starts with."""
+
+    def __init__(self) -> None:
+        self.log_handler = _FrameHandler()
+        _capture_logs(self.log_handler)
+        self.address_space = isolation.address_space()
+        self.requests = msgspec.msgpack.Decoder(Request)
+        for method in RESULT_TYPES:
+            warm_result_type(method)
+
+
 def run_worker(
-    fd: int, zygote_pid: int, registry: ConnectorRegistry, limits: Limits, cgroups: list[str]
+    fd: int,
+    zygote_pid: int,
+    registry: ConnectorRegistry,
+    limits: Limits,
+    cgroups: list[str],
+    kit: WorkerKit,
 ) -> None:
     """Serve ``registry`` (one connector only); never returns: the process ends with
     ``os._exit`` whatever happens."""
@@ -36,17 +57,16 @@ def run_worker(
         isolation.join_cgroups(cgroups)
         isolation.reset_signals()
         fd = isolation.keep_only(fd)
-        isolation.apply_limits(limits)
-        serve(Channel(socket.socket(fileno=fd), Request), registry, limits)
+        isolation.apply_limits(limits, kit.address_space)
+        serve(Channel(socket.socket(fileno=fd), kit.requests), registry, limits, kit.log_handler)
         code = 0
     finally:
         os._exit(code)
 
 
-def serve(channel: Channel, registry: ConnectorRegistry, limits: Limits) -> None:
+def serve(channel: Channel, registry: ConnectorRegistry, limits: Limits, log_handler: _FrameHandler) -> None:
     """Answer requests until the supervisor closes the socket."""
-    log_handler = _FrameHandler(channel)
-    _capture_logs(log_handler)
+    log_handler.channel = channel
     while (request := channel.receive()) is not None:
         assert isinstance(request, Request)
         log_handler.invocation_id = request.invocation_id
@@ -57,8 +77,9 @@ def serve(channel: Channel, registry: ConnectorRegistry, limits: Limits) -> None
 
 
 def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
+    """The supervisor checked the call and its credentials before sending it here."""
     try:
-        outcome = run_call(registry, request.call)
+        outcome = invoke_hook(registry, request.call)
     except MemoryError:
         outcome = Rejected("MemoryError", "")
     if isinstance(outcome, Rejected) and outcome.error_type == "MemoryError":
@@ -87,12 +108,17 @@ def _renew_cpu_budget(limits: Limits) -> None:
 
 
 class _FrameHandler(logging.Handler):
-    def __init__(self, channel: Channel) -> None:
+    """Sends each record as one frame; drops records while there is no channel (in the
+    zygote, which installs it before any worker exists)."""
+
+    def __init__(self) -> None:
         super().__init__(logging.DEBUG)  # the root logger decides the level
-        self.channel = channel
+        self.channel: Channel | None = None
         self.invocation_id = ""
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.channel is None:
+            return
         try:
             message = record.getMessage()
             if record.exc_info:
@@ -130,6 +156,8 @@ class _PrintStream(io.TextIOBase):
             self._pending = ""
 
     def _emit(self, line: str) -> None:
+        if self._handler.channel is None:
+            return
         self._handler.channel.send(
             Log(self._handler.invocation_id, time.time(), self._level, self._name, line)
         )

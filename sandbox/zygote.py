@@ -38,7 +38,7 @@ from connectord.sandbox.protocol import (
     decode,
     frame,
 )
-from connectord.sandbox.worker import run_worker
+from connectord.sandbox.worker import WorkerKit, run_worker
 
 _decoder = msgspec.msgpack.Decoder(ControlIn)
 
@@ -46,16 +46,17 @@ _decoder = msgspec.msgpack.Decoder(ControlIn)
 def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[1]))
     isolation.die_with_parent(int(argv[2]))
-    hello = Channel(control, ControlIn).receive()
+    hello = Channel(control, _decoder).receive()
     assert isinstance(hello, Hello)
     sys.path[:] = hello.sys_path
     allow = frozenset(hello.allow) if hello.allow is not None else None
     registry = load_connectors(Selection(allow=allow, block=frozenset(hello.block)))
     singles = _prepare(registry)
+    kit = WorkerKit()
     gc.collect()
     gc.freeze()  # workers then never touch (and copy) the pages of what is loaded now
     control.sendall(frame(Ready(os.getpid(), registry.catalog())))
-    Zygote(control, singles).run()
+    Zygote(control, singles, kit).run()
 
 
 def _prepare(registry: ConnectorRegistry) -> dict[str, ConnectorRegistry]:
@@ -68,9 +69,12 @@ def _prepare(registry: ConnectorRegistry) -> dict[str, ConnectorRegistry]:
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, registries: dict[str, ConnectorRegistry]) -> None:
+    def __init__(
+        self, control: socket.socket, registries: dict[str, ConnectorRegistry], kit: WorkerKit
+    ) -> None:
         self.control = control
         self.registries = registries
+        self.kit = kit
         self.frames = FrameBuffer()
         # Each Spawn frame was sent with exactly one descriptor, in order.
         self.fds: deque[int] = deque()
@@ -119,7 +123,7 @@ class Zygote:
             self.control.close()
             os.close(self.wake_r)
             os.close(self.wake_w)
-            run_worker(fd, zygote_pid, registry, request.limits, request.cgroups)
+            run_worker(fd, zygote_pid, registry, request.limits, request.cgroups, self.kit)
         os.close(fd)
         self._send(Spawned(request.token, pid))
 

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import time
 import uuid
 from collections import defaultdict
@@ -21,7 +22,7 @@ from collections import defaultdict
 import msgspec
 
 from connectord.plugins.manager import Catalog, Selection
-from connectord.runtime.calls import Call, check_call
+from connectord.runtime.calls import Call, check_call, redactor_for, refuse_credentials
 from connectord.runtime.outcomes import (
     Cancelled,
     Crashed,
@@ -29,8 +30,8 @@ from connectord.runtime.outcomes import (
     Rejected,
     TimedOut,
 )
-from connectord.runtime.redact import Redactor, secret_values
-from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.redact import Redactor
+from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
 from connectord.runtime.supervisor.fairness import FairLimiter
 from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
@@ -65,7 +66,6 @@ class Supervisor:
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)
         self._running: dict[str, WorkerProcess] = {}
         self._cancelled: set[str] = set()
-        self._background: set[asyncio.Task[None]] = set()
 
     @property
     def catalog(self) -> Catalog:
@@ -82,8 +82,6 @@ class Supervisor:
         for worker in self._running.values():
             worker.kill()
         await self.zygote.close()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
         self.cgroups.close()
 
     async def invoke(
@@ -101,9 +99,12 @@ class Supervisor:
         invocation_id = invocation_id or uuid.uuid4().hex
         policy = self.policy.for_connector(call.connector)
         deadline = timeout if timeout is not None else policy.timeout_for(call.method)
-        redactor = Redactor(secret_values(call.credentials, info.secret_fields()))
+        redactor = redactor_for(info, call)
         logs = LogCollector(redactor)
         started = time.monotonic()
+        refused = refuse_credentials(info, call)
+        if refused is not None:  # no connector code needs to run to say so
+            return InvocationResult(invocation_id, _redacted(refused, redactor), [], 0.0)
         async with self.limiter.slot((tenant, call.connector)):
             outcome = await self._run(
                 Request(invocation_id, call),
@@ -113,9 +114,8 @@ class Supervisor:
                 deadline,
                 logs,
             )
-        if isinstance(outcome, Rejected):
-            outcome = Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
-        return InvocationResult(invocation_id, outcome, logs.result(), time.monotonic() - started)
+        seconds = time.monotonic() - started
+        return InvocationResult(invocation_id, _redacted(outcome, redactor), logs.result(), seconds)
 
     def cancel(self, invocation_id: str) -> bool:
         """Kill the worker of a running invocation; its outcome becomes Cancelled."""
@@ -135,45 +135,60 @@ class Supervisor:
         deadline: float,
         logs: LogCollector,
     ) -> Outcome:
+        worker: WorkerProcess | None = None
         try:
-            worker = await self._worker(key, policy, isolation)
+            async with asyncio.timeout(deadline):
+                worker = self._idle_worker(key) if isolation == "pooled" else None
+                if worker is None:
+                    worker = await self._new_worker(request, key, policy)
+                else:
+                    worker.send(request)
+                self._running[request.invocation_id] = worker
+                outcome = await worker.reply(request.invocation_id, logs.add)
         except ZygoteError as exc:
             log.error("no worker for %s: %s", key[1], exc)
             return Crashed()
-        self._running[request.invocation_id] = worker
-        try:
-            async with asyncio.timeout(deadline):
-                outcome = await worker.exchange(request, logs.add)
         except TimeoutError:
-            await self._stop(worker)
+            if worker is not None:
+                await self._stop(worker)
             return TimedOut(deadline)
         except WorkerGone:
+            assert worker is not None
             return await self._gone(worker, request.invocation_id, deadline)
         except BaseException:
-            worker.kill()
+            if worker is not None:
+                worker.kill()
             raise
         finally:
             self._running.pop(request.invocation_id, None)
         self._release(worker, isolation, policy)
         return outcome
 
-    async def _worker(
-        self, key: tuple[str, str], policy: ConnectorPolicy, isolation: Isolation
+    def _idle_worker(self, key: tuple[str, str]) -> WorkerProcess | None:
+        idle = self._idle[key]
+        while idle:
+            worker = idle.pop()
+            if worker.alive:
+                return worker
+        return None
+
+    async def _new_worker(
+        self, request: Request, key: tuple[str, str], policy: ConnectorPolicy
     ) -> WorkerProcess:
-        if isolation == "pooled":
-            idle = self._idle[key]
-            while idle:
-                worker = idle.pop()
-                if worker.alive:
-                    return worker
-        cgroups = self.cgroups.create(policy.limits.processes)
+        """Queue the request on a new socket, then have the zygote fork the worker for it."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        cgroups = self.cgroups.acquire(policy.limits.processes)
+        worker = await WorkerProcess.open(ours, cgroups, key)
+        worker.send(request)
         try:
-            pid, sock = await self.zygote.spawn(key[1], policy.limits, [str(p) for p in cgroups.paths])
+            worker.pid = await self.zygote.spawn(
+                key[1], policy.limits, [str(p) for p in cgroups.paths], theirs
+            )
         except BaseException:
-            cgroups.remove()
+            worker.close()
+            self._recycle(cgroups, policy.limits.processes)
             raise
-        worker = await WorkerProcess.attach(pid, sock, cgroups, key)
-        self._watch_exit(worker)
+        self._watch_exit(worker, policy.limits.processes)
         return worker
 
     def _release(self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy) -> None:
@@ -206,23 +221,28 @@ class Supervisor:
             return TimedOut(deadline)
         return Crashed(exit_code=ended.exit_code, signal=ended.signal)
 
-    def _watch_exit(self, worker: WorkerProcess) -> None:
-        """Once the zygote reports the worker reaped, clear its cgroups and bookkeeping."""
+    def _watch_exit(self, worker: WorkerProcess, processes: int | None) -> None:
+        """Once the zygote reports the worker reaped, recycle its cgroups (killing anything
+        a call left behind in them) and forget it."""
 
-        async def cleanup() -> None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.zygote.exit_of(worker.pid)
+        def reaped(_: object) -> None:
             worker.alive = False
-            worker.cgroups.kill()
-            for _ in range(50):
-                if worker.cgroups.remove():
-                    break
-                await asyncio.sleep(0.02)  # processes leave a killed cgroup asynchronously
             self.zygote.forget(worker.pid)
+            self._recycle(worker.cgroups, processes)
 
-        task = asyncio.ensure_future(cleanup())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self.zygote.exit_of(worker.pid).add_done_callback(reaped)
+
+    def _recycle(self, cgroups: WorkerCgroups, processes: int | None) -> None:
+        if self.cgroups.release(cgroups, processes):
+            return
+        # Killed processes leave a cgroup asynchronously; look again shortly.
+        asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups, processes)
+
+
+def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
+    if isinstance(outcome, Rejected):
+        return Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
+    return outcome
 
 
 def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy) -> bool:

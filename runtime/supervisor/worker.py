@@ -34,17 +34,18 @@ class WorkerGone(Exception):
 
 
 class WorkerProcess:
+    """Created before the worker exists: the request can be queued on the socket while the
+    zygote forks, and the worker reads it as soon as it is ready. ``pid`` is known once the
+    zygote reports the fork."""
+
     def __init__(
         self,
-        pid: int,
-        sock: socket.socket,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
         cgroups: WorkerCgroups,
         key: tuple[str, str],
     ) -> None:
-        self.pid = pid
-        self.sock = sock
+        self.pid = 0
         self.reader = reader
         self.writer = writer
         self.cgroups = cgroups
@@ -53,23 +54,23 @@ class WorkerProcess:
         self.alive = True
 
     @classmethod
-    async def attach(
-        cls, pid: int, sock: socket.socket, cgroups: WorkerCgroups, key: tuple[str, str]
-    ) -> WorkerProcess:
+    async def open(cls, sock: socket.socket, cgroups: WorkerCgroups, key: tuple[str, str]) -> WorkerProcess:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
-        return cls(pid, sock, reader, writer, cgroups, key)
+        return cls(reader, writer, cgroups, key)
 
-    async def exchange(self, request: Request, on_log: Callable[[Log], None]) -> Outcome:
-        """Send one request and read until its reply; logs go to ``on_log`` as they come."""
+    def send(self, request: Request) -> None:
         self.calls += 1
         self.writer.write(frame(request))
+
+    async def reply(self, invocation_id: str, on_log: Callable[[Log], None]) -> Outcome:
+        """Read until the reply to ``invocation_id``; logs go to ``on_log`` as they come."""
         try:
             await self.writer.drain()
             while True:
                 message = await self._receive()
                 if isinstance(message, Log):
                     on_log(message)
-                elif isinstance(message, Reply) and message.invocation_id == request.invocation_id:
+                elif isinstance(message, Reply) and message.invocation_id == invocation_id:
                     return message.outcome
                 else:
                     raise WorkerGone("the worker answered another invocation")
@@ -83,14 +84,15 @@ class WorkerProcess:
 
     def signal_group(self, sig: int) -> None:
         """Signal the worker's process group (it is the leader of its own session)."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
+        if self.pid:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, sig)
 
     def kill(self) -> None:
-        """Kill the worker, everything in its group and everything in its cgroups; close."""
+        """Kill the worker and everything in its group, and close. What left the group is
+        killed through the worker's cgroups when it is recycled, once reaped."""
         self.alive = False
         self.signal_group(signal.SIGKILL)
-        self.cgroups.kill()
         self.close()
 
     def close(self) -> None:

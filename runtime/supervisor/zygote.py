@@ -9,6 +9,7 @@ import functools
 import itertools
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -55,6 +56,12 @@ class Exit:
     signal: int | None = None
 
 
+def _kill_when_spawned(future: asyncio.Future[int]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(future.result(), signal.SIGKILL)
+
+
 class ZygoteClient:
     def __init__(self, selection: Selection, start_timeout: float = 30.0) -> None:
         self.selection = selection
@@ -84,38 +91,41 @@ class ZygoteClient:
             if self._starting is not None and self._starting.done():
                 self._starting = None
 
-    async def spawn(self, connector: str, limits: Limits, cgroups: list[str]) -> tuple[int, socket.socket]:
-        """Fork a worker for ``connector``; returns its pid and our end of its socket.
+    async def spawn(self, connector: str, limits: Limits, cgroups: list[str], sock: socket.socket) -> int:
+        """Fork a worker for ``connector`` that talks over ``sock`` (closed here, the worker
+        keeps its copy); returns its pid.
 
         A zygote found dead on the way is replaced once, so a call queued while it died
-        still runs."""
-        for attempt in (1, 2):
-            await self.ensure_started()
-            try:
-                return await self._spawn_once(connector, limits, cgroups)
-            except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
-                self._drop("the zygote died")
-                if attempt == 2:
-                    raise ZygoteError("the zygote died twice in a row") from None
-        raise AssertionError("unreachable")
+        still runs. If the caller gives up while the fork is under way, the worker is killed
+        as soon as its pid is known: nothing runs unsupervised."""
+        try:
+            for attempt in (1, 2):
+                await self.ensure_started()
+                try:
+                    return await self._spawn_once(connector, limits, cgroups, sock)
+                except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
+                    self._drop("the zygote died")
+                    if attempt == 2:
+                        raise ZygoteError("the zygote died twice in a row") from None
+            raise AssertionError("unreachable")
+        finally:
+            sock.close()
 
     async def _spawn_once(
-        self, connector: str, limits: Limits, cgroups: list[str]
-    ) -> tuple[int, socket.socket]:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        self, connector: str, limits: Limits, cgroups: list[str], sock: socket.socket
+    ) -> int:
         token = next(self._tokens)
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._spawns[token] = future
         try:
-            await self._send(frame(Spawn(token, connector, limits, cgroups)), theirs.fileno())
-            theirs.close()
-            pid = await future
-        except BaseException:
-            ours.close()
-            theirs.close()
-            self._spawns.pop(token, None)
+            await self._send(frame(Spawn(token, connector, limits, cgroups)), sock.fileno())
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            future.add_done_callback(_kill_when_spawned)
             raise
-        return pid, ours
+        finally:
+            if future.done():
+                self._spawns.pop(token, None)
 
     def exit_of(self, pid: int) -> asyncio.Future[Exit]:
         """How worker ``pid`` ended (resolves when the zygote reaps it)."""

@@ -1,0 +1,196 @@
+"""Benchmark: the cost of a sandboxed call, against the floors measured in the same run.
+
+    python bench/sandbox.py [--calls 5000] [--callers 2]
+
+Runs trivial ``verify_credentials`` calls of a no-op connector through connectord's
+supervisor, ``per-call`` and then ``pooled``, with CALLERS concurrent callers, and in the
+same run the floors: a raw ``os.fork`` per call from a small warmed parent answering over
+a pipe, and a raw persistent worker over a pipe (bench/_floors.py). It then checks the
+supervisor for leaks (zombies, descriptors, RSS) after all those calls. The last line
+printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from connectord.plugins.manager import Selection
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+HERE = Path(__file__).resolve().parent
+NOOP = """
+import connectord
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="noop", title="No-op", version="1")
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    return connectord.verified()
+"""
+
+
+def install_noop(site: Path) -> None:
+    (site / "connectord_bench_noop.py").write_text(NOOP)
+    dist_info = site / "connectord_bench_noop-1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: connectord-bench-noop\nVersion: 1\n")
+    (dist_info / "entry_points.txt").write_text("[connectord.connectors]\nnoop = connectord_bench_noop\n")
+
+
+def summary(latencies_us: list[float], wall_s: float) -> dict[str, float]:
+    ordered = sorted(latencies_us)
+    return {
+        "per_s": round(len(ordered) / wall_s, 1),
+        "median_us": round(statistics.median(ordered), 1),
+        "p99_us": round(ordered[int(len(ordered) * 0.99) - 1], 1),
+    }
+
+
+def floor(kind: str, calls: int, callers: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-I", str(HERE / "_floors.py"), kind, str(calls), str(callers)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    data = json.loads(out)
+    return summary(data["latencies_us"], data["wall_s"])
+
+
+async def connectord_run(
+    supervisor: Supervisor, isolation: Any, calls: int, callers: int
+) -> dict[str, float]:
+    call = Call(connector="noop", method="verify_credentials")
+    latencies: list[float] = []
+
+    async def caller(count: int) -> None:
+        for _ in range(count):
+            started = time.perf_counter()
+            result = await supervisor.invoke(call, isolation=isolation)
+            latencies.append((time.perf_counter() - started) * 1e6)
+            if not isinstance(result.outcome, Succeeded):
+                raise SystemExit(f"unexpected outcome: {result.outcome}")
+
+    await asyncio.gather(*(caller(min(200, calls) // callers) for _ in range(callers)))  # warm up
+    latencies.clear()
+    started = time.perf_counter()
+    await asyncio.gather(*(caller(calls // callers) for _ in range(callers)))
+    return summary(latencies, time.perf_counter() - started)
+
+
+def zombies_of(pid: int) -> int:
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if fields[0] == "Z" and int(fields[1]) == pid:
+                count += 1
+    return count
+
+
+def rss_kb(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+async def measure(calls: int, callers: int) -> dict[str, Any]:
+    policy = SandboxPolicy(concurrency=callers, per_connector=callers, default=ConnectorPolicy())
+    supervisor = Supervisor(Selection(), policy, Cgroups.detect())
+    await supervisor.start()
+    try:
+        zygote = supervisor.zygote.pid
+        assert zygote is not None
+        fds_before, rss_before = len(os.listdir("/proc/self/fd")), rss_kb(os.getpid())
+        per_call = await connectord_run(supervisor, "per-call", calls, callers)
+        pooled = await connectord_run(supervisor, "pooled", calls, callers)
+        await asyncio.sleep(0.5)  # let the last exits be reaped
+        leaks = {
+            "fds_before": fds_before,
+            "fds_after": len(os.listdir("/proc/self/fd")),
+            "rss_kb_before": rss_before,
+            "rss_kb_after": rss_kb(os.getpid()),
+            "zombies": zombies_of(zygote) + zombies_of(os.getpid()),
+            "zygote_rss_kb": rss_kb(zygote),
+            "cgroups": supervisor.cgroups.available,
+        }
+    finally:
+        await supervisor.close()
+    return {"per_call": per_call, "pooled": pooled, "leaks": leaks}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--calls", type=int, default=5000)
+    parser.add_argument("--callers", type=int, default=2)
+    args = parser.parse_args()
+
+    fork_floor = floor("fork", args.calls, args.callers)
+    worker_floor = floor("worker", args.calls, args.callers)
+    with tempfile.TemporaryDirectory() as site:
+        install_noop(Path(site))
+        sys.path.insert(0, site)
+        ours = asyncio.run(measure(args.calls, args.callers))
+
+    rows = [
+        ("fork floor", fork_floor),
+        ("connectord per-call", ours["per_call"]),
+        ("persistent-worker floor", worker_floor),
+        ("connectord pooled", ours["pooled"]),
+    ]
+    print(
+        f"{args.calls} trivial verify_credentials calls, {args.callers} concurrent callers, "
+        f"{os.cpu_count()} cores"
+    )
+    print(f"{'':26}{'calls/s':>10}{'median µs':>12}{'p99 µs':>10}{'p99/median':>12}")
+    for name, row in rows:
+        ratio = row["p99_us"] / row["median_us"]
+        print(f"{name:26}{row['per_s']:>10}{row['median_us']:>12}{row['p99_us']:>10}{ratio:>12.1f}")
+    figures = {
+        "calls": args.calls,
+        "callers": args.callers,
+        "per_call_per_s": ours["per_call"]["per_s"],
+        "per_call_median_us": ours["per_call"]["median_us"],
+        "per_call_p99_us": ours["per_call"]["p99_us"],
+        "pooled_per_s": ours["pooled"]["per_s"],
+        "pooled_median_us": ours["pooled"]["median_us"],
+        "pooled_p99_us": ours["pooled"]["p99_us"],
+        "fork_floor_per_s": fork_floor["per_s"],
+        "worker_floor_per_s": worker_floor["per_s"],
+        "per_call_vs_floor": round(ours["per_call"]["per_s"] / fork_floor["per_s"], 3),
+        "pooled_vs_floor": round(ours["pooled"]["per_s"] / worker_floor["per_s"], 3),
+        **ours["leaks"],
+    }
+    print(
+        f"per-call vs fork floor: {figures['per_call_vs_floor']:.0%}   "
+        f"pooled vs persistent-worker floor: {figures['pooled_vs_floor']:.0%}"
+    )
+    print(
+        f"after {2 * args.calls} calls: zombies {figures['zombies']}, supervisor fds "
+        f"{figures['fds_before']} -> {figures['fds_after']}, RSS {figures['rss_kb_before']} -> "
+        f"{figures['rss_kb_after']} kB"
+    )
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
