@@ -7,6 +7,7 @@ limits last so nothing above is refused by them.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import resource
@@ -22,12 +23,27 @@ WORKER_FD = 3
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def die_with_parent(expected_parent: int) -> None:
-    """SIGKILL us when our parent goes; exit now if it already went."""
-    if _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+def die_with_parent(expected_parent: int, sig: int = signal.SIGKILL) -> None:
+    """Send us ``sig`` when our parent goes; exit now if it already went."""
+    if _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != expected_parent:
         os._exit(1)
+
+
+def kill_everything_in(pid: int, cgroups: list[str]) -> None:
+    """SIGKILL a worker's process group and every process in its cgroups."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    for path in cgroups:
+        kill_file = Path(path) / "cgroup.kill"
+        with contextlib.suppress(OSError):
+            if kill_file.exists():
+                kill_file.write_text("1")
+                continue
+            for line in (Path(path) / "cgroup.procs").read_text().split():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(int(line), signal.SIGKILL)
 
 
 def join_cgroups(paths: list[str]) -> None:

@@ -19,6 +19,7 @@ import signal
 import socket
 import sys
 from collections import deque
+from typing import NoReturn
 
 import msgspec
 
@@ -45,7 +46,8 @@ _decoder = msgspec.msgpack.Decoder(ControlIn)
 
 def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[1]))
-    isolation.die_with_parent(int(argv[2]))
+    # SIGTERM, not SIGKILL: the zygote first kills what its workers started (below).
+    isolation.die_with_parent(int(argv[2]), signal.SIGTERM)
     hello = Channel(control, _decoder).receive()
     assert isinstance(hello, Hello)
     sys.path[:] = hello.sys_path
@@ -76,11 +78,14 @@ class Zygote:
         self.registries = registries
         self.kit = kit
         self.frames = FrameBuffer()
+        #: Live workers and their cgroups, to kill them all should the supervisor vanish.
+        self.workers: dict[int, list[str]] = {}
         # Each Spawn frame was sent with exactly one descriptor, in order.
         self.fds: deque[int] = deque()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self.wake_w)
         signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.signal(signal.SIGTERM, lambda *_: self._orphaned())
 
     def run(self) -> None:
         selector = selectors.DefaultSelector()
@@ -96,7 +101,7 @@ class Zygote:
         except OSError:
             data, fds = b"", []
         if not data:
-            raise SystemExit(0)  # the supervisor is gone
+            self._orphaned()
         self.fds.extend(fds)
         for body in self.frames.feed(data):
             message = decode(_decoder, body)
@@ -125,6 +130,7 @@ class Zygote:
             os.close(self.wake_w)
             run_worker(fd, zygote_pid, registry, request.limits, request.cgroups, self.kit)
         os.close(fd)
+        self.workers[pid] = request.cgroups
         self._send(Spawned(request.token, pid))
 
     def _on_signal(self) -> None:
@@ -137,10 +143,18 @@ class Zygote:
                 return
             if pid == 0:
                 return
+            self.workers.pop(pid, None)
             if os.WIFSIGNALED(status):
                 self._send(Reaped(pid, signal=os.WTERMSIG(status)))
             else:
                 self._send(Reaped(pid, exit_code=os.waitstatus_to_exitcode(status)))
+
+    def _orphaned(self) -> NoReturn:
+        """The supervisor is gone: nothing it started may outlive it, grandchildren that
+        left their worker's group included (the workers themselves die with us anyway)."""
+        for pid, cgroups in self.workers.items():
+            isolation.kill_everything_in(pid, cgroups)
+        os._exit(0)
 
     def _send(self, message: msgspec.Struct) -> None:
         self.control.sendall(frame(message))

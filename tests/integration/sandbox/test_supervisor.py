@@ -1,0 +1,101 @@
+"""The supervisor's own promises: pooling per tenant, recycling, cancellation, a clean
+environment, no leaks, and workers that die with it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from connectord.plugins.manager import Selection
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import Cancelled, Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+
+from .conftest import POLICY
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+async def nice(supervisor: Supervisor, tenant: str = "default", isolation: str = "pooled") -> int:
+    result = await supervisor.invoke(
+        Call(connector="nice", method="verify_credentials"), tenant=tenant, isolation=isolation  # type: ignore[arg-type]
+    )
+    assert isinstance(result.outcome, Succeeded), result.outcome
+    return int(str(result.outcome.data["message"]).split()[1])
+
+
+async def test_pooled_workers_are_reused_within_a_tenant_only(supervisor: Supervisor) -> None:
+    first = await nice(supervisor, "acme")
+    assert await nice(supervisor, "acme") == first
+    assert await nice(supervisor, "globex") != first
+
+
+async def test_per_call_isolation_forks_a_new_worker_each_time(supervisor: Supervisor) -> None:
+    pids = {await nice(supervisor, isolation="per-call") for _ in range(3)}
+    assert len(pids) == 3
+
+
+async def test_pooled_workers_are_recycled_after_their_call_budget(supervisor: Supervisor) -> None:
+    pids = [await nice(supervisor, "initech") for _ in range(POLICY.default.max_calls_per_worker + 1)]
+    assert len(set(pids[:-1])) == 1 and pids[-1] != pids[0]
+
+
+async def test_cancel_kills_the_worker_and_reports_cancelled(supervisor: Supervisor) -> None:
+    call = Call(connector="sleeper", method="verify_credentials")
+    running = asyncio.ensure_future(supervisor.invoke(call, invocation_id="to-cancel"))
+    while "to-cancel" not in supervisor._running or not supervisor._running["to-cancel"].pid:
+        await asyncio.sleep(0.01)
+    assert supervisor.cancel("to-cancel")
+    result = await running
+    assert result.outcome == Cancelled()
+    assert not supervisor.cancel("to-cancel")
+
+
+async def test_no_zombies_descriptors_or_cgroups_leak(supervisor: Supervisor) -> None:
+    for tenant in ("t0", "t1", "t2"):
+        await nice(supervisor, tenant=tenant)
+    await asyncio.sleep(0.2)
+    fds_before, leaves_before = len(os.listdir("/proc/self/fd")), _leaves(supervisor)
+    for i in range(150):
+        await nice(supervisor, tenant=f"t{i % 3}", isolation="per-call" if i % 2 else "pooled")
+    await asyncio.sleep(0.2)  # the last reaps arrive
+    assert len(os.listdir("/proc/self/fd")) <= fds_before
+    # cgroups are reused: their number follows peak concurrency, not the number of calls
+    assert _leaves(supervisor) <= leaves_before + POLICY.capacity()
+    zygote = str(supervisor.zygote.pid)
+    procs = [p for p in Path("/proc").iterdir() if p.name.isdigit()]
+    assert [p for p in procs if _stat(p).split()[:2] == ["Z", zygote]] == []
+
+
+def _leaves(supervisor: Supervisor) -> int:
+    root = supervisor.cgroups.v2_root or supervisor.cgroups.pids_root
+    return len([p for p in root.iterdir() if p.is_dir()]) if root is not None else 0
+
+
+def _stat(proc: Path) -> str:
+    try:
+        return (proc / "stat").read_text().rsplit(")", 1)[1].strip()
+    except OSError:
+        return ""
+
+
+async def test_the_server_environment_does_not_reach_workers(
+    hostile_on_path: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONNECTORD_SECRET_KEY", "server-only-secret-123")
+    own = Supervisor(Selection(allow=frozenset({"leaker"})), POLICY, Cgroups(None, None))
+    await own.start()
+    try:
+        result: InvocationResult = await own.invoke(
+            Call(connector="leaker", method="verify_credentials", credentials={"token": "tok-abcdef"})
+        )
+    finally:
+        await own.close()
+    environment = next(line.message for line in result.logs if line.message.startswith("environment:"))
+    assert "CONNECTORD_SECRET_KEY" not in environment and "server-only-secret-123" not in environment
+    assert "PATH" in environment
+
