@@ -68,6 +68,16 @@ def reset_signals() -> None:
         signal.signal(sig, signal.SIG_DFL)
 
 
+CLONE_NEWNET = 0x40000000
+
+
+def cut_network() -> None:
+    """Move into a new network namespace holding only a loopback device that is down."""
+    if _libc.unshare(CLONE_NEWNET) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot cut the network (unshare: {os.strerror(errno)})")
+
+
 def apply_limits(limits: Limits, address_space_at_start: int) -> None:
     if limits.memory_bytes is not None:
         # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings

@@ -31,6 +31,8 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     open_files: Annotated[int, msgspec.Meta(ge=16)] | None = 256
     #: Enforced with a cgroup ``pids.max`` where one is writable (RLIMIT_NPROC is void as root).
     processes: Positive | None = 32
+    #: False puts the worker in a new, empty network namespace: no connection leaves it.
+    network: bool = True
 
 
 # supervisor -> zygote

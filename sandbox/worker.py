@@ -57,21 +57,39 @@ def run_worker(
         isolation.join_cgroups(cgroups)
         isolation.reset_signals()
         fd = isolation.keep_only(fd)
-        isolation.apply_limits(limits, kit.address_space)
-        serve(Channel(socket.socket(fileno=fd), kit.requests), registry, limits, kit.log_handler)
+        refusal = _confine(limits, kit)
+        serve(Channel(socket.socket(fileno=fd), kit.requests), registry, limits, kit.log_handler, refusal)
         code = 0
     finally:
         os._exit(code)
 
 
-def serve(channel: Channel, registry: ConnectorRegistry, limits: Limits, log_handler: _FrameHandler) -> None:
+def _confine(limits: Limits, kit: WorkerKit) -> Rejected | None:
+    """Apply the limits; a confinement that cannot be had refuses every call rather than
+    letting it run with less isolation than configured."""
+    try:
+        if not limits.network:
+            isolation.cut_network()
+        isolation.apply_limits(limits, kit.address_space)
+    except OSError as exc:
+        return Rejected("SandboxError", str(exc))
+    return None
+
+
+def serve(
+    channel: Channel,
+    registry: ConnectorRegistry,
+    limits: Limits,
+    log_handler: _FrameHandler,
+    refusal: Rejected | None = None,
+) -> None:
     """Answer requests until the supervisor closes the socket."""
     log_handler.channel = channel
     while (request := channel.receive()) is not None:
         assert isinstance(request, Request)
         log_handler.invocation_id = request.invocation_id
         _renew_cpu_budget(limits)
-        outcome = _run(registry, request, limits)
+        outcome = refusal or _run(registry, request, limits)
         _flush_prints()
         channel.send(_fitting(Reply(request.invocation_id, outcome)))
 

@@ -191,4 +191,18 @@ CONNECTORS = [
     "hoarder",
     "slow",
     "nice",
+    "dialer",
 ]
+
+
+def dialer_verify(credentials):
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", credentials["size"]), timeout=2).close()
+    except OSError as exc:
+        return connectord.not_verified("network", f"{type(exc).__name__}: {exc}")
+    return connectord.verified("connected")
+
+
+dialer = _make("dialer", dialer_verify)

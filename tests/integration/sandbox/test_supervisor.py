@@ -13,7 +13,9 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Cancelled, Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.protocol import Limits
 
 from .conftest import POLICY
 
@@ -99,3 +101,24 @@ async def test_the_server_environment_does_not_reach_workers(
     assert "CONNECTORD_SECRET_KEY" not in environment and "server-only-secret-123" not in environment
     assert "PATH" in environment
 
+
+
+async def test_a_connector_without_network_cannot_connect(
+    supervisor: Supervisor, hostile_on_path: None
+) -> None:
+    listener = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", 0)
+    port = listener.sockets[0].getsockname()[1]
+    call = Call(connector="dialer", method="verify_credentials", credentials={"size": port})
+    cut = SandboxPolicy(connectors={"dialer": ConnectorPolicy(limits=Limits(network=False))})
+    offline = Supervisor(Selection(allow=frozenset({"dialer"})), cut, Cgroups(None, None))
+    await offline.start()
+    try:
+        online_result = await supervisor.invoke(call)
+        offline_result = await offline.invoke(call)
+    finally:
+        await offline.close()
+        listener.close()
+    assert online_result.outcome == Succeeded({"verified": True, "message": "connected"})
+    assert isinstance(offline_result.outcome, Succeeded)
+    assert offline_result.outcome.data["verified"] is False
+    assert "Network is unreachable" in offline_result.outcome.data["message"]
