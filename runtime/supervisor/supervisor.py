@@ -74,11 +74,15 @@ class Supervisor:
     async def start(self) -> None:
         await self.zygote.ensure_started()
 
-    async def close(self) -> None:
+    def retire_idle(self) -> None:
+        """Stop the pooled workers waiting for calls (they are started again on demand)."""
         for workers in self._idle.values():
             for worker in workers:
                 worker.kill()
         self._idle.clear()
+
+    async def close(self) -> None:
+        self.retire_idle()
         for worker in self._running.values():
             worker.kill()
         await self.zygote.close()

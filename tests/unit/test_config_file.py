@@ -1,0 +1,67 @@
+"""The TOML configuration file: merging per-connector tables, errors that name the key."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from connectord.runtime.config import ConfigurationError
+from connectord.runtime.config_file import FILE_NAME, load_config_file, parse_config
+from connectord.sandbox.protocol import Limits
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_a_connector_table_is_merged_over_the_default() -> None:
+    config = parse_config(
+        {
+            "sandbox": {
+                "default": {
+                    "limits": {"memory_bytes": 1000, "open_files": 64},
+                    "timeouts": {"select_model": 5},
+                },
+                "connectors": {"sql": {"isolation": "pooled", "limits": {"open_files": 32}}},
+            }
+        },
+        "test",
+    )
+    sql = config.sandbox.for_connector("sql")
+    assert sql.isolation == "pooled"
+    assert sql.limits == Limits(memory_bytes=1000, open_files=32)
+    assert sql.timeout_for("select_model") == 5
+    assert config.sandbox.for_connector("shop").limits.open_files == 64
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"sandbox": {"grace": -1}}, "Expected `float` > 0.0 - at `$.sandbox.grace`"),
+        ({"sandbox": {"concurency": 2}}, "unknown field `concurency`"),
+        ({"sandbox": {"default": {"isolation": "shared"}}}, "at `$.sandbox.default.isolation`"),
+        ({"sandbox": {"default": {"limits": {"open_files": 3}}}}, "`$.sandbox.default.limits.open_files`"),
+        ({"sandbox": {"default": {"timeouts": {"get_meta_modl": 3}}}}, "Invalid enum value 'get_meta_modl'"),
+    ],
+)
+def test_bad_values_are_refused_with_their_place(raw: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(message)):
+        parse_config(raw, "connectord.toml")
+
+
+def test_the_file_in_the_data_directory_is_optional_but_a_named_one_is_not(tmp_path: Path) -> None:
+    assert load_config_file(None, tmp_path).sandbox.concurrency == 0
+    (tmp_path / FILE_NAME).write_text("[sandbox]\nconcurrency = 3\n")
+    assert load_config_file(None, tmp_path).sandbox.concurrency == 3
+    with pytest.raises(ConfigurationError, match=r"config file .*missing\.toml: No such file"):
+        load_config_file(tmp_path / "missing.toml", tmp_path)
+    (tmp_path / "bad.toml").write_text("[sandbox\n")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_config_file(tmp_path / "bad.toml", tmp_path)
+
+
+def test_the_readme_example_is_a_valid_configuration(tmp_path: Path) -> None:
+    [example] = re.findall(r"```toml\n(\[sandbox\].*?)```", README.read_text(), re.S)
+    (tmp_path / "example.toml").write_text(example)
+    config = load_config_file(tmp_path / "example.toml", tmp_path)
+    assert config.sandbox.for_connector("sql").isolation == "pooled"
