@@ -5,32 +5,68 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
+from connectord.api.auth import auth_middleware
 from connectord.api.errors import error_middleware
-from connectord.api.keys import CONNECTORS, SETTINGS, STORE, Connectors
+from connectord.api.keys import (
+    CONNECTORS,
+    EXECUTIONS,
+    SECRET_BOX,
+    SETTINGS,
+    STORE,
+    STORE_RUNNER,
+    Connectors,
+)
 from connectord.api.routes import ROUTES
 from connectord.runtime.config import Settings
+from connectord.runtime.executions.service import Executions, ExecutionSettings
+from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
+from connectord.runtime.store.runner import StoreRunner
 
 
-def create_app(settings: Settings, connectors: Connectors, store: Store) -> web.Application:
-    """An application serving ``connectors`` on ``store``; both start and stop with it."""
-    app = web.Application(middlewares=[error_middleware])
+def create_app(
+    settings: Settings,
+    connectors: Connectors,
+    store: Store,
+    box: SecretBox,
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """An application serving ``connectors`` on ``store``; they start and stop with it.
+
+    ``connectors`` is the sandbox supervisor in a server (executions need it); anything
+    with a catalog does for the component endpoints alone."""
+    app = web.Application(
+        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
+    )
     app[SETTINGS] = settings
     app[CONNECTORS] = connectors
     app[STORE] = store
+    app[SECRET_BOX] = box
+    app[STORE_RUNNER] = StoreRunner()
+    app[EXECUTIONS] = Executions(
+        store,
+        app[STORE_RUNNER],
+        box,
+        connectors,  # type: ignore[arg-type]
+        clock,
+        ExecutionSettings(retention=settings.result_retention),
+    )
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(_connectors_context)
+    app.cleanup_ctx.append(_dispatcher_context)
     return app
 
 
 async def _store_context(app: web.Application) -> AsyncIterator[None]:
     yield
+    app[STORE_RUNNER].close()
     app[STORE].close()
 
 
@@ -38,6 +74,18 @@ async def _connectors_context(app: web.Application) -> AsyncIterator[None]:
     await app[CONNECTORS].start()
     yield
     await app[CONNECTORS].close()
+
+
+async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
+    if not hasattr(app[CONNECTORS], "invoke"):  # a catalog only: nothing to execute with
+        yield
+        return
+    dispatcher = asyncio.ensure_future(app[EXECUTIONS].dispatch_forever())
+    yield
+    dispatcher.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await dispatcher
+    await app[EXECUTIONS].close()
 
 
 def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:

@@ -16,18 +16,30 @@ from aiohttp import web
 from connectord.api.responses import json_response
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.runtime.calls import InvalidCallError
+from connectord.runtime.executions.requests import InvalidRequestError
+from connectord.runtime.executions.service import IdempotencyConflictError
+from connectord.runtime.store.records import ConflictError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+STORE_RETRY_AFTER = 5
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None, **extra: object) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        field: str | None = None,
+        headers: dict[str, str] | None = None,
+        **extra: object,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.field = field
+        self.headers = headers
         self.extra = extra
 
 
@@ -44,9 +56,18 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return json_response(error_body(exc.message, exc.field, **exc.extra), exc.status)
-    except InvalidCallError as exc:
-        return json_response(error_body(str(exc), exc.field), 400)
+        return json_response(error_body(exc.message, exc.field, **exc.extra), exc.status, exc.headers)
+    except (InvalidCallError, InvalidRequestError) as exc:
+        return json_response(error_body(str(exc), _parameter(exc.field)), 400)
+    except (IdempotencyConflictError, ConflictError) as exc:
+        return json_response(error_body(str(exc)), 409)
+    except StoreUnavailableError as exc:
+        log.error("store unavailable in %s %s: %s", request.method, request.path, exc)
+        return json_response(
+            error_body("The store is unavailable; nothing was changed. Try again later."),
+            503,
+            {"Retry-After": str(STORE_RETRY_AFTER)},
+        )
     except UnknownConnectorError as exc:
         return json_response(error_body(str(exc), "component"), 400)
     except HookNotImplementedError as exc:
@@ -60,6 +81,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
         return json_response(error_body("Internal server error."), 500)
+
+
+def _parameter(field: str) -> str:
+    """Name the field as seed 001 names the parameter."""
+    return {"action": "action_or_trigger", "connector": "component"}.get(field, field)
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:

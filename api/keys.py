@@ -6,7 +6,11 @@ from aiohttp import web
 
 from connectord.plugins.manager import Catalog
 from connectord.runtime.config import Settings
+from connectord.runtime.executions.service import Executions
+from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
+from connectord.runtime.store.records import Principal
+from connectord.runtime.store.runner import StoreRunner
 
 
 class Connectors(Protocol):
@@ -24,3 +28,7 @@ class Connectors(Protocol):
 SETTINGS = web.AppKey("settings", Settings)
 CONNECTORS = web.AppKey("connectors", Connectors)
 STORE = web.AppKey("store", Store)
+STORE_RUNNER = web.AppKey("store_runner", StoreRunner)
+EXECUTIONS = web.AppKey("executions", Executions)
+SECRET_BOX = web.AppKey("secret_box", SecretBox)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -2,10 +2,14 @@
 
 from aiohttp import web
 
-from connectord.api import components, health
+from connectord.api import components, executions, health
 
 ROUTES = [
     web.get("/health", health.health),
     web.get("/v1/components", components.list_components),
     web.get("/v1/components/{component_id}", components.get_component),
+    web.post("/v1/exec/schedule", executions.schedule),
+    web.get("/v1/exec/poll/{execution_id}", executions.poll),
+    web.get("/v1/exec/result/{execution_id}", executions.result),
+    web.delete("/v1/exec/{execution_id}", executions.cancel),
 ]

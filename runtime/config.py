@@ -35,6 +35,15 @@ class Settings:
     log_level: str = "INFO"
     #: The TOML configuration file; ``None`` means ``connectord.toml`` in ``data_dir`` if present.
     config_file: Path | None = None
+    #: Fernet keys (comma-separated, first current) for secrets at rest; ``None`` means a
+    #: key file in ``data_dir``, created on first start.
+    secret_key: str | None = field(default=None, repr=False)
+    #: Longest ``?wait=`` a poll may ask for, in seconds.
+    max_poll_wait: float = 30.0
+    #: Largest request body accepted (bigger → 413).
+    max_body_bytes: int = 1024 * 1024
+    #: How long a finished execution's result can be fetched, in seconds.
+    result_retention: float = 3600.0
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -65,6 +74,8 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         ),
         log_level=parse_log_level(get("LOG_LEVEL") or "INFO", ENV_PREFIX + "LOG_LEVEL"),
         config_file=Path(config_file).expanduser() if config_file else None,
+        secret_key=get("SECRET_KEY"),
+        result_retention=parse_seconds(get("RESULT_RETENTION"), ENV_PREFIX + "RESULT_RETENTION", 3600.0),
     )
 
 
@@ -76,6 +87,18 @@ def parse_port(value: str | None, name: str) -> int:
     if not 0 <= port <= 65535:
         raise ConfigurationError(f"{name} must be between 0 and 65535, got {port}")
     return port
+
+
+def parse_seconds(value: str | None, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
+    if not 0 < seconds <= 365 * 24 * 3600:
+        raise ConfigurationError(f"{name} must be more than 0 and at most a year, got {value}")
+    return seconds
 
 
 def parse_id_list(value: str) -> frozenset[str]:

@@ -7,18 +7,60 @@ from pathlib import Path
 from typing import Protocol
 
 from connectord.runtime.config import ConfigurationError, Settings
+from connectord.runtime.store.records import (
+    AccountRecord,
+    ClaimedExecution,
+    ExecutionRecord,
+    FinishedExecution,
+    Principal,
+    UserRecord,
+)
 from connectord.runtime.store.sqlite import SQLiteStore
 
 SQLITE_FILE = "connectord.sqlite3"
 
 
 class Store(Protocol):
+    """What every backend provides; see SQLiteStore for the behaviour of each method."""
+
     url: str
 
     def ping(self) -> None:
         """Raise if the store cannot be used right now."""
 
     def close(self) -> None: ...
+
+    # users and keys
+    def add_user(self, email: str, tenant_name: str, key_hash: str, now: float) -> UserRecord: ...
+    def list_users(self) -> list[UserRecord]: ...
+    def revoke_keys(self, email: str, now: float) -> int: ...
+    def principal(self, key_hash: str) -> Principal | None: ...
+
+    # executions
+    def add_execution(
+        self,
+        execution_id: str,
+        tenant_id: str,
+        sealed_call: bytes,
+        now: float,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[ExecutionRecord, bool]: ...
+    def execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None: ...
+    def claim_execution(self, now: float) -> ClaimedExecution | None: ...
+    def finish_execution(
+        self, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
+    ) -> bool: ...
+    def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None: ...
+    def requeue_running(self) -> int: ...
+    def purge_executions(self, now: float, keep_delivered: float) -> int: ...
+
+    # accounts
+    def add_account(self, record: AccountRecord) -> None: ...
+    def account(self, tenant_id: str, account_id: str) -> AccountRecord | None: ...
+    def accounts(self, tenant_id: str, limit: int, offset: int) -> list[AccountRecord]: ...
+    def update_account(self, record: AccountRecord) -> bool: ...
+    def delete_account(self, tenant_id: str, account_id: str) -> bool: ...
 
 
 def open_store(settings: Settings) -> Store:

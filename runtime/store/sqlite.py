@@ -1,34 +1,37 @@
-"""The embedded store: one SQLite file in WAL mode, migrated on open."""
+"""The embedded store: one SQLite file in WAL mode, migrated on open.
+
+Methods are synchronous and short; the async layer runs them on one thread of their own,
+so the event loop never waits on the disk. Each write is one transaction, committed before
+the method returns.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from connectord.runtime.config import ConfigurationError
-
-#: Each entry is one schema version; append, never edit a released one.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE IF NOT EXISTS schema_migrations (
-        version    INTEGER PRIMARY KEY,
-        applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-    );
-    """,
-)
+from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.store.sqlite_accounts import AccountsSQL
+from connectord.runtime.store.sqlite_executions import ExecutionsSQL
+from connectord.runtime.store.sqlite_schema import MIGRATIONS
+from connectord.runtime.store.sqlite_users import UsersSQL
 
 
-class SQLiteStore:
+class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
-        # One connection shared by the worker threads that the event loop hands work to;
-        # the lock serialises them, as SQLite allows one writer anyway.
+        # One connection, used from the store's own thread; the lock also guards the
+        # rare direct calls (CLI commands, tests).
         self._lock = threading.Lock()
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=FULL")  # an accepted execution survives power loss
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
@@ -37,17 +40,42 @@ class SQLiteStore:
 
     @property
     def schema_version(self) -> int:
-        with self._lock:
-            row = self._conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        with self._read() as conn:
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
         return int(row[0])
 
     def ping(self) -> None:
-        with self._lock:
-            self._conn.execute("SELECT 1").fetchone()
+        with self._read() as conn:
+            conn.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._conn
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise StoreUnavailableError(str(exc)) from None
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                yield self._conn
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailableError(str(exc)) from None
 
     def _migrate(self) -> None:
         with self._lock:

@@ -35,7 +35,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectord.api.app import create_app, serve
-    from connectord.runtime.store import open_store
+    from connectord.runtime.secrets import load_secret_box
+    from connectord.runtime.store import open_store, prepare_data_dir
     from connectord.runtime.supervisor.cgroups import Cgroups
     from connectord.runtime.supervisor.supervisor import Supervisor
 
@@ -43,8 +44,9 @@ def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     policy = sandbox_policy(settings)
     store = open_store(settings)
+    box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
     supervisor = Supervisor(settings.connectors, policy, Cgroups.detect())
-    app = create_app(settings, supervisor, store)
+    app = create_app(settings, supervisor, store, box)
 
     def ready(url: str) -> None:
         for error in supervisor.catalog.errors:

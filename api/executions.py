@@ -1,0 +1,101 @@
+"""``/v1/exec``: seed 001's scheduled executions (schedule → 202 → poll → 303 → result once),
+plus cancel, Idempotency-Key, long-poll and logs."""
+
+from __future__ import annotations
+
+import re
+
+from aiohttp import web
+
+from connectord.api.errors import ApiError
+from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
+from connectord.api.responses import json_response
+from connectord.runtime.executions.requests import parse_schedule_request
+from connectord.runtime.executions.results import decode_logs, decode_outcome, rejection_reason
+from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.store.records import FinishedExecution
+
+NOT_READY = {"message": "Result not ready yet."}
+MISSING = {"message": "Result does not exist."}
+EXPIRED = {"message": "Expired."}
+#: Seconds a client is told to wait before polling again.
+RETRY_AFTER = "1"
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+def _absolute(request: web.Request, path: str) -> str:
+    return str(request.url.with_path(path).with_query(None))
+
+
+async def schedule(request: web.Request) -> web.Response:
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise ApiError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
+    body = parse_schedule_request(await request.read())
+    record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
+    location = _absolute(request, f"/v1/exec/poll/{record.id}")
+    return json_response({"message": "ok", "id": record.id}, 202, {"Location": location})
+
+
+async def poll(request: web.Request) -> web.Response:
+    execution_id = request.match_info["execution_id"]
+    state = await request.app[EXECUTIONS].poll(request[PRINCIPAL], execution_id, _wait(request))
+    if state == "ready":
+        location = _absolute(request, f"/v1/exec/result/{execution_id}")
+        return json_response({"message": "Ready."}, 303, {"Location": location})
+    if state == "not_ready":
+        return json_response(NOT_READY, 200, {"Retry-After": RETRY_AFTER})
+    return json_response(EXPIRED if state == "expired" else MISSING, 404)
+
+
+async def result(request: web.Request) -> web.Response:
+    execution_id = request.match_info["execution_id"]
+    found = await request.app[EXECUTIONS].result(request[PRINCIPAL], execution_id)
+    if isinstance(found, FinishedExecution):
+        return _finished(found, _flag(request, "logs"))
+    if found == "not_ready":
+        return json_response(NOT_READY, 404, {"Retry-After": RETRY_AFTER})
+    return json_response(EXPIRED if found == "expired" else MISSING, 404)
+
+
+async def cancel(request: web.Request) -> web.Response:
+    execution_id = request.match_info["execution_id"]
+    if not await request.app[EXECUTIONS].cancel(request[PRINCIPAL], execution_id):
+        return json_response({"message": "No queued or running execution with this id."}, 404)
+    return json_response({"message": "Cancelled."}, 202)
+
+
+def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
+    outcome = decode_outcome(found.outcome)
+    body: dict[str, object]
+    if isinstance(outcome, Succeeded):
+        body, status = {"data": outcome.data}, 200
+    else:
+        body, status = {"message": "Rejected.", "reason": rejection_reason(outcome)}, 400
+    if with_logs:
+        body["logs"] = [
+            {"time": line.created, "level": line.level, "logger": line.logger, "message": line.message}
+            for line in decode_logs(found.logs)
+        ]
+    return json_response(body, status)
+
+
+def _wait(request: web.Request) -> float:
+    raw = request.query.get("wait")
+    if raw is None:
+        return 0.0
+    limit = request.app[SETTINGS].max_poll_wait
+    try:
+        wait = float(raw)
+    except ValueError:
+        raise ApiError(400, f"wait must be a number of seconds, got {raw!r}", "wait") from None
+    if not 0 <= wait <= limit:
+        raise ApiError(400, f"wait must be between 0 and {limit:g} seconds, got {raw}", "wait")
+    return wait
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    raw = request.query.get(name, "false").lower()
+    if raw not in ("true", "false", "1", "0"):
+        raise ApiError(400, f"{name} must be true or false, got {raw!r}", name)
+    return raw in ("true", "1")

@@ -1,0 +1,255 @@
+"""The execution service: schedule, poll, result and cancel for one tenant at a time, and
+the dispatcher that runs queued executions in the sandbox.
+
+Everything accepted is committed to the store before ``schedule`` returns; the inputs
+(credentials included) are sealed at rest and dropped once the execution has finished.
+The clock is passed in, so tests and the logic agree on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import msgspec
+
+from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.plugins.types import SelectQuery
+from connectord.runtime.calls import Call, InvalidCallError, check_call
+from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
+from connectord.runtime.executions.results import encode_logs, encode_outcome
+from connectord.runtime.outcomes import Cancelled, Outcome, Rejected
+from connectord.runtime.secrets import SecretBox, SecretsError
+from connectord.runtime.store import Store
+from connectord.runtime.store.records import (
+    ExecutionRecord,
+    FinishedExecution,
+    Principal,
+    StoreUnavailableError,
+)
+from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.supervisor.logs import LogLine
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+PollState = Literal["not_ready", "ready", "missing", "expired"]
+_call_decoder = msgspec.msgpack.Decoder(Call)
+
+
+class IdempotencyConflictError(Exception):
+    """The Idempotency-Key was used before with another request."""
+
+
+@dataclass(frozen=True)
+class ExecutionSettings:
+    #: How long a finished result can be fetched.
+    retention: float = 3600.0
+    #: How long a delivered or expired execution is remembered (poll says "Expired.").
+    remember: float = 24 * 3600.0
+    #: At most this many executions run (or wait for a sandbox slot) at once.
+    max_running: int = 64
+
+
+class Executions:
+    def __init__(
+        self,
+        store: Store,
+        run: StoreRunner,
+        box: SecretBox,
+        supervisor: Supervisor,
+        clock: Callable[[], float],
+        settings: ExecutionSettings = ExecutionSettings(),
+    ) -> None:
+        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
+        self.clock = clock
+        self.settings = settings
+        self._wakeup = asyncio.Event()
+        self._finished: dict[str, asyncio.Event] = {}
+        self._slots = asyncio.Semaphore(settings.max_running)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- the API side -----------------------------------------------------------------
+
+    async def schedule(
+        self, principal: Principal, request: ScheduleRequest, idempotency_key: str | None = None
+    ) -> tuple[ExecutionRecord, bool]:
+        """Accept a request: check it, seal its inputs, commit it, wake the dispatcher."""
+        call = await self._call_for(principal, request)
+        check_call(self.supervisor.catalog, call)
+        digest = self._digest(msgspec.json.encode(request)) if idempotency_key else None
+        sealed = self.box.seal(msgspec.msgpack.encode(call))
+        record, created = await self.run(
+            self.store.add_execution,
+            uuid.uuid4().hex,
+            principal.tenant_id,
+            sealed,
+            self.clock(),
+            idempotency_key,
+            digest,
+        )
+        if not created and record.request_hash != digest:
+            raise IdempotencyConflictError(
+                f"Idempotency-Key '{idempotency_key}' was used with a different request"
+            )
+        if created:
+            self._wakeup.set()
+        return record, created
+
+    async def poll(self, principal: Principal, execution_id: str, wait: float = 0.0) -> PollState:
+        """Where an execution is; with ``wait``, answers as soon as it finishes (or ``wait``
+        seconds have passed) without a busy loop."""
+        record = await self.run(self.store.execution, principal.tenant_id, execution_id)
+        if record is not None and record.state in ("queued", "running") and wait > 0:
+            event = self._finished.setdefault(execution_id, asyncio.Event())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await event.wait()
+            record = await self.run(self.store.execution, principal.tenant_id, execution_id)
+        return self._state(record)
+
+    async def result(self, principal: Principal, execution_id: str) -> FinishedExecution | PollState:
+        """The finished result, exactly once; else why there is none."""
+        finished = await self.run(self.store.deliver_result, principal.tenant_id, execution_id, self.clock())
+        if finished is not None:
+            return finished
+        record = await self.run(self.store.execution, principal.tenant_id, execution_id)
+        return self._state(record)
+
+    async def cancel(self, principal: Principal, execution_id: str) -> bool:
+        """Cancel a queued or running execution; False when there is none to cancel."""
+        record = await self.run(self.store.execution, principal.tenant_id, execution_id)
+        if record is None or record.state not in ("queued", "running"):
+            return False
+        if not self.supervisor.cancel(execution_id):
+            now = self.clock()
+            await self.run(
+                self.store.finish_execution,
+                execution_id,
+                encode_outcome(Cancelled()),
+                encode_logs([]),
+                now,
+                now + self.settings.retention,
+            )
+            self._signal(execution_id)
+        return True
+
+    def _state(self, record: ExecutionRecord | None) -> PollState:
+        if record is None or record.state == "delivered":
+            return "missing"
+        if record.state in ("queued", "running"):
+            return "not_ready"
+        if record.expires_at is not None and record.expires_at <= self.clock():
+            return "expired"
+        return "ready"
+
+    async def _call_for(self, principal: Principal, request: ScheduleRequest) -> Call:
+        if request.execution_type == "verify_credentials":
+            credentials = request.account_data or {}
+        else:
+            credentials = await self._account_keys(principal, request)
+        return Call(
+            connector=request.component,
+            method=request.execution_type,
+            credentials=credentials,
+            action=request.action_or_trigger,
+            model_method=request.model_method,
+            cfg=request.cfg,
+            query=request.query or SelectQuery(),
+        )
+
+    async def _account_keys(self, principal: Principal, request: ScheduleRequest) -> dict:
+        assert request.account_id is not None
+        account = await self.run(self.store.account, principal.tenant_id, request.account_id)
+        if account is None:
+            raise InvalidRequestError(f"account '{request.account_id}' does not exist", "account_id")
+        if account.component != request.component:
+            raise InvalidRequestError(
+                f"account '{request.account_id}' belongs to component '{account.component}', "
+                f"not '{request.component}'",
+                "account_id",
+            )
+        try:
+            return self.box.open_json(account.sealed_keys)
+        except SecretsError:
+            log.error("account %s cannot be decrypted with the configured keys", account.id)
+            raise InvalidRequestError(
+                f"account '{request.account_id}' cannot be read with this server's secret key", "account_id"
+            ) from None
+
+    def _digest(self, body: bytes) -> str:
+        # Keyed, so a stored digest does not let anyone test guesses of the credentials.
+        return hmac.new(self.box.digest_key, body, hashlib.sha256).hexdigest()
+
+    # -- the dispatcher ---------------------------------------------------------------
+
+    async def dispatch_forever(self) -> None:
+        """Run queued executions until cancelled. Woken by ``schedule``; also looks every
+        few seconds, so work queued by another process is not left waiting."""
+        requeued = await self.run(self.store.requeue_running)
+        if requeued:
+            log.warning("%d executions were running when connectord stopped; they run again", requeued)
+        while True:
+            await self._slots.acquire()
+            self._wakeup.clear()  # before the claim, so a schedule that commits after it wakes us
+            claimed = await self.run(self.store.claim_execution, self.clock())
+            if claimed is None:
+                self._slots.release()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(5.0):
+                        await self._wakeup.wait()
+                continue
+            task = asyncio.ensure_future(self._execute(claimed.id, claimed.tenant_id, claimed.sealed_call))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _execute(self, execution_id: str, tenant_id: str, sealed_call: bytes) -> None:
+        try:
+            outcome, logs = await self._invoke(execution_id, tenant_id, sealed_call)
+            now = self.clock()
+            await self.run(
+                self.store.finish_execution,
+                execution_id,
+                encode_outcome(outcome),
+                encode_logs(logs),
+                now,
+                now + self.settings.retention,
+            )
+            self._signal(execution_id)
+        except StoreUnavailableError as exc:
+            # Left 'running': it runs again after a restart rather than being lost.
+            log.error("execution %s finished but its outcome could not be stored: %s", execution_id, exc)
+        finally:
+            self._slots.release()
+
+    async def _invoke(
+        self, execution_id: str, tenant_id: str, sealed_call: bytes
+    ) -> tuple[Outcome, list[LogLine]]:
+        try:
+            call = _call_decoder.decode(self.box.open(sealed_call))
+        except (SecretsError, msgspec.DecodeError):
+            log.error("execution %s: its inputs cannot be read with the configured keys", execution_id)
+            return Rejected("Unreadable", "the execution's inputs cannot be read by this server"), []
+        try:
+            result = await self.supervisor.invoke(call, invocation_id=execution_id, tenant=tenant_id)
+        except (InvalidCallError, UnknownConnectorError, HookNotImplementedError) as exc:
+            # Checked when scheduled; the connector changed since (uninstalled, upgraded).
+            return Rejected("Unavailable", str(exc)), []
+        return result.outcome, result.logs
+
+    def _signal(self, execution_id: str) -> None:
+        event = self._finished.pop(execution_id, None)
+        if event is not None:
+            event.set()

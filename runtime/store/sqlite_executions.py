@@ -1,0 +1,120 @@
+"""Scheduled executions in SQLite: a queue, its claims, results delivered exactly once."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+from connectord.runtime.store.records import ClaimedExecution, ExecutionRecord, FinishedExecution
+
+_COLUMNS = "id, tenant_id, state, created_at, expires_at, request_hash"
+
+
+class _Connected(Protocol):
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
+class ExecutionsSQL:
+    def add_execution(
+        self: _Connected,
+        execution_id: str,
+        tenant_id: str,
+        sealed_call: bytes,
+        now: float,
+        idempotency_key: str | None = None,
+        request_hash: str | None = None,
+    ) -> tuple[ExecutionRecord, bool]:
+        """Queue an execution, committed before this returns. With an idempotency key
+        already used by the tenant, nothing is added: the existing execution is returned
+        with ``False``."""
+        with self._tx() as conn:
+            if idempotency_key is not None:
+                row = conn.execute(
+                    f"SELECT {_COLUMNS} FROM executions WHERE tenant_id = ? AND idempotency_key = ?",
+                    (tenant_id, idempotency_key),
+                ).fetchone()
+                if row:
+                    return ExecutionRecord(*row), False
+            conn.execute(
+                """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key,
+                                           request_hash, created_at)
+                   VALUES (?, ?, 'queued', ?, ?, ?, ?)""",
+                (execution_id, tenant_id, sealed_call, idempotency_key, request_hash, now),
+            )
+        return ExecutionRecord(execution_id, tenant_id, "queued", now, None, request_hash), True
+
+    def execution(self: _Connected, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_COLUMNS} FROM executions WHERE id = ? AND tenant_id = ?",
+                (execution_id, tenant_id),
+            ).fetchone()
+        return ExecutionRecord(*row) if row else None
+
+    def claim_execution(self: _Connected, now: float) -> ClaimedExecution | None:
+        """Take the oldest queued execution and mark it running."""
+        with self._tx() as conn:
+            row = conn.execute(
+                """UPDATE executions SET state = 'running', started_at = ?
+                   WHERE id = (SELECT id FROM executions WHERE state = 'queued'
+                               ORDER BY created_at LIMIT 1)
+                   RETURNING id, tenant_id, sealed_call""",
+                (now,),
+            ).fetchone()
+        return ClaimedExecution(*row) if row else None
+
+    def finish_execution(
+        self: _Connected, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
+    ) -> bool:
+        """Record the outcome of a running execution and forget its inputs (credentials
+        included); False when it was no longer running (cancelled meanwhile)."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
+                                         expires_at = ?, sealed_call = NULL
+                   WHERE id = ? AND state IN ('queued', 'running')""",
+                (outcome, logs, now, expires_at, execution_id),
+            )
+        return cursor.rowcount == 1
+
+    def deliver_result(
+        self: _Connected, tenant_id: str, execution_id: str, now: float
+    ) -> FinishedExecution | None:
+        """Hand out a finished, unexpired result exactly once: the same transaction marks it
+        delivered and drops it, so no second reader (or node) can get it."""
+        with self._tx() as conn:  # the write lock is held from here: no one else can read it
+            row = conn.execute(
+                """SELECT id, outcome, logs FROM executions
+                   WHERE id = ? AND tenant_id = ? AND state = 'done' AND expires_at > ?""",
+                (execution_id, tenant_id, now),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                "UPDATE executions SET state = 'delivered', outcome = NULL, logs = NULL WHERE id = ?",
+                (execution_id,),
+            )
+        return FinishedExecution(*row)
+
+    def requeue_running(self: _Connected) -> int:
+        """After a restart: what was running when the process died runs again."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE executions SET state = 'queued', started_at = NULL WHERE state = 'running'"
+            )
+        return cursor.rowcount
+
+    def purge_executions(self: _Connected, now: float, keep_delivered: float) -> int:
+        """Delete delivered executions older than ``keep_delivered`` seconds and expired
+        results (their ids then answer 404 'Result does not exist.')."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """DELETE FROM executions
+                   WHERE (state = 'delivered' AND finished_at < ?)
+                      OR (state = 'done' AND expires_at < ?)""",
+                (now - keep_delivered, now - keep_delivered),
+            )
+        return cursor.rowcount

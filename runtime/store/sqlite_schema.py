@@ -1,0 +1,54 @@
+"""The SQLite schema, one migration per version; append, never edit a released one."""
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE IF NOT EXISTS schema_migrations (
+        version    INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    );
+    """,
+    """
+    CREATE TABLE tenants (
+        id   TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
+    CREATE TABLE users (
+        id         TEXT PRIMARY KEY,
+        tenant_id  TEXT NOT NULL REFERENCES tenants (id),
+        email      TEXT NOT NULL UNIQUE,
+        created_at REAL NOT NULL
+    );
+    CREATE TABLE api_keys (
+        key_hash   TEXT PRIMARY KEY,
+        user_id    TEXT NOT NULL REFERENCES users (id),
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    CREATE TABLE executions (
+        id              TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL REFERENCES tenants (id),
+        state           TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'delivered')),
+        sealed_call     BLOB,
+        idempotency_key TEXT,
+        request_hash    TEXT,
+        outcome         BLOB,
+        logs            BLOB,
+        created_at      REAL NOT NULL,
+        started_at      REAL,
+        finished_at     REAL,
+        expires_at      REAL,
+        UNIQUE (tenant_id, idempotency_key)
+    );
+    CREATE INDEX executions_queue ON executions (state, created_at);
+    CREATE TABLE accounts (
+        id          TEXT PRIMARY KEY,
+        tenant_id   TEXT NOT NULL REFERENCES tenants (id),
+        name        TEXT NOT NULL,
+        component   TEXT NOT NULL,
+        sealed_keys BLOB NOT NULL,
+        created_at  REAL NOT NULL,
+        updated_at  REAL NOT NULL
+    );
+    CREATE INDEX accounts_by_tenant ON accounts (tenant_id, created_at);
+    """,
+)

@@ -1,0 +1,117 @@
+"""An exec API on a real loopback server: the sandbox runs the echo connector, the store is
+a real SQLite file, users have real API keys."""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import shutil
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from connectord.api.app import create_app
+from connectord.plugins.manager import Selection
+from connectord.runtime.config import Settings
+from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
+from connectord.runtime.store import open_store
+from connectord.runtime.store.records import AccountRecord
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+SOURCE = Path(__file__).with_name("echo_connector.py")
+
+
+@pytest.fixture(scope="session")
+def echo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    site = tmp_path_factory.mktemp("echo-site")
+    shutil.copy(SOURCE, site / "connectord_echo.py")
+    dist_info = site / "connectord_echo-1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: connectord-echo\nVersion: 1\n")
+    (dist_info / "entry_points.txt").write_text("[connectord.connectors]\necho = connectord_echo\n")
+    return site
+
+
+@pytest.fixture
+def echo_on_path(echo_site: Path) -> Iterator[None]:
+    sys.path.insert(0, str(echo_site))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        sys.path.remove(str(echo_site))
+
+
+@dataclass
+class Clock:
+    """Real time plus an offset a test can move forward."""
+
+    offset: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Api:
+    client: TestClient
+    settings: Settings
+    box: SecretBox
+    clock: Clock
+    users: dict[str, str] = field(default_factory=dict)
+
+    def add_user(self, email: str, tenant: str) -> dict[str, str]:
+        """A user with a fresh key; returns Basic auth headers for it."""
+        store = open_store(self.settings)
+        key = new_api_key()
+        try:
+            store.add_user(email, tenant, hash_api_key(key), time.time())
+        finally:
+            store.close()
+        self.users[email] = key
+        return basic(email, key)
+
+    def add_account(self, headers: dict[str, str], keys: dict[str, Any], component: str = "echo") -> str:
+        """An account stored for the tenant of the user behind ``headers``."""
+        email = base64.b64decode(headers["Authorization"].split()[1]).decode().split(":")[0]
+        store = open_store(self.settings)
+        try:
+            principal = store.principal(hash_api_key(self.users[email]))
+            assert principal is not None
+            account_id = f"acc-{len(keys)}-{time.monotonic_ns()}"
+            now = time.time()
+            store.add_account(
+                AccountRecord(
+                    account_id, principal.tenant_id, "test", component, self.box.seal_json(keys), now, now
+                )
+            )
+        finally:
+            store.close()
+        return account_id
+
+
+def basic(email: str, key: str) -> dict[str, str]:
+    token = base64.b64encode(f"{email}:{key}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+async def api(aiohttp_client: Callable[..., Any], tmp_path: Path, echo_on_path: None) -> AsyncIterator[Api]:
+    settings = Settings(data_dir=tmp_path, max_body_bytes=64 * 1024, result_retention=600)
+    policy = SandboxPolicy(
+        concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20})
+    )
+    supervisor = Supervisor(Selection(allow=frozenset({"echo"})), policy, Cgroups(None, None))
+    box = load_secret_box(tmp_path, None)
+    clock = Clock()
+    app = create_app(settings, supervisor, open_store(settings), box, clock)
+    client = await aiohttp_client(app)
+    yield Api(client, settings, box, clock)

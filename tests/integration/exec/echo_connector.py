@@ -1,0 +1,49 @@
+"""A small, well-behaved connector for the exec API tests; copied into a temporary site
+directory with an entry point, never imported by the test process itself."""
+
+import logging
+import time
+
+import connectord
+
+log = logging.getLogger("echo")
+
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(
+        id="echo",
+        title="Echo",
+        version="1",
+        credentials_schema={
+            "type": "object",
+            "properties": {"token": {"type": "string", "secret": True}, "mode": {"type": "string"}},
+        },
+        actions=[
+            connectord.Operation(name="put", title="Put", dynamic_metadata=True, model_methods=["colors"])
+        ],
+    )
+
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    mode = credentials.get("mode")
+    log.info("verifying with token %s", credentials.get("token"))
+    if mode == "sleep":
+        time.sleep(60)
+    if mode == "raise":
+        raise RuntimeError(f"upstream refused token {credentials.get('token')}")
+    return connectord.verified(f"token of {len(credentials.get('token', ''))} characters")
+
+
+@connectord.hookimpl
+def select_model(method, cfg, query):
+    colors = ["red", "green", "blue"]
+    return connectord.SelectResult(
+        options=[connectord.Option(value=c, label=c.title()) for c in colors if (query.search or "") in c]
+    )
+
+
+@connectord.hookimpl
+def get_meta_model(action, credentials, cfg):
+    return {"in": {"type": "object", "title": cfg.get("title", "in")}, "out": {"type": "object"}}

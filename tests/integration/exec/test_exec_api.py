@@ -1,0 +1,294 @@
+"""Seed 001's exec API, through a real HTTP server and the real sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .conftest import Api, basic
+
+SECRET = "tok-secret-value-1"
+
+
+async def schedule(api: Api, headers: dict[str, str], body: dict[str, Any], **extra: str) -> Any:
+    return await api.client.post("/v1/exec/schedule", json=body, headers={**headers, **extra})
+
+
+def verify(mode: str = "ok") -> dict[str, Any]:
+    return {
+        "execution_type": "verify_credentials",
+        "component": "echo",
+        "account_data": {"token": SECRET, "mode": mode},
+    }
+
+
+def path_of(location: str) -> str:
+    return "/" + location.split("/", 3)[3]
+
+
+async def test_schedule_poll_303_result_once(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    scheduled = await schedule(api, alice, verify())
+    assert scheduled.status == 202
+    assert (await scheduled.json())["message"] == "ok"
+    location = scheduled.headers["Location"]
+    assert location.startswith("http://127.0.0.1:") and "/v1/exec/poll/" in location
+
+    poll = await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    assert poll.status == 303
+    assert await poll.json() == {"message": "Ready."}
+    result_location = poll.headers["Location"]
+    assert "/v1/exec/result/" in result_location
+
+    result = await api.client.get(path_of(result_location), headers=alice)
+    assert result.status == 200
+    assert await result.json() == {"data": {"verified": True, "message": "token of 18 characters"}}
+
+    again = await api.client.get(path_of(result_location), headers=alice)
+    assert again.status == 404 and await again.json() == {"message": "Result does not exist."}
+    after = await api.client.get(path_of(location), headers=alice, allow_redirects=False)
+    assert after.status == 404 and await after.json() == {"message": "Result does not exist."}
+
+
+async def test_a_client_that_follows_the_303_lands_on_the_result(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify())).headers["Location"]
+    followed = await api.client.get(path_of(location) + "?wait=20", headers=alice)
+    assert followed.status == 200
+    assert (await followed.json())["data"]["verified"] is True
+
+
+async def test_not_ready_then_cancelled(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify("sleep"))).headers["Location"]
+    poll = await api.client.get(path_of(location), headers=alice, allow_redirects=False)
+    assert poll.status == 200
+    assert await poll.json() == {"message": "Result not ready yet."}
+    assert poll.headers["Retry-After"] == "1"
+    execution_id = location.rsplit("/", 1)[1]
+    cancelled = await api.client.delete(f"/v1/exec/{execution_id}", headers=alice)
+    assert cancelled.status == 202
+    ready = await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    assert ready.status == 303
+    result = await api.client.get(f"/v1/exec/result/{execution_id}", headers=alice)
+    assert result.status == 400
+    assert await result.json() == {
+        "message": "Rejected.",
+        "reason": {"kind": "cancelled", "message": "the execution was cancelled"},
+    }
+
+
+async def test_a_failing_connector_is_rejected_with_a_reason_and_no_secret(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify("raise"))).headers["Location"]
+    execution_id = location.rsplit("/", 1)[1]
+    await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    result = await api.client.get(f"/v1/exec/result/{execution_id}?logs=true", headers=alice)
+    assert result.status == 400
+    body = await result.json()
+    assert body["message"] == "Rejected."
+    assert body["reason"] == {
+        "kind": "rejected",
+        "error_type": "RuntimeError",
+        "message": "upstream refused token **********",
+    }
+    assert [line["message"] for line in body["logs"]] == ["verifying with token **********"]
+    assert SECRET not in await result.text()
+
+
+async def test_select_model_and_get_meta_model_with_a_stored_account(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    account = api.add_account(alice, {"token": SECRET})
+    for body, expected in [
+        (
+            {
+                "execution_type": "select_model",
+                "component": "echo",
+                "action_or_trigger": "put",
+                "model_method": "colors",
+                "account_id": account,
+                "query": {"search": "re"},
+            },
+            {
+                "options": [{"value": "red", "label": "Red"}, {"value": "green", "label": "Green"}],
+                "next_cursor": None,
+            },
+        ),
+        (
+            {
+                "execution_type": "get_meta_model",
+                "component": "echo",
+                "action_or_trigger": "put",
+                "account_id": account,
+                "cfg": {"title": "order"},
+            },
+            {"in": {"type": "object", "title": "order"}, "out": {"type": "object"}},
+        ),
+    ]:
+        location = (await schedule(api, alice, body)).headers["Location"]
+        result = await api.client.get(path_of(location) + "?wait=20", headers=alice)
+        assert result.status == 200, await result.text()
+        assert await result.json() == {"data": expected}
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"component": "echo"}, "execution_type", "parameter 'execution_type' is required"),
+        ({**verify(), "colour": 1}, "colour", "unknown parameter 'colour'"),
+        ({**verify(), "cfg": "x"}, "cfg", "parameter 'cfg': Expected `object`, got `str`"),
+        (
+            {**verify(), "execution_type": "run"},
+            "execution_type",
+            "parameter 'execution_type': Invalid enum value 'run'",
+        ),
+        (
+            {"execution_type": "verify_credentials", "component": "echo"},
+            "account_data",
+            "parameter 'account_data' is required for execution_type 'verify_credentials'",
+        ),
+        (
+            {"execution_type": "get_meta_model", "component": "echo", "action_or_trigger": "put"},
+            "account_id",
+            "parameter 'account_id' is required for execution_type 'get_meta_model'",
+        ),
+        (
+            {
+                "execution_type": "select_model",
+                "component": "echo",
+                "action_or_trigger": "put",
+                "account_id": "a",
+            },
+            "model_method",
+            "parameter 'model_method' is required",
+        ),
+        ({**verify(), "component": "nope"}, "component", "unknown connector 'nope' (installed: echo)"),
+        (
+            {
+                "execution_type": "get_meta_model",
+                "component": "echo",
+                "action_or_trigger": "get",
+                "account_id": "missing",
+            },
+            "account_id",
+            "account 'missing' does not exist",
+        ),
+    ],
+)
+async def test_bad_schedule_requests_name_the_parameter(
+    api: Api, body: dict[str, Any], field: str, message: str
+) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    response = await schedule(api, alice, body)
+    assert response.status == 400
+    answer = await response.json()
+    assert message in answer["message"] and answer["field"] == field
+
+
+async def test_unknown_action_and_model_method_are_400(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    account = api.add_account(alice, {"token": SECRET})
+    base = {"execution_type": "select_model", "component": "echo", "account_id": account}
+    unknown_action = await schedule(
+        api, alice, {**base, "action_or_trigger": "get", "model_method": "colors"}
+    )
+    assert unknown_action.status == 400
+    assert (await unknown_action.json())["field"] == "action_or_trigger"
+    unknown_method = await schedule(api, alice, {**base, "action_or_trigger": "put", "model_method": "sizes"})
+    assert (await unknown_method.json()) == {
+        "message": "'put' of connector 'echo' has no model method 'sizes' (it has: colors)",
+        "field": "model_method",
+    }
+
+
+async def test_malformed_and_oversized_bodies(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    broken = await api.client.post("/v1/exec/schedule", data=b"{nope", headers=alice)
+    assert broken.status == 400 and (await broken.json())["field"] == "body"
+    huge = await api.client.post("/v1/exec/schedule", data=b"x" * (65 * 1024), headers=alice)
+    assert huge.status == 413
+    assert "message" in await huge.json()
+
+
+async def test_authentication(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    key = api.users["alice@acme.test"]
+    for headers in [
+        {},
+        basic("alice@acme.test", "wrong"),
+        basic("bob@acme.test", key),
+        {"Authorization": "Bearer nope"},
+        {"Authorization": "Basic %%%"},
+    ]:
+        response = await schedule(api, headers, verify())
+        assert response.status == 401
+        assert response.headers["WWW-Authenticate"].startswith("Basic")
+        assert key not in await response.text()
+    bearer = await schedule(api, {"Authorization": f"Bearer {key}"}, verify())
+    assert bearer.status == 202
+    assert (await schedule(api, alice, verify())).status == 202
+
+
+async def test_another_tenant_sees_nothing(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    mallory = api.add_user("mallory@evil.test", "evil")
+    location = (await schedule(api, alice, verify())).headers["Location"]
+    execution_id = location.rsplit("/", 1)[1]
+    await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    for method, path in [
+        ("GET", f"/v1/exec/poll/{execution_id}"),
+        ("GET", f"/v1/exec/result/{execution_id}"),
+        ("DELETE", f"/v1/exec/{execution_id}"),
+    ]:
+        response = await api.client.request(method, path, headers=mallory, allow_redirects=False)
+        assert response.status == 404, (method, path)
+    account = api.add_account(alice, {"token": SECRET})
+    stolen = await schedule(
+        api,
+        mallory,
+        {
+            "execution_type": "get_meta_model",
+            "component": "echo",
+            "action_or_trigger": "put",
+            "account_id": account,
+        },
+    )
+    assert stolen.status == 400 and (await stolen.json())["message"] == f"account '{account}' does not exist"
+    # alice still gets her result
+    assert (await api.client.get(f"/v1/exec/result/{execution_id}", headers=alice)).status == 200
+
+
+async def test_idempotency_key(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    first = await schedule(api, alice, verify(), **{"Idempotency-Key": "order-42"})
+    again = await schedule(api, alice, verify(), **{"Idempotency-Key": "order-42"})
+    assert first.status == again.status == 202
+    assert first.headers["Location"] == again.headers["Location"]
+    other = await schedule(api, alice, verify("raise"), **{"Idempotency-Key": "order-42"})
+    assert other.status == 409
+    assert "order-42" in (await other.json())["message"]
+    fresh = await schedule(api, alice, verify(), **{"Idempotency-Key": "order-43"})
+    assert fresh.headers["Location"] != first.headers["Location"]
+
+
+async def test_results_expire(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify())).headers["Location"]
+    assert (
+        await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    ).status == 303
+    api.clock.offset = api.settings.result_retention + 1
+    expired = await api.client.get(path_of(location), headers=alice, allow_redirects=False)
+    assert expired.status == 404 and await expired.json() == {"message": "Expired."}
+    result = await api.client.get(path_of(location).replace("poll", "result"), headers=alice)
+    assert result.status == 404 and await result.json() == {"message": "Expired."}
+
+
+@pytest.mark.parametrize(
+    ("query", "message"), [("wait=abc", "wait must be a number"), ("wait=31", "between 0 and 30")]
+)
+async def test_bad_wait(api: Api, query: str, message: str) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    response = await api.client.get(f"/v1/exec/poll/x?{query}", headers=alice)
+    assert response.status == 400 and message in (await response.json())["message"]
