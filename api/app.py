@@ -14,6 +14,7 @@ from aiohttp.web_runner import GracefulExit
 from connectord.api.auth import auth_middleware
 from connectord.api.errors import error_middleware
 from connectord.api.keys import (
+    ACCOUNTS,
     CONNECTORS,
     EXECUTIONS,
     SECRET_BOX,
@@ -23,6 +24,7 @@ from connectord.api.keys import (
     Connectors,
 )
 from connectord.api.routes import ROUTES
+from connectord.runtime.accounts import Accounts
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions, ExecutionSettings
 from connectord.runtime.secrets import SecretBox
@@ -57,6 +59,7 @@ def create_app(
         clock,
         ExecutionSettings(retention=settings.result_retention),
     )
+    app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(_connectors_context)

@@ -15,8 +15,8 @@ from aiohttp import web
 
 from connectord.api.responses import json_response
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import InvalidCallError
-from connectord.runtime.executions.requests import InvalidRequestError
 from connectord.runtime.executions.service import IdempotencyConflictError
 from connectord.runtime.store.records import ConflictError, StoreUnavailableError
 

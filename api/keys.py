@@ -5,6 +5,7 @@ from typing import Protocol
 from aiohttp import web
 
 from connectord.plugins.manager import Catalog
+from connectord.runtime.accounts import Accounts
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions
 from connectord.runtime.secrets import SecretBox
@@ -30,5 +31,6 @@ CONNECTORS = web.AppKey("connectors", Connectors)
 STORE = web.AppKey("store", Store)
 STORE_RUNNER = web.AppKey("store_runner", StoreRunner)
 EXECUTIONS = web.AppKey("executions", Executions)
+ACCOUNTS = web.AppKey("accounts", Accounts)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 PRINCIPAL = web.RequestKey("principal", Principal)

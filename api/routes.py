@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from connectord.api import components, executions, health
+from connectord.api import accounts, components, executions, health
 
 ROUTES = [
     web.get("/health", health.health),
@@ -12,4 +12,9 @@ ROUTES = [
     web.get("/v1/exec/poll/{execution_id}", executions.poll),
     web.get("/v1/exec/result/{execution_id}", executions.result),
     web.delete("/v1/exec/{execution_id}", executions.cancel),
+    web.post("/v1/accounts", accounts.create),
+    web.get("/v1/accounts", accounts.listing),
+    web.get("/v1/accounts/{account_id}", accounts.get),
+    web.put("/v1/accounts/{account_id}", accounts.replace),
+    web.delete("/v1/accounts/{account_id}", accounts.delete),
 ]

@@ -114,7 +114,7 @@ def redactor_for(info: ConnectorInfo, call: Call) -> Redactor:
 def refuse_credentials(info: ConnectorInfo, call: Call) -> Outcome | None:
     """The outcome of a call whose credentials break the connector's schema (no connector
     code needs to run for it), or None when they fit."""
-    problem = _credentials_problem(info, call.credentials)
+    problem = credentials_problem(info, call.credentials)
     if problem is None:
         return None
     message, field = problem
@@ -176,7 +176,7 @@ def warm_result_type(method: str) -> None:
     _as_result(method, _SAMPLE_RESULTS[method])
 
 
-def _credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
+def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
     """The first way ``credentials`` break the connector's schema, as (message, field).
 
     Messages name the field and the rule but never echo the value, which may be a secret.

@@ -74,6 +74,10 @@ class SecretBox:
             raise ValueError("a SecretBox needs at least one key")
         # Fernet() raises ValueError without echoing the key when one is malformed.
         self._fernet = MultiFernet([Fernet(key) for key in keys])
+        current = keys[0].encode() if isinstance(keys[0], str) else keys[0]
+        #: For keyed digests (HMAC) of what must not be guessable from the store (request
+        #: bodies holding credentials); derived from, never equal to, the current key.
+        self.digest_key = hashlib.sha256(b"connectord digest key\0" + current).digest()
 
     def seal(self, data: bytes) -> bytes:
         """Encrypt and authenticate ``data`` with the current key."""
@@ -159,7 +163,8 @@ def _read_key_file(path: Path) -> str:
     except OSError as exc:
         raise ConfigurationError(f"secret key file {path}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as file:
-        # fstat on the open file, not stat on the path: the mode checked is the file's read.
+        # fstat, not stat: the mode checked is that of the file actually read, even if the
+        # path is swapped in between.
         info = os.fstat(file.fileno())
         if not stat.S_ISREG(info.st_mode):
             raise ConfigurationError(f"secret key file {path} is not a regular file")

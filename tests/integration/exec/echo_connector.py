@@ -31,6 +31,8 @@ def verify_credentials(credentials):
     log.info("verifying with token %s", credentials.get("token"))
     if mode == "sleep":
         time.sleep(60)
+    if mode == "slow":
+        time.sleep(2)
     if mode == "raise":
         raise RuntimeError(f"upstream refused token {credentials.get('token')}")
     return connectord.verified(f"token of {len(credentials.get('token', ''))} characters")

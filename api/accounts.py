@@ -1,0 +1,68 @@
+"""``/v1/accounts``: stored credentials of the caller's tenant, secrets masked."""
+
+from __future__ import annotations
+
+import msgspec
+from aiohttp import web
+
+from connectord.api.errors import ApiError
+from connectord.api.keys import ACCOUNTS, PRINCIPAL
+from connectord.api.responses import json_response
+from connectord.runtime.accounts import AccountBody
+from connectord.runtime.bodies import decode_json
+
+_body = msgspec.json.Decoder(AccountBody)
+NOT_FOUND = "Account does not exist."
+MAX_PAGE = 500
+
+
+def _not_found() -> ApiError:
+    return ApiError(404, NOT_FOUND, "account_id")
+
+
+async def create(request: web.Request) -> web.Response:
+    body = decode_json(_body, await request.read())
+    account = await request.app[ACCOUNTS].create(request[PRINCIPAL], body)
+    location = str(request.url.with_path(f"/v1/accounts/{account.id}").with_query(None))
+    return json_response(account, 201, {"Location": location})
+
+
+async def listing(request: web.Request) -> web.Response:
+    limit = _integer(request, "limit", 100, 1, MAX_PAGE)
+    offset = _integer(request, "offset", 0, 0, 10**9)
+    accounts = await request.app[ACCOUNTS].list(request[PRINCIPAL], limit, offset)
+    return json_response({"data": accounts, "meta": {"limit": limit, "offset": offset}})
+
+
+async def get(request: web.Request) -> web.Response:
+    account = await request.app[ACCOUNTS].get(request[PRINCIPAL], request.match_info["account_id"])
+    if account is None:
+        raise _not_found()
+    return json_response(account)
+
+
+async def replace(request: web.Request) -> web.Response:
+    body = decode_json(_body, await request.read())
+    account = await request.app[ACCOUNTS].replace(request[PRINCIPAL], request.match_info["account_id"], body)
+    if account is None:
+        raise _not_found()
+    return json_response(account)
+
+
+async def delete(request: web.Request) -> web.Response:
+    if not await request.app[ACCOUNTS].delete(request[PRINCIPAL], request.match_info["account_id"]):
+        raise _not_found()
+    return web.Response(status=204)
+
+
+def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number, got {raw!r}", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}", name)
+    return value
