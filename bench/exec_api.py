@@ -12,9 +12,9 @@ one JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import asyncio
 import base64
+import importlib.util
 import json
 import os
 import re
