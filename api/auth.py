@@ -30,6 +30,8 @@ def _unauthorized(message: str) -> ApiError:
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
         return await handler(request)
+    if request.match_info.http_exception is not None:
+        return await handler(request)  # no such route (404) or method (405): nothing to guard
     request[PRINCIPAL] = await authenticate(request)
     return await handler(request)
 

@@ -80,7 +80,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error_body(exc.reason), exc.status, headers=_kept_headers(exc))
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return json_response(error_body("Internal server error."), 500)
+        return json_response(error_body("Internal Server Error"), 500)  # seed 001's words
 
 
 def _parameter(field: str) -> str:

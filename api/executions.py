@@ -50,9 +50,10 @@ async def poll(request: web.Request) -> web.Response:
 
 async def result(request: web.Request) -> web.Response:
     execution_id = request.match_info["execution_id"]
+    with_logs = _flag(request, "logs")  # before delivery: a bad flag must not use the result up
     found = await request.app[EXECUTIONS].result(request[PRINCIPAL], execution_id)
     if isinstance(found, FinishedExecution):
-        return _finished(found, _flag(request, "logs"))
+        return _finished(found, with_logs)
     if found == "not_ready":
         return json_response(NOT_READY, 404, {"Retry-After": RETRY_AFTER})
     return json_response(EXPIRED if found == "expired" else MISSING, 404)

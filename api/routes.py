@@ -2,10 +2,11 @@
 
 from aiohttp import web
 
-from connectord.api import accounts, components, executions, health
+from connectord.api import accounts, components, executions, health, openapi
 
 ROUTES = [
     web.get("/health", health.health),
+    web.get("/v1/openapi.json", openapi.document),
     web.get("/v1/components", components.list_components),
     web.get("/v1/components/{component_id}", components.get_component),
     web.post("/v1/exec/schedule", executions.schedule),

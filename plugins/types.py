@@ -6,7 +6,7 @@ either into the Struct, so a connector that returns the wrong shape is reported,
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -18,6 +18,8 @@ CONNECTOR_ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
 
 ConnectorId = msgspec.Meta(pattern=CONNECTOR_ID_PATTERN)
+#: The largest page of dropdown options a caller may ask for.
+MAX_PAGE = 1000
 
 
 class Operation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -81,7 +83,7 @@ class SelectQuery(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True
 
     search: str | None = None
     cursor: str | None = None
-    limit: int = 100
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
 
 
 class SelectResult(msgspec.Struct, forbid_unknown_fields=True):

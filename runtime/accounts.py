@@ -13,7 +13,7 @@ import msgspec
 from connectord.plugins.manager import Catalog, UnknownConnectorError
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import credentials_problem
-from connectord.runtime.secrets import SecretBox, SecretsError, mask, unmask
+from connectord.runtime.secrets import MASK, SecretBox, SecretsError, mask, unmask
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import AccountRecord, Principal
 from connectord.runtime.store.runner import StoreRunner
@@ -48,6 +48,12 @@ class Accounts:
         self.store, self.run, self.box, self.catalog, self.clock = store, run, box, catalog, clock
 
     async def create(self, principal: Principal, body: AccountBody) -> AccountView:
+        masked = [f for f in self._secret_fields(body.component) if body.keys.get(f) == MASK]
+        if masked:
+            raise InvalidRequestError(
+                f"keys.{masked[0]} is the mask '{MASK}', not a secret: send the real value",
+                f"keys.{masked[0]}",
+            )
         self._check(body, body.keys)
         now = self.clock()
         record = AccountRecord(

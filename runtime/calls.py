@@ -205,8 +205,13 @@ def _rule_text(error: jsonschema.ValidationError) -> str:
     return f"expected {value}" if isinstance(value, str | int | float | list) else "invalid value"
 
 
-class _InvalidResultError(Exception):
+class _InvalidResultError(ValueError):
     pass
+
+
+def checked_result(method: str, data: Any) -> Any:
+    """``data`` as the method's result type allows it; ValueError if it does not fit."""
+    return _as_result(method, data)
 
 
 def _as_result(method: str, raw: Any) -> Any:

@@ -9,6 +9,7 @@ not accept such secrets anyway.
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -49,6 +50,8 @@ def _forms(secret: str) -> set[str]:
     b64 = base64.b64encode(raw).decode()
     return {
         secret,
+        repr(secret)[1:-1],  # as printed inside a dict or a list
+        json.dumps(secret)[1:-1],  # as in a JSON document
         quote(secret, safe=""),
         quote_plus(secret, safe=""),
         b64,

@@ -101,6 +101,8 @@ class Log(msgspec.Struct, tag="log"):
 class Reply(msgspec.Struct, tag="reply"):
     invocation_id: str
     outcome: Outcome
+    #: False when the call left threads or processes behind: the worker is not reused.
+    clean: bool = True
 
 
 ControlIn = Hello | Spawn

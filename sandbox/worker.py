@@ -14,7 +14,9 @@ import os
 import resource
 import socket
 import sys
+import threading
 import time
+from pathlib import Path
 
 import msgspec
 
@@ -91,7 +93,9 @@ def serve(
         _renew_cpu_budget(limits)
         outcome = refusal or _run(registry, request, limits)
         _flush_prints()
-        channel.send(_fitting(Reply(request.invocation_id, outcome)))
+        clean = _nothing_left_running()
+        log_handler.invocation_id = ""  # what logs between calls belongs to no call
+        channel.send(_fitting(Reply(request.invocation_id, outcome, clean)))
 
 
 def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
@@ -105,13 +109,24 @@ def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outco
     return outcome
 
 
+def _nothing_left_running() -> bool:
+    """No thread but ours and no child process: a reused worker starts clean."""
+    if threading.active_count() > 1:
+        return False
+    try:
+        tasks = Path("/proc/self/task").iterdir()
+        return not any((task / "children").read_text().strip() for task in tasks)
+    except OSError:
+        return False
+
+
 def _fitting(reply: Reply) -> Reply:
     """The reply, or a rejection when it would not fit in one frame."""
     size = len(frame(reply))
     if size - HEADER.size <= MAX_FRAME:
         return reply
     message = f"the result is {size} bytes; at most {MAX_FRAME} bytes can be returned"
-    return Reply(reply.invocation_id, Rejected("ResultTooLarge", message))
+    return Reply(reply.invocation_id, Rejected("ResultTooLarge", message), reply.clean)
 
 
 def _renew_cpu_budget(limits: Limits) -> None:

@@ -30,8 +30,10 @@ class LogCollector:
         if len(self.lines) >= self.max_lines:
             self.dropped += 1
             return
-        message = self.redactor.text(record.message[:MAX_LINE_CHARS])
-        self.lines.append(LogLine(record.created, _level_name(record.level), record.logger, message))
+        # Redact first: a secret cut in half by the truncation would no longer match.
+        message = self.redactor.text(record.message)[:MAX_LINE_CHARS]
+        logger = self.redactor.text(record.logger)[:200]
+        self.lines.append(LogLine(record.created, _level_name(record.level), logger, message))
 
     def result(self) -> list[LogLine]:
         if not self.dropped:

@@ -22,12 +22,13 @@ from collections import defaultdict
 import msgspec
 
 from connectord.plugins.manager import Catalog, Selection
-from connectord.runtime.calls import Call, check_call, redactor_for, refuse_credentials
+from connectord.runtime.calls import Call, check_call, checked_result, redactor_for, refuse_credentials
 from connectord.runtime.outcomes import (
     Cancelled,
     Crashed,
     Outcome,
     Rejected,
+    Succeeded,
     TimedOut,
 )
 from connectord.runtime.redact import Redactor
@@ -36,7 +37,7 @@ from connectord.runtime.supervisor.fairness import FairLimiter
 from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
-from connectord.runtime.supervisor.zygote import Exit, ZygoteClient, ZygoteError
+from connectord.runtime.supervisor.zygote import Exit, Forked, ZygoteClient, ZygoteError
 from connectord.sandbox.protocol import Request
 
 log = logging.getLogger(__name__)
@@ -98,9 +99,13 @@ class Supervisor:
         isolation: Isolation | None = None,
     ) -> InvocationResult:
         """Run ``call`` in a worker. Raises only for a call that ``check_call`` refuses."""
-        await self.zygote.ensure_started()
-        info = check_call(self.catalog, call)
         invocation_id = invocation_id or uuid.uuid4().hex
+        try:
+            await self.zygote.ensure_started()
+        except ZygoteError as exc:
+            log.error("cannot run %s: %s", call.connector, exc)
+            return InvocationResult(invocation_id, Crashed(), [], 0.0)
+        info = check_call(self.catalog, call)
         policy = self.policy.for_connector(call.connector)
         deadline = timeout if timeout is not None else policy.timeout_for(call.method)
         redactor = redactor_for(info, call)
@@ -119,7 +124,8 @@ class Supervisor:
                 logs,
             )
         seconds = time.monotonic() - started
-        return InvocationResult(invocation_id, _redacted(outcome, redactor), logs.result(), seconds)
+        outcome = _redacted(outcome, redactor, call.method)
+        return InvocationResult(invocation_id, outcome, logs.result(), seconds)
 
     def cancel(self, invocation_id: str) -> bool:
         """Kill the worker of a running invocation; its outcome becomes Cancelled."""
@@ -148,7 +154,7 @@ class Supervisor:
                 else:
                     worker.send(request)
                 self._running[request.invocation_id] = worker
-                outcome = await worker.reply(request.invocation_id, logs.add)
+                reply = await worker.reply(request.invocation_id, logs.add)
         except ZygoteError as exc:
             log.error("no worker for %s: %s", key[1], exc)
             return Crashed()
@@ -165,8 +171,8 @@ class Supervisor:
             raise
         finally:
             self._running.pop(request.invocation_id, None)
-        self._release(worker, isolation, policy)
-        return outcome
+        self._release(worker, isolation, policy, reply.clean)
+        return reply.outcome
 
     def _idle_worker(self, key: tuple[str, str]) -> WorkerProcess | None:
         idle = self._idle[key]
@@ -180,23 +186,46 @@ class Supervisor:
         self, request: Request, key: tuple[str, str], policy: ConnectorPolicy
     ) -> WorkerProcess:
         """Queue the request on a new socket, then have the zygote fork the worker for it."""
+        processes = policy.limits.processes
+        cgroups = self.cgroups.acquire(processes)
+
+        def recycle(_: object = None) -> None:
+            self._recycle(cgroups, processes)
+
+        def on_orphan(forked: Forked | None) -> None:
+            # Cancelled during the spawn. A worker that was forked after all is already
+            # killed; its cgroup is reused once it is reaped, never while it could join it.
+            if forked is None:
+                recycle()
+            else:
+                forked.exited.add_done_callback(recycle)
+
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        cgroups = self.cgroups.acquire(policy.limits.processes)
-        worker = await WorkerProcess.open(ours, cgroups, key)
-        worker.send(request)
+        worker: WorkerProcess | None = None
+        spawning = False
         try:
-            worker.pid = await self.zygote.spawn(
-                key[1], policy.limits, [str(p) for p in cgroups.paths], theirs
+            worker = await WorkerProcess.open(ours, cgroups, key)
+            worker.send(request)
+            spawning = True
+            forked = await self.zygote.spawn(
+                key[1], policy.limits, [str(p) for p in cgroups.paths], theirs, on_orphan
             )
-        except BaseException:
-            worker.close()
-            self._recycle(cgroups, policy.limits.processes)
+        except BaseException as exc:
+            if worker is not None:
+                worker.close()
+            ours.close()
+            theirs.close()
+            if not (spawning and isinstance(exc, asyncio.CancelledError)):
+                recycle()  # no worker exists; a cancelled spawn calls on_orphan instead
             raise
-        self._watch_exit(worker, policy.limits.processes)
+        worker.started(forked.pid, forked.exited)
+        forked.exited.add_done_callback(recycle)
         return worker
 
-    def _release(self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy) -> None:
-        if isolation == "pooled" and worker.alive and not _worn_out(worker, policy):
+    def _release(
+        self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy, clean: bool
+    ) -> None:
+        if isolation == "pooled" and clean and worker.alive and not _worn_out(worker, policy):
             self._idle[worker.key].append(worker)
         else:
             # Its group goes too: nothing a call started may outlive the call.
@@ -204,11 +233,13 @@ class Supervisor:
 
     async def _stop(self, worker: WorkerProcess) -> None:
         """SIGTERM the group, then SIGKILL it (and its cgroup) after the grace period."""
-        worker.signal_group(signal.SIGTERM)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.policy.grace):
-                await asyncio.shield(self.zygote.exit_of(worker.pid))
-        worker.kill()
+        try:
+            worker.signal_group(signal.SIGTERM)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.policy.grace):
+                    await asyncio.shield(worker.exited)
+        finally:
+            worker.kill()  # also when we are cancelled during the grace period
 
     async def _gone(self, worker: WorkerProcess, invocation_id: str, deadline: float) -> Outcome:
         """The worker closed its socket or broke the protocol before replying: say how it ended."""
@@ -218,23 +249,12 @@ class Supervisor:
             return Cancelled()
         try:
             async with asyncio.timeout(EXIT_REPORT_WAIT):
-                ended = await asyncio.shield(self.zygote.exit_of(worker.pid))
+                ended = await asyncio.shield(worker.exited)
         except TimeoutError:
             return Crashed()
         if ended.signal == signal.SIGXCPU:
             return TimedOut(deadline)
         return Crashed(exit_code=ended.exit_code, signal=ended.signal)
-
-    def _watch_exit(self, worker: WorkerProcess, processes: int | None) -> None:
-        """Once the zygote reports the worker reaped, recycle its cgroups (killing anything
-        a call left behind in them) and forget it."""
-
-        def reaped(_: object) -> None:
-            worker.alive = False
-            self.zygote.forget(worker.pid)
-            self._recycle(worker.cgroups, processes)
-
-        self.zygote.exit_of(worker.pid).add_done_callback(reaped)
 
     def _recycle(self, cgroups: WorkerCgroups, processes: int | None) -> None:
         if self.cgroups.release(cgroups, processes):
@@ -243,9 +263,18 @@ class Supervisor:
         asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups, processes)
 
 
-def _redacted(outcome: Outcome, redactor: Redactor) -> Outcome:
+def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -> Outcome:
+    """The outcome with secrets masked wherever they appear. A worker's reply is not
+    trusted: a success is checked again against the method's result type here."""
     if isinstance(outcome, Rejected):
-        return Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
+        return Rejected(redactor.text(outcome.error_type), redactor.text(outcome.message), outcome.field)
+    if isinstance(outcome, Succeeded):
+        if method is not None:
+            try:
+                checked_result(method, outcome.data)
+            except ValueError as exc:
+                return Rejected("InvalidResult", redactor.text(str(exc)))
+        return Succeeded(redactor.data(outcome.data))
     return outcome
 
 

@@ -12,8 +12,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from connectord.runtime.outcomes import Outcome
 from connectord.runtime.supervisor.cgroups import WorkerCgroups
+from connectord.runtime.supervisor.zygote import Exit
 from connectord.sandbox.protocol import (
     HEADER,
     FrameError,
@@ -46,6 +46,8 @@ class WorkerProcess:
         key: tuple[str, str],
     ) -> None:
         self.pid = 0
+        #: Resolved by the zygote's report once the worker is reaped (set by ``started``).
+        self.exited: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
         self.reader = reader
         self.writer = writer
         self.cgroups = cgroups
@@ -62,16 +64,26 @@ class WorkerProcess:
         self.calls += 1
         self.writer.write(frame(request))
 
-    async def reply(self, invocation_id: str, on_log: Callable[[Log], None]) -> Outcome:
-        """Read until the reply to ``invocation_id``; logs go to ``on_log`` as they come."""
+    def started(self, pid: int, exited: asyncio.Future[Exit]) -> None:
+        self.pid = pid
+        self.exited = exited
+        exited.add_done_callback(self._ended)
+
+    def _ended(self, _: object) -> None:
+        self.alive = False
+
+    async def reply(self, invocation_id: str, on_log: Callable[[Log], None]) -> Reply:
+        """Read until the reply to ``invocation_id``; its logs go to ``on_log`` as they come
+        (a pooled worker's stray lines from an earlier call are dropped)."""
         try:
             await self.writer.drain()
             while True:
                 message = await self._receive()
                 if isinstance(message, Log):
-                    on_log(message)
+                    if message.invocation_id == invocation_id:
+                        on_log(message)
                 elif isinstance(message, Reply) and message.invocation_id == invocation_id:
-                    return message.outcome
+                    return message
                 else:
                     raise WorkerGone("the worker answered another invocation")
         except (ConnectionError, asyncio.IncompleteReadError, FrameError) as exc:
@@ -83,10 +95,14 @@ class WorkerProcess:
         return decode(_decoder, body)
 
     def signal_group(self, sig: int) -> None:
-        """Signal the worker's process group (it is the leader of its own session)."""
-        if self.pid:
+        """Signal the worker's process group (it leads its own session), and the worker itself,
+        which may not have left the zygote's group yet. Only while it is unreaped: until
+        then its pid cannot belong to anyone else."""
+        if not self.pid or self.exited.done():
+            return
+        for send in (os.killpg, os.kill):
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, sig)
+                send(self.pid, sig)
 
     def kill(self) -> None:
         """Kill the worker and everything in its group, and close. What left the group is

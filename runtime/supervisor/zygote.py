@@ -56,10 +56,32 @@ class Exit:
     signal: int | None = None
 
 
-def _kill_when_spawned(future: asyncio.Future[int]) -> None:
-    if not future.cancelled() and future.exception() is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(future.result(), signal.SIGKILL)
+@dataclass(frozen=True)
+class Forked:
+    """A worker the zygote forked: its pid, and how it ended once the zygote reaped it."""
+
+    pid: int
+    exited: asyncio.Future[Exit]
+
+
+OrphanHandler = Callable[[Forked | None], None]
+
+
+def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked]], None]:
+    """For a spawn whose caller gave up: kill the worker as soon as it exists. The pid is the
+    zygote's unreaped child, so it cannot have been reused; the group may not exist yet."""
+
+    def handle(future: asyncio.Future[Forked]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            on_orphan(None)  # no worker came of it
+            return
+        forked = future.result()
+        for kill in (os.kill, os.killpg):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                kill(forked.pid, signal.SIGKILL)
+        on_orphan(forked)
+
+    return handle
 
 
 class ZygoteClient:
@@ -70,8 +92,9 @@ class ZygoteClient:
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
-        self._spawns: dict[int, asyncio.Future[int]] = {}
+        self._spawns: dict[int, asyncio.Future[Forked]] = {}
         self._exits: dict[int, asyncio.Future[Exit]] = {}
+        self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
         self._frames = FrameBuffer()
         self.restarts = -1
@@ -91,51 +114,66 @@ class ZygoteClient:
             if self._starting is not None and self._starting.done():
                 self._starting = None
 
-    async def spawn(self, connector: str, limits: Limits, cgroups: list[str], sock: socket.socket) -> int:
-        """Fork a worker for ``connector`` that talks over ``sock`` (closed here, the worker
-        keeps its copy); returns its pid.
+    async def spawn(
+        self,
+        connector: str,
+        limits: Limits,
+        cgroups: list[str],
+        sock: socket.socket,
+        on_orphan: OrphanHandler,
+    ) -> Forked:
+        """Fork a worker for ``connector`` that talks over ``sock`` (closed here; the worker
+        has its own copy).
 
         A zygote found dead on the way is replaced once, so a call queued while it died
-        still runs. If the caller gives up while the fork is under way, the worker is killed
-        as soon as its pid is known: nothing runs unsupervised."""
+        still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
+        with the worker (already killed) if one was forked after all, else with None. Nothing
+        runs unsupervised, and the caller learns when what it set aside can be reused."""
+        handed_over: list[bool] = []
         try:
             for attempt in (1, 2):
                 await self.ensure_started()
                 try:
-                    return await self._spawn_once(connector, limits, cgroups, sock)
+                    return await self._spawn_once(connector, limits, cgroups, sock, on_orphan, handed_over)
                 except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
                     self._drop("the zygote died")
                     if attempt == 2:
                         raise ZygoteError("the zygote died twice in a row") from None
             raise AssertionError("unreachable")
+        except asyncio.CancelledError:
+            if not handed_over:
+                asyncio.get_running_loop().call_soon(on_orphan, None)
+            raise
         finally:
             sock.close()
 
     async def _spawn_once(
-        self, connector: str, limits: Limits, cgroups: list[str], sock: socket.socket
-    ) -> int:
+        self,
+        connector: str,
+        limits: Limits,
+        cgroups: list[str],
+        sock: socket.socket,
+        on_orphan: OrphanHandler,
+        handed_over: list[bool],
+    ) -> Forked:
         token = next(self._tokens)
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
         self._spawns[token] = future
+        # The send runs to its end even if we are cancelled: half a frame on the control
+        # socket would break the zygote for everyone. It works on its own copy of the fd.
+        sending = asyncio.ensure_future(
+            self._send(frame(Spawn(token, connector, limits, cgroups)), os.dup(sock.fileno()))
+        )
         try:
-            await self._send(frame(Spawn(token, connector, limits, cgroups)), sock.fileno())
+            await asyncio.shield(sending)
             return await asyncio.shield(future)
         except asyncio.CancelledError:
-            future.add_done_callback(_kill_when_spawned)
+            future.add_done_callback(_orphan_handler(on_orphan))
+            handed_over.append(True)
             raise
         finally:
             if future.done():
                 self._spawns.pop(token, None)
-
-    def exit_of(self, pid: int) -> asyncio.Future[Exit]:
-        """How worker ``pid`` ended (resolves when the zygote reaps it)."""
-        future = self._exits.get(pid)
-        if future is None:
-            future = self._exits[pid] = asyncio.get_running_loop().create_future()
-        return future
-
-    def forget(self, pid: int) -> None:
-        self._exits.pop(pid, None)
 
     async def close(self) -> None:
         process = self._process
@@ -197,11 +235,17 @@ class ZygoteClient:
         return message
 
     async def _send(self, data: bytes, fd: int) -> None:
-        """Send one frame with ``fd`` attached to its first byte."""
-        assert self._control is not None
-        sent = await self._writable_then(lambda: socket.send_fds(self._control, [data], [fd]))
-        while sent < len(data):
-            sent += await self._writable_then(functools.partial(self._control.send, data[sent:]))
+        """Send one frame with ``fd`` attached to its first byte, then close ``fd``."""
+        try:
+            async with self._send_lock:
+                if self._control is None:
+                    raise ZygoteDiedError("the zygote died")
+                control = self._control
+                sent = await self._writable_then(lambda: socket.send_fds(control, [data], [fd]))
+                while sent < len(data):
+                    sent += await self._writable_then(functools.partial(control.send, data[sent:]))
+        finally:
+            os.close(fd)
 
     async def _writable_then(self, send: Callable[[], int]) -> int:
         loop = asyncio.get_running_loop()
@@ -238,16 +282,18 @@ class ZygoteClient:
 
     def _dispatch(self, message: object) -> None:
         if isinstance(message, Spawned):
+            # Spawned always comes before its Reaped: the zygote sends it right after the fork.
+            exited = self._exits[message.pid] = asyncio.get_running_loop().create_future()
             future = self._spawns.pop(message.token, None)
             if future is not None and not future.done():
-                future.set_result(message.pid)
+                future.set_result(Forked(message.pid, exited))
         elif isinstance(message, SpawnFailed):
             future = self._spawns.pop(message.token, None)
             if future is not None and not future.done():
                 future.set_exception(ZygoteError(message.message))
         elif isinstance(message, Reaped):
-            exit_future = self.exit_of(message.pid)
-            if not exit_future.done():
+            exit_future = self._exits.pop(message.pid, None)
+            if exit_future is not None and not exit_future.done():
                 exit_future.set_result(Exit(message.exit_code, message.signal))
 
     def _drop(self, reason: str) -> None:
@@ -264,9 +310,10 @@ class ZygoteClient:
             if not future.done():
                 future.set_exception(ZygoteDiedError(reason))
         self._spawns.clear()
-        for future in self._exits.values():
-            if not future.done():
-                future.set_result(Exit(signal=9))
+        for exited in self._exits.values():
+            if not exited.done():
+                exited.set_result(Exit(signal=signal.SIGKILL))  # they die with their zygote
+        self._exits.clear()
         process, self._process = self._process, None
         if process is not None:
             with contextlib.suppress(ProcessLookupError):

@@ -12,6 +12,7 @@ import connectord
 from connectord.api.app import create_app
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
+from connectord.runtime.secrets import load_secret_box
 from connectord.runtime.store import open_store
 
 
@@ -51,7 +52,10 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
         Selection(builtins=False, entry_points=False),
         [PluginSource("tiny", "test tiny", Tiny), PluginSource("broken", "test broken", broken)],
     )
-    return await aiohttp_client(create_app(settings, LoadedHere(registry.catalog()), open_store(settings)))
+    box = load_secret_box(tmp_path, None)
+    return await aiohttp_client(
+        create_app(settings, LoadedHere(registry.catalog()), open_store(settings), box)
+    )
 
 
 async def test_health(client: TestClient) -> None:

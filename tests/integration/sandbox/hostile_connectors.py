@@ -128,13 +128,28 @@ def closer_verify(credentials):
 
 
 def forkbomb_verify(credentials):
+    forks = 0
     for _ in range(200):  # bounded, in case the pids limit is missing
         try:
             if os.fork() == 0:
                 _forever()
         except OSError:
             break
+        forks += 1
+    with open(credentials["path"], "w") as f:
+        f.write(str(forks))
     _forever()
+
+
+def teller_verify(credentials):
+    return connectord.verified(f"your token is {credentials['token']}")
+
+
+def threader_verify(credentials):
+    import threading
+
+    threading.Thread(target=lambda: time.sleep(30), daemon=True).start()
+    return connectord.verified(f"pid {os.getpid()}")
 
 
 def hoarder_verify(credentials):
@@ -192,6 +207,8 @@ CONNECTORS = [
     "slow",
     "nice",
     "dialer",
+    "teller",
+    "threader",
 ]
 
 
@@ -206,3 +223,5 @@ def dialer_verify(credentials):
 
 
 dialer = _make("dialer", dialer_verify)
+teller = _make("teller", teller_verify, secret_field=True)
+threader = _make("threader", threader_verify)

@@ -24,7 +24,9 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 async def nice(supervisor: Supervisor, tenant: str = "default", isolation: str = "pooled") -> int:
     result = await supervisor.invoke(
-        Call(connector="nice", method="verify_credentials"), tenant=tenant, isolation=isolation  # type: ignore[arg-type]
+        Call(connector="nice", method="verify_credentials"),
+        tenant=tenant,
+        isolation=isolation,  # type: ignore[arg-type]
     )
     assert isinstance(result.outcome, Succeeded), result.outcome
     return int(str(result.outcome.data["message"]).split()[1])
@@ -102,7 +104,6 @@ async def test_the_server_environment_does_not_reach_workers(
     assert "PATH" in environment
 
 
-
 async def test_a_connector_without_network_cannot_connect(
     supervisor: Supervisor, hostile_on_path: None
 ) -> None:
@@ -122,3 +123,71 @@ async def test_a_connector_without_network_cannot_connect(
     assert isinstance(offline_result.outcome, Succeeded)
     assert offline_result.outcome.data["verified"] is False
     assert "Network is unreachable" in offline_result.outcome.data["message"]
+
+
+async def test_a_pooled_worker_that_left_a_thread_running_is_not_reused(supervisor: Supervisor) -> None:
+    call = Call(connector="threader", method="verify_credentials")
+    pids = []
+    for _ in range(2):
+        result = await supervisor.invoke(call, isolation="pooled")
+        assert isinstance(result.outcome, Succeeded)
+        pids.append(result.outcome.data["message"])
+    assert pids[0] != pids[1]
+
+
+def _zygote_children(supervisor: Supervisor) -> list[int]:
+    pid = supervisor.zygote.pid
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children += [int(c) for c in (task / "children").read_text().split()]
+    return [c for c in children if not _stat(Path(f"/proc/{c}")).startswith("Z")]
+
+
+@pytest.mark.parametrize("yields", [0, 1, 2, 3, 5, 8])
+async def test_a_caller_cancelled_at_any_point_leaves_no_worker_running(
+    supervisor: Supervisor, yields: int
+) -> None:
+    idle = set(_zygote_children(supervisor))  # pooled workers of earlier tests
+    tasks = []
+    for _ in range(4):
+        task = asyncio.ensure_future(
+            supervisor.invoke(Call(connector="sleeper", method="verify_credentials"), isolation="per-call")
+        )
+        for _ in range(yields):
+            await asyncio.sleep(0)
+        task.cancel()
+        tasks.append(task)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for _ in range(100):  # the zygote reports the kills asynchronously; wait for its word
+        if not set(_zygote_children(supervisor)) - idle:
+            break
+        await asyncio.sleep(0.05)
+    assert set(_zygote_children(supervisor)) - idle == set()
+
+
+async def test_a_caller_cancelled_during_the_grace_period_still_kills(supervisor: Supervisor) -> None:
+    call = Call(connector="stubborn", method="verify_credentials")
+    own = Supervisor(Selection(allow=frozenset({"stubborn"})), SandboxPolicy(grace=5.0), Cgroups(None, None))
+    await own.start()
+    try:
+        task = asyncio.ensure_future(own.invoke(call, timeout=0.3))
+        while not _zygote_children(own):
+            await asyncio.sleep(0.01)
+        [worker] = _zygote_children(own)
+        await asyncio.sleep(0.8)  # past the deadline, inside the 5 s grace: SIGTERM was ignored
+        assert _alive_pid(worker)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        for _ in range(100):
+            if not _alive_pid(worker):
+                break
+            await asyncio.sleep(0.02)
+        assert not _alive_pid(worker)
+    finally:
+        await own.close()
+
+
+def _alive_pid(pid: int) -> bool:
+    stat = _stat(Path(f"/proc/{pid}"))
+    return bool(stat) and not stat.startswith("Z")

@@ -16,7 +16,8 @@ from .conftest import hostile_ids
 def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> None:
     """kill -9 of the supervisor's process takes the zygote and a running worker with it."""
     script = tmp_path / "supervise.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import asyncio, sys
         sys.path.insert(0, {str(hostile_site)!r})
         from connectord.plugins.manager import Selection
@@ -31,7 +32,8 @@ def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> 
                                   credentials={{"path": {str(tmp_path / "pids")!r}}}), timeout=60)
 
         asyncio.run(main())
-    """))
+    """)
+    )
     process = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     zygote = int(process.stdout.readline())

@@ -1,0 +1,412 @@
+"""api/openapi.json against the running server (pytest-aiohttp's loopback server).
+
+``GET /v1/openapi.json`` serves the file to anyone; the app's routes are the document's
+operations; and a tour of every endpoint checks each answer against the document (a
+documented status, its required headers, a body valid against its schema) and that every
+documented status of every operation was seen. Executions run nowhere here (a catalog-only
+connectors object): the tour cancels them, or writes their outcome into the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+import connectord
+from connectord.api import openapi
+from connectord.api.app import create_app
+from connectord.api.keys import STORE, STORE_RUNNER
+from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
+from connectord.runtime.config import Settings
+from connectord.runtime.executions.results import encode_logs, encode_outcome
+from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.secrets import MASK, hash_api_key, load_secret_box, new_api_key
+from connectord.runtime.store import open_store
+from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.supervisor.logs import LogLine
+
+pytestmark = pytest.mark.integration
+
+FILE = Path(openapi.__file__).with_name("openapi.json")
+DOC: dict[str, Any] = json.loads(FILE.read_text())
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+BASE = "urn:connectord:openapi"
+REGISTRY: Registry = Registry().with_resource(BASE, Resource.from_contents(DOC, DRAFT202012))
+#: Documented but not provoked: serving a static document does not fail.
+NOT_PROVOKED = {("/v1/openapi.json", "get", "500")}
+SECRET = "s3cret-value-91"
+
+
+class Tiny:
+    @connectord.hookimpl
+    def describe_connector(self) -> connectord.ConnectorInfo:
+        return connectord.ConnectorInfo(
+            id="tiny",
+            title="Tiny",
+            version="0.1",
+            credentials_schema={
+                "type": "object",
+                "properties": {"key": {"type": "string", "secret": True}, "region": {"type": "string"}},
+            },
+            actions=[
+                connectord.Operation(
+                    name="send", title="Send", dynamic_metadata=True, model_methods=["colors"]
+                )
+            ],
+        )
+
+    @connectord.hookimpl
+    def verify_credentials(self, credentials: dict[str, Any]) -> connectord.VerifyResult:
+        return connectord.verified()
+
+    @connectord.hookimpl
+    def select_model(self, method: str, cfg: dict[str, Any], query: Any) -> connectord.SelectResult:
+        return connectord.SelectResult(options=[])
+
+    @connectord.hookimpl
+    def get_meta_model(self, action: str, credentials: dict[str, Any], cfg: dict[str, Any]) -> Any:
+        return connectord.MetaModel(in_={}, out={})
+
+
+def broken() -> object:
+    raise SyntaxError("invalid syntax (tiny2.py, line 3)")
+
+
+class CatalogOnly:
+    """Connectors known by their catalog; nothing runs, so cancelling finishes an execution
+    at once. ``failing`` makes every use of the catalog raise (a 500)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self._catalog = catalog
+        self.failing = False
+
+    @property
+    def catalog(self) -> Catalog:
+        if self.failing:
+            raise RuntimeError("catalog broken for the test")
+        return self._catalog
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    def cancel(self, execution_id: str) -> bool:
+        return False
+
+
+@dataclass
+class Clock:
+    offset: float = 0.0
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+@dataclass
+class Server:
+    client: TestClient
+    app: web.Application
+    settings: Settings
+    clock: Clock
+    connectors: CatalogOnly
+    seen: set[tuple[str, str, str]] = field(default_factory=set)
+
+    async def call(
+        self, method: str, template: str, path: str | None = None, status: int | None = None, **kwargs: Any
+    ) -> tuple[ClientResponse, Any]:
+        """Request ``path`` (default: the template itself), check the answer against the
+        document's ``template`` operation, and return it with its decoded body."""
+        response = await self.client.request(method, path or template, allow_redirects=False, **kwargs)
+        raw = await response.read()
+        body = conform(method.lower(), template, response, raw)
+        self.seen.add((template, method.lower(), str(response.status)))
+        if status is not None:
+            assert response.status == status, (method, path or template, raw)
+        return response, body
+
+
+def resolved(obj: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+    """The object, following a ``$ref``, and the pointer it was found at (when followed)."""
+    ref = None
+    while "$ref" in obj:
+        ref = obj["$ref"]
+        node: Any = DOC
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        obj = node
+    return obj, ref
+
+
+def pointer(*parts: str) -> str:
+    return "#/" + "/".join(p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def conform(method: str, template: str, response: ClientResponse, raw: bytes) -> Any:
+    """Check one answer against the document; return its JSON body (None without one)."""
+    what = f"{method.upper()} {response.url.path} -> {response.status}: {raw[:300]!r}"
+    responses = DOC["paths"][template][method]["responses"]
+    status = str(response.status)
+    assert status in responses, f"undocumented status: {what}"
+    spec, ref = resolved(responses[status])
+    for name in ("Location", "Retry-After", "WWW-Authenticate"):
+        if name in response.headers:
+            assert name in spec.get("headers", {}), f"undocumented header {name}: {what}"
+    for name, header in spec.get("headers", {}).items():
+        header, _ = resolved(header)
+        value = response.headers.get(name)
+        if header.get("required"):
+            assert value is not None, f"missing header {name}: {what}"
+        if value is not None:
+            assert not list(Draft202012Validator(header["schema"]).iter_errors(value)), (name, value, what)
+            if header["schema"].get("format") == "uri":
+                assert re.match(r"^https?://[^/]+/", value), (name, value, what)
+    if "content" not in spec:
+        assert raw == b"", f"a body where none is documented: {what}"
+        return None
+    assert response.content_type == "application/json", what
+    body = json.loads(raw)
+    location = (ref or pointer("paths", template, method, "responses", status)) + pointer(
+        "content", "application/json", "schema"
+    ).removeprefix("#")
+    validator = Draft202012Validator({"$ref": BASE + location}, registry=REGISTRY)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+    assert not errors, f"{what}\n" + "\n".join(errors)
+    return body
+
+
+def basic(email: str, key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{email}:{key}".encode()).decode()}
+
+
+@pytest.fixture
+async def server(aiohttp_client: Any, tmp_path: Path) -> Server:
+    settings = Settings(data_dir=tmp_path, max_body_bytes=4096, result_retention=600)
+    registry = load_connectors(
+        Selection(builtins=False, entry_points=False),
+        [PluginSource("tiny", "test tiny", Tiny), PluginSource("broken", "test broken", broken)],
+    )
+    connectors = CatalogOnly(registry.catalog())
+    clock = Clock()
+    app = create_app(settings, connectors, open_store(settings), load_secret_box(tmp_path, None), clock)
+    return Server(await aiohttp_client(app), app, settings, clock, connectors)
+
+
+def add_user(server: Server, email: str, tenant: str) -> tuple[dict[str, str], str]:
+    store = open_store(server.settings)
+    key = new_api_key()
+    try:
+        store.add_user(email, tenant, hash_api_key(key), time.time())
+    finally:
+        store.close()
+    return basic(email, key), key
+
+
+def concrete(template: str) -> str:
+    """A path of the template: the installed component, or an id that does not exist."""
+    return re.sub(r"{\w+}", "x0", template.replace("{component_id}", "tiny"))
+
+
+def all_operations() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    for path, item in DOC["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield path, method, op
+
+
+# -- (c) the document, served -------------------------------------------------------------
+
+
+async def test_the_document_is_served_to_anyone_as_written(server: Server) -> None:
+    response = await server.client.get("/v1/openapi.json")
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    assert await response.read() == FILE.read_bytes()
+    assert await response.json() == DOC
+
+
+async def test_the_apps_routes_are_the_documents_operations(server: Server) -> None:
+    routed = {
+        (route.resource.canonical, route.method.lower())
+        for route in server.app.router.routes()
+        if route.resource is not None and route.method != "HEAD"
+    }
+    documented = {(path, method) for path, method, _ in all_operations()}
+    assert routed == documented
+
+
+async def test_what_the_description_promises_for_unknown_paths_and_methods(server: Server) -> None:
+    alice, _ = add_user(server, "alice@acme.test", "acme")
+    error = Draft202012Validator({"$ref": BASE + "#/components/schemas/Error"}, registry=REGISTRY)
+    unknown = await server.client.get("/v1/nothing-here", headers=alice)
+    assert unknown.status == 404 and error.is_valid(await unknown.json())
+    anonymous = await server.client.get("/v1/nothing-here")
+    assert anonymous.status == 404  # no route: nothing to guard, so no credentials asked for
+    wrong_method = await server.client.post("/v1/components")
+    assert wrong_method.status == 405 and "GET" in wrong_method.headers["Allow"]
+    assert error.is_valid(await wrong_method.json())
+    assert (await server.client.head("/health")).status == 200
+
+
+# -- the tour -----------------------------------------------------------------------------
+
+
+async def test_every_answer_is_documented_and_every_documented_answer_is_given(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice, key = add_user(server, "alice@acme.test", "acme")
+    call = server.call
+
+    # public
+    await call("GET", "/health", status=200)
+    await call("GET", "/v1/openapi.json", status=200)
+    await call("GET", "/v1/components", status=200)
+    for component, status in [("tiny", 200), ("nope", 404), ("broken", 404), ("Bad%20Id", 400)]:
+        await call("GET", "/v1/components/{component_id}", f"/v1/components/{component}", status)
+
+    # accounts
+    account_body = {"name": "main", "component": "tiny", "keys": {"key": SECRET, "region": "eu"}}
+    created, account = await call("POST", "/v1/accounts", status=201, json=account_body, headers=alice)
+    assert account["keys"] == {"key": MASK, "region": "eu"}
+    assert created.headers["Location"].endswith(f"/v1/accounts/{account['id']}")
+    one = f"/v1/accounts/{account['id']}"
+    await call("POST", "/v1/accounts", status=400, json={**account_body, "component": "nope"}, headers=alice)
+    await call("POST", "/v1/accounts", status=413, data=b"x" * 5000, headers=alice)
+    _, page = await call("GET", "/v1/accounts", "/v1/accounts?limit=10", 200, headers=alice)
+    assert [a["id"] for a in page["data"]] == [account["id"]]
+    await call("GET", "/v1/accounts", "/v1/accounts?limit=0", 400, headers=alice)
+    await call("GET", "/v1/accounts/{account_id}", one, 200, headers=alice)
+    await call("GET", "/v1/accounts/{account_id}", "/v1/accounts/missing", 404, headers=alice)
+    put = {**account_body, "keys": {"key": MASK, "region": "us"}}
+    await call("PUT", "/v1/accounts/{account_id}", one, 200, json=put, headers=alice)
+    await call("PUT", "/v1/accounts/{account_id}", one, 400, json={**put, "name": ""}, headers=alice)
+    await call("PUT", "/v1/accounts/{account_id}", one, 413, data=b"x" * 5000, headers=alice)
+    await call("PUT", "/v1/accounts/{account_id}", "/v1/accounts/missing", 404, json=put, headers=alice)
+
+    # schedule
+    verify = {"execution_type": "verify_credentials", "component": "tiny", "account_data": {"key": SECRET}}
+    meta = {
+        "execution_type": "get_meta_model",
+        "component": "tiny",
+        "action_or_trigger": "send",
+        "account_id": account["id"],
+    }
+    schedule = "/v1/exec/schedule"
+    scheduled, first = await call("POST", schedule, status=202, json=verify, headers=alice)
+    assert scheduled.headers["Location"].endswith(f"/v1/exec/poll/{first['id']}")
+    bearer = {"Authorization": f"Bearer {key}"}
+    await call("POST", schedule, status=202, json=meta, headers=bearer)
+    for bad in [
+        {},
+        {**verify, "colour": 1},
+        {**verify, "component": "nope"},
+        {**meta, "action_or_trigger": "x"},
+    ]:
+        await call("POST", schedule, status=400, json=bad, headers=alice)
+    await call("POST", schedule, status=400, data=b"{nope", headers=alice)
+    await call("POST", schedule, status=400, json=verify, headers={**alice, "Idempotency-Key": "a b"})
+    await call("POST", schedule, status=413, data=b"x" * 5000, headers=alice)
+    once = {**alice, "Idempotency-Key": "order-42"}
+    a, _ = await call("POST", schedule, status=202, json=verify, headers=once)
+    b, _ = await call("POST", schedule, status=202, json=verify, headers=once)
+    assert a.headers["Location"] == b.headers["Location"]
+    await call("POST", schedule, status=409, json=meta, headers=once)
+
+    async def new_execution() -> str:
+        _, body = await call("POST", schedule, status=202, json=verify, headers=alice)
+        return str(body["id"])
+
+    poll, result, cancel = (
+        "/v1/exec/poll/{execution_id}",
+        "/v1/exec/result/{execution_id}",
+        "/v1/exec/{execution_id}",
+    )
+
+    # not ready, then cancelled: 303 and a rejection (seed 001's flow)
+    ex = first["id"]
+    await call("GET", poll, f"/v1/exec/poll/{ex}", 200, headers=alice)
+    await call("GET", poll, f"/v1/exec/poll/{ex}?wait=0.01", 200, headers=alice)
+    await call("GET", poll, f"/v1/exec/poll/{ex}?wait=abc", 400, headers=alice)
+    await call("GET", result, f"/v1/exec/result/{ex}", 404, headers=alice)
+    await call("DELETE", cancel, f"/v1/exec/{ex}", 202, headers=alice)
+    ready, _ = await call("GET", poll, f"/v1/exec/poll/{ex}", 303, headers=alice)
+    assert ready.headers["Location"].endswith(f"/v1/exec/result/{ex}")
+    _, rejected = await call("GET", result, f"/v1/exec/result/{ex}?logs=true", 400, headers=alice)
+    assert rejected["reason"]["kind"] == "cancelled" and rejected["logs"] == []
+    await call("GET", result, f"/v1/exec/result/{ex}", 404, headers=alice)
+    await call("GET", poll, f"/v1/exec/poll/{ex}", 404, headers=alice)
+    await call("DELETE", cancel, f"/v1/exec/{ex}", 404, headers=alice)
+
+    # a success, with logs
+    ex = await new_execution()
+    now = server.clock()
+    outcome = Succeeded({"verified": False, "failure": {"kind": "auth"}, "message": "refused"})
+    logs = [LogLine(now, "INFO", "tiny", "verifying")]
+    store, run = server.app[STORE], server.app[STORE_RUNNER]
+    assert await run(store.finish_execution, ex, encode_outcome(outcome), encode_logs(logs), now, now + 600)
+    _, success = await call("GET", result, f"/v1/exec/result/{ex}?logs=1", 200, headers=alice)
+    assert success["logs"][0]["message"] == "verifying"
+
+    # a bad logs flag
+    ex = await new_execution()
+    await call("DELETE", cancel, f"/v1/exec/{ex}", 202, headers=alice)
+    await call("GET", result, f"/v1/exec/result/{ex}?logs=maybe", 400, headers=alice)
+
+    # expired
+    ex = await new_execution()
+    await call("DELETE", cancel, f"/v1/exec/{ex}", 202, headers=alice)
+    server.clock.offset = server.settings.result_retention + 1
+    _, expired = await call("GET", poll, f"/v1/exec/poll/{ex}", 404, headers=alice)
+    assert expired == {"message": "Expired."}
+    await call("GET", result, f"/v1/exec/result/{ex}", 404, headers=alice)
+    server.clock.offset = 0
+
+    await call("DELETE", "/v1/accounts/{account_id}", one, 204, headers=alice)
+    await call("DELETE", "/v1/accounts/{account_id}", one, 404, headers=alice)
+
+    # without credentials: 401 exactly where the document asks for them
+    for path, method, op in all_operations():
+        response, _ = await call(
+            method.upper(), path, concrete(path), json={} if "requestBody" in op else None
+        )
+        assert (response.status == 401) == (op.get("security") != []), (method, path)
+        await call(method.upper(), path, concrete(path), headers={"Authorization": "Bearer wrong"})
+
+    # the store fails: 503 with Retry-After (health says so itself); then anything else fails: 500
+    def store_unavailable(*args: Any) -> None:
+        raise StoreUnavailableError("database is locked")
+
+    def store_broken(*args: Any) -> None:
+        raise RuntimeError("boom")
+
+    for failure, status in [(store_unavailable, 503), (store_broken, 500)]:
+        with monkeypatch.context() as patch:
+            patch.setattr(store, "principal", failure)
+            patch.setattr(store, "ping", failure)
+            for path, method, op in all_operations():
+                if op.get("security") != []:
+                    await call(method.upper(), path, concrete(path), status, json={}, headers=alice)
+            await call("GET", "/health", status=503)
+    server.connectors.failing = True
+    for path in ("/health", "/v1/components", "/v1/components/{component_id}"):
+        await call("GET", path, concrete(path), 500)
+    server.connectors.failing = False
+
+    documented = {
+        (path, method, status) for path, method, op in all_operations() for status in op["responses"]
+    }
+    assert documented - server.seen - NOT_PROVOKED == set(), "documented but never answered"
