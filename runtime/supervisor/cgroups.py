@@ -65,6 +65,11 @@ class Cgroups:
         self._all: list[WorkerCgroups] = []
 
     @property
+    def in_use(self) -> int:
+        """Leaves handed out and not yet released."""
+        return len(self._all) - len(self._free)
+
+    @property
     def available(self) -> bool:
         return self.v2_root is not None or self.pids_root is not None
 

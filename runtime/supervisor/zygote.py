@@ -100,6 +100,11 @@ class ZygoteClient:
         self.restarts = -1
 
     @property
+    def pending_spawns(self) -> int:
+        """Spawn requests the zygote has not answered yet (some may be of cancelled calls)."""
+        return len(self._spawns)
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
