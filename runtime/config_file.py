@@ -42,7 +42,7 @@ def load_config_file(path: Path | None, data_dir: Path) -> ConfigFile:
         raw = msgspec.toml.decode(path.read_bytes())
     except OSError as exc:
         raise ConfigurationError(f"config file {path}: {exc.strerror}") from None
-    except msgspec.DecodeError as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"config file {path}: not valid TOML: {exc}") from None
     return parse_config(raw, str(path))
 

@@ -178,7 +178,8 @@ def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path
             "connector 'acme' has no action or trigger 'nope' (it has: create_contact) (--action)",
         ),
         (("call", "acme", "bogus"), 2, "invalid choice: 'bogus'"),
-        (("call", "acme", "select_model", "--limit", "0"), 2, "must be at least 1"),
+        (("call", "acme", "select_model", "--limit", "0"), 2, "must be between 1 and 1000"),
+        (("call", "acme", "select_model", "--limit", "10000000000000000000000"), 2, "must be between 1 and 1000"),
         (("connectors", "show", "broken"), 2, "connector 'broken' failed to load"),
         (("call", "broken", "verify_credentials"), 2, "connector 'broken' failed to load: import failed"),
         (("call", "acme", "verify_credentials", "--timeout", "0"), 2, "must be more than 0"),
@@ -213,3 +214,14 @@ def test_every_command_has_help(run_cli: Run) -> None:
     ):
         result = run_cli(*command, "--help")
         assert result.returncode == 0 and "usage: connectord" in result.stdout
+
+
+def test_unreadable_json_files_are_one_clear_line(acme: None, run_cli: Run, tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes(b'{"api_key": "caf\xe9"}')
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    for path, message in [(latin1, "is not UTF-8 text"), (deep, "nested too deeply")]:
+        result = run_cli("call", "acme", "verify_credentials", "--data", f"@{path}")
+        assert result.returncode == 2 and message in result.stderr
+        assert "Traceback" not in result.stderr

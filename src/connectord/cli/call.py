@@ -24,11 +24,12 @@ from connectord.cli.common import (
 )
 from connectord.cli.exits import CliError
 from connectord.plugins.manager import HookNotImplementedError
-from connectord.plugins.types import SelectQuery
+from connectord.plugins.types import MAX_PAGE, SelectQuery
 from connectord.runtime.calls import METHODS, Call, InvalidCallError
 from connectord.runtime.outcomes import Outcome, Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
 from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.supervisor.zygote import ZygoteError
 
 EPILOG = """\
 JSON options take inline JSON, @FILE or - (standard input). The outcome is printed as
@@ -42,7 +43,8 @@ examples:
       --cfg '{"table": "public.orders"}'
 
 exit codes: 0 succeeded, 1 rejected by the connector, 2 bad input, 3 configuration,
-            4 credentials not verified, 5 timed out, 6 memory exceeded, 7 crashed
+            4 credentials not verified, 5 timed out, 6 memory exceeded, 7 crashed,
+            8 cancelled
 """
 
 EXIT_CODES = {
@@ -103,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
     try:
         result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
+    except ZygoteError as exc:
+        raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None
     except InvalidCallError as exc:
         raise CliError(f"{exc} (--{_option_for(exc.field)})") from None
     except HookNotImplementedError as exc:
@@ -114,7 +118,7 @@ async def _invoke(
     supervisor: Supervisor, call: Call, timeout: float | None, isolation: Any
 ) -> InvocationResult:
     try:
-        await supervisor.start()
+        await supervisor.start()  # raises ZygoteError when the connectors cannot be loaded
         return await supervisor.invoke(call, timeout=timeout, isolation=isolation)
     finally:
         await supervisor.close()
@@ -148,8 +152,8 @@ def _positive_int(value: str) -> int:
         number = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    if not 1 <= number <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PAGE}, got {number}")
     return number
 
 

@@ -92,6 +92,8 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any]:
         value = json.loads(source)
     except json.JSONDecodeError as exc:
         raise CliError(f"{option}: invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise CliError(f"{option}: the JSON is nested too deeply") from None
     if not isinstance(value, dict):
         raise CliError(f"{option}: expected a JSON object, got {type(value).__name__}")
     return value
@@ -103,7 +105,9 @@ def _read_json_source(text: str, option: str) -> str:
     if text.startswith("@"):
         path = Path(text[1:])
         try:
-            return path.read_text()
+            return path.read_text(encoding="utf-8")
         except OSError as exc:
             raise CliError(f"{option}: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise CliError(f"{option}: {path} is not UTF-8 text") from None
     return text

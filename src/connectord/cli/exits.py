@@ -1,7 +1,7 @@
 """Exit codes of ``connectord``, so scripts can tell failures apart."""
 
 OK = 0
-#: The connector ran but rejected the call (it raised, returned nothing valid, timed out).
+#: The connector ran but rejected the call (it raised or returned nothing valid).
 CALL_REJECTED = 1
 #: Bad command-line input: unknown connector or action, invalid JSON, missing option.
 USAGE = 2
@@ -24,3 +24,5 @@ TIMED_OUT = 5
 MEMORY_EXCEEDED = 6
 CRASHED = 7
 CANCELLED = 8
+#: ``connectord exec --wait`` gave up before the result was ready (the execution goes on).
+WAIT_TIMED_OUT = 9

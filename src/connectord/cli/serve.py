@@ -39,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from connectord.runtime.store import open_store, prepare_data_dir
     from connectord.runtime.supervisor.cgroups import Cgroups
     from connectord.runtime.supervisor.supervisor import Supervisor
+    from connectord.runtime.supervisor.zygote import ZygoteError
 
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -57,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         serve(app, settings, ready)
+    except ZygoteError as exc:
+        raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
     except OSError as exc:
         raise CliError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", CONFIGURATION

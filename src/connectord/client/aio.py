@@ -1,0 +1,187 @@
+"""The asyncio client, over one aiohttp ``ClientSession``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any, Literal, overload
+
+import aiohttp
+
+from connectord.client import _protocol as protocol
+from connectord.client._protocol import Core, Request, Response, Unreachable
+from connectord.client.errors import ConnectionFailed
+from connectord.client.models import Execution, NotReady, Ready, Result
+
+
+class AsyncClient:
+    """Schedule executions on a connectord server and fetch their results.
+
+    ``email`` given: Basic ``EMAIL:APIKEY`` (as seed 001's clients send); else Bearer
+    ``APIKEY``. ``timeout`` bounds each request (a long poll gets its wait on top). A 5xx or a
+    failed connection is tried again ``retries`` times, ``retry_delay`` seconds apart; a 4xx
+    never is. Use ``async with`` or call ``close()``::
+
+        async with AsyncClient("http://127.0.0.1:8080", api_key=key) as client:
+            execution = await client.schedule("verify_credentials", "sql", account_data=creds)
+            data = await client.wait(execution.id)
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        email: str | None = None,
+        api_key: str,
+        timeout: float = protocol.TIMEOUT,
+        retries: int = protocol.RETRIES,
+        retry_delay: float = protocol.RETRY_DELAY,
+    ) -> None:
+        self._core = Core(
+            base_url, email=email, api_key=api_key, timeout=timeout, retries=retries, retry_delay=retry_delay
+        )
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def base_url(self) -> str:
+        return self._core.base_url
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self._core.base_url!r})"
+
+    async def __aenter__(self) -> AsyncClient:
+        self._open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session (the client opens a new one if it is used again)."""
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    # -- the exec API -----------------------------------------------------------------
+
+    async def schedule(
+        self,
+        execution_type: str,
+        component: str,
+        *,
+        account_data: Mapping[str, Any] | None = None,
+        action_or_trigger: str | None = None,
+        account_id: str | None = None,
+        model_method: str | None = None,
+        cfg: Mapping[str, Any] | None = None,
+        query: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Execution:
+        """Schedule an execution (202 + Location). Sent with an Idempotency-Key, one made up
+        when none is given, so that a retried POST cannot schedule twice."""
+        request = self._core.schedule(
+            execution_type,
+            component,
+            account_data=account_data,
+            action_or_trigger=action_or_trigger,
+            account_id=account_id,
+            model_method=model_method,
+            cfg=cfg,
+            query=query,
+            idempotency_key=idempotency_key,
+        )
+        return protocol.parse_schedule(await self._request(request), request.headers["Idempotency-Key"])
+
+    async def poll(self, execution_id: str, wait: float = 0) -> Ready | NotReady:
+        """Where the execution is; with ``wait`` (at most 30 s) the server answers as soon as
+        it finishes. The 303 is reported as :class:`Ready`, not followed."""
+        return protocol.parse_poll(await self._request(self._core.poll(execution_id, wait)), execution_id)
+
+    @overload
+    async def result(self, execution_id: str, logs: Literal[False] = False) -> Any: ...
+    @overload
+    async def result(self, execution_id: str, logs: Literal[True]) -> Result: ...
+    async def result(self, execution_id: str, logs: bool = False) -> Any:
+        """The data of a finished execution (it can be fetched once); with ``logs=True`` a
+        :class:`Result` with the connector's log lines. Raises ``ExecutionRejected`` when it
+        failed, ``ResultNotFound``/``ResultExpired``/``ResultNotReady`` on the 404s."""
+        return protocol.parse_result(await self._request(self._core.result(execution_id, logs)), logs)
+
+    @overload
+    async def wait(self, execution_id: str, *, timeout: float = ..., logs: Literal[False] = False) -> Any: ...
+    @overload
+    async def wait(self, execution_id: str, *, timeout: float = ..., logs: Literal[True]) -> Result: ...
+    async def wait(
+        self, execution_id: str, *, timeout: float = protocol.WAIT_TIMEOUT, logs: bool = False
+    ) -> Any:
+        """Long-poll until the execution finishes, follow the 303 to the result and return
+        it as :meth:`result` does. ``WaitTimeout`` after ``timeout`` seconds (it keeps running)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hold = self._core.hold_for(deadline)
+            started = time.monotonic()
+            state = await self.poll(execution_id, hold)
+            if isinstance(state, Ready):
+                followed = await self._request(self._core.result_at(state.result_url, logs))
+                return protocol.parse_result(followed, logs)
+            pause = self._core.pause_after(state, started, hold, deadline, timeout)
+            if pause:
+                await asyncio.sleep(pause)
+
+    async def cancel(self, execution_id: str) -> None:
+        """Cancel a queued or running execution; ``NotFound`` when there is none with this id
+        (never scheduled by this tenant, or already finished)."""
+        protocol.parse_cancel(await self._request(self._core.cancel(execution_id)))
+
+    # -- transport ----------------------------------------------------------------------
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def _request(self, request: Request) -> Response:
+        attempt = 0
+        while True:
+            try:
+                response = await self._send(request)
+            except Unreachable as exc:
+                if attempt >= self._core.retries:
+                    raise ConnectionFailed(self._core.base_url, exc.reason) from exc
+            else:
+                if attempt >= self._core.retries or not protocol.is_retryable(response):
+                    return response
+            attempt += 1
+            await asyncio.sleep(self._core.retry_delay)
+
+    async def _send(self, request: Request) -> Response:
+        session = self._open()
+        timeout = aiohttp.ClientTimeout(total=self._core.timeout + request.hold)
+        try:
+            async with session.request(
+                request.method,
+                request.url,
+                data=request.body,
+                headers=self._core.headers(request),
+                allow_redirects=False,
+                timeout=timeout,
+            ) as response:
+                return Response(
+                    response.status,
+                    await response.read(),
+                    request.url,
+                    response.headers.get("Location"),
+                    response.headers.get("Retry-After"),
+                )
+        except TimeoutError as exc:
+            raise Unreachable(f"no answer within {timeout.total:g} s") from exc
+        except aiohttp.ServerDisconnectedError as exc:
+            raise Unreachable("the server closed the connection") from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(protocol.describe_os_error(exc.os_error)) from exc
+        except aiohttp.ClientError as exc:
+            raise Unreachable(protocol.describe_os_error(exc)) from exc
