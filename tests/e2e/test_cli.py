@@ -179,7 +179,7 @@ def test_call_select_model_and_get_meta_model(acme: None, run_cli: Run, tmp_path
         ),
         (("call", "acme", "bogus"), 2, "invalid choice: 'bogus'"),
         (("call", "acme", "select_model", "--limit", "0"), 2, "must be between 1 and 1000"),
-        (("call", "acme", "select_model", "--limit", "10000000000000000000000"), 2, "must be between 1 and 1000"),
+        (("call", "acme", "select_model", "--limit", "1" + "0" * 22), 2, "must be between 1 and 1000"),
         (("connectors", "show", "broken"), 2, "connector 'broken' failed to load"),
         (("call", "broken", "verify_credentials"), 2, "connector 'broken' failed to load: import failed"),
         (("call", "acme", "verify_credentials", "--timeout", "0"), 2, "must be more than 0"),
