@@ -176,23 +176,33 @@ def entry_point_sources() -> list[PluginSource]:
     return sources
 
 
-def load_connectors(
-    selection: Selection = Selection(),
-    extra: Iterable[PluginSource] = (),
-) -> ConnectorRegistry:
-    """Load built-ins, then entry points, then ``extra`` (tests, embedding); skip what
-    ``selection`` excludes without importing it, and report every failure."""
+def selected_sources(
+    selection: Selection = Selection(), extra: Iterable[PluginSource] = ()
+) -> list[PluginSource]:
+    """Built-ins, then entry points, then ``extra`` (tests, embedding), as ``selection``
+    admits them; nothing is imported yet."""
     sources: list[PluginSource] = []
     if selection.builtins:
         sources += builtin_sources()
     if selection.entry_points:
         sources += entry_point_sources()
     sources += list(extra)
+    return [source for source in sources if selection.admits(source.name)]
 
-    registry = ConnectorRegistry(pm=new_plugin_manager())
+
+def load_connectors(
+    selection: Selection = Selection(),
+    extra: Iterable[PluginSource] = (),
+) -> ConnectorRegistry:
+    """Load built-ins, then entry points, then ``extra``; skip what ``selection`` excludes
+    without importing it, and report every failure."""
+    return load_sources(selected_sources(selection, extra))
+
+
+def load_sources(sources: Iterable[PluginSource], failed: Iterable[LoadError] = ()) -> ConnectorRegistry:
+    """Load ``sources`` into a new registry; ``failed`` are failures found beforehand."""
+    registry = ConnectorRegistry(pm=new_plugin_manager(), errors=list(failed))
     for source in sources:
-        if not selection.admits(source.name):
-            continue
         if source.name in registry.connectors:
             taken = registry.connectors[source.name].origin
             registry.errors.append(

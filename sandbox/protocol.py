@@ -44,6 +44,8 @@ class Hello(msgspec.Struct, tag="hello"):
     sys_path: list[str]
     allow: list[str] | None
     block: list[str]
+    #: Seconds an import may take before the connector is reported as not loaded.
+    import_timeout: float = 20.0
 
 
 class Spawn(msgspec.Struct, tag="spawn"):

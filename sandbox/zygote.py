@@ -23,10 +23,11 @@ from typing import NoReturn
 
 import msgspec
 
-from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
+from connectord.plugins.manager import ConnectorRegistry, Selection, load_sources, selected_sources
 from connectord.runtime.calls import warm_up
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
+from connectord.sandbox.probe import probe
 from connectord.sandbox.protocol import (
     ControlIn,
     FrameBuffer,
@@ -52,7 +53,9 @@ def main(argv: list[str]) -> None:
     assert isinstance(hello, Hello)
     sys.path[:] = hello.sys_path
     allow = frozenset(hello.allow) if hello.allow is not None else None
-    registry = load_connectors(Selection(allow=allow, block=frozenset(hello.block)))
+    selection = Selection(allow=allow, block=frozenset(hello.block))
+    sources, failures = probe(selected_sources(selection), hello.import_timeout)
+    registry = load_sources(sources, failures)
     singles = _prepare(registry)
     kit = WorkerKit()
     gc.collect()

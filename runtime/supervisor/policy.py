@@ -47,6 +47,8 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     per_connector: Count = 0
     #: Seconds between SIGTERM and SIGKILL once a deadline has passed.
     grace: Seconds = 0.5
+    #: Seconds a connector's import may take; one that hangs is reported as not loaded.
+    import_timeout: Seconds = 20.0
     default: ConnectorPolicy = ConnectorPolicy()
     connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
 

@@ -61,7 +61,7 @@ class Supervisor:
         cgroups: Cgroups | None = None,
     ) -> None:
         self.policy = policy = policy or SandboxPolicy()
-        self.zygote = ZygoteClient(selection or Selection())
+        self.zygote = ZygoteClient(selection or Selection(), policy.import_timeout)
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
         self.limiter = FairLimiter(policy.capacity(), policy.per_connector or None)
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)

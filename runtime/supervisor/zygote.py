@@ -85,9 +85,11 @@ def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked
 
 
 class ZygoteClient:
-    def __init__(self, selection: Selection, start_timeout: float = 30.0) -> None:
+    def __init__(self, selection: Selection, import_timeout: float = 20.0) -> None:
         self.selection = selection
-        self.start_timeout = start_timeout
+        self.import_timeout = import_timeout
+        # The imports are probed (all at once, bounded by import_timeout), then done again.
+        self.start_timeout = 60.0 + 2 * import_timeout
         self.catalog = Catalog(connectors={}, errors=[])
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
@@ -205,6 +207,7 @@ class ZygoteClient:
                     sys_path=[p for p in sys.path if p and p != os.getcwd()],
                     allow=sorted(self.selection.allow) if self.selection.allow is not None else None,
                     block=sorted(self.selection.block),
+                    import_timeout=self.import_timeout,
                 )
             )
         )

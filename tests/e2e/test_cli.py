@@ -86,7 +86,8 @@ def test_call_verify_credentials(acme: None, run_cli: Run) -> None:
     good = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-good-123"}')
     assert good.returncode == 0, good.stderr
     assert json.loads(good.stdout) == {
-        "outcome": "Succeeded", "data": {"verified": True, "message": "Credentials verified."}
+        "outcome": "Succeeded",
+        "data": {"verified": True, "message": "Credentials verified."},
     }
     bad = run_cli("call", "acme", "verify_credentials", "--data", '{"api_key": "key-wrong-1"}')
     assert bad.returncode == 4
@@ -109,8 +110,15 @@ def test_a_crash_in_the_connector_is_reported_as_such_with_the_secret_redacted(
 
 def test_a_call_past_its_deadline_times_out(acme: None, run_cli: Run) -> None:
     result = run_cli(
-        "call", "acme", "verify_credentials", "--data", '{"api_key": "key-slow-123"}',
-        "--timeout", "0.5", "--isolation", "pooled",
+        "call",
+        "acme",
+        "verify_credentials",
+        "--data",
+        '{"api_key": "key-slow-123"}',
+        "--timeout",
+        "0.5",
+        "--isolation",
+        "pooled",
     )
     assert result.returncode == 5
     assert json.loads(result.stdout) == {"outcome": "TimedOut", "seconds": 0.5}
@@ -225,3 +233,28 @@ def test_unreadable_json_files_are_one_clear_line(acme: None, run_cli: Run, tmp_
         result = run_cli("call", "acme", "verify_credentials", "--data", f"@{path}")
         assert result.returncode == 2 and message in result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_connector_that_kills_or_hangs_its_import_does_not_take_the_others_down(
+    packages: list[Path],
+    install_connector: Callable[[str, str], Path],
+    cli_env: dict[str, str],
+    run_cli: Run,
+    tmp_path: Path,
+) -> None:
+    exiter = install_connector("exiter", "import os\nos._exit(3)\n")
+    hanger = install_connector("hanger", "import time\ntime.sleep(600)\n")
+    add_to_pythonpath(cli_env, *packages, exiter, hanger)
+    config = tmp_path / "connectord.toml"
+    config.write_text("[sandbox]\nimport_timeout = 1\n")
+    good = run_cli(
+        "call", "acme", "verify_credentials", "--data", '{"api_key": "key-good-123"}', "--config", str(config)
+    )
+    assert good.returncode == 0, good.stderr
+    for name, reason in [
+        ("exiter", "importing it ended the process (exit code 3)"),
+        ("hanger", "importing it did not finish within 1 s"),
+    ]:
+        result = run_cli("call", name, "verify_credentials", "--config", str(config))
+        assert result.returncode == 2
+        assert f"connector '{name}' failed to load: {reason}" in result.stderr
