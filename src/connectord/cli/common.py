@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from connectord.cli.exits import CliError
-from connectord.plugins.manager import ConnectorRegistry, load_connectors
 from connectord.runtime.config import Settings, parse_id_list, settings_from_env
 from connectord.runtime.config_file import load_config_file
 from connectord.runtime.supervisor.policy import SandboxPolicy
@@ -77,10 +76,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def sandbox_policy(settings: Settings) -> SandboxPolicy:
     return load_config_file(settings.config_file, settings.data_dir).sandbox
-
-
-def registry_for(settings: Settings) -> ConnectorRegistry:
-    return load_connectors(settings.connectors)
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any]:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 
 import msgspec
 
-from connectord.cli.common import add_connector_options, registry_for, settings_from_args
-from connectord.cli.exits import OK, CliError
+from connectord.cli.common import add_config_option, add_connector_options, sandbox_policy, settings_from_args
+from connectord.cli.exits import CONFIGURATION, OK, CliError
+from connectord.plugins.manager import Catalog
+from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.supervisor.zygote import ZygoteError
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -22,16 +26,37 @@ def register(commands: argparse._SubParsersAction) -> None:
         description="List the loaded connectors, then those that failed to load and why.",
     )
     listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_config_option(listing)
     add_connector_options(listing)
     listing.set_defaults(run=run_list)
     show = sub.add_parser("show", help="print one connector's description as JSON")
     show.add_argument("connector", metavar="CONNECTOR", help="connector id")
+    add_config_option(show)
     add_connector_options(show)
     show.set_defaults(run=run_show)
 
 
+def load_catalog(args: argparse.Namespace) -> Catalog:
+    """The catalog as the sandbox's zygote loads it: a connector that crashes or hangs at
+    import is reported here too, instead of taking this command down."""
+    settings = settings_from_args(args)
+    supervisor = Supervisor(settings.connectors, sandbox_policy(settings))
+
+    async def catalog() -> Catalog:
+        try:
+            await supervisor.start()
+            return supervisor.catalog
+        finally:
+            await supervisor.close()
+
+    try:
+        return asyncio.run(catalog())
+    except ZygoteError as exc:
+        raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
+
+
 def run_list(args: argparse.Namespace) -> int:
-    registry = registry_for(settings_from_args(args))
+    registry = load_catalog(args)
     connectors = sorted(registry.connectors.values(), key=lambda c: c.info.id)
     if args.json:
         print(
@@ -56,7 +81,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    registry = registry_for(settings_from_args(args))
+    registry = load_catalog(args)
     failed = [e for e in registry.errors if e.name == args.connector]
     if failed:
         raise CliError(f"connector '{args.connector}' failed to load: {failed[0].reason}")

@@ -170,13 +170,19 @@ class Core:
         return Request("GET", url, hold=max(0.0, wait))
 
     def result(self, execution_id: str, logs: bool) -> Request:
-        return self.result_at(f"{self.base_url}/v1/exec/result/{_segment(execution_id)}", logs)
+        return self._get_result(f"{self.base_url}/v1/exec/result/{_segment(execution_id)}", logs)
 
-    def result_at(self, url: str, logs: bool) -> Request:
-        """The request that follows a 303 to ``url``; the credentials go only where the base
-        URL points, never to another origin."""
-        if _origin(url) != self.origin:
-            raise ApiError(303, f"the result is on another origin ({_origin(url)}); not following there")
+    def follow(self, ready: Ready, logs: bool) -> Request:
+        """The request that follows a poll's 303 to its Location.
+
+        The credentials go only to the base URL's origin: a Location elsewhere (a server behind
+        a proxy that names itself ``http://internal:8080``, or anything worse) is not followed,
+        and the result is asked from the base URL at the contract's path instead."""
+        if _origin(ready.result_url) != self.origin:
+            return self.result(ready.id, logs)
+        return self._get_result(ready.result_url, logs)
+
+    def _get_result(self, url: str, logs: bool) -> Request:
         if logs:
             parts = urlsplit(url)
             query = f"{parts.query}&logs=true" if parts.query else "logs=true"

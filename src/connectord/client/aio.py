@@ -126,7 +126,7 @@ class AsyncClient:
             started = time.monotonic()
             state = await self.poll(execution_id, hold)
             if isinstance(state, Ready):
-                followed = await self._request(self._core.result_at(state.result_url, logs))
+                followed = await self._request(self._core.follow(state, logs))
                 return protocol.parse_result(followed, logs)
             pause = self._core.pause_after(state, started, hold, deadline, timeout)
             if pause:

@@ -127,7 +127,7 @@ class Client:
             started = time.monotonic()
             state = self.poll(execution_id, hold)
             if isinstance(state, Ready):
-                followed = self._request(self._core.result_at(state.result_url, logs))
+                followed = self._request(self._core.follow(state, logs))
                 return protocol.parse_result(followed, logs)
             pause = self._core.pause_after(state, started, hold, deadline, timeout)
             if pause:
