@@ -65,6 +65,16 @@ def _check_operations(ops: list[Operation]) -> None:
                 raise DescriptorError(
                     f"operation '{op.name}': model method {method!r} must match {NAME_PATTERN}"
                 )
+        for cached, seconds in op.cache_seconds.items():
+            if cached != "get_meta_model" and cached not in op.model_methods:
+                raise DescriptorError(
+                    f"operation '{op.name}': cache_seconds names '{cached}', which is neither "
+                    "get_meta_model nor one of its model methods"
+                )
+            if not 0 < seconds <= 7 * 24 * 3600:
+                raise DescriptorError(
+                    f"operation '{op.name}': cache_seconds['{cached}'] must be more than 0 and at most 604800"
+                )
         if op.config_schema:
             try:
                 jsonschema.Draft202012Validator.check_schema(op.config_schema)

@@ -44,7 +44,11 @@ def describe_connector() -> ConnectorInfo:  # type: ignore[empty-body]
       responses and redacted from logs and error messages.
     * ``actions`` and ``triggers``: :class:`connectord.Operation` entries. Set
       ``dynamic_metadata=True`` where :func:`get_meta_model` computes the schemas, and list
-      in ``model_methods`` the :func:`select_model` methods its dropdowns call.
+      in ``model_methods`` the :func:`select_model` methods its dropdowns call. Where an
+      answer stays true for a while (a shop's categories, a table's columns), declare it in
+      ``cache_seconds`` (``{"get_meta_model": 300, "tables": 60}``): the server then answers
+      repeated calls from its cache, per account, until a caller asks for
+      ``cfg.force_refresh``.
 
     This hook must be cheap and must not do I/O: it is called when connectors are loaded.
     """

@@ -28,6 +28,11 @@ class Operation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     ``model_methods`` names the ``select_model`` methods its configuration dropdowns call
     (``select_model`` is called with one of these names); ``dynamic_metadata`` says that
     ``get_meta_model`` computes its input/output schema from the configuration.
+
+    ``cache_seconds`` declares which answers may be reused, and for how long: keys are
+    ``"get_meta_model"`` or model method names. A cached answer is keyed by the connector's
+    version, the method, the operation, ``cfg``, the dropdown query and the account (and
+    the account's last change); a caller bypasses it with ``cfg.force_refresh = true``.
     """
 
     name: str
@@ -37,6 +42,12 @@ class Operation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     model_methods: list[str] = msgspec.field(default_factory=list)
     #: Static JSON schema of the node's configuration fields, for UIs.
     config_schema: JSONSchema = msgspec.field(default_factory=dict)
+    cache_seconds: dict[str, float] = msgspec.field(default_factory=dict)
+
+    def cache_ttl(self, method: str, model_method: str | None) -> float | None:
+        """How long the answer to this call may be reused, if at all."""
+        key = model_method if method == "select_model" else method
+        return self.cache_seconds.get(key) if key is not None else None
 
 
 class ConnectorInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):

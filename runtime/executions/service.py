@@ -14,18 +14,18 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
-from connectord.plugins.types import SelectQuery
+from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime.calls import Call, InvalidCallError, check_call
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
-from connectord.runtime.outcomes import Cancelled, Outcome, Rejected
+from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import (
@@ -72,7 +72,8 @@ class Executions:
         self.clock = clock
         self.settings = settings
         self._wakeup = asyncio.Event()
-        self._finished: dict[str, asyncio.Event] = {}
+        #: Long polls waiting for an execution: its event and how many listen.
+        self._finished: dict[str, tuple[asyncio.Event, int]] = {}
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -81,10 +82,26 @@ class Executions:
     async def schedule(
         self, principal: Principal, request: ScheduleRequest, idempotency_key: str | None = None
     ) -> tuple[ExecutionRecord, bool]:
-        """Accept a request: check it, seal its inputs, commit it, wake the dispatcher."""
-        call = await self._call_for(principal, request)
-        check_call(self.supervisor.catalog, call)
+        """Accept a request: check it, seal its inputs, commit it, wake the dispatcher. A
+        cacheable call with a fresh cached answer is answered at once, without running."""
+        call, account_version = await self._call_for(principal, request)
+        info = check_call(self.supervisor.catalog, call)
         digest = self._digest(msgspec.json.encode(request)) if idempotency_key else None
+        cache_key, cache_seconds = self._cache_key(info, call, request, account_version)
+        if cache_key is not None and not idempotency_key and not _refresh_asked(request):
+            cached = await self.run(self.store.cached_outcome, principal.tenant_id, cache_key, self.clock())
+            if cached is not None:
+                now = self.clock()
+                record = await self.run(
+                    self.store.add_answered_execution,
+                    uuid.uuid4().hex,
+                    principal.tenant_id,
+                    cached,
+                    encode_logs([]),
+                    now,
+                    now + self.settings.retention,
+                )
+                return record, True
         sealed = self.box.seal(msgspec.msgpack.encode(call))
         record, created = await self.run(
             self.store.add_execution,
@@ -94,6 +111,8 @@ class Executions:
             self.clock(),
             idempotency_key,
             digest,
+            cache_key,
+            cache_seconds,
         )
         if not created and record.request_hash != digest:
             raise IdempotencyConflictError(
@@ -106,14 +125,30 @@ class Executions:
     async def poll(self, principal: Principal, execution_id: str, wait: float = 0.0) -> PollState:
         """Where an execution is; with ``wait``, answers as soon as it finishes (or ``wait``
         seconds have passed) without a busy loop."""
-        record = await self.run(self.store.execution, principal.tenant_id, execution_id)
-        if record is not None and record.state in ("queued", "running") and wait > 0:
-            event = self._finished.setdefault(execution_id, asyncio.Event())
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await event.wait()
+        if wait <= 0:
+            return self._state(await self.run(self.store.execution, principal.tenant_id, execution_id))
+        # Listen before looking, so a finish between the look and the wait is not missed.
+        with self._listening(execution_id) as finished:
             record = await self.run(self.store.execution, principal.tenant_id, execution_id)
+            if record is not None and record.state in ("queued", "running"):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):
+                        await finished.wait()
+                record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         return self._state(record)
+
+    @contextlib.contextmanager
+    def _listening(self, execution_id: str) -> Iterator[asyncio.Event]:
+        event, listeners = self._finished.get(execution_id, (asyncio.Event(), 0))
+        self._finished[execution_id] = (event, listeners + 1)
+        try:
+            yield event
+        finally:
+            event, listeners = self._finished.get(execution_id, (event, 1))
+            if listeners <= 1:
+                self._finished.pop(execution_id, None)
+            else:
+                self._finished[execution_id] = (event, listeners - 1)
 
     async def result(self, principal: Principal, execution_id: str) -> FinishedExecution | PollState:
         """The finished result, exactly once; else why there is none."""
@@ -150,11 +185,13 @@ class Executions:
             return "expired"
         return "ready"
 
-    async def _call_for(self, principal: Principal, request: ScheduleRequest) -> Call:
+    async def _call_for(self, principal: Principal, request: ScheduleRequest) -> tuple[Call, float | None]:
+        """The call, and when its account last changed (None for inline account data)."""
+        account_version = None
         if request.execution_type == "verify_credentials":
             credentials = request.account_data or {}
         else:
-            credentials = await self._account_keys(principal, request)
+            credentials, account_version = await self._account_keys(principal, request)
         return Call(
             connector=request.component,
             method=request.execution_type,
@@ -163,9 +200,9 @@ class Executions:
             model_method=request.model_method,
             cfg=request.cfg,
             query=request.query or SelectQuery(),
-        )
+        ), account_version
 
-    async def _account_keys(self, principal: Principal, request: ScheduleRequest) -> dict:
+    async def _account_keys(self, principal: Principal, request: ScheduleRequest) -> tuple[dict, float]:
         assert request.account_id is not None
         account = await self.run(self.store.account, principal.tenant_id, request.account_id)
         if account is None:
@@ -177,12 +214,34 @@ class Executions:
                 "account_id",
             )
         try:
-            return self.box.open_json(account.sealed_keys)
+            return self.box.open_json(account.sealed_keys), account.updated_at
         except SecretsError:
             log.error("account %s cannot be decrypted with the configured keys", account.id)
             raise InvalidRequestError(
                 f"account '{request.account_id}' cannot be read with this server's secret key", "account_id"
             ) from None
+
+    def _cache_key(
+        self, info: ConnectorInfo, call: Call, request: ScheduleRequest, account_version: float | None
+    ) -> tuple[str | None, float | None]:
+        """The key of a cacheable call's answer, and for how long it may be reused."""
+        operation = info.operation(call.action or "")
+        ttl = operation.cache_ttl(call.method, call.model_method) if operation else None
+        if ttl is None or request.account_id is None:
+            return None, None
+        cfg = {k: v for k, v in call.cfg.items() if k != "force_refresh"}
+        material = [
+            info.id,
+            info.version,
+            call.method,
+            call.action,
+            call.model_method,
+            cfg,
+            msgspec.to_builtins(call.query),
+            request.account_id,
+            account_version,
+        ]
+        return self._digest(msgspec.json.encode(material, order="sorted")), ttl
 
     def _digest(self, body: bytes) -> str:
         # Keyed, so a stored digest does not let anyone test guesses of the credentials.
@@ -206,7 +265,15 @@ class Executions:
                     async with asyncio.timeout(5.0):
                         await self._wakeup.wait()
                 continue
-            task = asyncio.ensure_future(self._execute(claimed.id, claimed.tenant_id, claimed.sealed_call))
+            task = asyncio.ensure_future(
+                self._execute(
+                    claimed.id,
+                    claimed.tenant_id,
+                    claimed.sealed_call,
+                    claimed.cache_key,
+                    claimed.cache_seconds,
+                )
+            )
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -215,19 +282,29 @@ class Executions:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _execute(self, execution_id: str, tenant_id: str, sealed_call: bytes) -> None:
+    async def _execute(
+        self,
+        execution_id: str,
+        tenant_id: str,
+        sealed_call: bytes,
+        cache_key: str | None,
+        cache_seconds: float | None,
+    ) -> None:
         try:
             outcome, logs = await self._invoke(execution_id, tenant_id, sealed_call)
             now = self.clock()
+            encoded = encode_outcome(outcome)
             await self.run(
                 self.store.finish_execution,
                 execution_id,
-                encode_outcome(outcome),
+                encoded,
                 encode_logs(logs),
                 now,
                 now + self.settings.retention,
             )
             self._signal(execution_id)
+            if cache_key is not None and cache_seconds is not None and isinstance(outcome, Succeeded):
+                await self.run(self.store.cache_outcome, tenant_id, cache_key, encoded, now + cache_seconds)
         except StoreUnavailableError as exc:
             # Left 'running': it runs again after a restart rather than being lost.
             log.error("execution %s finished but its outcome could not be stored: %s", execution_id, exc)
@@ -250,6 +327,10 @@ class Executions:
         return result.outcome, result.logs
 
     def _signal(self, execution_id: str) -> None:
-        event = self._finished.pop(execution_id, None)
-        if event is not None:
-            event.set()
+        waiting = self._finished.get(execution_id)
+        if waiting is not None:
+            waiting[0].set()
+
+
+def _refresh_asked(request: ScheduleRequest) -> bool:
+    return request.cfg.get("force_refresh") is True

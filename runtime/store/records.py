@@ -47,6 +47,9 @@ class ClaimedExecution(msgspec.Struct, frozen=True):
     id: str
     tenant_id: str
     sealed_call: bytes
+    #: Where a successful outcome is cached, and for how long (None: not cacheable).
+    cache_key: str | None = None
+    cache_seconds: float | None = None
 
 
 class AccountRecord(msgspec.Struct, frozen=True):

@@ -26,6 +26,8 @@ class ExecutionsSQL:
         now: float,
         idempotency_key: str | None = None,
         request_hash: str | None = None,
+        cache_key: str | None = None,
+        cache_seconds: float | None = None,
     ) -> tuple[ExecutionRecord, bool]:
         """Queue an execution, committed before this returns. With an idempotency key
         already used by the tenant, nothing is added: the existing execution is returned
@@ -40,9 +42,18 @@ class ExecutionsSQL:
                     return ExecutionRecord(*row), False
             conn.execute(
                 """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key,
-                                           request_hash, created_at)
-                   VALUES (?, ?, 'queued', ?, ?, ?, ?)""",
-                (execution_id, tenant_id, sealed_call, idempotency_key, request_hash, now),
+                                           request_hash, created_at, cache_key, cache_seconds)
+                   VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)""",
+                (
+                    execution_id,
+                    tenant_id,
+                    sealed_call,
+                    idempotency_key,
+                    request_hash,
+                    now,
+                    cache_key,
+                    cache_seconds,
+                ),
             )
         return ExecutionRecord(execution_id, tenant_id, "queued", now, None, request_hash), True
 
@@ -61,7 +72,7 @@ class ExecutionsSQL:
                 """UPDATE executions SET state = 'running', started_at = ?
                    WHERE id = (SELECT id FROM executions WHERE state = 'queued'
                                ORDER BY created_at LIMIT 1)
-                   RETURNING id, tenant_id, sealed_call""",
+                   RETURNING id, tenant_id, sealed_call, cache_key, cache_seconds""",
                 (now,),
             ).fetchone()
         return ClaimedExecution(*row) if row else None
@@ -99,6 +110,44 @@ class ExecutionsSQL:
             )
         return FinishedExecution(*row)
 
+    def cached_outcome(self: _Connected, tenant_id: str, cache_key: str, now: float) -> bytes | None:
+        with self._read() as conn:
+            row = conn.execute(
+                "SELECT outcome FROM result_cache WHERE tenant_id = ? AND cache_key = ? AND expires_at > ?",
+                (tenant_id, cache_key, now),
+            ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def add_answered_execution(
+        self: _Connected,
+        execution_id: str,
+        tenant_id: str,
+        outcome: bytes,
+        logs: bytes,
+        now: float,
+        expires_at: float,
+    ) -> ExecutionRecord:
+        """An execution answered at once (from the cache): nothing to run."""
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT INTO executions (id, tenant_id, state, outcome, logs, created_at,
+                                           finished_at, expires_at)
+                   VALUES (?, ?, 'done', ?, ?, ?, ?, ?)""",
+                (execution_id, tenant_id, outcome, logs, now, now, expires_at),
+            )
+        return ExecutionRecord(execution_id, tenant_id, "done", now, expires_at, None)
+
+    def cache_outcome(
+        self: _Connected, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float
+    ) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT INTO result_cache (tenant_id, cache_key, outcome, expires_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (tenant_id, cache_key) DO UPDATE
+                   SET outcome = excluded.outcome, expires_at = excluded.expires_at""",
+                (tenant_id, cache_key, outcome, expires_at),
+            )
+
     def requeue_running(self: _Connected) -> int:
         """After a restart: what was running when the process died runs again."""
         with self._tx() as conn:
@@ -117,4 +166,5 @@ class ExecutionsSQL:
                       OR (state = 'done' AND expires_at < ?)""",
                 (now - keep_delivered, now - keep_delivered),
             )
+            conn.execute("DELETE FROM result_cache WHERE expires_at < ?", (now,))
         return cursor.rowcount

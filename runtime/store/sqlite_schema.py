@@ -51,4 +51,15 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX accounts_by_tenant ON accounts (tenant_id, created_at);
     """,
+    """
+    ALTER TABLE executions ADD COLUMN cache_key TEXT;
+    ALTER TABLE executions ADD COLUMN cache_seconds REAL;
+    CREATE TABLE result_cache (
+        tenant_id  TEXT NOT NULL,
+        cache_key  TEXT NOT NULL,
+        outcome    BLOB NOT NULL,
+        expires_at REAL NOT NULL,
+        PRIMARY KEY (tenant_id, cache_key)
+    );
+    """,
 )

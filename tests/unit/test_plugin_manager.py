@@ -116,6 +116,24 @@ class BadDescription:
             "its operations need get_meta_model but it implements none",
         ),
         ({"id": "y", "title": "Y", "version": "1"}, "describes itself as 'y' but is installed as 'x'"),
+        (
+            {
+                "id": "x",
+                "title": "X",
+                "version": "1",
+                "actions": [{"name": "a", "title": "A", "cache_seconds": {"tables": 5}}],
+            },
+            "cache_seconds names 'tables', which is neither get_meta_model nor one of its model methods",
+        ),
+        (
+            {
+                "id": "x",
+                "title": "X",
+                "version": "1",
+                "actions": [{"name": "a", "title": "A", "cache_seconds": {"get_meta_model": 0}}],
+            },
+            "cache_seconds['get_meta_model'] must be more than 0",
+        ),
     ],
 )
 def test_a_wrong_description_is_reported_with_the_reason(description: Any, reason: str) -> None:

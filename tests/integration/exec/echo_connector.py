@@ -20,7 +20,10 @@ def describe_connector():
             "properties": {"token": {"type": "string", "secret": True}, "mode": {"type": "string"}},
         },
         actions=[
-            connectord.Operation(name="put", title="Put", dynamic_metadata=True, model_methods=["colors"])
+            connectord.Operation(name="put", title="Put", dynamic_metadata=True, model_methods=["colors"]),
+            connectord.Operation(
+                name="get", title="Get", dynamic_metadata=True, cache_seconds={"get_meta_model": 60}
+            ),
         ],
     )
 
@@ -48,4 +51,7 @@ def select_model(method, cfg, query):
 
 @connectord.hookimpl
 def get_meta_model(action, credentials, cfg):
-    return {"in": {"type": "object", "title": cfg.get("title", "in")}, "out": {"type": "object"}}
+    out = {"type": "object"}
+    if action == "get":
+        out["x-made-at"] = time.time_ns()  # tells a cached answer from a fresh one
+    return {"in": {"type": "object", "title": cfg.get("title", "in")}, "out": out}

@@ -191,7 +191,7 @@ async def test_unknown_action_and_model_method_are_400(api: Api) -> None:
     account = api.add_account(alice, {"token": SECRET})
     base = {"execution_type": "select_model", "component": "echo", "account_id": account}
     unknown_action = await schedule(
-        api, alice, {**base, "action_or_trigger": "get", "model_method": "colors"}
+        api, alice, {**base, "action_or_trigger": "delete", "model_method": "colors"}
     )
     assert unknown_action.status == 400
     assert (await unknown_action.json())["field"] == "action_or_trigger"
@@ -292,3 +292,32 @@ async def test_bad_wait(api: Api, query: str, message: str) -> None:
     alice = api.add_user("alice@acme.test", "acme")
     response = await api.client.get(f"/v1/exec/poll/x?{query}", headers=alice)
     assert response.status == 400 and message in (await response.json())["message"]
+
+
+async def test_cacheable_answers_are_reused_until_refreshed(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    account = api.add_account(alice, {"token": SECRET})
+    other = api.add_account(alice, {"token": SECRET + "-2"})
+
+    async def made_at(account_id: str, **cfg: Any) -> int:
+        body = {
+            "execution_type": "get_meta_model",
+            "component": "echo",
+            "action_or_trigger": "get",
+            "account_id": account_id,
+            "cfg": cfg,
+        }
+        scheduled = await schedule(api, alice, body)
+        assert scheduled.status == 202, await scheduled.text()
+        location = scheduled.headers["Location"]
+        result = await api.client.get(path_of(location) + "?wait=20", headers=alice)
+        assert result.status == 200, await result.text()
+        return int((await result.json())["data"]["out"]["x-made-at"])
+
+    first = await made_at(account)
+    assert await made_at(account) == first  # answered from the cache, nothing ran
+    refreshed = await made_at(account, force_refresh=True)
+    assert refreshed != first
+    assert await made_at(account) == refreshed  # the refreshed answer replaced the cached one
+    assert await made_at(other) != refreshed  # another account, another key
+    assert await made_at(account, title="x") != refreshed  # another cfg, another key
