@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import pluggy
@@ -21,6 +21,7 @@ from connectord.plugins.descriptor import DescriptorError, check_descriptor
 from connectord.plugins.markers import PROJECT
 from connectord.plugins.types import ConnectorInfo
 
+T = TypeVar("T")
 ENTRY_POINT_GROUP = "connectord.connectors"
 BUILTIN_CONNECTORS: tuple[str, ...] = (
     "connectord.connectors.sql",
@@ -69,11 +70,7 @@ class Catalog(msgspec.Struct, frozen=True):
     errors: list[LoadError]
 
     def get(self, connector_id: str) -> CatalogEntry:
-        try:
-            return self.connectors[connector_id]
-        except KeyError:
-            failure = next((e for e in self.errors if e.name == connector_id), None)
-            raise UnknownConnectorError(connector_id, self.connectors, failure) from None
+        return _lookup(self.connectors, self.errors, connector_id)
 
     def implements(self, connector_id: str, hook: str) -> bool:
         return hook in self.get(connector_id).hooks
@@ -118,11 +115,7 @@ class ConnectorRegistry:
     errors: list[LoadError] = field(default_factory=list)
 
     def get(self, connector_id: str) -> Connector:
-        try:
-            return self.connectors[connector_id]
-        except KeyError:
-            failure = next((e for e in self.errors if e.name == connector_id), None)
-            raise UnknownConnectorError(connector_id, self.connectors, failure) from None
+        return _lookup(self.connectors, self.errors, connector_id)
 
     def implements(self, connector_id: str, hook: str) -> bool:
         return _has_impl(self.pm, self.get(connector_id).plugin, hook)
@@ -153,6 +146,14 @@ class ConnectorRegistry:
         if len(self.pm.get_plugins()) == 1:
             return getattr(self.pm.hook, hook)(**kwargs)  # a registry of one (a worker's)
         return _single_plugin_caller(self.pm, hook, plugin)(**kwargs)
+
+
+def _lookup(connectors: Mapping[str, T], errors: list[LoadError], connector_id: str) -> T:
+    try:
+        return connectors[connector_id]
+    except KeyError:
+        failure = next((e for e in errors if e.name == connector_id), None)
+        raise UnknownConnectorError(connector_id, connectors, failure) from None
 
 
 def new_plugin_manager() -> pluggy.PluginManager:

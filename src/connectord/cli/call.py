@@ -20,6 +20,7 @@ from connectord.cli.common import (
     add_connector_options,
     parse_json_object,
     sandbox_policy,
+    seconds_arg,
     settings_from_args,
 )
 from connectord.cli.exits import CliError
@@ -82,7 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--limit", type=_positive_int, default=100, help="select_model: page size (default 100)"
     )
-    parser.add_argument("--timeout", type=_positive_float, metavar="SECONDS", help="deadline of the call")
+    parser.add_argument("--timeout", type=seconds_arg, metavar="SECONDS", help="deadline of the call")
     parser.add_argument(
         "--isolation", choices=("per-call", "pooled"), help="worker reuse (default: the connector's policy)"
     )
@@ -154,14 +155,4 @@ def _positive_int(value: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
     if not 1 <= number <= MAX_PAGE:
         raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_PAGE}, got {number}")
-    return number
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if not 0 < number <= 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400, got {value}")
     return number

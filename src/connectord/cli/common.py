@@ -106,3 +106,14 @@ def _read_json_source(text: str, option: str) -> str:
         except UnicodeDecodeError:
             raise CliError(f"{option}: {path} is not UTF-8 text") from None
     return text
+
+
+def seconds_arg(value: str) -> float:
+    """argparse type: a number of seconds, more than 0 and at most a day."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not 0 < number <= 24 * 3600:
+        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400, got {value}")
+    return number

@@ -14,7 +14,7 @@ import sys
 from typing import Any
 
 from connectord.cli import exits
-from connectord.cli.common import parse_json_object
+from connectord.cli.common import parse_json_object, seconds_arg
 from connectord.cli.exits import CliError
 from connectord.client import (
     ApiError,
@@ -98,7 +98,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     waiting.add_argument("--wait", action="store_true", help="wait for the result and print it")
     waiting.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=seconds_arg,
         metavar="SECONDS",
         help=f"with --wait: give up after this long (default {WAIT_TIMEOUT:g}; the execution goes on)",
     )
@@ -193,13 +193,3 @@ def _print_json(value: Any) -> None:
 def _print_logs(lines: Any) -> None:
     for line in lines or ():
         print(f"{line.level} {line.logger}: {line.message}", file=sys.stderr)
-
-
-def _positive_float(value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
-    if not 0 < number <= 24 * 3600:
-        raise argparse.ArgumentTypeError(f"must be more than 0 and at most 86400, got {value}")
-    return number
