@@ -83,11 +83,14 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     if not hasattr(app[CONNECTORS], "invoke"):  # a catalog only: nothing to execute with
         yield
         return
-    dispatcher = asyncio.ensure_future(app[EXECUTIONS].dispatch_forever())
+    tasks = [
+        asyncio.ensure_future(app[EXECUTIONS].dispatch_forever()),
+        asyncio.ensure_future(app[EXECUTIONS].purge_forever()),
+    ]
     yield
-    dispatcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await dispatcher
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     await app[EXECUTIONS].close()
 
 

@@ -76,6 +76,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         config_file=Path(config_file).expanduser() if config_file else None,
         secret_key=get("SECRET_KEY"),
         result_retention=parse_seconds(get("RESULT_RETENTION"), ENV_PREFIX + "RESULT_RETENTION", 3600.0),
+        max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
     )
 
 
@@ -99,6 +100,18 @@ def parse_seconds(value: str | None, name: str, default: float) -> float:
     if not 0 < seconds <= 365 * 24 * 3600:
         raise ConfigurationError(f"{name} must be more than 0 and at most a year, got {value}")
     return seconds
+
+
+def parse_size(value: str | None, name: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        size = int(value)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of bytes, got {value!r}") from None
+    if not 1024 <= size <= 1024**3:
+        raise ConfigurationError(f"{name} must be between 1024 and 1073741824, got {size}")
+    return size
 
 
 def parse_id_list(value: str) -> frozenset[str]:

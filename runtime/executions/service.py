@@ -277,6 +277,24 @@ class Executions:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
+    async def purge_once(self) -> int:
+        """Delete results expired for longer than ``remember`` and delivered executions as
+        old, and stale cache entries; the number of executions deleted."""
+        return await self.run(self.store.purge_executions, self.clock(), self.settings.remember)
+
+    async def purge_forever(self, interval: float = 60.0) -> None:
+        """Purge in the background; the store runs it on its own thread, so requests are
+        never held up by it."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                deleted = await self.purge_once()
+            except StoreUnavailableError as exc:
+                log.warning("purging old executions failed, will try again: %s", exc)
+                continue
+            if deleted:
+                log.info("purged %d old executions", deleted)
+
     async def close(self) -> None:
         for task in list(self._tasks):
             task.cancel()

@@ -321,3 +321,21 @@ async def test_cacheable_answers_are_reused_until_refreshed(api: Api) -> None:
     assert await made_at(account) == refreshed  # the refreshed answer replaced the cached one
     assert await made_at(other) != refreshed  # another account, another key
     assert await made_at(account, title="x") != refreshed  # another cfg, another key
+
+
+async def test_old_executions_are_purged_after_they_expired(api: Api) -> None:
+    from connectord.api.keys import EXECUTIONS
+
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify())).headers["Location"]
+    assert (
+        await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    ).status == 303
+    executions = api.client.app[EXECUTIONS]
+    assert await executions.purge_once() == 0  # fresh: kept
+    api.clock.offset = api.settings.result_retention + 1
+    assert await (await api.client.get(path_of(location), headers=alice)).json() == {"message": "Expired."}
+    api.clock.offset = api.settings.result_retention + executions.settings.remember + 2
+    assert await executions.purge_once() == 1
+    gone = await api.client.get(path_of(location), headers=alice)
+    assert gone.status == 404 and await gone.json() == {"message": "Result does not exist."}
