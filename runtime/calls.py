@@ -108,7 +108,9 @@ def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
 
 
 def redactor_for(info: ConnectorInfo, call: Call) -> Redactor:
-    return Redactor(secret_values(call.credentials, info.secret_fields()))
+    secret_fields = info.secret_fields()
+    others = [v for k, v in call.credentials.items() if k not in secret_fields and isinstance(v, str)]
+    return Redactor(secret_values(call.credentials, secret_fields), users=others)
 
 
 def refuse_credentials(info: ConnectorInfo, call: Call) -> Outcome | None:

@@ -20,11 +20,15 @@ MIN_SECRET_LENGTH = 4
 
 
 class Redactor:
-    def __init__(self, secrets: Iterable[str]) -> None:
+    def __init__(self, secrets: Iterable[str], users: Iterable[str] = ()) -> None:
+        """``users`` are the other credential values (a user name, a key id): an HTTP Basic
+        header carries ``base64(user:secret)``, in which the secret's own base64 is not found."""
         forms: set[str] = set()
+        users = [u for u in users if u]
         for secret in secrets:
             if len(secret) >= MIN_SECRET_LENGTH:
                 forms.update(_forms(secret))
+                forms.update(base64.b64encode(f"{user}:{secret}".encode()).decode() for user in users)
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None

@@ -76,6 +76,8 @@ class Executions:
         self._finished: dict[str, tuple[asyncio.Event, int]] = {}
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks_by_id: dict[str, asyncio.Task[None]] = {}
+        self._cancel_requested: set[str] = set()
 
     # -- the API side -----------------------------------------------------------------
 
@@ -163,17 +165,24 @@ class Executions:
         record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         if record is None or record.state not in ("queued", "running"):
             return False
-        if not self.supervisor.cancel(execution_id):
-            now = self.clock()
-            await self.run(
-                self.store.finish_execution,
-                execution_id,
-                encode_outcome(Cancelled()),
-                encode_logs([]),
-                now,
-                now + self.settings.retention,
-            )
-            self._signal(execution_id)
+        if self.supervisor.cancel(execution_id):
+            return True  # its worker is killed; the dispatcher records the outcome
+        task = self._tasks_by_id.get(execution_id)
+        if task is not None:  # claimed, waiting for a sandbox slot or its worker
+            self._cancel_requested.add(execution_id)
+            task.cancel()
+            return True
+        # Still queued: nothing runs it yet.
+        now = self.clock()
+        await self.run(
+            self.store.finish_execution,
+            execution_id,
+            encode_outcome(Cancelled()),
+            encode_logs([]),
+            now,
+            now + self.settings.retention,
+        )
+        self._signal(execution_id)
         return True
 
     def _state(self, record: ExecutionRecord | None) -> PollState:
@@ -275,7 +284,9 @@ class Executions:
                 )
             )
             self._tasks.add(task)
+            self._tasks_by_id[claimed.id] = task
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(lambda _, cid=claimed.id: self._tasks_by_id.pop(cid, None))
 
     async def purge_once(self) -> int:
         """Delete results expired for longer than ``remember`` and delivered executions as
@@ -309,7 +320,13 @@ class Executions:
         cache_seconds: float | None,
     ) -> None:
         try:
-            outcome, logs = await self._invoke(execution_id, tenant_id, sealed_call)
+            try:
+                outcome, logs = await self._invoke(execution_id, tenant_id, sealed_call)
+            except asyncio.CancelledError:
+                if execution_id not in self._cancel_requested:
+                    raise  # shutting down: it stays 'running' and runs again after a restart
+                self._cancel_requested.discard(execution_id)
+                outcome, logs = Cancelled(), []
             now = self.clock()
             encoded = encode_outcome(outcome)
             await self.run(

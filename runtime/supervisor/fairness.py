@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 
 
 class FairLimiter:
-    def __init__(self, capacity: int, per_key: int | None = None) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        per_key: int | None = None,
+        group: Callable[[Hashable], Hashable] = lambda key: key,
+    ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.per_key = min(per_key or max(1, capacity - 1), capacity)
+        self.group = group
         self.held: Counter[Hashable] = Counter()
+        self.group_held: Counter[Hashable] = Counter()
         self._waiting: OrderedDict[Hashable, deque[asyncio.Future[None]]] = OrderedDict()
 
     @property
@@ -40,11 +47,14 @@ class FairLimiter:
             self._release(key)
 
     def _can_take(self, key: Hashable) -> bool:
-        return self.in_use < self.capacity and self.held[key] < self.per_key
+        return self.in_use < self.capacity and self._below_limits(key)
+
+    def _below_limits(self, key: Hashable) -> bool:
+        return self.held[key] < self.per_key and self.group_held[self.group(key)] < self.per_key
 
     async def _acquire(self, key: Hashable) -> None:
         if key not in self._waiting and self._can_take(key) and not self._others_waiting_first():
-            self.held[key] += 1
+            self._take(key)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(key, deque()).append(waiter)
@@ -59,12 +69,17 @@ class FairLimiter:
 
     def _others_waiting_first(self) -> bool:
         """Whether a waiting key could use a free slot now (it goes before a newcomer)."""
-        return any(self.held[k] < self.per_key for k in self._waiting)
+        return any(self._below_limits(k) for k in self._waiting)
+
+    def _take(self, key: Hashable) -> None:
+        self.held[key] += 1
+        self.group_held[self.group(key)] += 1
 
     def _release(self, key: Hashable) -> None:
-        self.held[key] -= 1
-        if self.held[key] <= 0:
-            del self.held[key]
+        for counter, name in ((self.held, key), (self.group_held, self.group(key))):
+            counter[name] -= 1
+            if counter[name] <= 0:
+                del counter[name]
         self._hand_over()
 
     def _hand_over(self) -> None:
@@ -75,7 +90,7 @@ class FairLimiter:
             for key in list(self._waiting):
                 if self.in_use >= self.capacity:
                     return
-                if self.held[key] < self.per_key and self._grant(key):
+                if self._below_limits(key) and self._grant(key):
                     granted = True
 
     def _grant(self, key: Hashable) -> bool:
@@ -83,7 +98,7 @@ class FairLimiter:
         while queue:
             waiter = queue.popleft()
             if not waiter.done():
-                self.held[key] += 1
+                self._take(key)
                 waiter.set_result(None)
                 if queue:
                     self._waiting[key] = queue  # to the back of the rotation

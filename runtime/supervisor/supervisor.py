@@ -63,7 +63,8 @@ class Supervisor:
         self.policy = policy = policy or SandboxPolicy()
         self.zygote = ZygoteClient(selection or Selection(), policy.import_timeout)
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
-        self.limiter = FairLimiter(policy.capacity(), policy.per_connector or None)
+        # Keys are (tenant, connector); a connector's calls of all tenants form a group.
+        self.limiter = FairLimiter(policy.capacity(), policy.per_connector or None, group=lambda key: key[1])
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)
         self._running: dict[str, WorkerProcess] = {}
         self._cancelled: set[str] = set()

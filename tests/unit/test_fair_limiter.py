@@ -69,3 +69,24 @@ async def test_a_cancelled_waiter_gives_its_turn_away() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError, match="capacity must be at least 1"):
         FairLimiter(0)
+
+
+async def test_one_connector_cannot_take_every_slot_across_tenants() -> None:
+    limiter = FairLimiter(capacity=3, group=lambda key: key[1])
+    release = asyncio.Event()
+    log: list[str] = []
+
+    async def hold_pair(tenant: str, connector: str) -> None:
+        async with limiter.slot((tenant, connector)):
+            log.append(f"{tenant}/{connector}")
+            await release.wait()
+
+    hanging = [asyncio.ensure_future(hold_pair(t, "slow")) for t in ("a", "b", "c")]
+    await settle()
+    assert len(log) == 2  # the third tenant's call of the same connector waits
+    other = asyncio.ensure_future(hold_pair("d", "fast"))
+    await settle()
+    assert log[-1] == "d/fast"
+    release.set()
+    await asyncio.gather(*hanging, other)
+    assert limiter.in_use == 0 and not limiter.group_held

@@ -34,3 +34,9 @@ def test_short_values_are_not_redacted_and_no_secrets_means_no_change() -> None:
 def test_secret_values_takes_only_string_values_of_secret_fields() -> None:
     creds = {"user": "bob", "password": "pw-1234", "pin": 1234}
     assert secret_values(creds, ["password", "pin", "missing"]) == ["pw-1234"]
+
+
+def test_a_basic_auth_header_built_from_the_credentials_is_masked() -> None:
+    header = "Basic " + base64.b64encode(b"ck_user:s3cret-pass").decode()
+    redactor = Redactor(["s3cret-pass"], users=["ck_user"])
+    assert redactor.text(f"sent Authorization: {header}") == f"sent Authorization: Basic {MASK}"

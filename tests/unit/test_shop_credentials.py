@@ -9,8 +9,11 @@ from connectord.connectors.shop.errors import ShopAuthError, ShopUrlError
 from connectord.connectors.shop.verify import auth_field
 from connectord.plugins.manager import Selection, load_connectors
 
-CREDS = {"url": "https://shop.example.com", "consumer_key": "ck_0123456789",
-         "consumer_secret": "cs_0123456789"}
+CREDS = {
+    "url": "https://shop.example.com",
+    "consumer_key": "ck_0123456789",
+    "consumer_secret": "cs_0123456789",
+}
 
 
 def test_the_connector_loads_and_describes_itself() -> None:
@@ -26,13 +29,16 @@ def test_the_connector_loads_and_describes_itself() -> None:
     assert [t.name for t in info.triggers] == ["get_products"]
 
 
-@pytest.mark.parametrize("typed, site", [
-    ("https://shop.example.com", "https://shop.example.com/"),
-    ("https://shop.example.com/", "https://shop.example.com/"),
-    (" https://shop.example.com/wp-json/wc/v3/ ", "https://shop.example.com/"),
-    ("https://example.com/shop/wp-json", "https://example.com/shop"),
-    ("http://127.0.0.1:8780/?lang=en#top", "http://127.0.0.1:8780/"),
-])
+@pytest.mark.parametrize(
+    "typed, site",
+    [
+        ("https://shop.example.com", "https://shop.example.com/"),
+        ("https://shop.example.com/", "https://shop.example.com/"),
+        (" https://shop.example.com/wp-json/wc/v3/ ", "https://shop.example.com/"),
+        ("https://example.com/shop/wp-json", "https://example.com/shop"),
+        ("http://127.0.0.1:8780/?lang=en#top", "http://127.0.0.1:8780/"),
+    ],
+)
 def test_shop_site_normalises_what_people_type(typed: str, site: str) -> None:
     assert str(shop_site(typed)) == site
 
@@ -44,8 +50,9 @@ def test_the_api_root_is_below_the_site() -> None:
     assert "cs_0123456789" not in repr(shop) and "ck_0123456789" not in repr(shop)
 
 
-@pytest.mark.parametrize("typed", ["shop.example.com", "ftp://shop.example.com", "https://",
-                                   "https://user:pw@shop.example.com"])
+@pytest.mark.parametrize(
+    "typed", ["shop.example.com", "ftp://shop.example.com", "https://", "https://user:pw@shop.example.com"]
+)
 def test_unusable_urls_are_refused_without_echoing_them(typed: str) -> None:
     with pytest.raises(ShopUrlError) as caught:
         shop_site(typed)
@@ -56,17 +63,30 @@ AUTH_ERROR = "woocommerce_rest_authentication_error"
 CANNOT_VIEW = "woocommerce_rest_cannot_view"
 
 
-@pytest.mark.parametrize("status, code, message, url, field", [
-    (401, AUTH_ERROR, "Consumer secret is invalid.", "https://s", "consumer_secret"),
-    (401, AUTH_ERROR, "Invalid signature - provided signature does not match.", "https://s",
-     "consumer_secret"),
-    (401, AUTH_ERROR, "Consumer key is invalid.", "https://s", "consumer_key"),
-    (401, AUTH_ERROR, "The API key provided does not have read permissions.", "https://s",
-     "consumer_key"),
-    (401, CANNOT_VIEW, "Sorry, you cannot list resources.", "http://s", "url"),
-    (401, CANNOT_VIEW, "Sorry, you cannot list resources.", "https://s", None),
-    (403, CANNOT_VIEW, "Sorry, you cannot list resources.", "https://s", "consumer_key"),
-])
+@pytest.mark.parametrize(
+    "status, code, message, url, field",
+    [
+        (401, AUTH_ERROR, "Consumer secret is invalid.", "https://s", "consumer_secret"),
+        (
+            401,
+            AUTH_ERROR,
+            "Invalid signature - provided signature does not match.",
+            "https://s",
+            "consumer_secret",
+        ),
+        (401, AUTH_ERROR, "Consumer key is invalid.", "https://s", "consumer_key"),
+        (
+            401,
+            AUTH_ERROR,
+            "The API key provided does not have read permissions.",
+            "https://s",
+            "consumer_key",
+        ),
+        (401, CANNOT_VIEW, "Sorry, you cannot list resources.", "http://s", "url"),
+        (401, CANNOT_VIEW, "Sorry, you cannot list resources.", "https://s", None),
+        (403, CANNOT_VIEW, "Sorry, you cannot list resources.", "https://s", "consumer_key"),
+    ],
+)
 def test_auth_field_points_at_the_field_woocommerce_complained_about(
     status: int, code: str, message: str, url: str, field: str | None
 ) -> None:

@@ -29,12 +29,18 @@ def test_a_cursor_of_another_search_is_refused() -> None:
         decode_cursor(encode_cursor(2, 10, "phone"), "laptop")
 
 
-@pytest.mark.parametrize("cursor", [
-    "garbage", "", "!!!", base64.urlsafe_b64encode(b'{"page": 2}').decode(),
-    base64.urlsafe_b64encode(b"[1,2,500,\"\"]").decode(),  # page size beyond WooCommerce's
-    base64.urlsafe_b64encode(b"[1,0,10,\"\"]").decode(),
-    base64.urlsafe_b64encode(b"[9,2,10,\"\"]").decode(),  # unknown version
-])
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        "",
+        "!!!",
+        base64.urlsafe_b64encode(b'{"page": 2}').decode(),
+        base64.urlsafe_b64encode(b'[1,2,500,""]').decode(),  # page size beyond WooCommerce's
+        base64.urlsafe_b64encode(b'[1,0,10,""]').decode(),
+        base64.urlsafe_b64encode(b'[9,2,10,""]').decode(),  # unknown version
+    ],
+)
 def test_a_cursor_it_did_not_issue_is_refused(cursor: str) -> None:
     with pytest.raises(InvalidCursorError):
         decode_cursor(cursor, None)

@@ -111,8 +111,12 @@ def test_subtree_holds_the_category_and_all_below_it() -> None:
 def test_parse_tree_reads_continuation_lines_and_attributes() -> None:
     nodes = parse_tree("Dept [a b]\n  Cat [c]: One [d], Two,\n    Three\n  Other\n")
     assert [(n.name, n.attributes, n.parent) for n in nodes] == [
-        ("Dept", ("a", "b"), None), ("Cat", ("c",), 0), ("One", ("d",), 1), ("Two", (), 1),
-        ("Three", (), 1), ("Other", (), 0),
+        ("Dept", ("a", "b"), None),
+        ("Cat", ("c",), 0),
+        ("One", ("d",), 1),
+        ("Two", (), 1),
+        ("Three", (), 1),
+        ("Other", (), 0),
     ]
 
 

@@ -36,8 +36,7 @@ def test_attributes_become_properties_with_their_terms_as_enum() -> None:
 
 def test_the_input_schema_accepts_a_product_and_refuses_wrong_terms() -> None:
     check = validator(product_input_schema(CATEGORY, [COLOR]))
-    good = {"sku": "PH-1", "name": "Phone", "regular_price": "199.00",
-            "attributes": {"color": "Black"}}
+    good = {"sku": "PH-1", "name": "Phone", "regular_price": "199.00", "attributes": {"color": "Black"}}
     assert not list(check.iter_errors(good))
     assert not check.is_valid(good | {"attributes": {"color": "Mauve"}})
     assert not check.is_valid(good | {"attributes": {"colour": "Black"}})  # typo
@@ -49,8 +48,12 @@ def test_the_output_schema_has_the_id_and_lists_attribute_terms() -> None:
     schema = product_output_schema(CATEGORY, [COLOR])
     check = validator(schema)
     assert "id" in schema["required"]
-    product = {"id": 1001, "name": "Phone", "attributes": {"color": ["Black", "White"]},
-               "categories": [{"id": 18, "name": "Smartphones", "slug": "smartphones"}]}
+    product = {
+        "id": 1001,
+        "name": "Phone",
+        "attributes": {"color": ["Black", "White"]},
+        "categories": [{"id": 18, "name": "Smartphones", "slug": "smartphones"}],
+    }
     assert not list(check.iter_errors(product))
     assert not check.is_valid(product | {"attributes": {"color": ["Mauve"]}})
 
@@ -76,8 +79,18 @@ def test_category_id_from_cfg(value: object, expected: int) -> None:
     assert category_id_from({"category": value}) == expected
 
 
-@pytest.mark.parametrize("cfg", [{}, {"category": ""}, {"category": None}, {"category": "abc"},
-                                 {"category": "0"}, {"category": True}, {"category": -3}])
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {},
+        {"category": ""},
+        {"category": None},
+        {"category": "abc"},
+        {"category": "0"},
+        {"category": True},
+        {"category": -3},
+    ],
+)
 def test_a_missing_or_malformed_category_is_a_config_error(cfg: dict) -> None:
     with pytest.raises(ConfigError) as caught:
         category_id_from(cfg)

@@ -32,13 +32,20 @@ def test_bad_password_is_recognised_without_a_sqlstate() -> None:
 
 CASES = [
     # (sqlstate, libpq/server message, kind, field, words in the reported message)
-    ("28000", 'FATAL:  role "ghost" does not exist', "auth", "url",
-     f'role "ghost" does not exist on {WHERE}'),
+    (
+        "28000",
+        'FATAL:  role "ghost" does not exist',
+        "auth",
+        "url",
+        f'role "ghost" does not exist on {WHERE}',
+    ),
     (None, 'failed: FATAL:  role "ghost" does not exist', "auth", "url", 'role "ghost" does not exist'),
     (
         "28000",
         'FATAL:  no pg_hba.conf entry for host "10.1.1.1", user "shop", database "orders"',
-        "auth", "url", "refused the connection: no pg_hba.conf entry",
+        "auth",
+        "url",
+        "refused the connection: no pg_hba.conf entry",
     ),
     ("3D000", 'FATAL:  database "nope" does not exist', "config", "url", 'database "nope" does not exist on'),
     (None, "connection failed: fe_sendauth: no password supplied", "auth", "password", "requires a password"),
@@ -52,9 +59,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("sqlstate", "message", "kind", "field", "text"), CASES)
-def test_classification(
-    sqlstate: str | None, message: str, kind: str, field: str | None, text: str
-) -> None:
+def test_classification(sqlstate: str | None, message: str, kind: str, field: str | None, text: str) -> None:
     failure = classify(sqlstate, message)
     assert (failure.kind, failure.field) == (kind, field)
     assert text in str(failure)
@@ -73,4 +78,3 @@ def test_server_detail_drops_libpq_framing() -> None:
     message = 'connection failed: connection to server at "h", port 1 failed: FATAL:  sorry\nmore'
     assert server_detail(message) == "sorry"
     assert server_detail("") == "no details"
-

@@ -10,7 +10,7 @@ from connectord.plugins.errors import ConfigError
 
 
 def test_cursor_round_trip() -> None:
-    key = ("sales", "Ärger \"odd\" name")
+    key = ("sales", 'Ärger "odd" name')
     cursor = encode_cursor("tables", key)
     assert decode_cursor("tables", cursor, 2) == key
     assert decode_cursor("tables", None, 2) is None

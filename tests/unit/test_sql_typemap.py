@@ -90,7 +90,7 @@ def test_nullable_widens_type_and_enum_but_not_untyped_schemas() -> None:
         ("'it''s'::character varying", (True, "it's")),
         ("'x'::\"Mood\"", (True, "x")),
         ("'new'::sales.mood", (True, "new")),
-        ("'{}'::\"My Schema\".\"Tags\"[]", (True, "{}")),
+        ('\'{}\'::"My Schema"."Tags"[]', (True, "{}")),
         ("'5'::numeric(10,2)", (True, "5")),
         ("NULL", (True, None)),
         ("TRUE", (True, True)),

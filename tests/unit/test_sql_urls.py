@@ -89,7 +89,7 @@ def test_postgres_defaults_for_messages_and_timeouts() -> None:
         ("/var/data/shop.db", "must start with sqlite:/// or postgresql://"),
         ("postgresql://shop@db:port/x", "invalid port"),
         ("postgresql://db/x?connect_timeout=soon", "connect_timeout"),
-        ("postgresql://db/x?bogus=1", 'url postgresql://db/x?bogus=1 is not a valid PostgreSQL URL'),
+        ("postgresql://db/x?bogus=1", "url postgresql://db/x?bogus=1 is not a valid PostgreSQL URL"),
         ("postgresql://db/x?service=prod", "the service parameter is not supported"),
         ("postgresql://db/x?passfile=/root/.pgpass", "the passfile parameter is not supported"),
     ],

@@ -339,3 +339,18 @@ async def test_old_executions_are_purged_after_they_expired(api: Api) -> None:
     assert await executions.purge_once() == 1
     gone = await api.client.get(path_of(location), headers=alice)
     assert gone.status == 404 and await gone.json() == {"message": "Result does not exist."}
+
+
+async def test_cancelling_an_execution_that_waits_for_a_sandbox_slot(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    # one slot per (tenant, connector) here: the second waits for the first
+    first = (await schedule(api, alice, verify("sleep"))).headers["Location"].rsplit("/", 1)[1]
+    second = (await schedule(api, alice, verify("sleep"))).headers["Location"].rsplit("/", 1)[1]
+    assert (await api.client.delete(f"/v1/exec/{second}", headers=alice)).status == 202
+    ready = await api.client.get(f"/v1/exec/poll/{second}?wait=10", headers=alice, allow_redirects=False)
+    assert ready.status == 303
+    result = await api.client.get(f"/v1/exec/result/{second}", headers=alice)
+    assert (await result.json())["reason"]["kind"] == "cancelled"
+    still = await api.client.get(f"/v1/exec/poll/{first}", headers=alice, allow_redirects=False)
+    assert still.status == 200  # the first one is untouched
+    assert (await api.client.delete(f"/v1/exec/{first}", headers=alice)).status == 202
