@@ -8,7 +8,6 @@ wrong.
 from __future__ import annotations
 
 import base64
-import binascii
 
 from aiohttp import web
 
@@ -55,7 +54,7 @@ def _credentials(header: str) -> tuple[str | None, str]:
     if scheme.lower() == "basic" and value:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
             raise _unauthorized("Invalid credentials.") from None
         email, sep, key = decoded.partition(":")
         if sep and email and key:

@@ -104,6 +104,10 @@ class Accounts:
 
     def _check(self, body: AccountBody, keys: dict[str, Any]) -> None:
         try:
+            msgspec.msgpack.encode(keys)  # what a call will carry to the worker
+        except OverflowError:
+            raise InvalidRequestError("keys: integers must fit in 64 bits", "keys") from None
+        try:
             info = self.catalog().get(body.component).info
         except UnknownConnectorError as exc:
             raise InvalidRequestError(str(exc), "component") from None

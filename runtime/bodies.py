@@ -24,6 +24,8 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
         raise named(str(exc)) from None
     except msgspec.DecodeError as exc:
         raise InvalidRequestError(f"the body is not valid JSON: {exc}", "body") from None
+    except RecursionError:
+        raise InvalidRequestError("the body is nested too deeply", "body") from None
 
 
 def named(message: str) -> InvalidRequestError:

@@ -25,7 +25,7 @@ from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime.calls import Call, InvalidCallError, check_call
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
-from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
+from connectord.runtime.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import (
@@ -41,6 +41,8 @@ from connectord.runtime.supervisor.supervisor import Supervisor
 log = logging.getLogger(__name__)
 
 PollState = Literal["not_ready", "ready", "missing", "expired"]
+#: Seconds between attempts when the store is unavailable to the dispatcher.
+STORE_RETRY = 2.0
 _call_decoder = msgspec.msgpack.Decoder(Call)
 
 
@@ -88,7 +90,7 @@ class Executions:
         cacheable call with a fresh cached answer is answered at once, without running."""
         call, account_version = await self._call_for(principal, request)
         info = check_call(self.supervisor.catalog, call)
-        digest = self._digest(msgspec.json.encode(request)) if idempotency_key else None
+        digest = self._digest(msgspec.json.encode(request, order="sorted")) if idempotency_key else None
         cache_key, cache_seconds = self._cache_key(info, call, request, account_version)
         if cache_key is not None and not idempotency_key and not _refresh_asked(request):
             cached = await self.run(self.store.cached_outcome, principal.tenant_id, cache_key, self.clock())
@@ -104,7 +106,7 @@ class Executions:
                     now + self.settings.retention,
                 )
                 return record, True
-        sealed = self.box.seal(msgspec.msgpack.encode(call))
+        sealed = self.box.seal(encode_call(call))
         record, created = await self.run(
             self.store.add_execution,
             uuid.uuid4().hex,
@@ -167,22 +169,31 @@ class Executions:
             return False
         if self.supervisor.cancel(execution_id):
             return True  # its worker is killed; the dispatcher records the outcome
-        task = self._tasks_by_id.get(execution_id)
-        if task is not None:  # claimed, waiting for a sandbox slot or its worker
-            self._cancel_requested.add(execution_id)
-            task.cancel()
+        if self._cancel_task(execution_id):
             return True
-        # Still queued: nothing runs it yet.
+        # Still queued: nothing runs it yet, unless the dispatcher claims it meanwhile.
         now = self.clock()
-        await self.run(
-            self.store.finish_execution,
+        cancelled = await self.run(
+            self.store.cancel_queued,
+            principal.tenant_id,
             execution_id,
             encode_outcome(Cancelled()),
             encode_logs([]),
             now,
             now + self.settings.retention,
         )
-        self._signal(execution_id)
+        if cancelled:
+            self._signal(execution_id)
+            return True
+        return self.supervisor.cancel(execution_id) or self._cancel_task(execution_id)
+
+    def _cancel_task(self, execution_id: str) -> bool:
+        """Cancel a claimed execution still waiting for a sandbox slot or its worker."""
+        task = self._tasks_by_id.get(execution_id)
+        if task is None:
+            return False
+        self._cancel_requested.add(execution_id)
+        task.cancel()
         return True
 
     def _state(self, record: ExecutionRecord | None) -> PollState:
@@ -261,13 +272,26 @@ class Executions:
     async def dispatch_forever(self) -> None:
         """Run queued executions until cancelled. Woken by ``schedule``; also looks every
         few seconds, so work queued by another process is not left waiting."""
-        requeued = await self.run(self.store.requeue_running)
+        while True:
+            try:
+                requeued = await self.run(self.store.requeue_running)
+                break
+            except StoreUnavailableError as exc:
+                log.error("cannot requeue interrupted executions yet: %s", exc)
+                await asyncio.sleep(STORE_RETRY)
         if requeued:
             log.warning("%d executions were running when connectord stopped; they run again", requeued)
         while True:
             await self._slots.acquire()
             self._wakeup.clear()  # before the claim, so a schedule that commits after it wakes us
-            claimed = await self.run(self.store.claim_execution, self.clock())
+            try:
+                claimed = await self.run(self.store.claim_execution, self.clock())
+            except StoreUnavailableError as exc:
+                # The dispatcher must outlive a store hiccup, or nothing would run again.
+                self._slots.release()
+                log.error("cannot claim executions: %s; trying again in %g s", exc, STORE_RETRY)
+                await asyncio.sleep(STORE_RETRY)
+                continue
             if claimed is None:
                 self._slots.release()
                 with contextlib.suppress(TimeoutError):
@@ -325,8 +349,13 @@ class Executions:
             except asyncio.CancelledError:
                 if execution_id not in self._cancel_requested:
                     raise  # shutting down: it stays 'running' and runs again after a restart
-                self._cancel_requested.discard(execution_id)
                 outcome, logs = Cancelled(), []
+            except Exception:
+                log.exception("execution %s failed in connectord itself", execution_id)
+                outcome, logs = Crashed(), []
+            finally:
+                self._cancel_requested.discard(execution_id)
+                self._tasks_by_id.pop(execution_id, None)  # too late to cancel from here on
             now = self.clock()
             encoded = encode_outcome(outcome)
             await self.run(
@@ -365,6 +394,17 @@ class Executions:
         waiting = self._finished.get(execution_id)
         if waiting is not None:
             waiting[0].set()
+
+
+def encode_call(call: Call) -> bytes:
+    """The call as the worker protocol carries it (msgpack), or a 400 for a number msgpack
+    cannot carry (JSON has no size limit on integers; msgpack stops at 64 bits)."""
+    try:
+        return msgspec.msgpack.encode(call)
+    except OverflowError:
+        raise InvalidRequestError(
+            "a number in the request is out of range (integers must fit in 64 bits)", "body"
+        ) from None
 
 
 def _refresh_asked(request: ScheduleRequest) -> bool:

@@ -20,6 +20,9 @@ from connectord.runtime.store.sqlite_executions import ExecutionsSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.sqlite_users import UsersSQL
 
+#: "file is not a database", "database disk image is malformed" are plain DatabaseErrors.
+_CORRUPT = sqlite3.DatabaseError
+
 
 class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL):
     def __init__(self, path: Path) -> None:
@@ -64,9 +67,12 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL):
                     self._conn.execute("ROLLBACK")
                     raise
                 self._conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
+            except sqlite3.IntegrityError:
+                raise  # a constraint we rely on, not an unavailable store
+            except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
                 if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise StoreUnavailableError(str(exc)) from None
 
     @contextlib.contextmanager
@@ -74,7 +80,9 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL):
         with self._lock:
             try:
                 yield self._conn
-            except sqlite3.OperationalError as exc:
+            except sqlite3.IntegrityError:
+                raise
+            except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
                 raise StoreUnavailableError(str(exc)) from None
 
     def _migrate(self) -> None:

@@ -148,6 +148,25 @@ class ExecutionsSQL:
                 (tenant_id, cache_key, outcome, expires_at),
             )
 
+    def cancel_queued(
+        self: _Connected,
+        tenant_id: str,
+        execution_id: str,
+        outcome: bytes,
+        logs: bytes,
+        now: float,
+        expires_at: float,
+    ) -> bool:
+        """Finish a still-queued execution as cancelled; False if it is no longer queued."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
+                                         expires_at = ?, sealed_call = NULL
+                   WHERE id = ? AND tenant_id = ? AND state = 'queued'""",
+                (outcome, logs, now, expires_at, execution_id, tenant_id),
+            )
+        return cursor.rowcount == 1
+
     def requeue_running(self: _Connected) -> int:
         """After a restart: what was running when the process died runs again."""
         with self._tx() as conn:

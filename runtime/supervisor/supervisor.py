@@ -112,7 +112,7 @@ class Supervisor:
         redactor = redactor_for(info, call)
         logs = LogCollector(redactor)
         started = time.monotonic()
-        refused = refuse_credentials(info, call)
+        refused = refuse_credentials(info, call) or _uncarriable(call)
         if refused is not None:  # no connector code needs to run to say so
             return InvocationResult(invocation_id, _redacted(refused, redactor), [], 0.0)
         async with self.limiter.slot((tenant, call.connector)):
@@ -262,6 +262,15 @@ class Supervisor:
             return
         # Killed processes leave a cgroup asynchronously; look again shortly.
         asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups, processes)
+
+
+def _uncarriable(call: Call) -> Outcome | None:
+    """A call msgpack cannot carry to the worker (an integer beyond 64 bits)."""
+    try:
+        msgspec.msgpack.encode(call)
+    except OverflowError:
+        return Rejected("InvalidInput", "a number in the call is out of range (integers must fit in 64 bits)")
+    return None
 
 
 def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -> Outcome:

@@ -354,3 +354,59 @@ async def test_cancelling_an_execution_that_waits_for_a_sandbox_slot(api: Api) -
     still = await api.client.get(f"/v1/exec/poll/{first}", headers=alice, allow_redirects=False)
     assert still.status == 200  # the first one is untouched
     assert (await api.client.delete(f"/v1/exec/{first}", headers=alice)).status == 202
+
+
+async def test_inputs_that_cannot_be_carried_are_400_not_500(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    huge = await schedule(api, alice, {**verify(), "cfg": {"n": 2**70}})
+    assert huge.status == 400 and "64 bits" in (await huge.json())["message"]
+    deep = await api.client.post(
+        "/v1/exec/schedule", data=b'{"cfg": {"a": ' + b"[" * 3000 + b"]" * 3000 + b"}}", headers=alice
+    )
+    assert deep.status == 400 and (await deep.json())["field"] == "body"
+    odd = await schedule(api, {"Authorization": "Basic é"}, verify())
+    assert odd.status == 401
+    account = await api.client.post(
+        "/v1/accounts", json={"name": "x", "component": "echo", "keys": {"mode": 2**70}}, headers=alice
+    )
+    assert account.status == 400
+
+
+async def test_the_dispatcher_outlives_a_store_that_fails_for_a_while(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from connectord.api.keys import EXECUTIONS, STORE
+    from connectord.runtime.executions import service
+    from connectord.runtime.store.records import StoreUnavailableError
+
+    alice = api.add_user("alice@acme.test", "acme")
+    monkeypatch.setattr(service, "STORE_RETRY", 0.05)
+    store = api.client.app[STORE]
+    real_claim = store.claim_execution
+    failures = {"left": 3}
+
+    def flaky_claim(now: float) -> Any:
+        # The real disk cannot be made to fail for exactly three claims; this stands in for it.
+        if failures["left"]:
+            failures["left"] -= 1
+            raise StoreUnavailableError("database is locked")
+        return real_claim(now)
+
+    monkeypatch.setattr(store, "claim_execution", flaky_claim)
+    api.client.app[EXECUTIONS]._wakeup.set()
+    location = (await schedule(api, alice, verify())).headers["Location"]
+    result = await api.client.get(path_of(location) + "?wait=20", headers=alice)
+    assert result.status == 200 and failures["left"] == 0
+
+
+async def test_idempotency_ignores_the_order_of_keys(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    body = verify()
+    reordered = {
+        "account_data": {"mode": "ok", "token": SECRET},
+        "component": "echo",
+        "execution_type": "verify_credentials",
+    }
+    first = await schedule(api, alice, body, **{"Idempotency-Key": "k-1"})
+    again = await schedule(api, alice, reordered, **{"Idempotency-Key": "k-1"})
+    assert again.status == 202 and again.headers["Location"] == first.headers["Location"]
