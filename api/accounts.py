@@ -8,6 +8,7 @@ from aiohttp import web
 from connectord.api.errors import ApiError
 from connectord.api.keys import ACCOUNTS, PRINCIPAL
 from connectord.api.responses import json_response
+from connectord.api.urls import absolute
 from connectord.runtime.accounts import AccountBody
 from connectord.runtime.bodies import decode_json
 
@@ -23,7 +24,7 @@ def _not_found() -> ApiError:
 async def create(request: web.Request) -> web.Response:
     body = decode_json(_body, await request.read())
     account = await request.app[ACCOUNTS].create(request[PRINCIPAL], body)
-    location = str(request.url.with_path(f"/v1/accounts/{account.id}").with_query(None))
+    location = absolute(request, f"/v1/accounts/{account.id}")
     return json_response(account, 201, {"Location": location})
 
 

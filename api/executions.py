@@ -10,6 +10,7 @@ from aiohttp import web
 from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
 from connectord.api.responses import json_response
+from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
 from connectord.runtime.executions.results import decode_logs, decode_outcome, rejection_reason
 from connectord.runtime.outcomes import Succeeded
@@ -23,17 +24,13 @@ RETRY_AFTER = "1"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
-def _absolute(request: web.Request, path: str) -> str:
-    return str(request.url.with_path(path).with_query(None))
-
-
 async def schedule(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
     body = parse_schedule_request(await request.read())
     record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
-    location = _absolute(request, f"/v1/exec/poll/{record.id}")
+    location = absolute(request, f"/v1/exec/poll/{record.id}")
     return json_response({"message": "ok", "id": record.id}, 202, {"Location": location})
 
 
@@ -41,7 +38,7 @@ async def poll(request: web.Request) -> web.Response:
     execution_id = request.match_info["execution_id"]
     state = await request.app[EXECUTIONS].poll(request[PRINCIPAL], execution_id, _wait(request))
     if state == "ready":
-        location = _absolute(request, f"/v1/exec/result/{execution_id}")
+        location = absolute(request, f"/v1/exec/result/{execution_id}")
         return json_response({"message": "Ready."}, 303, {"Location": location})
     if state == "not_ready":
         return json_response(NOT_READY, 200, {"Retry-After": RETRY_AFTER})

@@ -44,6 +44,8 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     #: How long a finished execution's result can be fetched, in seconds.
     result_retention: float = 3600.0
+    #: The base URL clients reach this service at (for Location headers behind a proxy).
+    public_url: str | None = None
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -76,6 +78,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         config_file=Path(config_file).expanduser() if config_file else None,
         secret_key=get("SECRET_KEY"),
         result_retention=parse_seconds(get("RESULT_RETENTION"), ENV_PREFIX + "RESULT_RETENTION", 3600.0),
+        public_url=parse_public_url(get("PUBLIC_URL"), ENV_PREFIX + "PUBLIC_URL"),
         max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
     )
 
@@ -100,6 +103,15 @@ def parse_seconds(value: str | None, name: str, default: float) -> float:
     if not 0 < seconds <= 365 * 24 * 3600:
         raise ConfigurationError(f"{name} must be more than 0 and at most a year, got {value}")
     return seconds
+
+
+def parse_public_url(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    scheme, _, rest = value.partition("://")
+    if scheme not in ("http", "https") or not rest or "?" in rest or "#" in rest:
+        raise ConfigurationError(f"{name} must be an http(s) URL without query, got {value!r}")
+    return value
 
 
 def parse_size(value: str | None, name: str, default: int) -> int:

@@ -48,6 +48,7 @@ def catalogue_id(path: str) -> int:
 
 # --- authentication ----------------------------------------------------------------------
 
+
 async def test_basic_auth_and_query_parameters_are_both_accepted(shop: Client) -> None:
     async with shop.get(f"{API}/products/categories", headers=AUTH) as response:
         assert response.status == 200
@@ -56,13 +57,14 @@ async def test_basic_auth_and_query_parameters_are_both_accepted(shop: Client) -
         assert response.status == 200
 
 
-@pytest.mark.parametrize("headers, code, message", [
-    ({}, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
-    (basic("ck_nope", DEMO_SECRET), "woocommerce_rest_authentication_error",
-     "Consumer key is invalid."),
-    (basic(DEMO_KEY, "cs_nope"), "woocommerce_rest_authentication_error",
-     "Consumer secret is invalid."),
-])
+@pytest.mark.parametrize(
+    "headers, code, message",
+    [
+        ({}, "woocommerce_rest_cannot_view", "Sorry, you cannot list resources."),
+        (basic("ck_nope", DEMO_SECRET), "woocommerce_rest_authentication_error", "Consumer key is invalid."),
+        (basic(DEMO_KEY, "cs_nope"), "woocommerce_rest_authentication_error", "Consumer secret is invalid."),
+    ],
+)
 async def test_missing_or_wrong_credentials_get_woocommerces_401(
     shop: Client, headers: dict[str, str], code: str, message: str
 ) -> None:
@@ -91,14 +93,18 @@ async def test_the_namespace_index_is_public_and_system_status_is_not(shop: Clie
 
 # --- categories --------------------------------------------------------------------------
 
+
 async def test_paging_through_all_categories_sees_each_once(shop: Client) -> None:
     seen: list[int] = []
     page, total_pages = 1, None
     while total_pages is None or page <= total_pages:
-        async with shop.get(f"{API}/products/categories", headers=AUTH,
-                            params={"per_page": 100, "page": page}) as response:
-            total, total_pages = (int(response.headers["X-WP-Total"]),
-                                  int(response.headers["X-WP-TotalPages"]))
+        async with shop.get(
+            f"{API}/products/categories", headers=AUTH, params={"per_page": 100, "page": page}
+        ) as response:
+            total, total_pages = (
+                int(response.headers["X-WP-Total"]),
+                int(response.headers["X-WP-TotalPages"]),
+            )
             assert ('rel="next"' in response.headers.get("Link", "")) == (page < total_pages)
             seen += [c["id"] for c in await response.json()]
         page += 1
@@ -131,8 +137,7 @@ async def test_parent_filter_and_orderby(shop: Client) -> None:
     by_name = await get(shop, "/products/categories", parent=0, per_page=100)
     names = [c["name"].lower() for c in by_name]
     assert names == sorted(names)
-    desc = await get(shop, "/products/categories", parent=0, per_page=100, order="desc",
-                     orderby="slug")
+    desc = await get(shop, "/products/categories", parent=0, per_page=100, order="desc", orderby="slug")
     assert [c["slug"] for c in desc] == sorted((c["slug"] for c in desc), reverse=True)
 
 
@@ -141,11 +146,18 @@ async def test_include_fetches_several_categories_at_once(shop: Client) -> None:
     assert [c["id"] for c in found] == [16, 17, 18]
 
 
-@pytest.mark.parametrize("params, bad", [
-    ({"per_page": "0"}, "per_page"), ({"per_page": "101"}, "per_page"),
-    ({"per_page": "ten"}, "per_page"), ({"page": "0"}, "page"),
-    ({"orderby": "price"}, "orderby"), ({"parent": "x"}, "parent"), ({"include": "1,a"}, "include"),
-])
+@pytest.mark.parametrize(
+    "params, bad",
+    [
+        ({"per_page": "0"}, "per_page"),
+        ({"per_page": "101"}, "per_page"),
+        ({"per_page": "ten"}, "per_page"),
+        ({"page": "0"}, "page"),
+        ({"orderby": "price"}, "orderby"),
+        ({"parent": "x"}, "parent"),
+        ({"include": "1,a"}, "include"),
+    ],
+)
 async def test_bad_query_values_get_rest_invalid_param_naming_them(
     shop: Client, params: dict[str, str], bad: str
 ) -> None:
@@ -157,11 +169,15 @@ async def test_bad_query_values_get_rest_invalid_param_naming_them(
 
 async def test_an_unknown_category_is_woocommerces_404(shop: Client) -> None:
     error = await get(shop, "/products/categories/99999", 404)
-    assert error == {"code": "woocommerce_rest_term_invalid", "message": "Resource does not exist.",
-                     "data": {"status": 404}}
+    assert error == {
+        "code": "woocommerce_rest_term_invalid",
+        "message": "Resource does not exist.",
+        "data": {"status": 404},
+    }
 
 
 # --- attributes and terms ----------------------------------------------------------------
+
 
 async def test_all_attributes_and_the_category_extension(shop: Client) -> None:
     every = await get(shop, "/products/attributes")
@@ -170,7 +186,13 @@ async def test_all_attributes_and_the_category_extension(shop: Client) -> None:
     smartphones = catalogue_id("Electronics > Phones & Tablets > Smartphones")
     applicable = await get(shop, "/products/attributes", category=smartphones)
     assert [a["name"] for a in applicable] == [
-        "Brand", "Color", "Storage", "Screen Size", "Connectivity", "Memory"]
+        "Brand",
+        "Color",
+        "Storage",
+        "Screen Size",
+        "Connectivity",
+        "Memory",
+    ]
     await get(shop, "/products/attributes", 404, category=99999)
     error = await get(shop, "/products/attributes", 400, category="phones")
     assert "category" in error["data"]["params"]
@@ -178,8 +200,9 @@ async def test_all_attributes_and_the_category_extension(shop: Client) -> None:
 
 async def test_terms_are_paged_in_menu_order(shop: Client) -> None:
     sizes = next(a for a in build_catalogue().attributes if a.name == "Size")
-    async with shop.get(f"{API}/products/attributes/{sizes.id}/terms", headers=AUTH,
-                        params={"per_page": 3}) as response:
+    async with shop.get(
+        f"{API}/products/attributes/{sizes.id}/terms", headers=AUTH, params={"per_page": 3}
+    ) as response:
         assert response.headers["X-WP-Total"] == str(len(sizes.terms))
         assert [t["name"] for t in await response.json()] == ["XS", "S", "M"]
     error = await get(shop, "/products/attributes/999/terms", 404)
@@ -188,18 +211,29 @@ async def test_terms_are_paged_in_menu_order(shop: Client) -> None:
 
 # --- products ----------------------------------------------------------------------------
 
+
 async def test_products_of_a_department_include_its_subcategories(shop: Client) -> None:
     electronics = catalogue_id("Electronics")
     catalogue = build_catalogue()
     expected = [p for p in catalogue.products if p.category_id in catalogue.subtree(electronics)]
-    async with shop.get(f"{API}/products", headers=AUTH,
-                        params={"category": electronics, "per_page": 5}) as response:
+    async with shop.get(
+        f"{API}/products", headers=AUTH, params={"category": electronics, "per_page": 5}
+    ) as response:
         assert response.headers["X-WP-Total"] == str(len(expected))
         products = await response.json()
     assert len(products) == 5
     product = products[0]
-    assert {"id", "name", "sku", "regular_price", "stock_quantity", "categories",
-            "attributes", "permalink", "date_created"} <= product.keys()
+    assert {
+        "id",
+        "name",
+        "sku",
+        "regular_price",
+        "stock_quantity",
+        "categories",
+        "attributes",
+        "permalink",
+        "date_created",
+    } <= product.keys()
     assert isinstance(product["regular_price"], str)
     assert product["attributes"][0]["name"] == "Brand" and product["attributes"][0]["options"]
     single = await get(shop, f"/products/{product['id']}")
@@ -217,6 +251,7 @@ async def test_products_are_deterministic_per_seed(aiohttp_client: MakeClient) -
 
 # --- not a shop --------------------------------------------------------------------------
 
+
 async def test_unknown_paths_answer_like_wordpress(shop: Client) -> None:
     async with shop.get(f"{API}/nothing-here", headers=AUTH) as response:
         assert response.status == 404
@@ -231,11 +266,18 @@ async def test_unknown_paths_answer_like_wordpress(shop: Client) -> None:
 
 # --- the command -------------------------------------------------------------------------
 
+
 def test_run_demo_shop_prints_how_to_connect_and_stops_on_sigterm() -> None:
-    code = ("from connectord.connectors.shop.demo import run_demo_shop;"
-            "run_demo_shop('127.0.0.1', 0, 'ck_cmdline_key', 'cs_cmdline_secret')")
-    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                          env=os.environ | {"PYTHONUNBUFFERED": "1"}) as process:
+    code = (
+        "from connectord.connectors.shop.demo import run_demo_shop;"
+        "run_demo_shop('127.0.0.1', 0, 'ck_cmdline_key', 'cs_cmdline_secret')"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ | {"PYTHONUNBUFFERED": "1"},
+    ) as process:
         try:
             assert process.stdout is not None
             lines = [process.stdout.readline() for _ in range(6)]
@@ -243,7 +285,8 @@ def test_run_demo_shop_prints_how_to_connect_and_stops_on_sigterm() -> None:
             assert any("cs_cmdline_secret" in line for line in lines)
             request = urllib.request.Request(
                 f"{url}{API}/products/categories?per_page=1",
-                headers=basic("ck_cmdline_key", "cs_cmdline_secret"))
+                headers=basic("ck_cmdline_key", "cs_cmdline_secret"),
+            )
             with urllib.request.urlopen(request, timeout=10) as response:
                 assert response.status == 200
             process.send_signal(signal.SIGTERM)

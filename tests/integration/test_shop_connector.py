@@ -30,8 +30,11 @@ WRONG_KEY = "ck_wrong_key_0000"
 WRONG_SECRET = "cs_wrong_secret_0000"
 SECRETS = (DEMO_KEY, DEMO_SECRET, WRONG_KEY, WRONG_SECRET)
 CATALOGUE = build_catalogue()
-SMARTPHONES = next(c.id for c in CATALOGUE.categories
-                   if CATALOGUE.path(c.id) == "Electronics > Phones & Tablets > Smartphones")
+SMARTPHONES = next(
+    c.id
+    for c in CATALOGUE.categories
+    if CATALOGUE.path(c.id) == "Electronics > Phones & Tablets > Smartphones"
+)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +77,15 @@ def creds(shop_url: str) -> dict[str, str]:
 def call(registry: ConnectorRegistry, method: str, credentials: dict[str, str], **kw: Any) -> Outcome:
     """Run one call and check that no secret reached the outcome, not even masked (a mask
     means the connector leaked a secret and only the runtime's redaction caught it)."""
-    outcome = run_call(registry, Call(connector="shop", method=method,  # type: ignore[arg-type]
-                                      credentials=credentials, **kw))
+    outcome = run_call(
+        registry,
+        Call(
+            connector="shop",
+            method=method,  # type: ignore[arg-type]
+            credentials=credentials,
+            **kw,
+        ),
+    )
     text = msgspec.json.encode(outcome).decode()
     assert MASK not in text and not any(s in text for s in SECRETS), text
     return outcome
@@ -88,12 +98,19 @@ def verify(registry: ConnectorRegistry, credentials: dict[str, str]) -> dict[str
 
 
 def select(registry: ConnectorRegistry, credentials: dict[str, str], **query: Any) -> Outcome:
-    return call(registry, "select_model", credentials, action="upsert_product",
-                model_method="categories", query=SelectQuery(**query))
+    return call(
+        registry,
+        "select_model",
+        credentials,
+        action="upsert_product",
+        model_method="categories",
+        query=SelectQuery(**query),
+    )
 
 
-def meta(registry: ConnectorRegistry, credentials: dict[str, str], action: str,
-         cfg: dict[str, Any]) -> Outcome:
+def meta(
+    registry: ConnectorRegistry, credentials: dict[str, str], action: str, cfg: dict[str, Any]
+) -> Outcome:
     return call(registry, "get_meta_model", credentials, action=action, cfg=cfg)
 
 
@@ -106,18 +123,25 @@ def closed_port() -> int:
 
 # --- verify_credentials ------------------------------------------------------------------
 
+
 def test_good_credentials_are_verified(registry: ConnectorRegistry, creds: dict[str, str]) -> None:
     result = verify(registry, creds)
     assert result["verified"] is True
     assert f"{len(CATALOGUE.categories)} product categories" in result["message"]
 
 
-@pytest.mark.parametrize("change, field, words", [
-    ({"consumer_secret": WRONG_SECRET}, "consumer_secret", "Consumer secret is invalid"),
-    ({"consumer_key": WRONG_KEY}, "consumer_key", "Consumer key is invalid"),
-])
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"consumer_secret": WRONG_SECRET}, "consumer_secret", "Consumer secret is invalid"),
+        ({"consumer_key": WRONG_KEY}, "consumer_key", "Consumer key is invalid"),
+    ],
+)
 def test_wrong_credentials_are_an_auth_failure_naming_the_field(
-    registry: ConnectorRegistry, creds: dict[str, str], change: dict[str, str], field: str,
+    registry: ConnectorRegistry,
+    creds: dict[str, str],
+    change: dict[str, str],
+    field: str,
     words: str,
 ) -> None:
     result = verify(registry, creds | change)
@@ -134,9 +158,7 @@ def test_an_unreachable_shop_is_a_network_failure(
     assert "connection refused" in result["message"]
 
 
-def test_an_unknown_host_is_a_network_failure(
-    registry: ConnectorRegistry, creds: dict[str, str]
-) -> None:
+def test_an_unknown_host_is_a_network_failure(registry: ConnectorRegistry, creds: dict[str, str]) -> None:
     result = verify(registry, creds | {"url": "https://shop.invalid"})
     assert result["failure"] == {"kind": "network", "field": "url"}
     assert "shop.invalid" in result["message"]
@@ -145,8 +167,9 @@ def test_an_unknown_host_is_a_network_failure(
 def test_a_shop_that_does_not_answer_in_time_is_a_network_failure(
     registry: ConnectorRegistry, creds: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(shop_client, "REQUEST_TIMEOUT",
-                        shop_client.aiohttp.ClientTimeout(total=0.5, connect=0.5))
+    monkeypatch.setattr(
+        shop_client, "REQUEST_TIMEOUT", shop_client.aiohttp.ClientTimeout(total=0.5, connect=0.5)
+    )
     with socket.socket() as silent:  # listens, so connecting works, but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()
@@ -165,9 +188,14 @@ def test_a_web_page_that_is_not_a_shop_is_a_config_failure(
 
 def wordpress_without_woocommerce() -> web.Application:
     async def no_route(request: web.Request) -> web.Response:
-        return web.json_response({"code": "rest_no_route", "message": "No route was found "
-                                  "matching the URL and request method.", "data": {"status": 404}},
-                                 status=404)
+        return web.json_response(
+            {
+                "code": "rest_no_route",
+                "message": "No route was found matching the URL and request method.",
+                "data": {"status": 404},
+            },
+            status=404,
+        )
 
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", no_route)
@@ -183,10 +211,13 @@ def some_other_json_api() -> web.Application:
     return app
 
 
-@pytest.mark.parametrize("make_app, words", [
-    (wordpress_without_woocommerce, "no WooCommerce REST API"),
-    (some_other_json_api, "something other than a WooCommerce list"),
-])
+@pytest.mark.parametrize(
+    "make_app, words",
+    [
+        (wordpress_without_woocommerce, "no WooCommerce REST API"),
+        (some_other_json_api, "something other than a WooCommerce list"),
+    ],
+)
 def test_json_apis_that_are_not_woocommerce_are_a_config_failure(
     registry: ConnectorRegistry, creds: dict[str, str], make_app: Any, words: str
 ) -> None:
@@ -207,14 +238,17 @@ def test_the_hook_itself_never_puts_a_secret_in_a_message(
     registry: ConnectorRegistry, creds: dict[str, str], closed_port: int
 ) -> None:
     """Bypass the runtime's redaction: the connector's own messages must be clean."""
-    for credentials in (creds | {"consumer_secret": WRONG_SECRET},
-                        creds | {"consumer_key": WRONG_KEY},
-                        creds | {"url": f"http://127.0.0.1:{closed_port}"}):
+    for credentials in (
+        creds | {"consumer_secret": WRONG_SECRET},
+        creds | {"consumer_key": WRONG_KEY},
+        creds | {"url": f"http://127.0.0.1:{closed_port}"},
+    ):
         result = asyncio.run(registry.call("shop", "verify_credentials", credentials=credentials))
         assert not any(s in result.message for s in SECRETS), result.message
 
 
 # --- select_model: categories ------------------------------------------------------------
+
 
 def all_pages(registry: ConnectorRegistry, creds: dict[str, str], **query: Any) -> list[dict]:
     options: list[dict] = []
@@ -251,11 +285,8 @@ def test_a_page_of_options_needs_few_requests(
     assert len(requests_seen.paths) - before <= 3
 
 
-def test_search_is_done_by_the_shop_and_pages_too(
-    registry: ConnectorRegistry, creds: dict[str, str]
-) -> None:
-    expected = {c.id for c in CATALOGUE.categories
-                if "phone" in c.name.lower() or "phone" in c.slug}
+def test_search_is_done_by_the_shop_and_pages_too(registry: ConnectorRegistry, creds: dict[str, str]) -> None:
+    expected = {c.id for c in CATALOGUE.categories if "phone" in c.name.lower() or "phone" in c.slug}
     first = select(registry, creds, search="Phone", limit=3)
     assert isinstance(first, Succeeded)
     assert len(first.data["options"]) == 3 and first.data["next_cursor"]
@@ -273,9 +304,7 @@ def test_a_search_without_matches_is_an_empty_last_page(
     assert outcome.data == {"options": [], "next_cursor": None}
 
 
-def test_a_cursor_of_another_search_is_rejected(
-    registry: ConnectorRegistry, creds: dict[str, str]
-) -> None:
+def test_a_cursor_of_another_search_is_rejected(registry: ConnectorRegistry, creds: dict[str, str]) -> None:
     first = select(registry, creds, search="phone", limit=2)
     assert isinstance(first, Succeeded)
     outcome = select(registry, creds, search="laptop", cursor=first.data["next_cursor"])
@@ -292,6 +321,7 @@ def test_select_with_wrong_credentials_is_rejected_with_the_reason(
 
 
 # --- get_meta_model ----------------------------------------------------------------------
+
 
 def test_metadata_has_the_categorys_inherited_attributes_with_their_terms(
     registry: ConnectorRegistry, creds: dict[str, str]
@@ -331,8 +361,12 @@ def test_an_unknown_or_missing_category_is_rejected_naming_the_field(
 def test_metadata_from_an_unreachable_shop_is_rejected(
     registry: ConnectorRegistry, creds: dict[str, str], closed_port: int
 ) -> None:
-    outcome = meta(registry, creds | {"url": f"http://127.0.0.1:{closed_port}"},
-                   "upsert_product", {"category": str(SMARTPHONES)})
+    outcome = meta(
+        registry,
+        creds | {"url": f"http://127.0.0.1:{closed_port}"},
+        "upsert_product",
+        {"category": str(SMARTPHONES)},
+    )
     assert isinstance(outcome, Rejected) and outcome.error_type == "ShopUnreachableError"
 
 
@@ -341,9 +375,8 @@ async def test_the_runtime_from_an_async_test_with_the_shop_on_the_tests_loop(
 ) -> None:
     """run_call uses asyncio.run, so an async test hands it to a thread."""
     server = await aiohttp_server(create_demo_shop_app(DEMO_KEY, DEMO_SECRET))
-    credentials = {"url": str(server.make_url("/")), "consumer_key": DEMO_KEY,
-                   "consumer_secret": DEMO_SECRET}
+    credentials = {"url": str(server.make_url("/")), "consumer_key": DEMO_KEY, "consumer_secret": DEMO_SECRET}
     outcome = await asyncio.to_thread(
-        run_call, registry, Call(connector="shop", method="verify_credentials",
-                                 credentials=credentials))
+        run_call, registry, Call(connector="shop", method="verify_credentials", credentials=credentials)
+    )
     assert isinstance(outcome, Succeeded) and outcome.data["verified"] is True

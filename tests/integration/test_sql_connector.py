@@ -60,8 +60,13 @@ def options(
     **query: Any,
 ) -> dict[str, Any]:
     outcome = call(
-        registry, credentials, "select_model",
-        action=action, model_method=method, cfg=cfg or {}, query=SelectQuery(**query),
+        registry,
+        credentials,
+        "select_model",
+        action=action,
+        model_method=method,
+        cfg=cfg or {},
+        query=SelectQuery(**query),
     )
     result: dict[str, Any] = data(outcome)
     return result
@@ -235,7 +240,10 @@ def test_sqlite_insert_meta_model(registry: ConnectorRegistry, sqlite_db: Path) 
     assert props["ref"] == {"type": "string", "x-sql-type": "VARCHAR(20)"}
     assert props["total"]["type"] == ["number", "null"] and props["total"]["default"] == 0
     assert props["paid"] == {
-        "type": "boolean", "x-sql-type": "BOOLEAN", "x-sql-default": "FALSE", "default": False,
+        "type": "boolean",
+        "x-sql-type": "BOOLEAN",
+        "x-sql-default": "FALSE",
+        "default": False,
     }
     assert props["created_at"]["format"] == "date-time" and "default" not in props["created_at"]
     assert props["photo"]["contentEncoding"] == "base64"
@@ -263,7 +271,9 @@ def test_sqlite_unknown_or_missing_table(registry: ConnectorRegistry, sqlite_db:
     creds = sqlite_credentials(sqlite_db)
     unknown = rejected(meta(registry, creds, "select", table="main.nope"))
     assert (unknown.error_type, unknown.field, unknown.message) == (
-        "ConfigError", "table", "table main.nope does not exist",
+        "ConfigError",
+        "table",
+        "table main.nope does not exist",
     )
     missing = rejected(meta(registry, creds, "insert"))
     assert (missing.error_type, missing.field) == ("ConfigError", "table")
@@ -477,16 +487,23 @@ def test_pg_insert_meta_model(registry: ConnectorRegistry, pg_shop: str) -> None
     assert props["id"]["type"] == "integer" and props["id"]["maximum"] == 2**63 - 1
     assert props["id"]["x-sql-default"].startswith("nextval(")
     assert props["ref"] == {
-        "type": "string", "maxLength": 20, "x-sql-type": "character varying(20)",
+        "type": "string",
+        "maxLength": 20,
+        "x-sql-type": "character varying(20)",
         "description": "Order reference shown to customers",
     }
     assert props["total"] == {
-        "type": "string", "format": "decimal", "x-sql-type": "numeric(12,2)",
-        "x-sql-default": "0", "default": "0",
+        "type": "string",
+        "format": "decimal",
+        "x-sql-type": "numeric(12,2)",
+        "x-sql-default": "0",
+        "default": "0",
     }
     assert props["status"]["enum"] == ["new", "paid", "shipped"] and props["status"]["default"] == "new"
     assert props["tags"] == {
-        "type": ["array", "null"], "items": {"type": ["string", "null"]}, "x-sql-type": "text[]",
+        "type": ["array", "null"],
+        "items": {"type": ["string", "null"]},
+        "x-sql-type": "text[]",
     }
     assert props["payload"] == {"x-sql-type": "jsonb"}
     assert props["photo"]["contentEncoding"] == "base64"
@@ -522,9 +539,10 @@ def test_pg_table_names_resolve_like_sql(registry: ConnectorRegistry, pg_shop: s
     creds = {"url": pg_shop}
     weird = data(meta(registry, creds, "select", table='Mixed Case."we""ird.name"'))
     assert list(weird["in"]["properties"]) == ["k"]
-    assert data(meta(registry, creds, "select", table="t_007"))["out"]["properties"]["rows"]["items"][
-        "title"
-    ] == "Row of public.t_007"  # found through the search_path
+    assert (
+        data(meta(registry, creds, "select", table="t_007"))["out"]["properties"]["rows"]["items"]["title"]
+        == "Row of public.t_007"
+    )  # found through the search_path
     not_on_path = rejected(meta(registry, creds, "select", table="orders"))
     assert (not_on_path.field, not_on_path.message) == ("table", "table orders does not exist")
     case = rejected(meta(registry, creds, "select", table="public.order_archive"))

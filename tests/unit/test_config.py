@@ -40,3 +40,11 @@ def test_environment_overrides() -> None:
 def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:
     with pytest.raises(ConfigurationError, match=fragment):
         settings_from_env({name: value})
+
+
+def test_public_url_must_be_an_http_url() -> None:
+    assert settings_from_env({"CONNECTORD_PUBLIC_URL": "https://api.example.test"}).public_url == (
+        "https://api.example.test"
+    )
+    with pytest.raises(ConfigurationError, match="CONNECTORD_PUBLIC_URL must be an http"):
+        settings_from_env({"CONNECTORD_PUBLIC_URL": "ftp://x"})

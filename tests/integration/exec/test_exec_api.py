@@ -410,3 +410,24 @@ async def test_idempotency_ignores_the_order_of_keys(api: Api) -> None:
     first = await schedule(api, alice, body, **{"Idempotency-Key": "k-1"})
     again = await schedule(api, alice, reordered, **{"Idempotency-Key": "k-1"})
     assert again.status == 202 and again.headers["Location"] == first.headers["Location"]
+
+
+async def test_a_public_url_is_used_for_locations(
+    aiohttp_client: Any, tmp_path: Any, echo_on_path: None
+) -> None:
+    from connectord.api.app import create_app
+    from connectord.plugins.manager import Selection
+    from connectord.runtime.config import Settings
+    from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
+    from connectord.runtime.store import open_store
+    from connectord.runtime.supervisor.supervisor import Supervisor
+
+    settings = Settings(data_dir=tmp_path, public_url="https://api.example.test/base")
+    store = open_store(settings)
+    key = new_api_key()
+    store.add_user("alice@acme.test", "acme", hash_api_key(key), 0.0)
+    supervisor = Supervisor(Selection(allow=frozenset({"echo"})))
+    client = await aiohttp_client(create_app(settings, supervisor, store, load_secret_box(tmp_path, None)))
+    scheduled = await client.post("/v1/exec/schedule", json=verify(), headers=basic("alice@acme.test", key))
+    assert scheduled.status == 202
+    assert scheduled.headers["Location"].startswith("https://api.example.test/base/v1/exec/poll/")
