@@ -61,6 +61,8 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Seconds the server may hold the answer (a long poll): added to the request's timeout.
     hold: float = 0.0
+    #: Reading it uses it up (a result is delivered once): see ``may_retry``.
+    consuming: bool = False
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,18 @@ class Unreachable(Exception):
         self.reason = reason
 
 
-def is_retryable(response: Response) -> bool:
-    """Only server errors are tried again; a 4xx is the same answer the next time."""
+def is_retryable(response: Response, request: Request | None = None) -> bool:
+    """Only server errors are tried again; a 4xx is the same answer the next time. A
+    consuming request only after a 503, which says nothing was changed: after a 500 the
+    result may have been handed out already, and a retry would read "does not exist"."""
+    if request is not None and request.consuming:
+        return response.status == 503
     return response.status >= 500
+
+
+def may_retry_unreachable(request: Request) -> bool:
+    """A consuming request that got no answer may have been served: not tried again."""
+    return not request.consuming
 
 
 class Core:
@@ -187,7 +198,7 @@ class Core:
             parts = urlsplit(url)
             query = f"{parts.query}&logs=true" if parts.query else "logs=true"
             url = urlunsplit(parts._replace(query=query))
-        return Request("GET", url)
+        return Request("GET", url, consuming=True)
 
     def cancel(self, execution_id: str) -> Request:
         return Request("DELETE", f"{self.base_url}/v1/exec/{_segment(execution_id)}")

@@ -145,10 +145,10 @@ class Client:
             try:
                 response = self._send(request)
             except Unreachable as exc:
-                if attempt >= self._core.retries:
+                if attempt >= self._core.retries or not protocol.may_retry_unreachable(request):
                     raise ConnectionFailed(self._core.base_url, exc.reason) from exc
             else:
-                if attempt >= self._core.retries or not protocol.is_retryable(response):
+                if attempt >= self._core.retries or not protocol.is_retryable(response, request):
                     return response
             attempt += 1
             time.sleep(self._core.retry_delay)

@@ -596,3 +596,17 @@ def test_the_key_is_not_in_the_repr() -> None:
         client = kind("http://127.0.0.1:8080/", email="me@example.com", api_key="key-secret-1")
         assert repr(client) == f"{kind.__name__}('http://127.0.0.1:8080')"
         assert "key-secret-1" not in repr(vars(client))
+
+
+async def test_a_result_read_is_not_retried_when_it_may_have_been_delivered(
+    scripted: Scripted, connect: Connect
+) -> None:
+    scripted.on("GET", "/v1/exec/result/e1", (500, "oops"), (200, {"data": {"never": "read"}}))
+    with pytest.raises(ApiError) as failed:
+        await connect(scripted.url, api_key="key-1").result("e1")
+    assert failed.value.status == 500
+    assert len(scripted.seen) == 1  # a retry could only read "Result does not exist."
+    scripted.seen.clear()
+    scripted.on("GET", "/v1/exec/result/e2", UNAVAILABLE, (200, {"data": {"ok": True}}))
+    assert await connect(scripted.url, api_key="key-1").result("e2") == {"ok": True}
+    assert len(scripted.seen) == 2  # 503 says nothing was changed: safe to ask again
