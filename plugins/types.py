@@ -17,7 +17,6 @@ CONNECTOR_ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 #: How action, trigger and model method names must look.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
 
-ConnectorId = msgspec.Meta(pattern=CONNECTOR_ID_PATTERN)
 #: The largest page of dropdown options a caller may ask for.
 MAX_PAGE = 1000
 

@@ -10,7 +10,6 @@ Several keys may be given so that a key can be rotated: the first seals, every o
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 import re
 import secrets
@@ -33,7 +32,6 @@ __all__ = [
     "SecretBox",
     "SecretsError",
     "hash_api_key",
-    "keys_match",
     "load_secret_box",
     "mask",
     "new_api_key",
@@ -250,11 +248,6 @@ def hash_api_key(key: str) -> str:
     deterministic, the hash can also be the lookup key for the request's API key.
     """
     return hashlib.sha256(key.encode()).hexdigest()
-
-
-def keys_match(a_hash: str, b_hash: str) -> bool:
-    """Whether two API key hashes are equal, compared in constant time."""
-    return hmac.compare_digest(a_hash.encode(), b_hash.encode())
 
 
 def mask(credentials: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:

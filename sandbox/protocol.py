@@ -109,7 +109,6 @@ class Reply(msgspec.Struct, tag="reply"):
 
 ControlIn = Hello | Spawn
 ControlOut = Ready | Spawned | SpawnFailed | Reaped
-WorkerIn = Request
 WorkerOut = Log | Reply
 
 _encoder = msgspec.msgpack.Encoder()

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import os
+import shutil
+import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,3 +63,37 @@ def pg_database(pg_admin_dsn: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_admin_dsn, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def connector_site(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Path, dict[str, str]], Path]:
+    """Lay a connector module out as an installed distribution in a site directory of its
+    own: the module, and a .dist-info whose entry points name the connectors in it."""
+
+    def make(module: str, source: Path, entry_points: dict[str, str]) -> Path:
+        site = tmp_path_factory.mktemp(f"{module}-site")
+        shutil.copy(source, site / f"{module}.py")
+        dist_info = site / f"{module}-1.0.dist-info"
+        dist_info.mkdir()
+        (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+        entries = "".join(f"{name} = {target}\n" for name, target in entry_points.items())
+        (dist_info / "entry_points.txt").write_text(f"[connectord.connectors]\n{entries}")
+        return site
+
+    return make
+
+
+@contextlib.contextmanager
+def on_sys_path(site: Path) -> Iterator[None]:
+    """A supervisor hands its sys.path to the zygote, which then finds what is installed here."""
+    sys.path.insert(0, str(site))
+    importlib.invalidate_caches()
+    try:
+        yield
+    finally:
+        sys.path.remove(str(site))
+
+
+@pytest.fixture(scope="session")
+def site_on_path() -> Callable[[Path], contextlib.AbstractContextManager[None]]:
+    return on_sys_path

@@ -99,7 +99,6 @@ class ZygoteClient:
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
         self._frames = FrameBuffer()
-        self.restarts = -1
 
     @property
     def pending_spawns(self) -> int:
@@ -215,7 +214,6 @@ class ZygoteClient:
         ready = await self._first_message(ours, process)
         self._process, self._control = process, ours
         self.catalog = ready.catalog
-        self.restarts += 1
         asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
         log.info(
             "zygote %d ready with connectors: %s", ready.pid, ", ".join(ready.catalog.connectors) or "none"

@@ -14,7 +14,6 @@ from connectord.runtime.secrets import (
     SecretBox,
     SecretsError,
     hash_api_key,
-    keys_match,
     load_secret_box,
     mask,
     new_api_key,
@@ -168,17 +167,6 @@ def test_hash_api_key_is_sha256_hex_and_deterministic() -> None:
     assert hash_api_key(api_key) == hash_api_key(api_key)
     assert hash_api_key(api_key) != hash_api_key(new_api_key())
     assert api_key not in hash_api_key(api_key)
-
-
-def test_keys_match_compares_hashes() -> None:
-    a, b = hash_api_key(new_api_key()), hash_api_key(new_api_key())
-    assert keys_match(a, a)
-    assert not keys_match(a, b)
-    assert not keys_match(a, a[:-1])
-    assert not keys_match(a, "")
-
-
-# --- mask / unmask ----------------------------------------------------------------------
 
 
 def test_mask_is_the_redaction_mask() -> None:

@@ -4,11 +4,9 @@ a real SQLite file, users have real API keys."""
 from __future__ import annotations
 
 import base64
-import importlib
-import shutil
-import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,24 +28,16 @@ SOURCE = Path(__file__).with_name("echo_connector.py")
 
 
 @pytest.fixture(scope="session")
-def echo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    site = tmp_path_factory.mktemp("echo-site")
-    shutil.copy(SOURCE, site / "connectord_echo.py")
-    dist_info = site / "connectord_echo-1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: connectord-echo\nVersion: 1\n")
-    (dist_info / "entry_points.txt").write_text("[connectord.connectors]\necho = connectord_echo\n")
-    return site
+def echo_site(connector_site: Callable[[str, Path, dict[str, str]], Path]) -> Path:
+    return connector_site("connectord_echo", SOURCE, {"echo": "connectord_echo"})
 
 
 @pytest.fixture
-def echo_on_path(echo_site: Path) -> Iterator[None]:
-    sys.path.insert(0, str(echo_site))
-    importlib.invalidate_caches()
-    try:
+def echo_on_path(
+    echo_site: Path, site_on_path: Callable[[Path], AbstractContextManager[None]]
+) -> Iterator[None]:
+    with site_on_path(echo_site):
         yield
-    finally:
-        sys.path.remove(str(echo_site))
 
 
 @dataclass

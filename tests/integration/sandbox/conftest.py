@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import ast
-import importlib
-import shutil
-import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -42,27 +40,17 @@ def hostile_ids() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def hostile_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def hostile_site(connector_site: Callable[[str, Path, dict[str, str]], Path]) -> Path:
     """A site directory holding the hostile connectors as an installed distribution."""
-    site = tmp_path_factory.mktemp("hostile-site")
-    shutil.copy(SOURCE, site / f"{MODULE}.py")
-    dist_info = site / f"{MODULE}-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {MODULE}\nVersion: 1.0\n")
-    entries = "".join(f"{name} = {MODULE}:{name}\n" for name in hostile_ids())
-    (dist_info / "entry_points.txt").write_text(f"[connectord.connectors]\n{entries}")
-    return site
+    return connector_site(MODULE, SOURCE, {name: f"{MODULE}:{name}" for name in hostile_ids()})
 
 
 @pytest.fixture(scope="module")
-def hostile_on_path(hostile_site: Path) -> Iterator[None]:
-    """The supervisor hands its sys.path to the zygote, which then finds the connectors."""
-    sys.path.insert(0, str(hostile_site))
-    importlib.invalidate_caches()
-    try:
+def hostile_on_path(
+    hostile_site: Path, site_on_path: Callable[[Path], AbstractContextManager[None]]
+) -> Iterator[None]:
+    with site_on_path(hostile_site):
         yield
-    finally:
-        sys.path.remove(str(hostile_site))
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
