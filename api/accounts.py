@@ -7,6 +7,7 @@ from aiohttp import web
 
 from connectord.api.errors import ApiError
 from connectord.api.keys import ACCOUNTS, PRINCIPAL
+from connectord.api.paging import integer
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.accounts import AccountBody
@@ -29,8 +30,8 @@ async def create(request: web.Request) -> web.Response:
 
 
 async def listing(request: web.Request) -> web.Response:
-    limit = _integer(request, "limit", 100, 1, MAX_PAGE)
-    offset = _integer(request, "offset", 0, 0, 10**9)
+    limit = integer(request, "limit", 100, 1, MAX_PAGE)
+    offset = integer(request, "offset", 0, 0, 10**9)
     accounts = await request.app[ACCOUNTS].list(request[PRINCIPAL], limit, offset)
     return json_response({"data": accounts, "meta": {"limit": limit, "offset": offset}})
 
@@ -54,16 +55,3 @@ async def delete(request: web.Request) -> web.Response:
     if not await request.app[ACCOUNTS].delete(request[PRINCIPAL], request.match_info["account_id"]):
         raise _not_found()
     return web.Response(status=204)
-
-
-def _integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be a whole number, got {raw!r}", name) from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}", name)
-    return value

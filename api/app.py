@@ -17,6 +17,7 @@ from connectord.api.keys import (
     ACCOUNTS,
     CONNECTORS,
     EXECUTIONS,
+    JOBS,
     SECRET_BOX,
     SETTINGS,
     STORE,
@@ -27,6 +28,8 @@ from connectord.api.routes import ROUTES
 from connectord.runtime.accounts import Accounts
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions, ExecutionSettings
+from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.runner import StoreRunner
@@ -59,6 +62,14 @@ def create_app(
         clock,
         ExecutionSettings(retention=settings.result_retention),
     )
+    app[JOBS] = Jobs(
+        store,
+        app[STORE_RUNNER],
+        box,
+        connectors,  # type: ignore[arg-type]
+        clock,
+        JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait),
+    )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
     app.add_routes(ROUTES)
     app.cleanup_ctx.append(_store_context)
@@ -86,12 +97,16 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     tasks = [
         asyncio.ensure_future(app[EXECUTIONS].dispatch_forever()),
         asyncio.ensure_future(app[EXECUTIONS].purge_forever()),
+        asyncio.ensure_future(app[JOBS].dispatch_forever()),
+        asyncio.ensure_future(app[JOBS].scheduler_forever()),
+        asyncio.ensure_future(app[JOBS].purge_forever()),
     ]
     yield
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await app[EXECUTIONS].close()
+    await app[JOBS].close()
 
 
 def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:

@@ -18,6 +18,7 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import InvalidCallError
 from connectord.runtime.executions.service import IdempotencyConflictError
+from connectord.runtime.jobs.errors import NotFoundError, StateError
 from connectord.runtime.store.records import ConflictError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error_body(exc.message, exc.field, **exc.extra), exc.status, exc.headers)
     except (InvalidCallError, InvalidRequestError) as exc:
         return json_response(error_body(str(exc), _parameter(exc.field)), 400)
-    except (IdempotencyConflictError, ConflictError) as exc:
+    except NotFoundError as exc:
+        return json_response(error_body(str(exc)), 404)
+    except (IdempotencyConflictError, ConflictError, StateError) as exc:
         return json_response(error_body(str(exc)), 409)
     except StoreUnavailableError as exc:
         log.error("store unavailable in %s %s: %s", request.method, request.path, exc)

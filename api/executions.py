@@ -9,6 +9,7 @@ from aiohttp import web
 
 from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
+from connectord.api.paging import number
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
@@ -79,17 +80,7 @@ def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
 
 
 def _wait(request: web.Request) -> float:
-    raw = request.query.get("wait")
-    if raw is None:
-        return 0.0
-    limit = request.app[SETTINGS].max_poll_wait
-    try:
-        wait = float(raw)
-    except ValueError:
-        raise ApiError(400, f"wait must be a number of seconds, got {raw!r}", "wait") from None
-    if not 0 <= wait <= limit:
-        raise ApiError(400, f"wait must be between 0 and {limit:g} seconds, got {raw}", "wait")
-    return wait
+    return number(request, "wait", 0.0, 0.0, request.app[SETTINGS].max_poll_wait)
 
 
 def _flag(request: web.Request, name: str) -> bool:

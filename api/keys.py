@@ -8,6 +8,7 @@ from connectord.plugins.manager import Catalog
 from connectord.runtime.accounts import Accounts
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions
+from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import Principal
@@ -32,5 +33,6 @@ STORE = web.AppKey("store", Store)
 STORE_RUNNER = web.AppKey("store_runner", StoreRunner)
 EXECUTIONS = web.AppKey("executions", Executions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
+JOBS = web.AppKey("jobs", Jobs)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -2,7 +2,7 @@
 
 from aiohttp import web
 
-from connectord.api import accounts, components, executions, health, openapi
+from connectord.api import accounts, components, executions, health, jobs, openapi, process
 
 ROUTES = [
     web.get("/health", health.health),
@@ -18,4 +18,23 @@ ROUTES = [
     web.get("/v1/accounts/{account_id}", accounts.get),
     web.put("/v1/accounts/{account_id}", accounts.replace),
     web.delete("/v1/accounts/{account_id}", accounts.delete),
+    web.get("/v1/job-types", jobs.list_job_types),
+    web.get("/v1/job-types/{code}", jobs.get_job_type),
+    web.post("/v1/job-types/{code}/_execute", jobs.execute_job_type),
+    web.post("/v1/job-definitions", jobs.create_definition),
+    web.get("/v1/job-definitions", jobs.list_definitions),
+    web.get("/v1/job-definitions/{code}", jobs.get_definition),
+    web.patch("/v1/job-definitions/{code}", jobs.update_definition),
+    web.delete("/v1/job-definitions/{code}", jobs.delete_definition),
+    web.post("/v1/job-definitions/{code}/_start", jobs.start_definition),
+    web.post("/v1/job-definitions/{code}/_stop", jobs.stop_definition),
+    web.post("/v1/job-definitions/{code}/_execute", jobs.execute_definition),
+    web.get("/v1/job-definitions/{code}/next", jobs.next_fires),
+    web.get("/v1/jobs", jobs.list_jobs),
+    web.get("/v1/jobs/{job_id}", jobs.get_job),
+    web.delete("/v1/jobs/{job_id}", jobs.cancel_job),
+    # seed 004 writes the start path with "connector-API" and the status path in lower case
+    web.post("/scheduler/connector-api/process/start", process.start),
+    web.post("/scheduler/connector-API/process/start", process.start),
+    web.get("/scheduler/connector-api/process/status/{spid}", process.status),
 ]

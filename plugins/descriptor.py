@@ -9,7 +9,15 @@ from typing import Any
 import jsonschema
 import msgspec
 
-from connectord.plugins.types import CONNECTOR_ID_PATTERN, NAME_PATTERN, ConnectorInfo, Operation
+from connectord.plugins.secret_marks import bad_secret_mark
+from connectord.plugins.types import (
+    CONNECTOR_ID_PATTERN,
+    JOB_TYPE_CODE_PATTERN,
+    NAME_PATTERN,
+    ConnectorInfo,
+    JobType,
+    Operation,
+)
 
 
 class DescriptorError(ValueError):
@@ -30,6 +38,7 @@ def check_descriptor(raw: Any) -> ConnectorInfo:
             raise DescriptorError(f"'{label}' must not be empty")
     _check_credentials_schema(info.credentials_schema)
     _check_operations([*info.actions, *info.triggers])
+    _check_job_types(info.job_types)
     return info
 
 
@@ -80,3 +89,25 @@ def _check_operations(ops: list[Operation]) -> None:
                 jsonschema.Draft202012Validator.check_schema(op.config_schema)
             except jsonschema.SchemaError as exc:
                 raise DescriptorError(f"operation '{op.name}': config_schema: {exc.message}") from None
+
+
+def _check_job_types(job_types: list[JobType]) -> None:
+    seen: set[str] = set()
+    for job in job_types:
+        if not re.fullmatch(JOB_TYPE_CODE_PATTERN, job.code):
+            raise DescriptorError(f"job type code {job.code!r} must match {JOB_TYPE_CODE_PATTERN}")
+        if job.code in seen:
+            raise DescriptorError(f"job type '{job.code}' is declared twice")
+        seen.add(job.code)
+        if not job.title.strip():
+            raise DescriptorError(f"job type '{job.code}': 'title' must not be empty")
+        where = f"job type '{job.code}': params_schema"
+        try:
+            jsonschema.Draft202012Validator.check_schema(job.params_schema)
+        except jsonschema.SchemaError as exc:
+            raise DescriptorError(f"{where} is not a valid JSON schema: {exc.message}") from None
+        if job.params_schema.get("type") != "object":
+            raise DescriptorError(f'{where} must have "type": "object"')
+        bad = bad_secret_mark(job.params_schema)
+        if bad is not None:
+            raise DescriptorError(f"{where} at {bad}: 'secret' must be true or false")

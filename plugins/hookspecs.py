@@ -27,7 +27,14 @@ from __future__ import annotations
 from typing import Any
 
 from connectord.plugins.markers import hookspec
-from connectord.plugins.types import ConnectorInfo, MetaModel, SelectQuery, SelectResult, VerifyResult
+from connectord.plugins.types import (
+    ConnectorInfo,
+    JobResult,
+    MetaModel,
+    SelectQuery,
+    SelectResult,
+    VerifyResult,
+)
 
 
 @hookspec(firstresult=True)
@@ -49,6 +56,9 @@ def describe_connector() -> ConnectorInfo:  # type: ignore[empty-body]
       ``cache_seconds`` (``{"get_meta_model": 300, "tables": 60}``): the server then answers
       repeated calls from its cache, per account, until a caller asks for
       ``cfg.force_refresh``.
+    * ``job_types``: :class:`connectord.JobType` entries, the units of work
+      :func:`run_job` runs: a ``code`` unique across all installed connectors, a
+      ``params_schema`` (secret params marked ``"secret": true``) and ``needs_account``.
 
     This hook must be cheap and must not do I/O: it is called when connectors are loaded.
     """
@@ -104,4 +114,40 @@ def get_meta_model(  # type: ignore[empty-body]
     ``MetaModel(in_=<JSON schema>, out=<JSON schema>)`` (serialised as ``{"in": ..., "out":
     ...}``). Raise :class:`connectord.ConfigError` naming the ``cfg`` field when the
     configuration is incomplete or points at something that does not exist.
+    """
+
+
+@hookspec(firstresult=True)
+def run_job(  # type: ignore[empty-body]
+    job_type: str,
+    params: dict[str, Any],
+    credentials: dict[str, Any],
+) -> JobResult:
+    """Run one job of the job type ``job_type`` (a ``code`` of your ``job_types``) and
+    return what it produced.
+
+    Jobs run in the sandbox like every other hook, under a deadline of their own (300 s
+    unless the server's configuration says otherwise); past it the worker is killed and
+    the job fails as timed out, so split work that may take longer.
+
+    * ``params`` have been validated against the job type's ``params_schema`` before the
+      call: required fields are present and of the declared type. Defaults written in the
+      schema are not filled in; apply them yourself.
+    * ``credentials`` are the stored account's (checked against ``credentials_schema``)
+      when the job type says ``needs_account=True``, and ``{}`` otherwise.
+
+    Return ``JobResult(data=..., outputs={...})``: ``data`` is the job's result, any JSON
+    value; ``outputs`` are named values a process scheduler reads as ``__out_<name>`` to
+    feed later steps (a count, a status, an id). Both must be JSON: the runtime refuses
+    anything else as an invalid result. Dates, decimals and bytes are turned into strings.
+
+    Raise :class:`connectord.ConnectorError` (``ConfigError`` for bad params, naming the
+    field as ``params.<name>``; ``UpstreamError`` when the service failed) to fail the job
+    with a message for its user; any other exception fails it too. A failed job is retried
+    as its definition's retry policy says, and a job whose worker died may be queued again,
+    so be idempotent where you can (upsert rather than insert, check before you create).
+
+    What you log (``logging``) or print is kept with the job's result, one line per record,
+    capped at 1,000 lines of 4,000 characters; secret credentials and secret params are
+    redacted from logs, messages and the result alike. Do not log them all the same.
     """

@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import msgspec
 import pluggy
@@ -19,7 +19,7 @@ import pluggy
 from connectord.plugins import hookspecs
 from connectord.plugins.descriptor import DescriptorError, check_descriptor
 from connectord.plugins.markers import PROJECT
-from connectord.plugins.types import ConnectorInfo
+from connectord.plugins.types import ConnectorInfo, JobType
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "connectord.connectors"
@@ -75,6 +75,14 @@ class Catalog(msgspec.Struct, frozen=True):
     def implements(self, connector_id: str, hook: str) -> bool:
         return hook in self.get(connector_id).hooks
 
+    def job_type(self, code: str) -> tuple[str, JobType] | None:
+        """The connector id and job type of ``code``, if a loaded connector offers it."""
+        return _find_job_type(self.connectors, code)
+
+    def job_types(self) -> list[tuple[str, JobType]]:
+        """Every job type of the loaded connectors, as (connector id, job type), by code."""
+        return _all_job_types(self.connectors)
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -120,6 +128,14 @@ class ConnectorRegistry:
     def implements(self, connector_id: str, hook: str) -> bool:
         return _has_impl(self.pm, self.get(connector_id).plugin, hook)
 
+    def job_type(self, code: str) -> tuple[str, JobType] | None:
+        """The connector id and job type of ``code``, if a loaded connector offers it."""
+        return _find_job_type(self.connectors, code)
+
+    def job_types(self) -> list[tuple[str, JobType]]:
+        """Every job type of the loaded connectors, as (connector id, job type), by code."""
+        return _all_job_types(self.connectors)
+
     def catalog(self) -> Catalog:
         hooks = [n for n in _spec_names() if n != "describe_connector"]
         return Catalog(
@@ -146,6 +162,24 @@ class ConnectorRegistry:
         if len(self.pm.get_plugins()) == 1:
             return getattr(self.pm.hook, hook)(**kwargs)  # a registry of one (a worker's)
         return _single_plugin_caller(self.pm, hook, plugin)(**kwargs)
+
+
+class _Described(Protocol):
+    @property
+    def info(self) -> ConnectorInfo: ...
+
+
+def _find_job_type(connectors: Mapping[str, _Described], code: str) -> tuple[str, JobType] | None:
+    for connector_id, connector in connectors.items():
+        job = connector.info.job_type(code)
+        if job is not None:
+            return connector_id, job
+    return None
+
+
+def _all_job_types(connectors: Mapping[str, _Described]) -> list[tuple[str, JobType]]:
+    found = [(cid, job) for cid, connector in connectors.items() for job in connector.info.job_types]
+    return sorted(found, key=lambda pair: pair[1].code)
 
 
 def _lookup(connectors: Mapping[str, T], errors: list[LoadError], connector_id: str) -> T:
@@ -211,10 +245,31 @@ def load_sources(sources: Iterable[PluginSource], failed: Iterable[LoadError] = 
             )
             continue
         try:
-            registry.connectors[source.name] = _load_one(registry.pm, source)
+            connector = _load_one(registry.pm, source)
         except _LoadFailure as failure:
             registry.errors.append(LoadError(source.name, source.origin, str(failure)))
+            continue
+        clash = _job_type_clash(registry, connector)
+        if clash is not None:
+            registry.pm.unregister(connector.plugin)
+            registry.errors.append(LoadError(source.name, source.origin, clash))
+            continue
+        registry.connectors[source.name] = connector
     return registry
+
+
+def _job_type_clash(registry: ConnectorRegistry, connector: Connector) -> str | None:
+    """Why ``connector`` cannot join: a job type code another connector already offers
+    (codes name job types across all connectors, so the one loaded first keeps it)."""
+    for job in connector.info.job_types:
+        owner = registry.job_type(job.code)
+        if owner is not None:
+            taken = registry.connectors[owner[0]]
+            return (
+                f"job type '{job.code}' is already offered by connector '{owner[0]}' ({taken.origin}); "
+                "job type codes must be unique across installed connectors"
+            )
+    return None
 
 
 class _LoadFailure(Exception):
@@ -267,13 +322,14 @@ def _check_hook_names(pm: pluggy.PluginManager, plugin: object) -> None:
 
 def _check_hooks_present(pm: pluggy.PluginManager, plugin: object, info: ConnectorInfo) -> None:
     ops = (*info.actions, *info.triggers)
-    needs: Mapping[str, bool] = {
-        "select_model": any(op.model_methods for op in ops),
-        "get_meta_model": any(op.dynamic_metadata for op in ops),
+    needs: Mapping[str, tuple[bool, str]] = {
+        "select_model": (any(op.model_methods for op in ops), "operations"),
+        "get_meta_model": (any(op.dynamic_metadata for op in ops), "operations"),
+        "run_job": (bool(info.job_types), "job types"),
     }
-    for hook, needed in needs.items():
+    for hook, (needed, what) in needs.items():
         if needed and not _has_impl(pm, plugin, hook):
-            raise _LoadFailure(f"its operations need {hook} but it implements none")
+            raise _LoadFailure(f"its {what} need {hook} but it implements none")
 
 
 def _has_impl(pm: pluggy.PluginManager, plugin: object, hook: str) -> bool:

@@ -16,6 +16,8 @@ JSONSchema = dict[str, Any]
 CONNECTOR_ID_PATTERN = r"^[a-z][a-z0-9_-]{0,63}$"
 #: How action, trigger and model method names must look.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,127}$"
+#: How a job type code must look; codes are unique across all installed connectors.
+JOB_TYPE_CODE_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]{0,127}$"
 
 #: The largest page of dropdown options a caller may ask for.
 MAX_PAGE = 1000
@@ -49,12 +51,44 @@ class Operation(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
         return self.cache_seconds.get(key) if key is not None else None
 
 
+class JobType(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+    """A unit of work a connector runs on its own (``run_job``), such as calling an endpoint
+    or exporting products; a job definition or a job names it by ``code``.
+
+    ``code`` matches :data:`JOB_TYPE_CODE_PATTERN` and is unique across all installed
+    connectors. ``params_schema`` is a JSON schema (Draft 2020-12, type ``object``) of the
+    job's parameters; the runtime checks every job's params against it before any connector
+    code runs. A property marked ``"secret": true`` holds a secret: every string in its value
+    is redacted from logs, messages and results, as secret credentials are. Deeper down, on
+    a schema reached through ``properties``, ``patternProperties``, ``additionalProperties``,
+    ``items`` or ``prefixItems``, ``"secret": true`` marks part of a value and
+    ``"secret": false`` exempts part of a marked one (see
+    :mod:`connectord.plugins.secret_marks`).
+    ``needs_account``: the job runs with the credentials of a stored account of this
+    connector (checked against ``credentials_schema``); without it, it gets none.
+    """
+
+    code: str
+    title: str
+    description: str = ""
+    params_schema: JSONSchema = msgspec.field(default_factory=lambda: {"type": "object", "properties": {}})
+    needs_account: bool = False
+
+
+class JobResult(msgspec.Struct, forbid_unknown_fields=True):
+    """What a job gives back: ``data``, its result (any JSON value), and ``outputs``, named
+    values a process scheduler reads (as ``__out_<name>``) to feed later steps."""
+
+    data: Any = None
+    outputs: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
 class ConnectorInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """How a connector describes itself.
 
     ``credentials_schema`` is a JSON schema of type ``object``; a property marked
     ``"secret": true`` holds a secret: it is encrypted at rest, masked in responses and
-    redacted from logs.
+    redacted from logs. ``job_types`` are the units of work it runs with ``run_job``.
     """
 
     id: str
@@ -66,6 +100,7 @@ class ConnectorInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
     )
     actions: list[Operation] = msgspec.field(default_factory=list)
     triggers: list[Operation] = msgspec.field(default_factory=list)
+    job_types: list[JobType] = msgspec.field(default_factory=list)
 
     def operation(self, name: str) -> Operation | None:
         """The action or trigger called ``name``, if the connector has one."""
@@ -73,6 +108,10 @@ class ConnectorInfo(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=Tr
             if op.name == name:
                 return op
         return None
+
+    def job_type(self, code: str) -> JobType | None:
+        """The job type with this code, if the connector has one."""
+        return next((job for job in self.job_types if job.code == code), None)
 
     def secret_fields(self) -> list[str]:
         """Names of the credential properties marked ``"secret": true``."""

@@ -1,4 +1,5 @@
-"""A design-time call: what it is, whether it is valid, and how it runs against one connector.
+"""A call of one hook of one connector: a design-time call (verify_credentials,
+select_model, get_meta_model) or a job (run_job); whether it is valid, and how it runs.
 
 ``check_call`` is what the API and the CLI use to refuse a bad call before anything runs;
 ``run_call`` executes a checked call against a registry and always returns an Outcome.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import re
 from typing import Any, Literal, Protocol
 
 import jsonschema
@@ -16,8 +18,11 @@ import msgspec
 
 from connectord.plugins.errors import ConfigError
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
+from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.types import (
     ConnectorInfo,
+    JobResult,
+    JobType,
     MetaModel,
     SelectQuery,
     SelectResult,
@@ -25,19 +30,28 @@ from connectord.plugins.types import (
     not_verified,
 )
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor, secret_values
+from connectord.runtime.redact import Redactor, secret_values, url_passwords
 
-Method = Literal["verify_credentials", "select_model", "get_meta_model"]
-METHODS: tuple[Method, ...] = ("verify_credentials", "select_model", "get_meta_model")
+#: The design-time calls: what the exec API schedules and ``connectord call`` runs.
+DesignTimeMethod = Literal["verify_credentials", "select_model", "get_meta_model"]
+Method = Literal[DesignTimeMethod, "run_job"]
+METHODS: tuple[DesignTimeMethod, ...] = ("verify_credentials", "select_model", "get_meta_model")
 RESULT_TYPES: dict[str, type[msgspec.Struct]] = {
     "verify_credentials": VerifyResult,
     "select_model": SelectResult,
     "get_meta_model": MetaModel,
+    "run_job": JobResult,
 }
 
 
 class Call(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One invocation of one hook of one connector."""
+    """One invocation of one hook of one connector.
+
+    A job is a call too, ``method="run_job"``, with the fields mapped as follows:
+    ``action`` is the job type's code, ``cfg`` the job's params, and ``credentials`` the
+    account's credentials when the job type ``needs_account`` (else empty). ``model_method``
+    and ``query`` are not used.
+    """
 
     connector: str
     method: Method
@@ -65,11 +79,15 @@ class ConnectorLookup(Protocol):
 
 
 def check_call(registry: ConnectorLookup, call: Call) -> ConnectorInfo:
-    """Refuse a call to an unknown connector, action or model method, or to a hook the
-    connector lacks; return the connector's description."""
+    """Refuse a call to an unknown connector, action, model method or job type, to a hook
+    the connector lacks, or a job whose params break its schema; return the connector's
+    description."""
     info = registry.get(call.connector).info
     if call.method == "verify_credentials":
         _require_hook(registry, call)
+        return info
+    if call.method == "run_job":
+        _check_job(registry, info, call)
         return info
     if not call.action:
         raise InvalidCallError(f"{call.method} needs an action or trigger", "action")
@@ -108,14 +126,25 @@ def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
 
 
 def redactor_for(info: ConnectorInfo, call: Call) -> Redactor:
+    """What to mask in the call's logs, messages and result: the secret credentials and,
+    for a job, its secret params and any password in a URL among its params."""
     secret_fields = info.secret_fields()
     others = [v for k, v in call.credentials.items() if k not in secret_fields and isinstance(v, str)]
-    return Redactor(secret_values(call.credentials, secret_fields), users=others)
+    secrets = secret_values(call.credentials, secret_fields)
+    job = info.job_type(call.action or "") if call.method == "run_job" else None
+    if job is not None:
+        secrets += marked_values(job.params_schema, call.cfg) + url_passwords(call.cfg)
+    return Redactor(secrets, users=others)
 
 
 def refuse_credentials(info: ConnectorInfo, call: Call) -> Outcome | None:
     """The outcome of a call whose credentials break the connector's schema (no connector
-    code needs to run for it), or None when they fit."""
+    code needs to run for it), or None when they fit. A job that needs no account has no
+    credentials to check."""
+    if call.method == "run_job":
+        job = info.job_type(call.action or "")
+        if job is None or not job.needs_account:
+            return None
     problem = credentials_problem(info, call.credentials)
     if problem is None:
         return None
@@ -145,9 +174,30 @@ def _require_hook(registry: ConnectorLookup, call: Call) -> None:
         raise HookNotImplementedError(call.connector, call.method)
 
 
+def _check_job(registry: ConnectorLookup, info: ConnectorInfo, call: Call) -> None:
+    if not call.action:
+        raise InvalidCallError("run_job needs a job type", "jobType")
+    job = info.job_type(call.action)
+    if job is None:
+        codes = ", ".join(j.code for j in info.job_types) or "none"
+        raise InvalidCallError(
+            f"connector '{info.id}' has no job type '{call.action}' (it has: {codes})", "jobType"
+        )
+    _require_hook(registry, call)
+    if not job.needs_account and call.credentials:
+        raise InvalidCallError(
+            f"job type '{job.code}' runs without an account: pass no credentials", "credentials"
+        )
+    problem = params_problem(job, call.cfg)
+    if problem is not None:
+        raise InvalidCallError(*problem)
+
+
 def _hook_kwargs(call: Call) -> dict[str, Any]:
     if call.method == "verify_credentials":
         return {"credentials": call.credentials}
+    if call.method == "run_job":
+        return {"job_type": call.action, "params": call.cfg, "credentials": call.credentials}
     kwargs: dict[str, Any] = {"action": call.action, "credentials": call.credentials, "cfg": call.cfg}
     if call.method == "select_model":
         kwargs |= {"method": call.model_method, "query": call.query}
@@ -155,20 +205,24 @@ def _hook_kwargs(call: Call) -> dict[str, Any]:
 
 
 @functools.lru_cache(maxsize=256)
-def credentials_validator(schema: bytes) -> jsonschema.protocols.Validator:
-    """A validator per distinct credentials schema (building one costs far more than using it)."""
+def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
+    """A validator per distinct schema, credentials or params (building one costs far more
+    than using it)."""
     return jsonschema.Draft202012Validator(msgspec.json.decode(schema))
 
 
 def warm_up(info: ConnectorInfo) -> None:
     """Build what every call of this connector needs, so forked workers inherit it."""
-    credentials_validator(msgspec.json.encode(info.credentials_schema))
+    schema_validator(msgspec.json.encode(info.credentials_schema))
+    for job in info.job_types:
+        schema_validator(msgspec.json.encode(job.params_schema))
 
 
 _SAMPLE_RESULTS: dict[str, Any] = {
     "verify_credentials": {"verified": True, "message": "", "failure": {"kind": "auth", "field": "f"}},
     "select_model": {"options": [{"value": "v", "label": "l"}], "next_cursor": None},
     "get_meta_model": {"in": {}, "out": {}},
+    "run_job": {"data": {"rows": [[1, "a"]]}, "outputs": {"count": 1}},
 }
 
 
@@ -183,8 +237,34 @@ def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tup
 
     Messages name the field and the rule but never echo the value, which may be a secret.
     """
-    validator = credentials_validator(msgspec.json.encode(info.credentials_schema))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(credentials))
+    problem = _schema_problem(info.credentials_schema, credentials, "credential field")
+    if problem is None:
+        return None
+    rule, path = problem
+    field = path or "credentials"
+    return f"credential field '{field}' {rule}", field
+
+
+def params_problem(job_type: JobType, params: dict[str, Any]) -> tuple[str, str] | None:
+    """The first way a job's ``params`` break its job type's ``params_schema``, as
+    (message, field); the field reads ``params.url``, ``params.headers.Accept`` (``params``
+    for the whole object).
+
+    Messages name the field and the rule but never echo the value, which may be a secret.
+    """
+    problem = _schema_problem(job_type.params_schema, params, "parameter")
+    if problem is None:
+        return None
+    rule, path = problem
+    if not path:
+        return f"params {rule}", "params"
+    return f"parameter '{path}' of job type '{job_type.code}' {rule}", f"params.{path}"
+
+
+def _schema_problem(schema: dict[str, Any], instance: Any, noun: str) -> tuple[str, str] | None:
+    """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``."""
+    validator = schema_validator(msgspec.json.encode(schema))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]
@@ -193,16 +273,35 @@ def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tup
         path.append(missing)
         rule = "is required"
     elif error.validator == "additionalProperties":
-        extra = sorted(set(error.instance) - set(info.credentials_schema.get("properties", {})))
+        extra = sorted(_unknown_keys(error.schema, error.instance))
         path.append(extra[0] if extra else "?")
-        rule = "is not a known credential field"
+        rule = f"is not a known {noun}"
+    elif error.validator == "not" and _forbids_required(error.validator_value):
+        path.append(next((f for f in error.validator_value["required"] if f in error.instance), "?"))
+        reason = error.schema.get("description") if isinstance(error.schema, dict) else None
+        rule = f"is not allowed here: {reason}" if isinstance(reason, str) else "is not allowed here"
     else:
         rule = f"fails '{error.validator}': {_rule_text(error)}"
-    field = ".".join(path) or "credentials"
-    return f"credential field '{field}' {rule}", field
+    return rule, ".".join(path)
+
+
+def _unknown_keys(schema: Any, instance: Any) -> set[str]:
+    """The keys of ``instance`` that neither ``properties`` nor ``patternProperties`` declare."""
+    if not isinstance(schema, dict) or not isinstance(instance, dict):
+        return set()
+    known = set(schema.get("properties", {}))
+    patterns = list(schema.get("patternProperties", {}))
+    return {key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)}
+
+
+def _forbids_required(subschema: Any) -> bool:
+    """``{"not": {"required": [...]}}``: the schema's way of saying a field must be absent."""
+    return isinstance(subschema, dict) and set(subschema) == {"required"}
 
 
 def _rule_text(error: jsonschema.ValidationError) -> str:
+    if error.validator in ("anyOf", "oneOf"):
+        return "matches none of the allowed forms"  # its subschemas would be no help to read
     value = error.validator_value
     return f"expected {value}" if isinstance(value, str | int | float | list) else "invalid value"
 

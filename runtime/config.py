@@ -44,6 +44,9 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     #: How long a finished execution's result can be fetched, in seconds.
     result_retention: float = 3600.0
+    #: How long a finished job run without a definition is kept, in seconds (a definition's
+    #: runs follow its own historyMaxCount / historyMaxAgeDays).
+    job_retention: float = 30 * 86400.0
     #: The base URL clients reach this service at (for Location headers behind a proxy).
     public_url: str | None = None
 
@@ -78,6 +81,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         config_file=Path(config_file).expanduser() if config_file else None,
         secret_key=get("SECRET_KEY"),
         result_retention=parse_seconds(get("RESULT_RETENTION"), ENV_PREFIX + "RESULT_RETENTION", 3600.0),
+        job_retention=parse_seconds(get("JOB_RETENTION"), ENV_PREFIX + "JOB_RETENTION", 30 * 86400.0),
         public_url=parse_public_url(get("PUBLIC_URL"), ENV_PREFIX + "PUBLIC_URL"),
         max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
     )

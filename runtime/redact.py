@@ -13,7 +13,7 @@ import json
 import re
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import quote, quote_plus
+from urllib.parse import quote, quote_plus, unquote
 
 MASK = "**********"
 MIN_SECRET_LENGTH = 4
@@ -67,3 +67,32 @@ def _forms(secret: str) -> set[str]:
 def secret_values(credentials: dict[str, Any], secret_fields: Iterable[str]) -> list[str]:
     """The string values of the credential fields marked secret."""
     return [v for k in secret_fields if isinstance(v := credentials.get(k), str)]
+
+
+#: The user info of a URL: ``scheme://USERINFO@host``.
+_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s]+)@")
+
+
+def url_passwords(value: Any) -> list[str]:
+    """The credentials in the user info of URLs among the strings of ``value`` (JSON-like
+    data): each ``user:password`` and its password, or a lone user name, which in a URL
+    such as ``https://TOKEN@host`` is often a token."""
+    found: list[str] = []
+    for text in _strings(value):
+        for match in _USERINFO.finditer(text):
+            userinfo = match.group(1)
+            user, colon, password = userinfo.partition(":")
+            found.append(userinfo)
+            found.append(unquote(password if colon else user))
+    return found
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)

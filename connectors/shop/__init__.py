@@ -1,4 +1,5 @@
-"""The ``shop`` connector: a WooCommerce shop's categories and products (REST API v3).
+"""The ``shop`` connector: a WooCommerce shop's categories and products (REST API v3), and
+the ``exportProducts`` job type.
 
 This module is the plugin: its ``@hookimpl`` functions are the connector's hooks, each a
 thin entry that reads the credentials and hands over to the module that does the work.
@@ -11,13 +12,15 @@ from typing import Any
 
 from connectord.connectors.shop.categories import select_categories
 from connectord.connectors.shop.credentials import ShopCredentials
-from connectord.connectors.shop.describe import CATEGORIES, connector_info
+from connectord.connectors.shop.describe import CATEGORIES, EXPORT_PRODUCTS, connector_info
+from connectord.connectors.shop.export import export_products
 from connectord.connectors.shop.metadata import product_meta_model
 from connectord.connectors.shop.verify import verify
 from connectord.plugins.errors import ConnectorError
 from connectord.plugins.markers import hookimpl
 from connectord.plugins.types import (
     ConnectorInfo,
+    JobResult,
     MetaModel,
     SelectQuery,
     SelectResult,
@@ -45,3 +48,10 @@ async def select_model(method: str, credentials: dict[str, Any], query: SelectQu
 @hookimpl
 async def get_meta_model(action: str, credentials: dict[str, Any], cfg: dict[str, Any]) -> MetaModel:
     return await product_meta_model(ShopCredentials.from_fields(credentials), action, cfg)
+
+
+@hookimpl
+async def run_job(job_type: str, params: dict[str, Any], credentials: dict[str, Any]) -> JobResult:
+    if job_type != EXPORT_PRODUCTS.code:
+        raise ConnectorError(f"the shop connector has no job type '{job_type}'")
+    return await export_products(ShopCredentials.from_fields(credentials), params)

@@ -92,6 +92,14 @@ class ShopClient:
     async def category(self, category_id: int) -> dict[str, Any]:
         return record(await self.get_json(f"products/categories/{int(category_id)}"), "category")
 
+    async def products(self, *, page: int = 1, per_page: int = 10, category: int | None = None) -> Page:
+        """A page of products by ascending id (stable while paging); a category includes its
+        subcategories, as in WooCommerce."""
+        params: dict[str, str | int] = {"page": page, "per_page": per_page, "orderby": "id", "order": "asc"}
+        if category is not None:
+            params["category"] = int(category)
+        return await self.get_page("products", params)
+
     async def attributes(self, *, category: int | None = None) -> list[dict[str, Any]]:
         # ``category`` is the demo shop's extension; WooCommerce ignores it and lists all.
         params = {} if category is None else {"category": int(category)}

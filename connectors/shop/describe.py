@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from connectord.plugins.types import ConnectorInfo, JSONSchema, Operation
+from connectord.connectors.shop.client import MAX_PAGES, MAX_PER_PAGE
+from connectord.plugins.types import ConnectorInfo, JobType, JSONSchema, Operation
 
 CONNECTOR_ID = "shop"
 VERSION = "0.1.0"
@@ -59,6 +60,44 @@ CATEGORY_CONFIG: JSONSchema = {
 }
 
 
+DEFAULT_EXPORT_LIMIT = 1000
+#: What one export reads at most: as many pages of the largest size as the client fetches.
+MAX_EXPORT_LIMIT = MAX_PAGES * MAX_PER_PAGE
+
+EXPORT_PARAMS_SCHEMA: JSONSchema = {
+    "type": "object",
+    "title": "Export products",
+    "properties": {
+        "category": {
+            "type": ["string", "integer"],
+            "pattern": "^[1-9][0-9]*$",
+            "minimum": 1,
+            "title": "Category",
+            "description": "A category id (as the categories dropdown gives it); its "
+            "subcategories' products are included. Leave it out for every product.",
+            "x-model": CATEGORIES,
+        },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": MAX_EXPORT_LIMIT,
+            "default": DEFAULT_EXPORT_LIMIT,
+            "title": "Most products",
+        },
+    },
+    "additionalProperties": False,
+}
+
+EXPORT_PRODUCTS = JobType(
+    code="exportProducts",
+    title="Export products",
+    description="Read the shop's products, of one category and its subcategories or all of "
+    "them, in the shop's own JSON (WooCommerce REST API v3), by ascending id.",
+    params_schema=EXPORT_PARAMS_SCHEMA,
+    needs_account=True,
+)
+
+
 def connector_info() -> ConnectorInfo:
     return ConnectorInfo(
         id=CONNECTOR_ID,
@@ -84,4 +123,5 @@ def connector_info() -> ConnectorInfo:
             model_methods=[CATEGORIES],
             config_schema=CATEGORY_CONFIG,
         )],
+        job_types=[EXPORT_PRODUCTS],
     )

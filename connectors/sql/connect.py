@@ -8,7 +8,9 @@ from typing import Any
 
 from connectord.connectors.sql.catalog import Catalog
 from connectord.connectors.sql.dialects.sqlite import open_sqlite
+from connectord.connectors.sql.dialects.sqlite import run_statement as run_sqlite_statement
 from connectord.connectors.sql.failures import ConnectFailure
+from connectord.connectors.sql.statements import Statement, StatementResult
 from connectord.connectors.sql.urls import SqliteTarget, Target, parse_url
 from connectord.plugins.errors import ConnectorError, UpstreamError
 
@@ -33,9 +35,28 @@ def open_catalog(credentials: dict[str, Any]) -> AbstractContextManager[Catalog]
 def session(credentials: dict[str, Any]) -> Iterator[Catalog]:
     """:func:`open_catalog` for the hooks that are not ``verify_credentials``: there a
     connection failure is not an answer but the reason the call failed."""
+    with connect_failures_raised(), open_catalog(credentials) as catalog:
+        yield catalog
+
+
+def run_statement(credentials: dict[str, Any], statement: Statement) -> StatementResult:
+    """Run ``statement`` on the database the credentials name, in a transaction committed
+    at its end; a connection failure is raised as in :func:`session`."""
+    with connect_failures_raised():
+        target = target_of(credentials)
+        if isinstance(target, SqliteTarget):
+            return run_sqlite_statement(target, statement)
+        from connectord.connectors.sql.dialects.postgres import run_statement as run_postgres_statement
+
+        return run_postgres_statement(target, statement)
+
+
+@contextmanager
+def connect_failures_raised() -> Iterator[None]:
+    """A ConnectFailure as the error a hook raises: UpstreamError when the database could
+    not be reached (worth another try), ConnectorError when the credentials are wrong."""
     try:
-        with open_catalog(credentials) as catalog:
-            yield catalog
+        yield
     except ConnectFailure as failure:
         error = UpstreamError if failure.kind == "network" else ConnectorError
         raise error(str(failure)) from failure

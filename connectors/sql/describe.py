@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connectord import __version__
 from connectord.connectors.sql.catalog import Access
+from connectord.connectors.sql.query import RUN_QUERY
 from connectord.plugins.types import ConnectorInfo, JSONSchema, Operation
 
 CONNECTOR_ID = "sql"
@@ -105,4 +106,5 @@ def connector_info() -> ConnectorInfo:
                 _table_config(order_column),
             ),
         ],
+        job_types=[RUN_QUERY],
     )

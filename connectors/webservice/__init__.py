@@ -1,8 +1,8 @@
 """The bundled ``webservice`` connector: calls HTTP endpoints.
 
-This module is the pluggy plugin; the hooks below only delegate. What the
-``callWebserviceEndpoint`` job type reuses is re-exported here: :class:`WebRequest`,
-:func:`parse_request`, :func:`with_overrides` and :func:`call_endpoint`.
+This module is the pluggy plugin; the hooks below only delegate. The request machinery
+(:class:`WebRequest`, :func:`parse_request`, :func:`with_overrides`, :func:`call_endpoint`)
+is re-exported here; the ``callWebserviceEndpoint`` job type (:mod:`.job`) runs on it.
 """
 
 from __future__ import annotations
@@ -12,10 +12,12 @@ from typing import Any
 from connectord.connectors.webservice.client import MAX_BODY_BYTES, call_endpoint
 from connectord.connectors.webservice.describe import CALL, connector_info
 from connectord.connectors.webservice.errors import (
+    EndpointStatusError,
     EndpointTimeoutError,
     EndpointUnreachableError,
     ResponseTooLargeError,
 )
+from connectord.connectors.webservice.job import CALL_WEBSERVICE_ENDPOINT, call_webservice_endpoint
 from connectord.connectors.webservice.meta import call_meta_model, infer_schema
 from connectord.connectors.webservice.options import select_options
 from connectord.connectors.webservice.request import (
@@ -27,10 +29,18 @@ from connectord.connectors.webservice.request import (
 from connectord.connectors.webservice.verify import verify
 from connectord.plugins.errors import ConfigError
 from connectord.plugins.markers import hookimpl
-from connectord.plugins.types import ConnectorInfo, MetaModel, SelectQuery, SelectResult, VerifyResult
+from connectord.plugins.types import (
+    ConnectorInfo,
+    JobResult,
+    MetaModel,
+    SelectQuery,
+    SelectResult,
+    VerifyResult,
+)
 
 __all__ = [
     "MAX_BODY_BYTES",
+    "EndpointStatusError",
     "EndpointTimeoutError",
     "EndpointUnreachableError",
     "ResponseTooLargeError",
@@ -63,6 +73,13 @@ def get_meta_model(action: str, cfg: dict[str, Any]) -> MetaModel:
 def select_model(action: str, method: str, query: SelectQuery) -> SelectResult:
     _require_call(action)
     return select_options(method, query)
+
+
+@hookimpl
+async def run_job(job_type: str, params: dict[str, Any]) -> JobResult:
+    if job_type != CALL_WEBSERVICE_ENDPOINT.code:
+        raise ConfigError(f"the webservice connector has no job type '{job_type}'", "jobType")
+    return await call_webservice_endpoint(params)
 
 
 def _require_call(action: str) -> None:

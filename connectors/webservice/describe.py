@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from connectord.connectors.webservice.job import CALL_WEBSERVICE_ENDPOINT
 from connectord.connectors.webservice.options import MODEL_METHODS
 from connectord.connectors.webservice.schemas import CALL_CONFIG_SCHEMA, CREDENTIALS_SCHEMA
 from connectord.plugins.types import ConnectorInfo, Operation
@@ -28,4 +29,5 @@ def connector_info() -> ConnectorInfo:
         description="Calls HTTP endpoints with no, basic, bearer or API key authentication.",
         credentials_schema=CREDENTIALS_SCHEMA,
         actions=[CALL],
+        job_types=[CALL_WEBSERVICE_ENDPOINT],
     )

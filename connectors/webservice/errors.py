@@ -19,3 +19,11 @@ class EndpointTimeoutError(EndpointUnreachableError):
 
 class ResponseTooLargeError(UpstreamError):
     """The response body is larger than the cap the caller allowed."""
+
+
+class EndpointStatusError(UpstreamError):
+    """The endpoint answered with an error status (400 or above); ``status`` is that status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status

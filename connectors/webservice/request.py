@@ -17,7 +17,7 @@ from yarl import URL
 from connectord.connectors.webservice.schemas import BODYLESS_METHODS, HEADER_NAME_PATTERN
 from connectord.plugins.errors import ConfigError
 
-HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 BodyType = Literal["json", "xml", "text"]
 QueryScalar = str | int | float | bool
 QueryValue = QueryScalar | list[QueryScalar]

@@ -6,12 +6,15 @@ with titles and conditionals; tests check that they agree with :class:`WebReques
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
-METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
-#: Methods that carry no request body (the ``callWebserviceEndpoint`` job type allows a body
-#: for POST, PUT and PATCH; DELETE may carry one too, so only these two refuse it).
+METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+#: Methods that carry no request body in the ``call`` action (DELETE and OPTIONS may carry
+#: one there; the ``callWebserviceEndpoint`` job type allows one for BODY_METHODS only).
 BODYLESS_METHODS: Final = ("GET", "HEAD")
+#: The methods a ``callWebserviceEndpoint`` job may send a body with.
+BODY_METHODS: Final = ("POST", "PUT", "PATCH")
 BODY_TYPES: Final = ("json", "xml", "text")
 AUTH_TYPES: Final = ("none", "basic", "bearer", "api_key")
 DEFAULT_API_KEY_HEADER: Final = "X-API-Key"
@@ -158,5 +161,81 @@ CREDENTIALS_SCHEMA: dict[str, Any] = {
         _requires("basic", "username", "password"),
         _requires("bearer", "token"),
         _requires("api_key", "api_key"),
+    ],
+}
+
+
+def any_case(*names: str) -> str:
+    """A regular expression matching exactly these header names (letters, digits and ``-``)
+    in any letter case, written with character classes so that every JSON Schema
+    implementation reads it alike."""
+    assert all(re.fullmatch(r"[A-Za-z0-9-]+", name) for name in names)
+    spelled = ("".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else c for c in name) for name in names)
+    return f"^({'|'.join(spelled)})$"
+
+
+#: Headers whose values describe the body rather than grant access: not treated as secret.
+PUBLIC_HEADERS: Final = ("Accept", "Content-Type")
+
+#: The headers of a job: every value but those of PUBLIC_HEADERS is treated as a secret
+#: (jobs have no account, so a token travels in a header of the params).
+JOB_HEADERS_SCHEMA: dict[str, Any] = {
+    **HEADERS_SCHEMA,
+    "description": "Header values are treated as secrets (redacted from logs, messages and "
+    "results), but for Accept and Content-Type.",
+    "secret": True,
+    "patternProperties": {any_case(*PUBLIC_HEADERS): {"type": "string", "secret": False}},
+}
+
+#: The params of the ``callWebserviceEndpoint`` job type (seed 003's url, method, headers,
+#: body, searchParams; seed 002's JSON, XML and text bodies).
+JOB_PARAMS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "title": "Call a web service endpoint",
+    "properties": {
+        "url": {
+            "type": "string",
+            "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://",
+            "title": "URL",
+            "description": "An absolute http(s) URL, without user name or password.",
+        },
+        "method": {"enum": list(METHODS), "default": "GET", "title": "Method"},
+        "headers": JOB_HEADERS_SCHEMA,
+        "searchParams": SEARCH_PARAMS_SCHEMA,
+        "body": {
+            "title": "Body",
+            "description": "POST, PUT and PATCH only. An object or array is sent as JSON, a "
+            "string as it is.",
+        },
+        "bodyType": {
+            "enum": list(BODY_TYPES),
+            "title": "Body type",
+            "description": "json, xml or text: the Content-Type sent (application/json, "
+            "application/xml, text/plain) unless the headers give one. Default: json for an "
+            "object or array, text for a string; xml and text need a string body.",
+        },
+        "timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 300,
+            "default": 30,
+            "title": "Timeout (seconds)",
+        },
+    },
+    "required": ["url"],
+    "additionalProperties": False,
+    "allOf": [
+        # A missing method means GET, so the "if" deliberately matches when it is absent.
+        {
+            "if": {"not": {"properties": {"method": {"enum": list(BODY_METHODS)}}, "required": ["method"]}},
+            "then": {
+                "not": {"required": ["body"]},
+                "description": "only POST, PUT and PATCH requests carry a body",
+            },
+        },
+        {
+            "if": {"properties": {"bodyType": {"enum": ["xml", "text"]}}, "required": ["bodyType"]},
+            "then": {"properties": {"body": {"type": "string"}}},
+        },
     ],
 }

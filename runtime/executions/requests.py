@@ -8,7 +8,7 @@ import msgspec
 
 from connectord.plugins.types import SelectQuery
 from connectord.runtime.bodies import InvalidRequestError, decode_json
-from connectord.runtime.calls import Method
+from connectord.runtime.calls import DesignTimeMethod
 
 #: Seed 001's table: the parameters each execution type requires (besides its type and component).
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -19,7 +19,7 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 
 class ScheduleRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    execution_type: Method
+    execution_type: DesignTimeMethod
     component: str
     account_data: dict[str, Any] | None = None
     action_or_trigger: str | None = None

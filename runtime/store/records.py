@@ -62,6 +62,98 @@ class AccountRecord(msgspec.Struct, frozen=True):
     updated_at: float
 
 
+DefinitionState = Literal["INITIALIZED", "STARTED", "STOPPED", "COMPLETED"]
+JobStatus = Literal["WAITING", "STARTED", "COMPLETED", "FAILED", "CANCELLED", "MISSED", "SKIPPED"]
+#: A job in one of these states is over; the others may still run.
+FINAL_STATUSES: tuple[JobStatus, ...] = ("COMPLETED", "FAILED", "CANCELLED", "MISSED", "SKIPPED")
+
+
+class DefinitionRecord(msgspec.Struct, frozen=True):
+    """A job definition as stored: its document (JSON, without params) and its params
+    sealed, since they may hold secrets (an Authorization header, say)."""
+
+    id: str
+    tenant_id: str
+    code: str
+    job_type: str
+    state: DefinitionState
+    document: bytes
+    sealed_params: bytes
+    next_fire_at: float | None
+    version: int
+    history_count: int
+    history_seconds: float
+    created_at: float
+    updated_at: float
+
+
+class NewJob(msgspec.Struct, frozen=True):
+    """A job (run) to add: an ad-hoc run, or a row of a definition's ledger."""
+
+    id: str
+    tenant_id: str
+    job_type: str
+    trigger: str
+    status: JobStatus
+    created_at: float
+    definition_id: str | None = None
+    definition_code: str | None = None
+    account_id: str | None = None
+    scheduled_for: float | None = None
+    overlap: str = "allow"
+    sealed_params: bytes | None = None
+    max_retries: int = 0
+    backoff: float = 30.0
+    timeout: float | None = None
+    run_at: float | None = None
+    retry_until: float | None = None
+
+
+class JobRecord(msgspec.Struct, frozen=True):
+    id: str
+    tenant_id: str
+    definition_id: str | None
+    definition_code: str | None
+    job_type: str
+    account_id: str | None
+    trigger: str
+    scheduled_for: float | None
+    status: JobStatus
+    overlap: str
+    attempt: int
+    max_retries: int
+    backoff: float
+    timeout: float | None
+    run_at: float | None
+    retry_until: float | None
+    attempts: bytes
+    result: bytes | None
+    logs: bytes | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+class ClaimedJob(msgspec.Struct, frozen=True):
+    """A job taken to run now: its record (attempt already counted) and its sealed params."""
+
+    job: JobRecord
+    sealed_params: bytes
+
+
+class Fire(msgspec.Struct, frozen=True):
+    """What the scheduler decided for one definition: move ``next_fire_at`` from ``slot``
+    to ``next_fire_at`` (and maybe the state), adding ``jobs`` to the ledger — all or
+    nothing, and only if the definition is still at ``version`` and ``slot``."""
+
+    definition_id: str
+    version: int
+    slot: float | None
+    next_fire_at: float | None
+    state: DefinitionState
+    jobs: list[NewJob]
+
+
 class StoreUnavailableError(Exception):
     """The store cannot be written or read right now (disk full, locked, gone)."""
 

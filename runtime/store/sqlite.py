@@ -17,6 +17,7 @@ from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.sqlite_accounts import AccountsSQL
 from connectord.runtime.store.sqlite_executions import ExecutionsSQL
+from connectord.runtime.store.sqlite_jobs import JobsSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.sqlite_users import UsersSQL
 
@@ -24,7 +25,7 @@ from connectord.runtime.store.sqlite_users import UsersSQL
 _CORRUPT = sqlite3.DatabaseError
 
 
-class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL):
+class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"

@@ -62,4 +62,55 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (tenant_id, cache_key)
     );
     """,
+    """
+    CREATE TABLE job_definitions (
+        id               TEXT PRIMARY KEY,
+        tenant_id        TEXT NOT NULL REFERENCES tenants (id),
+        code             TEXT NOT NULL,
+        job_type         TEXT NOT NULL,
+        state            TEXT NOT NULL
+                         CHECK (state IN ('INITIALIZED', 'STARTED', 'STOPPED', 'COMPLETED')),
+        document         BLOB NOT NULL,
+        sealed_params    BLOB NOT NULL,
+        next_fire_at     REAL,
+        version          INTEGER NOT NULL,
+        history_count    INTEGER NOT NULL,
+        history_seconds  REAL NOT NULL,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        UNIQUE (tenant_id, code)
+    );
+    CREATE INDEX job_definitions_due ON job_definitions (state, next_fire_at);
+    CREATE TABLE jobs (
+        id              TEXT PRIMARY KEY,
+        tenant_id       TEXT NOT NULL REFERENCES tenants (id),
+        definition_id   TEXT,
+        definition_code TEXT,
+        job_type        TEXT NOT NULL,
+        account_id      TEXT,
+        trigger         TEXT NOT NULL,
+        scheduled_for   REAL,
+        status          TEXT NOT NULL CHECK (status IN ('WAITING', 'STARTED', 'COMPLETED', 'FAILED',
+                                                        'CANCELLED', 'MISSED', 'SKIPPED')),
+        overlap         TEXT NOT NULL,
+        sealed_params   BLOB,
+        attempt         INTEGER NOT NULL DEFAULT 0,
+        max_retries     INTEGER NOT NULL,
+        backoff         REAL NOT NULL,
+        timeout         REAL,
+        run_at          REAL,
+        retry_until     REAL,
+        attempts        BLOB NOT NULL,
+        result          BLOB,
+        logs            BLOB,
+        created_at      REAL NOT NULL,
+        started_at      REAL,
+        finished_at     REAL,
+        -- the ledger: one row per (definition, slot), whichever process fires it
+        UNIQUE (definition_id, scheduled_for)
+    );
+    CREATE INDEX jobs_queue ON jobs (status, run_at);
+    CREATE INDEX jobs_by_tenant ON jobs (tenant_id, created_at);
+    CREATE INDEX jobs_by_definition ON jobs (definition_id, status);
+    """,
 )

@@ -19,6 +19,8 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
     "verify_credentials": 30.0,
     "select_model": 30.0,
     "get_meta_model": 30.0,
+    # A job does a unit of work on its own (an export, a call), not a dropdown someone waits for.
+    "run_job": 300.0,
 }
 
 

@@ -16,6 +16,8 @@ from connectord.plugins.markers import hookimpl
 from connectord.plugins.types import (
     ConnectorInfo,
     CredentialFailure,
+    JobResult,
+    JobType,
     MetaModel,
     Operation,
     Option,
@@ -33,6 +35,8 @@ __all__ = [
     "ConnectorError",
     "ConnectorInfo",
     "CredentialFailure",
+    "JobResult",
+    "JobType",
     "MetaModel",
     "Operation",
     "Option",

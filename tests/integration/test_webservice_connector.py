@@ -395,7 +395,7 @@ def test_select_model_pages_through_methods(registry: ConnectorRegistry) -> None
     first = page(None)
     second = page(first["next_cursor"])
     values = [o["value"] for o in first["options"] + second["options"]]
-    assert values == ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+    assert values == ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
     assert second["next_cursor"] is None
 
 

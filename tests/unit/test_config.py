@@ -20,8 +20,10 @@ def test_environment_overrides() -> None:
             "CONNECTORD_CONNECTORS_ALLOW": "sql, shop",
             "CONNECTORD_CONNECTORS_BLOCK": "webservice",
             "CONNECTORD_LOG_LEVEL": "debug",
+            "CONNECTORD_JOB_RETENTION": "86400",
         }
     )
+    assert settings.job_retention == 86400.0
     assert settings.data_dir == Path("/srv/c") and settings.port == 9000
     assert settings.connectors.allow == {"sql", "shop"}
     assert settings.connectors.block == {"webservice"}
@@ -35,6 +37,7 @@ def test_environment_overrides() -> None:
         ("CONNECTORD_PORT", "http", "CONNECTORD_PORT must be a port number"),
         ("CONNECTORD_PORT", "70000", "between 0 and 65535"),
         ("CONNECTORD_LOG_LEVEL", "loud", "CONNECTORD_LOG_LEVEL must be one of"),
+        ("CONNECTORD_JOB_RETENTION", "a month", "CONNECTORD_JOB_RETENTION"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:

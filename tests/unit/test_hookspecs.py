@@ -17,8 +17,8 @@ HOOKS = sorted(
 TESTS_DIR = Path(__file__).resolve().parents[1]
 
 
-def test_the_contract_has_the_four_hooks() -> None:
-    assert HOOKS == ["describe_connector", "get_meta_model", "select_model", "verify_credentials"]
+def test_the_contract_has_the_five_hooks() -> None:
+    assert HOOKS == ["describe_connector", "get_meta_model", "run_job", "select_model", "verify_credentials"]
 
 
 @pytest.mark.parametrize("hook", HOOKS)

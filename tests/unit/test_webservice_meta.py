@@ -154,7 +154,7 @@ def test_paging_exact_fit_has_no_next_page() -> None:
 
 def test_search_matches_value_or_label_case_insensitively() -> None:
     result = select_options("methods", SelectQuery(search="p"))
-    assert [o.value for o in result.options] == ["POST", "PUT", "PATCH"]
+    assert [o.value for o in result.options] == ["POST", "PUT", "PATCH", "OPTIONS"]
     result = select_options("body_types", SelectQuery(search="XML"))
     assert [(o.value, o.label) for o in result.options] == [("xml", "XML (application/xml)")]
 

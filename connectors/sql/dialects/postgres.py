@@ -13,15 +13,32 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
 from connectord.connectors.sql.catalog import Access, Column, ListQuery, TableRef
 from connectord.connectors.sql.failures import classify_postgres
 from connectord.connectors.sql.names import TableName
+from connectord.connectors.sql.statements import (
+    PARAMETERS_FIELD,
+    QUERY_FIELD,
+    QueryError,
+    Statement,
+    StatementResult,
+    count_result,
+    first_line,
+    rows_result,
+)
 from connectord.connectors.sql.typemap import pg_type
 from connectord.connectors.sql.urls import PostgresTarget
 from connectord.plugins.errors import UpstreamError
 
 STATEMENT_TIMEOUT_MS = 15_000
+#: A job's statement may take as long as a job may (300 s unless configured otherwise).
+JOB_STATEMENT_TIMEOUT_MS = 300_000
+#: SQLSTATE classes of failures that another try may not meet: connection exception,
+#: transaction rollback (serialization, deadlock), insufficient resources, operator
+#: intervention (a cancelled or timed-out statement), system error.
+_TRANSIENT_CLASSES = frozenset({"08", "40", "53", "57", "58"})
 # libpq falls back to PGPASSWORD and ~/.pgpass of the process when no password is given;
 # a connector must not log in with the server's own secrets on a user's behalf. An empty
 # password shadows PGPASSWORD, and a path that cannot exist turns the passfile off (libpq
@@ -59,6 +76,59 @@ def open_postgres(target: PostgresTarget) -> Iterator[PostgresCatalog]:
             yield PostgresCatalog(conn, target.where)
         except psycopg.Error as exc:
             raise UpstreamError(f"PostgreSQL error on {target.where}: {exc}") from exc
+
+
+def run_statement(target: PostgresTarget, statement: Statement) -> StatementResult:
+    """Run ``statement`` in a transaction of its own and commit it.
+
+    The statement always runs to completion (a SELECT calling a function that writes must
+    not stop part way): ``max_rows`` caps the rows returned, not those the server sends, so
+    a SELECT over a big table wants a LIMIT. Object parameters are passed as jsonb.
+    """
+    conn = _connect(target)
+    with conn:
+        try:
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false)", [str(JOB_STATEMENT_TIMEOUT_MS)]
+            )
+            with conn.transaction(), conn.cursor() as cursor:
+                cursor.execute(statement.query, _parameters(statement.parameters))
+                if cursor.description is None:
+                    return count_result(cursor.rowcount)
+                columns = [column.name for column in cursor.description]
+                fetched = cursor.fetchmany(statement.max_rows + 1)
+                return rows_result(columns, fetched, statement.max_rows)
+        except psycopg.Error as exc:
+            raise _statement_error(exc, target.where) from exc
+        except TypeError as exc:  # placeholders of one style, parameters of the other
+            raise QueryError(f"cannot run the query: {exc}", PARAMETERS_FIELD) from exc
+
+
+def _parameters(parameters: list[Any] | dict[str, Any] | None) -> Any:
+    if parameters is None:
+        return None  # the query is sent as written: a % needs no doubling
+    if isinstance(parameters, dict):
+        return {name: _parameter(value) for name, value in parameters.items()}
+    return [_parameter(value) for value in parameters]
+
+
+def _parameter(value: Any) -> Any:
+    """JSON objects (and lists holding any) as jsonb; lists of scalars become arrays."""
+    nested = isinstance(value, list) and any(isinstance(item, dict | list) for item in value)
+    return Jsonb(value) if isinstance(value, dict) or nested else value
+
+
+def _statement_error(exc: psycopg.Error, where: str) -> Exception:
+    sqlstate = exc.sqlstate
+    if sqlstate is None and isinstance(exc, psycopg.OperationalError):
+        return UpstreamError(f"the connection to PostgreSQL on {where} failed: {first_line(str(exc))}")
+    if sqlstate is None:  # psycopg's own check of the parameters, before anything was sent
+        return QueryError(f"cannot run the query: {first_line(str(exc))}", PARAMETERS_FIELD)
+    primary = exc.diag.message_primary or first_line(str(exc))
+    message = f"PostgreSQL error on {where}: {primary} (SQLSTATE {sqlstate})"
+    if sqlstate[:2] in _TRANSIENT_CLASSES:
+        return UpstreamError(message)
+    return QueryError(message, QUERY_FIELD)
 
 
 def _connect(target: PostgresTarget) -> psycopg.Connection[Any]:

@@ -18,6 +18,16 @@ from urllib.parse import quote
 from connectord.connectors.sql.catalog import Access, Column, ListQuery, TableRef
 from connectord.connectors.sql.failures import ConnectFailure
 from connectord.connectors.sql.names import TableName
+from connectord.connectors.sql.statements import (
+    PARAMETERS_FIELD,
+    QUERY_FIELD,
+    QueryError,
+    Statement,
+    StatementResult,
+    count_result,
+    first_line,
+    rows_result,
+)
 from connectord.connectors.sql.typemap import sqlite_type
 from connectord.connectors.sql.urls import SqliteTarget
 from connectord.plugins.errors import UpstreamError
@@ -51,6 +61,53 @@ def open_sqlite(target: SqliteTarget) -> Iterator[SqliteCatalog]:
             yield catalog
         except sqlite3.Error as exc:
             raise UpstreamError(f"SQLite error on {path}: {exc}") from exc
+
+
+def run_statement(target: SqliteTarget, statement: Statement) -> StatementResult:
+    """Run ``statement`` in a transaction of its own and commit it.
+
+    The file is opened read-write (``mode=rw``: still never created); rows are fetched
+    lazily, so no more than ``max_rows + 1`` are read. SQLite makes every change of a
+    statement, RETURNING ones included, on its first step, so leaving rows unread loses none.
+    """
+    path = target.path
+    _check_file(path)
+    uri = f"file:{quote(str(path))}?mode=rw"
+    try:
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT, isolation_level=None)
+    except sqlite3.Error as exc:
+        raise ConnectFailure("config", f"cannot open SQLite database {path}: {exc}", "url") from exc
+    with closing(conn):
+        SqliteCatalog(conn, path).check()
+        try:
+            conn.execute("BEGIN")
+            result = _execute(conn, statement)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.rollback()
+            raise _statement_error(exc, path) from exc
+    return result
+
+
+def _execute(conn: sqlite3.Connection, statement: Statement) -> StatementResult:
+    cursor = conn.execute(statement.query, statement.parameters or ())
+    try:
+        if cursor.description is None:
+            return count_result(cursor.rowcount)
+        columns = [column[0] for column in cursor.description]
+        return rows_result(columns, cursor.fetchmany(statement.max_rows + 1), statement.max_rows)
+    finally:
+        cursor.close()  # a statement left open would keep COMMIT from finishing
+
+
+def _statement_error(exc: sqlite3.Error, path: Path) -> Exception:
+    message = f"SQLite error on {path}: {first_line(str(exc))}"
+    if getattr(exc, "sqlite_errorname", "") in ("SQLITE_BUSY", "SQLITE_LOCKED"):
+        return UpstreamError(message)  # another writer holds the file: worth another try
+    if isinstance(exc, sqlite3.ProgrammingError) and "binding" in str(exc):
+        return QueryError(message, PARAMETERS_FIELD)
+    return QueryError(message, QUERY_FIELD)
 
 
 def _check_file(path: Path) -> None:

@@ -1,0 +1,176 @@
+"""A job definition as clients send it (seed 003's ``jobDefinition``), checked, with what
+the scheduler derives from it. Pure: no store, no clock of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from connectord.runtime.bodies import InvalidRequestError, named
+from connectord.runtime.jobs import schedules
+from connectord.runtime.jobs.schedules import Schedule, ScheduleError, next_fire, parse_schedule
+
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+Overlap = Literal["skip", "queue", "allow"]
+MisfirePolicy = Literal["fireOnce", "fireAll"]
+FIELD = "jobDefinition"
+
+
+class Webhooks(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """URLs that get a POST with the job's summary when a job ends."""
+
+    on_completion: list[str] = msgspec.field(default_factory=list)
+    on_failure: list[str] = msgspec.field(default_factory=list)
+
+
+class Options(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Seed 003's notification options (stored; e-mail is not sent) and webhooks."""
+
+    skip_notification: bool = False
+    send_completion_email: bool = False
+    send_failure_email: bool = False
+    email_list: list[str] = msgspec.field(default_factory=list)
+    webhooks: Webhooks = msgspec.field(default_factory=Webhooks)
+
+
+class DefinitionSpec(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """What a client says about a definition; defaults are what a definition gets when a
+    field is left out."""
+
+    job_definition_code: Annotated[str, msgspec.Meta(pattern=CODE_PATTERN)]
+    job_type: str
+    name: Annotated[str, msgspec.Meta(max_length=500)] = ""
+    description: Annotated[str, msgspec.Meta(max_length=5000)] = ""
+    params: dict[str, Any] = msgspec.field(default_factory=dict)
+    schedule: dict[str, Any] | None = None
+    start_date: str | None = None
+    end_date: str | None = None
+    run_once: bool = False
+    run_immediately: bool = False
+    max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 0
+    retry_backoff_seconds: Annotated[float, msgspec.Meta(gt=0, le=86400)] = 30.0
+    timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=86400)] | None = None
+    overlap: Overlap = "skip"
+    misfire_policy: MisfirePolicy = "fireOnce"
+    misfire_window_seconds: Annotated[float, msgspec.Meta(ge=1, le=366 * 86400)] = 3600.0
+    account_id: str | None = None
+    history_max_count: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
+    history_max_age_days: Annotated[float, msgspec.Meta(gt=0, le=3650)] = 30.0
+    options: Options = msgspec.field(default_factory=Options)
+
+
+class Definition(msgspec.Struct, frozen=True):
+    """A checked spec and what follows from it."""
+
+    spec: DefinitionSpec
+    schedule: Schedule | None
+    start_at: float | None
+    end_at: float | None
+
+    @property
+    def timezone(self) -> str:
+        return self.schedule.timezone if self.schedule is not None else "UTC"
+
+    def first_fire(self, now: float) -> float | None:
+        """The first slot at or after ``now`` (and the start date) within the end date."""
+        if self.schedule is None:
+            return None
+        after = now if self.start_at is None else max(now, self.start_at - 0.001)
+        return self.slot_after(after)
+
+    def slot_after(self, instant: float) -> float | None:
+        """The first slot strictly after ``instant`` that is not past the end date."""
+        if self.schedule is None:
+            return None
+        slot = next_fire(self.schedule, instant)
+        if slot is None or (self.end_at is not None and slot > self.end_at):
+            return None
+        return slot
+
+
+_spec_decoder = msgspec.json.Decoder(DefinitionSpec)
+
+
+def parse_spec(raw: dict[str, Any]) -> Definition:
+    """Check a definition given as JSON data (the value of ``jobDefinition``); raise
+    InvalidRequestError naming the field (``jobDefinition.schedule.cron``, ...)."""
+    try:
+        spec = msgspec.convert(raw, DefinitionSpec)
+    except msgspec.ValidationError as exc:
+        error = named(str(exc))
+        raise InvalidRequestError(_prefixed(str(error)), f"{FIELD}.{error.field}") from None
+    return check_spec(spec)
+
+
+def check_spec(spec: DefinitionSpec) -> Definition:
+    schedule = None
+    if spec.schedule is not None:
+        try:
+            schedule = parse_schedule(spec.schedule, "schedule")
+        except ScheduleError as exc:
+            raise InvalidRequestError(str(exc), f"{FIELD}.{exc.field}") from None
+    zone = schedule.timezone if schedule is not None else "UTC"
+    start_at = parse_instant(spec.start_date, zone, "startDate")
+    end_at = parse_instant(spec.end_date, zone, "endDate")
+    if start_at is not None and end_at is not None and end_at <= start_at:
+        raise InvalidRequestError(
+            f"endDate ({spec.end_date}) must be after startDate ({spec.start_date})", f"{FIELD}.endDate"
+        )
+    for kind, urls in (("onCompletion", spec.options.webhooks.on_completion),
+                       ("onFailure", spec.options.webhooks.on_failure)):  # fmt: skip
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise InvalidRequestError(
+                    f"webhook URL {url!r} must start with http:// or https://",
+                    f"{FIELD}.options.webhooks.{kind}",
+                )
+    if spec.run_once and schedule is None and not spec.run_immediately:
+        raise InvalidRequestError(
+            "runOnce needs a schedule or runImmediately, or the definition would never run",
+            f"{FIELD}.runOnce",
+        )
+    return Definition(spec, schedule, start_at, end_at)
+
+
+def parse_instant(text: str | None, zone: str, name: str) -> float | None:
+    """An ISO 8601 date-time (``T`` or a space between date and time); without an offset it
+    is local time in the definition's time zone (a repeated local time is its first
+    occurrence, a skipped one is refused)."""
+    if text is None:
+        return None
+    try:
+        return schedules.parse_instant(text, zone, f"{FIELD}.{name}")
+    except ScheduleError as exc:
+        raise InvalidRequestError(str(exc), exc.field) from None
+
+
+def merge(current: DefinitionSpec, patch: dict[str, Any]) -> dict[str, Any]:
+    """A PATCH: the given top-level fields replace the stored ones (``null`` clears an
+    optional one); the code cannot change."""
+    code = patch.get("jobDefinitionCode", current.job_definition_code)
+    if code != current.job_definition_code:
+        raise InvalidRequestError(
+            f"jobDefinitionCode cannot change (it is '{current.job_definition_code}')",
+            f"{FIELD}.jobDefinitionCode",
+        )
+    merged = msgspec.to_builtins(current)
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _prefixed(message: str) -> str:
+    return message.replace("parameter '", f"field '{FIELD}.", 1) if "parameter '" in message else message
+
+
+def encode_spec(spec: DefinitionSpec) -> bytes:
+    return msgspec.json.encode(spec)
+
+
+def decode_spec(document: bytes) -> DefinitionSpec:
+    return _spec_decoder.decode(document)

@@ -1,0 +1,253 @@
+"""Runs due jobs in the sandbox: claims them from the store, invokes the job type's
+connector through the supervisor, records each attempt, retries with backoff, and calls
+the definition's webhooks when a job is over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import msgspec
+
+from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.runtime.calls import Call, InvalidCallError
+from connectord.runtime.executions.results import rejection_reason
+from connectord.runtime.jobs.definitions import decode_spec
+from connectord.runtime.jobs.errors import NotFoundError
+from connectord.runtime.jobs.notify import Notifier
+from connectord.runtime.jobs.planning import retry_at
+from connectord.runtime.jobs.settings import JobSettings
+from connectord.runtime.jobs.views import job_view
+from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
+from connectord.runtime.secrets import SecretBox, SecretsError
+from connectord.runtime.store import Store
+from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, StoreUnavailableError
+from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.supervisor.logs import LogLine
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+STORE_RETRY = 2.0
+#: Longest a cancel waits for the killed run to be recorded.
+CANCEL_WAIT = 10.0
+_attempts = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        run: StoreRunner,
+        box: SecretBox,
+        supervisor: Supervisor,
+        clock: Callable[[], float],
+        settings: JobSettings,
+        rng: random.Random | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
+        self.clock = clock
+        self.settings = settings
+        self.rng = rng or random.Random()
+        self.notifier = notifier or Notifier()
+        self._wakeup = asyncio.Event()
+        self._slots = asyncio.Semaphore(settings.max_running)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._cancel_requested: set[str] = set()
+        #: Requests waiting for a job to end: its event and how many listen.
+        self._finished: dict[str, tuple[asyncio.Event, int]] = {}
+
+    def wake(self) -> None:
+        """Jobs were added: look for due ones now."""
+        self._wakeup.set()
+
+    @contextlib.contextmanager
+    def listening(self, job_id: str) -> Iterator[asyncio.Event]:
+        """An event set when ``job_id`` ends (recorded as over)."""
+        event, listeners = self._finished.get(job_id, (asyncio.Event(), 0))
+        self._finished[job_id] = (event, listeners + 1)
+        try:
+            yield event
+        finally:
+            event, listeners = self._finished.get(job_id, (event, 1))
+            if listeners <= 1:
+                self._finished.pop(job_id, None)
+            else:
+                self._finished[job_id] = (event, listeners - 1)
+
+    def signal(self, job_id: str) -> None:
+        waiting = self._finished.get(job_id)
+        if waiting is not None:
+            waiting[0].set()
+
+    async def cancel_running(self, job_id: str) -> None:
+        """Kill a running job's worker (or stop it waiting for one) and wait until its
+        outcome is recorded."""
+        task = self._tasks.get(job_id)
+        if task is None:
+            return  # it ended meanwhile, or another node runs it
+        with self.listening(job_id) as finished:
+            self._cancel_requested.add(job_id)
+            if not self.supervisor.cancel(job_id):
+                task.cancel()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(CANCEL_WAIT):
+                    await finished.wait()
+
+    async def dispatch_forever(self) -> None:
+        """Run due jobs until cancelled; woken when jobs are added or finish."""
+        while True:
+            try:
+                requeued = await self.run(self.store.requeue_started_jobs)
+                break
+            except StoreUnavailableError as exc:
+                log.error("cannot requeue interrupted jobs yet: %s", exc)
+                await asyncio.sleep(STORE_RETRY)
+        if requeued:
+            log.warning("%d jobs were running when connectord stopped; they run again", requeued)
+        while True:
+            await self._slots.acquire()
+            self._wakeup.clear()
+            try:
+                now = self.clock()
+                claimed = await self.run(self.store.claim_job, now)
+                due = None if claimed else await self.run(self.store.next_job_due)
+            except StoreUnavailableError as exc:
+                self._slots.release()
+                log.error("cannot claim jobs: %s; trying again in %g s", exc, STORE_RETRY)
+                await asyncio.sleep(STORE_RETRY)
+                continue
+            if claimed is None:
+                self._slots.release()
+                pause = 5.0 if due is None or due <= now else min(5.0, due - now)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(pause):
+                        await self._wakeup.wait()
+                continue
+            task = asyncio.ensure_future(self._execute(claimed))
+            self._tasks[claimed.job.id] = task
+            task.add_done_callback(lambda _, jid=claimed.job.id: self._tasks.pop(jid, None))
+
+    async def purge_forever(self, interval: float = 300.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                deleted = await self.run(self.store.purge_jobs, self.clock(), self.settings.adhoc_retention)
+            except StoreUnavailableError as exc:
+                log.warning("purging old jobs failed, will try again: %s", exc)
+                continue
+            if deleted:
+                log.info("purged %d old jobs", deleted)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.notifier.close()
+
+    async def _execute(self, claimed: ClaimedJob) -> None:
+        job = claimed.job
+        started = self.clock()
+        try:
+            try:
+                outcome, logs = await self._invoke(claimed)
+            except asyncio.CancelledError:
+                if job.id not in self._cancel_requested:
+                    raise  # shutting down: it stays STARTED and runs again after a restart
+                outcome, logs = Cancelled(), []
+            except Exception:
+                log.exception("job %s failed in connectord itself", job.id)
+                outcome, logs = Rejected("InternalError", "connectord failed to run the job"), []
+            finally:
+                self._cancel_requested.discard(job.id)
+            await self._record(job, outcome, logs, started)
+        except StoreUnavailableError as exc:
+            log.error("job %s finished but its outcome could not be stored: %s", job.id, exc)
+        finally:
+            self._slots.release()
+            self._wakeup.set()  # a job of a 'queue' definition may run now
+
+    async def _invoke(self, claimed: ClaimedJob) -> tuple[Outcome, list[LogLine]]:
+        job = claimed.job
+        try:
+            params = self.box.open_json(claimed.sealed_params)
+            credentials = await self._credentials(job)
+        except (SecretsError, msgspec.DecodeError):
+            return Rejected("Unreadable", "the job's params cannot be read with this server's secret key"), []
+        except NotFoundError as exc:
+            return Rejected("Unavailable", str(exc)), []
+        found = self.supervisor.catalog.job_type(job.job_type)
+        if found is None:
+            return Rejected("Unavailable", f"job type '{job.job_type}' is not installed"), []
+        call = Call(
+            connector=found[0], method="run_job", credentials=credentials, action=job.job_type, cfg=params
+        )
+        try:
+            result = await self.supervisor.invoke(
+                call, invocation_id=job.id, tenant=job.tenant_id, timeout=job.timeout
+            )
+        except (InvalidCallError, UnknownConnectorError, HookNotImplementedError) as exc:
+            return Rejected("Unavailable", str(exc)), []
+        return result.outcome, result.logs
+
+    async def _credentials(self, job: JobRecord) -> dict[str, Any]:
+        if job.account_id is None:
+            return {}
+        account = await self.run(self.store.account, job.tenant_id, job.account_id)
+        if account is None:
+            raise NotFoundError(f"account '{job.account_id}' does not exist any more")
+        return self.box.open_json(account.sealed_keys)
+
+    async def _record(self, job: JobRecord, outcome: Outcome, logs: list[LogLine], started: float) -> None:
+        now = self.clock()
+        attempts = [*_attempts.decode(job.attempts), _attempt(job.attempt, started, now, outcome)]
+        encoded_logs = msgspec.json.encode(logs)
+        if isinstance(outcome, Succeeded):
+            status: JobStatus = "COMPLETED"
+            result = msgspec.json.encode(outcome.data)
+        elif isinstance(outcome, Cancelled):
+            status, result = "CANCELLED", None
+        else:
+            again = retry_at(job, now, self.rng)
+            if again is not None:
+                await self.run(self.store.retry_job, job.id, msgspec.json.encode(attempts), again)
+                self._wakeup.set()
+                return
+            status, result = "FAILED", None
+        if await self.run(
+            self.store.finish_job, job.id, status, msgspec.json.encode(attempts), result, encoded_logs, now
+        ):
+            self.signal(job.id)
+            await self._notify(job, status)
+
+    async def _notify(self, job: JobRecord, status: JobStatus) -> None:
+        if job.definition_id is None or status not in ("COMPLETED", "FAILED"):
+            return
+        found = await self.run(self.store.definitions_by_id, [job.definition_id])
+        if not found:
+            return
+        hooks = decode_spec(found[0].document).options.webhooks
+        urls = hooks.on_completion if status == "COMPLETED" else hooks.on_failure
+        if urls:
+            record = await self.run(self.store.job, job.tenant_id, job.id)
+            if record is not None:
+                self.notifier.send(
+                    urls, {"event": f"job.{status.lower()}", "job": job_view(record, with_logs=False)}
+                )
+
+
+def _attempt(number: int, started: float, finished: float, outcome: Outcome) -> dict[str, Any]:
+    entry: dict[str, Any] = {"attempt": number, "startedAt": started, "finishedAt": finished}
+    if isinstance(outcome, Succeeded):
+        entry["outcome"] = "succeeded"
+    else:
+        entry["outcome"] = "failed"
+        entry["error"] = rejection_reason(outcome)
+    return entry

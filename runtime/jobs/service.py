@@ -1,0 +1,365 @@
+"""The jobs service: job types, definitions and jobs for one tenant at a time. The
+scheduler fires definitions; the runner (runner.py) runs the jobs in the sandbox.
+
+A job's params (and the account it uses) are sealed at rest and dropped once it has
+finished. Every run goes through the supervisor, like every design-time call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from connectord.plugins.types import JobType
+from connectord.runtime.bodies import InvalidRequestError
+from connectord.runtime.calls import params_problem
+from connectord.runtime.jobs.definitions import (
+    FIELD,
+    Definition,
+    DefinitionSpec,
+    check_spec,
+    decode_spec,
+    encode_spec,
+    merge,
+    parse_spec,
+)
+from connectord.runtime.jobs.errors import NotFoundError, StateError
+from connectord.runtime.jobs.notify import Notifier
+from connectord.runtime.jobs.planning import new_job_id
+from connectord.runtime.jobs.runner import JobRunner
+from connectord.runtime.jobs.scheduler import Scheduler
+from connectord.runtime.jobs.secret_params import masked, unmasked
+from connectord.runtime.jobs.settings import JobSettings
+from connectord.runtime.secrets import SecretBox, SecretsError
+from connectord.runtime.store import Store
+from connectord.runtime.store.records import (
+    DefinitionRecord,
+    JobRecord,
+    NewJob,
+    Principal,
+)
+from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+log = logging.getLogger(__name__)
+
+
+class Jobs:
+    def __init__(
+        self,
+        store: Store,
+        run: StoreRunner,
+        box: SecretBox,
+        supervisor: Supervisor,
+        clock: Callable[[], float],
+        settings: JobSettings | None = None,
+        rng: random.Random | None = None,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
+        self.clock = clock
+        self.settings = settings = settings or JobSettings()
+        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier)
+        self.scheduler = Scheduler(store, run, clock, on_fired=lambda _: self.runner.wake())
+
+    # -- job types ----------------------------------------------------------------------
+
+    def job_types(self) -> list[tuple[str, JobType]]:
+        return self.supervisor.catalog.job_types()
+
+    def job_type(self, code: str, field: str | None = None) -> tuple[str, JobType]:
+        """The connector and description of a job type; NotFoundError, or with ``field``
+        an InvalidRequestError naming it."""
+        found = self.supervisor.catalog.job_type(code)
+        if found is None:
+            known = ", ".join(c for _, t in self.job_types() for c in [t.code]) or "none"
+            message = f"unknown job type '{code}' (known: {known})"
+            if field is not None:
+                raise InvalidRequestError(message, field)
+            raise NotFoundError(message)
+        return found
+
+    async def execute_type(
+        self, principal: Principal, code: str, params: dict[str, Any], account_id: str | None
+    ) -> JobRecord:
+        """Run a job type now, without a definition."""
+        _, job_type = self.job_type(code)
+        self._check_params(job_type, params, "params")
+        await self._check_account(principal, job_type, code, account_id, "accountId")
+        now = self.clock()
+        job = NewJob(
+            id=new_job_id(now),
+            tenant_id=principal.tenant_id,
+            job_type=code,
+            trigger="api",
+            status="WAITING",
+            created_at=now,
+            account_id=account_id,
+            sealed_params=self.box.seal_json(params),
+            run_at=now,
+        )
+        await self.run(self.store.add_job, job)
+        self.runner.wake()
+        return await self._job_record(principal, job.id)
+
+    # -- definitions --------------------------------------------------------------------
+
+    async def create_definition(self, principal: Principal, raw: dict[str, Any]) -> DefinitionRecord:
+        definition = parse_spec(raw)
+        await self._check_definition(principal, definition)
+        now = self.clock()
+        spec = definition.spec
+        record = DefinitionRecord(
+            id=new_job_id(now),
+            tenant_id=principal.tenant_id,
+            code=spec.job_definition_code,
+            job_type=spec.job_type,
+            state="INITIALIZED",
+            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            sealed_params=self.box.seal_json(spec.params),
+            next_fire_at=None,
+            version=1,
+            history_count=spec.history_max_count,
+            history_seconds=spec.history_max_age_days * 86400.0,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.run(self.store.add_definition, record)
+        return record
+
+    async def definition(self, principal: Principal, code: str) -> DefinitionRecord:
+        record = await self.run(self.store.definition, principal.tenant_id, code)
+        if record is None:
+            raise NotFoundError(f"job definition '{code}' does not exist")
+        return record
+
+    async def definitions(self, principal: Principal, limit: int, offset: int) -> list[DefinitionRecord]:
+        return await self.run(self.store.definitions, principal.tenant_id, limit, offset)
+
+    def spec_of(self, record: DefinitionRecord) -> DefinitionSpec:
+        """The definition as clients see it: params included, secret ones masked."""
+        spec = decode_spec(record.document)
+        params = self._params(record.sealed_params)
+        found = self.supervisor.catalog.job_type(record.job_type)
+        if found is not None:
+            params = masked(found[1], params)
+        return msgspec.structs.replace(spec, params=params)
+
+    async def update_definition(
+        self, principal: Principal, code: str, patch: dict[str, Any]
+    ) -> DefinitionRecord:
+        record = await self.definition(principal, code)
+        current = decode_spec(record.document)
+        current = msgspec.structs.replace(current, params=self._params(record.sealed_params))
+        merged = merge(current, patch)
+        if "params" in patch:
+            merged["params"] = unmasked(merged["params"], current.params, f"{FIELD}.params")
+        definition = parse_spec(merged)
+        await self._check_definition(principal, definition)
+        return await self._replace(record, definition, record.state)
+
+    async def delete_definition(self, principal: Principal, code: str) -> None:
+        if await self.run(self.store.delete_definition, principal.tenant_id, code, self.clock()) is None:
+            raise NotFoundError(f"job definition '{code}' does not exist")
+
+    async def start(self, principal: Principal, code: str) -> tuple[DefinitionRecord, JobRecord | None]:
+        """Start firing; with ``runImmediately``, run once now as well."""
+        record = await self.definition(principal, code)
+        definition = self._definition(record)
+        spec = definition.spec
+        if record.state == "STARTED":
+            return record, None
+        no_slot = definition.schedule is not None and definition.first_fire(self.clock()) is None
+        if no_slot and not spec.run_immediately:
+            raise StateError(f"job definition '{code}' has no fire time left before its endDate")
+        record = await self._replace(record, definition, "STARTED")
+        job = None
+        if spec.run_immediately:
+            job = await self._run_definition_now(principal, record, definition, "immediate")
+            if spec.run_once:
+                record = await self._replace(record, definition, "COMPLETED")
+        return record, job
+
+    async def stop(self, principal: Principal, code: str) -> DefinitionRecord:
+        record = await self.definition(principal, code)
+        if record.state != "STARTED":
+            return record
+        return await self._replace(record, self._definition(record), "STOPPED")
+
+    async def execute_definition(self, principal: Principal, code: str) -> JobRecord:
+        """Run a definition now, whatever its state."""
+        record = await self.definition(principal, code)
+        return await self._run_definition_now(principal, record, self._definition(record), "api")
+
+    async def next_fires(self, principal: Principal, code: str, count: int) -> list[float]:
+        record = await self.definition(principal, code)
+        definition = self._definition(record)
+        fires: list[float] = []
+        slot = definition.first_fire(self.clock())
+        while slot is not None and len(fires) < count:
+            fires.append(slot)
+            slot = definition.slot_after(slot)
+        return fires
+
+    async def _replace(
+        self, record: DefinitionRecord, definition: Definition, state: str
+    ) -> DefinitionRecord:
+        now = self.clock()
+        spec = definition.spec
+        next_fire = definition.first_fire(now) if state == "STARTED" else None
+        if state == "STARTED" and definition.schedule is not None and next_fire is None:
+            state = "COMPLETED"
+        new = msgspec.structs.replace(
+            record,
+            job_type=spec.job_type,
+            state=state,
+            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            sealed_params=self.box.seal_json(spec.params),
+            next_fire_at=next_fire,
+            version=record.version + 1,
+            history_count=spec.history_max_count,
+            history_seconds=spec.history_max_age_days * 86400.0,
+            updated_at=now,
+        )
+        if not await self.run(self.store.replace_definition, new, record.version):
+            raise StateError(f"job definition '{record.code}' was changed meanwhile; read it and try again")
+        self.scheduler.track(new)
+        return new
+
+    async def _run_definition_now(
+        self, principal: Principal, record: DefinitionRecord, definition: Definition, trigger: str
+    ) -> JobRecord:
+        now = self.clock()
+        spec = definition.spec
+        job = NewJob(
+            id=new_job_id(now),
+            tenant_id=principal.tenant_id,
+            job_type=record.job_type,
+            trigger=trigger,
+            status="WAITING",
+            created_at=now,
+            definition_id=record.id,
+            definition_code=record.code,
+            account_id=spec.account_id,
+            overlap="allow",
+            max_retries=spec.max_retries,
+            backoff=spec.retry_backoff_seconds,
+            timeout=spec.timeout_seconds,
+            run_at=now,
+            retry_until=record.next_fire_at,
+        )
+        if not await self.run(self.store.add_definition_job, job):
+            raise NotFoundError(f"job definition '{record.code}' does not exist")
+        self.runner.wake()
+        return await self._job_record(principal, job.id)
+
+    def _definition(self, record: DefinitionRecord) -> Definition:
+        spec = msgspec.structs.replace(
+            decode_spec(record.document), params=self._params(record.sealed_params)
+        )
+        return check_spec(spec)
+
+    async def _check_definition(self, principal: Principal, definition: Definition) -> None:
+        spec = definition.spec
+        _, job_type = self.job_type(spec.job_type, f"{FIELD}.jobType")
+        self._check_params(job_type, spec.params, f"{FIELD}.params")
+        await self._check_account(principal, job_type, spec.job_type, spec.account_id, f"{FIELD}.accountId")
+
+    def _check_params(self, job_type: JobType, params: dict[str, Any], field: str) -> None:
+        problem = params_problem(job_type, params)
+        if problem is not None:
+            message, where = problem
+            raise InvalidRequestError(message, f"{field}{where.removeprefix('params')}")
+
+    async def _check_account(
+        self, principal: Principal, job_type: JobType, code: str, account_id: str | None, field: str
+    ) -> None:
+        connector, _ = self.job_type(code)
+        if account_id is None:
+            if job_type.needs_account:
+                raise InvalidRequestError(f"job type '{code}' needs an account ({field})", field)
+            return
+        account = await self.run(self.store.account, principal.tenant_id, account_id)
+        if account is None:
+            raise InvalidRequestError(f"account '{account_id}' does not exist", field)
+        if account.component != connector:
+            raise InvalidRequestError(
+                f"account '{account_id}' belongs to component '{account.component}'; job type "
+                f"'{code}' runs on '{connector}'",
+                field,
+            )
+
+    def _params(self, sealed: bytes) -> dict[str, Any]:
+        try:
+            return self.box.open_json(sealed)
+        except SecretsError:
+            log.error("job params cannot be decrypted with the configured keys")
+            raise InvalidRequestError(
+                "the stored params cannot be read with this server's secret key", FIELD
+            ) from None
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    async def job(self, principal: Principal, job_id: str, wait: float = 0.0) -> JobRecord:
+        """A job; with ``wait``, answers as soon as it is over (or ``wait`` has passed)."""
+        if wait <= 0:
+            return await self._job_record(principal, job_id)
+        # Listen before looking, so an end between the look and the wait is not missed.
+        with self.runner.listening(job_id) as finished:
+            record = await self._job_record(principal, job_id)
+            if record.status in ("WAITING", "STARTED"):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(wait, self.settings.max_wait)):
+                        await finished.wait()
+                record = await self._job_record(principal, job_id)
+        return record
+
+    async def dispatch_forever(self) -> None:
+        await self.runner.dispatch_forever()
+
+    async def scheduler_forever(self) -> None:
+        await self.scheduler.run_forever()
+
+    async def purge_forever(self) -> None:
+        await self.runner.purge_forever()
+
+    async def close(self) -> None:
+        await self.runner.close()
+
+    async def jobs(
+        self,
+        principal: Principal,
+        limit: int,
+        offset: int,
+        definition_code: str | None,
+        status: str | None,
+        since: float | None,
+    ) -> list[JobRecord]:
+        return await self.run(
+            self.store.jobs, principal.tenant_id, limit, offset, definition_code, status, since
+        )
+
+    async def cancel(self, principal: Principal, job_id: str) -> JobRecord:
+        """Cancel a waiting or running job; a finished one is left as it is (StateError)."""
+        record = await self._job_record(principal, job_id)
+        if record.status not in ("WAITING", "STARTED"):
+            raise StateError(
+                f"job '{job_id}' is {record.status}; only a waiting or running job can be cancelled"
+            )
+        if await self.run(self.store.cancel_waiting_job, principal.tenant_id, job_id, self.clock()):
+            self.runner.signal(job_id)
+        else:
+            await self.runner.cancel_running(job_id)
+        return await self._job_record(principal, job_id)
+
+    async def _job_record(self, principal: Principal, job_id: str) -> JobRecord:
+        record = await self.run(self.store.job, principal.tenant_id, job_id)
+        if record is None:
+            raise NotFoundError(f"job '{job_id}' does not exist")
+        return record

@@ -1,0 +1,78 @@
+"""Jobs and job definitions as the API shows them (seed 003's field names)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import msgspec
+
+from connectord.runtime.jobs.definitions import DefinitionSpec
+from connectord.runtime.jobs.schedules import iso
+from connectord.runtime.store.records import DefinitionRecord, JobRecord
+
+#: Seed 004's words for a job's status.
+PROCESS_STATUS = {
+    "WAITING": "WAITING",
+    "STARTED": "RUNNING",
+    "COMPLETED": "SUCCEEDED",
+    "FAILED": "FAILED",
+    "CANCELLED": "CANCELLED",
+    "MISSED": "FAILED",
+    "SKIPPED": "FAILED",
+}
+
+
+def iso_utc(instant: float | None) -> str | None:
+    """ISO 8601 in UTC with an offset, to the millisecond."""
+    if instant is None:
+        return None
+    return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
+    result = msgspec.json.decode(record.result) if record.result is not None else None
+    attempts = msgspec.json.decode(record.attempts)
+    for attempt in attempts:
+        attempt["startedAt"] = iso_utc(attempt.get("startedAt"))
+        attempt["finishedAt"] = iso_utc(attempt.get("finishedAt"))
+    view: dict[str, Any] = {
+        "jobId": record.id,
+        "status": record.status,
+        "jobType": record.job_type,
+        "jobDefinitionCode": record.definition_code,
+        "trigger": record.trigger,
+        "scheduledFor": iso_utc(record.scheduled_for),
+        "attempt": record.attempt,
+        "maxRetries": record.max_retries,
+        "attempts": attempts,
+        "createdAt": iso_utc(record.created_at),
+        "startedAt": iso_utc(record.started_at),
+        "finishedAt": iso_utc(record.finished_at),
+        "result": result.get("data") if isinstance(result, dict) else None,
+        "outputs": result.get("outputs", {}) if isinstance(result, dict) else {},
+    }
+    if record.status == "WAITING" and record.run_at is not None:
+        view["runAt"] = iso_utc(record.run_at)
+    if attempts and record.status in ("FAILED", "WAITING"):
+        view["error"] = attempts[-1].get("error")
+    if with_logs:
+        view["logs"] = msgspec.json.decode(record.logs) if record.logs is not None else []
+    return view
+
+
+def definition_view(record: DefinitionRecord, spec: DefinitionSpec) -> dict[str, Any]:
+    view = msgspec.to_builtins(spec)
+    view.setdefault("params", {})
+    view.update(
+        state=record.state,
+        nextFireTime=None if record.next_fire_at is None else iso(record.next_fire_at, _zone(spec)),
+        createdAt=iso_utc(record.created_at),
+        updatedAt=iso_utc(record.updated_at),
+    )
+    return view
+
+
+def _zone(spec: DefinitionSpec) -> str:
+    zone = (spec.schedule or {}).get("timezone")
+    return zone if isinstance(zone, str) else "UTC"

@@ -1,0 +1,359 @@
+"""Job definitions and jobs in SQLite.
+
+The ``jobs`` table is also the scheduler's ledger: a unique (definition, slot) key means a
+slot is recorded once, whoever fires it, and ``fire`` moves a definition's next slot and
+adds its ledger rows in one transaction, so a restart neither loses nor repeats a slot.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import msgspec
+
+from connectord.runtime.store.records import (
+    FINAL_STATUSES,
+    ClaimedJob,
+    ConflictError,
+    DefinitionRecord,
+    Fire,
+    JobRecord,
+    JobStatus,
+    NewJob,
+)
+
+_DEFINITION_COLUMNS = (
+    "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
+    "history_count, history_seconds, created_at, updated_at"
+)
+_JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
+    "logs, created_at, started_at, finished_at"
+)
+_NEW_JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, sealed_params, max_retries, backoff, timeout, run_at, retry_until, attempts, "
+    "created_at"
+)
+_FINAL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"
+#: A job of a definition with overlap 'queue' waits while another of its jobs runs.
+_RUNNABLE = """status = 'WAITING' AND run_at <= ? AND NOT (overlap = 'queue' AND EXISTS (
+                   SELECT 1 FROM jobs AS other WHERE other.definition_id = jobs.definition_id
+                   AND other.status = 'STARTED'))"""
+
+
+class _Connected(Protocol):
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+    def _read(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
+def _definition(row: Sequence[object] | None) -> DefinitionRecord | None:
+    return DefinitionRecord(*row) if row else None  # type: ignore[arg-type]
+
+
+def _job(row: Sequence[object] | None) -> JobRecord | None:
+    return JobRecord(*row) if row else None  # type: ignore[arg-type]
+
+
+def _insert_job(conn: sqlite3.Connection, job: NewJob, sealed_from_definition: bool = False) -> bool:
+    """Add a job; False when its (definition, slot) is already in the ledger."""
+    params = "(SELECT sealed_params FROM job_definitions WHERE id = ?)" if sealed_from_definition else "?"
+    sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
+    cursor = conn.execute(
+        f"""INSERT INTO jobs ({_NEW_JOB_COLUMNS})
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {params}, ?, ?, ?, ?, ?, x'5b5d', ?)
+            ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
+        (
+            job.id,
+            job.tenant_id,
+            job.definition_id,
+            job.definition_code,
+            job.job_type,
+            job.account_id,
+            job.trigger,
+            job.scheduled_for,
+            job.status,
+            job.overlap,
+            sealed,
+            job.max_retries,
+            job.backoff,
+            job.timeout,
+            job.run_at,
+            job.retry_until,
+            job.created_at,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+class JobsSQL:
+    # -- definitions --------------------------------------------------------------------
+
+    def add_definition(self: _Connected, record: DefinitionRecord) -> None:
+        """Add a definition; ConflictError when the tenant already has one with its code."""
+        try:
+            with self._tx() as conn:
+                conn.execute(
+                    f"INSERT INTO job_definitions ({_DEFINITION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    msgspec.structs.astuple(record),
+                )
+        except sqlite3.IntegrityError:
+            raise ConflictError(f"a job definition with code '{record.code}' exists already") from None
+
+    def definition(self: _Connected, tenant_id: str, code: str) -> DefinitionRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ? AND code = ?",
+                (tenant_id, code),
+            ).fetchone()
+        return _definition(row)
+
+    def definitions_by_id(self: _Connected, ids: Sequence[str]) -> list[DefinitionRecord]:
+        found: list[DefinitionRecord] = []
+        with self._read() as conn:
+            for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+                chunk = ids[start : start + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE id IN ({marks})", chunk
+                ).fetchall()
+                found.extend(DefinitionRecord(*row) for row in rows)
+        return found
+
+    def definitions(self: _Connected, tenant_id: str, limit: int, offset: int) -> list[DefinitionRecord]:
+        with self._read() as conn:
+            rows = conn.execute(
+                f"""SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ?
+                    ORDER BY code LIMIT ? OFFSET ?""",
+                (tenant_id, limit, offset),
+            ).fetchall()
+        return [DefinitionRecord(*row) for row in rows]
+
+    def replace_definition(self: _Connected, record: DefinitionRecord, expected_version: int) -> bool:
+        """Store a changed definition (``record.version`` is the new one) if it is still at
+        ``expected_version``; False when it changed or went meanwhile."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE job_definitions
+                   SET job_type = ?, state = ?, document = ?, sealed_params = ?, next_fire_at = ?,
+                       version = ?, history_count = ?, history_seconds = ?, updated_at = ?
+                   WHERE id = ? AND version = ?""",
+                (
+                    record.job_type,
+                    record.state,
+                    record.document,
+                    record.sealed_params,
+                    record.next_fire_at,
+                    record.version,
+                    record.history_count,
+                    record.history_seconds,
+                    record.updated_at,
+                    record.id,
+                    expected_version,
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def delete_definition(self: _Connected, tenant_id: str, code: str, now: float) -> str | None:
+        """Delete a definition and cancel its jobs that have not started; its history stays.
+        The deleted definition's id, or None when there was none."""
+        with self._tx() as conn:
+            row = conn.execute(
+                "DELETE FROM job_definitions WHERE tenant_id = ? AND code = ? RETURNING id",
+                (tenant_id, code),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = ?, sealed_params = NULL
+                   WHERE definition_id = ? AND status = 'WAITING'""",
+                (now, row[0]),
+            )
+        return str(row[0])
+
+    def scheduled_definitions(self: _Connected) -> list[tuple[float, str, int]]:
+        """(next fire, id, version) of every started definition that will fire again."""
+        with self._read() as conn:
+            rows = conn.execute(
+                """SELECT next_fire_at, id, version FROM job_definitions
+                   WHERE state = 'STARTED' AND next_fire_at IS NOT NULL"""
+            ).fetchall()
+        return [(float(at), str(i), int(v)) for at, i, v in rows]
+
+    def fire(self: _Connected, fires: Sequence[Fire], now: float) -> list[NewJob]:
+        """Apply the scheduler's decisions in one transaction; the ledger rows added (a
+        definition that changed meanwhile is left alone). A WAITING row of a definition
+        with overlap 'skip' whose previous job has not finished is recorded as SKIPPED."""
+        added: list[NewJob] = []
+        with self._tx() as conn:
+            for fire in fires:
+                cursor = conn.execute(
+                    """UPDATE job_definitions SET next_fire_at = ?, state = ?
+                       WHERE id = ? AND version = ? AND state = 'STARTED' AND next_fire_at IS ?""",
+                    (fire.next_fire_at, fire.state, fire.definition_id, fire.version, fire.slot),
+                )
+                if cursor.rowcount != 1:
+                    continue
+                for job in fire.jobs:
+                    if job.status == "WAITING" and job.overlap == "skip" and _busy(conn, fire.definition_id):
+                        job = msgspec.structs.replace(job, status="SKIPPED", run_at=None)
+                    if _insert_job(conn, job, sealed_from_definition=job.status == "WAITING"):
+                        added.append(job)
+        return added
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def add_job(self: _Connected, job: NewJob) -> bool:
+        with self._tx() as conn:
+            return _insert_job(conn, job)
+
+    def add_definition_job(self: _Connected, job: NewJob) -> bool:
+        """Add a run of a definition with the definition's current params; False when the
+        definition is gone."""
+        with self._tx() as conn:
+            exists = conn.execute("SELECT 1 FROM job_definitions WHERE id = ?", (job.definition_id,))
+            if exists.fetchone() is None:
+                return False
+            return _insert_job(conn, job, sealed_from_definition=True)
+
+    def job(self: _Connected, tenant_id: str, job_id: str) -> JobRecord | None:
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant_id = ?", (job_id, tenant_id)
+            ).fetchone()
+        return _job(row)
+
+    def jobs(
+        self: _Connected,
+        tenant_id: str,
+        limit: int,
+        offset: int,
+        definition_code: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+    ) -> list[JobRecord]:
+        """A tenant's jobs, newest first, optionally of one definition, in one status, or
+        created at or after ``since``."""
+        where = ["tenant_id = ?"]
+        args: list[object] = [tenant_id]
+        for column, value, op in (
+            ("definition_code", definition_code, "="),
+            ("status", status, "="),
+            ("created_at", since, ">="),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} ?")
+                args.append(value)
+        with self._read() as conn:
+            rows = conn.execute(
+                f"""SELECT {_JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
+                    ORDER BY created_at DESC, id LIMIT ? OFFSET ?""",
+                (*args, limit, offset),
+            ).fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    def claim_job(self: _Connected, now: float) -> ClaimedJob | None:
+        """Take the job that is due first and mark it STARTED, counting an attempt."""
+        with self._tx() as conn:
+            row = conn.execute(
+                f"""UPDATE jobs SET status = 'STARTED', attempt = attempt + 1,
+                                    started_at = coalesce(started_at, ?)
+                    WHERE id = (SELECT id FROM jobs WHERE {_RUNNABLE} ORDER BY run_at, created_at LIMIT 1)
+                    RETURNING {_JOB_COLUMNS}, sealed_params""",
+                (now, now),
+            ).fetchone()
+        if row is None:
+            return None
+        return ClaimedJob(JobRecord(*row[:-1]), bytes(row[-1]) if row[-1] is not None else b"")
+
+    def next_job_due(self: _Connected) -> float | None:
+        """When the earliest waiting job may run (it may still wait for its turn)."""
+        with self._read() as conn:
+            row = conn.execute("SELECT min(run_at) FROM jobs WHERE status = 'WAITING'").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def retry_job(self: _Connected, job_id: str, attempts: bytes, run_at: float) -> bool:
+        """A failed attempt of a STARTED job: it waits until ``run_at`` for the next one."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?
+                   WHERE id = ? AND status = 'STARTED'""",
+                (attempts, run_at, job_id),
+            )
+        return cursor.rowcount == 1
+
+    def finish_job(
+        self: _Connected,
+        job_id: str,
+        status: JobStatus,
+        attempts: bytes,
+        result: bytes | None,
+        logs: bytes | None,
+        now: float,
+    ) -> bool:
+        """Record how a STARTED job ended and forget its params; False when it was not
+        running any more (cancelled meanwhile)."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = ?, attempts = ?, result = ?, logs = ?, finished_at = ?,
+                                   sealed_params = NULL, run_at = NULL
+                   WHERE id = ? AND status = 'STARTED'""",
+                (status, attempts, result, logs, now, job_id),
+            )
+        return cursor.rowcount == 1
+
+    def cancel_waiting_job(self: _Connected, tenant_id: str, job_id: str, now: float) -> bool:
+        """Cancel a job that waits (for its slot, its turn or a retry); False otherwise."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = ?, sealed_params = NULL,
+                                   run_at = NULL
+                   WHERE id = ? AND tenant_id = ? AND status = 'WAITING'""",
+                (now, job_id, tenant_id),
+            )
+        return cursor.rowcount == 1
+
+    def requeue_started_jobs(self: _Connected) -> int:
+        """After a restart: jobs that were running run again; the interrupted attempt is
+        not counted against their retries."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'WAITING', attempt = max(attempt - 1, 0),
+                                   run_at = coalesce(run_at, created_at)
+                   WHERE status = 'STARTED'"""
+            )
+        return cursor.rowcount
+
+    def purge_jobs(self: _Connected, now: float, adhoc_seconds: float) -> int:
+        """Delete finished jobs beyond their definition's history limits (count and age),
+        and finished ad-hoc jobs older than ``adhoc_seconds``."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                f"""DELETE FROM jobs WHERE id IN (
+                      SELECT id FROM (
+                        SELECT j.id, j.created_at, d.id AS definition,
+                               coalesce(d.history_count, -1) AS keep_count,
+                               coalesce(d.history_seconds, ?) AS keep_seconds,
+                               row_number() OVER (PARTITION BY j.definition_id
+                                                  ORDER BY j.created_at DESC) AS newest
+                        FROM jobs AS j LEFT JOIN job_definitions AS d ON d.id = j.definition_id
+                        WHERE j.status IN {_FINAL})
+                      WHERE created_at < ? - keep_seconds
+                         OR (definition IS NOT NULL AND newest > keep_count))""",
+                (adhoc_seconds, now),
+            )
+        return cursor.rowcount
+
+
+def _busy(conn: sqlite3.Connection, definition_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM jobs WHERE definition_id = ? AND status IN ('WAITING', 'STARTED') LIMIT 1",
+        (definition_id,),
+    ).fetchone()
+    return row is not None

@@ -1,0 +1,358 @@
+"""Job types, job definitions and jobs through a real HTTP server (seed 003's endpoints)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from connectord.runtime.secrets import MASK
+
+from .conftest import JobsApi
+
+JOB_ID = re.compile(r"^\d{8}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def definition(code: str = "nightly", **fields: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "jobDefinitionCode": code,
+        "jobType": "echo",
+        "name": "Echo at night",
+        "params": {"message": "hello", "password": "pa55-word-xyz"},
+        "schedule": {"cron": "0 0 12 * * ?", "timezone": "Europe/Berlin"},
+    }
+    body.update(fields)
+    return {"jobDefinition": body}
+
+
+async def test_job_types_are_listed_with_their_params_schema(jobs_api: JobsApi) -> None:
+    listed = await jobs_api.call("GET", "/v1/job-types", 200)
+    codes = {t["code"]: t for t in listed["data"]}
+    assert {"callWebserviceEndpoint", "echo", "flaky", "OneStepNotepadRunner"} <= set(codes)
+    web_type = codes["callWebserviceEndpoint"]
+    assert web_type["component"] == "webservice"
+    assert "url" in web_type["paramsSchema"]["properties"]
+    one = await jobs_api.call("GET", "/v1/job-types/flaky", 200)
+    assert one["paramsSchema"]["required"] == ["counter", "failTimes"]
+    missing = await jobs_api.call("GET", "/v1/job-types/nope", 404)
+    assert "unknown job type 'nope'" in missing["message"]
+
+
+async def test_a_job_type_runs_without_a_definition(jobs_api: JobsApi) -> None:
+    response = await jobs_api.client.post(
+        "/v1/job-types/echo/_execute",
+        json={"params": {"message": "hi there", "password": "s3cret-pass-123"}},
+        headers=jobs_api.headers,
+    )
+    assert response.status == 202
+    job_id = (await response.json())["jobId"]
+    assert JOB_ID.match(job_id)
+    assert response.headers["Location"].endswith(f"/v1/jobs/{job_id}")
+    job = await jobs_api.finished(job_id)
+    assert job["status"] == "COMPLETED", job
+    assert job["result"] == {"echo": "hi there"}
+    assert job["outputs"] == {"length": 8}
+    assert job["jobDefinitionCode"] is None and job["attempt"] == 1
+    lines = [line["message"] for line in job["logs"]]
+    assert any("echo hi there with password" in line for line in lines)
+    assert not any("s3cret-pass-123" in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "field"),
+    [
+        ("/v1/job-types/flaky/_execute", {"params": {"counter": "/tmp/x"}}, 400, "params.failTimes"),
+        ("/v1/job-types/flaky/_execute", {"params": {"counter": 1, "failTimes": 0}}, 400, "params.counter"),
+        ("/v1/job-types/echo/_execute", {"params": {}, "extra": 1}, 400, "extra"),
+        ("/v1/job-types/whoami/_execute", {"params": {}}, 400, "accountId"),
+        ("/v1/job-types/whoami/_execute", {"params": {}, "accountId": "nope"}, 400, "accountId"),
+    ],
+)
+async def test_bad_job_type_executions_are_refused_naming_the_field(
+    jobs_api: JobsApi, path: str, body: dict[str, Any], status: int, field: str
+) -> None:
+    answer = await jobs_api.call("POST", path, status, json=body)
+    assert answer["field"] == field, answer
+
+
+async def test_an_account_gives_a_job_its_credentials(jobs_api: JobsApi) -> None:
+    account = jobs_api.add_account("ops@example.com", {"token": "abcdef"}, "jobber")
+    answer = await jobs_api.call(
+        "POST", "/v1/job-types/whoami/_execute", 202, json={"params": {}, "accountId": account}
+    )
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["result"] == {"token_length": 6}
+
+
+async def test_definitions_are_created_read_listed_patched_and_deleted(jobs_api: JobsApi) -> None:
+    response = await jobs_api.client.post("/v1/job-definitions", json=definition(), headers=jobs_api.headers)
+    assert response.status == 201, await response.text()
+    assert response.headers["Location"].endswith("/v1/job-definitions/nightly")
+    created = (await response.json())["jobDefinition"]
+    assert created["state"] == "INITIALIZED" and created["nextFireTime"] is None
+    assert created["params"] == {"message": "hello", "password": MASK}  # secret params are masked
+    assert created["maxRetries"] == 0 and created["overlap"] == "skip"
+
+    again = await jobs_api.call("POST", "/v1/job-definitions", 409, json=definition())
+    assert "nightly" in again["message"]
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("second"))
+
+    one = await jobs_api.call("GET", "/v1/job-definitions/nightly", 200)
+    assert one["jobDefinition"]["name"] == "Echo at night"
+    page = await jobs_api.call("GET", "/v1/job-definitions?limit=1&offset=1", 200)
+    assert [d["jobDefinitionCode"] for d in page["data"]] == ["second"]
+
+    patch = {"jobDefinition": {"name": "renamed", "params": {"message": "new", "password": MASK}}}
+    patched = (await jobs_api.call("PATCH", "/v1/job-definitions/nightly", 200, json=patch))["jobDefinition"]
+    assert patched["name"] == "renamed" and patched["params"]["message"] == "new"
+    record = await jobs_api.jobs.definition(await _principal(jobs_api), "nightly")
+    assert jobs_api.box.open_json(record.sealed_params)["password"] == "pa55-word-xyz"  # kept, not "***"
+
+    await jobs_api.call("DELETE", "/v1/job-definitions/nightly", 204)
+    await jobs_api.call("GET", "/v1/job-definitions/nightly", 404)
+    await jobs_api.call("DELETE", "/v1/job-definitions/nightly", 404)
+
+
+async def test_secret_header_values_are_masked_and_kept_on_patch(jobs_api: JobsApi) -> None:
+    headers = {"Authorization": "Bearer tok-123456", "Content-Type": "application/json"}
+    params = {"url": "https://example.com/x", "headers": headers}
+    body = definition("web", jobType="callWebserviceEndpoint", params=params)
+    created = (await jobs_api.call("POST", "/v1/job-definitions", 201, json=body))["jobDefinition"]
+    assert created["params"]["headers"] == {"Authorization": MASK, "Content-Type": "application/json"}
+    patch = {"jobDefinition": {"params": {**params, "headers": created["params"]["headers"]}}}
+    await jobs_api.call("PATCH", "/v1/job-definitions/web", 200, json=patch)
+    record = await jobs_api.jobs.definition(await _principal(jobs_api), "web")
+    assert jobs_api.box.open_json(record.sealed_params)["headers"] == headers
+    new_header = {"jobDefinition": {"params": {**params, "headers": {"X-Token": MASK}}}}
+    refused = await jobs_api.call("PATCH", "/v1/job-definitions/web", 400, json=new_header)
+    assert refused["field"] == "jobDefinition.params.headers.X-Token"
+
+
+async def _principal(jobs_api: JobsApi) -> Any:
+    from connectord.runtime.secrets import hash_api_key
+
+    store = jobs_api.jobs.store
+    return store.principal(hash_api_key(jobs_api.keys["ops@example.com"]))
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "words"),
+    [
+        ({"schedule": {"cron": "0 0 12 * * ? *x"}}, "jobDefinition.schedule.cron", ""),
+        ({"schedule": {"cron": "61 * * * *"}}, "jobDefinition.schedule.cron", ""),
+        (
+            {"schedule": {"cron": "0 0 12 * * ?", "timezone": "Mars/Olympus"}},
+            "jobDefinition.schedule.timezone",
+            "",
+        ),
+        ({"schedule": {"cron": "0 0 30 2 *"}}, "jobDefinition.schedule.cron", "never"),
+        (
+            {"startDate": "2030-01-02 00:00:00", "endDate": "2030-01-01 00:00:00"},
+            "jobDefinition.endDate",
+            "after",
+        ),
+        ({"startDate": "tomorrow"}, "jobDefinition.startDate", "ISO 8601"),
+        ({"jobType": "nope"}, "jobDefinition.jobType", "unknown job type"),
+        ({"params": {"message": 5}}, "jobDefinition.params.message", ""),
+        ({"maxRetries": 11}, "jobDefinition.maxRetries", ""),
+        ({"overlap": "sometimes"}, "jobDefinition.overlap", ""),
+        ({"jobDefinitionCode": "has space"}, "jobDefinition.jobDefinitionCode", ""),
+        ({"bogus": 1}, "jobDefinition.bogus", "unknown"),
+        (
+            {"options": {"webhooks": {"onFailure": ["ftp://x"]}}},
+            "jobDefinition.options.webhooks.onFailure",
+            "",
+        ),
+    ],
+)
+async def test_invalid_definitions_are_refused_saying_why(
+    jobs_api: JobsApi, fields: dict[str, Any], field: str, words: str
+) -> None:
+    answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json=definition(**fields))
+    assert answer["field"] == field, answer
+    assert words in answer["message"]
+
+
+async def test_a_body_without_the_job_definition_wrapper_is_refused(jobs_api: JobsApi) -> None:
+    answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json={"jobDefinitionCode": "x"})
+    assert answer["field"] == "jobDefinition"
+    answer = await jobs_api.call("POST", "/v1/job-definitions", 400, data=b"{not json")
+    assert answer["field"] == "body"
+
+
+async def test_start_stop_and_the_next_fire_times(jobs_api: JobsApi) -> None:
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition())
+    started = (await jobs_api.call("POST", "/v1/job-definitions/nightly/_start", 200))["jobDefinition"]
+    assert started["state"] == "STARTED"
+    assert re.match(r"^\d{4}-\d\d-\d\dT12:00:00\+0[12]:00$", started["nextFireTime"]), started
+    nxt = await jobs_api.call("GET", "/v1/job-definitions/nightly/next?n=3", 200)
+    assert len(nxt["nextFireTimes"]) == 3
+    assert nxt["nextFireTimes"][0] == started["nextFireTime"]
+    text = await jobs_api.call(
+        "GET",
+        "/v1/job-definitions/nightly/next?n=2",
+        200,
+        headers={**jobs_api.headers, "Accept": "text/plain"},
+    )
+    assert text.splitlines() == nxt["nextFireTimes"][:2]
+    await jobs_api.call("GET", "/v1/job-definitions/nightly/next?n=0", 400)
+    stopped = (await jobs_api.call("POST", "/v1/job-definitions/nightly/_stop", 200))["jobDefinition"]
+    assert stopped["state"] == "STOPPED" and stopped["nextFireTime"] is None
+
+
+async def test_a_definition_runs_now_whatever_its_state(jobs_api: JobsApi) -> None:
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition())
+    answer = await jobs_api.call("POST", "/v1/job-definitions/nightly/_execute", 202, json={})
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "COMPLETED" and job["jobDefinitionCode"] == "nightly"
+    assert job["trigger"] == "api" and job["scheduledFor"] is None
+    listed = await jobs_api.call("GET", "/v1/jobs?jobDefinitionCode=nightly&status=COMPLETED", 200)
+    assert [j["jobId"] for j in listed["data"]] == [answer["jobId"]]
+    assert "logs" not in listed["data"][0]
+    await jobs_api.call("GET", "/v1/jobs?status=DONE", 400)
+    await jobs_api.call("GET", "/v1/jobs?since=yesterday", 400)
+
+
+async def test_run_immediately_runs_on_start_and_run_once_completes(jobs_api: JobsApi) -> None:
+    body = definition(runImmediately=True, runOnce=True)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    started = await jobs_api.call("POST", "/v1/job-definitions/nightly/_start", 200)
+    assert started["jobDefinition"]["state"] == "COMPLETED"
+    job = await jobs_api.finished(started["jobId"])
+    assert job["status"] == "COMPLETED" and job["trigger"] == "immediate"
+
+
+async def test_a_failing_job_is_retried_until_it_succeeds(jobs_api: JobsApi, tmp_path: Path) -> None:
+    params = {"counter": str(tmp_path / "count"), "failTimes": 2}
+    body = definition("flaky", jobType="flaky", params=params, maxRetries=3, retryBackoffSeconds=0.05)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    answer = await jobs_api.call("POST", "/v1/job-definitions/flaky/_execute", 202)
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "COMPLETED", job
+    assert [a["outcome"] for a in job["attempts"]] == ["failed", "failed", "succeeded"]
+    assert job["attempts"][0]["error"]["message"] == "attempt 1 failed"
+    assert job["result"] == {"attempts": 3}
+
+
+async def test_a_job_fails_once_its_retries_are_spent(jobs_api: JobsApi, tmp_path: Path) -> None:
+    params = {"counter": str(tmp_path / "count"), "failTimes": 5}
+    body = definition("flaky", jobType="flaky", params=params, maxRetries=1, retryBackoffSeconds=0.05)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    answer = await jobs_api.call("POST", "/v1/job-definitions/flaky/_execute", 202)
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "FAILED"
+    assert len(job["attempts"]) == 2 and job["error"]["message"] == "attempt 2 failed"
+
+
+async def test_a_job_past_its_timeout_fails_as_timed_out(jobs_api: JobsApi) -> None:
+    body = definition("slow", jobType="sleep", params={"seconds": 60}, timeoutSeconds=0.5)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    answer = await jobs_api.call("POST", "/v1/job-definitions/slow/_execute", 202)
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "FAILED"
+    assert job["error"]["kind"] == "timed_out"
+
+
+async def test_a_running_job_is_cancelled(jobs_api: JobsApi, tmp_path: Path) -> None:
+    marker = tmp_path / "started"
+    answer = await jobs_api.call(
+        "POST", "/v1/job-types/sleep/_execute", 202, json={"params": {"seconds": 60, "started": str(marker)}}
+    )
+    job_id = answer["jobId"]
+
+    async def started() -> bool:
+        return marker.exists()
+
+    await jobs_api.until(started)
+    cancelled = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 200)
+    assert cancelled["status"] == "CANCELLED"
+    again = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 409)
+    assert "CANCELLED" in again["message"]
+    await jobs_api.call("DELETE", "/v1/jobs/nope", 404)
+
+
+async def test_everything_is_scoped_by_tenant(jobs_api: JobsApi) -> None:
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition())
+    answer = await jobs_api.call("POST", "/v1/job-definitions/nightly/_execute", 202)
+    other = jobs_api.add_user("rival@example.com", "rival")
+    await jobs_api.call("GET", "/v1/job-definitions/nightly", 404, headers=other)
+    await jobs_api.call("GET", f"/v1/jobs/{answer['jobId']}", 404, headers=other)
+    await jobs_api.call("DELETE", f"/v1/jobs/{answer['jobId']}", 404, headers=other)
+    assert (await jobs_api.call("GET", "/v1/jobs", 200, headers=other))["data"] == []
+    # The same code in another tenant is another definition.
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition(), headers=other)
+    await jobs_api.call("GET", "/v1/jobs", 401, headers={})
+
+
+async def test_a_started_definition_fires_on_its_schedule(jobs_api: JobsApi) -> None:
+    body = definition("every-second", schedule={"cron": "* * * * * ?"})
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    await jobs_api.call("POST", "/v1/job-definitions/every-second/_start", 200)
+    found: list[dict[str, Any]] = []
+
+    async def fired() -> bool:
+        listed = await jobs_api.call("GET", "/v1/jobs?jobDefinitionCode=every-second", 200)
+        found[:] = [j for j in listed["data"] if j["trigger"] == "schedule"]
+        return bool(found)
+
+    await jobs_api.until(fired)
+    job = await jobs_api.finished(found[-1]["jobId"])
+    assert job["status"] == "COMPLETED" and job["scheduledFor"].endswith(".000+00:00")
+    await jobs_api.call("POST", "/v1/job-definitions/every-second/_stop", 200)
+
+
+async def test_webhooks_are_called_when_a_job_completes_or_fails(jobs_api: JobsApi, tmp_path: Path) -> None:
+    received: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        await received.put(await request.json())
+        return web.Response(status=204)
+
+    receiver = web.Application()
+    receiver.router.add_post("/hook", hook)
+    async with TestServer(receiver, host="127.0.0.1") as server:
+        url = str(server.make_url("/hook"))
+        options = {"webhooks": {"onCompletion": [url], "onFailure": [url]}, "sendFailureEmail": True}
+        await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition(options=options))
+        answer = await jobs_api.call("POST", "/v1/job-definitions/nightly/_execute", 202)
+        payload = await asyncio.wait_for(received.get(), 20)
+        assert payload["event"] == "job.completed"
+        assert payload["job"]["jobId"] == answer["jobId"] and payload["job"]["status"] == "COMPLETED"
+
+        failing = {"counter": str(tmp_path / "c"), "failTimes": 9}
+        body = definition("fails", jobType="flaky", params=failing, options=options)
+        await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+        await jobs_api.call("POST", "/v1/job-definitions/fails/_execute", 202)
+        payload = await asyncio.wait_for(received.get(), 20)
+        assert payload["event"] == "job.failed" and payload["job"]["error"]["message"] == "attempt 1 failed"
+
+
+async def test_call_webservice_endpoint_with_seed_003s_example(jobs_api: JobsApi) -> None:
+    seen: dict[str, Any] = {}
+
+    async def query(request: web.Request) -> web.Response:
+        seen.update(body=await request.json(), limit=request.query.get("limit"))
+        return web.json_response({"hits": ["running shoe"]})
+
+    upstream = web.Application()
+    upstream.router.add_post("/_query_", query)
+    async with TestServer(upstream, host="127.0.0.1") as server:
+        params = {
+            "url": str(server.make_url("/_query_")),
+            "method": "POST",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"searchTerms": "running shoe"},
+            "searchParams": {"limit": 10},
+        }
+        answer = await jobs_api.call(
+            "POST", "/v1/job-types/callWebserviceEndpoint/_execute", 202, json={"params": params}
+        )
+        job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "COMPLETED", job
+    assert seen == {"body": {"searchTerms": "running shoe"}, "limit": "10"}
+    assert job["result"]["status"] == 200 and job["result"]["body"] == {"hits": ["running shoe"]}

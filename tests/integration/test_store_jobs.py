@@ -1,0 +1,224 @@
+"""The store's contract for job definitions and the jobs ledger, on a real SQLite file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from connectord.runtime.store.records import ConflictError, DefinitionRecord, Fire, NewJob
+from connectord.runtime.store.sqlite import SQLiteStore
+
+T0 = 1_800_000_000.0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "jobs.sqlite3")
+    store.add_user("a@example.com", "acme", "hash-a", T0)
+    yield store
+    store.close()
+
+
+def tenant(store: SQLiteStore) -> str:
+    principal = store.principal("hash-a")
+    assert principal is not None
+    return principal.tenant_id
+
+
+def definition(store: SQLiteStore, code: str = "d1", next_fire_at: float | None = T0) -> DefinitionRecord:
+    record = DefinitionRecord(
+        id=f"id-{code}",
+        tenant_id=tenant(store),
+        code=code,
+        job_type="echo",
+        state="STARTED",
+        document=b"{}",
+        sealed_params=b"sealed",
+        next_fire_at=next_fire_at,
+        version=1,
+        history_count=2,
+        history_seconds=86400.0,
+        created_at=T0,
+        updated_at=T0,
+    )
+    store.add_definition(record)
+    return record
+
+
+def ledger_row(record: DefinitionRecord, slot: float, job_id: str, **changes: object) -> NewJob:
+    job = NewJob(
+        id=job_id,
+        tenant_id=record.tenant_id,
+        job_type=record.job_type,
+        trigger="schedule",
+        status="WAITING",
+        created_at=slot,
+        definition_id=record.id,
+        definition_code=record.code,
+        scheduled_for=slot,
+        run_at=slot,
+    )
+    return msgspec.structs.replace(job, **changes)
+
+
+def fire(record: DefinitionRecord, slot: float, nxt: float | None, *jobs: NewJob) -> Fire:
+    return Fire(record.id, record.version, slot, nxt, "STARTED" if nxt else "COMPLETED", list(jobs))
+
+
+def test_a_fire_moves_the_slot_and_records_it_once(store: SQLiteStore) -> None:
+    record = definition(store)
+    added = store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
+    assert [j.id for j in added] == ["j1"]
+    # The same decision again (another scheduler, a retry): the slot has moved on.
+    assert store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j2"))], T0) == []
+    assert store.scheduled_definitions() == [(T0 + 60, record.id, 1)]
+    job = store.job(record.tenant_id, "j1")
+    assert job is not None and job.status == "WAITING" and job.scheduled_for == T0
+    assert store.job(record.tenant_id, "j2") is None
+
+
+def test_the_ledger_refuses_a_second_row_for_one_slot(store: SQLiteStore) -> None:
+    record = definition(store)
+    assert store.add_definition_job(ledger_row(record, T0, "j1"))
+    assert not store.add_definition_job(ledger_row(record, T0, "j2"))
+    # Runs without a slot (run now) are not slots: any number of them.
+    assert store.add_definition_job(ledger_row(record, T0, "j3", scheduled_for=None, trigger="api"))
+    assert store.add_definition_job(ledger_row(record, T0, "j4", scheduled_for=None, trigger="api"))
+
+
+def test_a_changed_definition_is_not_fired_with_a_stale_decision(store: SQLiteStore) -> None:
+    record = definition(store)
+    changed = msgspec.structs.replace(record, version=2, next_fire_at=T0 + 3600)
+    assert store.replace_definition(changed, expected_version=1)
+    assert not store.replace_definition(changed, expected_version=1)
+    assert store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0) == []
+
+
+def test_a_fired_job_carries_the_definitions_params_and_claims_count_attempts(store: SQLiteStore) -> None:
+    record = definition(store)
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
+    assert store.claim_job(T0 - 1) is None  # not due yet
+    claimed = store.claim_job(T0)
+    assert claimed is not None
+    assert claimed.sealed_params == b"sealed"
+    assert (claimed.job.status, claimed.job.attempt, claimed.job.started_at) == ("STARTED", 1, T0)
+    assert store.claim_job(T0) is None
+
+
+def test_overlap_skip_records_a_skipped_slot_while_the_previous_job_runs(store: SQLiteStore) -> None:
+    record = definition(store)
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1", overlap="skip"))], T0)
+    assert store.claim_job(T0) is not None
+    record = msgspec.structs.replace(record, next_fire_at=T0 + 60)
+    added = store.fire(
+        [fire(record, T0 + 60, T0 + 120, ledger_row(record, T0 + 60, "j2", overlap="skip"))], T0
+    )
+    assert [(j.id, j.status) for j in added] == [("j2", "SKIPPED")]
+    job = store.job(record.tenant_id, "j2")
+    assert job is not None and job.status == "SKIPPED"
+
+
+def test_overlap_queue_waits_for_the_running_job_of_its_definition(store: SQLiteStore) -> None:
+    record = definition(store)
+    store.add_definition_job(ledger_row(record, T0, "j1", overlap="queue"))
+    store.add_definition_job(ledger_row(record, T0 + 1, "j2", overlap="queue"))
+    first = store.claim_job(T0 + 2)
+    assert first is not None and first.job.id == "j1"
+    assert store.claim_job(T0 + 2) is None  # j2 waits its turn
+    assert store.finish_job("j1", "COMPLETED", b"[]", b'{"data": 1}', b"[]", T0 + 3)
+    second = store.claim_job(T0 + 3)
+    assert second is not None and second.job.id == "j2"
+
+
+def test_retry_finish_cancel_and_requeue(store: SQLiteStore) -> None:
+    record = definition(store)
+    store.add_definition_job(ledger_row(record, T0, "j1"))
+    store.claim_job(T0)
+    assert store.retry_job("j1", b'[{"attempt": 1}]', T0 + 30)
+    assert store.next_job_due() == T0 + 30
+    assert store.claim_job(T0 + 29) is None
+    claimed = store.claim_job(T0 + 30)
+    assert claimed is not None and claimed.job.attempt == 2
+    # Interrupted by a restart: it runs again, and the interrupted attempt is not counted.
+    assert store.requeue_started_jobs() == 1
+    claimed = store.claim_job(T0 + 31)
+    assert claimed is not None and claimed.job.attempt == 2
+    assert store.finish_job("j1", "FAILED", b"[]", None, b"[]", T0 + 32)
+    assert not store.finish_job("j1", "COMPLETED", b"[]", None, b"[]", T0 + 33)  # once only
+    finished = store.job(record.tenant_id, "j1")
+    assert finished is not None and finished.status == "FAILED" and finished.finished_at == T0 + 32
+    store.add_definition_job(ledger_row(record, T0 + 60, "j2"))
+    assert store.cancel_waiting_job(record.tenant_id, "j2", T0 + 61)
+    assert not store.cancel_waiting_job(record.tenant_id, "j2", T0 + 62)
+    assert not store.cancel_waiting_job("another-tenant", "j1", T0 + 62)
+
+
+def test_jobs_are_listed_newest_first_with_filters_and_scoped_by_tenant(store: SQLiteStore) -> None:
+    record = definition(store)
+    for i in range(3):
+        store.add_definition_job(ledger_row(record, T0 + i, f"j{i}"))
+    store.claim_job(T0 + 10)
+    listed = store.jobs(record.tenant_id, 10, 0)
+    assert [j.id for j in listed] == ["j2", "j1", "j0"]
+    assert [j.id for j in store.jobs(record.tenant_id, 10, 0, status="STARTED")] == ["j0"]
+    assert [j.id for j in store.jobs(record.tenant_id, 10, 0, since=T0 + 1)] == ["j2", "j1"]
+    assert [j.id for j in store.jobs(record.tenant_id, 1, 1, definition_code="d1")] == ["j1"]
+    assert store.jobs("another-tenant", 10, 0) == []
+    assert store.job("another-tenant", "j0") is None
+
+
+def test_codes_are_unique_per_tenant(store: SQLiteStore) -> None:
+    definition(store, "d1")
+    with pytest.raises(ConflictError, match="d1"):
+        store.add_definition(msgspec.structs.replace(definition_template(store), id="other"))
+
+
+def definition_template(store: SQLiteStore) -> DefinitionRecord:
+    found = store.definition(tenant(store), "d1")
+    assert found is not None
+    return found
+
+
+def test_deleting_a_definition_cancels_its_waiting_jobs_and_keeps_history(store: SQLiteStore) -> None:
+    record = definition(store)
+    store.add_definition_job(ledger_row(record, T0, "done"))
+    store.claim_job(T0)
+    store.finish_job("done", "COMPLETED", b"[]", None, b"[]", T0 + 1)
+    store.add_definition_job(ledger_row(record, T0 + 60, "waiting"))
+    assert store.delete_definition(record.tenant_id, "d1", T0 + 2) == record.id
+    assert store.delete_definition(record.tenant_id, "d1", T0 + 2) is None
+    statuses = {j.id: j.status for j in store.jobs(record.tenant_id, 10, 0)}
+    assert statuses == {"done": "COMPLETED", "waiting": "CANCELLED"}
+
+
+def test_purge_keeps_the_newest_runs_of_each_definition_and_unfinished_ones(store: SQLiteStore) -> None:
+    record = definition(store)  # history_count=2, history_seconds=1 day
+    for i in range(4):
+        store.add_definition_job(ledger_row(record, T0 + i, f"j{i}"))
+        store.claim_job(T0 + i)
+        store.finish_job(f"j{i}", "COMPLETED", b"[]", None, b"[]", T0 + i)
+    store.add_definition_job(ledger_row(record, T0 + 10, "waiting", run_at=T0 + 10**6))
+    adhoc = NewJob("adhoc", record.tenant_id, "echo", "api", "WAITING", T0, run_at=T0)
+    store.add_job(adhoc)
+    store.claim_job(T0 + 20)
+    store.finish_job("adhoc", "COMPLETED", b"[]", None, b"[]", T0 + 20)
+    assert store.purge_jobs(T0 + 100, adhoc_seconds=3600) == 2  # j0, j1: beyond the newest 2
+    remaining = {j.id for j in store.jobs(record.tenant_id, 10, 0)}
+    assert remaining == {"j2", "j3", "waiting", "adhoc"}
+    assert store.purge_jobs(T0 + 2 * 86400, adhoc_seconds=3600) == 3  # by age; 'waiting' stays
+    assert {j.id for j in store.jobs(record.tenant_id, 10, 0)} == {"waiting"}
+
+
+def test_a_fire_survives_reopening_the_store(tmp_path: Path, store: SQLiteStore) -> None:
+    record = definition(store)
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
+    store.close()
+    reopened = SQLiteStore(tmp_path / "jobs.sqlite3")
+    try:
+        assert reopened.scheduled_definitions() == [(T0 + 60, record.id, 1)]
+        assert reopened.job(record.tenant_id, "j1") is not None
+    finally:
+        reopened.close()
