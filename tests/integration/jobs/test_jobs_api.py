@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +205,22 @@ async def test_start_stop_and_the_next_fire_times(jobs_api: JobsApi) -> None:
     await jobs_api.call("GET", "/v1/job-definitions/nightly/next?n=0", 400)
     stopped = (await jobs_api.call("POST", "/v1/job-definitions/nightly/_stop", 200))["jobDefinition"]
     assert stopped["state"] == "STOPPED" and stopped["nextFireTime"] is None
+
+
+async def test_an_interval_schedule_keeps_its_local_time_across_dst(jobs_api: JobsApi) -> None:
+    schedule = {"every": 1, "unit": "day", "anchor": "2026-03-27T09:15:00", "timezone": "Europe/Berlin"}
+    body = definition("daily", schedule=schedule, startDate="2026-03-27T00:00:00")
+    jobs_api.clock.offset = dt.datetime(2026, 3, 27, tzinfo=dt.UTC).timestamp() - time.time()
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    await jobs_api.call("POST", "/v1/job-definitions/daily/_start", 200)
+    nxt = await jobs_api.call("GET", "/v1/job-definitions/daily/next?n=3", 200)
+    assert nxt["nextFireTimes"] == [
+        "2026-03-27T09:15:00+01:00",
+        "2026-03-28T09:15:00+01:00",
+        "2026-03-29T09:15:00+02:00",  # the day the clocks go forward
+    ]
+    stored = (await jobs_api.call("GET", "/v1/job-definitions/daily", 200))["jobDefinition"]
+    assert stored["schedule"] == schedule
 
 
 async def test_a_definition_runs_now_whatever_its_state(jobs_api: JobsApi) -> None:
