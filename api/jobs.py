@@ -14,9 +14,10 @@ from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError, decode_json
-from connectord.runtime.jobs.definitions import FIELD, parse_instant
-from connectord.runtime.jobs.schedules import iso
-from connectord.runtime.jobs.views import definition_view, job_view
+from connectord.runtime.jobs import schedules
+from connectord.runtime.jobs.definitions import FIELD
+from connectord.runtime.jobs.schedules import ScheduleError, iso
+from connectord.runtime.jobs.views import definition_view, job_view, zone_of
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
 
 MAX_PAGE = 500
@@ -128,7 +129,9 @@ async def stop_definition(request: web.Request) -> web.Response:
 
 
 async def execute_definition(request: web.Request) -> web.Response:
-    await request.read()  # seed 003 sends {}; nothing in it is used
+    raw = await request.read()
+    if raw.strip():  # seed 003 sends {}; nothing in it is used, but it must be an object
+        decode_json(_object, raw)
     job = await request.app[JOBS].execute_definition(request[PRINCIPAL], request.match_info["code"])
     return _accepted(request, job)
 
@@ -137,7 +140,7 @@ async def next_fires(request: web.Request) -> web.Response:
     count = integer(request, "n", 10, 1, MAX_NEXT)
     jobs = request.app[JOBS]
     record = await jobs.definition(request[PRINCIPAL], request.match_info["code"])
-    zone = str((jobs.spec_of(record).schedule or {}).get("timezone", "UTC"))
+    zone = zone_of(jobs.spec_of(record))
     times = [iso(t, zone) for t in await jobs.next_fires(request[PRINCIPAL], record.code, count)]
     if _prefers_text(request):
         return web.Response(text="".join(f"{t}\n" for t in times), content_type="text/plain")
@@ -168,8 +171,8 @@ async def list_jobs(request: web.Request) -> web.Response:
     since = None
     if since_text is not None:
         try:
-            since = parse_instant(since_text, "UTC", "since")
-        except InvalidRequestError as exc:
+            since = schedules.parse_instant(since_text, "UTC", "since")
+        except ScheduleError as exc:
             raise ApiError(400, str(exc), "since") from None
     jobs = await request.app[JOBS].jobs(
         request[PRINCIPAL], limit, offset, request.query.get("jobDefinitionCode"), status, since

@@ -48,6 +48,8 @@ class ProcessStart(msgspec.Struct, forbid_unknown_fields=True):
     retryCount: str | int | None = None
     worker: str | int | None = None
     timezone: str = "UTC"
+    #: Extension: the stored account a job type that needs one runs with.
+    accountId: str | None = None
 
 
 _start_body = msgspec.json.Decoder(ProcessStart)
@@ -90,6 +92,7 @@ def definition_of(body: ProcessStart, spid: str) -> dict[str, Any]:
         "runOnce": run_once,
         "runImmediately": immediately,
         "maxRetries": _retries(body.retryCount),
+        "accountId": body.accountId,
     }
     if body.quartzDef:
         definition["schedule"] = {"cron": body.quartzDef, "timezone": body.timezone}
@@ -108,7 +111,10 @@ async def start(request: web.Request) -> web.Response:
     try:
         await jobs.create_definition(request[PRINCIPAL], definition_of(body, spid))
     except InvalidRequestError as exc:  # name the document's field, not ours
-        raise InvalidRequestError(str(exc).replace("jobDefinition.", ""), _field(exc.field)) from None
+        message = str(exc).replace("jobDefinition.", "")
+        for ours, theirs in _FIELDS.items():
+            message = message.replace(ours, theirs)
+        raise InvalidRequestError(message, _field(exc.field)) from None
     body_out: dict[str, Any] = {"robustaSpid": spid, "message": "Process saved"}
     try:
         await jobs.start(request[PRINCIPAL], spid)
@@ -117,14 +123,15 @@ async def start(request: web.Request) -> web.Response:
     return json_response(body_out)
 
 
+#: Our names of the document's fields.
+_FIELDS = {"schedule.cron": "quartzDef", "schedule.timezone": "timezone", "maxRetries": "retryCount"}
+
+
 def _field(field: str) -> str:
     name = field.removeprefix("jobDefinition.")
-    return {
-        "jobType": "name",
-        "schedule.cron": "quartzDef",
-        "schedule.timezone": "timezone",
-        "maxRetries": "retryCount",
-    }.get(name, name.replace("params", "values", 1))
+    if name == "jobType":
+        return "name"
+    return _FIELDS.get(name, name.replace("params", "values", 1))
 
 
 async def status(request: web.Request) -> web.Response:

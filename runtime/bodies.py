@@ -31,13 +31,21 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
 def named(message: str) -> InvalidRequestError:
     """msgspec says "Expected `str`, got `int` - at `$.component`": name the parameter."""
     if message.startswith("Object contains unknown field"):
-        name = message.split("`")[1]
+        name = _nested(message)
         return InvalidRequestError(f"unknown parameter '{name}'", name)
     if message.startswith("Object missing required field"):
-        name = message.split("`")[1]
+        name = _nested(message)
         return InvalidRequestError(f"parameter '{name}' is required", name)
     if " - at `$." in message:
         reason, path = message.rsplit(" - at `$.", 1)
         name = path.rstrip("`")
         return InvalidRequestError(f"parameter '{name}': {reason}", name.split(".")[0].split("[")[0])
     return InvalidRequestError(f"the body must be a JSON object: {message}", "body")
+
+
+def _nested(message: str) -> str:
+    """The field of "Object contains unknown field `bogus` - at `$.options`": options.bogus."""
+    name = message.split("`")[1]
+    if " - at `$." in message:
+        return message.rsplit(" - at `$.", 1)[1].rstrip("`") + "." + name
+    return name

@@ -175,6 +175,10 @@ def parse_schedule(raw: object, field: str = "schedule") -> Schedule:
             f"{field}.anchor",
         )
     instant = None if anchor is None else _parse_iso(anchor, zone, timezone, f"{field}.anchor")
+    if instant is not None and not _year_in_range(instant, zone):
+        raise ScheduleError(
+            f"{field}.anchor {anchor!r} must fall in the years 1900 to 9998", f"{field}.anchor"
+        )
     return IntervalSchedule(every, unit, instant, timezone)
 
 
@@ -221,6 +225,14 @@ def iso(instant: float, timezone: str) -> str:
     """ISO 8601 with the offset in force in ``timezone``, seconds precision, e.g.
     ``2026-03-29T03:00:00+02:00``."""
     return datetime.fromtimestamp(math.floor(instant), ZoneInfo(timezone)).isoformat(timespec="seconds")
+
+
+def _year_in_range(instant: float, zone: ZoneInfo) -> bool:
+    """Whether the local date of ``instant`` leaves room for the year arithmetic of intervals."""
+    try:
+        return 1900 <= datetime.fromtimestamp(instant, zone).year < _LAST_YEAR
+    except (ValueError, OverflowError, OSError):
+        return False
 
 
 def parse_instant(text: str, timezone: str, field: str) -> float:

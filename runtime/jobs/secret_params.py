@@ -3,6 +3,7 @@ schema marks them (``plugins/secret_marks``), and a masked value sent back kept 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from connectord.plugins.secret_marks import marked_values
@@ -11,19 +12,22 @@ from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.redact import MASK
 
 
-def masked(job_type: JobType, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with every secret string replaced by MASK."""
+def masked(job_type: JobType | None, params: dict[str, Any]) -> dict[str, Any]:
+    """``params`` with every secret string replaced by MASK; every string, when the job
+    type is not installed (any of them may be secret)."""
+    if job_type is None:
+        return _replace(params, lambda _: True)
     secrets = set(marked_values({"type": "object", **job_type.params_schema}, params))
-    return _replace(params, secrets) if secrets else params
+    return _replace(params, secrets.__contains__) if secrets else params
 
 
-def _replace(value: Any, secrets: set[str]) -> Any:
+def _replace(value: Any, secret: Callable[[str], bool]) -> Any:
     if isinstance(value, str):
-        return MASK if value in secrets else value
+        return MASK if secret(value) else value
     if isinstance(value, dict):
-        return {k: _replace(v, secrets) for k, v in value.items()}
+        return {k: _replace(v, secret) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace(v, secrets) for v in value]
+        return [_replace(v, secret) for v in value]
     return value
 
 

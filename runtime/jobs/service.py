@@ -147,8 +147,7 @@ class Jobs:
         spec = decode_spec(record.document)
         params = self._params(record.sealed_params)
         found = self.supervisor.catalog.job_type(record.job_type)
-        if found is not None:
-            params = masked(found[1], params)
+        params = masked(found[1] if found is not None else None, params)
         return msgspec.structs.replace(spec, params=params)
 
     async def update_definition(
@@ -299,10 +298,9 @@ class Jobs:
         try:
             return self.box.open_json(sealed)
         except SecretsError:
+            # The server's keys changed: a fault of ours (500), not of the request.
             log.error("job params cannot be decrypted with the configured keys")
-            raise InvalidRequestError(
-                "the stored params cannot be read with this server's secret key", FIELD
-            ) from None
+            raise
 
     # -- jobs ---------------------------------------------------------------------------
 

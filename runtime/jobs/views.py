@@ -57,7 +57,17 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
     if attempts and record.status in ("FAILED", "WAITING"):
         view["error"] = attempts[-1].get("error")
     if with_logs:
-        view["logs"] = msgspec.json.decode(record.logs) if record.logs is not None else []
+        lines = msgspec.json.decode(record.logs) if record.logs is not None else []
+        # the same shape as an execution's logs (GET /v1/exec/result/{id}?logs=true)
+        view["logs"] = [
+            {
+                "time": line["created"],
+                "level": line["level"],
+                "logger": line["logger"],
+                "message": line["message"],
+            }
+            for line in lines
+        ]
     return view
 
 
@@ -66,13 +76,14 @@ def definition_view(record: DefinitionRecord, spec: DefinitionSpec) -> dict[str,
     view.setdefault("params", {})
     view.update(
         state=record.state,
-        nextFireTime=None if record.next_fire_at is None else iso(record.next_fire_at, _zone(spec)),
+        nextFireTime=None if record.next_fire_at is None else iso(record.next_fire_at, zone_of(spec)),
         createdAt=iso_utc(record.created_at),
         updatedAt=iso_utc(record.updated_at),
     )
     return view
 
 
-def _zone(spec: DefinitionSpec) -> str:
+def zone_of(spec: DefinitionSpec) -> str:
+    """The definition's time zone (UTC without a schedule or a zone)."""
     zone = (spec.schedule or {}).get("timezone")
     return zone if isinstance(zone, str) else "UTC"

@@ -3,8 +3,9 @@
 ``GET /v1/openapi.json`` serves the file to anyone; the app's routes are the document's
 operations; and a tour of every endpoint checks each answer against the document (a
 documented status, its required headers, a body valid against its schema) and that every
-documented status of every operation was seen. Executions run nowhere here (a catalog-only
-connectors object): the tour cancels them, or writes their outcome into the store.
+documented status (and media type) of every operation was seen. Executions and jobs run
+nowhere here (a catalog-only connectors object): the tour cancels them, or claims them and
+writes their outcome into the store as the dispatchers would.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient
@@ -31,8 +33,8 @@ from connectord.api.app import create_app
 from connectord.api.keys import STORE, STORE_RUNNER
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
-from connectord.runtime.executions.results import encode_logs, encode_outcome
-from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
+from connectord.runtime.outcomes import Rejected, Succeeded
 from connectord.runtime.secrets import MASK, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import StoreUnavailableError
@@ -66,6 +68,20 @@ class Tiny:
                     name="send", title="Send", dynamic_metadata=True, model_methods=["colors"]
                 )
             ],
+            job_types=[
+                connectord.JobType(
+                    code="ping",
+                    title="Ping",
+                    params_schema={
+                        "type": "object",
+                        "properties": {
+                            "host": {"type": "string"},
+                            "token": {"type": "string", "secret": True},
+                        },
+                    },
+                ),
+                connectord.JobType(code="whoami", title="Who am I", needs_account=True),
+            ],
         )
 
     @connectord.hookimpl
@@ -79,6 +95,10 @@ class Tiny:
     @connectord.hookimpl
     def get_meta_model(self, action: str, credentials: dict[str, Any], cfg: dict[str, Any]) -> Any:
         return connectord.MetaModel(in_={}, out={})
+
+    @connectord.hookimpl
+    def run_job(self, job_type: str, params: dict[str, Any], credentials: dict[str, Any]) -> Any:
+        return connectord.JobResult(data={"pinged": params.get("host")})
 
 
 def broken() -> object:
@@ -125,6 +145,8 @@ class Server:
     clock: Clock
     connectors: CatalogOnly
     seen: set[tuple[str, str, str]] = field(default_factory=set)
+    #: (template, method, status, media type) of the answers with a body
+    media: set[tuple[str, str, str, str]] = field(default_factory=set)
 
     async def call(
         self, method: str, template: str, path: str | None = None, status: int | None = None, **kwargs: Any
@@ -135,6 +157,8 @@ class Server:
         raw = await response.read()
         body = conform(method.lower(), template, response, raw)
         self.seen.add((template, method.lower(), str(response.status)))
+        if raw:
+            self.media.add((template, method.lower(), str(response.status), response.content_type))
         if status is not None:
             assert response.status == status, (method, path or template, raw)
         return response, body
@@ -157,7 +181,8 @@ def pointer(*parts: str) -> str:
 
 
 def conform(method: str, template: str, response: ClientResponse, raw: bytes) -> Any:
-    """Check one answer against the document; return its JSON body (None without one)."""
+    """Check one answer against the document; return its body, decoded from JSON or as text
+    (None without one)."""
     what = f"{method.upper()} {response.url.path} -> {response.status}: {raw[:300]!r}"
     responses = DOC["paths"][template][method]["responses"]
     status = str(response.status)
@@ -178,10 +203,11 @@ def conform(method: str, template: str, response: ClientResponse, raw: bytes) ->
     if "content" not in spec:
         assert raw == b"", f"a body where none is documented: {what}"
         return None
-    assert response.content_type == "application/json", what
-    body = json.loads(raw)
+    media = response.content_type
+    assert media in spec["content"], f"undocumented media type {media}: {what}"
+    body = json.loads(raw) if media == "application/json" else raw.decode()
     location = (ref or pointer("paths", template, method, "responses", status)) + pointer(
-        "content", "application/json", "schema"
+        "content", media, "schema"
     ).removeprefix("#")
     validator = Draft202012Validator({"$ref": BASE + location}, registry=REGISTRY)
     errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
@@ -214,6 +240,14 @@ def add_user(server: Server, email: str, tenant: str) -> tuple[dict[str, str], s
     finally:
         store.close()
     return basic(email, key), key
+
+
+def job_attempt(number: int, at: float, error: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An attempt as the jobs dispatcher records it (times in Unix seconds)."""
+    attempt: dict[str, Any] = {"attempt": number, "startedAt": at, "finishedAt": at + 0.5}
+    if error is None:
+        return {**attempt, "outcome": "succeeded"}
+    return {**attempt, "outcome": "failed", "error": error}
 
 
 def concrete(template: str) -> str:
@@ -375,6 +409,8 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     await call("GET", result, f"/v1/exec/result/{ex}", 404, headers=alice)
     server.clock.offset = 0
 
+    await tour_jobs(server, alice, account["id"], monkeypatch)
+
     await call("DELETE", "/v1/accounts/{account_id}", one, 204, headers=alice)
     await call("DELETE", "/v1/accounts/{account_id}", one, 404, headers=alice)
 
@@ -410,3 +446,255 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
         (path, method, status) for path, method, op in all_operations() for status in op["responses"]
     }
     assert documented - server.seen - NOT_PROVOKED == set(), "documented but never answered"
+    media = {
+        (path, method, status, name)
+        for path, method, op in all_operations()
+        for status, response in op["responses"].items()
+        for name in resolved(response)[0].get("content", {})
+        if (path, method, status) not in NOT_PROVOKED
+    }
+    assert media - server.media == set(), "documented media types never answered"
+
+
+async def tour_jobs(
+    server: Server, alice: dict[str, str], account_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Job types, job definitions, jobs and seed 004's processes: every documented answer.
+    Jobs are run by hand here: claimed from the store and finished with an outcome."""
+    call = server.call
+    store, run = server.app[STORE], server.app[STORE_RUNNER]
+    big = b"x" * 5000
+
+    async def claim(job_id: str, at: float | None = None) -> None:
+        claimed = await run(store.claim_job, server.clock() if at is None else at)
+        assert claimed is not None and claimed.job.id == job_id, claimed
+
+    async def finish(job_id: str, status: str, attempts: list[Any], data: Any = None, **outputs: Any) -> None:
+        result = msgspec.json.encode({"data": data, "outputs": outputs}) if status == "COMPLETED" else None
+        logs = msgspec.json.encode([LogLine(server.clock(), "INFO", "tiny", "pinged example.org")])
+        encoded = msgspec.json.encode(attempts)
+        assert await run(store.finish_job, job_id, status, encoded, result, logs, server.clock())
+
+    # job types: Tiny's ping, and whoami that needs an account
+    one_type, run_type = "/v1/job-types/{code}", "/v1/job-types/{code}/_execute"
+    _, types = await call("GET", "/v1/job-types", status=200, headers=alice)
+    assert [t["code"] for t in types["data"]] == ["ping", "whoami"]
+    await call("GET", one_type, "/v1/job-types/ping", 200, headers=alice)
+    await call("GET", one_type, "/v1/job-types/nope", 404, headers=alice)
+    ping = {"params": {"host": "example.org", "token": SECRET}}
+    accepted, adhoc = await call(
+        "POST", run_type, "/v1/job-types/ping/_execute", 202, json=ping, headers=alice
+    )
+    assert accepted.headers["Location"].endswith(f"/v1/jobs/{adhoc['jobId']}")
+    _, whoami = await call(
+        "POST", run_type, "/v1/job-types/whoami/_execute", 202, json={"accountId": account_id}, headers=alice
+    )
+    _, bodyless = await call("POST", run_type, "/v1/job-types/ping/_execute", 202, headers=alice)
+    for code, bad in [
+        ("ping", {"params": {"host": 5}}),
+        ("ping", {"params": {}, "extra": 1}),
+        ("whoami", {}),
+        ("whoami", {"accountId": "missing"}),
+    ]:
+        await call("POST", run_type, f"/v1/job-types/{code}/_execute", 400, json=bad, headers=alice)
+    await call("POST", run_type, "/v1/job-types/ping/_execute", 400, data=b"{nope", headers=alice)
+    await call("POST", run_type, "/v1/job-types/nope/_execute", 404, json={}, headers=alice)
+    await call("POST", run_type, "/v1/job-types/ping/_execute", 413, data=big, headers=alice)
+
+    # cancelling waiting jobs (nothing runs them)
+    one_job = "/v1/jobs/{job_id}"
+    for job in (adhoc, whoami, bodyless):
+        _, cancelled = await call("DELETE", one_job, f"/v1/jobs/{job['jobId']}", 200, headers=alice)
+        assert cancelled["status"] == "CANCELLED"
+    await call("DELETE", one_job, f"/v1/jobs/{adhoc['jobId']}", 409, headers=alice)
+    await call("DELETE", one_job, "/v1/jobs/missing", 404, headers=alice)
+
+    # definitions
+    definitions, one_def = "/v1/job-definitions", "/v1/job-definitions/{code}"
+    start, stop = "/v1/job-definitions/{code}/_start", "/v1/job-definitions/{code}/_stop"
+    run_def, nxt = "/v1/job-definitions/{code}/_execute", "/v1/job-definitions/{code}/next"
+    nightly = {
+        "jobDefinitionCode": "nightly",
+        "jobType": "ping",
+        "name": "Ping at noon",
+        "params": {"host": "example.org", "token": SECRET},
+        "schedule": {"cron": "0 0 12 * * ?", "timezone": "Europe/Berlin"},
+        "maxRetries": 1,
+        "options": {"sendFailureEmail": True, "webhooks": {"onFailure": ["https://hooks.example.com/x"]}},
+    }
+    created, answer = await call(
+        "POST", definitions, status=201, json={"jobDefinition": nightly}, headers=alice
+    )
+    assert created.headers["Location"].endswith("/v1/job-definitions/nightly")
+    assert answer["jobDefinition"]["params"]["token"] == MASK
+    assert answer["jobDefinition"]["state"] == "INITIALIZED"
+    quarterly = {"jobDefinitionCode": "every", "jobType": "ping", "schedule": {"every": 15, "unit": "minute"}}
+    await call("POST", definitions, status=201, json={"jobDefinition": quarterly}, headers=alice)
+    await call("POST", definitions, status=409, json={"jobDefinition": nightly}, headers=alice)
+    for bad in [
+        {"jobDefinitionCode": "nightly"},
+        {"jobDefinition": {**nightly, "schedule": {"cron": "61 * * * *"}}},
+        {"jobDefinition": {**nightly, "schedule": {"every": 1}}},
+        {"jobDefinition": {**nightly, "jobType": "nope"}},
+        {"jobDefinition": {**nightly, "params": {"host": 5}}},
+    ]:
+        await call("POST", definitions, status=400, json=bad, headers=alice)
+    await call("POST", definitions, status=400, data=b"{nope", headers=alice)
+    await call("POST", definitions, status=413, data=big, headers=alice)
+    _, page = await call("GET", definitions, "/v1/job-definitions?limit=1&offset=1", 200, headers=alice)
+    assert [d["jobDefinitionCode"] for d in page["data"]] == ["nightly"]
+    await call("GET", definitions, "/v1/job-definitions?limit=0", 400, headers=alice)
+    await call("GET", one_def, "/v1/job-definitions/nightly", 200, headers=alice)
+    await call("GET", one_def, "/v1/job-definitions/missing", 404, headers=alice)
+    patch = {"jobDefinition": {"name": "renamed", "params": {"host": "example.com", "token": MASK}}}
+    await call("PATCH", one_def, "/v1/job-definitions/nightly", 200, json=patch, headers=alice)
+    await call("PATCH", one_def, "/v1/job-definitions/every", 200, json={"jobDefinition": {}}, headers=alice)
+    renamed = {"jobDefinition": {"jobDefinitionCode": "other"}}
+    await call("PATCH", one_def, "/v1/job-definitions/nightly", 400, json=renamed, headers=alice)
+    await call("PATCH", one_def, "/v1/job-definitions/missing", 404, json=patch, headers=alice)
+    await call("PATCH", one_def, "/v1/job-definitions/nightly", 413, data=big, headers=alice)
+    await call("DELETE", one_def, "/v1/job-definitions/every", 204, headers=alice)
+    await call("DELETE", one_def, "/v1/job-definitions/every", 404, headers=alice)
+
+    # the next fire times, as JSON and as text
+    _, times = await call("GET", nxt, "/v1/job-definitions/nightly/next?n=3", 200, headers=alice)
+    assert len(times["nextFireTimes"]) == 3
+    as_text = {**alice, "Accept": "text/plain"}
+    _, text = await call("GET", nxt, "/v1/job-definitions/nightly/next?n=2", 200, headers=as_text)
+    assert text.splitlines() == times["nextFireTimes"][:2]
+    await call("GET", nxt, "/v1/job-definitions/nightly/next?n=0", 400, headers=alice)
+    await call("GET", nxt, "/v1/job-definitions/missing/next", 404, headers=alice)
+
+    # start and stop (neither reads a body: a large one is no 413)
+    _, started = await call("POST", start, "/v1/job-definitions/nightly/_start", 200, data=big, headers=alice)
+    assert started["jobDefinition"]["state"] == "STARTED" and "jobId" not in started
+    assert started["jobDefinition"]["nextFireTime"] == times["nextFireTimes"][0]
+    with monkeypatch.context() as meanwhile:  # another request changed the definition first
+        meanwhile.setattr(store, "replace_definition", lambda *args: False)
+        await call("PATCH", one_def, "/v1/job-definitions/nightly", 409, json=patch, headers=alice)
+        await call("POST", stop, "/v1/job-definitions/nightly/_stop", 409, headers=alice)
+    _, stopped = await call("POST", stop, "/v1/job-definitions/nightly/_stop", 200, data=big, headers=alice)
+    assert stopped["jobDefinition"]["state"] == "STOPPED" and stopped["jobDefinition"]["nextFireTime"] is None
+    ended = {
+        "jobDefinitionCode": "ended",
+        "jobType": "ping",
+        "schedule": {"cron": "* * * * *"},
+        "endDate": "2020-01-01",
+    }
+    await call("POST", definitions, status=201, json={"jobDefinition": ended}, headers=alice)
+    await call("POST", start, "/v1/job-definitions/ended/_start", 409, headers=alice)
+    for path in (start, stop):
+        await call("POST", path, path.replace("{code}", "missing"), 404, headers=alice)
+    once = {"jobDefinitionCode": "once", "jobType": "ping", "runImmediately": True, "runOnce": True}
+    await call("POST", definitions, status=201, json={"jobDefinition": once}, headers=alice)
+    _, immediate = await call("POST", start, "/v1/job-definitions/once/_start", 200, headers=alice)
+    assert immediate["jobDefinition"]["state"] == "COMPLETED"
+    await call("DELETE", one_job, f"/v1/jobs/{immediate['jobId']}", 200, headers=alice)
+
+    # a definition's job, run to completion
+    accepted, ran = await call(
+        "POST", run_def, "/v1/job-definitions/nightly/_execute", 202, json={}, headers=alice
+    )
+    assert accepted.headers["Location"].endswith(f"/v1/jobs/{ran['jobId']}")
+    await call("POST", run_def, "/v1/job-definitions/missing/_execute", 404, json={}, headers=alice)
+    await call("POST", run_def, "/v1/job-definitions/nightly/_execute", 400, data=b"[1]", headers=alice)
+    await call("POST", run_def, "/v1/job-definitions/nightly/_execute", 413, data=big, headers=alice)
+    job = f"/v1/jobs/{ran['jobId']}"
+    _, waiting = await call("GET", one_job, job, 200, headers=alice)
+    assert waiting["status"] == "WAITING" and waiting["logs"] == []
+    await claim(ran["jobId"])
+    _, running = await call("GET", one_job, f"{job}?wait=0.01", 200, headers=alice)
+    assert running["status"] == "STARTED"
+    await finish(ran["jobId"], "COMPLETED", [job_attempt(1, server.clock())], {"pinged": "example.com"}, x=1)
+    _, completed = await call("GET", one_job, f"{job}?wait=5", 200, headers=alice)
+    assert completed["result"] == {"pinged": "example.com"} and completed["logs"][0]["message"]
+    await call("GET", one_job, f"{job}?wait=abc", 400, headers=alice)
+    await call("GET", one_job, "/v1/jobs/missing", 404, headers=alice)
+
+    # another one fails, is retried, and fails again
+    _, retried = await call("POST", run_def, "/v1/job-definitions/nightly/_execute", 202, headers=alice)
+    job_id = retried["jobId"]
+    error = rejection_reason(Rejected("UpstreamError", "503 from upstream"))
+    first = job_attempt(1, server.clock(), error)
+    await claim(job_id)
+    later = server.clock() + 3600
+    assert await run(store.retry_job, job_id, msgspec.json.encode([first]), later)
+    _, again = await call("GET", one_job, f"/v1/jobs/{job_id}", 200, headers=alice)
+    assert again["status"] == "WAITING" and again["runAt"] and again["error"] == error
+    await claim(job_id, later)
+    await finish(job_id, "FAILED", [first, job_attempt(2, later, error)])
+    _, failed = await call("GET", one_job, f"/v1/jobs/{job_id}", 200, headers=alice)
+    assert failed["status"] == "FAILED" and len(failed["attempts"]) == 2
+
+    # the list of jobs
+    query = "/v1/jobs?jobDefinitionCode=nightly&status=COMPLETED&since=2020-01-01T00:00:00&limit=10"
+    _, listed = await call("GET", "/v1/jobs", query, 200, headers=alice)
+    assert [j["jobId"] for j in listed["data"]] == [ran["jobId"]]
+    for bad in ("status=DONE", "since=yesterday", "limit=0", "offset=x"):
+        await call("GET", "/v1/jobs", f"/v1/jobs?{bad}", 400, headers=alice)
+
+    # seed 004's processes, on both spellings of the start path
+    status = "/scheduler/connector-api/process/status/{spid}"
+
+    def status_of(spid: str) -> str:
+        return status.replace("{spid}", spid)
+
+    seed_004 = {
+        "values": {"host": "example.org"},
+        "quartzDef": "0 6 6 ? * FR",
+        "startDate": "2020-11-16 16:56:00",
+        "endDate": "2020-11-18 16:55:00",
+        "runOnce": "N",
+        "run immediately": "N,",
+        "retryCount": "1",
+        "name": "ping",
+    }
+    fridays = {"name": "ping", "quartzDef": "0 6 6 ? * FR", "values": {"host": "example.org"}}
+    for path in ("/scheduler/connector-api/process/start", "/scheduler/connector-API/process/start"):
+        _, saved = await call("POST", path, status=200, json=seed_004, headers=alice)
+        assert "will not run" in saved["warning"]  # its window has passed
+        _, never = await call("GET", status, status_of(saved["robustaSpid"]), 200, headers=alice)
+        assert never["status"] == "WAITING" and never["nextFireTime"] is None
+        _, saved = await call("POST", path, status=200, json=fridays, headers=alice)
+        assert "warning" not in saved
+        _, friday = await call("GET", status, status_of(saved["robustaSpid"]), 200, headers=alice)
+        assert friday["status"] == "WAITING" and friday["nextFireTime"]
+        for bad in [
+            {"name": "nope"},
+            {"name": "ping", "values": {"host": 5}},
+            {"name": "ping", "quartzDef": "0 6 6 ? * XX"},
+            {"name": "ping", "runOnce": "maybe"},
+            {"name": "ping", "colour": 1},
+        ]:
+            await call("POST", path, status=400, json=bad, headers=alice)
+        await call("POST", path, status=400, data=b"{nope", headers=alice)
+        await call("POST", path, status=413, data=big, headers=alice)
+
+    # processes without quartzDef run now: one succeeds with an output, one fails
+    now = {"name": "ping", "values": {"host": "example.org"}, "retryCount": 0}
+    for outcome in ("COMPLETED", "FAILED"):
+        _, saved = await call(
+            "POST", "/scheduler/connector-api/process/start", status=200, json=now, headers=alice
+        )
+        process = status_of(saved["robustaSpid"])
+        _, pending = await call("GET", status, process, 200, headers=alice)
+        assert pending["status"] == "WAITING" and pending["jobId"]
+        await claim(pending["jobId"])
+        _, busy = await call("GET", status, process, 200, headers=alice)
+        assert busy["status"] == "RUNNING"
+        if outcome == "COMPLETED":
+            await finish(
+                pending["jobId"], outcome, [job_attempt(1, server.clock())], "done", x="Ada Lovelace"
+            )
+            _, succeeded = await call("GET", status, process, 200, headers=alice)
+            assert succeeded["status"] == "SUCCEEDED" and succeeded["__out_x"] == "Ada Lovelace"
+        else:
+            error = rejection_reason(Rejected("UpstreamError", "503 from upstream"))
+            await finish(pending["jobId"], outcome, [job_attempt(1, server.clock(), error)])
+            _, failed = await call("GET", status, process, 200, headers=alice)
+            assert failed == {
+                "status": "FAILED",
+                "message": "The process failed: 503 from upstream",
+                "jobId": pending["jobId"],
+            }
+    await call("GET", status, status_of("missing"), 404, headers=alice)

@@ -1,6 +1,6 @@
 """api/openapi.json: valid OpenAPI 3.1, one operation per route (both ways), public exactly
 where the auth middleware lets callers in, request/response Structs mirrored field by field,
-and its examples (and seed 001's bodies) valid against its own schemas.
+and its examples (and seeds 001, 003 and 004's bodies) valid against its own schemas.
 
 Responses of the running server are checked against it in tests/integration/test_openapi.py.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +20,21 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import connectord
-from connectord.api import accounts, auth, executions, openapi
+from connectord.api import accounts, auth, executions, jobs, openapi, process
 from connectord.api.routes import ROUTES
 from connectord.plugins.types import (
     CONNECTOR_ID_PATTERN,
     ConnectorInfo,
+    JobType,
     MetaModel,
     SelectResult,
     VerifyResult,
 )
 from connectord.runtime.accounts import AccountBody, AccountView
 from connectord.runtime.executions.requests import ScheduleRequest
+from connectord.runtime.jobs.definitions import DefinitionSpec
+from connectord.runtime.jobs.views import PROCESS_STATUS
+from connectord.runtime.store.records import DefinitionState, JobStatus
 
 pytestmark = pytest.mark.unit
 
@@ -147,10 +152,18 @@ def test_security_schemes_and_challenge() -> None:
     assert auth.CHALLENGE in DOC["components"]["headers"]["WWW-Authenticate"]["description"]
 
 
+#: POST actions whose handlers read no body: a body is ignored, however large (no 413).
+BODYLESS = {
+    ("/v1/job-definitions/{code}/_start", "post"),
+    ("/v1/job-definitions/{code}/_stop", "post"),
+}
+
+
 def test_operations_with_a_body_declare_it_and_413() -> None:
     for (path, method), op in operations().items():
         has_body = "requestBody" in op
-        assert has_body == (method in ("post", "put")), (path, method)
+        reads_body = method in ("post", "put", "patch") and (path, method) not in BODYLESS
+        assert has_body == reads_body, (path, method)
         assert ("413" in op["responses"]) == has_body, (path, method)
 
 
@@ -176,6 +189,26 @@ def test_parameters_mirror_the_checks_of_the_handlers() -> None:
     limit = _parameter("/v1/accounts", "get", "limit")["schema"]
     assert (limit["minimum"], limit["maximum"]) == (1, accounts.MAX_PAGE)
 
+    for path in ("/v1/job-definitions", "/v1/jobs"):
+        limit = _parameter(path, "get", "limit")["schema"]
+        assert (limit["minimum"], limit["maximum"]) == (1, jobs.MAX_PAGE), path
+    n = _parameter("/v1/job-definitions/{code}/next", "get", "n")["schema"]
+    assert (n["minimum"], n["maximum"]) == (1, jobs.MAX_NEXT)
+    wait = _parameter("/v1/jobs/{job_id}", "get", "wait")
+    # the bound is the server's max_poll_wait (configurable), as for polling executions
+    assert wait["schema"]["minimum"] == 0 and "maximum" not in wait["schema"]
+    assert "max_poll_wait" in wait["description"]
+    status = resolved(_parameter("/v1/jobs", "get", "status")["schema"])
+    assert status["enum"] == list(jobs.STATUSES)
+
+
+def test_enums_mirror_the_code() -> None:
+    schemas = DOC["components"]["schemas"]
+    assert schemas["JobStatus"]["enum"] == list(typing.get_args(JobStatus))
+    assert schemas["JobDefinition"]["properties"]["state"]["enum"] == list(typing.get_args(DefinitionState))
+    documented = schemas["ProcessStatus"]["properties"]["status"]["enum"]
+    assert set(documented) == set(PROCESS_STATUS.values()) == set(process.MESSAGES)
+
 
 def _bare(schema: Any) -> Any:
     """A schema without its annotations (title, description, examples): what is compared."""
@@ -196,24 +229,93 @@ def _bare(schema: Any) -> Any:
     return out
 
 
+#: The document's names of Structs whose own names would be vague (or taken) there.
+RENAMED = {
+    "AccountView": "Account",
+    "ConnectorInfo": "Component",
+    "JobType": "ComponentJobType",  # JobType is the camelCase view of GET /v1/job-types
+    "DefinitionSpec": "JobDefinitionSpec",
+    "Options": "JobDefinitionOptions",
+    "Webhooks": "JobDefinitionWebhooks",
+    "ExecuteBody": "JobTypeExecuteBody",
+}
+#: Fields the document types more precisely than the Struct does (a dict checked by the
+#: handler): (Struct, field) -> what stands for the Struct's ``{"type": "object"}``.
+NARROWED = {("DefinitionSpec", "schedule"): {"$ref": "#/components/schemas/Schedule"}}
+
+
+def _renamed(schema: Any, old: Any = None, new: Any = None) -> Any:
+    """The schema with its references renamed as RENAMED says (and ``old`` replaced by ``new``)."""
+    if old is not None and schema == old:
+        return new
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            name = schema["$ref"].removeprefix("#/components/schemas/")
+            return {**schema, "$ref": "#/components/schemas/" + RENAMED.get(name, name)}
+        return {key: _renamed(value, old, new) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_renamed(value, old, new) for value in schema]
+    return schema
+
+
 def test_schemas_mirror_the_structs_field_by_field() -> None:
     """A field added to, removed from or retyped in a request or result Struct fails here
     until the document says so too."""
     _, generated = msgspec.json.schema_components(
-        [ScheduleRequest, ConnectorInfo, VerifyResult, SelectResult, MetaModel, AccountBody, AccountView],
+        [
+            ScheduleRequest,
+            ConnectorInfo,
+            VerifyResult,
+            SelectResult,
+            MetaModel,
+            AccountBody,
+            AccountView,
+            DefinitionSpec,
+            jobs.ExecuteBody,
+            process.ProcessStart,
+        ],
         ref_template="#/components/schemas/{name}",
     )
+    assert {"JobType", "Options", "Webhooks"} <= set(generated)
     documented = DOC["components"]["schemas"]
-    renamed = {"AccountView": "Account", "ConnectorInfo": "Component"}
     for name, schema in generated.items():
-        ours = _bare(documented[renamed.get(name, name)])
+        ours = _bare(documented[RENAMED.get(name, name)])
         if name == "ConnectorInfo":  # the API adds where the connector came from
             ours["properties"] = {k: v for k, v in ours["properties"].items() if k != "origin"}
             ours["required"] = [r for r in ours["required"] if r != "origin"]
-        assert ours == _bare(schema), name
+        expected = _renamed(_bare(schema))
+        for (struct, field_name), narrower in NARROWED.items():
+            if struct == name:
+                prop = expected["properties"][field_name]
+                expected["properties"][field_name] = _renamed(prop, {"type": "object"}, narrower)
+        assert ours == expected, name
 
 
-# -- (d) examples, and seed 001's bodies, match the schemas -------------------------------
+def test_the_definition_view_and_patch_have_the_specs_fields() -> None:
+    """The answer is the spec with every field filled in, plus the state; a PATCH may give
+    any field of the spec (the whole result is then checked as the spec)."""
+    schemas = DOC["components"]["schemas"]
+    spec_fields = list(schemas["JobDefinitionSpec"]["properties"])
+    view = schemas["JobDefinition"]
+    extra = ["state", "nextFireTime", "createdAt", "updatedAt"]
+    assert list(view["properties"]) == spec_fields + extra
+    assert view["required"] == spec_fields + extra
+    for name in spec_fields:  # the spec's own schema of each field
+        spec_field = {"$ref": f"#/components/schemas/JobDefinitionSpec/properties/{name}"}
+        assert resolved(view["properties"][name]) is resolved(spec_field), name
+    changes = schemas["JobDefinitionPatch"]["properties"]["jobDefinition"]["properties"]
+    assert list(changes) == spec_fields
+
+
+def test_job_type_and_process_status_views_match_their_schemas() -> None:
+    view = jobs.job_type_view("tiny", JobType(code="ping", title="Ping"))
+    assert not [e.message for e in validator("#/components/schemas/JobType").iter_errors(view)]
+    status = validator("#/components/schemas/ProcessStatus")
+    for body in (process.status_body(None, 1_800_000_000.0), process.status_body(None, None)):
+        assert not [e.message for e in status.iter_errors(body)], body
+
+
+# -- (d) examples, and the seeds' bodies, match the schemas -------------------------------
 
 
 def _media_types() -> list[tuple[str, dict[str, Any]]]:
@@ -279,14 +381,134 @@ SEED_001 = [
 ]
 
 
-@pytest.mark.parametrize(("path", "method", "status", "body"), SEED_001)
-def test_seed_001_bodies_match_the_schemas(path: str, method: str, status: str, body: Any) -> None:
+#: Seeds 003's and 004's bodies, as they write them (their comments left out).
+SEED_003_004 = [
+    (
+        "/v1/job-types/{code}/_execute",
+        "post",
+        "requestBody",
+        {
+            "params": {
+                "url": "https://api.example.com/_query_",
+                "method": "POST",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"searchTerms": "running shoe"},
+                "searchParams": {"limit": 10},
+            }
+        },
+    ),
+    (
+        "/v1/job-types/{code}/_execute",
+        "post",
+        "202",
+        {"jobId": "20240302-f3eb6180-9fc0-43c6-9fe3-528cc4981f2c"},
+    ),
+    (
+        "/v1/job-definitions",
+        "post",
+        "requestBody",
+        {
+            "jobDefinition": {
+                "jobDefinitionCode": "web-test",
+                "jobType": "callWebserviceEndpoint",
+                "name": "Call My favourite webservice",
+                "schedule": {"cron": "* * * * *"},
+                "params": {
+                    "url": "https://jsonplaceholder.typicode.com/posts",
+                    "method": "GET",
+                    "headers": {"Content-Type": "application/json"},
+                },
+                "options": {
+                    "skipNotification": True,
+                    "sendCompletionEmail": True,
+                    "sendFailureEmail": True,
+                    "emailList": ["{{email address}}"],
+                },
+            }
+        },
+    ),
+    (
+        "/v1/job-definitions/{code}",
+        "patch",
+        "requestBody",
+        {
+            "jobDefinition": {
+                "jobDefinitionCode": "web-test",
+                "jobType": "callWebserviceEndpoint",
+                "name": "My new name",
+                "schedule": {"cron": "*/5 * * * *"},
+                "params": {
+                    "url": "https://jsonplaceholder.typicode.com/posts",
+                    "method": "GET",
+                    "headers": {"Content-Type": "application/json"},
+                },
+            }
+        },
+    ),
+    ("/v1/job-definitions/{code}/_execute", "post", "requestBody", {}),
+    (
+        "/v1/job-definitions/{code}/_execute",
+        "post",
+        "202",
+        {"jobId": "20240302-f3eb6180-9fc0-43c6-9fe3-528cc4981f2c"},
+    ),
+    (
+        "/scheduler/connector-API/process/start",
+        "post",
+        "requestBody",
+        {
+            "values": {"username": "User Surname"},  # the document repeats the key; the last wins
+            "quartzDef": "0 6 6 ? * FR",
+            "startDate": "2020-11-16 16:56:00",
+            "endDate": "2020-11-18 16:55:00",
+            "runOnce": "N",
+            "run immediately": "N,",
+            "retryCount": "1",
+            "name": "OneStepNotepadRunner",
+        },
+    ),
+    (
+        "/scheduler/connector-API/process/start",
+        "post",
+        "200",
+        {"robustaSpid": "f0d2228c-9711-42f5-91ca-afc957f29255", "message": "Process saved"},
+    ),
+    # seed 004's status answer, with the run's jobId that the document adds
+    (
+        "/scheduler/connector-api/process/status/{spid}",
+        "get",
+        "200",
+        {
+            "status": "SUCCEEDED",
+            "message": "Your transaction has ended.",
+            "__out_x": "Username Surname",
+            "jobId": "20240302-f3eb6180-9fc0-43c6-9fe3-528cc4981f2c",
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("path", "method", "status", "body"), SEED_001 + SEED_003_004)
+def test_seed_bodies_match_the_schemas(path: str, method: str, status: str, body: Any) -> None:
     if status == "requestBody":
         ref = pointer("paths", path, method, "requestBody", "content", "application/json", "schema")
     else:
         ref = response_schema_ref(path, method, status)
     errors = [e.message for e in validator(ref).iter_errors(body)]
     assert not errors
+
+
+def test_seed_003_job_statuses_are_documented() -> None:
+    assert {"STARTED", "COMPLETED", "FAILED"} <= set(DOC["components"]["schemas"]["JobStatus"]["enum"])
+
+
+def test_seed_004_status_answer_is_extended_not_changed() -> None:
+    """Seed 004 answers ``status``, ``message`` and ``__out_*``; the document adds the run's
+    ``jobId`` (or, before any run, ``nextFireTime``), nothing else."""
+    schema = DOC["components"]["schemas"]["ProcessStatus"]
+    assert set(schema["properties"]) == {"status", "message", "jobId", "nextFireTime"}
+    assert list(schema["patternProperties"]) == ["^__out_"]
+    assert schema["additionalProperties"] is False
 
 
 def test_seed_001_schedule_answer_is_extended_not_changed() -> None:

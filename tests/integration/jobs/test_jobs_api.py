@@ -60,6 +60,7 @@ async def test_a_job_type_runs_without_a_definition(jobs_api: JobsApi) -> None:
     assert job["result"] == {"echo": "hi there"}
     assert job["outputs"] == {"length": 8}
     assert job["jobDefinitionCode"] is None and job["attempt"] == 1
+    assert set(job["logs"][0]) == {"time", "level", "logger", "message"}  # as an execution's
     lines = [line["message"] for line in job["logs"]]
     assert any("echo hi there with password" in line for line in lines)
     assert not any("s3cret-pass-123" in line for line in lines)
@@ -165,6 +166,12 @@ async def _principal(jobs_api: JobsApi) -> Any:
         ({"overlap": "sometimes"}, "jobDefinition.overlap", ""),
         ({"jobDefinitionCode": "has space"}, "jobDefinition.jobDefinitionCode", ""),
         ({"bogus": 1}, "jobDefinition.bogus", "unknown"),
+        ({"options": {"bogus": 1}}, "jobDefinition.options.bogus", "unknown"),
+        (
+            {"schedule": {"every": 2, "unit": "day", "anchor": "9999-12-31T23:59:59-14:00"}},
+            "jobDefinition.schedule.anchor",
+            "1900 to 9998",
+        ),
         (
             {"options": {"webhooks": {"onFailure": ["ftp://x"]}}},
             "jobDefinition.options.webhooks.onFailure",
@@ -185,6 +192,13 @@ async def test_a_body_without_the_job_definition_wrapper_is_refused(jobs_api: Jo
     assert answer["field"] == "jobDefinition"
     answer = await jobs_api.call("POST", "/v1/job-definitions", 400, data=b"{not json")
     assert answer["field"] == "body"
+
+
+async def test_a_schedule_without_a_time_zone_is_utc(jobs_api: JobsApi) -> None:
+    body = definition(schedule={"cron": "0 0 12 * * ?", "timezone": None})
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    nxt = await jobs_api.call("GET", "/v1/job-definitions/nightly/next?n=1", 200)
+    assert nxt["nextFireTimes"][0].endswith("T12:00:00+00:00")
 
 
 async def test_start_stop_and_the_next_fire_times(jobs_api: JobsApi) -> None:
@@ -233,7 +247,9 @@ async def test_a_definition_runs_now_whatever_its_state(jobs_api: JobsApi) -> No
     assert [j["jobId"] for j in listed["data"]] == [answer["jobId"]]
     assert "logs" not in listed["data"][0]
     await jobs_api.call("GET", "/v1/jobs?status=DONE", 400)
-    await jobs_api.call("GET", "/v1/jobs?since=yesterday", 400)
+    since = await jobs_api.call("GET", "/v1/jobs?since=yesterday", 400)
+    assert since["field"] == "since" and since["message"].startswith("since 'yesterday'")
+    await jobs_api.call("POST", "/v1/job-definitions/nightly/_execute", 400, data=b"[1]")
 
 
 async def test_run_immediately_runs_on_start_and_run_once_completes(jobs_api: JobsApi) -> None:

@@ -95,3 +95,21 @@ async def test_bad_process_starts_name_the_documents_field(jobs_api: JobsApi) ->
         assert answer["field"] == field, (body, answer)
     missing = await jobs_api.call("GET", "/scheduler/connector-api/process/status/nope", 404)
     assert missing["message"] == "Process does not exist."
+
+
+async def test_a_process_can_name_the_account_its_job_type_needs(jobs_api: JobsApi) -> None:
+    account = jobs_api.add_account("ops@example.com", {"token": "abcdefgh"}, "jobber")
+    body = {"name": "whoami", "runImmediately": "Y", "accountId": account}
+    spid = (await jobs_api.call("POST", "/scheduler/connector-api/process/start", 200, json=body))[
+        "robustaSpid"
+    ]
+    job = (await jobs_api.call("GET", f"/v1/jobs?jobDefinitionCode={spid}", 200))["data"][0]
+    finished = await jobs_api.finished(job["jobId"])
+    assert finished["result"] == {"token_length": 8}
+    refused = await jobs_api.call(
+        "POST", "/scheduler/connector-api/process/start", 400, json={"name": "whoami"}
+    )
+    assert refused["field"] == "accountId"
+    zone = {"name": "OneStepNotepadRunner", "quartzDef": "0 0 12 ? * *", "timezone": "Mars/Base"}
+    bad_zone = await jobs_api.call("POST", "/scheduler/connector-api/process/start", 400, json=zone)
+    assert bad_zone["field"] == "timezone" and "schedule." not in bad_zone["message"]
