@@ -22,9 +22,9 @@ LISTENING = re.compile(r"connectord listening on (http://\S+)")
 
 
 class Server:
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], port: int = 0) -> None:
         self.process = subprocess.Popen(
-            [CONNECTORD, "serve", "--port", "0"], env=env, text=True, stdout=subprocess.PIPE
+            [CONNECTORD, "serve", "--port", str(port)], env=env, text=True, stdout=subprocess.PIPE
         )
         assert self.process.stdout is not None
         match = LISTENING.search(self.process.stdout.readline())
