@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from subprocess import CompletedProcess
@@ -258,3 +261,33 @@ def test_a_connector_that_kills_or_hangs_its_import_does_not_take_the_others_dow
         result = run_cli("call", name, "verify_credentials", "--config", str(config))
         assert result.returncode == 2
         assert f"connector '{name}' failed to load: {reason}" in result.stderr
+
+
+def test_call_run_job_runs_a_job_type_in_the_sandbox(run_cli: Run, tmp_path: Path) -> None:
+    (tmp_path / "hello.txt").write_text("hello from the server")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://127.0.0.1:{server.server_address[1]}/hello.txt"
+            ran = run_cli(
+                "call",
+                "webservice",
+                "run_job",
+                "--job-type",
+                "callWebserviceEndpoint",
+                "--params",
+                json.dumps({"url": url}),
+            )
+        finally:
+            server.shutdown()
+    assert ran.returncode == 0, ran.stderr
+    data = json.loads(ran.stdout)["data"]
+    assert data["data"]["status"] == 200 and data["outputs"]["body"] == "hello from the server"
+    unknown = run_cli("call", "webservice", "run_job", "--job-type", "nope")
+    assert unknown.returncode == 2 and unknown.stderr.strip().endswith("(--job-type)")
+    bad = run_cli(
+        "call", "webservice", "run_job", "--job-type", "callWebserviceEndpoint", "--params", '{"url": 5}'
+    )
+    assert bad.returncode == 2 and "(--params)" in bad.stderr

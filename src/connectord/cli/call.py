@@ -42,6 +42,8 @@ examples:
       --credentials @shop.json --search phone
   connectord call sql get_meta_model --action insert --credentials @db.json \\
       --cfg '{"table": "public.orders"}'
+  connectord call webservice run_job --job-type callWebserviceEndpoint \\
+      --params '{"url": "https://example.com/health"}'
 
 exit codes: 0 succeeded, 1 rejected by the connector, 2 bad input, 3 configuration,
             4 credentials not verified, 5 timed out, 6 memory exceeded, 7 crashed,
@@ -61,13 +63,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "call",
         help="run one hook of a connector in the sandbox and print its outcome",
-        description="Run verify_credentials, select_model or get_meta_model of one connector "
-        "in a sandboxed worker and print the outcome as JSON.",
+        description="Run verify_credentials, select_model, get_meta_model or run_job of one "
+        "connector in a sandboxed worker and print the outcome as JSON.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("connector", metavar="COMPONENT", help="connector id")
-    parser.add_argument("hook", metavar="HOOK", choices=METHODS, help=" | ".join(METHODS))
+    hooks = (*METHODS, "run_job")
+    parser.add_argument("hook", metavar="HOOK", choices=hooks, help=" | ".join(hooks))
     parser.add_argument(
         "--data",
         "--credentials",
@@ -75,9 +78,16 @@ def register(commands: argparse._SubParsersAction) -> None:
         metavar="JSON",
         help="credentials (account data) as a JSON object",
     )
-    parser.add_argument("--action", metavar="NAME", help="action or trigger (select_model, get_meta_model)")
+    parser.add_argument(
+        "--action",
+        "--job-type",
+        metavar="NAME",
+        help="action or trigger (select_model, get_meta_model); job type code (run_job)",
+    )
     parser.add_argument("--method", dest="model_method", metavar="NAME", help="model method (select_model)")
-    parser.add_argument("--cfg", metavar="JSON", help="node configuration as a JSON object")
+    parser.add_argument(
+        "--cfg", "--params", metavar="JSON", help="node configuration, or run_job's params, as a JSON object"
+    )
     parser.add_argument("--search", help="select_model: search term")
     parser.add_argument("--cursor", help="select_model: next_cursor of the previous page")
     parser.add_argument(
@@ -145,7 +155,9 @@ def _report(result: InvocationResult, call: Call) -> int:
 
 
 def _option_for(field: str) -> str:
-    return {"model_method": "method"}.get(field, field)
+    if field.startswith("params"):
+        return "params"
+    return {"model_method": "method", "jobType": "job-type"}.get(field, field)
 
 
 def _positive_int(value: str) -> int:
