@@ -118,7 +118,7 @@ class JobRunner:
                 now = self.clock()
                 claimed = await self.run(self.store.claim_job, now)
                 due = None if claimed else await self.run(self.store.next_job_due)
-            except StoreUnavailableError as exc:
+            except Exception as exc:  # the dispatcher must outlive any one failure
                 self._slots.release()
                 log.error("cannot claim jobs: %s; trying again in %g s", exc, STORE_RETRY)
                 await asyncio.sleep(STORE_RETRY)
@@ -167,12 +167,23 @@ class JobRunner:
                 outcome, logs = Rejected("InternalError", "connectord failed to run the job"), []
             finally:
                 self._cancel_requested.discard(job.id)
-            await self._record(job, outcome, logs, started)
-        except StoreUnavailableError as exc:
-            log.error("job %s finished but its outcome could not be stored: %s", job.id, exc)
+            await self._record_until_stored(job, outcome, logs, started)
         finally:
             self._slots.release()
             self._wakeup.set()  # a job of a 'queue' definition may run now
+
+    async def _record_until_stored(
+        self, job: JobRecord, outcome: Outcome, logs: list[LogLine], started: float
+    ) -> None:
+        """Record the outcome, trying again while the store is unavailable: a job left
+        STARTED would block its 'queue' definition and skip every slot of a 'skip' one."""
+        while True:
+            try:
+                await self._record(job, outcome, logs, started)
+                return
+            except StoreUnavailableError as exc:
+                log.error("job %s finished but its outcome could not be stored yet: %s", job.id, exc)
+                await asyncio.sleep(STORE_RETRY)
 
     async def _invoke(self, claimed: ClaimedJob) -> tuple[Outcome, list[LogLine]]:
         job = claimed.job

@@ -77,7 +77,7 @@ class Scheduler:
                 batch.setdefault(entry[1], entry)
             try:
                 added.extend(await self._fire(batch, now))
-            except StoreUnavailableError:
+            except Exception:
                 for entry in batch.values():  # try again on the next tick
                     heapq.heappush(self._heap, entry)
                 raise
@@ -136,7 +136,7 @@ class Scheduler:
             if due is not None and due <= now:
                 try:
                     await self.tick(now)
-                except StoreUnavailableError as exc:
+                except Exception as exc:  # the scheduler must outlive any one failure
                     log.error("cannot fire job definitions: %s; trying again in %g s", exc, STORE_RETRY)
                     await asyncio.sleep(STORE_RETRY)
                 continue

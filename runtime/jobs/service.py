@@ -78,7 +78,7 @@ class Jobs:
         an InvalidRequestError naming it."""
         found = self.supervisor.catalog.job_type(code)
         if found is None:
-            known = ", ".join(c for _, t in self.job_types() for c in [t.code]) or "none"
+            known = ", ".join(t.code for _, t in self.job_types()) or "none"
             message = f"unknown job type '{code}' (known: {known})"
             if field is not None:
                 raise InvalidRequestError(message, field)
@@ -157,8 +157,13 @@ class Jobs:
         current = decode_spec(record.document)
         current = msgspec.structs.replace(current, params=self._params(record.sealed_params))
         merged = merge(current, patch)
-        if "params" in patch:
-            merged["params"] = unmasked(merged["params"], current.params, f"{FIELD}.params")
+        if merged.get("params") is not None:
+            # A masked value stands for the stored one only for the same job type: under
+            # another type's schema it might no longer be secret, and would be shown.
+            same_type = merged.get("jobType", current.job_type) == current.job_type
+            merged["params"] = unmasked(
+                merged["params"], current.params if same_type else {}, f"{FIELD}.params"
+            )
         definition = parse_spec(merged)
         await self._check_definition(principal, definition)
         return await self._replace(record, definition, record.state)
@@ -177,12 +182,12 @@ class Jobs:
         no_slot = definition.schedule is not None and definition.first_fire(self.clock()) is None
         if no_slot and not spec.run_immediately:
             raise StateError(f"job definition '{code}' has no fire time left before its endDate")
-        record = await self._replace(record, definition, "STARTED")
+        # Run once and immediately: completed before the run is added, so no slot fires too.
+        once_now = spec.run_once and spec.run_immediately
+        record = await self._replace(record, definition, "COMPLETED" if once_now else "STARTED")
         job = None
         if spec.run_immediately:
             job = await self._run_definition_now(principal, record, definition, "immediate")
-            if spec.run_once:
-                record = await self._replace(record, definition, "COMPLETED")
         return record, job
 
     async def stop(self, principal: Principal, code: str) -> DefinitionRecord:

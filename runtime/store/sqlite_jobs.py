@@ -200,8 +200,11 @@ class JobsSQL:
                 )
                 if cursor.rowcount != 1:
                     continue
+                # Whether an earlier run is unfinished is decided once per fire: the slots
+                # one fire catches up on (fireAll) do not skip each other.
+                busy = _busy(conn, fire.definition_id)
                 for job in fire.jobs:
-                    if job.status == "WAITING" and job.overlap == "skip" and _busy(conn, fire.definition_id):
+                    if job.status == "WAITING" and job.overlap == "skip" and busy:
                         job = msgspec.structs.replace(job, status="SKIPPED", run_at=None)
                     if _insert_job(conn, job, sealed_from_definition=job.status == "WAITING"):
                         added.append(job)

@@ -116,6 +116,15 @@ async def test_definitions_are_created_read_listed_patched_and_deleted(jobs_api:
     record = await jobs_api.jobs.definition(await _principal(jobs_api), "nightly")
     assert jobs_api.box.open_json(record.sealed_params)["password"] == "pa55-word-xyz"  # kept, not "***"
 
+    # Masks stand for stored values only under the same job type (whose schema marks them).
+    switch = {"jobDefinition": {"jobType": "OneStepNotepadRunner", "params": {"password": MASK}}}
+    refused = await jobs_api.call("PATCH", "/v1/job-definitions/nightly", 400, json=switch)
+    assert refused["field"] == "jobDefinition.params.password"
+    cleared = await jobs_api.call(
+        "PATCH", "/v1/job-definitions/nightly", 200, json={"jobDefinition": {"params": None}}
+    )
+    assert cleared["jobDefinition"]["params"] == {}
+
     await jobs_api.call("DELETE", "/v1/job-definitions/nightly", 204)
     await jobs_api.call("GET", "/v1/job-definitions/nightly", 404)
     await jobs_api.call("DELETE", "/v1/job-definitions/nightly", 404)

@@ -133,6 +133,16 @@ async def test_fire_all_runs_every_missed_slot_within_the_window(bench: Bench) -
     assert statuses == ["MISSED"] * 5 + ["WAITING"] * 5
 
 
+async def test_fire_all_catches_up_even_when_overlap_is_skip(bench: Bench) -> None:
+    bench.define(T0, schedule=EVERY_MINUTE, misfirePolicy="fireAll", misfireWindowSeconds=300, overlap="skip")
+    scheduler = await bench.scheduler()
+    await scheduler.tick(at("2026-11-23T10:10:30+00:00"))
+    statuses = [status for _, status in bench.ledger()]
+    assert statuses == ["MISSED"] * 5 + ["WAITING"] * 5  # none SKIPPED by its siblings
+    await scheduler.tick(at("2026-11-23T10:11:00+00:00"))  # the catch-up runs are unfinished
+    assert bench.ledger()[-1] == ("2026-11-23 10:11:00", "SKIPPED")
+
+
 async def test_slots_older_than_the_window_are_missed_not_run(bench: Bench) -> None:
     bench.define(T0, schedule=EVERY_MINUTE, misfireWindowSeconds=10)
     scheduler = await bench.scheduler()
