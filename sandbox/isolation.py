@@ -102,3 +102,44 @@ def address_space() -> int:
     with open("/proc/self/statm") as statm:
         pages = int(statm.read().split()[0])
     return pages * resource.getpagesize()
+
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+
+
+def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
+    """Mount an empty read-only tmpfs over each directory of ``paths`` and /dev/null over
+    each file, in a new mount namespace (a user namespace too, where we lack the right to
+    mount: unprivileged user namespaces allow it). Paths that do not exist are skipped."""
+    if via_user_namespace or _libc.unshare(CLONE_NEWNS) != 0:
+        _enter_user_namespace()
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    for path in paths:
+        if os.path.isdir(path):
+            flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+            _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0500")
+        elif os.path.exists(path):
+            _mount("/dev/null", path, None, MS_BIND, None)
+
+
+def _enter_user_namespace() -> None:
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot hide paths (unshare: {os.strerror(errno)})")
+    Path("/proc/self/setgroups").write_text("deny")
+    Path("/proc/self/uid_map").write_text(f"{uid} {uid} 1")
+    Path("/proc/self/gid_map").write_text(f"{gid} {gid} 1")
+
+
+def _mount(source: str | None, target: str, kind: str | None, flags: int, data: str | None) -> None:
+    if _libc.mount(_c(source), _c(target), _c(kind), flags, _c(data)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot hide {target} (mount: {os.strerror(errno)})")
+
+
+def _c(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)

@@ -33,6 +33,10 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     processes: Positive | None = 32
     #: False puts the worker in a new, empty network namespace: no connection leaves it.
     network: bool = True
+    #: Directories and files the worker cannot see: an empty read-only tmpfs (or
+    #: /dev/null) is mounted over each in a mount namespace of its own. The server adds its
+    #: data directory and store, so no connector (nor a tenant's SQL query) reaches them.
+    hidden_paths: list[str] = msgspec.field(default_factory=list)
 
 
 # supervisor -> zygote

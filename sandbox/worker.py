@@ -70,6 +70,8 @@ def _confine(limits: Limits, kit: WorkerKit) -> Rejected | None:
     """Apply the limits; a confinement that cannot be had refuses every call rather than
     letting it run with less isolation than configured."""
     try:
+        if limits.hidden_paths:
+            isolation.hide_paths(limits.hidden_paths)
         if not limits.network:
             isolation.cut_network()
         isolation.apply_limits(limits, kit.address_space)

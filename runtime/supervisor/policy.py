@@ -59,3 +59,16 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
 
     def for_connector(self, connector: str) -> ConnectorPolicy:
         return self.connectors.get(connector, self.default)
+
+    def hiding(self, paths: list[str]) -> SandboxPolicy:
+        """This policy with ``paths`` hidden from every connector's workers as well."""
+
+        def hide(policy: ConnectorPolicy) -> ConnectorPolicy:
+            hidden = [*policy.limits.hidden_paths, *(p for p in paths if p not in policy.limits.hidden_paths)]
+            return msgspec.structs.replace(
+                policy, limits=msgspec.structs.replace(policy.limits, hidden_paths=hidden)
+            )
+
+        return msgspec.structs.replace(
+            self, default=hide(self.default), connectors={k: hide(v) for k, v in self.connectors.items()}
+        )

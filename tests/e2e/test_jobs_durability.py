@@ -1,14 +1,17 @@
-"""kill -9 of a server firing a job every second, then a restart: every slot is in the
-ledger exactly once (run, or recorded as missed), and runs cut off by the kill finish."""
+"""A server running jobs: kill -9 while it fires every second, then a restart (every slot is
+in the ledger exactly once, run or recorded as missed, and runs cut off by the kill
+finish); and a tenant's job cannot reach the server's own files."""
 
 from __future__ import annotations
 
 import datetime as dt
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from .conftest import CONNECTORD
@@ -81,3 +84,37 @@ def test_every_slot_is_recorded_once_across_a_kill(cli_env: dict[str, str]) -> N
 
 def _slot(job: dict[str, Any]) -> float:
     return dt.datetime.fromisoformat(job["scheduledFor"]).timestamp()
+
+
+def test_a_tenants_query_cannot_reach_the_servers_own_store(cli_env: dict[str, str], tmp_path: Path) -> None:
+    added = subprocess.run(
+        [CONNECTORD, "users", "add", "ops@acme.test", "--tenant", "acme"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = added.stdout.strip()
+    own_store = Path(cli_env["CONNECTORD_DATA_DIR"]) / "connectord.sqlite3"
+    theirs = tmp_path / "theirs.sqlite3"
+    with sqlite3.connect(theirs) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    server = Server(cli_env)
+    try:
+        outcomes = {}
+        for name, path in (("own store", own_store), ("their database", theirs)):
+            account = {"name": name, "component": "sql", "keys": {"url": f"sqlite:///{path}"}}
+            status, body, _ = request(server, key, "POST", "/v1/accounts", account)
+            assert status == 201, body
+            run = {"params": {"query": "SELECT count(*) FROM sqlite_master"}, "accountId": body["id"]}
+            status, body, _ = request(server, key, "POST", "/v1/job-types/runQuery/_execute", run)
+            assert status == 202, body
+            job_id = body["jobId"]
+            until(lambda job_id=job_id: request(server, key, "GET", f"/v1/jobs/{job_id}?wait=5")[1]["status"]
+                  not in ("WAITING", "STARTED"))  # fmt: skip
+            outcomes[name] = request(server, key, "GET", f"/v1/jobs/{job_id}")[1]
+    finally:
+        server.stop()
+    assert outcomes["their database"]["status"] == "COMPLETED", outcomes
+    assert outcomes["own store"]["status"] == "FAILED", outcomes
+    assert "does not exist" in outcomes["own store"]["error"]["message"]

@@ -75,7 +75,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 
 def sandbox_policy(settings: Settings) -> SandboxPolicy:
-    return load_config_file(settings.config_file, settings.data_dir).sandbox
+    """The configured policy, with the server's own files hidden from every worker: the
+    data directory (store, secret key) and a store file kept elsewhere."""
+    hidden = [str(settings.data_dir.expanduser().absolute())]
+    url = settings.store_url or ""
+    if url.startswith("sqlite:///"):
+        store = str(Path(url.removeprefix("sqlite:///")).expanduser().absolute())
+        hidden += [store, f"{store}-wal", f"{store}-shm"]
+    return load_config_file(settings.config_file, settings.data_dir).sandbox.hiding(hidden)
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any]:
