@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -37,6 +37,7 @@ from connectord.runtime.store.records import (
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.supervisor.logs import LogLine
 from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +75,8 @@ class Executions:
         self.clock = clock
         self.settings = settings
         self._wakeup = asyncio.Event()
-        #: Long polls waiting for an execution: its event and how many listen.
-        self._finished: dict[str, tuple[asyncio.Event, int]] = {}
+        #: Long polls waiting for an execution to finish.
+        self._finished = Waiters()
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tasks_by_id: dict[str, asyncio.Task[None]] = {}
@@ -132,7 +133,7 @@ class Executions:
         if wait <= 0:
             return self._state(await self.run(self.store.execution, principal.tenant_id, execution_id))
         # Listen before looking, so a finish between the look and the wait is not missed.
-        with self._listening(execution_id) as finished:
+        with self._finished.listening(execution_id) as finished:
             record = await self.run(self.store.execution, principal.tenant_id, execution_id)
             if record is not None and record.state in ("queued", "running"):
                 with contextlib.suppress(TimeoutError):
@@ -140,19 +141,6 @@ class Executions:
                         await finished.wait()
                 record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         return self._state(record)
-
-    @contextlib.contextmanager
-    def _listening(self, execution_id: str) -> Iterator[asyncio.Event]:
-        event, listeners = self._finished.get(execution_id, (asyncio.Event(), 0))
-        self._finished[execution_id] = (event, listeners + 1)
-        try:
-            yield event
-        finally:
-            event, listeners = self._finished.get(execution_id, (event, 1))
-            if listeners <= 1:
-                self._finished.pop(execution_id, None)
-            else:
-                self._finished[execution_id] = (event, listeners - 1)
 
     async def result(self, principal: Principal, execution_id: str) -> FinishedExecution | PollState:
         """The finished result, exactly once; else why there is none."""
@@ -183,7 +171,7 @@ class Executions:
             now + self.settings.retention,
         )
         if cancelled:
-            self._signal(execution_id)
+            self._finished.signal(execution_id)
             return True
         return self.supervisor.cancel(execution_id) or self._cancel_task(execution_id)
 
@@ -366,7 +354,7 @@ class Executions:
                 now,
                 now + self.settings.retention,
             )
-            self._signal(execution_id)
+            self._finished.signal(execution_id)
             if cache_key is not None and cache_seconds is not None and isinstance(outcome, Succeeded):
                 await self.run(self.store.cache_outcome, tenant_id, cache_key, encoded, now + cache_seconds)
         except StoreUnavailableError as exc:
@@ -389,11 +377,6 @@ class Executions:
             # Checked when scheduled; the connector changed since (uninstalled, upgraded).
             return Rejected("Unavailable", str(exc)), []
         return result.outcome, result.logs
-
-    def _signal(self, execution_id: str) -> None:
-        waiting = self._finished.get(execution_id)
-        if waiting is not None:
-            waiting[0].set()
 
 
 def encode_call(call: Call) -> bytes:

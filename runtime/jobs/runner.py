@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -30,6 +30,7 @@ from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, S
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.supervisor.logs import LogLine
 from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
@@ -60,31 +61,19 @@ class JobRunner:
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._cancel_requested: set[str] = set()
-        #: Requests waiting for a job to end: its event and how many listen.
-        self._finished: dict[str, tuple[asyncio.Event, int]] = {}
+        #: Requests waiting for a job to end.
+        self._finished = Waiters()
 
     def wake(self) -> None:
         """Jobs were added: look for due ones now."""
         self._wakeup.set()
 
-    @contextlib.contextmanager
-    def listening(self, job_id: str) -> Iterator[asyncio.Event]:
+    def listening(self, job_id: str) -> contextlib.AbstractContextManager[asyncio.Event]:
         """An event set when ``job_id`` ends (recorded as over)."""
-        event, listeners = self._finished.get(job_id, (asyncio.Event(), 0))
-        self._finished[job_id] = (event, listeners + 1)
-        try:
-            yield event
-        finally:
-            event, listeners = self._finished.get(job_id, (event, 1))
-            if listeners <= 1:
-                self._finished.pop(job_id, None)
-            else:
-                self._finished[job_id] = (event, listeners - 1)
+        return self._finished.listening(job_id)
 
     def signal(self, job_id: str) -> None:
-        waiting = self._finished.get(job_id)
-        if waiting is not None:
-            waiting[0].set()
+        self._finished.signal(job_id)
 
     async def cancel_running(self, job_id: str) -> None:
         """Kill a running job's worker (or stop it waiting for one) and wait until its
