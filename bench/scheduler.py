@@ -92,7 +92,7 @@ from cryptography.fernet import Fernet
 from connectord.plugins.manager import Selection
 from connectord.runtime.jobs import schedules
 from connectord.runtime.jobs.definitions import Definition, check_spec, decode_spec, encode_spec, parse_spec
-from connectord.runtime.jobs.planning import new_job_id
+from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.secrets import SecretBox
@@ -291,7 +291,7 @@ def build(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         spec = definition.spec
         code = spec.job_definition_code
         record = DefinitionRecord(
-            id=new_job_id(now),
+            id=dated_id(now),
             tenant_id=tenant,
             code=code,
             job_type=JOB_TYPE,
@@ -567,7 +567,7 @@ def profile_figures(profile: cProfile.Profile) -> tuple[list[list[Any]], dict[st
     total = sum(tt for _, _, tt, _, _ in stats.values()) or 1.0
     top = sorted(stats.items(), key=lambda item: item[1][2], reverse=True)[:8]
     steps = ("decode_spec", "check_spec", "parse_schedule", "_compiled_cron", "parse_instant", "plan_fire",
-             "_due_slots", "next_fire", "new_job_id", "_ledger_row")  # fmt: skip
+             "_due_slots", "next_fire", "dated_id", "_ledger_row")  # fmt: skip
     cumulative = {
         func: round(100 * ct / total, 1)
         for (file, _, func), (_, _, _, ct, _) in stats.items()

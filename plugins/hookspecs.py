@@ -127,7 +127,8 @@ def run_job(  # type: ignore[empty-body]
     return what it produced.
 
     Jobs run in the sandbox like every other hook, under a deadline of their own (300 s
-    unless the server's configuration says otherwise); past it the worker is killed and
+    unless the server's configuration or the job definition's ``timeoutSeconds`` says
+    otherwise); past it the worker is killed and
     the job fails as timed out, so split work that may take longer.
 
     * ``params`` have been validated against the job type's ``params_schema`` before the

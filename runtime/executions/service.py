@@ -34,7 +34,7 @@ from connectord.runtime.store.records import (
     Principal,
     StoreUnavailableError,
 )
-from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
 from connectord.runtime.supervisor.logs import LogLine
 from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.runtime.waiters import Waiters
@@ -42,8 +42,6 @@ from connectord.runtime.waiters import Waiters
 log = logging.getLogger(__name__)
 
 PollState = Literal["not_ready", "ready", "missing", "expired"]
-#: Seconds between attempts when the store is unavailable to the dispatcher.
-STORE_RETRY = 2.0
 _call_decoder = msgspec.msgpack.Decoder(Call)
 
 
@@ -260,13 +258,9 @@ class Executions:
     async def dispatch_forever(self) -> None:
         """Run queued executions until cancelled. Woken by ``schedule``; also looks every
         few seconds, so work queued by another process is not left waiting."""
-        while True:
-            try:
-                requeued = await self.run(self.store.requeue_running)
-                break
-            except StoreUnavailableError as exc:
-                log.error("cannot requeue interrupted executions yet: %s", exc)
-                await asyncio.sleep(STORE_RETRY)
+        requeued = await until_available(
+            lambda: self.run(self.store.requeue_running), "requeue interrupted executions"
+        )
         if requeued:
             log.warning("%d executions were running when connectord stopped; they run again", requeued)
         while True:

@@ -74,7 +74,7 @@ class Definition(msgspec.Struct, frozen=True):
         return self.schedule.timezone if self.schedule is not None else "UTC"
 
     def first_fire(self, now: float) -> float | None:
-        """The first slot at or after ``now`` (and the start date) within the end date."""
+        """The first slot after ``now`` (at or after the start date), within the end date."""
         if self.schedule is None:
             return None
         after = now if self.start_at is None else max(now, self.start_at - 0.001)

@@ -31,8 +31,9 @@ class Plan:
     unrecorded: int = 0
 
 
-def new_job_id(now: float) -> str:
-    """Seed 003's shape: the UTC date, then a UUID (20240302-f3eb6180-...)."""
+def dated_id(now: float) -> str:
+    """An id in seed 003's job id shape: the UTC date, then a UUID (20240302-f3eb6180-...);
+    jobs and definitions get them."""
     day = dt.datetime.fromtimestamp(now, dt.UTC).strftime("%Y%m%d")
     return f"{day}-{uuid.uuid4()}"
 
@@ -98,7 +99,7 @@ def _ledger_row(
     following: float | None,
 ) -> NewJob:
     return NewJob(
-        id=new_job_id(now),
+        id=dated_id(now),
         tenant_id=record.tenant_id,
         job_type=record.job_type,
         trigger="schedule",

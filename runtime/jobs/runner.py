@@ -27,14 +27,13 @@ from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, StoreUnavailableError
-from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
 from connectord.runtime.supervisor.logs import LogLine
 from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.runtime.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
-STORE_RETRY = 2.0
 #: Longest a cancel waits for the killed run to be recorded.
 CANCEL_WAIT = 10.0
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
@@ -91,13 +90,9 @@ class JobRunner:
 
     async def dispatch_forever(self) -> None:
         """Run due jobs until cancelled; woken when jobs are added or finish."""
-        while True:
-            try:
-                requeued = await self.run(self.store.requeue_started_jobs)
-                break
-            except StoreUnavailableError as exc:
-                log.error("cannot requeue interrupted jobs yet: %s", exc)
-                await asyncio.sleep(STORE_RETRY)
+        requeued = await until_available(
+            lambda: self.run(self.store.requeue_started_jobs), "requeue interrupted jobs"
+        )
         if requeued:
             log.warning("%d jobs were running when connectord stopped; they run again", requeued)
         while True:
@@ -156,23 +151,12 @@ class JobRunner:
                 outcome, logs = Rejected("InternalError", "connectord failed to run the job"), []
             finally:
                 self._cancel_requested.discard(job.id)
-            await self._record_until_stored(job, outcome, logs, started)
+            # A job left STARTED would block its 'queue' definition and skip every slot of
+            # a 'skip' one: record the outcome once the store is back.
+            await until_available(lambda: self._record(job, outcome, logs, started), f"record job {job.id}")
         finally:
             self._slots.release()
             self._wakeup.set()  # a job of a 'queue' definition may run now
-
-    async def _record_until_stored(
-        self, job: JobRecord, outcome: Outcome, logs: list[LogLine], started: float
-    ) -> None:
-        """Record the outcome, trying again while the store is unavailable: a job left
-        STARTED would block its 'queue' definition and skip every slot of a 'skip' one."""
-        while True:
-            try:
-                await self._record(job, outcome, logs, started)
-                return
-            except StoreUnavailableError as exc:
-                log.error("job %s finished but its outcome could not be stored yet: %s", job.id, exc)
-                await asyncio.sleep(STORE_RETRY)
 
     async def _invoke(self, claimed: ClaimedJob) -> tuple[Outcome, list[LogLine]]:
         job = claimed.job

@@ -19,8 +19,8 @@ from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.jobs.definitions import check_spec, decode_spec
 from connectord.runtime.jobs.planning import plan_fire
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import DefinitionRecord, Fire, NewJob, StoreUnavailableError
-from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.store.records import DefinitionRecord, Fire, NewJob
+from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 BATCH = 500
 #: The loop looks at least this often (a changed clock, a missed wake-up).
 MAX_SLEEP = 60.0
-STORE_RETRY = 2.0
 
 Entry = tuple[float, str, int]  # (slot, definition id, version)
 
@@ -123,12 +122,8 @@ class Scheduler:
 
     async def run_forever(self) -> None:
         """Load, then fire slots as they come due, until cancelled."""
-        while not self.loaded:
-            try:
-                await self.load()
-            except StoreUnavailableError as exc:
-                log.error("cannot load job definitions yet: %s", exc)
-                await asyncio.sleep(STORE_RETRY)
+        if not self.loaded:
+            await until_available(self.load, "load job definitions")
         while True:
             self._wake.clear()
             now = self.clock()

@@ -31,7 +31,7 @@ from connectord.runtime.jobs.definitions import (
 )
 from connectord.runtime.jobs.errors import NotFoundError, StateError
 from connectord.runtime.jobs.notify import Notifier
-from connectord.runtime.jobs.planning import new_job_id
+from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.runner import JobRunner
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.secret_params import masked, unmasked
@@ -94,7 +94,7 @@ class Jobs:
         await self._check_account(principal, job_type, code, account_id, "accountId")
         now = self.clock()
         job = NewJob(
-            id=new_job_id(now),
+            id=dated_id(now),
             tenant_id=principal.tenant_id,
             job_type=code,
             trigger="api",
@@ -116,7 +116,7 @@ class Jobs:
         now = self.clock()
         spec = definition.spec
         record = DefinitionRecord(
-            id=new_job_id(now),
+            id=dated_id(now),
             tenant_id=principal.tenant_id,
             code=spec.job_definition_code,
             job_type=spec.job_type,
@@ -242,7 +242,7 @@ class Jobs:
         now = self.clock()
         spec = definition.spec
         job = NewJob(
-            id=new_job_id(now),
+            id=dated_id(now),
             tenant_id=principal.tenant_id,
             job_type=record.job_type,
             trigger=trigger,

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
 
+from connectord.runtime.store.records import StoreUnavailableError
+
 P = ParamSpec("P")
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+#: Seconds between attempts of a background step while the store is unavailable.
+STORE_RETRY = 2.0
 
 
 class StoreRunner:
@@ -24,3 +30,14 @@ class StoreRunner:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+async def until_available(attempt: Callable[[], Awaitable[T]], what: str) -> T:
+    """``attempt()``'s result, trying again every STORE_RETRY seconds while the store is
+    unavailable: for background steps that must happen, not fail (``what`` names it)."""
+    while True:
+        try:
+            return await attempt()
+        except StoreUnavailableError as exc:
+            log.error("cannot %s yet: %s; trying again in %g s", what, exc, STORE_RETRY)
+            await asyncio.sleep(STORE_RETRY)
