@@ -3,7 +3,7 @@ embedded default."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -20,6 +20,7 @@ from connectord.runtime.store.records import (
     JobStatus,
     NewJob,
     Principal,
+    Reaped,
     UserRecord,
 )
 from connectord.runtime.store.sqlite import SQLiteStore
@@ -31,11 +32,45 @@ class Store(Protocol):
     """What every backend provides; see SQLiteStore for the behaviour of each method."""
 
     url: str
+    #: True when one process owns the store (SQLite): whatever is running when it starts
+    #: was interrupted, and is requeued at once. Otherwise leases decide (``reap_*``).
+    single_node: bool
+    #: How many store calls may run at once (threads of the StoreRunner).
+    concurrency: int
 
     def ping(self) -> None:
         """Raise if the store cannot be used right now."""
 
     def close(self) -> None: ...
+
+    def database_time(self) -> float:
+        """The store's clock (Unix seconds): every node's due checks use it."""
+
+    # events between nodes (see events.py); a single-node store has none to carry
+    def announce(self, event: str) -> None:
+        """Tell every node listening (this one included) about ``event``."""
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(event)`` (from another thread) for every event until the
+        returned function is called."""
+        ...
+
+    # leases: claimed work carries its node, a lease and a fencing token
+    def renew_leases(self, node: str, lease_until: float) -> int:
+        """Extend the leases of everything ``node`` runs; how many."""
+        ...
+
+    def reap_executions(
+        self, now: float, max_claims: int, crashed: bytes, logs: bytes, expires_at: float
+    ) -> Reaped:
+        """Running executions whose lease ended before ``now``: requeued (new fence), or
+        finished with ``crashed`` once claimed ``max_claims`` times."""
+        ...
+
+    def reap_jobs(self, now: float) -> Reaped:
+        """STARTED jobs whose lease ended before ``now``: the lost attempt is logged
+        (``lost_attempt``) and counts; WAITING again if retries are left, else FAILED."""
+        ...
 
     # users and keys
     def add_user(self, email: str, tenant_name: str, key_hash: str, now: float) -> UserRecord: ...
@@ -61,9 +96,9 @@ class Store(Protocol):
     ) -> ExecutionRecord: ...
     def cache_outcome(self, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float) -> None: ...
     def execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None: ...
-    def claim_execution(self, now: float) -> ClaimedExecution | None: ...
+    def claim_execution(self, now: float, node: str, lease_until: float) -> ClaimedExecution | None: ...
     def finish_execution(
-        self, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
+        self, execution_id: str, fence: int, outcome: bytes, logs: bytes, now: float, expires_at: float
     ) -> bool: ...
     def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None: ...
     def cancel_queued(
@@ -100,12 +135,13 @@ class Store(Protocol):
         status: str | None = None,
         since: float | None = None,
     ) -> list[JobRecord]: ...
-    def claim_job(self, now: float) -> ClaimedJob | None: ...
+    def claim_job(self, now: float, node: str, lease_until: float) -> ClaimedJob | None: ...
     def next_job_due(self) -> float | None: ...
-    def retry_job(self, job_id: str, attempts: bytes, run_at: float) -> bool: ...
+    def retry_job(self, job_id: str, fence: int, attempts: bytes, run_at: float) -> bool: ...
     def finish_job(
         self,
         job_id: str,
+        fence: int,
         status: JobStatus,
         attempts: bytes,
         result: bytes | None,

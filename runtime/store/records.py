@@ -47,6 +47,8 @@ class ClaimedExecution(msgspec.Struct, frozen=True):
     id: str
     tenant_id: str
     sealed_call: bytes
+    #: The claim's fencing token: only a finish that names it is recorded.
+    fence: int
     #: Where a successful outcome is cached, and for how long (None: not cacheable).
     cache_key: str | None = None
     cache_seconds: float | None = None
@@ -135,10 +137,12 @@ class JobRecord(msgspec.Struct, frozen=True):
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):
-    """A job taken to run now: its record (attempt already counted) and its sealed params."""
+    """A job taken to run now: its record (attempt already counted), its sealed params and
+    the claim's fencing token (only a retry or finish that names it is recorded)."""
 
     job: JobRecord
     sealed_params: bytes
+    fence: int
 
 
 class Fire(msgspec.Struct, frozen=True):
@@ -152,6 +156,29 @@ class Fire(msgspec.Struct, frozen=True):
     next_fire_at: float | None
     state: DefinitionState
     jobs: list[NewJob]
+
+
+class Reaped(msgspec.Struct, frozen=True):
+    """What ``reap_*`` did with work whose node stopped renewing its lease."""
+
+    #: Put back in the queue, to be claimed again.
+    requeued: int
+    #: Ended for good (claimed too often, or out of retries): their ids, to wake waiters.
+    ended: list[str]
+
+
+def lost_attempt(attempt: int, started_at: float | None, now: float) -> dict[str, object]:
+    """The entry of a job's attempt log for an attempt whose node was lost."""
+    return {
+        "attempt": attempt,
+        "startedAt": started_at,
+        "finishedAt": now,
+        "outcome": "failed",
+        "error": {
+            "type": "NodeLost",
+            "message": "the node running this attempt stopped renewing its lease (it died or lost the store)",
+        },
+    }
 
 
 class StoreUnavailableError(Exception):
