@@ -15,9 +15,11 @@ from connectord.api.auth import auth_middleware
 from connectord.api.errors import error_middleware
 from connectord.api.keys import (
     ACCOUNTS,
+    CLOCK,
     CONNECTORS,
     EXECUTIONS,
     JOBS,
+    NODE,
     SECRET_BOX,
     SETTINGS,
     STORE,
@@ -26,13 +28,17 @@ from connectord.api.keys import (
 )
 from connectord.api.routes import ROUTES
 from connectord.runtime.accounts import Accounts
+from connectord.runtime.cluster import Node, default_node_id
 from connectord.runtime.config import Settings
+from connectord.runtime.dbclock import DatabaseClock
+from connectord.runtime.event_routing import EventRouter
 from connectord.runtime.executions.service import Executions, ExecutionSettings
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
+from connectord.runtime.leases import keep_leases_forever
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
-from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.store.runner import StoreRunner, until_available
 
 
 def create_app(
@@ -40,12 +46,16 @@ def create_app(
     connectors: Connectors,
     store: Store,
     box: SecretBox,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> web.Application:
     """An application serving ``connectors`` on ``store``; they start and stop with it.
 
     ``connectors`` is the sandbox supervisor in a server (executions need it); anything
-    with a catalog does for the component endpoints alone."""
+    with a catalog does for the component endpoints alone. The clock defaults to this
+    machine's with a single-node store, else to the store's (``DatabaseClock``)."""
+    if clock is None:
+        clock = time.time if store.single_node else DatabaseClock()
+    node = Node(settings.node_id or default_node_id(), settings.lease_seconds)
     app = web.Application(
         middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
     )
@@ -53,7 +63,9 @@ def create_app(
     app[CONNECTORS] = connectors
     app[STORE] = store
     app[SECRET_BOX] = box
-    app[STORE_RUNNER] = StoreRunner()
+    app[STORE_RUNNER] = StoreRunner(store.concurrency)
+    app[NODE] = node
+    app[CLOCK] = clock
     app[EXECUTIONS] = Executions(
         store,
         app[STORE_RUNNER],
@@ -61,6 +73,7 @@ def create_app(
         connectors,  # type: ignore[arg-type]
         clock,
         ExecutionSettings(retention=settings.result_retention),
+        node,
     )
     app[JOBS] = Jobs(
         store,
@@ -69,6 +82,7 @@ def create_app(
         connectors,  # type: ignore[arg-type]
         clock,
         JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait),
+        node=node,
     )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
     app.add_routes(ROUTES)
@@ -94,19 +108,37 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     if not hasattr(app[CONNECTORS], "invoke"):  # a catalog only: nothing to execute with
         yield
         return
+    store, run, clock = app[STORE], app[STORE_RUNNER], app[CLOCK]
+    if isinstance(clock, DatabaseClock):
+        await until_available(lambda: run(clock.sync, store), "read the store's clock")
+    router = EventRouter(app[EXECUTIONS], app[JOBS])
+    loop = asyncio.get_running_loop()
+    stop_listening = store.listen(lambda payload: _call_soon(loop, router, payload))
+    reapers = [app[EXECUTIONS].reap_once, app[JOBS].runner.reap_once]
     tasks = [
+        asyncio.ensure_future(keep_leases_forever(store, run, clock, app[NODE], reapers)),
         asyncio.ensure_future(app[EXECUTIONS].dispatch_forever()),
         asyncio.ensure_future(app[EXECUTIONS].purge_forever()),
         asyncio.ensure_future(app[JOBS].dispatch_forever()),
         asyncio.ensure_future(app[JOBS].scheduler_forever()),
         asyncio.ensure_future(app[JOBS].purge_forever()),
     ]
+    if isinstance(clock, DatabaseClock):
+        tasks.append(asyncio.ensure_future(clock.sync_forever(store, run)))
     yield
+    stop_listening()
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await router.close()
     await app[EXECUTIONS].close()
     await app[JOBS].close()
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, router: EventRouter, payload: str) -> None:
+    """Hand an event from the store's listening thread to the event loop."""
+    with contextlib.suppress(RuntimeError):  # the loop closed while the event was on its way
+        loop.call_soon_threadsafe(router, payload)
 
 
 def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:

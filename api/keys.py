@@ -1,11 +1,13 @@
 """Typed keys for what the application holds (aiohttp's AppKey), in one place."""
 
+from collections.abc import Callable
 from typing import Protocol
 
 from aiohttp import web
 
 from connectord.plugins.manager import Catalog
 from connectord.runtime.accounts import Accounts
+from connectord.runtime.cluster import Node
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions
 from connectord.runtime.jobs.service import Jobs
@@ -35,4 +37,7 @@ EXECUTIONS = web.AppKey("executions", Executions)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 JOBS = web.AppKey("jobs", Jobs)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
+NODE = web.AppKey("node", Node)
+#: Everything in the app reads time from here (the store's clock on a cluster).
+CLOCK = web.AppKey("clock", Callable[[], float])
 PRINCIPAL = web.RequestKey("principal", Principal)

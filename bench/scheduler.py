@@ -428,7 +428,7 @@ class Claimer:
         while True:
             self.wake.clear()
             now = time.time()
-            claimed = await self.run(self.store.claim_job, now)
+            claimed = await self.run(self.store.claim_job, now, "bench", now + 60)
             if claimed is None:
                 due = await self.run(self.store.next_job_due)
                 pause = 5.0 if due is None or due <= now else min(5.0, due - now)
@@ -444,7 +444,9 @@ class Claimer:
                 (job.scheduled_for or job.run_at or now, job.started_at, time.time())
             )
             done = asyncio.ensure_future(
-                self.run(self.store.finish_job, job.id, "COMPLETED", b"[]", None, None, time.time())
+                self.run(
+                    self.store.finish_job, job.id, claimed.fence, "COMPLETED", b"[]", None, None, time.time()
+                )
             )
             self.pending.add(done)
             done.add_done_callback(self.pending.discard)

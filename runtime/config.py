@@ -49,6 +49,10 @@ class Settings:
     job_retention: float = 30 * 86400.0
     #: The base URL clients reach this service at (for Location headers behind a proxy).
     public_url: str | None = None
+    #: This process's name among the nodes sharing a store; ``None``: host, pid and a suffix.
+    node_id: str | None = None
+    #: Work a node claimed is taken back by the others this long after its last renewal.
+    lease_seconds: float = 30.0
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -84,6 +88,8 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         job_retention=parse_seconds(get("JOB_RETENTION"), ENV_PREFIX + "JOB_RETENTION", 30 * 86400.0),
         public_url=parse_public_url(get("PUBLIC_URL"), ENV_PREFIX + "PUBLIC_URL"),
         max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
+        node_id=get("NODE_ID"),
+        lease_seconds=parse_lease(get("LEASE_SECONDS"), ENV_PREFIX + "LEASE_SECONDS"),
     )
 
 
@@ -106,6 +112,13 @@ def parse_seconds(value: str | None, name: str, default: float) -> float:
         raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}") from None
     if not 0 < seconds <= 365 * 24 * 3600:
         raise ConfigurationError(f"{name} must be more than 0 and at most a year, got {value}")
+    return seconds
+
+
+def parse_lease(value: str | None, name: str) -> float:
+    seconds = parse_seconds(value, name, 30.0)
+    if not 1 <= seconds <= 3600:
+        raise ConfigurationError(f"{name} must be between 1 and 3600 seconds, got {value}")
     return seconds
 
 

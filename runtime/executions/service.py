@@ -23,15 +23,19 @@ import msgspec
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime.calls import Call, InvalidCallError, check_call
+from connectord.runtime.cluster import Node
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
 from connectord.runtime.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
+from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
+    ClaimedExecution,
     ExecutionRecord,
     FinishedExecution,
     Principal,
+    Reaped,
     StoreUnavailableError,
 )
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
@@ -57,6 +61,9 @@ class ExecutionSettings:
     remember: float = 24 * 3600.0
     #: At most this many executions run (or wait for a sandbox slot) at once.
     max_running: int = 64
+    #: An execution whose node was lost this many times (it may be what kills them) is
+    #: reported as crashed instead of running again.
+    max_claims: int = 3
 
 
 class Executions:
@@ -68,10 +75,12 @@ class Executions:
         supervisor: Supervisor,
         clock: Callable[[], float],
         settings: ExecutionSettings = ExecutionSettings(),
+        node: Node | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
         self.clock = clock
         self.settings = settings
+        self.node = node or Node()
         self._wakeup = asyncio.Event()
         #: Long polls waiting for an execution to finish.
         self._finished = Waiters()
@@ -171,7 +180,25 @@ class Executions:
         if cancelled:
             self._finished.signal(execution_id)
             return True
+        if self.cancel_local(execution_id):
+            return True
+        if self.store.single_node:
+            return False  # it finished meanwhile
+        # Running on another node (or finished meanwhile): its node kills it when told.
+        await self.run(self.store.announce, event("cancel-execution", execution_id))
+        return True
+
+    def cancel_local(self, execution_id: str) -> bool:
+        """Kill the execution if this node runs it; False if it does not."""
         return self.supervisor.cancel(execution_id) or self._cancel_task(execution_id)
+
+    def wake(self) -> None:
+        """Executions were queued (here or on another node): claim now."""
+        self._wakeup.set()
+
+    def finished(self, execution_id: str) -> None:
+        """An execution finished (here or on another node): answer its long polls."""
+        self._finished.signal(execution_id)
 
     def _cancel_task(self, execution_id: str) -> bool:
         """Cancel a claimed execution still waiting for a sandbox slot or its worker."""
@@ -258,16 +285,20 @@ class Executions:
     async def dispatch_forever(self) -> None:
         """Run queued executions until cancelled. Woken by ``schedule``; also looks every
         few seconds, so work queued by another process is not left waiting."""
-        requeued = await until_available(
-            lambda: self.run(self.store.requeue_running), "requeue interrupted executions"
-        )
-        if requeued:
-            log.warning("%d executions were running when connectord stopped; they run again", requeued)
+        if self.store.single_node:
+            requeued = await until_available(
+                lambda: self.run(self.store.requeue_running), "requeue interrupted executions"
+            )
+            if requeued:
+                log.warning("%d executions were running when connectord stopped; they run again", requeued)
         while True:
             await self._slots.acquire()
             self._wakeup.clear()  # before the claim, so a schedule that commits after it wakes us
             try:
-                claimed = await self.run(self.store.claim_execution, self.clock())
+                now = self.clock()
+                claimed = await self.run(
+                    self.store.claim_execution, now, self.node.id, self.node.lease_until(now)
+                )
             except StoreUnavailableError as exc:
                 # The dispatcher must outlive a store hiccup, or nothing would run again.
                 self._slots.release()
@@ -280,19 +311,31 @@ class Executions:
                     async with asyncio.timeout(5.0):
                         await self._wakeup.wait()
                 continue
-            task = asyncio.ensure_future(
-                self._execute(
-                    claimed.id,
-                    claimed.tenant_id,
-                    claimed.sealed_call,
-                    claimed.cache_key,
-                    claimed.cache_seconds,
-                )
-            )
+            task = asyncio.ensure_future(self._execute(claimed))
             self._tasks.add(task)
             self._tasks_by_id[claimed.id] = task
             task.add_done_callback(self._tasks.discard)
             task.add_done_callback(lambda _, cid=claimed.id: self._tasks_by_id.pop(cid, None))
+
+    async def reap_once(self) -> Reaped:
+        """Take back executions whose node stopped renewing its lease: they run again, or
+        are reported as crashed once they have lost ``max_claims`` nodes."""
+        now = self.clock()
+        reaped = await self.run(
+            self.store.reap_executions,
+            now,
+            self.settings.max_claims,
+            encode_outcome(Crashed()),
+            encode_logs([]),
+            now + self.settings.retention,
+        )
+        if reaped.requeued:
+            log.warning("%d executions of lost nodes run again", reaped.requeued)
+            self.wake()
+        for execution_id in reaped.ended:
+            log.error("execution %s: its node was lost too often; reported as crashed", execution_id)
+            self.finished(execution_id)
+        return reaped
 
     async def purge_once(self) -> int:
         """Delete results expired for longer than ``remember`` and delivered executions as
@@ -317,17 +360,11 @@ class Executions:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def _execute(
-        self,
-        execution_id: str,
-        tenant_id: str,
-        sealed_call: bytes,
-        cache_key: str | None,
-        cache_seconds: float | None,
-    ) -> None:
+    async def _execute(self, claimed: ClaimedExecution) -> None:
+        execution_id = claimed.id
         try:
             try:
-                outcome, logs = await self._invoke(execution_id, tenant_id, sealed_call)
+                outcome, logs = await self._invoke(execution_id, claimed.tenant_id, claimed.sealed_call)
             except asyncio.CancelledError:
                 if execution_id not in self._cancel_requested:
                     raise  # shutting down: it stays 'running' and runs again after a restart
@@ -340,19 +377,34 @@ class Executions:
                 self._tasks_by_id.pop(execution_id, None)  # too late to cancel from here on
             now = self.clock()
             encoded = encode_outcome(outcome)
-            await self.run(
+            recorded = await self.run(
                 self.store.finish_execution,
                 execution_id,
+                claimed.fence,
                 encoded,
                 encode_logs(logs),
                 now,
                 now + self.settings.retention,
             )
+            if not recorded:
+                # Our lease ran out and another node took it over: its outcome counts.
+                log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
+                return
             self._finished.signal(execution_id)
-            if cache_key is not None and cache_seconds is not None and isinstance(outcome, Succeeded):
-                await self.run(self.store.cache_outcome, tenant_id, cache_key, encoded, now + cache_seconds)
+            if (
+                claimed.cache_key is not None
+                and claimed.cache_seconds is not None
+                and isinstance(outcome, Succeeded)
+            ):
+                await self.run(
+                    self.store.cache_outcome,
+                    claimed.tenant_id,
+                    claimed.cache_key,
+                    encoded,
+                    now + claimed.cache_seconds,
+                )
         except StoreUnavailableError as exc:
-            # Left 'running': it runs again after a restart rather than being lost.
+            # Left 'running': its lease runs out and it runs again rather than being lost.
             log.error("execution %s finished but its outcome could not be stored: %s", execution_id, exc)
         finally:
             self._slots.release()

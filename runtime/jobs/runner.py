@@ -16,6 +16,7 @@ import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.runtime.calls import Call, InvalidCallError
+from connectord.runtime.cluster import Node
 from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs.definitions import decode_spec
 from connectord.runtime.jobs.errors import NotFoundError
@@ -26,7 +27,8 @@ from connectord.runtime.jobs.views import job_view
 from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, StoreUnavailableError
+from connectord.runtime.store.events import event
+from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, Reaped, StoreUnavailableError
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
 from connectord.runtime.supervisor.logs import LogLine
 from connectord.runtime.supervisor.supervisor import Supervisor
@@ -50,9 +52,11 @@ class JobRunner:
         settings: JobSettings,
         rng: random.Random | None = None,
         notifier: Notifier | None = None,
+        node: Node | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
         self.clock = clock
+        self.node = node or Node()
         self.settings = settings
         self.rng = rng or random.Random()
         self.notifier = notifier or Notifier()
@@ -75,32 +79,53 @@ class JobRunner:
         self._finished.signal(job_id)
 
     async def cancel_running(self, job_id: str) -> None:
-        """Kill a running job's worker (or stop it waiting for one) and wait until its
-        outcome is recorded."""
-        task = self._tasks.get(job_id)
-        if task is None:
-            return  # it ended meanwhile, or another node runs it
+        """Kill a running job's worker (or stop it waiting for one), on this node or the
+        one that runs it, and wait until its outcome is recorded."""
         with self.listening(job_id) as finished:
-            self._cancel_requested.add(job_id)
-            if not self.supervisor.cancel(job_id):
-                task.cancel()
+            if not self.cancel_local(job_id):
+                if self.store.single_node:
+                    return  # it ended meanwhile
+                await self.run(self.store.announce, event("cancel-job", job_id))
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(CANCEL_WAIT):
                     await finished.wait()
 
+    def cancel_local(self, job_id: str) -> bool:
+        """Kill the job's run if this node has it; False if it does not."""
+        task = self._tasks.get(job_id)
+        if task is None:
+            return False
+        self._cancel_requested.add(job_id)
+        if not self.supervisor.cancel(job_id):
+            task.cancel()
+        return True
+
+    async def reap_once(self) -> Reaped:
+        """Take back jobs whose node stopped renewing its lease: the lost attempt counts;
+        they wait for their next one, or fail when no retries are left."""
+        reaped = await self.run(self.store.reap_jobs, self.clock())
+        if reaped.requeued:
+            log.warning("%d jobs of lost nodes run again", reaped.requeued)
+            self.wake()
+        for job_id in reaped.ended:
+            log.error("job %s: its node was lost on the last attempt; FAILED", job_id)
+            self.signal(job_id)
+        return reaped
+
     async def dispatch_forever(self) -> None:
         """Run due jobs until cancelled; woken when jobs are added or finish."""
-        requeued = await until_available(
-            lambda: self.run(self.store.requeue_started_jobs), "requeue interrupted jobs"
-        )
-        if requeued:
-            log.warning("%d jobs were running when connectord stopped; they run again", requeued)
+        if self.store.single_node:
+            requeued = await until_available(
+                lambda: self.run(self.store.requeue_started_jobs), "requeue interrupted jobs"
+            )
+            if requeued:
+                log.warning("%d jobs were running when connectord stopped; they run again", requeued)
         while True:
             await self._slots.acquire()
             self._wakeup.clear()
             try:
                 now = self.clock()
-                claimed = await self.run(self.store.claim_job, now)
+                claimed = await self.run(self.store.claim_job, now, self.node.id, self.node.lease_until(now))
                 due = None if claimed else await self.run(self.store.next_job_due)
             except Exception as exc:  # the dispatcher must outlive any one failure
                 self._slots.release()
@@ -153,7 +178,9 @@ class JobRunner:
                 self._cancel_requested.discard(job.id)
             # A job left STARTED would block its 'queue' definition and skip every slot of
             # a 'skip' one: record the outcome once the store is back.
-            await until_available(lambda: self._record(job, outcome, logs, started), f"record job {job.id}")
+            await until_available(
+                lambda: self._record(claimed, outcome, logs, started), f"record job {job.id}"
+            )
         finally:
             self._slots.release()
             self._wakeup.set()  # a job of a 'queue' definition may run now
@@ -189,8 +216,10 @@ class JobRunner:
             raise NotFoundError(f"account '{job.account_id}' does not exist any more")
         return self.box.open_json(account.sealed_keys)
 
-    async def _record(self, job: JobRecord, outcome: Outcome, logs: list[LogLine], started: float) -> None:
-        now = self.clock()
+    async def _record(
+        self, claimed: ClaimedJob, outcome: Outcome, logs: list[LogLine], started: float
+    ) -> None:
+        job, now = claimed.job, self.clock()
         attempts = [*_attempts.decode(job.attempts), _attempt(job.attempt, started, now, outcome)]
         encoded_logs = msgspec.json.encode(logs)
         if isinstance(outcome, Succeeded):
@@ -201,15 +230,28 @@ class JobRunner:
         else:
             again = retry_at(job, now, self.rng)
             if again is not None:
-                await self.run(self.store.retry_job, job.id, msgspec.json.encode(attempts), again)
-                self._wakeup.set()
+                if await self.run(
+                    self.store.retry_job, job.id, claimed.fence, msgspec.json.encode(attempts), again
+                ):
+                    self._wakeup.set()
+                else:
+                    log.warning("job %s: attempt discarded, this node's claim had ended", job.id)
                 return
             status, result = "FAILED", None
         if await self.run(
-            self.store.finish_job, job.id, status, msgspec.json.encode(attempts), result, encoded_logs, now
+            self.store.finish_job,
+            job.id,
+            claimed.fence,
+            status,
+            msgspec.json.encode(attempts),
+            result,
+            encoded_logs,
+            now,
         ):
             self.signal(job.id)
             await self._notify(job, status)
+        elif status != "CANCELLED":
+            log.warning("job %s: outcome discarded, it was cancelled or its claim had ended", job.id)
 
     async def _notify(self, job: JobRecord, status: JobStatus) -> None:
         if job.definition_id is None or status not in ("COMPLETED", "FAILED"):

@@ -63,6 +63,11 @@ class Scheduler:
             if self._heap[0][1] == record.id:
                 self._wake.set()
 
+    async def refresh(self, definition_id: str) -> None:
+        """A definition changed elsewhere (another node's API): watch its next slot."""
+        for record in await self.run(self.store.definitions_by_id, [definition_id]):
+            self.track(record)
+
     def next_due(self) -> float | None:
         return self._heap[0][0] if self._heap else None
 

@@ -19,6 +19,7 @@ import msgspec
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import params_problem
+from connectord.runtime.cluster import Node
 from connectord.runtime.jobs.definitions import (
     FIELD,
     Definition,
@@ -61,11 +62,12 @@ class Jobs:
         settings: JobSettings | None = None,
         rng: random.Random | None = None,
         notifier: Notifier | None = None,
+        node: Node | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
         self.clock = clock
         self.settings = settings = settings or JobSettings()
-        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier)
+        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier, node)
         self.scheduler = Scheduler(store, run, clock, on_fired=lambda _: self.runner.wake())
 
     # -- job types ----------------------------------------------------------------------

@@ -187,3 +187,24 @@ class StoreUnavailableError(Exception):
 
 class ConflictError(Exception):
     """A write conflicts with what is stored (a unique key is taken)."""
+
+
+class InvalidTextError(ValueError):
+    """A text the store cannot keep: it holds a NUL character (U+0000). PostgreSQL refuses
+    them in text, so no backend keeps them, and a client is told so (400)."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} must not contain NUL (\\u0000) characters")
+        self.field = field
+
+
+def refuse_nul(**texts: str | None) -> None:
+    """Raise InvalidTextError for the first of ``texts`` (name=value) holding a NUL."""
+    for field, text in texts.items():
+        if text is not None and "\x00" in text:
+            raise InvalidTextError(field)
+
+
+def has_nul(*texts: str | None) -> bool:
+    """Whether a lookup key holds a NUL: then nothing stored can match it."""
+    return any(text is not None and "\x00" in text for text in texts)

@@ -20,9 +20,10 @@ STORE_RETRY = 2.0
 
 
 class StoreRunner:
-    def __init__(self) -> None:
-        # One thread: SQLite has one writer anyway, and the order of writes is kept.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="connectord-store")
+    def __init__(self, threads: int = 1) -> None:
+        # SQLite: one thread (one writer anyway, and the order of writes is kept);
+        # PostgreSQL: one per pooled connection.
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="connectord-store")
 
     async def __call__(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         loop = asyncio.get_running_loop()

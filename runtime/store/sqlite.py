@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from connectord.runtime.config import ConfigurationError
@@ -18,6 +19,7 @@ from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.sqlite_accounts import AccountsSQL
 from connectord.runtime.store.sqlite_executions import ExecutionsSQL
 from connectord.runtime.store.sqlite_jobs import JobsSQL
+from connectord.runtime.store.sqlite_leases import LeasesSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.sqlite_users import UsersSQL
 
@@ -25,7 +27,12 @@ from connectord.runtime.store.sqlite_users import UsersSQL
 _CORRUPT = sqlite3.DatabaseError
 
 
-class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL):
+class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
+    #: One process owns the file: what runs when it starts was interrupted.
+    single_node = True
+    #: SQLite has one writer; one thread keeps the order of writes.
+    concurrency = 1
+
     def __init__(self, path: Path) -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
@@ -55,6 +62,15 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL):
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    def database_time(self) -> float:
+        return time.time()  # the file has no clock of its own; one process, one clock
+
+    def announce(self, event: str) -> None:
+        """Nothing to do: no other process listens to a SQLite store."""
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        return lambda: None  # no other process writes, so no event is ever missed
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

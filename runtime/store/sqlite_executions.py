@@ -65,29 +65,41 @@ class ExecutionsSQL:
             ).fetchone()
         return ExecutionRecord(*row) if row else None
 
-    def claim_execution(self: _Connected, now: float) -> ClaimedExecution | None:
-        """Take the oldest queued execution and mark it running."""
+    def claim_execution(
+        self: _Connected, now: float, node: str, lease_until: float
+    ) -> ClaimedExecution | None:
+        """Take the oldest queued execution and mark it running on ``node`` until
+        ``lease_until``, with a new fencing token."""
         with self._tx() as conn:
             row = conn.execute(
-                """UPDATE executions SET state = 'running', started_at = ?
+                """UPDATE executions SET state = 'running', started_at = ?, claimed_by = ?,
+                                         lease_until = ?, fence = fence + 1, claims = claims + 1
                    WHERE id = (SELECT id FROM executions WHERE state = 'queued'
                                ORDER BY created_at LIMIT 1)
-                   RETURNING id, tenant_id, sealed_call, cache_key, cache_seconds""",
-                (now,),
+                   RETURNING id, tenant_id, sealed_call, fence, cache_key, cache_seconds""",
+                (now, node, lease_until),
             ).fetchone()
         return ClaimedExecution(*row) if row else None
 
     def finish_execution(
-        self: _Connected, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
+        self: _Connected,
+        execution_id: str,
+        fence: int,
+        outcome: bytes,
+        logs: bytes,
+        now: float,
+        expires_at: float,
     ) -> bool:
         """Record the outcome of a running execution and forget its inputs (credentials
-        included); False when it was no longer running (cancelled meanwhile)."""
+        included); False when it is not running under this claim any more (cancelled, or
+        requeued after its lease ran out)."""
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
-                                         expires_at = ?, sealed_call = NULL
-                   WHERE id = ? AND state IN ('queued', 'running')""",
-                (outcome, logs, now, expires_at, execution_id),
+                                         expires_at = ?, sealed_call = NULL, claimed_by = NULL,
+                                         lease_until = NULL
+                   WHERE id = ? AND state = 'running' AND fence = ?""",
+                (outcome, logs, now, expires_at, execution_id, fence),
             )
         return cursor.rowcount == 1
 
@@ -171,7 +183,9 @@ class ExecutionsSQL:
         """After a restart: what was running when the process died runs again."""
         with self._tx() as conn:
             cursor = conn.execute(
-                "UPDATE executions SET state = 'queued', started_at = NULL WHERE state = 'running'"
+                """UPDATE executions SET state = 'queued', started_at = NULL, claimed_by = NULL,
+                                         lease_until = NULL, fence = fence + 1
+                   WHERE state = 'running'"""
             )
         return cursor.rowcount
 

@@ -261,19 +261,22 @@ class JobsSQL:
             ).fetchall()
         return [JobRecord(*row) for row in rows]
 
-    def claim_job(self: _Connected, now: float) -> ClaimedJob | None:
-        """Take the job that is due first and mark it STARTED, counting an attempt."""
+    def claim_job(self: _Connected, now: float, node: str, lease_until: float) -> ClaimedJob | None:
+        """Take the job that is due first and mark it STARTED on ``node`` until
+        ``lease_until``, counting an attempt, with a new fencing token."""
         with self._tx() as conn:
             row = conn.execute(
                 f"""UPDATE jobs SET status = 'STARTED', attempt = attempt + 1,
-                                    started_at = coalesce(started_at, ?)
+                                    started_at = coalesce(started_at, ?), claimed_by = ?,
+                                    lease_until = ?, fence = fence + 1
                     WHERE id = (SELECT id FROM jobs WHERE {_RUNNABLE} ORDER BY run_at, created_at LIMIT 1)
-                    RETURNING {_JOB_COLUMNS}, sealed_params""",
-                (now, now),
+                    RETURNING {_JOB_COLUMNS}, sealed_params, fence""",
+                (now, node, lease_until, now),
             ).fetchone()
         if row is None:
             return None
-        return ClaimedJob(JobRecord(*row[:-1]), bytes(row[-1]) if row[-1] is not None else b"")
+        sealed = bytes(row[-2]) if row[-2] is not None else b""
+        return ClaimedJob(JobRecord(*row[:-2]), sealed, int(row[-1]))
 
     def next_job_due(self: _Connected) -> float | None:
         """When the earliest waiting job may run (it may still wait for its turn)."""
@@ -281,33 +284,38 @@ class JobsSQL:
             row = conn.execute("SELECT min(run_at) FROM jobs WHERE status = 'WAITING'").fetchone()
         return float(row[0]) if row and row[0] is not None else None
 
-    def retry_job(self: _Connected, job_id: str, attempts: bytes, run_at: float) -> bool:
-        """A failed attempt of a STARTED job: it waits until ``run_at`` for the next one."""
+    def retry_job(self: _Connected, job_id: str, fence: int, attempts: bytes, run_at: float) -> bool:
+        """A failed attempt of a job STARTED under claim ``fence``: it waits until
+        ``run_at`` for the next one."""
         with self._tx() as conn:
             cursor = conn.execute(
-                """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?
-                   WHERE id = ? AND status = 'STARTED'""",
-                (attempts, run_at, job_id),
+                """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?, claimed_by = NULL,
+                                   lease_until = NULL
+                   WHERE id = ? AND status = 'STARTED' AND fence = ?""",
+                (attempts, run_at, job_id, fence),
             )
         return cursor.rowcount == 1
 
     def finish_job(
         self: _Connected,
         job_id: str,
+        fence: int,
         status: JobStatus,
         attempts: bytes,
         result: bytes | None,
         logs: bytes | None,
         now: float,
     ) -> bool:
-        """Record how a STARTED job ended and forget its params; False when it was not
-        running any more (cancelled meanwhile)."""
+        """Record how a job STARTED under claim ``fence`` ended and forget its params;
+        False when it is not running under that claim any more (cancelled, or requeued after
+        its lease ran out)."""
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE jobs SET status = ?, attempts = ?, result = ?, logs = ?, finished_at = ?,
-                                   sealed_params = NULL, run_at = NULL
-                   WHERE id = ? AND status = 'STARTED'""",
-                (status, attempts, result, logs, now, job_id),
+                                   sealed_params = NULL, run_at = NULL, claimed_by = NULL,
+                                   lease_until = NULL
+                   WHERE id = ? AND status = 'STARTED' AND fence = ?""",
+                (status, attempts, result, logs, now, job_id, fence),
             )
         return cursor.rowcount == 1
 
@@ -328,7 +336,8 @@ class JobsSQL:
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE jobs SET status = 'WAITING', attempt = max(attempt - 1, 0),
-                                   run_at = coalesce(run_at, created_at)
+                                   run_at = coalesce(run_at, created_at), claimed_by = NULL,
+                                   lease_until = NULL, fence = fence + 1
                    WHERE status = 'STARTED'"""
             )
         return cursor.rowcount

@@ -113,4 +113,14 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_by_tenant ON jobs (tenant_id, created_at);
     CREATE INDEX jobs_by_definition ON jobs (definition_id, status);
     """,
+    """
+    -- leases: who runs a claimed row, until when, and the claim's fencing token
+    ALTER TABLE executions ADD COLUMN claimed_by TEXT;
+    ALTER TABLE executions ADD COLUMN lease_until REAL;
+    ALTER TABLE executions ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
+    ALTER TABLE jobs ADD COLUMN lease_until REAL;
+    ALTER TABLE jobs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+    """,
 )

@@ -391,7 +391,12 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     outcome = Succeeded({"verified": False, "failure": {"kind": "auth"}, "message": "refused"})
     logs = [LogLine(now, "INFO", "tiny", "verifying")]
     store, run = server.app[STORE], server.app[STORE_RUNNER]
-    assert await run(store.finish_execution, ex, encode_outcome(outcome), encode_logs(logs), now, now + 600)
+    claimed = None
+    while claimed is None or claimed.id != ex:  # the oldest queued ones come first
+        claimed = await run(store.claim_execution, now, "test-node", now + 60)
+        assert claimed is not None
+    finished = encode_outcome(outcome), encode_logs(logs), now, now + 600
+    assert await run(store.finish_execution, ex, claimed.fence, *finished)
     _, success = await call("GET", result, f"/v1/exec/result/{ex}?logs=1", 200, headers=alice)
     assert success["logs"][0]["message"] == "verifying"
 
@@ -465,15 +470,21 @@ async def tour_jobs(
     store, run = server.app[STORE], server.app[STORE_RUNNER]
     big = b"x" * 5000
 
+    fences: dict[str, int] = {}
+
     async def claim(job_id: str, at: float | None = None) -> None:
-        claimed = await run(store.claim_job, server.clock() if at is None else at)
+        now = server.clock() if at is None else at
+        claimed = await run(store.claim_job, now, "test-node", now + 60)
         assert claimed is not None and claimed.job.id == job_id, claimed
+        fences[job_id] = claimed.fence
 
     async def finish(job_id: str, status: str, attempts: list[Any], data: Any = None, **outputs: Any) -> None:
         result = msgspec.json.encode({"data": data, "outputs": outputs}) if status == "COMPLETED" else None
         logs = msgspec.json.encode([LogLine(server.clock(), "INFO", "tiny", "pinged example.org")])
         encoded = msgspec.json.encode(attempts)
-        assert await run(store.finish_job, job_id, status, encoded, result, logs, server.clock())
+        assert await run(
+            store.finish_job, job_id, fences[job_id], status, encoded, result, logs, server.clock()
+        )
 
     # job types: Tiny's ping, and whoami that needs an account
     one_type, run_type = "/v1/job-types/{code}", "/v1/job-types/{code}/_execute"
@@ -618,7 +629,7 @@ async def tour_jobs(
     first = job_attempt(1, server.clock(), error)
     await claim(job_id)
     later = server.clock() + 3600
-    assert await run(store.retry_job, job_id, msgspec.json.encode([first]), later)
+    assert await run(store.retry_job, job_id, fences[job_id], msgspec.json.encode([first]), later)
     _, again = await call("GET", one_job, f"/v1/jobs/{job_id}", 200, headers=alice)
     assert again["status"] == "WAITING" and again["runAt"] and again["error"] == error
     await claim(job_id, later)

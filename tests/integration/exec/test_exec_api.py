@@ -385,12 +385,12 @@ async def test_the_dispatcher_outlives_a_store_that_fails_for_a_while(
     real_claim = store.claim_execution
     failures = {"left": 3}
 
-    def flaky_claim(now: float) -> Any:
+    def flaky_claim(now: float, node: str, lease_until: float) -> Any:
         # The real disk cannot be made to fail for exactly three claims; this stands in for it.
         if failures["left"]:
             failures["left"] -= 1
             raise StoreUnavailableError("database is locked")
-        return real_claim(now)
+        return real_claim(now, node, lease_until)
 
     monkeypatch.setattr(store, "claim_execution", flaky_claim)
     api.client.app[EXECUTIONS]._wakeup.set()

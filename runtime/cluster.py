@@ -1,0 +1,32 @@
+"""This process as a node of a cluster: its name, its leases, and the events other nodes
+send it (through the store) routed to the services they concern."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+#: Default seconds a claim stays ours without a renewal.
+LEASE_SECONDS = 30.0
+
+
+def default_node_id() -> str:
+    # host and pid say where to look; the suffix tells a restarted process from the last one
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass(frozen=True)
+class Node:
+    id: str = field(default_factory=default_node_id)
+    #: Work claimed by this node is taken back by any node this long after its last renewal.
+    lease_seconds: float = LEASE_SECONDS
+
+    def lease_until(self, now: float) -> float:
+        return now + self.lease_seconds
+
+    @property
+    def renew_every(self) -> float:
+        """Renew three times per lease, so one late renewal loses nothing."""
+        return self.lease_seconds / 3

@@ -1,0 +1,86 @@
+"""Leases in SQLite: renewing the claims of a node, and taking back those that ran out.
+
+With one process per SQLite file, interrupted work is requeued when the process starts
+(``requeue_running``); leases still end work whose node stopped renewing them, and give
+every claim a fencing token, so both backends keep one contract.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import msgspec
+
+from connectord.runtime.store.records import Reaped, lost_attempt
+
+_attempts = msgspec.json.Decoder(list[dict[str, Any]])
+
+
+class _Connected(Protocol):
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]: ...
+
+
+class LeasesSQL:
+    def renew_leases(self: _Connected, node: str, lease_until: float) -> int:
+        with self._tx() as conn:
+            executions = conn.execute(
+                "UPDATE executions SET lease_until = ? WHERE claimed_by = ? AND state = 'running'",
+                (lease_until, node),
+            ).rowcount
+            jobs = conn.execute(
+                "UPDATE jobs SET lease_until = ? WHERE claimed_by = ? AND status = 'STARTED'",
+                (lease_until, node),
+            ).rowcount
+        return executions + jobs
+
+    def reap_executions(
+        self: _Connected, now: float, max_claims: int, crashed: bytes, logs: bytes, expires_at: float
+    ) -> Reaped:
+        with self._tx() as conn:
+            ended = conn.execute(
+                """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
+                                         expires_at = ?, sealed_call = NULL, claimed_by = NULL,
+                                         lease_until = NULL
+                   WHERE state = 'running' AND lease_until < ? AND claims >= ?
+                   RETURNING id""",
+                (crashed, logs, now, expires_at, now, max_claims),
+            ).fetchall()
+            requeued = conn.execute(
+                """UPDATE executions SET state = 'queued', started_at = NULL, claimed_by = NULL,
+                                         lease_until = NULL, fence = fence + 1
+                   WHERE state = 'running' AND lease_until < ?""",
+                (now,),
+            ).rowcount
+        return Reaped(requeued, [str(row[0]) for row in ended])
+
+    def reap_jobs(self: _Connected, now: float) -> Reaped:
+        requeued, ended = 0, []
+        with self._tx() as conn:
+            rows = conn.execute(
+                """SELECT id, attempt, max_retries, started_at, attempts FROM jobs
+                   WHERE status = 'STARTED' AND lease_until < ?""",
+                (now,),
+            ).fetchall()
+            for job_id, attempt, max_retries, started_at, attempts in rows:
+                lost = lost_attempt(attempt, started_at, now)
+                log = msgspec.json.encode([*_attempts.decode(attempts), lost])
+                if attempt <= max_retries:
+                    conn.execute(
+                        """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?, claimed_by = NULL,
+                                           lease_until = NULL, fence = fence + 1
+                           WHERE id = ?""",
+                        (log, now, job_id),
+                    )
+                    requeued += 1
+                else:
+                    conn.execute(
+                        """UPDATE jobs SET status = 'FAILED', attempts = ?, finished_at = ?,
+                                           sealed_params = NULL, run_at = NULL, claimed_by = NULL,
+                                           lease_until = NULL, fence = fence + 1
+                           WHERE id = ?""",
+                        (log, now, job_id),
+                    )
+                    ended.append(str(job_id))
+        return Reaped(requeued, ended)
