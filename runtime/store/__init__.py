@@ -37,6 +37,11 @@ class Store(Protocol):
     single_node: bool
     #: How many store calls may run at once (threads of the StoreRunner).
     concurrency: int
+    #: The schema migrations this process applied when it opened the store.
+    applied: list[int]
+
+    @property
+    def schema_version(self) -> int: ...
 
     def ping(self) -> None:
         """Raise if the store cannot be used right now."""

@@ -52,8 +52,8 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
         "--store",
         metavar="URL",
         dest="store_url",
-        help="store URL, e.g. sqlite:///path/to/file (env CONNECTORD_STORE_URL; "
-        "default: SQLite in the data directory)",
+        help="store URL: sqlite:///path/to/file or postgresql://user@host/db (env "
+        "CONNECTORD_STORE_URL; default: SQLite in the data directory)",
     )
 
 

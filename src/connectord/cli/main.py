@@ -7,12 +7,12 @@ import sys
 from collections.abc import Sequence
 
 from connectord import __version__
-from connectord.cli import call, connectors, cron, demo, exec_, serve, users
+from connectord.cli import call, connectors, cron, demo, exec_, migrate, serve, users
 from connectord.cli.exits import CONFIGURATION, CliError
 from connectord.plugins.manager import UnknownConnectorError
 from connectord.runtime.config import ConfigurationError
 
-COMMANDS = (serve, connectors, call, exec_, users, cron, demo)
+COMMANDS = (serve, migrate, connectors, call, exec_, users, cron, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
