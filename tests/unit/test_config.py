@@ -21,9 +21,12 @@ def test_environment_overrides() -> None:
             "CONNECTORD_CONNECTORS_BLOCK": "webservice",
             "CONNECTORD_LOG_LEVEL": "debug",
             "CONNECTORD_JOB_RETENTION": "86400",
+            "CONNECTORD_NODE_ID": "eu-1",
+            "CONNECTORD_LEASE_SECONDS": "5",
         }
     )
     assert settings.job_retention == 86400.0
+    assert (settings.node_id, settings.lease_seconds) == ("eu-1", 5.0)
     assert settings.data_dir == Path("/srv/c") and settings.port == 9000
     assert settings.connectors.allow == {"sql", "shop"}
     assert settings.connectors.block == {"webservice"}
@@ -38,6 +41,8 @@ def test_environment_overrides() -> None:
         ("CONNECTORD_PORT", "70000", "between 0 and 65535"),
         ("CONNECTORD_LOG_LEVEL", "loud", "CONNECTORD_LOG_LEVEL must be one of"),
         ("CONNECTORD_JOB_RETENTION", "a month", "CONNECTORD_JOB_RETENTION"),
+        ("CONNECTORD_LEASE_SECONDS", "0.5", "CONNECTORD_LEASE_SECONDS must be between 1 and 3600"),
+        ("CONNECTORD_LEASE_SECONDS", "soon", "CONNECTORD_LEASE_SECONDS must be a number"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:
