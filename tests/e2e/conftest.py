@@ -101,3 +101,8 @@ def _build_wheel(dist: Path, name: str, source: str) -> Path:
 
 def _digest(text: str) -> str:
     return base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
+
+
+# Fixtures of the cluster tests: a PostgreSQL server of a test's own, and connectord nodes.
+from .cluster import cluster, echo_site  # noqa: E402, F401
+from .pg_instance import pg_instance, pg_template  # noqa: E402, F401
