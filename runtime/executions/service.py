@@ -376,15 +376,20 @@ class Executions:
                 self._cancel_requested.discard(execution_id)
                 self._tasks_by_id.pop(execution_id, None)  # too late to cancel from here on
             now = self.clock()
-            encoded = encode_outcome(outcome)
-            recorded = await self.run(
-                self.store.finish_execution,
-                execution_id,
-                claimed.fence,
-                encoded,
-                encode_logs(logs),
-                now,
-                now + self.settings.retention,
+            encoded, encoded_logs = encode_outcome(outcome), encode_logs(logs)
+            # Kept until the store is back (a restarting database, say): running it again
+            # would cost more, and our claim stays valid as long as our lease is renewed.
+            recorded = await until_available(
+                lambda: self.run(
+                    self.store.finish_execution,
+                    execution_id,
+                    claimed.fence,
+                    encoded,
+                    encoded_logs,
+                    now,
+                    now + self.settings.retention,
+                ),
+                f"record execution {execution_id}",
             )
             if not recorded:
                 # Our lease ran out and another node took it over: its outcome counts.
@@ -403,9 +408,8 @@ class Executions:
                     encoded,
                     now + claimed.cache_seconds,
                 )
-        except StoreUnavailableError as exc:
-            # Left 'running': its lease runs out and it runs again rather than being lost.
-            log.error("execution %s finished but its outcome could not be stored: %s", execution_id, exc)
+        except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
+            log.warning("execution %s: its outcome could not be cached: %s", execution_id, exc)
         finally:
             self._slots.release()
 

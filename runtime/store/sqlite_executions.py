@@ -96,8 +96,7 @@ class ExecutionsSQL:
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
-                                         expires_at = ?, sealed_call = NULL, claimed_by = NULL,
-                                         lease_until = NULL
+                                         expires_at = ?, sealed_call = NULL, lease_until = NULL
                    WHERE id = ? AND state = 'running' AND fence = ?""",
                 (outcome, logs, now, expires_at, execution_id, fence),
             )

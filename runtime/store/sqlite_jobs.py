@@ -312,8 +312,7 @@ class JobsSQL:
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE jobs SET status = ?, attempts = ?, result = ?, logs = ?, finished_at = ?,
-                                   sealed_params = NULL, run_at = NULL, claimed_by = NULL,
-                                   lease_until = NULL
+                                   sealed_params = NULL, run_at = NULL, lease_until = NULL
                    WHERE id = ? AND status = 'STARTED' AND fence = ?""",
                 (status, attempts, result, logs, now, job_id, fence),
             )
