@@ -105,4 +105,5 @@ def _digest(text: str) -> str:
 
 # Fixtures of the cluster tests: a PostgreSQL server of a test's own, and connectord nodes.
 from .cluster import cluster, echo_site  # noqa: E402, F401
+from .cluster_api import tally_site  # noqa: E402, F401
 from .pg_instance import pg_instance, pg_template  # noqa: E402, F401
