@@ -60,6 +60,10 @@ class Store(Protocol):
         returned function is called."""
         ...
 
+    # what every node must agree on (the secret key's check value)
+    def setting(self, name: str) -> bytes | None: ...
+    def put_setting(self, name: str, value: bytes) -> None: ...
+
     # leases: claimed work carries its node, a lease and a fencing token
     def renew_leases(self, node: str, lease_until: float) -> int:
         """Extend the leases of everything ``node`` runs; how many."""
@@ -167,7 +171,13 @@ def open_store(settings: Settings) -> Store:
         return SQLiteStore(Path(url.removeprefix("sqlite:///")).expanduser())
     scheme = url.split(":", 1)[0]
     if scheme in ("postgresql", "postgres"):
-        raise ConfigurationError("store URL: the PostgreSQL store is not available in this version")
+        try:
+            from connectord.runtime.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"store URL: the PostgreSQL store needs psycopg ({exc}): pip install 'connectord[postgres]'"
+            ) from None
+        return PostgresStore(url)
     raise ConfigurationError(
         f"store URL: unsupported scheme '{scheme}' (use sqlite:///PATH, or leave it unset)"
     )

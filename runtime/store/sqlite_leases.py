@@ -1,4 +1,5 @@
-"""Leases in SQLite: renewing the claims of a node, and taking back those that ran out.
+"""Leases in SQLite: renewing the claims of a node, and taking back those that ran out;
+and the settings every process on the store must agree on.
 
 With one process per SQLite file, interrupted work is requeued when the process starts
 (``requeue_running``); leases still end work whose node stopped renewing them, and give
@@ -23,6 +24,19 @@ class _Connected(Protocol):
 
 
 class LeasesSQL:
+    def setting(self: _Connected, name: str) -> bytes | None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT value FROM store_settings WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def put_setting(self: _Connected, name: str, value: bytes) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                """INSERT INTO store_settings (name, value) VALUES (?, ?)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                (name, value),
+            )
+
     def renew_leases(self: _Connected, node: str, lease_until: float) -> int:
         with self._tx() as conn:
             executions = conn.execute(

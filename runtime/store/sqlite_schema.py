@@ -122,5 +122,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE jobs ADD COLUMN claimed_by TEXT;
     ALTER TABLE jobs ADD COLUMN lease_until REAL;
     ALTER TABLE jobs ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+    -- what every process on the store must agree on (the secret key's check value)
+    CREATE TABLE store_settings (
+        name  TEXT PRIMARY KEY,
+        value BLOB NOT NULL
+    );
     """,
 )

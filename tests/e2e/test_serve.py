@@ -86,3 +86,21 @@ def test_a_bad_setting_is_named(cli_env: dict[str, str]) -> None:
     result = subprocess.run([CONNECTORD, "serve"], env=cli_env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3
     assert "CONNECTORD_PORT must be a port number, got 'eighty'" in result.stderr
+
+
+def test_a_process_with_another_secret_key_refuses_the_store(
+    server: tuple[subprocess.Popen[str], str], cli_env: dict[str, str]
+) -> None:
+    """The first server sealed the store's check value with the key file of its data
+    directory; a process given another key must not start on that store."""
+    process, _ = server
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    other_key = "x" * 43 + "="
+    cli_env["CONNECTORD_SECRET_KEY"] = other_key
+    result = subprocess.run(
+        [CONNECTORD, "serve", "--port", "0"], env=cli_env, capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 3
+    assert "sealed with another secret key" in result.stderr
+    assert other_key not in result.stderr and "Traceback" not in result.stderr

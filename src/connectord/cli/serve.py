@@ -35,6 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectord.api.app import create_app, serve
+    from connectord.runtime.key_check import check_secret_key
     from connectord.runtime.secrets import load_secret_box
     from connectord.runtime.store import open_store, prepare_data_dir
     from connectord.runtime.supervisor.cgroups import Cgroups
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     policy = sandbox_policy(settings)
     store = open_store(settings)
     box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
+    check_secret_key(store, box)
     supervisor = Supervisor(settings.connectors, policy, Cgroups.detect())
     app = create_app(settings, supervisor, store, box)
 
