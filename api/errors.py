@@ -19,7 +19,7 @@ from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import InvalidCallError
 from connectord.runtime.executions.service import IdempotencyConflictError
 from connectord.runtime.jobs.errors import NotFoundError, StateError
-from connectord.runtime.store.records import ConflictError, StoreUnavailableError
+from connectord.runtime.store.records import ConflictError, InvalidTextError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +60,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error_body(exc.message, exc.field, **exc.extra), exc.status, exc.headers)
     except (InvalidCallError, InvalidRequestError) as exc:
         return json_response(error_body(str(exc), _parameter(exc.field)), 400)
+    except InvalidTextError as exc:  # a NUL character in a text to store
+        return json_response(error_body(str(exc)), 400)
     except NotFoundError as exc:
         return json_response(error_body(str(exc)), 404)
     except (IdempotencyConflictError, ConflictError, StateError) as exc:

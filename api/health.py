@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 from aiohttp import web
 
 from connectord import __version__
-from connectord.api.keys import CONNECTORS, STORE
+from connectord.api.keys import CONNECTORS, NODE, STORE, STORE_RUNNER
 from connectord.api.responses import json_response
 
 log = logging.getLogger(__name__)
@@ -17,7 +16,7 @@ log = logging.getLogger(__name__)
 async def health(request: web.Request) -> web.Response:
     catalog = request.app[CONNECTORS].catalog
     try:
-        await asyncio.to_thread(request.app[STORE].ping)
+        await request.app[STORE_RUNNER](request.app[STORE].ping)
         store = "ok"
     except Exception as exc:
         log.warning("health: store unusable: %s", exc)
@@ -25,6 +24,7 @@ async def health(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if store == "ok" else "unavailable",
         "version": __version__,
+        "node": request.app[NODE].id,
         "store": store,
         "connectors": {"loaded": len(catalog.connectors), "failed": len(catalog.errors)},
     }

@@ -47,7 +47,7 @@ class LoadedHere:
 
 @pytest.fixture
 async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
-    settings = Settings(data_dir=tmp_path)
+    settings = Settings(data_dir=tmp_path, node_id="api-7")
     registry = load_connectors(
         Selection(builtins=False, entry_points=False),
         [PluginSource("tiny", "test tiny", Tiny), PluginSource("broken", "test broken", broken)],
@@ -64,6 +64,7 @@ async def test_health(client: TestClient) -> None:
     body = await response.json()
     assert body["status"] == "ok" and body["store"] == "ok"
     assert body["connectors"] == {"loaded": 1, "failed": 1}
+    assert body["node"] == "api-7"  # which node of a cluster answered
 
 
 async def test_components_list_descriptions_and_load_errors(client: TestClient) -> None:
