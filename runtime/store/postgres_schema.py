@@ -148,6 +148,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE UNIQUE INDEX jobs_one_queued_run ON jobs (definition_id)
         WHERE status = 'STARTED' AND overlap = 'queue';
 
+    -- what every node must agree on (the secret key's check value)
+    CREATE TABLE store_settings (
+        name  TEXT PRIMARY KEY,
+        value BYTEA NOT NULL
+    );
+
     -- events for the other nodes (events.py): NOTIFY is sent when the transaction commits
     CREATE FUNCTION connectord_execution_event() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN

@@ -205,6 +205,27 @@ def refuse_nul(**texts: str | None) -> None:
             raise InvalidTextError(field)
 
 
+def refuse_nul_account(record: AccountRecord) -> None:
+    refuse_nul(name=record.name, component=record.component, id=record.id, tenant=record.tenant_id)
+
+
+def refuse_nul_definition(record: DefinitionRecord) -> None:
+    refuse_nul(id=record.id, tenant=record.tenant_id, code=record.code, job_type=record.job_type)
+
+
+def refuse_nul_job(job: NewJob) -> None:
+    refuse_nul(
+        id=job.id,
+        tenant=job.tenant_id,
+        definition_id=job.definition_id,
+        definition_code=job.definition_code,
+        job_type=job.job_type,
+        account_id=job.account_id,
+        trigger=job.trigger,
+        overlap=job.overlap,
+    )
+
+
 def has_nul(*texts: str | None) -> bool:
     """Whether a lookup key holds a NUL: then nothing stored can match it."""
     return any(text is not None and "\x00" in text for text in texts)

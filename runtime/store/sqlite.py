@@ -103,6 +103,8 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
                 raise StoreUnavailableError(str(exc)) from None
 
     def _migrate(self) -> None:
+        #: The migrations this open applied (``connectord migrate`` reports them).
+        self.applied: list[int] = []
         with self._lock:
             self._conn.execute(MIGRATIONS[0])
             current = self._conn.execute(
@@ -126,3 +128,4 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
+                self.applied.append(version)

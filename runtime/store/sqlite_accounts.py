@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import AccountRecord
+from connectord.runtime.store.records import AccountRecord, refuse_nul_account
 
 _COLUMNS = "id, tenant_id, name, component, sealed_keys, created_at, updated_at"
 
@@ -19,6 +19,7 @@ class _Connected(Protocol):
 
 class AccountsSQL:
     def add_account(self: _Connected, record: AccountRecord) -> None:
+        refuse_nul_account(record)
         with self._tx() as conn:
             conn.execute(
                 f"INSERT INTO accounts ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -50,6 +51,7 @@ class AccountsSQL:
         return [AccountRecord(*row) for row in rows]
 
     def update_account(self: _Connected, record: AccountRecord) -> bool:
+        refuse_nul_account(record)
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE accounts SET name = ?, component = ?, sealed_keys = ?, updated_at = ?

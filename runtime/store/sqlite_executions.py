@@ -6,7 +6,7 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import ClaimedExecution, ExecutionRecord, FinishedExecution
+from connectord.runtime.store.records import ClaimedExecution, ExecutionRecord, FinishedExecution, refuse_nul
 
 _COLUMNS = "id, tenant_id, state, created_at, expires_at, request_hash"
 
@@ -32,6 +32,13 @@ class ExecutionsSQL:
         """Queue an execution, committed before this returns. With an idempotency key
         already used by the tenant, nothing is added: the existing execution is returned
         with ``False``."""
+        refuse_nul(
+            id=execution_id,
+            tenant=tenant_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+            cache_key=cache_key,
+        )
         with self._tx() as conn:
             if idempotency_key is not None:
                 row = conn.execute(
@@ -139,6 +146,7 @@ class ExecutionsSQL:
         expires_at: float,
     ) -> ExecutionRecord:
         """An execution answered at once (from the cache): nothing to run."""
+        refuse_nul(id=execution_id, tenant=tenant_id)
         with self._tx() as conn:
             conn.execute(
                 """INSERT INTO executions (id, tenant_id, state, outcome, logs, created_at,
@@ -151,6 +159,7 @@ class ExecutionsSQL:
     def cache_outcome(
         self: _Connected, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float
     ) -> None:
+        refuse_nul(tenant=tenant_id, cache_key=cache_key)
         with self._tx() as conn:
             conn.execute(
                 """INSERT INTO result_cache (tenant_id, cache_key, outcome, expires_at) VALUES (?, ?, ?, ?)

@@ -23,6 +23,8 @@ from connectord.runtime.store.records import (
     JobRecord,
     JobStatus,
     NewJob,
+    refuse_nul_definition,
+    refuse_nul_job,
 )
 
 _DEFINITION_COLUMNS = (
@@ -96,6 +98,7 @@ class JobsSQL:
 
     def add_definition(self: _Connected, record: DefinitionRecord) -> None:
         """Add a definition; ConflictError when the tenant already has one with its code."""
+        refuse_nul_definition(record)
         try:
             with self._tx() as conn:
                 conn.execute(
@@ -138,6 +141,7 @@ class JobsSQL:
     def replace_definition(self: _Connected, record: DefinitionRecord, expected_version: int) -> bool:
         """Store a changed definition (``record.version`` is the new one) if it is still at
         ``expected_version``; False when it changed or went meanwhile."""
+        refuse_nul_definition(record)
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE job_definitions
@@ -191,6 +195,8 @@ class JobsSQL:
         definition that changed meanwhile is left alone). A WAITING row of a definition
         with overlap 'skip' whose previous job has not finished is recorded as SKIPPED."""
         added: list[NewJob] = []
+        for job in (job for fire in fires for job in fire.jobs):
+            refuse_nul_job(job)
         with self._tx() as conn:
             for fire in fires:
                 cursor = conn.execute(
@@ -213,12 +219,14 @@ class JobsSQL:
     # -- jobs ---------------------------------------------------------------------------
 
     def add_job(self: _Connected, job: NewJob) -> bool:
+        refuse_nul_job(job)
         with self._tx() as conn:
             return _insert_job(conn, job)
 
     def add_definition_job(self: _Connected, job: NewJob) -> bool:
         """Add a run of a definition with the definition's current params; False when the
         definition is gone."""
+        refuse_nul_job(job)
         with self._tx() as conn:
             exists = conn.execute("SELECT 1 FROM job_definitions WHERE id = ?", (job.definition_id,))
             if exists.fetchone() is None:

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from connectord.runtime.store.records import Reaped, lost_attempt
+from connectord.runtime.store.records import Reaped, lost_attempt, refuse_nul
 
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -30,6 +30,7 @@ class LeasesSQL:
         return bytes(row[0]) if row else None
 
     def put_setting(self: _Connected, name: str, value: bytes) -> None:
+        refuse_nul(name=name)
         with self._tx() as conn:
             conn.execute(
                 """INSERT INTO store_settings (name, value) VALUES (?, ?)

@@ -7,7 +7,7 @@ import uuid
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import ConflictError, Principal, UserRecord
+from connectord.runtime.store.records import ConflictError, Principal, UserRecord, refuse_nul
 
 
 class _Connected(Protocol):
@@ -19,6 +19,7 @@ class _Connected(Protocol):
 class UsersSQL:
     def add_user(self: _Connected, email: str, tenant_name: str, key_hash: str, now: float) -> UserRecord:
         """Create the user (and its tenant if new) with a first API key."""
+        refuse_nul(email=email, tenant=tenant_name, key=key_hash)
         with self._tx() as conn:
             if conn.execute("SELECT 1 FROM users WHERE email = ?", (email,)).fetchone():
                 raise ConflictError(f"user {email} already exists")

@@ -1,37 +1,45 @@
-"""The store's contract for job definitions and the jobs ledger, on a real SQLite file."""
+"""The store's contract for job definitions and the jobs ledger, on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import msgspec
 import pytest
 
-from connectord.runtime.store.records import ConflictError, DefinitionRecord, Fire, NewJob
-from connectord.runtime.store.sqlite import SQLiteStore
+from connectord.runtime.store import Store
+from connectord.runtime.store.records import ClaimedJob, ConflictError, DefinitionRecord, Fire, NewJob
 
 T0 = 1_800_000_000.0
+NODE = "node-1"
+LEASE = T0 + 10**6
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "jobs.sqlite3")
-    store.add_user("a@example.com", "acme", "hash-a", T0)
-    yield store
-    store.close()
+def store(store: Store, tenant: str) -> Store:
+    """The store, with the user (and tenant) the definitions belong to."""
+    return store
 
 
-def tenant(store: SQLiteStore) -> str:
+def tenant_of(store: Store) -> str:
     principal = store.principal("hash-a")
     assert principal is not None
     return principal.tenant_id
 
 
-def definition(store: SQLiteStore, code: str = "d1", next_fire_at: float | None = T0) -> DefinitionRecord:
+def claim(store: Store, now: float) -> ClaimedJob | None:
+    return store.claim_job(now, NODE, LEASE)
+
+
+def finish(store: Store, claimed: ClaimedJob | None, now: float) -> None:
+    assert claimed is not None
+    assert store.finish_job(claimed.job.id, claimed.fence, "COMPLETED", b"[]", None, b"[]", now)
+
+
+def definition(store: Store, code: str = "d1", next_fire_at: float | None = T0) -> DefinitionRecord:
     record = DefinitionRecord(
         id=f"id-{code}",
-        tenant_id=tenant(store),
+        tenant_id=tenant_of(store),
         code=code,
         job_type="echo",
         state="STARTED",
@@ -68,7 +76,7 @@ def fire(record: DefinitionRecord, slot: float, nxt: float | None, *jobs: NewJob
     return Fire(record.id, record.version, slot, nxt, "STARTED" if nxt else "COMPLETED", list(jobs))
 
 
-def test_a_fire_moves_the_slot_and_records_it_once(store: SQLiteStore) -> None:
+def test_a_fire_moves_the_slot_and_records_it_once(store: Store) -> None:
     record = definition(store)
     added = store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
     assert [j.id for j in added] == ["j1"]
@@ -80,7 +88,7 @@ def test_a_fire_moves_the_slot_and_records_it_once(store: SQLiteStore) -> None:
     assert store.job(record.tenant_id, "j2") is None
 
 
-def test_the_ledger_refuses_a_second_row_for_one_slot(store: SQLiteStore) -> None:
+def test_the_ledger_refuses_a_second_row_for_one_slot(store: Store) -> None:
     record = definition(store)
     assert store.add_definition_job(ledger_row(record, T0, "j1"))
     assert not store.add_definition_job(ledger_row(record, T0, "j2"))
@@ -89,7 +97,7 @@ def test_the_ledger_refuses_a_second_row_for_one_slot(store: SQLiteStore) -> Non
     assert store.add_definition_job(ledger_row(record, T0, "j4", scheduled_for=None, trigger="api"))
 
 
-def test_a_changed_definition_is_not_fired_with_a_stale_decision(store: SQLiteStore) -> None:
+def test_a_changed_definition_is_not_fired_with_a_stale_decision(store: Store) -> None:
     record = definition(store)
     changed = msgspec.structs.replace(record, version=2, next_fire_at=T0 + 3600)
     assert store.replace_definition(changed, expected_version=1)
@@ -97,21 +105,21 @@ def test_a_changed_definition_is_not_fired_with_a_stale_decision(store: SQLiteSt
     assert store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0) == []
 
 
-def test_a_fired_job_carries_the_definitions_params_and_claims_count_attempts(store: SQLiteStore) -> None:
+def test_a_fired_job_carries_the_definitions_params_and_claims_count_attempts(store: Store) -> None:
     record = definition(store)
     store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
-    assert store.claim_job(T0 - 1) is None  # not due yet
-    claimed = store.claim_job(T0)
+    assert claim(store, T0 - 1) is None  # not due yet
+    claimed = claim(store, T0)
     assert claimed is not None
     assert claimed.sealed_params == b"sealed"
     assert (claimed.job.status, claimed.job.attempt, claimed.job.started_at) == ("STARTED", 1, T0)
-    assert store.claim_job(T0) is None
+    assert claim(store, T0) is None
 
 
-def test_overlap_skip_records_a_skipped_slot_while_the_previous_job_runs(store: SQLiteStore) -> None:
+def test_overlap_skip_records_a_skipped_slot_while_the_previous_job_runs(store: Store) -> None:
     record = definition(store)
     store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1", overlap="skip"))], T0)
-    assert store.claim_job(T0) is not None
+    assert claim(store, T0) is not None
     record = msgspec.structs.replace(record, next_fire_at=T0 + 60)
     added = store.fire(
         [fire(record, T0 + 60, T0 + 120, ledger_row(record, T0 + 60, "j2", overlap="skip"))], T0
@@ -121,33 +129,38 @@ def test_overlap_skip_records_a_skipped_slot_while_the_previous_job_runs(store: 
     assert job is not None and job.status == "SKIPPED"
 
 
-def test_overlap_queue_waits_for_the_running_job_of_its_definition(store: SQLiteStore) -> None:
+def test_overlap_queue_waits_for_the_running_job_of_its_definition(store: Store) -> None:
     record = definition(store)
     store.add_definition_job(ledger_row(record, T0, "j1", overlap="queue"))
     store.add_definition_job(ledger_row(record, T0 + 1, "j2", overlap="queue"))
-    first = store.claim_job(T0 + 2)
+    first = claim(store, T0 + 2)
     assert first is not None and first.job.id == "j1"
-    assert store.claim_job(T0 + 2) is None  # j2 waits its turn
-    assert store.finish_job("j1", "COMPLETED", b"[]", b'{"data": 1}', b"[]", T0 + 3)
-    second = store.claim_job(T0 + 3)
+    assert claim(store, T0 + 2) is None  # j2 waits its turn
+    assert store.finish_job("j1", first.fence, "COMPLETED", b"[]", b'{"data": 1}', b"[]", T0 + 3)
+    second = claim(store, T0 + 3)
     assert second is not None and second.job.id == "j2"
 
 
-def test_retry_finish_cancel_and_requeue(store: SQLiteStore) -> None:
+def test_retry_finish_cancel_and_requeue(store: Store) -> None:
     record = definition(store)
     store.add_definition_job(ledger_row(record, T0, "j1"))
-    store.claim_job(T0)
-    assert store.retry_job("j1", b'[{"attempt": 1}]', T0 + 30)
+    first = claim(store, T0)
+    assert first is not None
+    assert not store.retry_job("j1", first.fence + 1, b'[{"attempt": 1}]', T0 + 30)  # not its claim
+    assert store.retry_job("j1", first.fence, b'[{"attempt": 1}]', T0 + 30)
     assert store.next_job_due() == T0 + 30
-    assert store.claim_job(T0 + 29) is None
-    claimed = store.claim_job(T0 + 30)
+    assert claim(store, T0 + 29) is None
+    claimed = claim(store, T0 + 30)
     assert claimed is not None and claimed.job.attempt == 2
     # Interrupted by a restart: it runs again, and the interrupted attempt is not counted.
     assert store.requeue_started_jobs() == 1
-    claimed = store.claim_job(T0 + 31)
+    interrupted = claimed
+    claimed = claim(store, T0 + 31)
     assert claimed is not None and claimed.job.attempt == 2
-    assert store.finish_job("j1", "FAILED", b"[]", None, b"[]", T0 + 32)
-    assert not store.finish_job("j1", "COMPLETED", b"[]", None, b"[]", T0 + 33)  # once only
+    assert claimed.fence > interrupted.fence  # the interrupted claim can record nothing
+    assert not store.finish_job("j1", interrupted.fence, "COMPLETED", b"[]", None, b"[]", T0 + 32)
+    assert store.finish_job("j1", claimed.fence, "FAILED", b"[]", None, b"[]", T0 + 32)
+    assert not store.finish_job("j1", claimed.fence, "COMPLETED", b"[]", None, b"[]", T0 + 33)  # once only
     finished = store.job(record.tenant_id, "j1")
     assert finished is not None and finished.status == "FAILED" and finished.finished_at == T0 + 32
     store.add_definition_job(ledger_row(record, T0 + 60, "j2"))
@@ -156,11 +169,11 @@ def test_retry_finish_cancel_and_requeue(store: SQLiteStore) -> None:
     assert not store.cancel_waiting_job("another-tenant", "j1", T0 + 62)
 
 
-def test_jobs_are_listed_newest_first_with_filters_and_scoped_by_tenant(store: SQLiteStore) -> None:
+def test_jobs_are_listed_newest_first_with_filters_and_scoped_by_tenant(store: Store) -> None:
     record = definition(store)
     for i in range(3):
         store.add_definition_job(ledger_row(record, T0 + i, f"j{i}"))
-    store.claim_job(T0 + 10)
+    claim(store, T0 + 10)
     listed = store.jobs(record.tenant_id, 10, 0)
     assert [j.id for j in listed] == ["j2", "j1", "j0"]
     assert [j.id for j in store.jobs(record.tenant_id, 10, 0, status="STARTED")] == ["j0"]
@@ -170,23 +183,22 @@ def test_jobs_are_listed_newest_first_with_filters_and_scoped_by_tenant(store: S
     assert store.job("another-tenant", "j0") is None
 
 
-def test_codes_are_unique_per_tenant(store: SQLiteStore) -> None:
+def test_codes_are_unique_per_tenant(store: Store) -> None:
     definition(store, "d1")
     with pytest.raises(ConflictError, match="d1"):
         store.add_definition(msgspec.structs.replace(definition_template(store), id="other"))
 
 
-def definition_template(store: SQLiteStore) -> DefinitionRecord:
-    found = store.definition(tenant(store), "d1")
+def definition_template(store: Store) -> DefinitionRecord:
+    found = store.definition(tenant_of(store), "d1")
     assert found is not None
     return found
 
 
-def test_deleting_a_definition_cancels_its_waiting_jobs_and_keeps_history(store: SQLiteStore) -> None:
+def test_deleting_a_definition_cancels_its_waiting_jobs_and_keeps_history(store: Store) -> None:
     record = definition(store)
     store.add_definition_job(ledger_row(record, T0, "done"))
-    store.claim_job(T0)
-    store.finish_job("done", "COMPLETED", b"[]", None, b"[]", T0 + 1)
+    finish(store, claim(store, T0), T0 + 1)
     store.add_definition_job(ledger_row(record, T0 + 60, "waiting"))
     assert store.delete_definition(record.tenant_id, "d1", T0 + 2) == record.id
     assert store.delete_definition(record.tenant_id, "d1", T0 + 2) is None
@@ -194,17 +206,15 @@ def test_deleting_a_definition_cancels_its_waiting_jobs_and_keeps_history(store:
     assert statuses == {"done": "COMPLETED", "waiting": "CANCELLED"}
 
 
-def test_purge_keeps_the_newest_runs_of_each_definition_and_unfinished_ones(store: SQLiteStore) -> None:
+def test_purge_keeps_the_newest_runs_of_each_definition_and_unfinished_ones(store: Store) -> None:
     record = definition(store)  # history_count=2, history_seconds=1 day
     for i in range(4):
         store.add_definition_job(ledger_row(record, T0 + i, f"j{i}"))
-        store.claim_job(T0 + i)
-        store.finish_job(f"j{i}", "COMPLETED", b"[]", None, b"[]", T0 + i)
+        finish(store, claim(store, T0 + i), T0 + i)
     store.add_definition_job(ledger_row(record, T0 + 10, "waiting", run_at=T0 + 10**6))
     adhoc = NewJob("adhoc", record.tenant_id, "echo", "api", "WAITING", T0, run_at=T0)
     store.add_job(adhoc)
-    store.claim_job(T0 + 20)
-    store.finish_job("adhoc", "COMPLETED", b"[]", None, b"[]", T0 + 20)
+    finish(store, claim(store, T0 + 20), T0 + 20)
     assert store.purge_jobs(T0 + 100, adhoc_seconds=3600) == 2  # j0, j1: beyond the newest 2
     remaining = {j.id for j in store.jobs(record.tenant_id, 10, 0)}
     assert remaining == {"j2", "j3", "waiting", "adhoc"}
@@ -212,11 +222,11 @@ def test_purge_keeps_the_newest_runs_of_each_definition_and_unfinished_ones(stor
     assert {j.id for j in store.jobs(record.tenant_id, 10, 0)} == {"waiting"}
 
 
-def test_a_fire_survives_reopening_the_store(tmp_path: Path, store: SQLiteStore) -> None:
+def test_a_fire_survives_reopening_the_store(open_store: Callable[[], Store], store: Store) -> None:
     record = definition(store)
     store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
     store.close()
-    reopened = SQLiteStore(tmp_path / "jobs.sqlite3")
+    reopened = open_store()
     try:
         assert reopened.scheduled_definitions() == [(T0 + 60, record.id, 1)]
         assert reopened.job(record.tenant_id, "j1") is not None

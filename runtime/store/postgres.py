@@ -1,0 +1,307 @@
+"""The PostgreSQL store, for several nodes sharing one database: a pool of connections,
+migrated on open, events between nodes through LISTEN/NOTIFY.
+
+Every method is one transaction. Most are a single statement on a connection in autocommit
+mode (one round trip, atomic all the same); the few that need several statements take an
+explicit transaction (``_tx``). Claims and reapers lock rows with ``FOR UPDATE SKIP LOCKED``,
+so nodes never wait for one another's claims nor take the same row twice; fencing tokens
+make a node that lost its lease unable to record anything (see records.py).
+
+Errors: a lost or refused connection, a pool that has no connection to give in time, are
+``StoreUnavailableError`` (the API answers 503 + Retry-After); after one, the pool checks
+its idle connections in the background, so a restarted server costs a few failed calls,
+not a restart of connectord. PostgreSQL refuses NUL characters in text: writes of such
+text raise ``InvalidTextError``, lookups by such a key find nothing, as on SQLite.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from connectord.runtime.config import ConfigurationError
+from connectord.runtime.store.events import CHANNEL
+from connectord.runtime.store.postgres_accounts import AccountsPG
+from connectord.runtime.store.postgres_executions import ExecutionsPG
+from connectord.runtime.store.postgres_jobs import JobsPG
+from connectord.runtime.store.postgres_leases import LeasesPG
+from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
+from connectord.runtime.store.postgres_users import UsersPG
+from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: The advisory lock the nodes take while migrating (one at a time; any fixed number).
+MIGRATION_LOCK = 0x636F_6E6E_6563_7464  # "connectd"
+#: Seconds a connection may take to open, for the pool, migrations and listeners.
+CONNECT_TIMEOUT = 5
+#: A listener looks at its stop flag this often (seconds) while no notification comes.
+LISTEN_POLL = 0.2
+#: A listener that lost its connection tries again after this many seconds, doubling.
+RECONNECT_FIRST, RECONNECT_MAX = 0.5, 5.0
+#: What psycopg says about a NUL character in a text parameter (a safety net: the methods
+#: check their texts before they get here).
+_NUL_MESSAGE = "cannot contain NUL"
+#: Errors that mean the server (or the way to it) is gone or refused us, not a bug.
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)  # PoolTimeout included
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its password, if any, replaced by ``***``."""
+    if "://" not in url:  # libpq's key=value form
+        return re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", r"\1***", url)
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    userinfo, at, hosts = netloc.rpartition("@")
+    if at and ":" in userinfo:
+        netloc = f"{userinfo.split(':', 1)[0]}:***@{hosts}"
+    query = re.sub(r"(^|&)(password=)[^&]*", r"\1\2***", parts.query)
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
+    #: Several nodes share the database: leases, not restarts, decide what was interrupted.
+    single_node = False
+
+    def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
+        self.url = redact_url(url)
+        self._conninfo = url
+        #: As many store calls at once as the pool has connections.
+        self.concurrency = pool_size
+        self._closed = False
+        self._checking = threading.Lock()
+        self._listeners: set[_Listener] = set()
+        self._listeners_lock = threading.Lock()
+        #: The migrations this open applied (``connectord migrate`` reports them).
+        self.applied: list[int] = self._migrate()
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            timeout=pool_timeout,
+            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT},
+            name="connectord-store",
+            open=True,
+        )
+
+    # -- the store's life ---------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        with self._conn() as conn:
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0]) if row else 0
+
+    def ping(self) -> None:
+        with self._conn() as conn:
+            conn.execute("SELECT 1").fetchone()
+
+    def close(self) -> None:
+        self._closed = True
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.stop()
+        self._pool.close()
+
+    def database_time(self) -> float:
+        with self._conn() as conn:
+            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        assert row is not None
+        return float(row[0])
+
+    # -- events between nodes -----------------------------------------------------------
+
+    def announce(self, event: str) -> None:
+        with self._conn() as conn:
+            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, event))
+
+    def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Listen on a connection of its own (not from the pool): events sent after this
+        returns are seen. If the server cannot be reached now, the listener keeps trying and
+        says ``reconnected`` once it can."""
+        listener = _Listener(self._conninfo, callback, self._forget_listener)
+        with self._listeners_lock:
+            self._listeners.add(listener)
+        listener.start()
+        return listener.stop
+
+    def _forget_listener(self, listener: _Listener) -> None:
+        with self._listeners_lock:
+            self._listeners.discard(listener)
+
+    # -- connections and transactions ----------------------------------------------------
+
+    @contextlib.contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection]:
+        """A pooled connection in autocommit mode: each statement is a transaction of its
+        own (one round trip). Unavailability and NUL errors are mapped to the store's."""
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except _UNAVAILABLE as exc:
+            self._check_pool_soon()
+            raise StoreUnavailableError(_first_line(exc)) from None
+        except psycopg.DataError as exc:
+            if _NUL_MESSAGE in str(exc):
+                raise InvalidTextError("a text") from None
+            raise
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection]:
+        """One transaction of several statements, committed or rolled back whole."""
+        with self._conn() as conn, conn.transaction():
+            yield conn
+
+    def _check_pool_soon(self) -> None:
+        """After a connection error the other idle connections are likely broken too (the
+        server restarted): have the pool test them, in the background, one check at a time."""
+        if self._closed or not self._checking.acquire(blocking=False):
+            return
+
+        def check() -> None:
+            try:
+                if not self._closed:
+                    self._pool.check()
+            except Exception as exc:  # a closed pool, a server still down: the next error retries
+                log.debug("checking the store's connections failed: %s", exc)
+            finally:
+                self._checking.release()
+
+        threading.Thread(target=check, name="connectord-store-check", daemon=True).start()
+
+    def _migrate(self) -> list[int]:
+        """Create or upgrade the schema: one node at a time (an advisory lock), each missing
+        migration in a transaction of its own."""
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
+        except psycopg.Error as exc:
+            raise ConfigurationError(f"store {self.url}: cannot connect: {_first_line(exc)}") from None
+        try:
+            with conn:
+                return _migrate(conn, self.url)
+        except psycopg.Error as exc:
+            raise ConfigurationError(f"store {self.url}: cannot migrate: {_first_line(exc)}") from None
+
+
+def _migrate(conn: psycopg.Connection, url: str) -> list[int]:
+    conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+    try:
+        conn.execute(SCHEMA_MIGRATIONS)
+        row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(MIGRATIONS):
+            raise ConfigurationError(
+                f"store {url} has schema version {current}; this connectord knows up to "
+                f"{len(MIGRATIONS)}: upgrade connectord"
+            )
+        applied = []
+        for version in range(current + 1, len(MIGRATIONS) + 1):
+            with conn.transaction():
+                conn.execute(MIGRATIONS[version - 1])  # several statements: no parameters
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            applied.append(version)
+            log.info("store %s: applied migration %d", url, version)
+        return applied
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+class _Listener:
+    """A thread with a connection of its own that LISTENs on the channel and hands each
+    notification to ``callback``; after losing the server it reconnects by itself and says
+    ``reconnected`` (events may have been missed meanwhile)."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        callback: Callable[[str], None],
+        forget: Callable[[_Listener], None],
+    ) -> None:
+        self._conninfo = conninfo
+        self._callback = callback
+        self._forget = forget
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="connectord-listen", daemon=True)
+        self._first: psycopg.Connection | None = None
+
+    def start(self) -> None:
+        try:
+            self._first = self._connect()
+        except psycopg.Error as exc:
+            log.warning("cannot listen to the store's events yet: %s; trying again", _first_line(exc))
+        self._thread.start()
+
+    def stop(self) -> None:
+        """End the thread (within LISTEN_POLL seconds) and close its connection."""
+        self._stopping.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5 * LISTEN_POLL + CONNECT_TIMEOUT)
+        self._forget(self)
+
+    def _connect(self) -> psycopg.Connection:
+        conn = psycopg.connect(
+            self._conninfo,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT,
+            # a server that vanished without closing the connection is noticed too
+            keepalives=1,
+            keepalives_idle=10,
+            keepalives_interval=5,
+            keepalives_count=3,
+        )
+        try:
+            conn.execute(f"LISTEN {CHANNEL}")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _run(self) -> None:
+        conn, self._first = self._first, None
+        delay = RECONNECT_FIRST
+        if conn is None:
+            self._stopping.wait(delay)
+        try:
+            while not self._stopping.is_set():
+                if conn is None:
+                    try:
+                        conn = self._connect()
+                    except psycopg.Error as exc:
+                        delay = min(delay * 2, RECONNECT_MAX)
+                        log.warning("cannot listen to the store's events: %s", _first_line(exc))
+                        self._stopping.wait(delay)
+                        continue
+                    delay = RECONNECT_FIRST
+                    log.info("listening to the store's events again")
+                    self._deliver("reconnected")
+                try:
+                    for notify in conn.notifies(timeout=LISTEN_POLL):
+                        self._deliver(notify.payload)
+                except psycopg.Error as exc:
+                    log.warning("lost the connection listening to the store's events: %s", _first_line(exc))
+                    conn.close()
+                    conn = None
+                    self._stopping.wait(delay)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    def _deliver(self, payload: str) -> None:
+        try:
+            self._callback(payload)
+        except Exception:
+            log.exception("a listener of the store's events failed on %r", payload)

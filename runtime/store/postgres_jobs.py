@@ -1,0 +1,417 @@
+"""Job definitions and jobs in PostgreSQL.
+
+As on SQLite, the ``jobs`` table is the scheduler's ledger: a unique (definition, slot) key
+records a slot once, whichever node fires it, and ``fire`` moves a definition's next slot
+and adds its ledger rows in one transaction (the definition's row stays locked meanwhile,
+so a second node firing the same decision waits, then finds the slot moved). Claims skip
+rows other nodes are claiming; a unique index lets one job of an overlap 'queue'
+definition run at a time (a claim that loses that race looks again).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import Protocol
+
+import msgspec
+import psycopg
+
+from connectord.runtime.store.records import (
+    FINAL_STATUSES,
+    ClaimedJob,
+    ConflictError,
+    DefinitionRecord,
+    Fire,
+    JobRecord,
+    JobStatus,
+    NewJob,
+    has_nul,
+    refuse_nul_definition,
+    refuse_nul_job,
+)
+
+_DEFINITION_COLUMNS = (
+    "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
+    "history_count, history_seconds, created_at, updated_at"
+)
+_JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
+    "logs, created_at, started_at, finished_at"
+)
+_NEW_JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, sealed_params, max_retries, backoff, timeout, run_at, retry_until, attempts, "
+    "created_at"
+)
+_FINAL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"
+#: A job of a definition with overlap 'queue' waits while another of its jobs runs.
+_RUNNABLE = """candidate.status = 'WAITING' AND candidate.run_at <= %s
+               AND NOT (candidate.overlap = 'queue' AND EXISTS (
+                   SELECT 1 FROM jobs AS other WHERE other.definition_id = candidate.definition_id
+                   AND other.status = 'STARTED'))"""
+#: A claim that lost the race for a 'queue' definition to another node looks again, at most
+#: this many times (each loss means another job has started meanwhile).
+_CLAIM_ATTEMPTS = 5
+
+
+class _Connected(Protocol):
+    def _conn(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+    def _tx(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+
+def _definition(row: Sequence[object] | None) -> DefinitionRecord | None:
+    return DefinitionRecord(*row) if row else None  # type: ignore[arg-type]
+
+
+def _job(row: Sequence[object] | None) -> JobRecord | None:
+    return JobRecord(*row) if row else None  # type: ignore[arg-type]
+
+
+def _insert_job(conn: psycopg.Connection, job: NewJob, sealed_from_definition: bool = False) -> bool:
+    """Add a job; False when its (definition, slot) is already in the ledger."""
+    params = "(SELECT sealed_params FROM job_definitions WHERE id = %s)" if sealed_from_definition else "%s"
+    sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
+    cursor = conn.execute(
+        f"""INSERT INTO jobs ({_NEW_JOB_COLUMNS})
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s)
+            ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
+        (
+            job.id,
+            job.tenant_id,
+            job.definition_id,
+            job.definition_code,
+            job.job_type,
+            job.account_id,
+            job.trigger,
+            job.scheduled_for,
+            job.status,
+            job.overlap,
+            sealed,
+            job.max_retries,
+            job.backoff,
+            job.timeout,
+            job.run_at,
+            job.retry_until,
+            job.created_at,
+        ),
+    )
+    return cursor.rowcount == 1
+
+
+def _busy(conn: psycopg.Connection, definition_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM jobs WHERE definition_id = %s AND status IN ('WAITING', 'STARTED') LIMIT 1",
+        (definition_id,),
+    ).fetchone()
+    return row is not None
+
+
+class JobsPG:
+    # -- definitions --------------------------------------------------------------------
+
+    def add_definition(self: _Connected, record: DefinitionRecord) -> None:
+        """Add a definition; ConflictError when the tenant already has one with its code."""
+        refuse_nul_definition(record)
+        try:
+            with self._conn() as conn:
+                conn.execute(
+                    f"INSERT INTO job_definitions ({_DEFINITION_COLUMNS}) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    msgspec.structs.astuple(record),
+                )
+        except psycopg.IntegrityError:
+            raise ConflictError(f"a job definition with code '{record.code}' exists already") from None
+
+    def definition(self: _Connected, tenant_id: str, code: str) -> DefinitionRecord | None:
+        if has_nul(tenant_id, code):
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s AND code = %s",
+                (tenant_id, code),
+            ).fetchone()
+        return _definition(row)
+
+    def definitions_by_id(self: _Connected, ids: Sequence[str]) -> list[DefinitionRecord]:
+        wanted = [i for i in ids if not has_nul(i)]
+        if not wanted:
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE id = ANY(%s)", (wanted,)
+            ).fetchall()
+        return [DefinitionRecord(*row) for row in rows]
+
+    def definitions(self: _Connected, tenant_id: str, limit: int, offset: int) -> list[DefinitionRecord]:
+        if has_nul(tenant_id):
+            return []
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"""SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s
+                    ORDER BY code LIMIT %s OFFSET %s""",
+                (tenant_id, limit, offset),
+            ).fetchall()
+        return [DefinitionRecord(*row) for row in rows]
+
+    def replace_definition(self: _Connected, record: DefinitionRecord, expected_version: int) -> bool:
+        """Store a changed definition (``record.version`` is the new one) if it is still at
+        ``expected_version``; False when it changed or went meanwhile."""
+        if has_nul(record.id):
+            return False
+        refuse_nul_definition(record)
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE job_definitions
+                   SET job_type = %s, state = %s, document = %s, sealed_params = %s, next_fire_at = %s,
+                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s
+                   WHERE id = %s AND version = %s""",
+                (
+                    record.job_type,
+                    record.state,
+                    record.document,
+                    record.sealed_params,
+                    record.next_fire_at,
+                    record.version,
+                    record.history_count,
+                    record.history_seconds,
+                    record.updated_at,
+                    record.id,
+                    expected_version,
+                ),
+            )
+        return cursor.rowcount == 1
+
+    def delete_definition(self: _Connected, tenant_id: str, code: str, now: float) -> str | None:
+        """Delete a definition and cancel its jobs that have not started; its history stays.
+        The deleted definition's id, or None when there was none."""
+        if has_nul(tenant_id, code):
+            return None
+        # Two statements: the delete waits for a fire or run-now holding the row, and the
+        # cancel then sees (with a snapshot of its own) the jobs they added.
+        with self._tx() as conn:
+            row = conn.execute(
+                "DELETE FROM job_definitions WHERE tenant_id = %s AND code = %s RETURNING id",
+                (tenant_id, code),
+            ).fetchone()
+            if row is None:
+                return None
+            conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = %s, sealed_params = NULL
+                   WHERE definition_id = %s AND status = 'WAITING'""",
+                (now, row[0]),
+            )
+        return str(row[0])
+
+    def scheduled_definitions(self: _Connected) -> list[tuple[float, str, int]]:
+        """(next fire, id, version) of every started definition that will fire again."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                """SELECT next_fire_at, id, version FROM job_definitions
+                   WHERE state = 'STARTED' AND next_fire_at IS NOT NULL"""
+            ).fetchall()
+        return [(float(at), str(i), int(v)) for at, i, v in rows]
+
+    def fire(self: _Connected, fires: Sequence[Fire], now: float) -> list[NewJob]:
+        """Apply the scheduler's decisions in one transaction; the ledger rows added (a
+        definition that changed meanwhile, or that another node fired first, is left alone).
+        A WAITING row of a definition with overlap 'skip' whose previous job has not
+        finished is recorded as SKIPPED."""
+        for fire in fires:
+            for job in fire.jobs:
+                refuse_nul_job(job)
+        added: dict[int, list[NewJob]] = {}
+        # Definitions are locked in one order (by id), so two nodes firing overlapping
+        # decisions wait for each other instead of deadlocking.
+        order = sorted(range(len(fires)), key=lambda i: fires[i].definition_id)
+        with self._tx() as conn:
+            for index in order:
+                fire = fires[index]
+                cursor = conn.execute(
+                    """UPDATE job_definitions SET next_fire_at = %s, state = %s
+                       WHERE id = %s AND version = %s AND state = 'STARTED'
+                         AND next_fire_at IS NOT DISTINCT FROM %s""",
+                    (fire.next_fire_at, fire.state, fire.definition_id, fire.version, fire.slot),
+                )
+                if cursor.rowcount != 1:
+                    continue
+                # Whether an earlier run is unfinished is decided once per fire: the slots
+                # one fire catches up on (fireAll) do not skip each other.
+                busy = _busy(conn, fire.definition_id)
+                for job in fire.jobs:
+                    if job.status == "WAITING" and job.overlap == "skip" and busy:
+                        job = msgspec.structs.replace(job, status="SKIPPED", run_at=None)
+                    if _insert_job(conn, job, sealed_from_definition=job.status == "WAITING"):
+                        added.setdefault(index, []).append(job)
+        return [job for index in sorted(added) for job in added[index]]
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def add_job(self: _Connected, job: NewJob) -> bool:
+        refuse_nul_job(job)
+        with self._conn() as conn:
+            return _insert_job(conn, job)
+
+    def add_definition_job(self: _Connected, job: NewJob) -> bool:
+        """Add a run of a definition with the definition's current params; False when the
+        definition is gone (it is held meanwhile: a delete waits, then cancels the run)."""
+        refuse_nul_job(job)
+        with self._tx() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM job_definitions WHERE id = %s FOR SHARE", (job.definition_id,)
+            ).fetchone()
+            if exists is None:
+                return False
+            return _insert_job(conn, job, sealed_from_definition=True)
+
+    def job(self: _Connected, tenant_id: str, job_id: str) -> JobRecord | None:
+        if has_nul(tenant_id, job_id):
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s AND tenant_id = %s", (job_id, tenant_id)
+            ).fetchone()
+        return _job(row)
+
+    def jobs(
+        self: _Connected,
+        tenant_id: str,
+        limit: int,
+        offset: int,
+        definition_code: str | None = None,
+        status: str | None = None,
+        since: float | None = None,
+    ) -> list[JobRecord]:
+        """A tenant's jobs, newest first, optionally of one definition, in one status, or
+        created at or after ``since``."""
+        if has_nul(tenant_id, definition_code, status):
+            return []
+        where = ["tenant_id = %s"]
+        args: list[object] = [tenant_id]
+        for column, value, op in (
+            ("definition_code", definition_code, "="),
+            ("status", status, "="),
+            ("created_at", since, ">="),
+        ):
+            if value is not None:
+                where.append(f"{column} {op} %s")
+                args.append(value)
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"""SELECT {_JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
+                    ORDER BY created_at DESC, id LIMIT %s OFFSET %s""",
+                (*args, limit, offset),
+            ).fetchall()
+        return [JobRecord(*row) for row in rows]
+
+    def claim_job(self: _Connected, now: float, node: str, lease_until: float) -> ClaimedJob | None:
+        """Take the job that is due first and mark it STARTED on ``node`` until
+        ``lease_until``, counting an attempt, with a new fencing token."""
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                with self._conn() as conn:
+                    row = conn.execute(
+                        f"""UPDATE jobs SET status = 'STARTED', attempt = attempt + 1,
+                                            started_at = coalesce(started_at, %s), claimed_by = %s,
+                                            lease_until = %s, fence = fence + 1
+                            WHERE id = (SELECT candidate.id FROM jobs AS candidate WHERE {_RUNNABLE}
+                                        ORDER BY candidate.run_at, candidate.created_at
+                                        LIMIT 1 FOR UPDATE SKIP LOCKED)
+                            RETURNING {_JOB_COLUMNS}, sealed_params, fence""",
+                        (now, node, lease_until, now),
+                    ).fetchone()
+            except psycopg.errors.UniqueViolation:
+                continue  # another node started a job of this 'queue' definition first
+            if row is None:
+                return None
+            sealed = bytes(row[-2]) if row[-2] is not None else b""
+            return ClaimedJob(JobRecord(*row[:-2]), sealed, int(row[-1]))
+        return None
+
+    def next_job_due(self: _Connected) -> float | None:
+        """When the earliest waiting job may run (it may still wait for its turn)."""
+        with self._conn() as conn:
+            row = conn.execute("SELECT min(run_at) FROM jobs WHERE status = 'WAITING'").fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def retry_job(self: _Connected, job_id: str, fence: int, attempts: bytes, run_at: float) -> bool:
+        """A failed attempt of a job STARTED under claim ``fence``: it waits until
+        ``run_at`` for the next one."""
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'WAITING', attempts = %s, run_at = %s, claimed_by = NULL,
+                                   lease_until = NULL
+                   WHERE id = %s AND status = 'STARTED' AND fence = %s""",
+                (attempts, run_at, job_id, fence),
+            )
+        return cursor.rowcount == 1
+
+    def finish_job(
+        self: _Connected,
+        job_id: str,
+        fence: int,
+        status: JobStatus,
+        attempts: bytes,
+        result: bytes | None,
+        logs: bytes | None,
+        now: float,
+    ) -> bool:
+        """Record how a job STARTED under claim ``fence`` ended and forget its params;
+        False when it is not running under that claim any more (cancelled, or requeued
+        after its lease ran out). The node that ran it stays recorded."""
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = %s, attempts = %s, result = %s, logs = %s, finished_at = %s,
+                                   sealed_params = NULL, run_at = NULL, lease_until = NULL
+                   WHERE id = %s AND status = 'STARTED' AND fence = %s""",
+                (status, attempts, result, logs, now, job_id, fence),
+            )
+        return cursor.rowcount == 1
+
+    def cancel_waiting_job(self: _Connected, tenant_id: str, job_id: str, now: float) -> bool:
+        """Cancel a job that waits (for its slot, its turn or a retry); False otherwise."""
+        if has_nul(tenant_id, job_id):
+            return False
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = %s, sealed_params = NULL,
+                                   run_at = NULL
+                   WHERE id = %s AND tenant_id = %s AND status = 'WAITING'""",
+                (now, job_id, tenant_id),
+            )
+        return cursor.rowcount == 1
+
+    def requeue_started_jobs(self: _Connected) -> int:
+        """Every STARTED job runs again under a new fence; the interrupted attempt is not
+        counted against its retries (for a single-node store, after a restart; a shared
+        database relies on leases and ``reap_jobs`` instead)."""
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE jobs SET status = 'WAITING', attempt = greatest(attempt - 1, 0),
+                                   run_at = coalesce(run_at, created_at), claimed_by = NULL,
+                                   lease_until = NULL, fence = fence + 1
+                   WHERE status = 'STARTED'"""
+            )
+        return cursor.rowcount
+
+    def purge_jobs(self: _Connected, now: float, adhoc_seconds: float) -> int:
+        """Delete finished jobs beyond their definition's history limits (count and age),
+        and finished ad-hoc jobs older than ``adhoc_seconds``."""
+        with self._conn() as conn:
+            cursor = conn.execute(
+                f"""DELETE FROM jobs WHERE id IN (
+                      SELECT id FROM (
+                        SELECT j.id, j.created_at, d.id AS definition,
+                               coalesce(d.history_count, -1) AS keep_count,
+                               coalesce(d.history_seconds, %s) AS keep_seconds,
+                               row_number() OVER (PARTITION BY j.definition_id
+                                                  ORDER BY j.created_at DESC) AS newest
+                        FROM jobs AS j LEFT JOIN job_definitions AS d ON d.id = j.definition_id
+                        WHERE j.status IN {_FINAL}) AS finished
+                      WHERE created_at < %s - keep_seconds
+                         OR (definition IS NOT NULL AND newest > keep_count))""",
+                (adhoc_seconds, now),
+            )
+        return cursor.rowcount

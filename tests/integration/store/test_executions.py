@@ -1,0 +1,161 @@
+"""The store's contract for executions: the queue, claims and fenced finishes,
+idempotency, the result cache, delivery exactly once, cancel and purge, on every backend."""
+
+from __future__ import annotations
+
+from connectord.runtime.store import Store
+
+T0 = 1_800_000_000.0
+NODE = "node-1"
+LEASE = T0 + 60
+
+
+def test_claims_take_the_oldest_queued_execution_with_a_fresh_fence(store: Store, tenant: str) -> None:
+    store.add_execution("late", tenant, b"call-late", T0 + 1)
+    record, created = store.add_execution(
+        "early", tenant, b"call-early", T0, cache_key="k", cache_seconds=5.0
+    )
+    assert created and (record.id, record.state, record.created_at, record.expires_at) == (
+        "early",
+        "queued",
+        T0,
+        None,
+    )
+    first = store.claim_execution(T0 + 2, NODE, LEASE)
+    assert first is not None
+    assert (first.id, first.tenant_id, first.sealed_call) == ("early", tenant, b"call-early")
+    assert (first.cache_key, first.cache_seconds) == ("k", 5.0)
+    second = store.claim_execution(T0 + 2, NODE, LEASE)
+    assert second is not None and second.id == "late" and second.cache_key is None
+    assert store.claim_execution(T0 + 2, NODE, LEASE) is None
+    running = store.execution(tenant, "early")
+    assert running is not None and running.state == "running"
+    assert first.fence >= 1 and second.fence >= 1
+
+
+def test_a_finish_counts_only_under_its_own_claim(store: Store, tenant: str) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    claimed = store.claim_execution(T0, NODE, LEASE)
+    assert claimed is not None
+    assert not store.finish_execution("e1", claimed.fence + 1, b"out", b"logs", T0 + 1, T0 + 100)
+    assert store.finish_execution("e1", claimed.fence, b"out", b"logs", T0 + 1, T0 + 100)
+    assert not store.finish_execution("e1", claimed.fence, b"again", b"logs", T0 + 2, T0 + 100)  # once
+    assert not store.finish_execution("missing", 1, b"out", b"logs", T0 + 1, T0 + 100)
+    done = store.execution(tenant, "e1")
+    assert done is not None and (done.state, done.expires_at) == ("done", T0 + 100)
+
+
+def test_a_queued_execution_cannot_be_finished_without_a_claim(store: Store, tenant: str) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    assert not store.finish_execution("e1", 0, b"out", b"logs", T0 + 1, T0 + 100)
+    queued = store.execution(tenant, "e1")
+    assert queued is not None and queued.state == "queued"
+
+
+def test_an_idempotency_key_adds_once_per_tenant(store: Store, tenant: str) -> None:
+    store.add_user("b@example.com", "beta", "hash-b", T0)
+    other = store.principal("hash-b")
+    assert other is not None
+    first, created = store.add_execution("e1", tenant, b"call", T0, "key-1", "hash-1")
+    assert created and first.request_hash == "hash-1"
+    again, created = store.add_execution("e2", tenant, b"call", T0 + 1, "key-1", "hash-2")
+    assert not created and (again.id, again.request_hash, again.created_at) == ("e1", "hash-1", T0)
+    assert store.execution(tenant, "e2") is None
+    # another tenant's key is its own
+    theirs, created = store.add_execution("e3", other.tenant_id, b"call", T0, "key-1", "hash-1")
+    assert created and theirs.id == "e3"
+    # no key: always added
+    assert store.add_execution("e4", tenant, b"call", T0)[1]
+    assert store.add_execution("e5", tenant, b"call", T0)[1]
+
+
+def test_results_are_delivered_once_and_only_to_their_tenant_before_they_expire(
+    store: Store, tenant: str
+) -> None:
+    for execution_id in ("e1", "e2"):
+        store.add_execution(execution_id, tenant, b"call", T0)
+        claimed = store.claim_execution(T0, NODE, LEASE)
+        assert claimed is not None
+        store.finish_execution(
+            claimed.id, claimed.fence, b"out-" + claimed.id.encode(), b"logs", T0, T0 + 100
+        )
+    assert store.deliver_result("another-tenant", "e1", T0 + 1) is None
+    delivered = store.deliver_result(tenant, "e1", T0 + 1)
+    assert delivered is not None and (delivered.id, delivered.outcome, delivered.logs) == (
+        "e1",
+        b"out-e1",
+        b"logs",
+    )
+    assert type(delivered.outcome) is bytes and type(delivered.logs) is bytes
+    assert store.deliver_result(tenant, "e1", T0 + 1) is None
+    record = store.execution(tenant, "e1")
+    assert record is not None and record.state == "delivered"
+    assert store.deliver_result(tenant, "e2", T0 + 100) is None  # expired
+    assert store.deliver_result(tenant, "missing", T0) is None
+
+
+def test_a_result_not_yet_done_is_not_delivered(store: Store, tenant: str) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    assert store.deliver_result(tenant, "e1", T0) is None
+    store.claim_execution(T0, NODE, LEASE)
+    assert store.deliver_result(tenant, "e1", T0) is None
+
+
+def test_cached_outcomes_answer_at_once_until_they_expire(store: Store, tenant: str) -> None:
+    assert store.cached_outcome(tenant, "k", T0) is None
+    store.cache_outcome(tenant, "k", b"old", T0 + 10)
+    store.cache_outcome(tenant, "k", b"new", T0 + 20)  # replaced
+    assert store.cached_outcome(tenant, "k", T0 + 15) == b"new"
+    assert store.cached_outcome(tenant, "k", T0 + 20) is None
+    assert store.cached_outcome("another-tenant", "k", T0) is None
+    answered = store.add_answered_execution("e1", tenant, b"new", b"[]", T0, T0 + 100)
+    assert (answered.state, answered.expires_at) == ("done", T0 + 100)
+    assert store.claim_execution(T0, NODE, LEASE) is None  # nothing to run
+    delivered = store.deliver_result(tenant, "e1", T0 + 1)
+    assert delivered is not None and delivered.outcome == b"new"
+
+
+def test_cancel_finishes_a_queued_execution_only(store: Store, tenant: str) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    store.add_execution("e2", tenant, b"call", T0 + 1)
+    assert not store.cancel_queued("another-tenant", "e1", b"cancelled", b"[]", T0, T0 + 100)
+    assert store.cancel_queued(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
+    assert not store.cancel_queued(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
+    claimed = store.claim_execution(T0, NODE, LEASE)
+    assert claimed is not None and claimed.id == "e2"  # a cancelled one is not claimed
+    assert not store.cancel_queued(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)  # running
+    delivered = store.deliver_result(tenant, "e1", T0)
+    assert delivered is not None and delivered.outcome == b"cancelled"
+
+
+def test_requeue_running_puts_every_running_execution_back_under_a_new_fence(
+    store: Store, tenant: str
+) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    store.add_execution("e2", tenant, b"call", T0 + 1)
+    interrupted = store.claim_execution(T0, NODE, LEASE)
+    assert interrupted is not None and interrupted.id == "e1"
+    assert store.requeue_running() == 1
+    again = store.claim_execution(T0, "node-2", LEASE)
+    assert again is not None and again.id == "e1" and again.fence > interrupted.fence
+    assert not store.finish_execution("e1", interrupted.fence, b"late", b"[]", T0, T0 + 100)
+    assert store.finish_execution("e1", again.fence, b"out", b"[]", T0, T0 + 100)
+
+
+def test_purge_forgets_old_delivered_and_expired_results(store: Store, tenant: str) -> None:
+    for execution_id in ("delivered", "expired", "fresh"):
+        store.add_execution(execution_id, tenant, b"call", T0)
+        claimed = store.claim_execution(T0, NODE, LEASE)
+        assert claimed is not None
+        expires = T0 + 10 if execution_id == "expired" else T0 + 10**6
+        store.finish_execution(claimed.id, claimed.fence, b"out", b"[]", T0, expires)
+    store.add_execution("queued", tenant, b"call", T0)
+    assert store.deliver_result(tenant, "delivered", T0 + 1) is not None
+    store.cache_outcome(tenant, "old", b"o", T0 + 5)
+    store.cache_outcome(tenant, "new", b"n", T0 + 10**6)
+    assert store.purge_executions(T0 + 100, keep_delivered=1000) == 0  # within the memory
+    assert store.purge_executions(T0 + 2000, keep_delivered=1000) == 2
+    assert store.execution(tenant, "delivered") is None and store.execution(tenant, "expired") is None
+    assert store.execution(tenant, "fresh") is not None and store.execution(tenant, "queued") is not None
+    assert store.cached_outcome(tenant, "new", T0) == b"n"
+    assert store.cached_outcome(tenant, "old", T0) is None  # purged (it had expired at T0 + 5)
