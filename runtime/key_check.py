@@ -18,14 +18,15 @@ CHECK_VALUE = b"connectord secret key check"
 
 def check_secret_key(store: Store, box: SecretBox) -> None:
     """Raise ConfigurationError when ``box`` cannot open what this store was sealed with."""
-    stored = store.setting(SETTING)
-    if stored is not None:
-        try:
-            box.open(stored)
-        except SecretsError:
-            raise ConfigurationError(
-                f"store {store.url}: its secrets were sealed with another secret key than this "
-                "process has; give every process on this store the same CONNECTORD_SECRET_KEY "
-                "(or the same secret.key file)"
-            ) from None
-    store.put_setting(SETTING, box.seal(CHECK_VALUE))
+    sealed = box.seal(CHECK_VALUE)
+    stored = store.add_setting(SETTING, sealed)  # of two first processes, one sets it
+    try:
+        box.open(stored)
+    except SecretsError:
+        raise ConfigurationError(
+            f"store {store.url}: its secrets were sealed with another secret key than this "
+            "process has; give every process on this store the same CONNECTORD_SECRET_KEY "
+            "(or the same secret.key file)"
+        ) from None
+    if stored != sealed:
+        store.put_setting(SETTING, sealed)  # follow a rotation: sealed with the current key

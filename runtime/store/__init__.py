@@ -62,6 +62,10 @@ class Store(Protocol):
 
     # what every node must agree on (the secret key's check value)
     def setting(self, name: str) -> bytes | None: ...
+    def add_setting(self, name: str, value: bytes) -> bytes:
+        """Store ``value`` unless ``name`` has one; the value stored now (the first wins)."""
+        ...
+
     def put_setting(self, name: str, value: bytes) -> None: ...
 
     # leases: claimed work carries its node, a lease and a fencing token

@@ -41,6 +41,17 @@ class LeasesPG:
                 (name, value),
             )
 
+    def add_setting(self: _Connected, name: str, value: bytes) -> bytes:
+        refuse_nul(name=name)
+        with self._conn() as conn:
+            conn.execute(
+                "INSERT INTO store_settings (name, value) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
+                (name, value),
+            )
+            # a statement of its own: it sees a row another node committed meanwhile
+            row = conn.execute("SELECT value FROM store_settings WHERE name = %s", (name,)).fetchone()
+        return bytes(row[0])
+
     def renew_leases(self: _Connected, node: str, lease_until: float) -> int:
         """Extend the leases of everything ``node`` runs; how many (one statement)."""
         with self._conn() as conn:

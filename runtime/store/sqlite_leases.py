@@ -29,6 +29,16 @@ class LeasesSQL:
             row = conn.execute("SELECT value FROM store_settings WHERE name = ?", (name,)).fetchone()
         return bytes(row[0]) if row else None
 
+    def add_setting(self: _Connected, name: str, value: bytes) -> bytes:
+        refuse_nul(name=name)
+        with self._tx() as conn:
+            conn.execute(
+                "INSERT INTO store_settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+                (name, value),
+            )
+            row = conn.execute("SELECT value FROM store_settings WHERE name = ?", (name,)).fetchone()
+        return bytes(row[0])
+
     def put_setting(self: _Connected, name: str, value: bytes) -> None:
         refuse_nul(name=name)
         with self._tx() as conn:

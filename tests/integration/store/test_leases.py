@@ -36,6 +36,12 @@ def test_settings_are_kept_and_replaced(open_store: Callable[[], Store], store: 
     assert other.setting("other") is None
 
 
+def test_of_two_first_settings_the_first_wins(open_store: Callable[[], Store], store: Store) -> None:
+    assert store.add_setting("check", b"first") == b"first"
+    assert open_store().add_setting("check", b"second") == b"first"  # another node starting
+    assert store.setting("check") == b"first"
+
+
 def test_the_database_time_is_unix_seconds(store: Store) -> None:
     before = time.time()
     now = store.database_time()
