@@ -222,6 +222,7 @@ def test_every_command_has_help(run_cli: Run) -> None:
         ["connectors", "show"],
         ["call"],
         ["demo-shop"],
+        ["migrate"],
     ):
         result = run_cli(*command, "--help")
         assert result.returncode == 0 and "usage: connectord" in result.stdout
