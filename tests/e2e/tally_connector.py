@@ -38,7 +38,11 @@ def describe_connector():
                 description="writes its name to the tally file",
                 params_schema={
                     "type": "object",
-                    "properties": {"name": {"type": "string"}, "tally": {"type": "string"}},
+                    "properties": {
+                        "name": {"type": "string"},
+                        "tally": {"type": "string"},
+                        "seconds": {"type": "number"},
+                    },
                     "required": ["name", "tally"],
                 },
             )
@@ -57,4 +61,5 @@ def verify_credentials(credentials):
 @connectord.hookimpl
 def run_job(job_type, params, credentials):
     _tally(params["tally"], params["name"])
+    time.sleep(params.get("seconds", 0))
     return connectord.JobResult(data={"name": params["name"]})

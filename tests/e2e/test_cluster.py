@@ -161,3 +161,48 @@ async def test_a_killed_nodes_executions_complete_on_the_others_none_twice(
     for execution_id, claims, node in database.execute("SELECT id, claims, claimed_by FROM executions"):
         if execution_id in lost:  # taken back from node-a, then run by a survivor
             assert claims >= 2 and node in ("node-b", "node-c"), (execution_id, claims, node)
+
+
+@pytest.mark.timeout(120)
+async def test_a_cancel_reaches_the_node_that_runs_the_call(
+    cluster: Callable[..., Cluster], pg_database: str, tally_site: Path, tmp_path: Path, database: Any
+) -> None:
+    group = cluster(
+        2, store_url=pg_database, sites=[tally_site], node_env=[{"CONNECTORD_NODE_ID": n} for n in "ab"]
+    )
+    key = group.add_user("ops@acme.test")
+    tally = tmp_path / "tally.txt"
+
+    async def running_on(table: str, row_id: str) -> str:
+        status = "state = 'running'" if table == "executions" else "status = 'STARTED'"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until a worker runs it (started in the tally)
+            row = database.execute(
+                f"SELECT claimed_by FROM {table} WHERE id = %s AND {status}", (row_id,)
+            ).fetchone()
+            if row and tally.exists():
+                return str(row[0])
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"{row_id} never ran")
+
+    async with session_for("ops@acme.test", key) as session:
+        api = Api(session, [node.url for node in group.nodes])
+        execution_id = await api.schedule(0, {"token": "slow", "tally": str(tally), "seconds": 60})
+        other = 1 if await running_on("executions", execution_id) == "a" else 0
+        started = time.monotonic()
+        assert (await api.call(other, "DELETE", f"/v1/exec/{execution_id}"))[0] == 202
+        await api.wait_ready(other, execution_id, limit=20)
+        status, rejected, _ = await api.call(other, "GET", f"/v1/exec/result/{execution_id}")
+        assert status == 400 and rejected["reason"]["kind"] == "cancelled", rejected
+        assert time.monotonic() - started < 15  # killed, not waited out
+
+        assert tally_lines(tally) == {"start slow": 1}  # it never got to its end
+        tally.unlink()
+        params = {"name": "slow-job", "tally": str(tally), "seconds": 60}
+        status, created, _ = await api.call(0, "POST", "/v1/job-types/tally/_execute", {"params": params})
+        assert status == 202, created
+        job_id = created["jobId"]
+        other = 1 if await running_on("jobs", job_id) == "a" else 0
+        status, cancelled, _ = await api.call(other, "DELETE", f"/v1/jobs/{job_id}")
+        assert status == 200 and cancelled["status"] == "CANCELLED", cancelled
+        assert time.monotonic() - started < 30
