@@ -17,8 +17,14 @@ from typing import Protocol
 import msgspec
 import psycopg
 
+from connectord.runtime.store.columns import (
+    DEFINITION_COLUMNS,
+    FINAL_SQL,
+    JOB_COLUMNS,
+    NEW_JOB_COLUMNS,
+    new_job_args,
+)
 from connectord.runtime.store.records import (
-    FINAL_STATUSES,
     ClaimedJob,
     ConflictError,
     DefinitionRecord,
@@ -31,21 +37,6 @@ from connectord.runtime.store.records import (
     refuse_nul_job,
 )
 
-_DEFINITION_COLUMNS = (
-    "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
-    "history_count, history_seconds, created_at, updated_at"
-)
-_JOB_COLUMNS = (
-    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
-    "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
-    "logs, created_at, started_at, finished_at"
-)
-_NEW_JOB_COLUMNS = (
-    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
-    "status, overlap, sealed_params, max_retries, backoff, timeout, run_at, retry_until, attempts, "
-    "created_at"
-)
-_FINAL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"
 #: A job of a definition with overlap 'queue' waits while another of its jobs runs.
 _RUNNABLE = """candidate.status = 'WAITING' AND candidate.run_at <= %s
                AND NOT (candidate.overlap = 'queue' AND EXISTS (
@@ -75,28 +66,10 @@ def _insert_job(conn: psycopg.Connection, job: NewJob, sealed_from_definition: b
     params = "(SELECT sealed_params FROM job_definitions WHERE id = %s)" if sealed_from_definition else "%s"
     sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
     cursor = conn.execute(
-        f"""INSERT INTO jobs ({_NEW_JOB_COLUMNS})
+        f"""INSERT INTO jobs ({NEW_JOB_COLUMNS})
             VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s)
             ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
-        (
-            job.id,
-            job.tenant_id,
-            job.definition_id,
-            job.definition_code,
-            job.job_type,
-            job.account_id,
-            job.trigger,
-            job.scheduled_for,
-            job.status,
-            job.overlap,
-            sealed,
-            job.max_retries,
-            job.backoff,
-            job.timeout,
-            job.run_at,
-            job.retry_until,
-            job.created_at,
-        ),
+        new_job_args(job, sealed),
     )
     return cursor.rowcount == 1
 
@@ -118,7 +91,7 @@ class JobsPG:
         try:
             with self._conn() as conn:
                 conn.execute(
-                    f"INSERT INTO job_definitions ({_DEFINITION_COLUMNS}) "
+                    f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     msgspec.structs.astuple(record),
                 )
@@ -130,7 +103,7 @@ class JobsPG:
             return None
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s AND code = %s",
+                f"SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s AND code = %s",
                 (tenant_id, code),
             ).fetchone()
         return _definition(row)
@@ -141,7 +114,7 @@ class JobsPG:
             return []
         with self._conn() as conn:
             rows = conn.execute(
-                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE id = ANY(%s)", (wanted,)
+                f"SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE id = ANY(%s)", (wanted,)
             ).fetchall()
         return [DefinitionRecord(*row) for row in rows]
 
@@ -150,7 +123,7 @@ class JobsPG:
             return []
         with self._conn() as conn:
             rows = conn.execute(
-                f"""SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s
+                f"""SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = %s
                     ORDER BY code LIMIT %s OFFSET %s""",
                 (tenant_id, limit, offset),
             ).fetchall()
@@ -271,7 +244,7 @@ class JobsPG:
             return None
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = %s AND tenant_id = %s", (job_id, tenant_id)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %s AND tenant_id = %s", (job_id, tenant_id)
             ).fetchone()
         return _job(row)
 
@@ -300,7 +273,7 @@ class JobsPG:
                 args.append(value)
         with self._conn() as conn:
             rows = conn.execute(
-                f"""SELECT {_JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
+                f"""SELECT {JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
                     ORDER BY created_at DESC, id LIMIT %s OFFSET %s""",
                 (*args, limit, offset),
             ).fetchall()
@@ -319,7 +292,7 @@ class JobsPG:
                             WHERE id = (SELECT candidate.id FROM jobs AS candidate WHERE {_RUNNABLE}
                                         ORDER BY candidate.run_at, candidate.created_at
                                         LIMIT 1 FOR UPDATE SKIP LOCKED)
-                            RETURNING {_JOB_COLUMNS}, sealed_params, fence""",
+                            RETURNING {JOB_COLUMNS}, sealed_params, fence""",
                         (now, node, lease_until, now),
                     ).fetchone()
             except psycopg.errors.UniqueViolation:
@@ -409,7 +382,7 @@ class JobsPG:
                                row_number() OVER (PARTITION BY j.definition_id
                                                   ORDER BY j.created_at DESC) AS newest
                         FROM jobs AS j LEFT JOIN job_definitions AS d ON d.id = j.definition_id
-                        WHERE j.status IN {_FINAL}) AS finished
+                        WHERE j.status IN {FINAL_SQL}) AS finished
                       WHERE created_at < %s - keep_seconds
                          OR (definition IS NOT NULL AND newest > keep_count))""",
                 (adhoc_seconds, now),

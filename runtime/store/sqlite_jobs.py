@@ -14,8 +14,14 @@ from typing import Protocol
 
 import msgspec
 
+from connectord.runtime.store.columns import (
+    DEFINITION_COLUMNS,
+    FINAL_SQL,
+    JOB_COLUMNS,
+    NEW_JOB_COLUMNS,
+    new_job_args,
+)
 from connectord.runtime.store.records import (
-    FINAL_STATUSES,
     ClaimedJob,
     ConflictError,
     DefinitionRecord,
@@ -27,21 +33,6 @@ from connectord.runtime.store.records import (
     refuse_nul_job,
 )
 
-_DEFINITION_COLUMNS = (
-    "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
-    "history_count, history_seconds, created_at, updated_at"
-)
-_JOB_COLUMNS = (
-    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
-    "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
-    "logs, created_at, started_at, finished_at"
-)
-_NEW_JOB_COLUMNS = (
-    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
-    "status, overlap, sealed_params, max_retries, backoff, timeout, run_at, retry_until, attempts, "
-    "created_at"
-)
-_FINAL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"
 #: A job of a definition with overlap 'queue' waits while another of its jobs runs.
 _RUNNABLE = """status = 'WAITING' AND run_at <= ? AND NOT (overlap = 'queue' AND EXISTS (
                    SELECT 1 FROM jobs AS other WHERE other.definition_id = jobs.definition_id
@@ -67,28 +58,10 @@ def _insert_job(conn: sqlite3.Connection, job: NewJob, sealed_from_definition: b
     params = "(SELECT sealed_params FROM job_definitions WHERE id = ?)" if sealed_from_definition else "?"
     sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
     cursor = conn.execute(
-        f"""INSERT INTO jobs ({_NEW_JOB_COLUMNS})
+        f"""INSERT INTO jobs ({NEW_JOB_COLUMNS})
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {params}, ?, ?, ?, ?, ?, x'5b5d', ?)
             ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
-        (
-            job.id,
-            job.tenant_id,
-            job.definition_id,
-            job.definition_code,
-            job.job_type,
-            job.account_id,
-            job.trigger,
-            job.scheduled_for,
-            job.status,
-            job.overlap,
-            sealed,
-            job.max_retries,
-            job.backoff,
-            job.timeout,
-            job.run_at,
-            job.retry_until,
-            job.created_at,
-        ),
+        new_job_args(job, sealed),
     )
     return cursor.rowcount == 1
 
@@ -102,7 +75,7 @@ class JobsSQL:
         try:
             with self._tx() as conn:
                 conn.execute(
-                    f"INSERT INTO job_definitions ({_DEFINITION_COLUMNS}) "
+                    f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     msgspec.structs.astuple(record),
                 )
@@ -112,7 +85,7 @@ class JobsSQL:
     def definition(self: _Connected, tenant_id: str, code: str) -> DefinitionRecord | None:
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ? AND code = ?",
+                f"SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ? AND code = ?",
                 (tenant_id, code),
             ).fetchone()
         return _definition(row)
@@ -124,7 +97,7 @@ class JobsSQL:
                 chunk = ids[start : start + 500]
                 marks = ", ".join("?" * len(chunk))
                 rows = conn.execute(
-                    f"SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE id IN ({marks})", chunk
+                    f"SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE id IN ({marks})", chunk
                 ).fetchall()
                 found.extend(DefinitionRecord(*row) for row in rows)
         return found
@@ -132,7 +105,7 @@ class JobsSQL:
     def definitions(self: _Connected, tenant_id: str, limit: int, offset: int) -> list[DefinitionRecord]:
         with self._read() as conn:
             rows = conn.execute(
-                f"""SELECT {_DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ?
+                f"""SELECT {DEFINITION_COLUMNS} FROM job_definitions WHERE tenant_id = ?
                     ORDER BY code LIMIT ? OFFSET ?""",
                 (tenant_id, limit, offset),
             ).fetchall()
@@ -236,7 +209,7 @@ class JobsSQL:
     def job(self: _Connected, tenant_id: str, job_id: str) -> JobRecord | None:
         with self._read() as conn:
             row = conn.execute(
-                f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant_id = ?", (job_id, tenant_id)
+                f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ? AND tenant_id = ?", (job_id, tenant_id)
             ).fetchone()
         return _job(row)
 
@@ -263,7 +236,7 @@ class JobsSQL:
                 args.append(value)
         with self._read() as conn:
             rows = conn.execute(
-                f"""SELECT {_JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
+                f"""SELECT {JOB_COLUMNS} FROM jobs WHERE {" AND ".join(where)}
                     ORDER BY created_at DESC, id LIMIT ? OFFSET ?""",
                 (*args, limit, offset),
             ).fetchall()
@@ -278,7 +251,7 @@ class JobsSQL:
                                     started_at = coalesce(started_at, ?), claimed_by = ?,
                                     lease_until = ?, fence = fence + 1
                     WHERE id = (SELECT id FROM jobs WHERE {_RUNNABLE} ORDER BY run_at, created_at LIMIT 1)
-                    RETURNING {_JOB_COLUMNS}, sealed_params, fence""",
+                    RETURNING {JOB_COLUMNS}, sealed_params, fence""",
                 (now, node, lease_until, now),
             ).fetchone()
         if row is None:
@@ -362,7 +335,7 @@ class JobsSQL:
                                row_number() OVER (PARTITION BY j.definition_id
                                                   ORDER BY j.created_at DESC) AS newest
                         FROM jobs AS j LEFT JOIN job_definitions AS d ON d.id = j.definition_id
-                        WHERE j.status IN {_FINAL})
+                        WHERE j.status IN {FINAL_SQL})
                       WHERE created_at < ? - keep_seconds
                          OR (definition IS NOT NULL AND newest > keep_count))""",
                 (adhoc_seconds, now),

@@ -1,0 +1,47 @@
+"""Column lists and row arguments both SQL backends share: the records' fields, in order."""
+
+from __future__ import annotations
+
+from connectord.runtime.store.records import FINAL_STATUSES, NewJob
+
+DEFINITION_COLUMNS = (
+    "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
+    "history_count, history_seconds, created_at, updated_at"
+)
+JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
+    "logs, created_at, started_at, finished_at"
+)
+#: What an insert of a NewJob sets (``attempts`` is the empty list); see ``new_job_args``.
+NEW_JOB_COLUMNS = (
+    "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
+    "status, overlap, sealed_params, max_retries, backoff, timeout, run_at, retry_until, attempts, "
+    "created_at"
+)
+#: ``(...)`` of the final statuses, for ``status IN``.
+FINAL_SQL = "(" + ", ".join(f"'{s}'" for s in FINAL_STATUSES) + ")"
+
+
+def new_job_args(job: NewJob, sealed: object) -> tuple[object, ...]:
+    """The arguments of NEW_JOB_COLUMNS but ``attempts``; ``sealed`` stands for the sealed
+    params (or the definition id a subquery reads them from)."""
+    return (
+        job.id,
+        job.tenant_id,
+        job.definition_id,
+        job.definition_code,
+        job.job_type,
+        job.account_id,
+        job.trigger,
+        job.scheduled_for,
+        job.status,
+        job.overlap,
+        sealed,
+        job.max_retries,
+        job.backoff,
+        job.timeout,
+        job.run_at,
+        job.retry_until,
+        job.created_at,
+    )
