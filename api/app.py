@@ -35,7 +35,7 @@ from connectord.runtime.event_routing import EventRouter
 from connectord.runtime.executions.service import Executions, ExecutionSettings
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
-from connectord.runtime.leases import keep_leases_forever
+from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.runner import StoreRunner, until_available
@@ -114,9 +114,12 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = store.listen(lambda payload: _call_soon(loop, router, payload))
-    reapers = [app[EXECUTIONS].reap_once, app[JOBS].runner.reap_once]
+    executions, runner = app[EXECUTIONS], app[JOBS].runner
+    leases = LeaseKeeper(
+        store, run, clock, app[NODE], executions.held, runner.held, [executions.reap_once, runner.reap_once]
+    )
     tasks = [
-        asyncio.ensure_future(keep_leases_forever(store, run, clock, app[NODE], reapers)),
+        asyncio.ensure_future(leases.forever()),
         asyncio.ensure_future(app[EXECUTIONS].dispatch_forever()),
         asyncio.ensure_future(app[EXECUTIONS].purge_forever()),
         asyncio.ensure_future(app[JOBS].dispatch_forever()),

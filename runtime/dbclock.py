@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.runner import StoreRunner
 
 log = logging.getLogger(__name__)
@@ -46,6 +45,6 @@ class DatabaseClock:
             try:
                 if await run(self.sync, store) and abs(self.offset) > 1.0:
                     log.warning("this clock is %+.3f s off the store's; using the store's", -self.offset)
-            except StoreUnavailableError as exc:
+            except Exception as exc:  # keep the last offset; must outlive any one failure
                 log.warning("cannot read the store's clock: %s", exc)
             await asyncio.sleep(every)

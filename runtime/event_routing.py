@@ -28,7 +28,9 @@ class EventRouter:
         kind, subject = parsed
         if kind == "reconnected":  # events may have been missed: look at everything again
             self.executions.wake()
+            self.executions.recheck_waiters()
             self.jobs.runner.wake()
+            self.jobs.runner.recheck_waiters()
             self._spawn(self.jobs.scheduler.load())
         elif kind == "execution-queued":
             self.executions.wake()

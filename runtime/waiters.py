@@ -33,3 +33,8 @@ class Waiters:
         waiting = self._events.get(key)
         if waiting is not None:
             waiting[0].set()
+
+    def signal_all(self) -> None:
+        """Wake every listener (they look again): ends may have been missed."""
+        for event, _ in self._events.values():
+            event.set()

@@ -87,6 +87,9 @@ class Executions:
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tasks_by_id: dict[str, asyncio.Task[None]] = {}
+        #: Executions this node has claimed and not yet recorded: the leases it renews.
+        self._held: set[str] = set()
+        self._closing = False
         self._cancel_requested: set[str] = set()
 
     # -- the API side -----------------------------------------------------------------
@@ -200,6 +203,10 @@ class Executions:
         """An execution finished (here or on another node): answer its long polls."""
         self._finished.signal(execution_id)
 
+    def recheck_waiters(self) -> None:
+        """Endings may have been missed (events lost): every long poll looks again."""
+        self._finished.signal_all()
+
     def _cancel_task(self, execution_id: str) -> bool:
         """Cancel a claimed execution still waiting for a sandbox slot or its worker."""
         task = self._tasks_by_id.get(execution_id)
@@ -299,8 +306,7 @@ class Executions:
                 claimed = await self.run(
                     self.store.claim_execution, now, self.node.id, self.node.lease_until(now)
                 )
-            except StoreUnavailableError as exc:
-                # The dispatcher must outlive a store hiccup, or nothing would run again.
+            except Exception as exc:  # the dispatcher must outlive any one failure
                 self._slots.release()
                 log.error("cannot claim executions: %s; trying again in %g s", exc, STORE_RETRY)
                 await asyncio.sleep(STORE_RETRY)
@@ -311,6 +317,7 @@ class Executions:
                     async with asyncio.timeout(5.0):
                         await self._wakeup.wait()
                 continue
+            self._held.add(claimed.id)
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks.add(task)
             self._tasks_by_id[claimed.id] = task
@@ -355,10 +362,25 @@ class Executions:
             if deleted:
                 log.info("purged %d old executions", deleted)
 
+    def held(self) -> list[str]:
+        """The executions this node runs (claimed, not yet recorded)."""
+        return list(self._held)
+
     async def close(self) -> None:
+        """Stop running: what was running is given back to be run again at once, by this
+        node after a restart or by another node now."""
+        self._closing = True  # what runs now is given back, not forgotten
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._held:
+            try:
+                released = await self.run(self.store.release_claims, self.node.id, list(self._held), [])
+            except StoreUnavailableError as exc:  # their leases run out instead
+                log.warning("cannot give back running executions: %s", exc)
+            else:
+                log.info("gave back %d running executions", released)
+            self._held.clear()
 
     async def _execute(self, claimed: ClaimedExecution) -> None:
         execution_id = claimed.id
@@ -367,7 +389,7 @@ class Executions:
                 outcome, logs = await self._invoke(execution_id, claimed.tenant_id, claimed.sealed_call)
             except asyncio.CancelledError:
                 if execution_id not in self._cancel_requested:
-                    raise  # shutting down: it stays 'running' and runs again after a restart
+                    raise  # shutting down: close() gives it back
                 outcome, logs = Cancelled(), []
             except Exception:
                 log.exception("execution %s failed in connectord itself", execution_id)
@@ -411,6 +433,8 @@ class Executions:
         except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
             log.warning("execution %s: its outcome could not be cached: %s", execution_id, exc)
         finally:
+            if not self._closing:  # recorded, or failed for good: its lease may run out
+                self._held.discard(execution_id)
             self._slots.release()
 
     async def _invoke(

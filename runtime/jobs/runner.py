@@ -63,6 +63,9 @@ class JobRunner:
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        #: Jobs this node has claimed and not yet recorded: the leases it renews.
+        self._held: set[str] = set()
+        self._closing = False
         self._cancel_requested: set[str] = set()
         #: Requests waiting for a job to end.
         self._finished = Waiters()
@@ -77,6 +80,10 @@ class JobRunner:
 
     def signal(self, job_id: str) -> None:
         self._finished.signal(job_id)
+
+    def recheck_waiters(self) -> None:
+        """Endings may have been missed (events lost): every long poll looks again."""
+        self._finished.signal_all()
 
     async def cancel_running(self, job_id: str) -> None:
         """Kill a running job's worker (or stop it waiting for one), on this node or the
@@ -139,6 +146,7 @@ class JobRunner:
                     async with asyncio.timeout(pause):
                         await self._wakeup.wait()
                 continue
+            self._held.add(claimed.job.id)
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks[claimed.job.id] = task
             task.add_done_callback(lambda _, jid=claimed.job.id: self._tasks.pop(jid, None))
@@ -154,11 +162,26 @@ class JobRunner:
             if deleted:
                 log.info("purged %d old jobs", deleted)
 
+    def held(self) -> list[str]:
+        """The jobs this node runs (claimed, not yet recorded)."""
+        return list(self._held)
+
     async def close(self) -> None:
+        """Stop running: running jobs are given back (their attempt not counted) to run
+        again at once, here after a restart or on another node now."""
+        self._closing = True  # what runs now is given back, not forgotten
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._held:
+            try:
+                released = await self.run(self.store.release_claims, self.node.id, [], list(self._held))
+            except StoreUnavailableError as exc:  # their leases run out instead
+                log.warning("cannot give back running jobs: %s", exc)
+            else:
+                log.info("gave back %d running jobs", released)
+            self._held.clear()
         await self.notifier.close()
 
     async def _execute(self, claimed: ClaimedJob) -> None:
@@ -169,7 +192,7 @@ class JobRunner:
                 outcome, logs = await self._invoke(claimed)
             except asyncio.CancelledError:
                 if job.id not in self._cancel_requested:
-                    raise  # shutting down: it stays STARTED and runs again after a restart
+                    raise  # shutting down: close() gives it back
                 outcome, logs = Cancelled(), []
             except Exception:
                 log.exception("job %s failed in connectord itself", job.id)
@@ -182,6 +205,8 @@ class JobRunner:
                 lambda: self._record(claimed, outcome, logs, started), f"record job {job.id}"
             )
         finally:
+            if not self._closing:  # recorded, or failed for good: its lease may run out
+                self._held.discard(job.id)
             self._slots.release()
             self._wakeup.set()  # a job of a 'queue' definition may run now
 

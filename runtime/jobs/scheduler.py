@@ -54,6 +54,7 @@ class Scheduler:
         self._heap = await self.run(self.store.scheduled_definitions)
         heapq.heapify(self._heap)
         self.loaded = True
+        self._wake.set()  # a sleeping loop looks at what was loaded
         return len(self._heap)
 
     def track(self, record: DefinitionRecord) -> None:

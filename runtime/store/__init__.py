@@ -69,8 +69,16 @@ class Store(Protocol):
     def put_setting(self, name: str, value: bytes) -> None: ...
 
     # leases: claimed work carries its node, a lease and a fencing token
-    def renew_leases(self, node: str, lease_until: float) -> int:
-        """Extend the leases of everything ``node`` runs; how many."""
+    def renew_leases(
+        self, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
+    ) -> int:
+        """Extend the leases of these executions and jobs, where ``node`` still holds them;
+        how many. A claim the node no longer runs (its task died) is left to run out."""
+        ...
+
+    def release_claims(self, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
+        """A node stopping gives these back: queued or waiting again at once under a new
+        fence, the interrupted claim or attempt not counted; how many."""
         ...
 
     def reap_executions(

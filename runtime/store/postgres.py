@@ -21,7 +21,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
@@ -50,7 +50,25 @@ RECONNECT_FIRST, RECONNECT_MAX = 0.5, 5.0
 #: check their texts before they get here).
 _NUL_MESSAGE = "cannot contain NUL"
 #: Errors that mean the server (or the way to it) is gone or refused us, not a bug.
-_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError)  # PoolTimeout included
+_UNAVAILABLE = (
+    psycopg.OperationalError,  # PoolTimeout included
+    psycopg.InterfaceError,
+    psycopg.errors.ReadOnlySqlTransaction,  # a standby, or a primary demoted by a failover
+)
+
+
+def url_secrets(url: str) -> tuple[str, ...]:
+    """The password of ``url`` as written and decoded: the texts a message must not show
+    (libpq quotes the piece of a URL it cannot parse)."""
+    found: set[str] = set()
+    if "://" in url:
+        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        if ":" in userinfo:
+            found.add(userinfo.split(":", 1)[1])
+        found.update(re.findall(r"(?:^|&)password=([^&]*)", urlsplit(url).query))
+    else:
+        found.update(m.strip("'") for m in re.findall(r"password\s*=\s*('(?:[^'\\]|\\.)*'|\S+)", url))
+    return tuple(sorted({*found, *(unquote(p) for p in found)} - {""}, key=len, reverse=True))
 
 
 def redact_url(url: str) -> str:
@@ -73,6 +91,7 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
     def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
         self.url = redact_url(url)
         self._conninfo = url
+        self._secrets = url_secrets(url)
         #: As many store calls at once as the pool has connections.
         self.concurrency = pool_size
         self._closed = False
@@ -127,7 +146,7 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         """Listen on a connection of its own (not from the pool): events sent after this
         returns are seen. If the server cannot be reached now, the listener keeps trying and
         says ``reconnected`` once it can."""
-        listener = _Listener(self._conninfo, callback, self._forget_listener)
+        listener = _Listener(self._conninfo, self._secrets, callback, self._forget_listener)
         with self._listeners_lock:
             self._listeners.add(listener)
         listener.start()
@@ -148,7 +167,7 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
                 yield conn
         except _UNAVAILABLE as exc:
             self._check_pool_soon()
-            raise StoreUnavailableError(_first_line(exc)) from None
+            raise StoreUnavailableError(_first_line(exc, self._secrets)) from None
         except psycopg.DataError as exc:
             if _NUL_MESSAGE in str(exc):
                 raise InvalidTextError("a text") from None
@@ -183,15 +202,19 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         try:
             conn = psycopg.connect(self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT)
         except psycopg.Error as exc:
-            raise ConfigurationError(f"store {self.url}: cannot connect: {_first_line(exc)}") from None
+            message = _first_line(exc, self._secrets)
+            raise ConfigurationError(f"store {self.url}: cannot connect: {message}") from None
         try:
             with conn:
                 return _migrate(conn, self.url)
         except psycopg.Error as exc:
-            raise ConfigurationError(f"store {self.url}: cannot migrate: {_first_line(exc)}") from None
+            message = _first_line(exc, self._secrets)
+            raise ConfigurationError(f"store {self.url}: cannot migrate: {message}") from None
 
 
 def _migrate(conn: psycopg.Connection, url: str) -> list[int]:
+    if _version(conn) == len(MIGRATIONS):
+        return []  # up to date: no lock, no DDL (a role without CREATE rights may serve)
     conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
     try:
         conn.execute(SCHEMA_MIGRATIONS)
@@ -215,9 +238,21 @@ def _migrate(conn: psycopg.Connection, url: str) -> list[int]:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
 
 
-def _first_line(exc: BaseException) -> str:
+def _version(conn: psycopg.Connection) -> int | None:
+    """The schema's version, or None before the first migration."""
+    row = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
+    if not row or not row[0]:
+        return None
+    found = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
+    return int(found[0]) if found else 0
+
+
+def _first_line(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    line = text.splitlines()[0] if text else type(exc).__name__
+    for secret in secrets:
+        line = line.replace(secret, "***")
+    return line
 
 
 class _Listener:
@@ -228,10 +263,12 @@ class _Listener:
     def __init__(
         self,
         conninfo: str,
+        secrets: tuple[str, ...],
         callback: Callable[[str], None],
         forget: Callable[[_Listener], None],
     ) -> None:
         self._conninfo = conninfo
+        self._secrets = secrets
         self._callback = callback
         self._forget = forget
         self._stopping = threading.Event()
@@ -242,7 +279,7 @@ class _Listener:
         try:
             self._first = self._connect()
         except psycopg.Error as exc:
-            log.warning("cannot listen to the store's events yet: %s; trying again", _first_line(exc))
+            log.warning("cannot listen to the store's events yet: %s; trying again", self._why(exc))
         self._thread.start()
 
     def stop(self) -> None:
@@ -282,7 +319,7 @@ class _Listener:
                         conn = self._connect()
                     except psycopg.Error as exc:
                         delay = min(delay * 2, RECONNECT_MAX)
-                        log.warning("cannot listen to the store's events: %s", _first_line(exc))
+                        log.warning("cannot listen to the store's events: %s", self._why(exc))
                         self._stopping.wait(delay)
                         continue
                     delay = RECONNECT_FIRST
@@ -292,13 +329,19 @@ class _Listener:
                     for notify in conn.notifies(timeout=LISTEN_POLL):
                         self._deliver(notify.payload)
                 except psycopg.Error as exc:
-                    log.warning("lost the connection listening to the store's events: %s", _first_line(exc))
+                    log.warning(
+                        "lost the connection listening to the store's events: %s",
+                        self._why(exc),
+                    )
                     conn.close()
                     conn = None
                     self._stopping.wait(delay)
         finally:
             if conn is not None:
                 conn.close()
+
+    def _why(self, exc: BaseException) -> str:
+        return _first_line(exc, self._secrets)
 
     def _deliver(self, payload: str) -> None:
         try:

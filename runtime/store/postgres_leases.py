@@ -7,13 +7,14 @@ expired claim is reaped by one of them, and none waits for another.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import msgspec
 import psycopg
 
-from connectord.runtime.store.records import Reaped, has_nul, lost_attempt, refuse_nul
+from connectord.runtime.store.records import Reaped, has_nul, lost_attempt, may_retry_lost, refuse_nul
 
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -52,18 +53,41 @@ class LeasesPG:
             row = conn.execute("SELECT value FROM store_settings WHERE name = %s", (name,)).fetchone()
         return bytes(row[0])
 
-    def renew_leases(self: _Connected, node: str, lease_until: float) -> int:
-        """Extend the leases of everything ``node`` runs; how many (one statement)."""
+    def renew_leases(
+        self: _Connected, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
+    ) -> int:
+        """Extend the leases of the executions and jobs ``node`` still runs; how many (one
+        statement). A claim of the node's that it no longer runs is left to run out."""
         with self._conn() as conn:
             row = conn.execute(
                 """WITH executions AS (
                        UPDATE executions SET lease_until = %s
-                       WHERE claimed_by = %s AND state = 'running' RETURNING 1),
+                       WHERE id = ANY(%s) AND claimed_by = %s AND state = 'running' RETURNING 1),
                    jobs AS (
                        UPDATE jobs SET lease_until = %s
-                       WHERE claimed_by = %s AND status = 'STARTED' RETURNING 1)
+                       WHERE id = ANY(%s) AND claimed_by = %s AND status = 'STARTED' RETURNING 1)
                    SELECT (SELECT count(*) FROM executions) + (SELECT count(*) FROM jobs)""",
-                (lease_until, node, lease_until, node),
+                (lease_until, list(executions), node, lease_until, list(jobs), node),
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    def release_claims(self: _Connected, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
+        """A node stopping gives back what it runs: queued or waiting again at once (new
+        fence), the interrupted claim or attempt not counted."""
+        with self._conn() as conn:
+            row = conn.execute(
+                """WITH executions AS (
+                       UPDATE executions SET state = 'queued', started_at = NULL, claimed_by = NULL,
+                                             lease_until = NULL, fence = fence + 1,
+                                             claims = greatest(claims - 1, 0)
+                       WHERE id = ANY(%s) AND claimed_by = %s AND state = 'running' RETURNING 1),
+                   jobs AS (
+                       UPDATE jobs SET status = 'WAITING', attempt = greatest(attempt - 1, 0),
+                                       run_at = coalesce(run_at, created_at), claimed_by = NULL,
+                                       lease_until = NULL, fence = fence + 1
+                       WHERE id = ANY(%s) AND claimed_by = %s AND status = 'STARTED' RETURNING 1)
+                   SELECT (SELECT count(*) FROM executions) + (SELECT count(*) FROM jobs)""",
+                (list(executions), node, list(jobs), node),
             ).fetchone()
         return int(row[0]) if row else 0
 
@@ -103,17 +127,17 @@ class LeasesPG:
         failed: tuple[list[str], list[bytes]] = ([], [])
         with self._tx() as conn:
             rows = conn.execute(
-                """SELECT id, attempt, max_retries, started_at, attempts FROM jobs
+                """SELECT id, attempt, max_retries, retry_until, started_at, attempts FROM jobs
                    WHERE status = 'STARTED' AND lease_until < %s
                    ORDER BY id FOR UPDATE SKIP LOCKED""",
                 (now,),
             ).fetchall()
             if not rows:
                 return Reaped(0, [])
-            for job_id, attempt, max_retries, started_at, attempts in rows:
+            for job_id, attempt, max_retries, retry_until, started_at, attempts in rows:
                 lost = lost_attempt(attempt, started_at, now)
                 log = msgspec.json.encode([*_attempts.decode(attempts), lost])
-                ids, logs = retried if attempt <= max_retries else failed
+                ids, logs = retried if may_retry_lost(attempt, max_retries, retry_until, now) else failed
                 ids.append(job_id)
                 logs.append(log)
             if retried[0]:

@@ -181,6 +181,12 @@ def lost_attempt(attempt: int, started_at: float | None, now: float) -> dict[str
     }
 
 
+def may_retry_lost(attempt: int, max_retries: int, retry_until: float | None, now: float) -> bool:
+    """Whether a job whose node was lost on attempt ``attempt`` runs again: retries left,
+    and still before the end of its retry window (its next slot)."""
+    return attempt <= max_retries and (retry_until is None or now < retry_until)
+
+
 class StoreUnavailableError(Exception):
     """The store cannot be written or read right now (disk full, locked, gone)."""
 

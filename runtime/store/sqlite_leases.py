@@ -9,12 +9,13 @@ every claim a fencing token, so both backends keep one contract.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 import msgspec
 
-from connectord.runtime.store.records import Reaped, lost_attempt, refuse_nul
+from connectord.runtime.store.records import Reaped, lost_attempt, may_retry_lost, refuse_nul
 
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -48,17 +49,45 @@ class LeasesSQL:
                 (name, value),
             )
 
-    def renew_leases(self: _Connected, node: str, lease_until: float) -> int:
+    def renew_leases(
+        self: _Connected, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
+    ) -> int:
+        renewed = 0
         with self._tx() as conn:
-            executions = conn.execute(
-                "UPDATE executions SET lease_until = ? WHERE claimed_by = ? AND state = 'running'",
-                (lease_until, node),
-            ).rowcount
-            jobs = conn.execute(
-                "UPDATE jobs SET lease_until = ? WHERE claimed_by = ? AND status = 'STARTED'",
-                (lease_until, node),
-            ).rowcount
-        return executions + jobs
+            for table, state, ids in (
+                ("executions", "state = 'running'", executions),
+                ("jobs", "status = 'STARTED'", jobs),
+            ):
+                for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+                    chunk = list(ids[start : start + 500])
+                    marks = ", ".join("?" * len(chunk))
+                    renewed += conn.execute(
+                        f"""UPDATE {table} SET lease_until = ?
+                            WHERE id IN ({marks}) AND claimed_by = ? AND {state}""",
+                        (lease_until, *chunk, node),
+                    ).rowcount
+        return renewed
+
+    def release_claims(self: _Connected, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
+        released = 0
+        with self._tx() as conn:
+            for execution_id in executions:
+                released += conn.execute(
+                    """UPDATE executions SET state = 'queued', started_at = NULL, claimed_by = NULL,
+                                             lease_until = NULL, fence = fence + 1,
+                                             claims = max(claims - 1, 0)
+                       WHERE id = ? AND claimed_by = ? AND state = 'running'""",
+                    (execution_id, node),
+                ).rowcount
+            for job_id in jobs:
+                released += conn.execute(
+                    """UPDATE jobs SET status = 'WAITING', attempt = max(attempt - 1, 0),
+                                       run_at = coalesce(run_at, created_at), claimed_by = NULL,
+                                       lease_until = NULL, fence = fence + 1
+                       WHERE id = ? AND claimed_by = ? AND status = 'STARTED'""",
+                    (job_id, node),
+                ).rowcount
+        return released
 
     def reap_executions(
         self: _Connected, now: float, max_claims: int, crashed: bytes, logs: bytes, expires_at: float
@@ -84,14 +113,14 @@ class LeasesSQL:
         requeued, ended = 0, []
         with self._tx() as conn:
             rows = conn.execute(
-                """SELECT id, attempt, max_retries, started_at, attempts FROM jobs
+                """SELECT id, attempt, max_retries, retry_until, started_at, attempts FROM jobs
                    WHERE status = 'STARTED' AND lease_until < ?""",
                 (now,),
             ).fetchall()
-            for job_id, attempt, max_retries, started_at, attempts in rows:
+            for job_id, attempt, max_retries, retry_until, started_at, attempts in rows:
                 lost = lost_attempt(attempt, started_at, now)
                 log = msgspec.json.encode([*_attempts.decode(attempts), lost])
-                if attempt <= max_retries:
+                if may_retry_lost(attempt, max_retries, retry_until, now):
                     conn.execute(
                         """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?, claimed_by = NULL,
                                            lease_until = NULL, fence = fence + 1

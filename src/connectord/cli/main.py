@@ -11,6 +11,7 @@ from connectord.cli import call, connectors, cron, demo, exec_, migrate, serve, 
 from connectord.cli.exits import CONFIGURATION, CliError
 from connectord.plugins.manager import UnknownConnectorError
 from connectord.runtime.config import ConfigurationError
+from connectord.runtime.store.records import StoreUnavailableError
 
 COMMANDS = (serve, migrate, connectors, call, exec_, users, cron, demo)
 
@@ -40,4 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return CliError(str(exc)).code
     except ConfigurationError as exc:
         print(f"connectord: error: {exc}", file=sys.stderr)
+        return CONFIGURATION
+    except StoreUnavailableError as exc:  # the database went away while the command ran
+        print(f"connectord: error: the store is unavailable: {exc}", file=sys.stderr)
         return CONFIGURATION

@@ -56,13 +56,45 @@ def test_renewing_extends_the_leases_of_one_node_only(store: Store, tenant: str)
     store.claim_execution(T0, "node-2", T0 + LEASE)
     store.add_job(NewJob("j1", tenant, "echo", "api", "WAITING", T0, run_at=T0))
     assert store.claim_job(T0, "node-1", T0 + LEASE) is not None
-    assert store.renew_leases("node-1", T0 + 2 * LEASE) == 2  # an execution and a job
-    assert store.renew_leases("node-3", T0 + 2 * LEASE) == 0
+    assert store.renew_leases("node-1", T0 + 2 * LEASE, ["e0"], ["j1"]) == 2  # an execution and a job
+    assert store.renew_leases("node-3", T0 + 2 * LEASE, ["e0", "e1"], ["j1"]) == 0  # not its claims
     # node-2 stopped renewing: only its execution is taken back
     reaped = store.reap_executions(T0 + LEASE + 1, 3, b"crashed", b"[]", T0 + 1000)
     assert (reaped.requeued, reaped.ended) == (1, [])
     assert store.reap_jobs(T0 + LEASE + 1).requeued == 0
-    assert store.renew_leases("node-2", T0 + 3 * LEASE) == 0  # it has nothing any more
+    assert store.renew_leases("node-2", T0 + 3 * LEASE, ["e1"], []) == 0  # it has nothing any more
+
+
+def test_a_claim_its_node_no_longer_runs_is_not_renewed(store: Store, tenant: str) -> None:
+    """A node renews what it runs, not everything in its name: a claim whose task died (or
+    whose answer was lost on the way) runs out and is taken back."""
+    store.add_execution("e1", tenant, b"call", T0)
+    store.add_execution("e2", tenant, b"call", T0 + 1)
+    store.claim_execution(T0, "node-1", T0 + LEASE)
+    store.claim_execution(T0, "node-1", T0 + LEASE)
+    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e2"], []) == 1
+    reaped = store.reap_executions(T0 + LEASE + 1, 3, b"crashed", b"[]", T0 + 1000)
+    assert reaped.requeued == 1
+    orphan = store.execution(tenant, "e1")
+    assert orphan is not None and orphan.state == "queued"
+
+
+def test_a_stopping_node_releases_its_claims_uncounted(store: Store, tenant: str) -> None:
+    store.add_execution("e1", tenant, b"call", T0)
+    store.add_job(NewJob("j1", tenant, "echo", "api", "WAITING", T0, run_at=T0))
+    first = store.claim_execution(T0, "node-1", T0 + LEASE)
+    claimed_job = store.claim_job(T0, "node-1", T0 + LEASE)
+    assert first is not None and claimed_job is not None
+    assert store.release_claims("node-2", ["e1"], ["j1"]) == 0  # not its claims
+    assert store.release_claims("node-1", ["e1"], ["j1"]) == 2
+    assert not store.finish_execution("e1", first.fence, b"late", b"[]", T0 + 1, T0 + 100)  # fenced
+    again = store.claim_execution(T0 + 1, "node-2", T0 + LEASE)
+    assert again is not None and again.id == "e1" and again.fence > first.fence
+    job_again = store.claim_job(T0 + 1, "node-2", T0 + LEASE)
+    assert job_again is not None and job_again.job.attempt == 1  # the interrupted one not counted
+    # released and claimed again: the claim limit still sees one claim
+    crashed = store.reap_executions(T0 + LEASE + 1, 2, b"crashed", b"[]", T0 + 1000)
+    assert (crashed.requeued, crashed.ended) == (1, [])
 
 
 def test_a_node_back_after_its_lease_ran_out_cannot_overwrite_the_new_outcome(
@@ -154,8 +186,20 @@ def test_renewed_leases_are_not_reaped(store: Store, tenant: str) -> None:
     store.add_job(job(tenant, "j1", max_retries=0))
     assert store.claim_execution(T0, "node-1", T0 + LEASE) is not None
     assert store.claim_job(T0, "node-1", T0 + LEASE) is not None
-    assert store.renew_leases("node-1", T0 + 10 * LEASE) == 2
+    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e1"], ["j1"]) == 2
     assert store.reap_executions(T0 + 5 * LEASE, 1, b"crashed", b"[]", T0 + 1000) == Reaped(0, [])
     assert store.reap_jobs(T0 + 5 * LEASE) == Reaped(0, [])
     running = store.execution(tenant, "e1")
     assert running is not None and running.state == "running"
+
+
+def test_a_lost_job_past_its_retry_window_fails(store: Store, tenant: str) -> None:
+    """Retrying a lost attempt at or after the job's next slot would run two slots at once."""
+    store.add_job(
+        NewJob("j1", tenant, "echo", "api", "WAITING", T0, run_at=T0, max_retries=3, retry_until=T0 + 60)
+    )
+    assert store.claim_job(T0, "node-1", T0 + LEASE) is not None
+    reaped = store.reap_jobs(T0 + 61)
+    assert (reaped.requeued, reaped.ended) == (0, ["j1"])
+    failed = store.job(tenant, "j1")
+    assert failed is not None and failed.status == "FAILED"

@@ -106,6 +106,13 @@ def test_the_schema_uses_postgres_types(store: PostgresStore, pg_database: str) 
     )
 
 
+def test_a_password_libpq_cannot_parse_is_not_quoted_back() -> None:
+    # libpq quotes the piece of a URL it cannot parse: here the password itself
+    with pytest.raises(ConfigurationError) as refused:
+        PostgresStore("postgresql://me:s3cr%zzet@127.0.0.1:1/x")
+    assert "s3cr" not in str(refused.value) and "cannot connect" in str(refused.value)
+
+
 def test_urls_name_no_password() -> None:
     assert redact_url("postgresql://me:s3cret@db:5432/x") == "postgresql://me:***@db:5432/x"
     assert redact_url("postgres://me@db/x?sslmode=require&password=s3cret") == (

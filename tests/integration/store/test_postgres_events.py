@@ -179,7 +179,7 @@ def test_stopping_a_listener_ends_its_thread_promptly(nodes: tuple[PostgresStore
 
 def test_a_listener_without_a_server_keeps_trying_and_still_stops_promptly() -> None:
     events = Events()
-    listener = _Listener("postgresql://postgres@127.0.0.1:1/nowhere", events, lambda _: None)
+    listener = _Listener("postgresql://postgres@127.0.0.1:1/nowhere", (), events, lambda _: None)
     listener.start()  # cannot connect: it retries in the background
     begun = time.monotonic()
     listener.stop()
