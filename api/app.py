@@ -113,7 +113,7 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
         await until_available(lambda: run(clock.sync, store), "read the store's clock")
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
-    stop_listening = store.listen(lambda payload: _call_soon(loop, router, payload))
+    stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))
     executions, runner = app[EXECUTIONS], app[JOBS].runner
     leases = LeaseKeeper(
         store, run, clock, app[NODE], executions.held, runner.held, [executions.reap_once, runner.reap_once]
@@ -129,7 +129,7 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     if isinstance(clock, DatabaseClock):
         tasks.append(asyncio.ensure_future(clock.sync_forever(store, run)))
     yield
-    stop_listening()
+    await asyncio.to_thread(stop_listening)  # joins its thread: not on the loop
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -3,6 +3,7 @@ send it (through the store) routed to the services they concern."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
@@ -30,3 +31,10 @@ class Node:
     def renew_every(self) -> float:
         """Renew three times per lease, so one late renewal loses nothing."""
         return self.lease_seconds / 3
+
+
+def forget_task(tasks: dict[str, asyncio.Task[None]], key: str, task: asyncio.Future[None] | None) -> None:
+    """Drop ``tasks[key]`` only if it is still ``task``: after its lease was taken back, a
+    node may claim the same id again while the old task winds down."""
+    if tasks.get(key) is task:
+        del tasks[key]

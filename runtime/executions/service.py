@@ -23,7 +23,7 @@ import msgspec
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime.calls import Call, InvalidCallError, check_call
-from connectord.runtime.cluster import Node
+from connectord.runtime.cluster import Node, forget_task
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
 from connectord.runtime.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
@@ -322,7 +322,7 @@ class Executions:
             self._tasks.add(task)
             self._tasks_by_id[claimed.id] = task
             task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(lambda _, cid=claimed.id: self._tasks_by_id.pop(cid, None))
+            task.add_done_callback(lambda done, cid=claimed.id: forget_task(self._tasks_by_id, cid, done))
 
     async def reap_once(self) -> Reaped:
         """Take back executions whose node stopped renewing its lease: they run again, or
@@ -396,7 +396,8 @@ class Executions:
                 outcome, logs = Crashed(), []
             finally:
                 self._cancel_requested.discard(execution_id)
-                self._tasks_by_id.pop(execution_id, None)  # too late to cancel from here on
+                # too late to cancel from here on (a newer claim of the same id keeps its entry)
+                forget_task(self._tasks_by_id, execution_id, asyncio.current_task())
             now = self.clock()
             encoded, encoded_logs = encode_outcome(outcome), encode_logs(logs)
             # Kept until the store is back (a restarting database, say): running it again

@@ -16,7 +16,7 @@ import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.runtime.calls import Call, InvalidCallError
-from connectord.runtime.cluster import Node
+from connectord.runtime.cluster import Node, forget_task
 from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs.definitions import decode_spec
 from connectord.runtime.jobs.errors import NotFoundError
@@ -149,7 +149,7 @@ class JobRunner:
             self._held.add(claimed.job.id)
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks[claimed.job.id] = task
-            task.add_done_callback(lambda _, jid=claimed.job.id: self._tasks.pop(jid, None))
+            task.add_done_callback(lambda done, jid=claimed.job.id: forget_task(self._tasks, jid, done))
 
     async def purge_forever(self, interval: float = 300.0) -> None:
         while True:
