@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
@@ -19,23 +19,6 @@ pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
 LEASE = T0 + 60
 R = TypeVar("R")
-
-
-@pytest.fixture
-def nodes(pg_database: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
-    a, b = PostgresStore(pg_database), PostgresStore(pg_database)
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
-def tenant(nodes: tuple[PostgresStore, PostgresStore]) -> str:
-    a, _ = nodes
-    a.add_user("a@example.com", "acme", "hash-a", T0)
-    principal = a.principal("hash-a")
-    assert principal is not None
-    return principal.tenant_id
 
 
 def together(*calls: Callable[[], R]) -> list[R]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
 
 import msgspec
 import psycopg
@@ -44,23 +43,6 @@ class Events:
         """``events`` and nothing else: a marker announced after them comes next."""
         sender.announce("marker")
         self.expect(*events, "marker")
-
-
-@pytest.fixture
-def nodes(pg_database: str) -> Iterator[tuple[PostgresStore, PostgresStore]]:
-    a, b = PostgresStore(pg_database), PostgresStore(pg_database)
-    yield a, b
-    a.close()
-    b.close()
-
-
-@pytest.fixture
-def tenant(nodes: tuple[PostgresStore, PostgresStore]) -> str:
-    a, _ = nodes
-    a.add_user("a@example.com", "acme", "hash-a", T0)
-    principal = a.principal("hash-a")
-    assert principal is not None
-    return principal.tenant_id
 
 
 def test_executions_queued_and_done_on_one_node_are_heard_on_the_other(
