@@ -115,8 +115,15 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))
     executions, runner = app[EXECUTIONS], app[JOBS].runner
+    lease_runner = StoreRunner()  # renewals never wait behind requests for the store
     leases = LeaseKeeper(
-        store, run, clock, app[NODE], executions.held, runner.held, [executions.reap_once, runner.reap_once]
+        store,
+        lease_runner,
+        clock,
+        app[NODE],
+        executions.held,
+        runner.held,
+        [executions.reap_once, runner.reap_once],
     )
     tasks = [
         asyncio.ensure_future(leases.forever()),
@@ -133,6 +140,7 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(lease_runner.close)  # a renewal may still be connecting
     await router.close()
     await app[EXECUTIONS].close()
     await app[JOBS].close()

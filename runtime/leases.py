@@ -4,8 +4,11 @@ theirs.
 A node renews only what it runs now (a claim whose task died runs out like a dead node's),
 and reaps only after it has renewed without a break for a whole lease: after an outage of
 the store every node renews again within a third of a lease, so nobody takes back the work
-of a live node that simply could not reach the store either. Renewal comes first, so a node
-never reaps its own work after a pause.
+of a live node that simply could not reach the store either. A renewal that had to wait
+for the store, or came late, breaks the run as a failed one does. Renewals run on a thread
+of their own (and on PostgreSQL a connection of their own), so requests queued for the
+store never hold them up. Renewal comes first, so a node never reaps its own work after a
+pause.
 """
 
 from __future__ import annotations
@@ -26,6 +29,18 @@ def may_reap(now: float, renewing_since: float | None, node: Node) -> bool:
     return renewing_since is not None and now - renewing_since >= node.lease_seconds
 
 
+def unbroken_since(
+    since: float | None, last_done: float | None, started: float, done: float, node: Node
+) -> float:
+    """When the unbroken run of renewals began, given that one started at ``started`` and
+    succeeded at ``done``. A renewal that was slow (it waited for a store that was away)
+    or late (this process was paused, or the last one failed) is no evidence that the store
+    was there all along: the run starts again at its end."""
+    on_time = last_done is not None and started - last_done <= 2 * node.renew_every
+    quick = done - started <= node.renew_every / 2
+    return since if since is not None and on_time and quick else done
+
+
 class LeaseKeeper:
     def __init__(
         self,
@@ -41,24 +56,27 @@ class LeaseKeeper:
         self.held_executions, self.held_jobs, self.reapers = held_executions, held_jobs, reapers
         #: When the current unbroken run of renewals began (None: the last one failed).
         self.renewing_since: float | None = None
+        #: When the last successful renewal ended.
+        self.renewed_at: float | None = None
 
     async def once(self) -> bool:
         """Renew, then reap if allowed; whether it reaped."""
-        now = self.clock()
+        started = self.clock()
         try:
             await self.run(
                 self.store.renew_leases,
                 self.node.id,
-                self.node.lease_until(now),
+                self.node.lease_until(started),
                 self.held_executions(),
                 self.held_jobs(),
             )
         except BaseException:
-            self.renewing_since = None
+            self.renewing_since = self.renewed_at = None
             raise
-        if self.renewing_since is None:
-            self.renewing_since = now
-        if not may_reap(now, self.renewing_since, self.node):
+        done = self.clock()
+        self.renewing_since = unbroken_since(self.renewing_since, self.renewed_at, started, done, self.node)
+        self.renewed_at = done
+        if not may_reap(done, self.renewing_since, self.node):
             return False
         for reap in self.reapers:
             await reap()

@@ -98,6 +98,8 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         self._checking = threading.Lock()
         self._listeners: set[_Listener] = set()
         self._listeners_lock = threading.Lock()
+        self._lease_lock = threading.Lock()
+        self._lease_connection: psycopg.Connection | None = None
         #: The migrations this open applied (``connectord migrate`` reports them).
         self.applied: list[int] = self._migrate()
         self._pool = ConnectionPool(
@@ -128,6 +130,8 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
             listeners = list(self._listeners)
         for listener in listeners:
             listener.stop()
+        with self._lease_lock:
+            self._drop_lease_connection()
         self._pool.close()
 
     def database_time(self) -> float:
@@ -162,22 +166,52 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
     def _conn(self) -> Iterator[psycopg.Connection]:
         """A pooled connection in autocommit mode: each statement is a transaction of its
         own (one round trip). Unavailability and NUL errors are mapped to the store's."""
-        try:
-            with self._pool.connection() as conn:
-                yield conn
-        except _UNAVAILABLE as exc:
-            self._check_pool_soon()
-            raise StoreUnavailableError(_first_line(exc, self._secrets)) from None
-        except psycopg.DataError as exc:
-            if _NUL_MESSAGE in str(exc):
-                raise InvalidTextError("a text") from None
-            raise
+        with self._store_errors(self._check_pool_soon), self._pool.connection() as conn:
+            yield conn
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[psycopg.Connection]:
         """One transaction of several statements, committed or rolled back whole."""
         with self._conn() as conn, conn.transaction():
             yield conn
+
+    @contextlib.contextmanager
+    def _lease_conn(self) -> Iterator[psycopg.Connection]:
+        """The connection of this node's lease keeper, outside the pool: renewals never
+        queue behind requests for a pooled connection, nor wait out the pool's reconnection
+        backoff after a restart of the server, so a live node renews within one tick of the
+        store coming back (its peers reap only after a whole lease of their own renewals).
+        Opened on first use and again after it broke."""
+        with self._lease_lock, self._store_errors(self._drop_lease_connection):
+            if self._lease_connection is None or self._lease_connection.closed:
+                self._lease_connection = psycopg.connect(
+                    self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
+                )
+            yield self._lease_connection
+
+    @contextlib.contextmanager
+    def _lease_tx(self) -> Iterator[psycopg.Connection]:
+        with self._lease_conn() as conn, conn.transaction():
+            yield conn
+
+    def _drop_lease_connection(self) -> None:
+        if self._lease_connection is not None:
+            self._lease_connection.close()
+            self._lease_connection = None
+
+    @contextlib.contextmanager
+    def _store_errors(self, on_unavailable: Callable[[], None]) -> Iterator[None]:
+        """Map the driver's errors to the store's: unavailable (after ``on_unavailable``),
+        or a NUL character in a text."""
+        try:
+            yield
+        except _UNAVAILABLE as exc:
+            on_unavailable()
+            raise StoreUnavailableError(_first_line(exc, self._secrets)) from None
+        except psycopg.DataError as exc:
+            if _NUL_MESSAGE in str(exc):
+                raise InvalidTextError("a text") from None
+            raise
 
     def _check_pool_soon(self) -> None:
         """After a connection error the other idle connections are likely broken too (the

@@ -2,7 +2,8 @@
 and the settings every node on the store must agree on.
 
 Reapers on several nodes lock what they take back with ``FOR UPDATE SKIP LOCKED``: each
-expired claim is reaped by one of them, and none waits for another.
+expired claim is reaped by one of them, and none waits for another. Renewals and reapers
+use the node's lease connection, not the pool (``PostgresStore._lease_conn`` says why).
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ class _Connected(Protocol):
     def _conn(self) -> AbstractContextManager[psycopg.Connection]: ...
 
     def _tx(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+    def _lease_conn(self) -> AbstractContextManager[psycopg.Connection]: ...
+
+    def _lease_tx(self) -> AbstractContextManager[psycopg.Connection]: ...
 
 
 class LeasesPG:
@@ -58,7 +63,7 @@ class LeasesPG:
     ) -> int:
         """Extend the leases of the executions and jobs ``node`` still runs; how many (one
         statement). A claim of the node's that it no longer runs is left to run out."""
-        with self._conn() as conn:
+        with self._lease_conn() as conn:
             row = conn.execute(
                 """WITH executions AS (
                        UPDATE executions SET lease_until = %s
@@ -96,7 +101,7 @@ class LeasesPG:
     ) -> Reaped:
         """Running executions whose lease ended before ``now``: requeued under a new fence,
         or finished with ``crashed`` once claimed ``max_claims`` times (one statement)."""
-        with self._conn() as conn:
+        with self._lease_conn() as conn:
             row = conn.execute(
                 """WITH lost AS (
                        SELECT id, claims FROM executions
@@ -125,7 +130,7 @@ class LeasesPG:
         counts; WAITING again (new fence) if retries are left, else FAILED."""
         retried: tuple[list[str], list[bytes]] = ([], [])
         failed: tuple[list[str], list[bytes]] = ([], [])
-        with self._tx() as conn:
+        with self._lease_tx() as conn:
             rows = conn.execute(
                 """SELECT id, attempt, max_retries, retry_until, started_at, attempts FROM jobs
                    WHERE status = 'STARTED' AND lease_until < %s

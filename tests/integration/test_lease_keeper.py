@@ -4,6 +4,8 @@ work (a real SQLite store, an explicit clock)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,18 +21,42 @@ LEASE = 3.0
 
 
 class FlakyStore(SQLiteStore):
-    """A real store whose renewals can be made to fail: the disk or the database cannot
-    be made unavailable on cue here (root writes anywhere), so this stands in for it."""
+    """A real store whose renewals can be made to fail or to take time: the disk or the
+    database cannot be made unavailable on cue here (root writes anywhere), so this stands
+    in for it."""
 
     down = False
+    #: Called inside a renewal: a test moves its clock there, as a renewal that waits would.
+    during_renewal: Callable[[], None] = staticmethod(lambda: None)
 
     def renew_leases(self, node: str, lease_until: float, executions: list[str], jobs: list[str]) -> int:  # type: ignore[override]
         if self.down:
             raise StoreUnavailableError("the store is down")
+        self.during_renewal()
         return super().renew_leases(node, lease_until, executions, jobs)
 
 
-async def test_reaping_waits_for_a_whole_lease_of_unbroken_renewals(tmp_path: Path) -> None:
+@dataclass
+class Scene:
+    """node-a runs "mine" and keeps its lease; node-b claimed "theirs" and stopped renewing."""
+
+    store: FlakyStore
+    keeper: LeaseKeeper
+    tenant_id: str
+    now: list[float]
+    reaps: list[float]
+
+    def at(self, step: float) -> None:
+        self.now[0] = T0 + step
+
+    def state(self, execution_id: str) -> str:
+        record = self.store.execution(self.tenant_id, execution_id)
+        assert record is not None
+        return record.state
+
+
+@pytest.fixture
+def scene(tmp_path: Path) -> Iterator[Scene]:
     store = FlakyStore(tmp_path / "s.sqlite3")
     run = StoreRunner()
     now = [T0]
@@ -46,29 +72,50 @@ async def test_reaping_waits_for_a_whole_lease_of_unbroken_renewals(tmp_path: Pa
     for execution_id in ("mine", "theirs"):
         store.add_execution(execution_id, principal.tenant_id, b"call", T0)
     store.claim_execution(T0, "node-a", T0 + LEASE)
-    store.claim_execution(T0, "node-b", T0 + LEASE)  # node-b will stop renewing
-    node = Node("node-a", LEASE)
-    keeper = LeaseKeeper(store, run, lambda: now[0], node, lambda: ["mine"], lambda: [], [reap])
-    try:
-        for step in (0.0, 1.0, 2.0):
-            now[0] = T0 + step
-            assert not await keeper.once()  # renewing, not yet a whole lease
-        store.down = True
-        now[0] = T0 + 4.0
-        with pytest.raises(StoreUnavailableError):  # the store is gone for a while
-            await keeper.once()
-        assert keeper.renewing_since is None
-        store.down = False
-        for step in (5.0, 6.0, 7.0):
-            now[0] = T0 + step
-            assert not await keeper.once()  # back, but node-b gets a whole lease to renew too
-        now[0] = T0 + 8.0
-        assert await keeper.once()
-        assert reaps == [T0 + 8.0]
-        mine = store.execution(principal.tenant_id, "mine")
-        theirs = store.execution(principal.tenant_id, "theirs")
-        assert mine is not None and mine.state == "running"  # renewed: still ours
-        assert theirs is not None and theirs.state == "queued"  # taken back from node-b
-    finally:
-        run.close()
-        store.close()
+    store.claim_execution(T0, "node-b", T0 + LEASE)
+    keeper = LeaseKeeper(
+        store, run, lambda: now[0], Node("node-a", LEASE), lambda: ["mine"], lambda: [], [reap]
+    )
+    yield Scene(store, keeper, principal.tenant_id, now, reaps)
+    run.close()
+    store.close()
+
+
+async def test_reaping_waits_for_a_whole_lease_of_unbroken_renewals(scene: Scene) -> None:
+    for step in (0.0, 1.0, 2.0):
+        scene.at(step)
+        assert not await scene.keeper.once()  # renewing, not yet a whole lease
+    scene.store.down = True
+    scene.at(4.0)
+    with pytest.raises(StoreUnavailableError):  # the store is gone for a while
+        await scene.keeper.once()
+    assert scene.keeper.renewing_since is None
+    scene.store.down = False
+    for step in (5.0, 6.0, 7.0):
+        scene.at(step)
+        assert not await scene.keeper.once()  # back, but node-b gets a whole lease to renew too
+    scene.at(8.0)
+    assert await scene.keeper.once()
+    assert scene.reaps == [T0 + 8.0]
+    assert scene.state("mine") == "running"  # renewed: still ours
+    assert scene.state("theirs") == "queued"  # taken back from node-b
+
+
+async def test_a_renewal_that_waited_for_the_store_does_not_count_as_unbroken(scene: Scene) -> None:
+    for step in (0.0, 1.0, 2.0):
+        scene.at(step)
+        assert not await scene.keeper.once()
+    scene.at(3.0)
+    # This renewal waited 2.5 s for the store (a pool that had no connection, a server
+    # restarting): node-b may have been unable to renew meanwhile too.
+    scene.store.during_renewal = lambda: scene.at(5.5)
+    assert not await scene.keeper.once()
+    assert scene.keeper.renewing_since == T0 + 5.5
+    scene.store.during_renewal = lambda: None
+    for step in (6.5, 7.5):
+        scene.at(step)
+        assert not await scene.keeper.once()
+    assert scene.state("theirs") == "running"
+    scene.at(8.5)
+    assert await scene.keeper.once()
+    assert scene.reaps == [T0 + 8.5] and scene.state("theirs") == "queued"

@@ -1,6 +1,6 @@
 """What only the PostgreSQL store has: opening and migrating (several nodes at once), its
 URL without the password, its errors (unavailable, refused, NUL) and recovery after its
-connections are killed."""
+connections are killed, and the lease connection beside the pool."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store import open_store
 from connectord.runtime.store.postgres import PostgresStore, redact_url
 from connectord.runtime.store.postgres_schema import MIGRATIONS
-from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
+from connectord.runtime.store.records import InvalidTextError, Reaped, StoreUnavailableError
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
@@ -176,7 +176,7 @@ def test_killed_connections_cost_a_few_unavailable_calls_then_work_again(
     for i in range(30):
         try:
             # transactions of one and of several statements alike
-            store.ping() if i % 2 else store.reap_jobs(T0)
+            store.ping() if i % 2 else store.delete_definition("no-tenant", "no-code", T0)
         except StoreUnavailableError:
             outcomes.append(False)
         else:
@@ -194,6 +194,33 @@ def test_a_pool_with_no_connection_to_give_is_unavailable(pg_database: str) -> N
         store.ping()
     finally:
         store.close()
+
+
+def test_renewals_and_reapers_do_not_wait_for_the_pool(pg_database: str, tenant: str) -> None:
+    store = PostgresStore(pg_database, pool_size=1, pool_timeout=0.2)
+    try:
+        store.add_execution("x1", tenant, b"call", T0)
+        claimed = store.claim_execution(T0, "node-a", T0 + 3)
+        assert claimed is not None
+        with store._conn():  # every request for a pooled connection would time out now
+            with pytest.raises(StoreUnavailableError):
+                store.ping()
+            assert store.renew_leases("node-a", T0 + 6, ["x1"], []) == 1
+            assert store.reap_jobs(T0 + 7) == Reaped(0, [])
+            assert store.reap_executions(T0 + 7, 3, b"crashed", b"[]", T0 + 60) == Reaped(1, [])
+    finally:
+        store.close()
+
+
+def test_a_broken_lease_connection_fails_one_renewal_then_reconnects(
+    store: PostgresStore, pg_database: str, pg_admin_dsn: str
+) -> None:
+    assert store.renew_leases("node-a", T0, [], []) == 0  # opens the lease connection
+    assert terminate_connections(pg_admin_dsn, pg_database) >= 1
+    with pytest.raises(StoreUnavailableError):
+        store.renew_leases("node-a", T0, [], [])
+    assert store.renew_leases("node-a", T0, [], []) == 0
+    assert store.reap_jobs(T0) == Reaped(0, [])
 
 
 def test_a_text_with_nul_that_slipped_through_is_refused_not_an_error(store: PostgresStore) -> None:
