@@ -114,17 +114,8 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))
-    executions, runner = app[EXECUTIONS], app[JOBS].runner
     lease_runner = StoreRunner()  # renewals never wait behind requests for the store
-    leases = LeaseKeeper(
-        store,
-        lease_runner,
-        clock,
-        app[NODE],
-        executions.held,
-        runner.held,
-        [executions.reap_once, runner.reap_once],
-    )
+    leases = LeaseKeeper(store, lease_runner, clock, app[NODE], app[EXECUTIONS], app[JOBS].runner)
     tasks = [
         asyncio.ensure_future(leases.forever()),
         asyncio.ensure_future(app[EXECUTIONS].dispatch_forever()),

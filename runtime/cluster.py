@@ -33,6 +33,12 @@ class Node:
         return self.lease_seconds / 3
 
 
+def forget_claim(held: dict[str, int], key: str, fence: int) -> None:
+    """Drop ``held[key]`` only if it is still the claim under ``fence`` (see forget_task)."""
+    if held.get(key) == fence:
+        del held[key]
+
+
 def forget_task(tasks: dict[str, asyncio.Task[None]], key: str, task: asyncio.Future[None] | None) -> None:
     """Drop ``tasks[key]`` only if it is still ``task``: after its lease was taken back, a
     node may claim the same id again while the old task winds down."""

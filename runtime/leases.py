@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
+from typing import Protocol
 
 from connectord.runtime.cluster import Node
 from connectord.runtime.store import Store
@@ -41,6 +42,23 @@ def unbroken_since(
     return since if since is not None and on_time and quick else done
 
 
+class Holder(Protocol):
+    """What holds claims: the executions' dispatcher, the jobs' runner."""
+
+    def held(self) -> dict[str, int]:
+        """The claims it runs now (id: fence), their leases to renew."""
+        ...
+
+    def claims_lost(self, lost: dict[str, int]) -> None:
+        """Stop running these claims (id: fence): the store says they are no longer this
+        node's. A claim of the same id made since is not one of them."""
+        ...
+
+    async def reap_once(self) -> object:
+        """Take back the claims of nodes that stopped renewing theirs."""
+        ...
+
+
 class LeaseKeeper:
     def __init__(
         self,
@@ -48,27 +66,28 @@ class LeaseKeeper:
         run: StoreRunner,
         clock: Callable[[], float],
         node: Node,
-        held_executions: Callable[[], list[str]],
-        held_jobs: Callable[[], list[str]],
-        reapers: Sequence[Callable[[], Awaitable[object]]],
+        executions: Holder,
+        jobs: Holder,
     ) -> None:
         self.store, self.run, self.clock, self.node = store, run, clock, node
-        self.held_executions, self.held_jobs, self.reapers = held_executions, held_jobs, reapers
+        self.executions, self.jobs = executions, jobs
         #: When the current unbroken run of renewals began (None: the last one failed).
         self.renewing_since: float | None = None
         #: When the last successful renewal ended.
         self.renewed_at: float | None = None
 
     async def once(self) -> bool:
-        """Renew, then reap if allowed; whether it reaped."""
+        """Renew; stop what the store says is no longer ours; then reap if allowed.
+        Whether it reaped."""
         started = self.clock()
+        executions, jobs = self.executions.held(), self.jobs.held()
         try:
-            await self.run(
+            renewed = await self.run(
                 self.store.renew_leases,
                 self.node.id,
                 self.node.lease_until(started),
-                self.held_executions(),
-                self.held_jobs(),
+                list(executions),
+                list(jobs),
             )
         except BaseException:
             self.renewing_since = self.renewed_at = None
@@ -76,10 +95,13 @@ class LeaseKeeper:
         done = self.clock()
         self.renewing_since = unbroken_since(self.renewing_since, self.renewed_at, started, done, self.node)
         self.renewed_at = done
+        # Also what ended here during the renewal: stopping what has ended does nothing.
+        self.executions.claims_lost(_lost(executions, renewed.executions))
+        self.jobs.claims_lost(_lost(jobs, renewed.jobs))
         if not may_reap(done, self.renewing_since, self.node):
             return False
-        for reap in self.reapers:
-            await reap()
+        await self.executions.reap_once()
+        await self.jobs.reap_once()
         return True
 
     async def forever(self) -> None:
@@ -90,3 +112,8 @@ class LeaseKeeper:
             except Exception as exc:  # must outlive any one failure, or our work would be taken
                 log.error("cannot renew leases: %s; trying again in %g s", exc, self.node.renew_every)
             await asyncio.sleep(self.node.renew_every)
+
+
+def _lost(held: dict[str, int], renewed: list[str]) -> dict[str, int]:
+    kept = set(renewed)
+    return {key: fence for key, fence in held.items() if key not in kept}

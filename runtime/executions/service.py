@@ -23,7 +23,7 @@ import msgspec
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime.calls import Call, InvalidCallError, check_call
-from connectord.runtime.cluster import Node, forget_task
+from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
 from connectord.runtime.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
@@ -87,8 +87,9 @@ class Executions:
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: set[asyncio.Task[None]] = set()
         self._tasks_by_id: dict[str, asyncio.Task[None]] = {}
-        #: Executions this node has claimed and not yet recorded: the leases it renews.
-        self._held: set[str] = set()
+        #: Executions this node has claimed and not yet recorded, with their claims' fences:
+        #: the leases it renews.
+        self._held: dict[str, int] = {}
         self._closing = False
         self._cancel_requested: set[str] = set()
 
@@ -165,14 +166,13 @@ class Executions:
         record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         if record is None or record.state not in ("queued", "running"):
             return False
-        if self.supervisor.cancel(execution_id):
-            return True  # its worker is killed; the dispatcher records the outcome
-        if self._cancel_task(execution_id):
-            return True
-        # Still queued: nothing runs it yet, unless the dispatcher claims it meanwhile.
+        if self.cancel_local(execution_id):
+            return True  # its worker is killed; the dispatcher records the outcome and logs
+        # Queued, or running on another node: recorded as cancelled now, under a new fence,
+        # so the node running it cannot record anything else.
         now = self.clock()
         cancelled = await self.run(
-            self.store.cancel_queued,
+            self.store.cancel_execution,
             principal.tenant_id,
             execution_id,
             encode_outcome(Cancelled()),
@@ -180,20 +180,26 @@ class Executions:
             now,
             now + self.settings.retention,
         )
-        if cancelled:
-            self._finished.signal(execution_id)
-            return True
-        if self.cancel_local(execution_id):
-            return True
-        if self.store.single_node:
+        if not cancelled:
             return False  # it finished meanwhile
-        # Running on another node (or finished meanwhile): its node kills it when told.
-        await self.run(self.store.announce, event("cancel-execution", execution_id))
+        self._finished.signal(execution_id)
+        self.cancel_local(execution_id)  # claimed here meanwhile
+        if not self.store.single_node:
+            # Its node kills the worker when told, or at its next renewal at the latest
+            # (which finds the claim gone), should this event be missed.
+            await self.run(self.store.announce, event("cancel-execution", execution_id))
         return True
 
     def cancel_local(self, execution_id: str) -> bool:
         """Kill the execution if this node runs it; False if it does not."""
         return self.supervisor.cancel(execution_id) or self._cancel_task(execution_id)
+
+    def claims_lost(self, lost: dict[str, int]) -> None:
+        """These claims (id: fence) are no longer this node's (cancelled through another
+        node, or taken back after its lease ran out): stop running them."""
+        for execution_id, fence in lost.items():
+            if self._held.get(execution_id) == fence and self.cancel_local(execution_id):
+                log.warning("execution %s: no longer this node's claim; stopped", execution_id)
 
     def wake(self) -> None:
         """Executions were queued (here or on another node): claim now."""
@@ -317,7 +323,7 @@ class Executions:
                     async with asyncio.timeout(5.0):
                         await self._wakeup.wait()
                 continue
-            self._held.add(claimed.id)
+            self._held[claimed.id] = claimed.fence
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks.add(task)
             self._tasks_by_id[claimed.id] = task
@@ -362,9 +368,9 @@ class Executions:
             if deleted:
                 log.info("purged %d old executions", deleted)
 
-    def held(self) -> list[str]:
-        """The executions this node runs (claimed, not yet recorded)."""
-        return list(self._held)
+    def held(self) -> dict[str, int]:
+        """The executions this node runs (claimed, not yet recorded), with their fences."""
+        return dict(self._held)
 
     async def close(self) -> None:
         """Stop running: what was running is given back to be run again at once, by this
@@ -435,7 +441,7 @@ class Executions:
             log.warning("execution %s: its outcome could not be cached: %s", execution_id, exc)
         finally:
             if not self._closing:  # recorded, or failed for good: its lease may run out
-                self._held.discard(execution_id)
+                forget_claim(self._held, execution_id, claimed.fence)
             self._slots.release()
 
     async def _invoke(

@@ -16,7 +16,7 @@ import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.runtime.calls import Call, InvalidCallError
-from connectord.runtime.cluster import Node, forget_task
+from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs.definitions import decode_spec
 from connectord.runtime.jobs.errors import NotFoundError
@@ -64,9 +64,12 @@ class JobRunner:
         self._slots = asyncio.Semaphore(settings.max_running)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         #: Jobs this node has claimed and not yet recorded: the leases it renews.
-        self._held: set[str] = set()
+        self._held: dict[str, int] = {}
         self._closing = False
         self._cancel_requested: set[str] = set()
+        #: Jobs whose worker runs (or is awaited): only these can be cancelled, not one
+        #: whose outcome is being recorded.
+        self._invoking: set[str] = set()
         #: Requests waiting for a job to end.
         self._finished = Waiters()
 
@@ -100,12 +103,19 @@ class JobRunner:
     def cancel_local(self, job_id: str) -> bool:
         """Kill the job's run if this node has it; False if it does not."""
         task = self._tasks.get(job_id)
-        if task is None:
+        if task is None or job_id not in self._invoking:
             return False
         self._cancel_requested.add(job_id)
         if not self.supervisor.cancel(job_id):
             task.cancel()
         return True
+
+    def claims_lost(self, lost: dict[str, int]) -> None:
+        """These claims (id: fence) are no longer this node's (taken back after its lease
+        ran out, or ended through another node): stop running them."""
+        for job_id, fence in lost.items():
+            if self._held.get(job_id) == fence and self.cancel_local(job_id):
+                log.warning("job %s: no longer this node's claim; stopped", job_id)
 
     async def reap_once(self) -> Reaped:
         """Take back jobs whose node stopped renewing its lease: the lost attempt counts;
@@ -146,7 +156,7 @@ class JobRunner:
                     async with asyncio.timeout(pause):
                         await self._wakeup.wait()
                 continue
-            self._held.add(claimed.job.id)
+            self._held[claimed.job.id] = claimed.fence
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks[claimed.job.id] = task
             task.add_done_callback(lambda done, jid=claimed.job.id: forget_task(self._tasks, jid, done))
@@ -162,9 +172,9 @@ class JobRunner:
             if deleted:
                 log.info("purged %d old jobs", deleted)
 
-    def held(self) -> list[str]:
-        """The jobs this node runs (claimed, not yet recorded)."""
-        return list(self._held)
+    def held(self) -> dict[str, int]:
+        """The jobs this node runs (claimed, not yet recorded), with their fences."""
+        return dict(self._held)
 
     async def close(self) -> None:
         """Stop running: running jobs are given back (their attempt not counted) to run
@@ -188,6 +198,7 @@ class JobRunner:
         job = claimed.job
         started = self.clock()
         try:
+            self._invoking.add(job.id)
             try:
                 outcome, logs = await self._invoke(claimed)
             except asyncio.CancelledError:
@@ -198,6 +209,7 @@ class JobRunner:
                 log.exception("job %s failed in connectord itself", job.id)
                 outcome, logs = Rejected("InternalError", "connectord failed to run the job"), []
             finally:
+                self._invoking.discard(job.id)
                 self._cancel_requested.discard(job.id)
             # A job left STARTED would block its 'queue' definition and skip every slot of
             # a 'skip' one: record the outcome once the store is back.
@@ -206,7 +218,7 @@ class JobRunner:
             )
         finally:
             if not self._closing:  # recorded, or failed for good: its lease may run out
-                self._held.discard(job.id)
+                forget_claim(self._held, job.id, claimed.fence)
             self._slots.release()
             self._wakeup.set()  # a job of a 'queue' definition may run now
 

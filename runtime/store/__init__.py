@@ -21,6 +21,7 @@ from connectord.runtime.store.records import (
     NewJob,
     Principal,
     Reaped,
+    Renewed,
     UserRecord,
 )
 from connectord.runtime.store.sqlite import SQLiteStore
@@ -71,9 +72,9 @@ class Store(Protocol):
     # leases: claimed work carries its node, a lease and a fencing token
     def renew_leases(
         self, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
-    ) -> int:
+    ) -> Renewed:
         """Extend the leases of these executions and jobs, where ``node`` still holds them;
-        how many. A claim the node no longer runs (its task died) is left to run out."""
+        which. A claim the node no longer runs (its task died) is left to run out."""
         ...
 
     def release_claims(self, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
@@ -122,9 +123,13 @@ class Store(Protocol):
         self, execution_id: str, fence: int, outcome: bytes, logs: bytes, now: float, expires_at: float
     ) -> bool: ...
     def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None: ...
-    def cancel_queued(
+    def cancel_execution(
         self, tenant_id: str, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
-    ) -> bool: ...
+    ) -> bool:
+        """Finish a queued or running execution with ``outcome`` (cancelled) under a new
+        fence, so whichever node runs it cannot record another; False if it has ended."""
+        ...
+
     def requeue_running(self) -> int: ...
     def purge_executions(self, now: float, keep_delivered: float) -> int: ...
 

@@ -199,7 +199,7 @@ class ExecutionsPG:
                 (tenant_id, cache_key, outcome, expires_at),
             )
 
-    def cancel_queued(
+    def cancel_execution(
         self: _Connected,
         tenant_id: str,
         execution_id: str,
@@ -208,14 +208,14 @@ class ExecutionsPG:
         now: float,
         expires_at: float,
     ) -> bool:
-        """Finish a still-queued execution as cancelled; False if it is no longer queued."""
         if has_nul(tenant_id, execution_id):
             return False
         with self._conn() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = %s, logs = %s, finished_at = %s,
-                                         expires_at = %s, sealed_call = NULL
-                   WHERE id = %s AND tenant_id = %s AND state = 'queued'""",
+                                         expires_at = %s, sealed_call = NULL, lease_until = NULL,
+                                         fence = fence + 1
+                   WHERE id = %s AND tenant_id = %s AND state IN ('queued', 'running')""",
                 (outcome, logs, now, expires_at, execution_id, tenant_id),
             )
         return cursor.rowcount == 1

@@ -15,7 +15,14 @@ from typing import Any, Protocol
 import msgspec
 import psycopg
 
-from connectord.runtime.store.records import Reaped, has_nul, lost_attempt, may_retry_lost, refuse_nul
+from connectord.runtime.store.records import (
+    Reaped,
+    Renewed,
+    has_nul,
+    lost_attempt,
+    may_retry_lost,
+    refuse_nul,
+)
 
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -60,21 +67,21 @@ class LeasesPG:
 
     def renew_leases(
         self: _Connected, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
-    ) -> int:
-        """Extend the leases of the executions and jobs ``node`` still runs; how many (one
+    ) -> Renewed:
+        """Extend the leases of the executions and jobs ``node`` still runs; which (one
         statement). A claim of the node's that it no longer runs is left to run out."""
         with self._lease_conn() as conn:
             row = conn.execute(
                 """WITH executions AS (
                        UPDATE executions SET lease_until = %s
-                       WHERE id = ANY(%s) AND claimed_by = %s AND state = 'running' RETURNING 1),
+                       WHERE id = ANY(%s) AND claimed_by = %s AND state = 'running' RETURNING id),
                    jobs AS (
                        UPDATE jobs SET lease_until = %s
-                       WHERE id = ANY(%s) AND claimed_by = %s AND status = 'STARTED' RETURNING 1)
-                   SELECT (SELECT count(*) FROM executions) + (SELECT count(*) FROM jobs)""",
+                       WHERE id = ANY(%s) AND claimed_by = %s AND status = 'STARTED' RETURNING id)
+                   SELECT array(SELECT id FROM executions), array(SELECT id FROM jobs)""",
                 (lease_until, list(executions), node, lease_until, list(jobs), node),
             ).fetchone()
-        return int(row[0]) if row else 0
+        return Renewed(list(row[0]), list(row[1])) if row else Renewed([], [])
 
     def release_claims(self: _Connected, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
         """A node stopping gives back what it runs: queued or waiting again at once (new

@@ -158,6 +158,15 @@ class Fire(msgspec.Struct, frozen=True):
     jobs: list[NewJob]
 
 
+class Renewed(msgspec.Struct, frozen=True):
+    """The claims whose leases ``renew_leases`` extended: the node still holds them. Any
+    other it asked for is no longer its own (cancelled, or taken back after its lease ran
+    out): it should stop running it."""
+
+    executions: list[str]
+    jobs: list[str]
+
+
 class Reaped(msgspec.Struct, frozen=True):
     """What ``reap_*`` did with work whose node stopped renewing its lease."""
 

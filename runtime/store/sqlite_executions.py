@@ -168,7 +168,7 @@ class ExecutionsSQL:
                 (tenant_id, cache_key, outcome, expires_at),
             )
 
-    def cancel_queued(
+    def cancel_execution(
         self: _Connected,
         tenant_id: str,
         execution_id: str,
@@ -177,12 +177,12 @@ class ExecutionsSQL:
         now: float,
         expires_at: float,
     ) -> bool:
-        """Finish a still-queued execution as cancelled; False if it is no longer queued."""
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
-                                         expires_at = ?, sealed_call = NULL
-                   WHERE id = ? AND tenant_id = ? AND state = 'queued'""",
+                                         expires_at = ?, sealed_call = NULL, lease_until = NULL,
+                                         fence = fence + 1
+                   WHERE id = ? AND tenant_id = ? AND state IN ('queued', 'running')""",
                 (outcome, logs, now, expires_at, execution_id, tenant_id),
             )
         return cursor.rowcount == 1

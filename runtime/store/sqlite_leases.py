@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from connectord.runtime.store.records import Reaped, lost_attempt, may_retry_lost, refuse_nul
+from connectord.runtime.store.records import Reaped, Renewed, lost_attempt, may_retry_lost, refuse_nul
 
 _attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
@@ -51,22 +51,25 @@ class LeasesSQL:
 
     def renew_leases(
         self: _Connected, node: str, lease_until: float, executions: Sequence[str], jobs: Sequence[str]
-    ) -> int:
-        renewed = 0
+    ) -> Renewed:
+        renewed: tuple[list[str], list[str]] = ([], [])
         with self._tx() as conn:
-            for table, state, ids in (
-                ("executions", "state = 'running'", executions),
-                ("jobs", "status = 'STARTED'", jobs),
+            for table, state, ids, found in (
+                ("executions", "state = 'running'", executions, renewed[0]),
+                ("jobs", "status = 'STARTED'", jobs, renewed[1]),
             ):
                 for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
                     chunk = list(ids[start : start + 500])
                     marks = ", ".join("?" * len(chunk))
-                    renewed += conn.execute(
-                        f"""UPDATE {table} SET lease_until = ?
-                            WHERE id IN ({marks}) AND claimed_by = ? AND {state}""",
-                        (lease_until, *chunk, node),
-                    ).rowcount
-        return renewed
+                    found.extend(
+                        row[0]
+                        for row in conn.execute(
+                            f"""UPDATE {table} SET lease_until = ?
+                                WHERE id IN ({marks}) AND claimed_by = ? AND {state} RETURNING id""",
+                            (lease_until, *chunk, node),
+                        )
+                    )
+        return Renewed(*renewed)
 
     def release_claims(self: _Connected, node: str, executions: Sequence[str], jobs: Sequence[str]) -> int:
         released = 0

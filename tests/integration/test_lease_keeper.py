@@ -5,7 +5,7 @@ work (a real SQLite store, an explicit clock)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -37,14 +37,54 @@ class FlakyStore(SQLiteStore):
 
 
 @dataclass
+class Holder:
+    """What node-a's dispatcher would be: it runs "mine", reaps with the real store, and
+    notes the claims the keeper says it lost."""
+
+    store: SQLiteStore
+    run: StoreRunner
+    now: list[float]
+    running: dict[str, int]
+    reaps: list[float] = field(default_factory=list)
+    lost: list[dict[str, int]] = field(default_factory=list)
+
+    def held(self) -> dict[str, int]:
+        return dict(self.running)
+
+    def claims_lost(self, lost: dict[str, int]) -> None:
+        if lost:
+            self.lost.append(lost)
+
+    async def reap_once(self) -> None:
+        self.reaps.append(self.now[0])
+        await self.run(self.store.reap_executions, self.now[0], 3, b"crashed", b"[]", self.now[0] + 60)
+
+
+@dataclass
+class NoJobs:
+    def held(self) -> dict[str, int]:
+        return {}
+
+    def claims_lost(self, lost: dict[str, int]) -> None:
+        assert not lost
+
+    async def reap_once(self) -> None:
+        return None
+
+
+@dataclass
 class Scene:
     """node-a runs "mine" and keeps its lease; node-b claimed "theirs" and stopped renewing."""
 
     store: FlakyStore
     keeper: LeaseKeeper
+    holder: Holder
     tenant_id: str
     now: list[float]
-    reaps: list[float]
+
+    @property
+    def reaps(self) -> list[float]:
+        return self.holder.reaps
 
     def at(self, step: float) -> None:
         self.now[0] = T0 + step
@@ -60,23 +100,17 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     store = FlakyStore(tmp_path / "s.sqlite3")
     run = StoreRunner()
     now = [T0]
-    reaps: list[float] = []
-
-    async def reap() -> None:
-        reaps.append(now[0])
-        await run(store.reap_executions, now[0], 3, b"crashed", b"[]", now[0] + 60)
-
     store.add_user("a@example.com", "acme", "hash", T0)
     principal = store.principal("hash")
     assert principal is not None
     for execution_id in ("mine", "theirs"):
         store.add_execution(execution_id, principal.tenant_id, b"call", T0)
-    store.claim_execution(T0, "node-a", T0 + LEASE)
+    mine = store.claim_execution(T0, "node-a", T0 + LEASE)
+    assert mine is not None
     store.claim_execution(T0, "node-b", T0 + LEASE)
-    keeper = LeaseKeeper(
-        store, run, lambda: now[0], Node("node-a", LEASE), lambda: ["mine"], lambda: [], [reap]
-    )
-    yield Scene(store, keeper, principal.tenant_id, now, reaps)
+    holder = Holder(store, run, now, {"mine": mine.fence})
+    keeper = LeaseKeeper(store, run, lambda: now[0], Node("node-a", LEASE), holder, NoJobs())
+    yield Scene(store, keeper, holder, principal.tenant_id, now)
     run.close()
     store.close()
 
@@ -119,3 +153,14 @@ async def test_a_renewal_that_waited_for_the_store_does_not_count_as_unbroken(sc
     scene.at(8.5)
     assert await scene.keeper.once()
     assert scene.reaps == [T0 + 8.5] and scene.state("theirs") == "queued"
+
+
+async def test_a_claim_the_renewal_no_longer_finds_is_reported_lost(scene: Scene) -> None:
+    assert not await scene.keeper.once()
+    assert scene.holder.lost == []
+    fence = scene.holder.running["mine"]
+    # cancelled through another node, whose event never reached this one
+    assert scene.store.cancel_execution(scene.tenant_id, "mine", b"cancelled", b"[]", T0, T0 + 60)
+    scene.at(1.0)
+    assert not await scene.keeper.once()
+    assert scene.holder.lost == [{"mine": fence}]

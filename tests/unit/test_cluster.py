@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from connectord.runtime.cluster import Node, default_node_id, forget_task
+from connectord.runtime.cluster import Node, default_node_id, forget_claim, forget_task
 from connectord.runtime.leases import may_reap, unbroken_since
 
 
@@ -42,3 +42,11 @@ async def test_a_finished_task_does_not_forget_a_newer_claim_of_its_id() -> None
     assert tasks == {"e1": new}
     forget_task(tasks, "e1", new)
     assert tasks == {}
+
+
+def test_a_finished_claim_does_not_forget_a_newer_claim_of_its_id() -> None:
+    held = {"e1": 2}
+    forget_claim(held, "e1", 1)  # the claim under fence 1 ended; fence 2 is newer
+    assert held == {"e1": 2}
+    forget_claim(held, "e1", 2)
+    assert held == {}

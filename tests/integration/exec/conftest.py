@@ -94,8 +94,12 @@ def basic(email: str, key: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def api(aiohttp_client: Callable[..., Any], tmp_path: Path, echo_on_path: None) -> AsyncIterator[Api]:
-    settings = Settings(data_dir=tmp_path, max_body_bytes=64 * 1024, result_retention=600)
+async def api(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, echo_on_path: None, request: pytest.FixtureRequest
+) -> AsyncIterator[Api]:
+    marker = request.node.get_closest_marker("settings")
+    fields = {"max_body_bytes": 64 * 1024, "result_retention": 600, **(marker.kwargs if marker else {})}
+    settings = Settings(data_dir=tmp_path, **fields)
     policy = SandboxPolicy(
         concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20})
     )

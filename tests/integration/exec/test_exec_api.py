@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
+
+from connectord.api.keys import EXECUTIONS
+from connectord.runtime.executions.results import encode_outcome
+from connectord.runtime.outcomes import Cancelled
+from connectord.runtime.secrets import hash_api_key
+from connectord.runtime.store import open_store
 
 from .conftest import Api, basic
 
@@ -77,6 +84,39 @@ async def test_not_ready_then_cancelled(api: Api) -> None:
         "message": "Rejected.",
         "reason": {"kind": "cancelled", "message": "the execution was cancelled"},
     }
+
+
+@pytest.mark.settings(lease_seconds=1.5)
+async def test_a_running_execution_cancelled_through_the_store_is_stopped_at_the_next_renewal(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another node cancelled it and the event never arrived: the lease renewal finds the
+    claim gone and kills the worker (it would sleep for 60 s)."""
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify("sleep"))).headers["Location"]
+    execution_id = location.rsplit("/", 1)[1]
+    executions = api.client.app[EXECUTIONS]
+    store = open_store(api.settings)
+    try:
+        async with asyncio.timeout(20):
+            while execution_id not in executions.held():  # claimed, its worker starting
+                await asyncio.sleep(0.05)
+        principal = store.principal(hash_api_key(api.users["alice@acme.test"]))
+        assert principal is not None
+        record = store.execution(principal.tenant_id, execution_id)
+        assert record is not None and record.state == "running"
+        now = api.clock()
+        cancelled = encode_outcome(Cancelled())
+        assert store.cancel_execution(record.tenant_id, execution_id, cancelled, b"[]", now, now + 600)
+    finally:
+        store.close()
+    async with asyncio.timeout(20):  # a renewal every 0.5 s; the worker sleeps for 60 s
+        while execution_id in executions.held():
+            await asyncio.sleep(0.05)
+    assert f"execution {execution_id}: no longer this node's claim; stopped" in caplog.text
+    result = await api.client.get(f"/v1/exec/result/{execution_id}", headers=alice)
+    assert result.status == 400
+    assert (await result.json())["reason"]["kind"] == "cancelled"
 
 
 async def test_a_failing_connector_is_rejected_with_a_reason_and_no_secret(api: Api) -> None:

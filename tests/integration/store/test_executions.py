@@ -4,6 +4,7 @@ idempotency, the result cache, delivery exactly once, cancel and purge, on every
 from __future__ import annotations
 
 from connectord.runtime.store import Store
+from connectord.runtime.store.records import Renewed
 
 T0 = 1_800_000_000.0
 NODE = "node-1"
@@ -115,17 +116,21 @@ def test_cached_outcomes_answer_at_once_until_they_expire(store: Store, tenant: 
     assert delivered is not None and delivered.outcome == b"new"
 
 
-def test_cancel_finishes_a_queued_execution_only(store: Store, tenant: str) -> None:
+def test_cancel_finishes_a_queued_or_running_execution(store: Store, tenant: str) -> None:
     store.add_execution("e1", tenant, b"call", T0)
     store.add_execution("e2", tenant, b"call", T0 + 1)
-    assert not store.cancel_queued("another-tenant", "e1", b"cancelled", b"[]", T0, T0 + 100)
-    assert store.cancel_queued(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
-    assert not store.cancel_queued(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
+    assert not store.cancel_execution("another-tenant", "e1", b"cancelled", b"[]", T0, T0 + 100)
+    assert store.cancel_execution(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
+    assert not store.cancel_execution(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)  # ended
     claimed = store.claim_execution(T0, NODE, LEASE)
     assert claimed is not None and claimed.id == "e2"  # a cancelled one is not claimed
-    assert not store.cancel_queued(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)  # running
-    delivered = store.deliver_result(tenant, "e1", T0)
-    assert delivered is not None and delivered.outcome == b"cancelled"
+    assert store.cancel_execution(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)  # running
+    # the node running it can no longer record another outcome, nor keep its lease
+    assert not store.finish_execution("e2", claimed.fence, b"out", b"[]", T0, T0 + 100)
+    assert store.renew_leases(NODE, LEASE + 60, ["e2"], []) == Renewed([], [])
+    for execution_id in ("e1", "e2"):
+        delivered = store.deliver_result(tenant, execution_id, T0)
+        assert delivered is not None and delivered.outcome == b"cancelled"
 
 
 def test_requeue_running_puts_every_running_execution_back_under_a_new_fence(

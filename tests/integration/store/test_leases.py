@@ -9,7 +9,7 @@ from collections.abc import Callable
 import msgspec
 
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import ClaimedJob, NewJob, Reaped, lost_attempt
+from connectord.runtime.store.records import ClaimedJob, NewJob, Reaped, Renewed, lost_attempt
 
 T0 = 1_800_000_000.0
 LEASE = 30.0
@@ -56,13 +56,14 @@ def test_renewing_extends_the_leases_of_one_node_only(store: Store, tenant: str)
     store.claim_execution(T0, "node-2", T0 + LEASE)
     store.add_job(NewJob("j1", tenant, "echo", "api", "WAITING", T0, run_at=T0))
     assert store.claim_job(T0, "node-1", T0 + LEASE) is not None
-    assert store.renew_leases("node-1", T0 + 2 * LEASE, ["e0"], ["j1"]) == 2  # an execution and a job
-    assert store.renew_leases("node-3", T0 + 2 * LEASE, ["e0", "e1"], ["j1"]) == 0  # not its claims
+    assert store.renew_leases("node-1", T0 + 2 * LEASE, ["e0"], ["j1"]) == Renewed(["e0"], ["j1"])
+    assert store.renew_leases("node-3", T0 + 2 * LEASE, ["e0", "e1"], ["j1"]) == Renewed([], [])  # not its
     # node-2 stopped renewing: only its execution is taken back
     reaped = store.reap_executions(T0 + LEASE + 1, 3, b"crashed", b"[]", T0 + 1000)
     assert (reaped.requeued, reaped.ended) == (1, [])
     assert store.reap_jobs(T0 + LEASE + 1).requeued == 0
-    assert store.renew_leases("node-2", T0 + 3 * LEASE, ["e1"], []) == 0  # it has nothing any more
+    # it has nothing any more: the renewal tells it so (it stops running e1)
+    assert store.renew_leases("node-2", T0 + 3 * LEASE, ["e1"], []) == Renewed([], [])
 
 
 def test_a_claim_its_node_no_longer_runs_is_not_renewed(store: Store, tenant: str) -> None:
@@ -72,7 +73,7 @@ def test_a_claim_its_node_no_longer_runs_is_not_renewed(store: Store, tenant: st
     store.add_execution("e2", tenant, b"call", T0 + 1)
     store.claim_execution(T0, "node-1", T0 + LEASE)
     store.claim_execution(T0, "node-1", T0 + LEASE)
-    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e2"], []) == 1
+    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e2"], []) == Renewed(["e2"], [])
     reaped = store.reap_executions(T0 + LEASE + 1, 3, b"crashed", b"[]", T0 + 1000)
     assert reaped.requeued == 1
     orphan = store.execution(tenant, "e1")
@@ -186,7 +187,7 @@ def test_renewed_leases_are_not_reaped(store: Store, tenant: str) -> None:
     store.add_job(job(tenant, "j1", max_retries=0))
     assert store.claim_execution(T0, "node-1", T0 + LEASE) is not None
     assert store.claim_job(T0, "node-1", T0 + LEASE) is not None
-    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e1"], ["j1"]) == 2
+    assert store.renew_leases("node-1", T0 + 10 * LEASE, ["e1"], ["j1"]) == Renewed(["e1"], ["j1"])
     assert store.reap_executions(T0 + 5 * LEASE, 1, b"crashed", b"[]", T0 + 1000) == Reaped(0, [])
     assert store.reap_jobs(T0 + 5 * LEASE) == Reaped(0, [])
     running = store.execution(tenant, "e1")

@@ -51,7 +51,7 @@ def test_lookups_by_a_key_with_nul_find_nothing(store: Store, tenant: str) -> No
     assert store.revoke_keys(NUL, T0) == 0
     assert store.execution(tenant, NUL) is None
     assert store.deliver_result(tenant, NUL, T0) is None
-    assert not store.cancel_queued(tenant, NUL, b"o", b"l", T0, T0 + 1)
+    assert not store.cancel_execution(tenant, NUL, b"o", b"l", T0, T0 + 1)
     assert store.cached_outcome(tenant, NUL, T0) is None
     assert store.account(tenant, NUL) is None
     assert store.accounts(NUL, 10, 0) == []

@@ -61,7 +61,7 @@ def test_executions_queued_and_done_on_one_node_are_heard_on_the_other(
         events.expect("execution-done:e1")
         a.deliver_result(tenant, "e1", T0)
         a.add_execution("e2", tenant, b"call", T0)
-        a.cancel_queued(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)
+        a.cancel_execution(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)
         events.expect_only(a, "execution-queued", "execution-done:e2")
         a.add_answered_execution("e3", tenant, b"cached", b"[]", T0, T0 + 100)
         events.expect_only(a)  # answered at once: no one waits for it

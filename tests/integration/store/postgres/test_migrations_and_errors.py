@@ -16,7 +16,7 @@ from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store import open_store
 from connectord.runtime.store.postgres import PostgresStore, redact_url
 from connectord.runtime.store.postgres_schema import MIGRATIONS
-from connectord.runtime.store.records import InvalidTextError, Reaped, StoreUnavailableError
+from connectord.runtime.store.records import InvalidTextError, Reaped, Renewed, StoreUnavailableError
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
@@ -205,7 +205,7 @@ def test_renewals_and_reapers_do_not_wait_for_the_pool(pg_database: str, tenant:
         with store._conn():  # every request for a pooled connection would time out now
             with pytest.raises(StoreUnavailableError):
                 store.ping()
-            assert store.renew_leases("node-a", T0 + 6, ["x1"], []) == 1
+            assert store.renew_leases("node-a", T0 + 6, ["x1"], []) == Renewed(["x1"], [])
             assert store.reap_jobs(T0 + 7) == Reaped(0, [])
             assert store.reap_executions(T0 + 7, 3, b"crashed", b"[]", T0 + 60) == Reaped(1, [])
     finally:
@@ -215,11 +215,11 @@ def test_renewals_and_reapers_do_not_wait_for_the_pool(pg_database: str, tenant:
 def test_a_broken_lease_connection_fails_one_renewal_then_reconnects(
     store: PostgresStore, pg_database: str, pg_admin_dsn: str
 ) -> None:
-    assert store.renew_leases("node-a", T0, [], []) == 0  # opens the lease connection
+    assert store.renew_leases("node-a", T0, [], []) == Renewed([], [])  # opens the lease connection
     assert terminate_connections(pg_admin_dsn, pg_database) >= 1
     with pytest.raises(StoreUnavailableError):
         store.renew_leases("node-a", T0, [], [])
-    assert store.renew_leases("node-a", T0, [], []) == 0
+    assert store.renew_leases("node-a", T0, [], []) == Renewed([], [])
     assert store.reap_jobs(T0) == Reaped(0, [])
 
 
