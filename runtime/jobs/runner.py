@@ -88,17 +88,26 @@ class JobRunner:
         """Endings may have been missed (events lost): every long poll looks again."""
         self._finished.signal_all()
 
-    async def cancel_running(self, job_id: str) -> None:
-        """Kill a running job's worker (or stop it waiting for one), on this node or the
-        one that runs it, and wait until its outcome is recorded."""
+    async def cancel(self, tenant_id: str, job_id: str) -> None:
+        """Cancel a waiting or running job. A run of this node's is killed and records
+        itself (with its logs; waited for). Any other is recorded as cancelled at once,
+        under a new fence; the node running it stops it when told, or at its next lease
+        renewal at the latest, should the event be missed."""
         with self.listening(job_id) as finished:
-            if not self.cancel_local(job_id):
-                if self.store.single_node:
-                    return  # it ended meanwhile
+            if self.cancel_local(job_id):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CANCEL_WAIT):
+                        await finished.wait()
+                return
+        error = rejection_reason(Cancelled())
+        was = await self.run(self.store.cancel_job, tenant_id, job_id, self.clock(), error)
+        if was is None:
+            return  # it ended meanwhile
+        self.signal(job_id)
+        if was == "STARTED":
+            self.cancel_local(job_id)  # claimed here meanwhile
+            if not self.store.single_node:
                 await self.run(self.store.announce, event("cancel-job", job_id))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(CANCEL_WAIT):
-                    await finished.wait()
 
     def cancel_local(self, job_id: str) -> bool:
         """Kill the job's run if this node has it; False if it does not."""

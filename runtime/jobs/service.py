@@ -357,10 +357,7 @@ class Jobs:
             raise StateError(
                 f"job '{job_id}' is {record.status}; only a waiting or running job can be cancelled"
             )
-        if await self.run(self.store.cancel_waiting_job, principal.tenant_id, job_id, self.clock()):
-            self.runner.signal(job_id)
-        else:
-            await self.runner.cancel_running(job_id)
+        await self.runner.cancel(principal.tenant_id, job_id)
         return await self._job_record(principal, job_id)
 
     async def _job_record(self, principal: Principal, job_id: str) -> JobRecord:

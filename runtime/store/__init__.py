@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store.records import (
@@ -174,7 +174,11 @@ class Store(Protocol):
         logs: bytes | None,
         now: float,
     ) -> bool: ...
-    def cancel_waiting_job(self, tenant_id: str, job_id: str, now: float) -> bool: ...
+    def cancel_job(self, tenant_id: str, job_id: str, now: float, error: dict[str, Any]) -> JobStatus | None:
+        """Cancel a waiting or running job (CANCELLED; a running one under a new fence, its
+        attempt ended with ``error``); its status before, or None if it had ended."""
+        ...
+
     def requeue_started_jobs(self) -> int: ...
     def purge_jobs(self, now: float, adhoc_seconds: float) -> int: ...
 

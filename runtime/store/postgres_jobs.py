@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
 import psycopg
@@ -32,9 +32,11 @@ from connectord.runtime.store.records import (
     JobRecord,
     JobStatus,
     NewJob,
+    ended_attempt,
     has_nul,
     refuse_nul_definition,
     refuse_nul_job,
+    with_attempt,
 )
 
 #: A job of a definition with overlap 'queue' waits while another of its jobs runs.
@@ -343,18 +345,34 @@ class JobsPG:
             )
         return cursor.rowcount == 1
 
-    def cancel_waiting_job(self: _Connected, tenant_id: str, job_id: str, now: float) -> bool:
-        """Cancel a job that waits (for its slot, its turn or a retry); False otherwise."""
+    def cancel_job(
+        self: _Connected, tenant_id: str, job_id: str, now: float, error: dict[str, Any]
+    ) -> JobStatus | None:
+        """Cancel a job that waits (for its slot, its turn or a retry) or runs: CANCELLED,
+        under a new fence if it ran (its node can record nothing else), with ``error`` as
+        the end of its running attempt. Its status before, or None if it had ended."""
         if has_nul(tenant_id, job_id):
-            return False
-        with self._conn() as conn:
-            cursor = conn.execute(
-                """UPDATE jobs SET status = 'CANCELLED', finished_at = %s, sealed_params = NULL,
-                                   run_at = NULL
-                   WHERE id = %s AND tenant_id = %s AND status = 'WAITING'""",
-                (now, job_id, tenant_id),
+            return None
+        with self._tx() as conn:
+            row = conn.execute(
+                """SELECT status, attempt, started_at, attempts FROM jobs
+                   WHERE id = %s AND tenant_id = %s AND status IN ('WAITING', 'STARTED')
+                   FOR UPDATE""",
+                (job_id, tenant_id),
+            ).fetchone()
+            if row is None:
+                return None
+            status, attempt, started_at, attempts = row
+            if status == "STARTED":
+                attempts = with_attempt(bytes(attempts), ended_attempt(attempt, started_at, now, error))
+            conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = %s, attempts = %s,
+                                   sealed_params = NULL, run_at = NULL, lease_until = NULL,
+                                   fence = fence + 1
+                   WHERE id = %s""",
+                (now, attempts, job_id),
             )
-        return cursor.rowcount == 1
+        return cast(JobStatus, status)
 
     def requeue_started_jobs(self: _Connected) -> int:
         """Every STARTED job runs again under a new fence; the interrupted attempt is not

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
 import psycopg
 
 from connectord.runtime.store.records import (
@@ -22,9 +21,8 @@ from connectord.runtime.store.records import (
     lost_attempt,
     may_retry_lost,
     refuse_nul,
+    with_attempt,
 )
-
-_attempts = msgspec.json.Decoder(list[dict[str, Any]])
 
 
 class _Connected(Protocol):
@@ -147,8 +145,7 @@ class LeasesPG:
             if not rows:
                 return Reaped(0, [])
             for job_id, attempt, max_retries, retry_until, started_at, attempts in rows:
-                lost = lost_attempt(attempt, started_at, now)
-                log = msgspec.json.encode([*_attempts.decode(attempts), lost])
+                log = with_attempt(attempts, lost_attempt(attempt, started_at, now))
                 ids, logs = retried if may_retry_lost(attempt, max_retries, retry_until, now) else failed
                 ids.append(job_id)
                 logs.append(log)

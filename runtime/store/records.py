@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -176,18 +176,38 @@ class Reaped(msgspec.Struct, frozen=True):
     ended: list[str]
 
 
+_attempt_log = msgspec.json.Decoder(list[dict[str, Any]])
+
+
 def lost_attempt(attempt: int, started_at: float | None, now: float) -> dict[str, object]:
     """The entry of a job's attempt log for an attempt whose node was lost."""
+    return ended_attempt(
+        attempt,
+        started_at,
+        now,
+        {
+            "type": "NodeLost",
+            "message": "the node running this attempt stopped renewing its lease (it died or lost the store)",
+        },
+    )
+
+
+def ended_attempt(
+    attempt: int, started_at: float | None, now: float, error: dict[str, Any]
+) -> dict[str, object]:
+    """The entry of a job's attempt log for an attempt ended from outside its run."""
     return {
         "attempt": attempt,
         "startedAt": started_at,
         "finishedAt": now,
         "outcome": "failed",
-        "error": {
-            "type": "NodeLost",
-            "message": "the node running this attempt stopped renewing its lease (it died or lost the store)",
-        },
+        "error": error,
     }
+
+
+def with_attempt(attempts: bytes, entry: dict[str, object]) -> bytes:
+    """A job's attempt log (JSON) with ``entry`` added."""
+    return msgspec.json.encode([*_attempt_log.decode(attempts), entry])
 
 
 def may_retry_lost(attempt: int, max_retries: int, retry_until: float | None, now: float) -> bool:

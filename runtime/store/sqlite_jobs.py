@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
 
@@ -29,8 +29,10 @@ from connectord.runtime.store.records import (
     JobRecord,
     JobStatus,
     NewJob,
+    ended_attempt,
     refuse_nul_definition,
     refuse_nul_job,
+    with_attempt,
 )
 
 #: A job of a definition with overlap 'queue' waits while another of its jobs runs.
@@ -299,16 +301,31 @@ class JobsSQL:
             )
         return cursor.rowcount == 1
 
-    def cancel_waiting_job(self: _Connected, tenant_id: str, job_id: str, now: float) -> bool:
-        """Cancel a job that waits (for its slot, its turn or a retry); False otherwise."""
+    def cancel_job(
+        self: _Connected, tenant_id: str, job_id: str, now: float, error: dict[str, Any]
+    ) -> JobStatus | None:
+        """Cancel a job that waits (for its slot, its turn or a retry) or runs: CANCELLED,
+        under a new fence if it ran (its node can record nothing else), with ``error`` as
+        the end of its running attempt. Its status before, or None if it had ended."""
         with self._tx() as conn:
-            cursor = conn.execute(
-                """UPDATE jobs SET status = 'CANCELLED', finished_at = ?, sealed_params = NULL,
-                                   run_at = NULL
-                   WHERE id = ? AND tenant_id = ? AND status = 'WAITING'""",
-                (now, job_id, tenant_id),
+            row = conn.execute(
+                """SELECT status, attempt, started_at, attempts FROM jobs
+                   WHERE id = ? AND tenant_id = ? AND status IN ('WAITING', 'STARTED')""",
+                (job_id, tenant_id),
+            ).fetchone()
+            if row is None:
+                return None
+            status, attempt, started_at, attempts = row
+            if status == "STARTED":
+                attempts = with_attempt(attempts, ended_attempt(attempt, started_at, now, error))
+            conn.execute(
+                """UPDATE jobs SET status = 'CANCELLED', finished_at = ?, attempts = ?,
+                                   sealed_params = NULL, run_at = NULL, lease_until = NULL,
+                                   fence = fence + 1
+                   WHERE id = ?""",
+                (now, attempts, job_id),
             )
-        return cursor.rowcount == 1
+        return cast(JobStatus, status)
 
     def requeue_started_jobs(self: _Connected) -> int:
         """After a restart: jobs that were running run again; the interrupted attempt is

@@ -11,13 +11,16 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import Protocol
 
-import msgspec
-
-from connectord.runtime.store.records import Reaped, Renewed, lost_attempt, may_retry_lost, refuse_nul
-
-_attempts = msgspec.json.Decoder(list[dict[str, Any]])
+from connectord.runtime.store.records import (
+    Reaped,
+    Renewed,
+    lost_attempt,
+    may_retry_lost,
+    refuse_nul,
+    with_attempt,
+)
 
 
 class _Connected(Protocol):
@@ -121,8 +124,7 @@ class LeasesSQL:
                 (now,),
             ).fetchall()
             for job_id, attempt, max_retries, retry_until, started_at, attempts in rows:
-                lost = lost_attempt(attempt, started_at, now)
-                log = msgspec.json.encode([*_attempts.decode(attempts), lost])
+                log = with_attempt(attempts, lost_attempt(attempt, started_at, now))
                 if may_retry_lost(attempt, max_retries, retry_until, now):
                     conn.execute(
                         """UPDATE jobs SET status = 'WAITING', attempts = ?, run_at = ?, claimed_by = NULL,

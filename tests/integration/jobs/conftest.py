@@ -117,9 +117,11 @@ class JobsApi:
 
 @pytest.fixture
 async def jobs_api(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, jobber_on_path: None
+    aiohttp_client: Callable[..., Any], tmp_path: Path, jobber_on_path: None, request: pytest.FixtureRequest
 ) -> AsyncIterator[JobsApi]:
-    settings = Settings(data_dir=tmp_path / "data", max_body_bytes=64 * 1024)
+    marker = request.node.get_closest_marker("settings")
+    fields = {"max_body_bytes": 64 * 1024, **(marker.kwargs if marker else {})}
+    settings = Settings(data_dir=tmp_path / "data", **fields)
     policy = SandboxPolicy(concurrency=2, grace=0.2)
     supervisor = Supervisor(Selection(allow=frozenset({"jobber", "webservice"})), policy, Cgroups(None, None))
     box = load_secret_box(settings.data_dir, None)

@@ -13,7 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connectord.runtime.secrets import MASK
+from connectord.runtime.secrets import MASK, hash_api_key
+from connectord.runtime.store import open_store
 
 from .conftest import JobsApi
 
@@ -317,6 +318,44 @@ async def test_a_running_job_is_cancelled(jobs_api: JobsApi, tmp_path: Path) -> 
     again = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 409)
     assert "CANCELLED" in again["message"]
     await jobs_api.call("DELETE", "/v1/jobs/nope", 404)
+
+
+@pytest.mark.settings(lease_seconds=1.5)
+async def test_a_running_job_cancelled_through_the_store_is_stopped_at_the_next_renewal(
+    jobs_api: JobsApi, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another node cancelled it and the event never arrived: the lease renewal finds the
+    claim gone and kills the worker (it would sleep for 60 s)."""
+    marker = tmp_path / "started"
+    answer = await jobs_api.call(
+        "POST", "/v1/job-types/sleep/_execute", 202, json={"params": {"seconds": 60, "started": str(marker)}}
+    )
+    job_id = answer["jobId"]
+
+    async def started() -> bool:
+        return marker.exists()
+
+    await jobs_api.until(started)
+    runner = jobs_api.jobs.runner
+    assert job_id in runner.held()
+    store = open_store(jobs_api.settings)
+    try:
+        principal = store.principal(hash_api_key(jobs_api.keys["ops@example.com"]))
+        assert principal is not None
+        assert (
+            store.cancel_job(principal.tenant_id, job_id, jobs_api.clock(), {"kind": "cancelled"})
+            == "STARTED"
+        )
+    finally:
+        store.close()
+
+    async def stopped() -> bool:
+        return job_id not in runner.held()
+
+    await jobs_api.until(stopped)  # a renewal every 0.5 s; the worker sleeps for 60 s
+    assert f"job {job_id}: no longer this node's claim; stopped" in caplog.text
+    job = await jobs_api.call("GET", f"/v1/jobs/{job_id}", 200)
+    assert job["status"] == "CANCELLED" and len(job["attempts"]) == 1
 
 
 async def test_everything_is_scoped_by_tenant(jobs_api: JobsApi) -> None:

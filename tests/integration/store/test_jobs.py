@@ -8,11 +8,19 @@ import msgspec
 import pytest
 
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import ClaimedJob, ConflictError, DefinitionRecord, Fire, NewJob
+from connectord.runtime.store.records import (
+    ClaimedJob,
+    ConflictError,
+    DefinitionRecord,
+    Fire,
+    NewJob,
+    Renewed,
+)
 
 T0 = 1_800_000_000.0
 NODE = "node-1"
 LEASE = T0 + 10**6
+CANCELLED = {"kind": "cancelled", "message": "the execution was cancelled"}
 
 
 @pytest.fixture
@@ -164,9 +172,27 @@ def test_retry_finish_cancel_and_requeue(store: Store) -> None:
     finished = store.job(record.tenant_id, "j1")
     assert finished is not None and finished.status == "FAILED" and finished.finished_at == T0 + 32
     store.add_definition_job(ledger_row(record, T0 + 60, "j2"))
-    assert store.cancel_waiting_job(record.tenant_id, "j2", T0 + 61)
-    assert not store.cancel_waiting_job(record.tenant_id, "j2", T0 + 62)
-    assert not store.cancel_waiting_job("another-tenant", "j1", T0 + 62)
+    assert store.cancel_job(record.tenant_id, "j2", T0 + 61, CANCELLED) == "WAITING"
+    assert store.cancel_job(record.tenant_id, "j2", T0 + 62, CANCELLED) is None  # ended
+    assert store.cancel_job("another-tenant", "j1", T0 + 62, CANCELLED) is None
+    cancelled = store.job(record.tenant_id, "j2")
+    assert cancelled is not None and cancelled.status == "CANCELLED" and cancelled.attempts == b"[]"
+
+
+def test_a_running_job_is_cancelled_under_a_new_fence_with_its_attempt_ended(store: Store) -> None:
+    record = definition(store)
+    store.add_definition_job(ledger_row(record, T0, "j1"))
+    claimed = claim(store, T0)
+    assert claimed is not None
+    assert store.cancel_job(record.tenant_id, "j1", T0 + 5, CANCELLED) == "STARTED"
+    # the node running it can record nothing else, and the renewal finds it gone
+    assert not store.finish_job("j1", claimed.fence, "COMPLETED", b"[]", None, b"[]", T0 + 6)
+    assert store.renew_leases(NODE, T0 + 60, [], ["j1"]) == Renewed([], [])
+    cancelled = store.job(record.tenant_id, "j1")
+    assert cancelled is not None and cancelled.status == "CANCELLED" and cancelled.finished_at == T0 + 5
+    assert msgspec.json.decode(cancelled.attempts) == [
+        {"attempt": 1, "startedAt": T0, "finishedAt": T0 + 5, "outcome": "failed", "error": CANCELLED}
+    ]
 
 
 def test_jobs_are_listed_newest_first_with_filters_and_scoped_by_tenant(store: Store) -> None:

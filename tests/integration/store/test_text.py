@@ -62,7 +62,7 @@ def test_lookups_by_a_key_with_nul_find_nothing(store: Store, tenant: str) -> No
     assert store.job(tenant, NUL) is None
     assert store.jobs(tenant, 10, 0, definition_code=NUL) == []
     assert store.jobs(tenant, 10, 0, status=NUL) == []
-    assert not store.cancel_waiting_job(tenant, NUL, T0)
+    assert store.cancel_job(tenant, NUL, T0, {}) is None
 
 
 async def test_the_api_answers_400_naming_the_problem(aiohttp_client: object) -> None:
