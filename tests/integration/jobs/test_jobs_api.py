@@ -302,17 +302,22 @@ async def test_a_job_past_its_timeout_fails_as_timed_out(jobs_api: JobsApi) -> N
     assert job["error"]["kind"] == "timed_out"
 
 
-async def test_a_running_job_is_cancelled(jobs_api: JobsApi, tmp_path: Path) -> None:
+async def start_sleeper(jobs_api: JobsApi, tmp_path: Path) -> str:
+    """A job that sleeps for 60 s, once its worker runs; its id."""
     marker = tmp_path / "started"
     answer = await jobs_api.call(
         "POST", "/v1/job-types/sleep/_execute", 202, json={"params": {"seconds": 60, "started": str(marker)}}
     )
-    job_id = answer["jobId"]
 
     async def started() -> bool:
         return marker.exists()
 
     await jobs_api.until(started)
+    return str(answer["jobId"])
+
+
+async def test_a_running_job_is_cancelled(jobs_api: JobsApi, tmp_path: Path) -> None:
+    job_id = await start_sleeper(jobs_api, tmp_path)
     cancelled = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 200)
     assert cancelled["status"] == "CANCELLED"
     again = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 409)
@@ -326,16 +331,7 @@ async def test_a_running_job_cancelled_through_the_store_is_stopped_at_the_next_
 ) -> None:
     """Another node cancelled it and the event never arrived: the lease renewal finds the
     claim gone and kills the worker (it would sleep for 60 s)."""
-    marker = tmp_path / "started"
-    answer = await jobs_api.call(
-        "POST", "/v1/job-types/sleep/_execute", 202, json={"params": {"seconds": 60, "started": str(marker)}}
-    )
-    job_id = answer["jobId"]
-
-    async def started() -> bool:
-        return marker.exists()
-
-    await jobs_api.until(started)
+    job_id = await start_sleeper(jobs_api, tmp_path)
     runner = jobs_api.jobs.runner
     assert job_id in runner.held()
     store = open_store(jobs_api.settings)
