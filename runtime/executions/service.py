@@ -421,8 +421,10 @@ class Executions:
                 f"record execution {execution_id}",
             )
             if not recorded:
-                # Our lease ran out and another node took it over: its outcome counts.
-                log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
+                # Cancelled through another node (recorded there), or our lease ran out and
+                # another node took it over: that outcome counts.
+                if not isinstance(outcome, Cancelled):
+                    log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
                 return
             self._finished.signal(execution_id)
             if (
