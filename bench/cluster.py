@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import importlib.util
+import importlib
 import json
 import os
 import statistics
@@ -28,26 +28,14 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from types import ModuleType
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import psycopg
 from cryptography.fernet import Fernet
 
-HERE = Path(__file__).resolve().parent
-
-
-def _sibling(name: str) -> ModuleType:
-    """bench/ is a folder of scripts, not a package: load a sibling by its path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_exec_bench = _sibling("exec_api")
+# Run as a script, bench/ is first on sys.path: its sibling loads by name (and loads its own).
+_exec_bench = importlib.import_module("exec_api")
 CONNECTORD, start_server = _exec_bench.CONNECTORD, _exec_bench.start_server
 install_noop = _exec_bench.install_noop
 
