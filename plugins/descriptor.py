@@ -4,9 +4,9 @@ time with a reason instead of failing later inside a call."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
-import jsonschema
 import msgspec
 
 from connectord.plugins.secret_marks import bad_secret_mark
@@ -24,8 +24,11 @@ class DescriptorError(ValueError):
     pass
 
 
-def check_descriptor(raw: Any) -> ConnectorInfo:
-    """Convert ``raw`` (a ConnectorInfo or a dict) and check it; raise DescriptorError."""
+def check_descriptor(raw: Any, schemas: bool = True) -> ConnectorInfo:
+    """Convert ``raw`` (a ConnectorInfo or a dict) and check it; raise DescriptorError.
+
+    ``schemas=False`` skips checking that its JSON schemas are valid schemas, for a process
+    that must stay small (a connector's own zygote) loading a connector already checked."""
     if raw is None:
         raise DescriptorError("describe_connector returned nothing")
     try:
@@ -36,10 +39,29 @@ def check_descriptor(raw: Any) -> ConnectorInfo:
     for label, value in (("title", info.title), ("version", info.version)):
         if not value.strip():
             raise DescriptorError(f"'{label}' must not be empty")
-    _check_credentials_schema(info.credentials_schema)
-    _check_operations([*info.actions, *info.triggers])
-    _check_job_types(info.job_types)
+    schema_error = _schema_error if schemas else _no_error
+    _check_credentials_schema(info.credentials_schema, schema_error)
+    _check_operations([*info.actions, *info.triggers], schema_error)
+    _check_job_types(info.job_types, schema_error)
     return info
+
+
+SchemaCheck = Callable[[dict[str, Any]], "str | None"]
+
+
+def _schema_error(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` is not a valid JSON schema, or None."""
+    import jsonschema  # here: a zygote that never checks schemas need not load it
+
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return exc.message
+    return None
+
+
+def _no_error(schema: dict[str, Any]) -> str | None:
+    return None
 
 
 def _check_id(connector_id: str) -> None:
@@ -49,11 +71,9 @@ def _check_id(connector_id: str) -> None:
         )
 
 
-def _check_credentials_schema(schema: dict[str, Any]) -> None:
-    try:
-        jsonschema.Draft202012Validator.check_schema(schema)
-    except jsonschema.SchemaError as exc:
-        raise DescriptorError(f"credentials_schema is not a valid JSON schema: {exc.message}") from None
+def _check_credentials_schema(schema: dict[str, Any], schema_error: SchemaCheck) -> None:
+    if (error := schema_error(schema)) is not None:
+        raise DescriptorError(f"credentials_schema is not a valid JSON schema: {error}")
     if schema.get("type") != "object":
         raise DescriptorError('credentials_schema must have "type": "object"')
     for name, prop in schema.get("properties", {}).items():
@@ -61,7 +81,7 @@ def _check_credentials_schema(schema: dict[str, Any]) -> None:
             raise DescriptorError(f"credentials_schema property '{name}': 'secret' must be true or false")
 
 
-def _check_operations(ops: list[Operation]) -> None:
+def _check_operations(ops: list[Operation], schema_error: SchemaCheck) -> None:
     seen: set[str] = set()
     for op in ops:
         if not re.fullmatch(NAME_PATTERN, op.name):
@@ -84,14 +104,11 @@ def _check_operations(ops: list[Operation]) -> None:
                 raise DescriptorError(
                     f"operation '{op.name}': cache_seconds['{cached}'] must be more than 0 and at most 604800"
                 )
-        if op.config_schema:
-            try:
-                jsonschema.Draft202012Validator.check_schema(op.config_schema)
-            except jsonschema.SchemaError as exc:
-                raise DescriptorError(f"operation '{op.name}': config_schema: {exc.message}") from None
+        if op.config_schema and (error := schema_error(op.config_schema)) is not None:
+            raise DescriptorError(f"operation '{op.name}': config_schema: {error}")
 
 
-def _check_job_types(job_types: list[JobType]) -> None:
+def _check_job_types(job_types: list[JobType], schema_error: SchemaCheck) -> None:
     seen: set[str] = set()
     for job in job_types:
         if not re.fullmatch(JOB_TYPE_CODE_PATTERN, job.code):
@@ -102,10 +119,8 @@ def _check_job_types(job_types: list[JobType]) -> None:
         if not job.title.strip():
             raise DescriptorError(f"job type '{job.code}': 'title' must not be empty")
         where = f"job type '{job.code}': params_schema"
-        try:
-            jsonschema.Draft202012Validator.check_schema(job.params_schema)
-        except jsonschema.SchemaError as exc:
-            raise DescriptorError(f"{where} is not a valid JSON schema: {exc.message}") from None
+        if (error := schema_error(job.params_schema)) is not None:
+            raise DescriptorError(f"{where} is not a valid JSON schema: {error}")
         if job.params_schema.get("type") != "object":
             raise DescriptorError(f'{where} must have "type": "object"')
         bad = bad_secret_mark(job.params_schema)

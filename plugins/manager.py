@@ -234,8 +234,11 @@ def load_connectors(
     return load_sources(selected_sources(selection, extra))
 
 
-def load_sources(sources: Iterable[PluginSource], failed: Iterable[LoadError] = ()) -> ConnectorRegistry:
-    """Load ``sources`` into a new registry; ``failed`` are failures found beforehand."""
+def load_sources(
+    sources: Iterable[PluginSource], failed: Iterable[LoadError] = (), check_schemas: bool = True
+) -> ConnectorRegistry:
+    """Load ``sources`` into a new registry; ``failed`` are failures found beforehand.
+    ``check_schemas``: see ``check_descriptor``."""
     registry = ConnectorRegistry(pm=new_plugin_manager(), errors=list(failed))
     for source in sources:
         if source.name in registry.connectors:
@@ -245,7 +248,7 @@ def load_sources(sources: Iterable[PluginSource], failed: Iterable[LoadError] = 
             )
             continue
         try:
-            connector = _load_one(registry.pm, source)
+            connector = _load_one(registry.pm, source, check_schemas)
         except _LoadFailure as failure:
             registry.errors.append(LoadError(source.name, source.origin, str(failure)))
             continue
@@ -276,7 +279,7 @@ class _LoadFailure(Exception):
     pass
 
 
-def _load_one(pm: pluggy.PluginManager, source: PluginSource) -> Connector:
+def _load_one(pm: pluggy.PluginManager, source: PluginSource, check_schemas: bool) -> Connector:
     try:
         plugin = source.load()
     except BaseException as exc:  # a hostile or broken package may raise anything at import
@@ -289,7 +292,7 @@ def _load_one(pm: pluggy.PluginManager, source: PluginSource) -> Connector:
         raise _LoadFailure(f"invalid hook implementation: {exc}") from exc
     try:
         _check_hook_names(pm, plugin)
-        info = _describe(pm, plugin, source.name)
+        info = _describe(pm, plugin, source.name, check_schemas)
         _check_hooks_present(pm, plugin, info)
     except _LoadFailure:
         pm.unregister(plugin)
@@ -297,7 +300,7 @@ def _load_one(pm: pluggy.PluginManager, source: PluginSource) -> Connector:
     return Connector(info=info, plugin=plugin, origin=source.origin)
 
 
-def _describe(pm: pluggy.PluginManager, plugin: object, name: str) -> ConnectorInfo:
+def _describe(pm: pluggy.PluginManager, plugin: object, name: str, check_schemas: bool) -> ConnectorInfo:
     if not _has_impl(pm, plugin, "describe_connector"):
         raise _LoadFailure("it implements no describe_connector hook")
     try:
@@ -305,7 +308,7 @@ def _describe(pm: pluggy.PluginManager, plugin: object, name: str) -> ConnectorI
     except Exception as exc:
         raise _LoadFailure(f"describe_connector raised {type(exc).__name__}: {exc}") from exc
     try:
-        info = check_descriptor(raw)
+        info = check_descriptor(raw, schemas=check_schemas)
     except DescriptorError as exc:
         raise _LoadFailure(f"invalid description: {exc}") from exc
     if info.id != name:

@@ -7,13 +7,11 @@ select_model, get_meta_model) or a job (run_job); whether it is valid, and how i
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 import re
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-import jsonschema
 import msgspec
 
 from connectord.plugins.errors import ConfigError
@@ -31,6 +29,11 @@ from connectord.plugins.types import (
 )
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
 from connectord.runtime.redact import Redactor, secret_values, url_passwords
+
+if TYPE_CHECKING:
+    # Imported where used: workers and their zygotes run hooks but never validate, and
+    # every module a zygote holds makes each fork of it slower.
+    import jsonschema
 
 #: The design-time calls: what the exec API schedules and ``connectord call`` runs.
 DesignTimeMethod = Literal["verify_credentials", "select_model", "get_meta_model"]
@@ -160,6 +163,8 @@ def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
     try:
         raw = registry.call(call.connector, call.method, **_hook_kwargs(call))
         if inspect.isawaitable(raw):
+            import asyncio  # a zygote whose connector has coroutine hooks imports it beforehand
+
             raw = asyncio.run(_await(raw))
         return Succeeded(_as_result(call.method, raw))
     except _InvalidResultError as exc:
@@ -208,14 +213,9 @@ def _hook_kwargs(call: Call) -> dict[str, Any]:
 def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
     """A validator per distinct schema, credentials or params (building one costs far more
     than using it)."""
+    import jsonschema
+
     return jsonschema.Draft202012Validator(msgspec.json.decode(schema))
-
-
-def warm_up(info: ConnectorInfo) -> None:
-    """Build what every call of this connector needs, so forked workers inherit it."""
-    schema_validator(msgspec.json.encode(info.credentials_schema))
-    for job in info.job_types:
-        schema_validator(msgspec.json.encode(job.params_schema))
 
 
 _SAMPLE_RESULTS: dict[str, Any] = {
@@ -263,8 +263,10 @@ def params_problem(job_type: JobType, params: dict[str, Any]) -> tuple[str, str]
 
 def _schema_problem(schema: dict[str, Any], instance: Any, noun: str) -> tuple[str, str] | None:
     """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``."""
+    from jsonschema.exceptions import best_match
+
     validator = schema_validator(msgspec.json.encode(schema))
-    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    error = best_match(validator.iter_errors(instance))
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]

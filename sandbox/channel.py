@@ -18,7 +18,9 @@ class Channel:
         self._send_lock = threading.Lock()
 
     def send(self, message: msgspec.Struct) -> None:
-        data = frame(message)
+        self.send_frame(frame(message))
+
+    def send_frame(self, data: bytes) -> None:
         with self._send_lock:
             self._sock.sendall(data)
 

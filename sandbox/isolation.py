@@ -47,8 +47,13 @@ def kill_everything_in(pid: int, cgroups: list[str]) -> None:
 
 
 def join_cgroups(paths: list[str]) -> None:
+    # Plain os calls: every page a worker touches after the fork is copied for it.
     for path in paths:
-        (Path(path) / "cgroup.procs").write_text("0")
+        fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+        try:
+            os.write(fd, b"0")
+        finally:
+            os.close(fd)
 
 
 def keep_only(fd: int) -> int:

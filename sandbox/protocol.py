@@ -50,6 +50,10 @@ class Hello(msgspec.Struct, tag="hello"):
     block: list[str]
     #: Seconds an import may take before the connector is reported as not loaded.
     import_timeout: float = 20.0
+    #: A connector's own zygote: it loads the one connector allowed without probing its
+    #: import or checking its schemas (the zygote that loaded all of them did), and so
+    #: holds no module that connector does not need: each page it holds costs every fork.
+    lean: bool = False
 
 
 class Spawn(msgspec.Struct, tag="spawn"):
@@ -91,6 +95,8 @@ class Reaped(msgspec.Struct, tag="reaped"):
 class Request(msgspec.Struct, tag="request"):
     invocation_id: str
     call: Call
+    #: The worker may serve further calls: it reports whether this one left anything running.
+    pooled: bool = False
 
 
 # worker -> supervisor
@@ -109,6 +115,8 @@ class Reply(msgspec.Struct, tag="reply"):
     outcome: Outcome
     #: False when the call left threads or processes behind: the worker is not reused.
     clean: bool = True
+    #: The worker's peak resident size so far, which decides when a pooled one is recycled.
+    peak_rss_bytes: int = 0
 
 
 ControlIn = Hello | Spawn

@@ -95,9 +95,10 @@ def serve(
         _renew_cpu_budget(limits)
         outcome = refusal or _run(registry, request, limits)
         _flush_prints()
-        clean = _nothing_left_running()
+        # A worker used once is killed with all it started: no need to look.
+        clean = not request.pooled or _nothing_left_running()
         log_handler.invocation_id = ""  # what logs between calls belongs to no call
-        channel.send(_fitting(Reply(request.invocation_id, outcome, clean)))
+        channel.send_frame(_reply_frame(Reply(request.invocation_id, outcome, clean, _peak_rss())))
 
 
 def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
@@ -122,13 +123,18 @@ def _nothing_left_running() -> bool:
         return False
 
 
-def _fitting(reply: Reply) -> Reply:
-    """The reply, or a rejection when it would not fit in one frame."""
-    size = len(frame(reply))
-    if size - HEADER.size <= MAX_FRAME:
-        return reply
-    message = f"the result is {size} bytes; at most {MAX_FRAME} bytes can be returned"
-    return Reply(reply.invocation_id, Rejected("ResultTooLarge", message), reply.clean)
+def _reply_frame(reply: Reply) -> bytes:
+    """The reply's frame, or a rejection's when the reply would not fit in one frame."""
+    data = frame(reply)
+    if len(data) - HEADER.size <= MAX_FRAME:
+        return data
+    message = f"the result is {len(data)} bytes; at most {MAX_FRAME} bytes can be returned"
+    rejected = Rejected("ResultTooLarge", message)
+    return frame(Reply(reply.invocation_id, rejected, reply.clean, reply.peak_rss_bytes))
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux counts kilobytes
 
 
 def _renew_cpu_budget(limits: Limits) -> None:

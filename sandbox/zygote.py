@@ -10,9 +10,9 @@ Run as ``python -I -m connectord.sandbox.zygote CONTROL_FD PARENT_PID``.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gc
+import inspect
 import os
 import selectors
 import signal
@@ -24,7 +24,6 @@ from typing import NoReturn
 import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_sources, selected_sources
-from connectord.runtime.calls import warm_up
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.probe import probe
@@ -54,8 +53,11 @@ def main(argv: list[str]) -> None:
     sys.path[:] = hello.sys_path
     allow = frozenset(hello.allow) if hello.allow is not None else None
     selection = Selection(allow=allow, block=frozenset(hello.block))
-    sources, failures = probe(selected_sources(selection), hello.import_timeout)
-    registry = load_sources(sources, failures)
+    if hello.lean:
+        registry = load_sources(selected_sources(selection), check_schemas=False)
+    else:
+        sources, failures = probe(selected_sources(selection), hello.import_timeout)
+        registry = load_sources(sources, failures)
     singles = _prepare(registry)
     kit = WorkerKit()
     gc.collect()
@@ -66,11 +68,21 @@ def main(argv: list[str]) -> None:
 
 def _prepare(registry: ConnectorRegistry) -> dict[str, ConnectorRegistry]:
     """Everything a worker would otherwise build after the fork (and pay for in copied
-    pages): a one-connector registry each, validators, asyncio's lazily loaded parts."""
-    for connector in registry.connectors.values():
-        warm_up(connector.info)
-    asyncio.new_event_loop().close()
+    pages): a one-connector registry each, and asyncio where a hook is a coroutine."""
+    if _has_coroutine_hooks(registry):
+        import asyncio
+
+        asyncio.new_event_loop().close()
     return {cid: registry.only(cid) for cid in registry.connectors}
+
+
+def _has_coroutine_hooks(registry: ConnectorRegistry) -> bool:
+    callers = [
+        caller
+        for connector in registry.connectors.values()
+        for caller in registry.pm.get_hookcallers(connector.plugin) or ()
+    ]
+    return any(inspect.iscoroutinefunction(impl.function) for c in callers for impl in c.get_hookimpls())
 
 
 class Zygote:

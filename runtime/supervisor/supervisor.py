@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import os
 import signal
 import socket
 import time
@@ -38,7 +38,7 @@ from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
 from connectord.runtime.supervisor.zygote import Exit, Forked, ZygoteClient, ZygoteError
-from connectord.sandbox.protocol import Request
+from connectord.sandbox.protocol import Reply, Request
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,12 @@ class Supervisor:
         cgroups: Cgroups | None = None,
     ) -> None:
         self.policy = policy = policy or SandboxPolicy()
-        self.zygote = ZygoteClient(selection or Selection(), policy.import_timeout)
+        self.selection = selection or Selection()
+        #: Loads and describes every selected connector; it forks the workers too when the
+        #: policy shares one zygote, else each connector gets one of its own (``zygote_for``).
+        self.zygote = ZygoteClient(self.selection, policy.import_timeout)
+        self._own_zygotes: dict[str, ZygoteClient] = {}
+        self._described = False
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
         # Keys are (tenant, connector); a connector's calls of all tenants form a group.
         self.limiter = FairLimiter(policy.capacity(), policy.per_connector or None, group=lambda key: key[1])
@@ -73,8 +78,37 @@ class Supervisor:
     def catalog(self) -> Catalog:
         return self.zygote.catalog
 
+    @property
+    def zygotes(self) -> list[ZygoteClient]:
+        """Every zygote this supervisor has (some may not be running)."""
+        return [self.zygote, *self._own_zygotes.values()]
+
+    @property
+    def pending_spawns(self) -> int:
+        return sum(zygote.pending_spawns for zygote in self.zygotes)
+
+    def zygote_for(self, connector: str) -> ZygoteClient:
+        """The zygote that forks ``connector``'s workers (it starts on demand)."""
+        if self.policy.zygotes == "shared":
+            return self.zygote
+        zygote = self._own_zygotes.get(connector)
+        if zygote is None:
+            own = dataclasses.replace(self.selection, allow=frozenset({connector}), block=frozenset())
+            zygote = self._own_zygotes[connector] = ZygoteClient(own, self.policy.import_timeout, lean=True)
+        return zygote
+
     async def start(self) -> None:
+        """Load and describe the connectors (``catalog``)."""
         await self.zygote.ensure_started()
+        self._described = True
+        if self.policy.zygotes == "per-connector":
+            await self.zygote.close()  # its catalog is all we need of it
+
+    async def _ensure_described(self) -> None:
+        if self.policy.zygotes == "shared":
+            await self.zygote.ensure_started()  # again after a death: it forks the workers
+        elif not self._described:
+            await self.start()
 
     def retire_idle(self) -> None:
         """Stop the pooled workers waiting for calls (they are started again on demand)."""
@@ -87,7 +121,8 @@ class Supervisor:
         self.retire_idle()
         for worker in self._running.values():
             worker.kill()
-        await self.zygote.close()
+        for zygote in self.zygotes:
+            await zygote.close()
         self.cgroups.close()
 
     async def invoke(
@@ -102,7 +137,7 @@ class Supervisor:
         """Run ``call`` in a worker. Raises only for a call that ``check_call`` refuses."""
         invocation_id = invocation_id or uuid.uuid4().hex
         try:
-            await self.zygote.ensure_started()
+            await self._ensure_described()
         except ZygoteError as exc:
             log.error("cannot run %s: %s", call.connector, exc)
             return InvocationResult(invocation_id, Crashed(), [], 0.0)
@@ -117,7 +152,7 @@ class Supervisor:
             return InvocationResult(invocation_id, _redacted(refused, redactor), [], 0.0)
         async with self.limiter.slot((tenant, call.connector)):
             outcome = await self._run(
-                Request(invocation_id, call),
+                Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled"),
                 (tenant, call.connector),
                 policy,
                 isolation or policy.isolation,
@@ -148,8 +183,12 @@ class Supervisor:
     ) -> Outcome:
         worker: WorkerProcess | None = None
         try:
+            idle = self._idle_worker(key) if isolation == "pooled" else None
+            if idle is None:
+                # A connector's own zygote starts on its first call: not the call's time.
+                await self.zygote_for(key[1]).ensure_started()
             async with asyncio.timeout(deadline):
-                worker = self._idle_worker(key) if isolation == "pooled" else None
+                worker = idle
                 if worker is None:
                     worker = await self._new_worker(request, key, policy)
                 else:
@@ -172,7 +211,7 @@ class Supervisor:
             raise
         finally:
             self._running.pop(request.invocation_id, None)
-        self._release(worker, isolation, policy, reply.clean)
+        self._release(worker, isolation, policy, reply)
         return reply.outcome
 
     def _idle_worker(self, key: tuple[str, str]) -> WorkerProcess | None:
@@ -208,7 +247,7 @@ class Supervisor:
             worker = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
-            forked = await self.zygote.spawn(
+            forked = await self.zygote_for(key[1]).spawn(
                 key[1], policy.limits, [str(p) for p in cgroups.paths], theirs, on_orphan
             )
         except BaseException as exc:
@@ -224,9 +263,9 @@ class Supervisor:
         return worker
 
     def _release(
-        self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy, clean: bool
+        self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy, reply: Reply
     ) -> None:
-        if isolation == "pooled" and clean and worker.alive and not _worn_out(worker, policy):
+        if isolation == "pooled" and reply.clean and worker.alive and not _worn_out(worker, policy, reply):
             self._idle[worker.key].append(worker)
         else:
             # Its group goes too: nothing a call started may outlive the call.
@@ -288,18 +327,10 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -
     return outcome
 
 
-def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy) -> bool:
-    if worker.calls >= policy.max_calls_per_worker:
-        return True
-    return _rss(worker.pid) > policy.max_rss_bytes
-
-
-def _rss(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/statm") as statm:
-            return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
+def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy, reply: Reply) -> bool:
+    # The worker's own peak: what it once grew to, it mostly keeps (freed memory seldom
+    # goes back to the system).
+    return worker.calls >= policy.max_calls_per_worker or reply.peak_rss_bytes > policy.max_rss_bytes
 
 
 __all__ = ["Exit", "InvocationResult", "Supervisor"]

@@ -85,9 +85,10 @@ def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked
 
 
 class ZygoteClient:
-    def __init__(self, selection: Selection, import_timeout: float = 20.0) -> None:
+    def __init__(self, selection: Selection, import_timeout: float = 20.0, lean: bool = False) -> None:
         self.selection = selection
         self.import_timeout = import_timeout
+        self.lean = lean
         # The imports are probed (all at once, bounded by import_timeout), then done again.
         self.start_timeout = 60.0 + 2 * import_timeout
         self.catalog = Catalog(connectors={}, errors=[])
@@ -207,6 +208,7 @@ class ZygoteClient:
                     allow=sorted(self.selection.allow) if self.selection.allow is not None else None,
                     block=sorted(self.selection.block),
                     import_timeout=self.import_timeout,
+                    lean=self.lean,
                 )
             )
         )

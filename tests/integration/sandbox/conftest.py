@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
+import msgspec
 import pytest
 import pytest_asyncio
 
@@ -20,14 +21,18 @@ SOURCE = Path(__file__).with_name("hostile_connectors.py")
 MODULE = "connectord_hostile"
 TIMEOUT = 1.5
 GRACE = 0.3
+DEFAULT = ConnectorPolicy(
+    timeouts={"verify_credentials": TIMEOUT},
+    limits=Limits(memory_bytes=256 * 1024 * 1024, cpu_seconds=20, open_files=64, processes=32),
+    max_calls_per_worker=5,
+)
+#: The grower's pooled workers are recycled once they have grown past this.
+GROWER_MAX_RSS = 96 * 1024 * 1024
 POLICY = SandboxPolicy(
     concurrency=2,
     grace=GRACE,
-    default=ConnectorPolicy(
-        timeouts={"verify_credentials": TIMEOUT},
-        limits=Limits(memory_bytes=256 * 1024 * 1024, cpu_seconds=20, open_files=64, processes=32),
-        max_calls_per_worker=5,
-    ),
+    default=DEFAULT,
+    connectors={"grower": msgspec.structs.replace(DEFAULT, max_rss_bytes=GROWER_MAX_RSS)},
 )
 
 

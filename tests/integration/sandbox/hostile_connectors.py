@@ -163,6 +163,14 @@ def slow_verify(credentials):
     return connectord.verified("slept")
 
 
+_kept = []
+
+
+def grower_verify(credentials):
+    _kept.append(b"x" * credentials.get("size", 0) * 1024 * 1024)  # written, so resident
+    return connectord.verified(f"pid {os.getpid()}")
+
+
 def nice_verify(credentials):
     log.info("checking %s", credentials.get("path", "nothing"))
     return connectord.verified(f"pid {os.getpid()}")
@@ -186,6 +194,7 @@ forkbomb = _make("forkbomb", forkbomb_verify)
 hoarder = _make("hoarder", hoarder_verify)
 slow = _make("slow", slow_verify)
 nice = _make("nice", nice_verify)
+grower = _make("grower", grower_verify)
 
 CONNECTORS = [
     "sleeper",
@@ -206,6 +215,7 @@ CONNECTORS = [
     "hoarder",
     "slow",
     "nice",
+    "grower",
     "dialer",
     "teller",
     "threader",

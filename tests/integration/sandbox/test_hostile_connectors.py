@@ -156,9 +156,10 @@ async def test_normal_calls_are_served_while_hostile_ones_hang(supervisor: Super
 
 
 async def test_a_dead_zygote_is_restarted_and_calls_go_on(supervisor: Supervisor) -> None:
-    old = supervisor.zygote.pid
+    assert isinstance((await verify(supervisor, "nice")).outcome, Succeeded)
+    old = supervisor.zygote_for("nice").pid
     assert old is not None
     os.kill(old, signal.SIGKILL)
     result = await verify(supervisor, "nice")
     assert isinstance(result.outcome, Succeeded)
-    assert supervisor.zygote.pid not in (None, old)
+    assert supervisor.zygote_for("nice").pid not in (None, old)

@@ -27,7 +27,8 @@ def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> 
         async def main():
             sup = Supervisor(Selection(allow=frozenset({hostile_ids()!r})))
             await sup.start()
-            print(sup.zygote.pid, flush=True)
+            await sup.zygote_for("forker").ensure_started()
+            print(sup.zygote_for("forker").pid, flush=True)
             await sup.invoke(Call(connector="forker", method="verify_credentials",
                                   credentials={{"path": {str(tmp_path / "pids")!r}}}), timeout=60)
 

@@ -1,0 +1,107 @@
+"""Where workers are forked from: a zygote per connector (the default) or one shared zygote.
+
+Two connectors in modules of their own: ``patcher`` changes a shared module (``json``) when
+it is imported, as a careless or hostile package might; ``victim`` reports what its worker
+sees of that change and which heavy modules its process holds.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from connectord.plugins.manager import Selection
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import SandboxPolicy, Zygotes
+from connectord.runtime.supervisor.supervisor import Supervisor
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+CONNECTOR = """
+import json
+import sys
+
+import connectord
+
+{setup}
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="{name}", title="{name}", version="1")
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    held = [m for m in ("jsonschema", "asyncio") if m in sys.modules]
+    return connectord.verified(getattr(json, "patched_by", "untouched") + " " + ",".join(held))
+"""
+
+
+@pytest.fixture(scope="module")
+def two_connectors(
+    tmp_path_factory: pytest.TempPathFactory,
+    connector_site: Callable[[str, Path, dict[str, str]], Path],
+    site_on_path: Callable[[Path], AbstractContextManager[None]],
+) -> Iterator[None]:
+    sources = tmp_path_factory.mktemp("zygote-connectors")
+    setups = {"patcher": 'json.patched_by = "patcher"', "victim": ""}
+    with ExitStack() as stack:
+        for name, setup in setups.items():
+            source = sources / f"{name}.py"
+            source.write_text(textwrap.dedent(CONNECTOR.format(name=name, setup=setup)))
+            site = connector_site(f"zygote_{name}", source, {name: f"zygote_{name}"})
+            stack.enter_context(site_on_path(site))
+        yield
+
+
+async def started(mode: Zygotes) -> Supervisor:
+    supervisor = Supervisor(
+        Selection(allow=frozenset({"patcher", "victim"})), SandboxPolicy(zygotes=mode), Cgroups(None, None)
+    )
+    await supervisor.start()
+    return supervisor
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def own(two_connectors: None) -> AsyncIterator[Supervisor]:
+    supervisor = await started("per-connector")
+    yield supervisor
+    await supervisor.close()
+
+
+async def seen_by(supervisor: Supervisor, connector: str) -> str:
+    result = await supervisor.invoke(Call(connector=connector, method="verify_credentials"))
+    assert isinstance(result.outcome, Succeeded), result.outcome
+    return str(result.outcome.data["message"])
+
+
+async def test_an_import_time_change_reaches_no_other_connectors_workers(own: Supervisor) -> None:
+    assert await seen_by(own, "patcher") == "patcher "
+    assert await seen_by(own, "victim") == "untouched "
+
+
+async def test_a_connectors_zygote_holds_no_validator_nor_event_loop(own: Supervisor) -> None:
+    """Each module a zygote holds makes every fork of it slower; workers validate nothing."""
+    assert (await seen_by(own, "victim")).split(" ")[1] == ""
+
+
+async def test_the_loading_zygote_is_gone_once_the_catalog_is_known(own: Supervisor) -> None:
+    assert set(own.catalog.connectors) == {"patcher", "victim"}
+    assert own.zygote.pid is None
+    assert own.zygote_for("victim") is not own.zygote_for("patcher")
+
+
+async def test_a_shared_zygote_serves_every_connector_and_shares_their_imports(two_connectors: None) -> None:
+    shared = await started("shared")
+    try:
+        assert shared.zygote_for("victim") is shared.zygote
+        # the trade-off the configuration documents: one image, one set of module changes
+        assert (await seen_by(shared, "victim")).startswith("patcher ")
+    finally:
+        await shared.close()
