@@ -152,6 +152,13 @@ def threader_verify(credentials):
     return connectord.verified(f"pid {os.getpid()}")
 
 
+def parent_verify(credentials):
+    if os.fork() == 0:
+        time.sleep(30)
+        os._exit(0)
+    return connectord.verified(f"pid {os.getpid()}")
+
+
 def hoarder_verify(credentials):
     files = []
     while True:
@@ -219,6 +226,7 @@ CONNECTORS = [
     "dialer",
     "teller",
     "threader",
+    "parent",
 ]
 
 
@@ -235,3 +243,4 @@ def dialer_verify(credentials):
 dialer = _make("dialer", dialer_verify)
 teller = _make("teller", teller_verify, secret_field=True)
 threader = _make("threader", threader_verify)
+parent = _make("parent", parent_verify)

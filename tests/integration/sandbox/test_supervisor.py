@@ -137,8 +137,11 @@ async def test_a_connector_without_network_cannot_connect(
     assert "Network is unreachable" in offline_result.outcome.data["message"]
 
 
-async def test_a_pooled_worker_that_left_a_thread_running_is_not_reused(supervisor: Supervisor) -> None:
-    call = Call(connector="threader", method="verify_credentials")
+@pytest.mark.parametrize("connector", ["threader", "parent"])
+async def test_a_pooled_worker_that_left_a_thread_or_a_process_running_is_not_reused(
+    supervisor: Supervisor, connector: str
+) -> None:
+    call = Call(connector=connector, method="verify_credentials")
     pids = []
     for _ in range(2):
         result = await supervisor.invoke(call, isolation="pooled")
