@@ -38,7 +38,7 @@ from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
-from connectord.runtime.store.runner import StoreRunner, until_available
+from connectord.runtime.store.runner import StoreRunner, store_runner, until_available
 
 
 def create_app(
@@ -63,7 +63,7 @@ def create_app(
     app[CONNECTORS] = connectors
     app[STORE] = store
     app[SECRET_BOX] = box
-    app[STORE_RUNNER] = StoreRunner(store.concurrency)
+    app[STORE_RUNNER] = store_runner(store)
     app[NODE] = node
     app[CLOCK] = clock
     app[EXECUTIONS] = Executions(

@@ -4,11 +4,15 @@ never waits on the disk or the database."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import queue
+import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
 
 from connectord.runtime.store.records import StoreUnavailableError
 
@@ -31,6 +35,109 @@ class StoreRunner:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+
+
+Batch = Callable[[], contextlib.AbstractContextManager[None]]
+
+
+@dataclass
+class _Pending:
+    call: Callable[[], Any]
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    result: Any = None
+    error: BaseException | None = field(default=None)
+
+    def attempt(self) -> None:
+        self.result, self.error = None, None
+        try:
+            self.result = self.call()
+        except Exception as exc:
+            self.error = exc
+
+    def deliver(self) -> None:
+        self.loop.call_soon_threadsafe(self._settle)
+
+    def _settle(self) -> None:
+        if self.future.cancelled():
+            return  # the caller gave up; the call ran (or failed) all the same
+        if self.error is not None:
+            self.future.set_exception(self.error)
+        else:
+            self.future.set_result(self.result)
+
+
+class GroupCommitRunner(StoreRunner):
+    """One thread for a store with one writer (SQLite), committing together what queued up.
+
+    While a transaction syncs the disk, further calls queue; the next turn runs all of them
+    in one transaction (``batch``: each call's writes become a savepoint that fails alone)
+    and syncs once. No caller hears of its write before that commit. Should anything in a
+    batch find the store unavailable, the batch is rolled back whole and its calls run again
+    one by one, so each gets the answer it would have had alone."""
+
+    def __init__(self, batch: Batch, max_batch: int = 64) -> None:
+        self._batch = batch
+        self._max_batch = max_batch
+        #: Transactions run so far: one per batch committed, one per call run alone.
+        self.turns = 0
+        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="connectord-store", daemon=True)
+        self._thread.start()
+
+    async def __call__(self, method: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(functools.partial(method, *args, **kwargs), loop, future))
+        return await future
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (first := self._queue.get()) is not None:
+            pending = [first]
+            stop = False
+            while len(pending) < self._max_batch:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                pending.append(more)
+            self._run(pending)
+            for each in pending:
+                each.deliver()
+            if stop:
+                return
+
+    def _run(self, pending: list[_Pending]) -> None:
+        if len(pending) > 1:
+            try:
+                with self._batch():
+                    for each in pending:
+                        each.attempt()
+                        if isinstance(each.error, StoreUnavailableError):
+                            raise each.error
+                self.turns += 1
+                return
+            except StoreUnavailableError:
+                pass  # nothing of the batch was committed: each call on its own, below
+        for each in pending:
+            each.attempt()
+            self.turns += 1
+
+
+def store_runner(store: object) -> StoreRunner:
+    """Group commit for a store with one writer that can batch (SQLite), else a thread per
+    connection the store can use at once."""
+    batch = getattr(store, "batch", None)
+    if batch is not None:
+        return GroupCommitRunner(batch)
+    return StoreRunner(getattr(store, "concurrency", 1))
 
 
 async def until_available(attempt: Callable[[], Awaitable[T]], what: str) -> T:

@@ -37,8 +37,10 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
         self.path = path
         self.url = f"sqlite:///{path}"
         # One connection, used from the store's own thread; the lock also guards the
-        # rare direct calls (CLI commands, tests).
-        self._lock = threading.Lock()
+        # rare direct calls (CLI commands, tests). Reentrant: a batch holds it around its calls.
+        self._lock = threading.RLock()
+        #: The thread whose batch is open (only it holds the lock meanwhile).
+        self._batch_thread: int | None = None
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -73,24 +75,64 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
         return lambda: None  # no other process writes, so no event is ever missed
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole."""
-        with self._lock:
+    def batch(self) -> Iterator[None]:
+        """One transaction around several method calls, made on this thread (group commit:
+        one sync of the disk for all). Each call's writes are a savepoint of their own: a
+        call that fails is undone alone. Nothing is committed before the batch ends."""
+        with self._lock, self._unavailable_on_error():
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._batch_thread = threading.get_ident()
             try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield self._conn
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                self._conn.execute("COMMIT")
-            except sqlite3.IntegrityError:
-                raise  # a constraint we rely on, not an unavailable store
-            except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
+                yield
+            except BaseException:
                 if self._conn.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):
-                        self._conn.execute("ROLLBACK")
-                raise StoreUnavailableError(str(exc)) from None
+                    self._conn.execute("ROLLBACK")
+                raise
+            finally:
+                self._batch_thread = None
+            self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole;
+        within a batch, a savepoint of it."""
+        if self._batch_thread == threading.get_ident():
+            with self._savepoint():
+                yield self._conn
+            return
+        with self._lock, self._unavailable_on_error():
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        with self._unavailable_on_error():
+            self._conn.execute("SAVEPOINT call")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK TO call")
+                self._conn.execute("RELEASE call")
+                raise
+            self._conn.execute("RELEASE call")
+
+    @contextlib.contextmanager
+    def _unavailable_on_error(self) -> Iterator[None]:
+        """sqlite3's operational errors (disk full, I/O error, locked) as StoreUnavailableError."""
+        try:
+            yield
+        except sqlite3.IntegrityError:
+            raise  # a constraint we rely on, not an unavailable store
+        except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
+            if self._conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+            raise StoreUnavailableError(str(exc)) from None
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,132 @@
+"""Group commit on the SQLite store: calls that queue behind a transaction share the next one,
+yet each call succeeds or fails as it would alone, and nothing is reported before it is
+committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from connectord.runtime.store.records import ConflictError, StoreUnavailableError
+from connectord.runtime.store.runner import GroupCommitRunner, store_runner
+from connectord.runtime.store.sqlite import SQLiteStore
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SQLiteStore]:
+    opened = SQLiteStore(tmp_path / "store.sqlite3")
+    yield opened
+    opened.close()
+
+
+@pytest_asyncio.fixture
+async def runner(store: SQLiteStore) -> AsyncIterator[GroupCommitRunner]:
+    made = store_runner(store)
+    assert isinstance(made, GroupCommitRunner)
+    yield made
+    made.close()
+
+
+@contextlib.asynccontextmanager
+async def held(runner: GroupCommitRunner) -> AsyncIterator[None]:
+    """The runner's thread busy until the block ends: what is queued meanwhile is one batch."""
+    entered, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        entered.set()
+        release.wait(10)
+
+    turn = asyncio.ensure_future(runner(hold))
+    assert await asyncio.to_thread(entered.wait, 10)
+    try:
+        yield
+    finally:
+        release.set()
+        await turn
+
+
+async def behind_a_held_turn(runner: GroupCommitRunner, calls: list[Callable[[], Any]]) -> list[Any]:
+    """Each call's value, or the exception it raised, run as one batch."""
+    async with held(runner):
+        queued = [asyncio.ensure_future(runner(call)) for call in calls]
+        await asyncio.sleep(0)  # each task puts its call on the queue when it first runs
+    return await asyncio.gather(*queued, return_exceptions=True)
+
+
+def settings(store: SQLiteStore, *names: str) -> list[bytes | None]:
+    return [store.setting(name) for name in names]
+
+
+async def test_queued_calls_share_one_transaction(runner: GroupCommitRunner, store: SQLiteStore) -> None:
+    names = [f"s{i}" for i in range(10)]
+    results = await behind_a_held_turn(runner, [lambda n=n: store.put_setting(n, n.encode()) for n in names])
+    assert results == [None] * 10
+    assert runner.turns == 2  # the held call, then all ten at once
+    assert settings(store, *names) == [n.encode() for n in names]
+
+
+async def test_a_call_that_fails_in_a_batch_is_undone_alone(
+    runner: GroupCommitRunner, store: SQLiteStore
+) -> None:
+    store.add_user("taken@example.com", "acme", "hash-1", 1.0)
+    results = await behind_a_held_turn(
+        runner,
+        [
+            lambda: store.put_setting("before", b"1"),
+            # a new tenant and user are written, then the key's insert breaks a constraint
+            lambda: store.add_user("new@example.com", "globex", "hash-1", 2.0),
+            lambda: store.put_setting("after", b"2"),
+        ],
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], Exception) and not isinstance(results[1], StoreUnavailableError)
+    assert runner.turns == 2
+    assert settings(store, "before", "after") == [b"1", b"2"]
+    # the failed call left nothing behind: the same user can be added now
+    store.add_user("new@example.com", "globex", "hash-2", 3.0)
+
+
+async def test_a_batch_that_finds_the_store_unavailable_runs_again_call_by_call(
+    runner: GroupCommitRunner, store: SQLiteStore
+) -> None:
+    failures = [StoreUnavailableError("disk I/O error")]
+
+    def flaky() -> str:
+        if failures:
+            raise failures.pop()
+        return "ok"
+
+    results = await behind_a_held_turn(
+        runner,
+        [
+            lambda: store.add_user("once@example.com", "acme", "hash-once", 1.0),
+            flaky,
+            lambda: store.put_setting("later", b"3"),
+        ],
+    )
+    # Had the batch's first write been kept, the second run would find the user there.
+    assert not isinstance(results[0], ConflictError), results[0]
+    assert results[1:] == ["ok", None]
+    assert runner.turns == 1 + 3  # the held call; the batch (rolled back) counts for nothing
+    assert store.principal("hash-once") is not None
+
+
+async def test_a_caller_that_gives_up_does_not_stop_the_others(
+    runner: GroupCommitRunner, store: SQLiteStore
+) -> None:
+    async with held(runner):
+        gone = asyncio.ensure_future(runner(store.put_setting, "gone", b"g"))
+        kept = asyncio.ensure_future(runner(store.put_setting, "kept", b"k"))
+        await asyncio.sleep(0)
+        gone.cancel()
+    assert await kept is None
+    assert gone.cancelled()
+    # the call was on its way: it ran all the same, as with a thread pool
+    assert settings(store, "gone", "kept") == [b"g", b"k"]
