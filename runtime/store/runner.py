@@ -52,11 +52,12 @@ class _Pending:
         self.result, self.error = None, None
         try:
             self.result = self.call()
-        except Exception as exc:
+        except BaseException as exc:  # whatever it is, it belongs to its caller
             self.error = exc
 
     def deliver(self) -> None:
-        self.loop.call_soon_threadsafe(self._settle)
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            self.loop.call_soon_threadsafe(self._settle)
 
     def _settle(self) -> None:
         if self.future.cancelled():

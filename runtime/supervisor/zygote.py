@@ -89,8 +89,9 @@ class ZygoteClient:
         self.selection = selection
         self.import_timeout = import_timeout
         self.lean = lean
-        # The imports are probed (all at once, bounded by import_timeout), then done again.
-        self.start_timeout = 60.0 + 2 * import_timeout
+        # The imports are probed (all at once, bounded by import_timeout), then done again;
+        # a lean zygote imports its one connector once.
+        self.start_timeout = 60.0 + (1 if lean else 2) * import_timeout
         self.catalog = Catalog(connectors={}, errors=[])
         self._process: subprocess.Popen[bytes] | None = None
         self._control: socket.socket | None = None
