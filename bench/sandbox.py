@@ -1,6 +1,6 @@
 """Benchmark: the cost of a sandboxed call, against the floors measured in the same run.
 
-    python bench/sandbox.py [--calls 5000] [--callers 2]
+    python bench/sandbox.py [--calls 5000] [--callers 2] [--zygotes per-connector|shared]
 
 Runs trivial ``verify_credentials`` calls of a no-op connector through connectord's
 supervisor, ``per-call`` and then ``pooled``, with CALLERS concurrent callers, and in the
@@ -28,7 +28,7 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy, Zygotes
 from connectord.runtime.supervisor.supervisor import Supervisor
 
 HERE = Path(__file__).resolve().parent
@@ -111,8 +111,10 @@ def rss_kb(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-async def measure(calls: int, callers: int) -> dict[str, Any]:
-    policy = SandboxPolicy(concurrency=callers, per_connector=callers, default=ConnectorPolicy())
+async def measure(calls: int, callers: int, zygotes: Zygotes) -> dict[str, Any]:
+    policy = SandboxPolicy(
+        concurrency=callers, per_connector=callers, zygotes=zygotes, default=ConnectorPolicy()
+    )
     supervisor = Supervisor(Selection(), policy, Cgroups.detect())
     await supervisor.start()
     try:
@@ -145,6 +147,9 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--callers", type=int, default=2)
+    parser.add_argument(
+        "--zygotes", choices=["per-connector", "shared"], default="per-connector", help="as [sandbox] zygotes"
+    )
     args = parser.parse_args()
 
     fork_floor = floor("fork", args.calls, args.callers)
@@ -152,7 +157,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as site:
         install_noop(Path(site))
         sys.path.insert(0, site)
-        ours = asyncio.run(measure(args.calls, args.callers))
+        ours = asyncio.run(measure(args.calls, args.callers, args.zygotes))
 
     rows = [
         ("fork floor", fork_floor),
@@ -171,6 +176,7 @@ def main() -> None:
     figures = {
         "calls": args.calls,
         "callers": args.callers,
+        "zygotes": args.zygotes,
         "per_call_per_s": ours["per_call"]["per_s"],
         "per_call_median_us": ours["per_call"]["median_us"],
         "per_call_p99_us": ours["per_call"]["p99_us"],
@@ -178,7 +184,11 @@ def main() -> None:
         "pooled_median_us": ours["pooled"]["median_us"],
         "pooled_p99_us": ours["pooled"]["p99_us"],
         "fork_floor_per_s": fork_floor["per_s"],
+        "fork_floor_median_us": fork_floor["median_us"],
+        "fork_floor_p99_us": fork_floor["p99_us"],
         "worker_floor_per_s": worker_floor["per_s"],
+        "worker_floor_median_us": worker_floor["median_us"],
+        "worker_floor_p99_us": worker_floor["p99_us"],
         "per_call_vs_floor": round(ours["per_call"]["per_s"] / fork_floor["per_s"], 3),
         "pooled_vs_floor": round(ours["pooled"]["per_s"] / worker_floor["per_s"], 3),
         **ours["leaks"],

@@ -37,9 +37,9 @@ def decode_logs(data: bytes) -> list[LogLine]:
     return _logs_decoder.decode(data)
 
 
-def rejection_reason(outcome: Outcome) -> dict[str, Any]:
+def rejection_reason(outcome: Outcome, subject: str = "execution") -> dict[str, Any]:
     """What went wrong, in words for the caller; never a traceback, never a secret (the
-    messages were redacted before they were stored)."""
+    messages were redacted before they were stored). ``subject`` names what was cancelled."""
     match outcome:
         case Rejected(error_type=error_type, message=message, field=field):
             reason: dict[str, Any] = {"kind": "rejected", "error_type": error_type, "message": message}
@@ -54,7 +54,7 @@ def rejection_reason(outcome: Outcome) -> dict[str, Any]:
             how = f"signal {sig}" if sig is not None else f"exit code {code}"
             return {"kind": "crashed", "message": f"the connector's worker ended unexpectedly ({how})"}
         case Cancelled():
-            return {"kind": "cancelled", "message": "the execution was cancelled"}
+            return {"kind": "cancelled", "message": f"the {subject} was cancelled"}
         case Succeeded():
             raise ValueError("a success has no rejection reason")
     raise AssertionError(f"unknown outcome {outcome!r}")

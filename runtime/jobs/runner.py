@@ -99,7 +99,7 @@ class JobRunner:
                     async with asyncio.timeout(CANCEL_WAIT):
                         await finished.wait()
                 return
-        error = rejection_reason(Cancelled())
+        error = rejection_reason(Cancelled(), "job")
         was = await self.run(self.store.cancel_job, tenant_id, job_id, self.clock(), error)
         if was is None:
             return  # it ended meanwhile
@@ -321,5 +321,5 @@ def _attempt(number: int, started: float, finished: float, outcome: Outcome) -> 
         entry["outcome"] = "succeeded"
     else:
         entry["outcome"] = "failed"
-        entry["error"] = rejection_reason(outcome)
+        entry["error"] = rejection_reason(outcome, "job")
     return entry

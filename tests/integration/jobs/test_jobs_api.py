@@ -320,6 +320,8 @@ async def test_a_running_job_is_cancelled(jobs_api: JobsApi, tmp_path: Path) -> 
     job_id = await start_sleeper(jobs_api, tmp_path)
     cancelled = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 200)
     assert cancelled["status"] == "CANCELLED"
+    job = await jobs_api.call("GET", f"/v1/jobs/{job_id}", 200)
+    assert job["attempts"][-1]["error"] == {"kind": "cancelled", "message": "the job was cancelled"}
     again = await jobs_api.call("DELETE", f"/v1/jobs/{job_id}", 409)
     assert "CANCELLED" in again["message"]
     await jobs_api.call("DELETE", "/v1/jobs/nope", 404)

@@ -20,7 +20,7 @@ from connectord.runtime.store.records import (
 T0 = 1_800_000_000.0
 NODE = "node-1"
 LEASE = T0 + 10**6
-CANCELLED = {"kind": "cancelled", "message": "the execution was cancelled"}
+CANCELLED = {"kind": "cancelled", "message": "the job was cancelled"}
 
 
 @pytest.fixture
