@@ -329,7 +329,8 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -
 
 def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy, reply: Reply) -> bool:
     # The worker's own peak: what it once grew to, it mostly keeps (freed memory seldom
-    # goes back to the system).
+    # goes back to the system). Reported by the worker, like ``clean``: a connector that lies
+    # keeps only its own tenant's worker, whose memory RLIMIT_AS bounds all the same.
     return worker.calls >= policy.max_calls_per_worker or reply.peak_rss_bytes > policy.max_rss_bytes
 
 
