@@ -56,6 +56,9 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     #: connector only (started on its first call): forks are cheaper, and no connector's
     #: import-time changes reach another's workers. "shared": one zygote for all, less memory.
     zygotes: Zygotes = "per-connector"
+    #: A connector's own zygote stops after this long without a call of that connector
+    #: (and with none of its workers running); its next call starts it again.
+    zygote_idle_seconds: Seconds = 600.0
     default: ConnectorPolicy = ConnectorPolicy()
     connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
 

@@ -66,6 +66,9 @@ class Supervisor:
         #: policy shares one zygote, else each connector gets one of its own (``zygote_for``).
         self.zygote = ZygoteClient(self.selection, policy.import_timeout)
         self._own_zygotes: dict[str, ZygoteClient] = {}
+        #: When each connector was last called (monotonic clock), to stop unused zygotes.
+        self._last_call: dict[str, float] = {}
+        self._idle_check: asyncio.Task[None] | None = None
         self._described = False
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
         # Keys are (tenant, connector); a connector's calls of all tenants form a group.
@@ -103,6 +106,35 @@ class Supervisor:
         self._described = True
         if self.policy.zygotes == "per-connector":
             await self.zygote.close()  # its catalog is all we need of it
+            if self._idle_check is None:
+                self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
+
+    async def _stop_idle_zygotes_forever(self) -> None:
+        idle = self.policy.zygote_idle_seconds
+        while True:
+            await asyncio.sleep(min(idle / 2, 60.0))
+            try:
+                self.stop_idle_zygotes(time.monotonic() - idle)
+            except Exception:  # a bug here must not end the checks for good
+                log.exception("cannot stop idle zygotes")
+
+    def stop_idle_zygotes(self, unused_since: float) -> list[str]:
+        """Stop the own zygotes of the connectors not called since ``unused_since`` (a
+        monotonic time) that have no worker running, with their idle pooled workers; the
+        connectors whose zygote was stopped."""
+        running = {worker.key[1] for worker in self._running.values()}
+        stopped = []
+        for connector, zygote in self._own_zygotes.items():
+            if zygote.pid is None or connector in running:
+                continue
+            if self._last_call.get(connector, float("-inf")) > unused_since:
+                continue
+            for key in [key for key in self._idle if key[1] == connector]:
+                for worker in self._idle.pop(key):
+                    worker.kill()
+            zygote.stop()
+            stopped.append(connector)
+        return stopped
 
     async def _ensure_described(self) -> None:
         if self.policy.zygotes == "shared":
@@ -118,6 +150,8 @@ class Supervisor:
         self._idle.clear()
 
     async def close(self) -> None:
+        if self._idle_check is not None:
+            self._idle_check.cancel()
         self.retire_idle()
         for worker in self._running.values():
             worker.kill()
@@ -182,6 +216,7 @@ class Supervisor:
         logs: LogCollector,
     ) -> Outcome:
         worker: WorkerProcess | None = None
+        self._last_call[key[1]] = time.monotonic()  # its zygote is not stopped under it
         try:
             idle = self._idle_worker(key) if isolation == "pooled" else None
             if idle is None:

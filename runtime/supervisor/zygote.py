@@ -183,9 +183,13 @@ class ZygoteClient:
             if future.done():
                 self._spawns.pop(token, None)
 
+    def stop(self) -> None:
+        """Stop the zygote (it is reaped in the background); the next spawn starts it again."""
+        self._drop(SHUTDOWN)
+
     async def close(self) -> None:
         process = self._process
-        self._drop(SHUTDOWN)
+        self.stop()
         if process is not None:
             await asyncio.to_thread(process.wait)
 

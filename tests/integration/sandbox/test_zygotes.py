@@ -7,7 +7,9 @@ sees of that change and which heavy modules its process holds.
 
 from __future__ import annotations
 
+import asyncio
 import textwrap
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 CONNECTOR = """
 import json
 import sys
+import time
 
 import connectord
 
@@ -38,6 +41,7 @@ def describe_connector():
 
 @connectord.hookimpl
 def verify_credentials(credentials):
+    time.sleep(credentials.get("sleep", 0))
     held = [m for m in ("jsonschema", "asyncio") if m in sys.modules]
     return connectord.verified(getattr(json, "patched_by", "untouched") + " " + ",".join(held))
 """
@@ -60,10 +64,9 @@ def two_connectors(
         yield
 
 
-async def started(mode: Zygotes) -> Supervisor:
-    supervisor = Supervisor(
-        Selection(allow=frozenset({"patcher", "victim"})), SandboxPolicy(zygotes=mode), Cgroups(None, None)
-    )
+async def started(mode: Zygotes, idle_seconds: float = 600.0) -> Supervisor:
+    policy = SandboxPolicy(zygotes=mode, zygote_idle_seconds=idle_seconds)
+    supervisor = Supervisor(Selection(allow=frozenset({"patcher", "victim"})), policy, Cgroups(None, None))
     await supervisor.start()
     return supervisor
 
@@ -75,8 +78,9 @@ async def own(two_connectors: None) -> AsyncIterator[Supervisor]:
     await supervisor.close()
 
 
-async def seen_by(supervisor: Supervisor, connector: str) -> str:
-    result = await supervisor.invoke(Call(connector=connector, method="verify_credentials"))
+async def seen_by(supervisor: Supervisor, connector: str, sleep: float = 0, pooled: bool = False) -> str:
+    call = Call(connector=connector, method="verify_credentials", credentials={"sleep": sleep})
+    result = await supervisor.invoke(call, isolation="pooled" if pooled else "per-call")
     assert isinstance(result.outcome, Succeeded), result.outcome
     return str(result.outcome.data["message"])
 
@@ -105,3 +109,37 @@ async def test_a_shared_zygote_serves_every_connector_and_shares_their_imports(t
         assert (await seen_by(shared, "victim")).startswith("patcher ")
     finally:
         await shared.close()
+
+
+async def test_unused_zygotes_stop_with_their_idle_workers_and_start_again(own: Supervisor) -> None:
+    await seen_by(own, "victim", pooled=True)
+    await seen_by(own, "patcher")
+    old = own.zygote_for("victim").pid
+    assert not own.stop_idle_zygotes(time.monotonic() - 60)  # both were just called
+    assert sorted(own.stop_idle_zygotes(time.monotonic())) == ["patcher", "victim"]
+    assert own.zygote_for("victim").pid is None and own.zygote_for("patcher").pid is None
+    assert not any(key[1] == "victim" for key in own._idle)  # its pooled worker went too
+    assert await seen_by(own, "victim") == "untouched "
+    assert own.zygote_for("victim").pid not in (None, old)
+
+
+async def test_a_zygote_whose_worker_runs_is_not_stopped(own: Supervisor) -> None:
+    running = asyncio.ensure_future(seen_by(own, "victim", sleep=1.0))
+    while not own._running:
+        await asyncio.sleep(0.01)
+    assert "victim" not in own.stop_idle_zygotes(time.monotonic() + 60)
+    assert await running == "untouched "
+
+
+async def test_a_zygote_stops_by_itself_once_unused(two_connectors: None) -> None:
+    supervisor = await started("per-connector", idle_seconds=0.2)
+    try:
+        await seen_by(supervisor, "victim")
+        for _ in range(100):  # checked every 0.1 s
+            if supervisor.zygote_for("victim").pid is None:
+                break
+            await asyncio.sleep(0.05)
+        assert supervisor.zygote_for("victim").pid is None
+        assert await seen_by(supervisor, "victim") == "untouched "
+    finally:
+        await supervisor.close()
