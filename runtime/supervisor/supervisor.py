@@ -152,6 +152,8 @@ class Supervisor:
     async def close(self) -> None:
         if self._idle_check is not None:
             self._idle_check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._idle_check
         self.retire_idle()
         for worker in self._running.values():
             worker.kill()
