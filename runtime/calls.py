@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import msgspec
@@ -263,10 +264,8 @@ def params_problem(job_type: JobType, params: dict[str, Any]) -> tuple[str, str]
 
 def _schema_problem(schema: dict[str, Any], instance: Any, noun: str) -> tuple[str, str] | None:
     """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``."""
-    from jsonschema.exceptions import best_match
-
     validator = schema_validator(msgspec.json.encode(schema))
-    error = best_match(validator.iter_errors(instance))
+    error = _best_match()(validator.iter_errors(instance))
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]
@@ -285,6 +284,15 @@ def _schema_problem(schema: dict[str, Any], instance: Any, noun: str) -> tuple[s
     else:
         rule = f"fails '{error.validator}': {_rule_text(error)}"
     return rule, ".".join(path)
+
+
+@functools.cache
+def _best_match() -> Callable[..., jsonschema.ValidationError | None]:
+    """jsonschema's ``best_match``, imported once (an import statement per call costs a
+    fifth of checking a call's credentials)."""
+    from jsonschema.exceptions import best_match
+
+    return best_match
 
 
 def _unknown_keys(schema: Any, instance: Any) -> set[str]:

@@ -12,9 +12,12 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from connectord.runtime.store.records import StoreUnavailableError
+
+if TYPE_CHECKING:
+    from connectord.runtime.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -132,13 +135,13 @@ class GroupCommitRunner(StoreRunner):
             self.turns += 1
 
 
-def store_runner(store: object) -> StoreRunner:
+def store_runner(store: Store) -> StoreRunner:
     """Group commit for a store with one writer that can batch (SQLite), else a thread per
     connection the store can use at once."""
     batch = getattr(store, "batch", None)
     if batch is not None:
         return GroupCommitRunner(batch)
-    return StoreRunner(getattr(store, "concurrency", 1))
+    return StoreRunner(store.concurrency)
 
 
 async def until_available(attempt: Callable[[], Awaitable[T]], what: str) -> T:
