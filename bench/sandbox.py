@@ -1,6 +1,7 @@
 """Benchmark: the cost of a sandboxed call, against the floors measured in the same run.
 
     python bench/sandbox.py [--calls 5000] [--callers 2] [--zygotes per-connector|shared]
+                            [--limits '{"seccomp": true, "landlock": true, "network": false}']
 
 Runs trivial ``verify_credentials`` calls of a no-op connector through connectord's
 supervisor, ``per-call`` and then ``pooled``, with CALLERS concurrent callers, and in the
@@ -24,12 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
 from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy, Zygotes
 from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.protocol import Limits
 
 HERE = Path(__file__).resolve().parent
 NOOP = """
@@ -111,9 +115,9 @@ def rss_kb(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-async def measure(calls: int, callers: int, zygotes: Zygotes) -> dict[str, Any]:
+async def measure(calls: int, callers: int, zygotes: Zygotes, limits: Limits) -> dict[str, Any]:
     policy = SandboxPolicy(
-        concurrency=callers, per_connector=callers, zygotes=zygotes, default=ConnectorPolicy()
+        concurrency=callers, per_connector=callers, zygotes=zygotes, default=ConnectorPolicy(limits=limits)
     )
     supervisor = Supervisor(Selection(), policy, Cgroups.detect())
     await supervisor.start()
@@ -150,14 +154,21 @@ def main() -> None:
     parser.add_argument(
         "--zygotes", choices=["per-connector", "shared"], default="per-connector", help="as [sandbox] zygotes"
     )
+    parser.add_argument(
+        "--limits",
+        type=json.loads,
+        default={},
+        help='limits changed from the defaults, as JSON: \'{"seccomp": true, "landlock": true}\'',
+    )
     args = parser.parse_args()
+    limits = msgspec.convert(args.limits, Limits)
 
     fork_floor = floor("fork", args.calls, args.callers)
     worker_floor = floor("worker", args.calls, args.callers)
     with tempfile.TemporaryDirectory() as site:
         install_noop(Path(site))
         sys.path.insert(0, site)
-        ours = asyncio.run(measure(args.calls, args.callers, args.zygotes))
+        ours = asyncio.run(measure(args.calls, args.callers, args.zygotes, limits))
 
     rows = [
         ("fork floor", fork_floor),
@@ -177,6 +188,7 @@ def main() -> None:
         "calls": args.calls,
         "callers": args.callers,
         "zygotes": args.zygotes,
+        "limits": args.limits,
         "per_call_per_s": ours["per_call"]["per_s"],
         "per_call_median_us": ours["per_call"]["median_us"],
         "per_call_p99_us": ours["per_call"]["p99_us"],

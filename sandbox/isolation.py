@@ -12,11 +12,17 @@ import ctypes
 import os
 import resource
 import signal
+import sys
 from pathlib import Path
 
+from connectord.sandbox import landlock
 from connectord.sandbox.protocol import Limits
 
 PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+PR_SET_NO_NEW_PRIVS = 38
+SECCOMP_MODE_FILTER = 2
 #: The worker's socket is moved here; every other descriptor above 2 is closed.
 WORKER_FD = 3
 
@@ -29,6 +35,14 @@ def die_with_parent(expected_parent: int, sig: int = signal.SIGKILL) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != expected_parent:
         os._exit(1)
+
+
+def forbid_inspection() -> None:
+    """Make this process non-dumpable: a process of the same user can then neither trace
+    it nor read its memory or environment through /proc (a worker holds a tenant's
+    credentials; the server holds every tenant's), and it leaves no core dump."""
+    if _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
 
 
 def kill_everything_in(pid: int, cgroups: list[str]) -> None:
@@ -148,3 +162,91 @@ def _mount(source: str | None, target: str, kind: str | None, flags: int, data: 
 
 def _c(text: str | None) -> bytes | None:
     return None if text is None else os.fsencode(text)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def filter_syscalls(program: bytes) -> None:
+    """Install a compiled seccomp BPF ``program`` (8 bytes per instruction) on this process
+    and all it starts. The supervisor compiles it once (runtime/supervisor/syscall_filter.py):
+    loading it here is two system calls, where building it would cost every worker."""
+    if not program or len(program) % 8:
+        raise OSError(0, "cannot filter system calls: the compiled filter is malformed")
+    code = ctypes.create_string_buffer(program, len(program))
+    fprog = _SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+    _no_new_privileges()
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot filter system calls (seccomp: {os.strerror(errno)})")
+
+
+def _no_new_privileges() -> None:
+    # Required to install a filter or a Landlock ruleset without CAP_SYS_ADMIN, and it
+    # keeps a setuid program run by the connector from shedding them.
+    if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_NO_NEW_PRIVS) failed: {os.strerror(errno)}")
+
+
+#: Besides the Python installation, what connectors commonly read: shared libraries, CA
+#: certificates, name resolution and time zones.
+SYSTEM_READABLE = (
+    "/lib",
+    "/lib64",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/local/lib",
+    "/usr/share/ca-certificates",
+    "/usr/share/zoneinfo",
+    "/etc/ssl",
+    "/etc/pki",
+    "/etc/ca-certificates",
+    "/etc/ld.so.cache",
+    "/etc/passwd",  # user names and home directories (os.path.expanduser); no password
+    "/etc/group",
+    "/etc/localtime",
+    "/etc/resolv.conf",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/nsswitch.conf",
+    "/etc/gai.conf",
+    "/etc/services",
+    "/etc/protocols",
+    "/proc/self",  # opened by the worker, so its own /proc/PID only
+)
+DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
+
+
+def system_paths() -> list[str]:
+    """What a worker confined with Landlock may read without being told: the interpreter's
+    prefixes, ``sys.path``, the directory of every module loaded so far (where a lazy
+    import of a sibling looks, symbolic links resolved) and SYSTEM_READABLE; a path beneath
+    another one listed is left out (it adds nothing)."""
+    paths = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *SYSTEM_READABLE}
+    paths.update(os.path.abspath(p) for p in sys.path if p)
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str):
+            paths.add(os.path.dirname(os.path.realpath(file)))
+    kept: list[str] = []
+    for path in sorted(paths):
+        if not any(path.startswith(parent.rstrip("/") + "/") for parent in kept):
+            kept.append(path)
+    return kept
+
+
+def restrict_files(readable: list[str], writable: list[str]) -> None:
+    """Confine this process with Landlock: read (and execute) beneath ``readable``, read
+    and write the usual devices, do anything beneath ``writable``, nothing elsewhere."""
+    grants = [(path, landlock.READ) for path in readable]
+    grants += [(path, landlock.DEVICE) for path in DEVICES]
+    grants += [(path, landlock.EVERYTHING) for path in writable]
+    ruleset = landlock.ruleset(grants)
+    try:
+        _no_new_privileges()
+    except OSError:
+        os.close(ruleset)
+        raise
+    landlock.restrict_self(ruleset)

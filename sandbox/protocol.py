@@ -37,6 +37,23 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     #: /dev/null) is mounted over each in a mount namespace of its own. The server adds its
     #: data directory and store, so no connector (nor a tenant's SQL query) reaches them.
     hidden_paths: list[str] = msgspec.field(default_factory=list)
+    #: True refuses (EPERM) the system calls listed in runtime/supervisor/syscall_filter.py:
+    #: tracing, mounts and namespaces, kernel modules, bpf, io_uring, keyrings, ...
+    seccomp: bool = False
+    #: True confines files with Landlock: the worker may read only the Python installation
+    #: and its packages, shared libraries, certificate, DNS and time zone files, and
+    #: ``readable_paths``, and write only beneath ``writable_paths``.
+    landlock: bool = False
+    readable_paths: list[str] = msgspec.field(default_factory=list)
+    writable_paths: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for name in ("hidden_paths", "readable_paths", "writable_paths"):
+            relative = [path for path in getattr(self, name) if not path.startswith("/")]
+            if relative:
+                raise ValueError(f"{name} must be absolute paths, not {', '.join(relative)}")
+        if not self.landlock and (self.readable_paths or self.writable_paths):
+            raise ValueError("readable_paths and writable_paths need landlock = true")
 
 
 # supervisor -> zygote
@@ -63,6 +80,8 @@ class Spawn(msgspec.Struct, tag="spawn"):
     connector: str
     limits: Limits
     cgroups: list[str] = msgspec.field(default_factory=list)
+    #: The compiled seccomp filter when ``limits.seccomp`` (BPF, 8 bytes an instruction).
+    syscall_filter: bytes = b""
 
 
 # zygote -> supervisor

@@ -23,7 +23,7 @@ from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
-from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, frame
+from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, Spawn, frame
 
 
 class WorkerKit:
@@ -35,43 +35,46 @@ class WorkerKit:
         self.log_handler = _FrameHandler()
         _capture_logs(self.log_handler)
         self.address_space = isolation.address_space()
+        #: What a worker confined with Landlock may still read (see isolation.system_paths).
+        self.system_paths = isolation.system_paths()
         self.requests = msgspec.msgpack.Decoder(Request)
         for method in RESULT_TYPES:
             warm_result_type(method)
 
 
-def run_worker(
-    fd: int,
-    zygote_pid: int,
-    registry: ConnectorRegistry,
-    limits: Limits,
-    cgroups: list[str],
-    kit: WorkerKit,
-) -> None:
+def run_worker(fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spawn, kit: WorkerKit) -> None:
     """Serve ``registry`` (one connector only); never returns: the process ends with
     ``os._exit`` whatever happens."""
     code = 70
     try:
         os.setsid()
         isolation.die_with_parent(zygote_pid)
-        isolation.join_cgroups(cgroups)
+        isolation.forbid_inspection()
+        isolation.join_cgroups(spawn.cgroups)
         isolation.reset_signals()
         fd = isolation.keep_only(fd)
-        refusal = _confine(limits, kit)
-        serve(Channel(socket.socket(fileno=fd), kit.requests), registry, limits, kit.log_handler, refusal)
+        refusal = _confine(spawn.limits, spawn.syscall_filter, kit)
+        channel = Channel(socket.socket(fileno=fd), kit.requests)
+        serve(channel, registry, spawn.limits, kit.log_handler, refusal)
         code = 0
     finally:
         os._exit(code)
 
 
-def _confine(limits: Limits, kit: WorkerKit) -> Rejected | None:
+def _confine(limits: Limits, syscall_filter: bytes, kit: WorkerKit) -> Rejected | None:
     """Apply the limits; a confinement that cannot be had refuses every call rather than
-    letting it run with less isolation than configured."""
+    letting it run with less isolation than configured. The seccomp filter comes last: it
+    refuses the mounts and namespaces the steps before it need."""
     try:
         if limits.hidden_paths:
             isolation.hide_paths(limits.hidden_paths)
         if not limits.network:
             isolation.cut_network()
+        if limits.landlock:
+            readable = [*kit.system_paths, *limits.readable_paths]
+            isolation.restrict_files(readable, limits.writable_paths)
+        if limits.seccomp:
+            isolation.filter_syscalls(syscall_filter)
         isolation.apply_limits(limits, kit.address_space)
     except OSError as exc:
         return Rejected("SandboxError", str(exc))

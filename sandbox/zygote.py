@@ -143,7 +143,7 @@ class Zygote:
             self.control.close()
             os.close(self.wake_r)
             os.close(self.wake_w)
-            run_worker(fd, zygote_pid, registry, request.limits, request.cgroups, self.kit)
+            run_worker(fd, zygote_pid, registry, request, self.kit)
         os.close(fd)
         self.workers[pid] = request.cgroups
         self._send(Spawned(request.token, pid))

@@ -36,9 +36,10 @@ from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
 from connectord.runtime.supervisor.fairness import FairLimiter
 from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
+from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
 from connectord.runtime.supervisor.zygote import Exit, Forked, ZygoteClient, ZygoteError
-from connectord.sandbox.protocol import Reply, Request
+from connectord.sandbox.protocol import Reply, Request, Spawn
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,10 @@ class Supervisor:
         return zygote
 
     async def start(self) -> None:
-        """Load and describe the connectors (``catalog``)."""
+        """Load and describe the connectors (``catalog``). Raises ZygoteError if the
+        sandbox cannot start, or cannot confine workers as the policy says."""
+        for policy in (self.policy.default, *self.policy.connectors.values()):
+            _syscall_filter(policy)  # now, not at the first call: a start that fails says why
         await self.zygote.ensure_started()
         self._described = True
         if self.policy.zygotes == "per-connector":
@@ -284,9 +288,8 @@ class Supervisor:
             worker = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
-            forked = await self.zygote_for(key[1]).spawn(
-                key[1], policy.limits, [str(p) for p in cgroups.paths], theirs, on_orphan
-            )
+            order = Spawn(0, key[1], policy.limits, [str(p) for p in cgroups.paths], _syscall_filter(policy))
+            forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan)
         except BaseException as exc:
             if worker is not None:
                 worker.close()
@@ -362,6 +365,16 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -
                 return Rejected("InvalidResult", redactor.text(str(exc)))
         return Succeeded(redactor.data(outcome.data))
     return outcome
+
+
+def _syscall_filter(policy: ConnectorPolicy) -> bytes:
+    """The compiled seccomp filter the policy asks for, or nothing."""
+    if not policy.limits.seccomp:
+        return b""
+    try:
+        return compiled_filter()
+    except SeccompUnavailableError as exc:
+        raise ZygoteError(str(exc)) from None
 
 
 def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy, reply: Reply) -> bool:

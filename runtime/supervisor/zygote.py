@@ -24,7 +24,6 @@ from connectord.sandbox.protocol import (
     FrameBuffer,
     FrameError,
     Hello,
-    Limits,
     Ready,
     Reaped,
     Spawn,
@@ -122,16 +121,9 @@ class ZygoteClient:
             if self._starting is not None and self._starting.done():
                 self._starting = None
 
-    async def spawn(
-        self,
-        connector: str,
-        limits: Limits,
-        cgroups: list[str],
-        sock: socket.socket,
-        on_orphan: OrphanHandler,
-    ) -> Forked:
-        """Fork a worker for ``connector`` that talks over ``sock`` (closed here; the worker
-        has its own copy).
+    async def spawn(self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler) -> Forked:
+        """Fork a worker as ``order`` says (its token is set here) that talks over ``sock``
+        (closed here; the worker has its own copy).
 
         A zygote found dead on the way is replaced once, so a call queued while it died
         still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
@@ -142,7 +134,7 @@ class ZygoteClient:
             for attempt in (1, 2):
                 await self.ensure_started()
                 try:
-                    return await self._spawn_once(connector, limits, cgroups, sock, on_orphan, handed_over)
+                    return await self._spawn_once(order, sock, on_orphan, handed_over)
                 except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
                     self._drop("the zygote died")
                     if attempt == 2:
@@ -156,13 +148,7 @@ class ZygoteClient:
             sock.close()
 
     async def _spawn_once(
-        self,
-        connector: str,
-        limits: Limits,
-        cgroups: list[str],
-        sock: socket.socket,
-        on_orphan: OrphanHandler,
-        handed_over: list[bool],
+        self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler, handed_over: list[bool]
     ) -> Forked:
         token = next(self._tokens)
         future: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
@@ -170,7 +156,7 @@ class ZygoteClient:
         # The send runs to its end even if we are cancelled: half a frame on the control
         # socket would break the zygote for everyone. It works on its own copy of the fd.
         sending = asyncio.ensure_future(
-            self._send(frame(Spawn(token, connector, limits, cgroups)), os.dup(sock.fileno()))
+            self._send(frame(msgspec.structs.replace(order, token=token)), os.dup(sock.fileno()))
         )
         try:
             await asyncio.shield(sending)

@@ -42,6 +42,14 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
         ({"sandbox": {"default": {"isolation": "shared"}}}, "at `$.sandbox.default.isolation`"),
         ({"sandbox": {"default": {"limits": {"open_files": 3}}}}, "`$.sandbox.default.limits.open_files`"),
         ({"sandbox": {"default": {"timeouts": {"get_meta_modl": 3}}}}, "Invalid enum value 'get_meta_modl'"),
+        (
+            {"sandbox": {"default": {"limits": {"landlock": True, "writable_paths": ["tmp"]}}}},
+            "writable_paths must be absolute paths, not tmp - at `$.sandbox.default.limits`",
+        ),
+        (
+            {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["/srv"]}}}}},
+            "readable_paths and writable_paths need landlock = true - at `$.sandbox.connectors[...].limits`",
+        ),
     ],
 )
 def test_bad_values_are_refused_with_their_place(raw: dict, message: str) -> None:

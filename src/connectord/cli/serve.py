@@ -41,7 +41,11 @@ def run(args: argparse.Namespace) -> int:
     from connectord.runtime.supervisor.cgroups import Cgroups
     from connectord.runtime.supervisor.supervisor import Supervisor
     from connectord.runtime.supervisor.zygote import ZygoteError
+    from connectord.sandbox.isolation import forbid_inspection
 
+    # The server holds every tenant's credentials and the key to them: no process of the
+    # same user (a connector's worker included) may read its memory or environment.
+    forbid_inspection()
     settings = settings_from_args(args)
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     policy = sandbox_policy(settings)

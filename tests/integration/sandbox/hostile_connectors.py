@@ -32,7 +32,7 @@ def _make(connector_id, verify, secret_field=False):
     class Connector:
         @connectord.hookimpl
         def describe_connector(self):
-            props = {"path": {"type": "string"}, "size": {"type": "integer"}}
+            props = {"path": {"type": "string"}, "size": {"type": "integer"}, "probe": {"type": "string"}}
             if secret_field:
                 props["token"] = {"type": "string", "secret": True}
             return connectord.ConnectorInfo(
@@ -227,6 +227,7 @@ CONNECTORS = [
     "teller",
     "threader",
     "parent",
+    "prober",
 ]
 
 
@@ -244,3 +245,59 @@ dialer = _make("dialer", dialer_verify)
 teller = _make("teller", teller_verify, secret_field=True)
 threader = _make("threader", threader_verify)
 parent = _make("parent", parent_verify)
+
+
+def _probe(name, path):
+    """Try one thing a confined worker must not do (or must still do); None when it worked."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if name == "dumpable":
+        return str(libc.prctl(3, 0, 0, 0, 0))  # PR_GET_DUMPABLE
+    if name == "read":
+        with open(path) as f:
+            f.read()
+        return None
+    if name == "write":
+        with open(path, "w") as f:
+            f.write("written")
+        return None
+    if name == "thread":
+        import threading
+
+        thread = threading.Thread(target=lambda: None)
+        thread.start()
+        thread.join()
+        return None
+    if name == "subprocess":
+        import subprocess
+
+        return None if subprocess.run([sys.executable, "-c", "pass"]).returncode == 0 else "failed"
+    calls = {
+        "traceme": lambda: libc.ptrace(0, 0, 0, 0),  # PTRACE_TRACEME
+        "unshare": lambda: libc.unshare(0x10000000),  # CLONE_NEWUSER
+        "umount": lambda: libc.umount2(path.encode(), 2),  # MNT_DETACH
+        "bpf": lambda: libc.syscall(ctypes.c_long(321), ctypes.c_long(0), None, ctypes.c_long(0)),
+    }
+    if name == "clone_newuser":  # a fork into a new user namespace; the child leaves at once
+        flags = ctypes.c_long(0x10000000 | signal.SIGCHLD)
+        pid = libc.syscall(ctypes.c_long(56), flags, None, None, None, None)
+        if pid == 0:
+            os._exit(0)
+        if pid > 0:
+            os.waitpid(pid, 0)
+            return None
+    elif calls[name]() == 0 or (name == "bpf" and ctypes.get_errno() == 22):
+        return None  # bpf(0, NULL, 0) that got past any filter is merely EINVAL
+    return os.strerror(ctypes.get_errno())
+
+
+def prober_verify(credentials):
+    """``credentials["probe"]``: one thing to try; answers what happened, as its message."""
+    try:
+        problem = _probe(credentials["probe"], credentials.get("path", ""))
+    except OSError as exc:
+        problem = type(exc).__name__
+    return connectord.verified(f"pid {os.getpid()}: {problem or 'done'}")
+
+
+prober = _make("prober", prober_verify)

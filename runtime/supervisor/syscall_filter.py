@@ -1,0 +1,119 @@
+"""The seccomp filter of ``limits.seccomp``: system calls a connector never needs, refused.
+
+A deny list, not an allow list: Python, its C extensions and the libraries connectors use
+make system calls no list could foresee, while the calls below serve only debuggers,
+administrators and containers, and are where a kernel exploit usually starts. Each fails
+with EPERM (a connector sees PermissionError) instead of killing the worker, so a library
+that merely probes one goes on. The filter is compiled once by libseccomp (which knows each
+architecture's numbers) through pyseccomp, and the worker only loads the bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import tempfile
+
+#: Refused with EPERM. Names this libseccomp does not know are skipped.
+DENIED = (
+    # another process's memory: tracing and its relatives
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    "pidfd_getfd",
+    "kcmp",
+    # mounts and namespaces: a way around hidden paths and the network cut
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "move_mount",
+    "open_tree",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "unshare",
+    "setns",
+    # the kernel's own attack surface
+    "bpf",
+    "perf_event_open",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    # the machine's administration
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "kexec_load",
+    "kexec_file_load",
+    "reboot",
+    "swapon",
+    "swapoff",
+    "acct",
+    "quotactl",
+    "syslog",
+    "settimeofday",
+    "clock_settime",
+    "clock_adjtime",
+    "adjtimex",
+    "sethostname",
+    "setdomainname",
+    "iopl",
+    "ioperm",
+    "vhangup",
+    "lookup_dcookie",
+    "uselib",
+    "nfsservctl",
+)
+
+#: clone(2) flags that create namespaces, refused like unshare(2).
+_NAMESPACE_FLAGS = (
+    0x00020000,  # CLONE_NEWNS
+    0x02000000,  # CLONE_NEWCGROUP
+    0x04000000,  # CLONE_NEWUTS
+    0x08000000,  # CLONE_NEWIPC
+    0x10000000,  # CLONE_NEWUSER
+    0x20000000,  # CLONE_NEWPID
+    0x40000000,  # CLONE_NEWNET
+    0x00000080,  # CLONE_NEWTIME
+)
+
+
+class SeccompUnavailableError(RuntimeError):
+    """libseccomp (or pyseccomp) cannot be loaded here."""
+
+
+@functools.cache
+def compiled_filter() -> bytes:
+    """The filter as a BPF program for this machine's architecture."""
+    try:
+        import pyseccomp as seccomp
+    except (ImportError, OSError, RuntimeError) as exc:
+        raise SeccompUnavailableError(
+            f"limits.seccomp needs libseccomp (package libseccomp2) and pyseccomp: {exc}"
+        ) from None
+    rules = seccomp.SyscallFilter(seccomp.ALLOW)
+    # A system call of another ABI (int 0x80 on x86_64) would slip past the numbers below.
+    rules.set_attr(seccomp.Attr.ACT_BADARCH, seccomp.KILL_PROCESS)
+    refuse = seccomp.ERRNO(errno.EPERM)
+    for name in DENIED:
+        if seccomp.resolve_syscall(seccomp.system_arch(), name) < 0:
+            continue  # not a system call of this architecture, or unknown to this libseccomp
+        rules.add_rule(refuse, name)
+    for flag in _NAMESPACE_FLAGS:
+        rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    # clone3 passes its flags in memory, out of a filter's sight: ENOSYS makes the C
+    # library fall back to clone, whose flags are checked above.
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    with tempfile.TemporaryFile() as out:
+        rules.export_bpf(out)
+        out.seek(0)
+        return out.read()

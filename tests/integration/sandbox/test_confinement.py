@@ -1,0 +1,127 @@
+"""The optional confinements of a worker (seccomp, Landlock) and the one always on (no
+process may inspect a worker), seen from inside a real worker: what a connector tries,
+and what it gets."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from connectord.plugins.manager import Selection
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import SandboxPolicy
+from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox import landlock
+
+from .conftest import DEFAULT
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+REFUSED = os.strerror(1)  # EPERM: "Operation not permitted"
+needs_landlock = pytest.mark.skipif(landlock.abi_version() < 1, reason="this kernel has no Landlock")
+
+
+@asynccontextmanager
+async def prober(hostile_on_path: None, **limits: Any) -> AsyncIterator[Supervisor]:
+    """A supervisor running the prober connector with the default limits changed by ``limits``."""
+    policy = msgspec.structs.replace(DEFAULT, limits=msgspec.structs.replace(DEFAULT.limits, **limits))
+    selection = Selection(allow=frozenset({"prober"}))
+    supervisor = Supervisor(selection, SandboxPolicy(default=policy), Cgroups(None, None))
+    await supervisor.start()
+    try:
+        yield supervisor
+    finally:
+        await supervisor.close()
+
+
+async def probe(supervisor: Supervisor, what: str, path: Path | str = "", isolation: str = "per-call") -> str:
+    """What the prober says of trying ``what``: "done", or the error it got."""
+    credentials = {"probe": what, "path": str(path)}
+    result = await supervisor.invoke(
+        Call(connector="prober", method="verify_credentials", credentials=credentials),
+        isolation=isolation,  # type: ignore[arg-type]
+    )
+    assert isinstance(result.outcome, Succeeded), result.outcome
+    return str(result.outcome.data["message"]).split(": ", 1)[1]
+
+
+async def pid_of_probe(supervisor: Supervisor, what: str, path: Path, isolation: str) -> str:
+    credentials = {"probe": what, "path": str(path)}
+    result = await supervisor.invoke(
+        Call(connector="prober", method="verify_credentials", credentials=credentials),
+        isolation=isolation,  # type: ignore[arg-type]
+    )
+    assert isinstance(result.outcome, Succeeded), result.outcome
+    return str(result.outcome.data["message"]).split(":")[0]
+
+
+async def test_no_process_can_inspect_a_worker(hostile_on_path: None) -> None:
+    async with prober(hostile_on_path) as supervisor:
+        assert await probe(supervisor, "dumpable") == "0"
+
+
+async def test_seccomp_refuses_what_a_connector_never_needs(hostile_on_path: None) -> None:
+    async with prober(hostile_on_path) as open_worker:
+        assert await probe(open_worker, "traceme") == "done"
+    async with prober(hostile_on_path, seccomp=True) as filtered:
+        for what in ("traceme", "unshare", "clone_newuser", "bpf"):
+            assert await probe(filtered, what) == REFUSED, what
+        # what connectors do stays possible: threads, children, programs
+        for what in ("thread", "subprocess"):
+            assert await probe(filtered, what) == "done", what
+        assert await probe(filtered, "dumpable") == "0"
+
+
+async def test_seccomp_keeps_a_hidden_path_hidden(hostile_on_path: None, tmp_path: Path) -> None:
+    """Without the filter, a worker may unmount what hides the server's data directory
+    (it is root in its own mount namespace); with it, it cannot."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_text("the server's key")
+    hidden = [str(data)]
+    async with prober(hostile_on_path, hidden_paths=hidden) as hiding_only:
+        assert await probe(hiding_only, "umount", data) == "done"
+    async with prober(hostile_on_path, hidden_paths=hidden, seccomp=True) as filtered:
+        assert await probe(filtered, "umount", data) == REFUSED
+        assert await probe(filtered, "read", data / "secret.key") == "FileNotFoundError"
+
+
+@needs_landlock
+async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_path: Path) -> None:
+    readable, writable, elsewhere = (tmp_path / name for name in ("readable", "writable", "elsewhere"))
+    for directory in (readable, writable, elsewhere):
+        directory.mkdir()
+        (directory / "file").write_text("content")
+    confined = {"landlock": True, "readable_paths": [str(readable)], "writable_paths": [str(writable)]}
+    async with prober(hostile_on_path) as open_worker:
+        assert await probe(open_worker, "read", elsewhere / "file") == "done"
+        assert await probe(open_worker, "read", f"/proc/{os.getpid()}/environ") == "done"
+    async with prober(hostile_on_path, **confined) as supervisor:
+        assert await probe(supervisor, "read", readable / "file") == "done"
+        assert await probe(supervisor, "write", readable / "file") == "PermissionError"
+        assert await probe(supervisor, "write", writable / "new") == "done"
+        assert (writable / "new").read_text() == "written"
+        assert await probe(supervisor, "read", elsewhere / "file") == "PermissionError"
+        assert await probe(supervisor, "write", elsewhere / "new") == "PermissionError"
+        # the server's environment, through /proc: only the worker's own entry is readable
+        assert await probe(supervisor, "read", f"/proc/{os.getpid()}/environ") == "PermissionError"
+        # what any connector needs still works: certificates, lazy imports, programs
+        assert await probe(supervisor, "read", "/etc/hosts") == "done"
+        assert await probe(supervisor, "subprocess") == "done"
+    assert not (elsewhere / "new").exists()
+
+
+@needs_landlock
+async def test_a_pooled_worker_confined_by_landlock_is_reused(hostile_on_path: None, tmp_path: Path) -> None:
+    """It can still tell it left nothing running (through its own /proc entry)."""
+    async with prober(hostile_on_path, landlock=True, seccomp=True) as supervisor:
+        first = await pid_of_probe(supervisor, "read", Path("/etc/hosts"), "pooled")
+        assert await pid_of_probe(supervisor, "read", Path("/etc/hosts"), "pooled") == first

@@ -1,0 +1,71 @@
+"""How the optional confinements are built: Landlock's rights per ABI version, what a
+confined worker may read by default, and the compiled seccomp filter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import pytest
+
+from connectord.runtime.supervisor import syscall_filter
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.supervisor.zygote import ZygoteError
+from connectord.sandbox import isolation, landlock
+from connectord.sandbox.protocol import Limits
+
+
+def test_landlock_handles_only_the_rights_the_kernel_knows() -> None:
+    assert landlock.handled_rights(1) == (1 << 13) - 1
+    assert landlock.handled_rights(2) & landlock.REFER
+    assert not landlock.handled_rights(2) & landlock.TRUNCATE
+    assert landlock.handled_rights(3) & landlock.TRUNCATE
+    assert not landlock.handled_rights(4) & landlock.IOCTL_DEV
+    assert landlock.handled_rights(5) & landlock.IOCTL_DEV
+    assert landlock.READ & landlock.WRITE_FILE == 0
+
+
+def test_a_confined_worker_may_read_every_loaded_module_and_the_interpreter() -> None:
+    paths = isolation.system_paths()
+
+    def covered(path: str) -> bool:
+        return any(path == p or path.startswith(p.rstrip("/") + "/") for p in paths)
+
+    assert covered(sys.base_prefix) and covered(sys.prefix)
+    for module in list(sys.modules.values()):
+        file = getattr(module, "__file__", None)
+        if isinstance(file, str):
+            assert covered(os.path.dirname(os.path.realpath(file))), module
+    # none is beneath another (it would add a rule and nothing else)
+    assert not any(a != b and a.startswith(b.rstrip("/") + "/") for a in paths for b in paths)
+    assert "/etc/shadow" not in paths and not covered("/etc/shadow")
+
+
+def test_the_seccomp_filter_compiles_to_bpf() -> None:
+    program = syscall_filter.compiled_filter()
+    assert program and len(program) % 8 == 0  # one 8-byte sock_filter per instruction
+
+
+def test_without_libseccomp_a_supervisor_asking_for_seccomp_does_not_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pyseccomp", None)  # as if it were not installed
+    syscall_filter.compiled_filter.cache_clear()
+    try:
+        with pytest.raises(syscall_filter.SeccompUnavailableError, match="libseccomp2"):
+            syscall_filter.compiled_filter()
+        policy = SandboxPolicy(connectors={"sql": ConnectorPolicy(limits=Limits(seccomp=True))})
+        with pytest.raises(ZygoteError, match=r"limits\.seccomp needs libseccomp"):
+            asyncio.run(Supervisor(policy=policy).start())
+    finally:
+        syscall_filter.compiled_filter.cache_clear()
+
+
+def test_paths_must_be_absolute_and_need_landlock() -> None:
+    with pytest.raises(ValueError, match="hidden_paths must be absolute paths, not data"):
+        Limits(hidden_paths=["data"])
+    with pytest.raises(ValueError, match="need landlock = true"):
+        Limits(writable_paths=["/tmp"])
+    assert Limits(landlock=True, writable_paths=["/tmp"]).writable_paths == ["/tmp"]
