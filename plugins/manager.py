@@ -7,10 +7,10 @@ be loaded instead of failing, so one broken package never hides the others.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from typing import Any, Protocol, TypeVar
 
 import msgspec
@@ -37,6 +37,10 @@ class PluginSource:
     name: str
     origin: str
     load: Callable[[], object]
+    #: What ``load`` imports, as "module" or "module:attribute" ("" where it cannot be
+    #: said): a connector's own zygote imports it directly, without reading every installed
+    #: distribution's entry points again (importlib.metadata would weigh on every fork).
+    target: str = ""
 
 
 class LoadError(msgspec.Struct, frozen=True):
@@ -52,6 +56,7 @@ class Connector:
     info: ConnectorInfo
     plugin: object
     origin: str
+    target: str = ""
 
 
 class CatalogEntry(msgspec.Struct, frozen=True):
@@ -60,6 +65,8 @@ class CatalogEntry(msgspec.Struct, frozen=True):
     info: ConnectorInfo
     origin: str
     hooks: frozenset[str]
+    #: See PluginSource.target.
+    target: str = ""
 
 
 class Catalog(msgspec.Struct, frozen=True):
@@ -140,7 +147,9 @@ class ConnectorRegistry:
         hooks = [n for n in _spec_names() if n != "describe_connector"]
         return Catalog(
             connectors={
-                cid: CatalogEntry(c.info, c.origin, frozenset(h for h in hooks if self.implements(cid, h)))
+                cid: CatalogEntry(
+                    c.info, c.origin, frozenset(h for h in hooks if self.implements(cid, h)), c.target
+                )
                 for cid, c in sorted(self.connectors.items())
             },
             errors=list(self.errors),
@@ -198,17 +207,27 @@ def new_plugin_manager() -> pluggy.PluginManager:
 
 def builtin_sources() -> list[PluginSource]:
     return [
-        PluginSource(module.rsplit(".", 1)[1], f"built-in {module}", _importer(module))
+        PluginSource(module.rsplit(".", 1)[1], f"built-in {module}", _importer(module), module)
         for module in BUILTIN_CONNECTORS
     ]
 
 
 def entry_point_sources() -> list[PluginSource]:
+    # Imported here: it brings zipfile, email, csv and their compression libraries, which a
+    # connector's own zygote (it never reads entry points) would otherwise hold, and fork.
+    from importlib.metadata import entry_points
+
     sources = []
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist else ""
-        sources.append(PluginSource(ep.name, f"entry point {ep.name} = {ep.value}{dist}", ep.load))
+        target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
+        sources.append(PluginSource(ep.name, f"entry point {ep.name} = {ep.value}{dist}", ep.load, target))
     return sources
+
+
+def target_source(name: str, origin: str, target: str) -> PluginSource:
+    """A source that imports ``target`` ("module" or "module:attribute") directly."""
+    return PluginSource(name, origin, functools.partial(_load_target, target), target)
 
 
 def selected_sources(
@@ -297,7 +316,7 @@ def _load_one(pm: pluggy.PluginManager, source: PluginSource, check_schemas: boo
     except _LoadFailure:
         pm.unregister(plugin)
         raise
-    return Connector(info=info, plugin=plugin, origin=source.origin)
+    return Connector(info=info, plugin=plugin, origin=source.origin, target=source.target)
 
 
 def _describe(pm: pluggy.PluginManager, plugin: object, name: str, check_schemas: bool) -> ConnectorInfo:
@@ -350,3 +369,11 @@ def _spec_names() -> list[str]:
 
 def _importer(module: str) -> Callable[[], object]:
     return lambda: importlib.import_module(module)
+
+
+def _load_target(target: str) -> object:
+    module, _, attribute = target.partition(":")
+    found: object = importlib.import_module(module)
+    for name in filter(None, attribute.split(".")):
+        found = getattr(found, name)
+    return found

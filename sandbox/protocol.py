@@ -59,6 +59,14 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
 # supervisor -> zygote
 
 
+class Preload(msgspec.Struct, frozen=True):
+    """One connector to load, and how (see PluginSource)."""
+
+    name: str
+    origin: str
+    target: str
+
+
 class Hello(msgspec.Struct, tag="hello"):
     """The first control message: where to import from and which connectors to preload."""
 
@@ -71,6 +79,8 @@ class Hello(msgspec.Struct, tag="hello"):
     #: import or checking its schemas (the zygote that loaded all of them did), and so
     #: holds no module that connector does not need: each page it holds costs every fork.
     lean: bool = False
+    #: A lean zygote's connector, as the catalog has it: imported directly.
+    source: Preload | None = None
 
 
 class Spawn(msgspec.Struct, tag="spawn"):

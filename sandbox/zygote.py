@@ -23,7 +23,13 @@ from typing import NoReturn
 
 import msgspec
 
-from connectord.plugins.manager import ConnectorRegistry, Selection, load_sources, selected_sources
+from connectord.plugins.manager import (
+    ConnectorRegistry,
+    Selection,
+    load_sources,
+    selected_sources,
+    target_source,
+)
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.probe import probe
@@ -54,7 +60,13 @@ def main(argv: list[str]) -> None:
     allow = frozenset(hello.allow) if hello.allow is not None else None
     selection = Selection(allow=allow, block=frozenset(hello.block))
     if hello.lean:
-        registry = load_sources(selected_sources(selection), check_schemas=False)
+        preload = hello.source
+        sources = (
+            [target_source(preload.name, preload.origin, preload.target)]
+            if preload is not None
+            else selected_sources(selection)
+        )
+        registry = load_sources(sources, check_schemas=False)
     else:
         sources, failures = probe(selected_sources(selection), hello.import_timeout)
         registry = load_sources(sources, failures)

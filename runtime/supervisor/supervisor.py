@@ -39,7 +39,7 @@ from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, San
 from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
 from connectord.runtime.supervisor.zygote import Exit, Forked, ZygoteClient, ZygoteError
-from connectord.sandbox.protocol import Reply, Request, Spawn
+from connectord.sandbox.protocol import Preload, Reply, Request, Spawn
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,10 @@ class Supervisor:
         zygote = self._own_zygotes.get(connector)
         if zygote is None:
             own = dataclasses.replace(self.selection, allow=frozenset({connector}), block=frozenset())
-            zygote = self._own_zygotes[connector] = ZygoteClient(own, self.policy.import_timeout, lean=True)
+            entry = self.catalog.connectors.get(connector)
+            source = Preload(connector, entry.origin, entry.target) if entry and entry.target else None
+            zygote = ZygoteClient(own, self.policy.import_timeout, lean=True, source=source)
+            self._own_zygotes[connector] = zygote
         return zygote
 
     async def start(self) -> None:

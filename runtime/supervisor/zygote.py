@@ -24,6 +24,7 @@ from connectord.sandbox.protocol import (
     FrameBuffer,
     FrameError,
     Hello,
+    Preload,
     Ready,
     Reaped,
     Spawn,
@@ -84,10 +85,17 @@ def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked
 
 
 class ZygoteClient:
-    def __init__(self, selection: Selection, import_timeout: float = 20.0, lean: bool = False) -> None:
+    def __init__(
+        self,
+        selection: Selection,
+        import_timeout: float = 20.0,
+        lean: bool = False,
+        source: Preload | None = None,
+    ) -> None:
         self.selection = selection
         self.import_timeout = import_timeout
         self.lean = lean
+        self.source = source
         # The imports are probed (all at once, bounded by import_timeout), then done again;
         # a lean zygote imports its one connector once.
         self.start_timeout = 60.0 + (1 if lean else 2) * import_timeout
@@ -200,6 +208,7 @@ class ZygoteClient:
                     block=sorted(self.selection.block),
                     import_timeout=self.import_timeout,
                     lean=self.lean,
+                    source=self.source,
                 )
             )
         )

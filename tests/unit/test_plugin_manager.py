@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -13,6 +14,8 @@ from connectord.plugins.manager import (
     Selection,
     UnknownConnectorError,
     load_connectors,
+    load_sources,
+    target_source,
 )
 
 ONLY_EXTRA = Selection(builtins=False, entry_points=False)
@@ -218,3 +221,13 @@ def test_each_registry_has_its_own_plugin_manager() -> None:
     second = load_connectors(ONLY_EXTRA)
     assert first.pm is not second.pm
     assert second.connectors == {}
+
+
+def test_a_catalog_says_where_each_connector_is_imported_from() -> None:
+    """What a connector's own zygote imports directly, without reading entry points."""
+    catalog = load_connectors(Selection(allow=frozenset({"shop"}), entry_points=False)).catalog()
+    assert catalog.connectors["shop"].target == "connectord.connectors.shop"
+    again = load_sources([target_source("shop", "again", "connectord.connectors.shop")], check_schemas=False)
+    assert again.get("shop").info == catalog.connectors["shop"].info
+    nested = target_source("encode", "test", "json:JSONEncoder.encode").load()
+    assert nested is json.JSONEncoder.encode

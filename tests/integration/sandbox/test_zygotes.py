@@ -42,7 +42,7 @@ def describe_connector():
 @connectord.hookimpl
 def verify_credentials(credentials):
     time.sleep(credentials.get("sleep", 0))
-    held = [m for m in ("jsonschema", "asyncio") if m in sys.modules]
+    held = [m for m in ("jsonschema", "asyncio", "importlib.metadata") if m in sys.modules]
     return connectord.verified(getattr(json, "patched_by", "untouched") + " " + ",".join(held))
 """
 
@@ -90,8 +90,12 @@ async def test_an_import_time_change_reaches_no_other_connectors_workers(own: Su
     assert await seen_by(own, "victim") == "untouched "
 
 
-async def test_a_connectors_zygote_holds_no_validator_nor_event_loop(own: Supervisor) -> None:
-    """Each module a zygote holds makes every fork of it slower; workers validate nothing."""
+async def test_a_connectors_zygote_holds_no_validator_event_loop_or_entry_point_reader(
+    own: Supervisor,
+) -> None:
+    """Each module a zygote holds makes every fork of it slower; workers validate nothing,
+    and a connector's own zygote imports the connector the catalog names, without reading
+    the installed distributions' entry points (importlib.metadata) again."""
     assert (await seen_by(own, "victim")).split(" ")[1] == ""
 
 
