@@ -97,6 +97,37 @@ def cut_network() -> None:
         raise OSError(errno, f"cannot cut the network (unshare: {os.strerror(errno)})")
 
 
+def enter_network(namespace: int) -> None:
+    """Join the network namespace open at descriptor ``namespace``."""
+    if _libc.setns(namespace, CLONE_NEWNET) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot cut the network (setns: {os.strerror(errno)})")
+
+
+def empty_network_namespace() -> int:
+    """A descriptor of a new network namespace holding only a loopback device that is
+    down, made without leaving our own: joining it costs a worker a tenth of making one
+    (0.3 ms against 3 ms here, and the kernel's clean-up of each namespace besides)."""
+    ours = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        cut_network()
+        try:
+            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        finally:
+            _return_to(ours)
+    finally:
+        os.close(ours)
+
+
+def _return_to(network: int) -> None:
+    try:
+        enter_network(network)
+    except OSError:
+        # Left in the empty namespace, we would fork workers without network that were
+        # meant to have it: better to end (the supervisor starts a zygote again).
+        os._exit(70)
+
+
 def apply_limits(limits: Limits, address_space_at_start: int) -> None:
     if limits.memory_bytes is not None:
         # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings
@@ -214,7 +245,6 @@ SYSTEM_READABLE = (
     "/etc/gai.conf",
     "/etc/services",
     "/etc/protocols",
-    "/proc/self",  # opened by the worker, so its own /proc/PID only
 )
 DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
@@ -237,14 +267,11 @@ def system_paths() -> list[str]:
     return kept
 
 
-def restrict_files(readable: list[str], writable: list[str]) -> None:
-    """Confine this process with Landlock: read (and execute) beneath ``readable``, read
-    and write the usual devices, do anything beneath ``writable``, nothing elsewhere."""
-    grants = [(path, landlock.READ) for path in readable]
-    grants += [(path, landlock.DEVICE) for path in DEVICES]
-    grants += [(path, landlock.EVERYTHING) for path in writable]
-    ruleset = landlock.ruleset(grants)
+def restrict_files(ruleset: int) -> None:
+    """Confine this process with Landlock to ``ruleset`` (a ruleset of its own, which the
+    zygote filled before the fork) plus reading its own /proc entry, which only it can name."""
     try:
+        landlock.grant(ruleset, "/proc/self", landlock.READ)
         _no_new_privileges()
     except OSError:
         os.close(ruleset)

@@ -10,9 +10,9 @@ are called here through ``syscall(2)``.
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import stat
-from collections.abc import Iterable
 
 # The same numbers on every architecture (the generic system call table).
 _SYS_CREATE_RULESET, _SYS_ADD_RULE, _SYS_RESTRICT_SELF = 444, 445, 446
@@ -30,9 +30,22 @@ DEVICE = READ_FILE | WRITE_FILE | IOCTL_DEV
 _FILE_RIGHTS = EXECUTE | WRITE_FILE | READ_FILE | TRUNCATE | IOCTL_DEV
 
 
+#: ABI 6: no connecting to an abstract unix socket, nor signalling a process, that was
+#: made or runs outside the worker's own Landlock domain (another tenant's worker, the zygote).
+SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
+
+
 class _RulesetAttr(ctypes.Structure):
     # Only the first field: every ABI version accepts this size.
     _fields_ = [("handled_access_fs", ctypes.c_uint64)]
+
+
+class _ScopedRulesetAttr(ctypes.Structure):
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -50,6 +63,11 @@ def abi_version() -> int:
     return max(0, version)
 
 
+@functools.cache
+def _abi() -> int:
+    return abi_version()
+
+
 def handled_rights(abi: int) -> int:
     """Every file right this ABI version knows: all of them are denied but where granted."""
     rights = (1 << 13) - 1  # version 1: EXECUTE .. MAKE_SYM
@@ -62,24 +80,56 @@ def handled_rights(abi: int) -> int:
     return rights
 
 
-def ruleset(grants: Iterable[tuple[str, int]]) -> int:
-    """A ruleset (its descriptor) granting each ``(path, rights)`` beneath ``path``; a
-    path that does not exist grants nothing. Raises OSError without Landlock."""
-    abi = abi_version()
+@functools.cache
+def _handled() -> int:
+    abi = _abi()
     if abi < 1:
         raise OSError(0, "cannot restrict files: this kernel has no Landlock (Linux 5.13+, enabled)")
-    handled = handled_rights(abi)
-    attr = _RulesetAttr(handled)
+    return handled_rights(abi)
+
+
+def new_ruleset() -> int:
+    """An empty ruleset (its descriptor), denying every file right the kernel knows, and
+    where it can (ABI 6) the scopes above. Raises OSError without Landlock."""
+    if _abi() >= 6:
+        attr: ctypes.Structure = _ScopedRulesetAttr(_handled(), 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL)
+    else:
+        attr = _RulesetAttr(_handled())
     fd = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
     if fd < 0:
         raise _error("landlock_create_ruleset")
-    try:
-        for path, rights in grants:
-            _grant(fd, path, rights & handled)
-    except BaseException:
-        os.close(fd)
-        raise
     return fd
+
+
+def open_beneath(path: str, rights: int) -> tuple[int, int] | None:
+    """``path`` opened for a rule (O_PATH) with the ``rights`` that apply to what it is;
+    None where it does not exist."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISDIR(os.fstat(fd).st_mode):
+        rights &= _FILE_RIGHTS
+    return fd, rights & _handled()
+
+
+def grant_opened(ruleset_fd: int, opened: tuple[int, int]) -> None:
+    """Add a rule for a path from ``open_beneath`` (its descriptor stays open)."""
+    path_fd, rights = opened
+    rule = _PathBeneathAttr(rights, path_fd)
+    if _syscall(_SYS_ADD_RULE, ruleset_fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+        raise _error("landlock_add_rule")
+
+
+def grant(ruleset_fd: int, path: str, rights: int) -> None:
+    """Grant ``rights`` beneath ``path``; a path that does not exist grants nothing."""
+    opened = open_beneath(path, rights)
+    if opened is None:
+        return
+    try:
+        grant_opened(ruleset_fd, opened)
+    finally:
+        os.close(opened[0])
 
 
 def restrict_self(ruleset_fd: int) -> None:
@@ -89,21 +139,6 @@ def restrict_self(ruleset_fd: int) -> None:
             raise _error("landlock_restrict_self")
     finally:
         os.close(ruleset_fd)
-
-
-def _grant(ruleset_fd: int, path: str, rights: int) -> None:
-    try:
-        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return
-    try:
-        if not stat.S_ISDIR(os.fstat(fd).st_mode):
-            rights &= _FILE_RIGHTS
-        rule = _PathBeneathAttr(rights, fd)
-        if _syscall(_SYS_ADD_RULE, ruleset_fd, _RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
-            raise _error(f"landlock_add_rule on {path}")
-    finally:
-        os.close(fd)
 
 
 def _syscall(number: int, *args: object) -> int:

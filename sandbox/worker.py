@@ -23,6 +23,7 @@ from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
+from connectord.sandbox.confinement import Prepared
 from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, Spawn, frame
 
 
@@ -42,7 +43,9 @@ class WorkerKit:
             warm_result_type(method)
 
 
-def run_worker(fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spawn, kit: WorkerKit) -> None:
+def run_worker(
+    fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spawn, kit: WorkerKit, prepared: Prepared
+) -> None:
     """Serve ``registry`` (one connector only); never returns: the process ends with
     ``os._exit`` whatever happens."""
     code = 70
@@ -52,8 +55,9 @@ def run_worker(fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spa
         isolation.forbid_inspection()
         isolation.join_cgroups(spawn.cgroups)
         isolation.reset_signals()
+        refusal = _confine(spawn, prepared)  # with the zygote's descriptors, before they go
         fd = isolation.keep_only(fd)
-        refusal = _confine(spawn.limits, spawn.syscall_filter, kit)
+        refusal = refusal or _limit(spawn.limits, kit)
         channel = Channel(socket.socket(fileno=fd), kit.requests)
         serve(channel, registry, spawn.limits, kit.log_handler, refusal)
         code = 0
@@ -61,24 +65,39 @@ def run_worker(fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spa
         os._exit(code)
 
 
-def _confine(limits: Limits, syscall_filter: bytes, kit: WorkerKit) -> Rejected | None:
-    """Apply the limits; a confinement that cannot be had refuses every call rather than
+def _confine(spawn: Spawn, prepared: Prepared) -> Rejected | None:
+    """Apply the confinements; one that cannot be had refuses every call rather than
     letting it run with less isolation than configured. The seccomp filter comes last: it
     refuses the mounts and namespaces the steps before it need."""
+    limits = spawn.limits
     try:
+        if prepared.problem is not None:
+            raise OSError(0, prepared.problem)
         if limits.hidden_paths:
             isolation.hide_paths(limits.hidden_paths)
-        if not limits.network:
-            isolation.cut_network()
-        if limits.landlock:
-            readable = [*kit.system_paths, *limits.readable_paths]
-            isolation.restrict_files(readable, limits.writable_paths)
+        if prepared.network is not None:
+            isolation.enter_network(prepared.network)
+        if prepared.files is not None:
+            isolation.restrict_files(prepared.files)
         if limits.seccomp:
-            isolation.filter_syscalls(syscall_filter)
+            isolation.filter_syscalls(spawn.syscall_filter)
+    except OSError as exc:
+        return _refusal(exc)
+    return None
+
+
+def _limit(limits: Limits, kit: WorkerKit) -> Rejected | None:
+    """The resource limits, once the descriptors are dropped (RLIMIT_NOFILE bounds which
+    descriptors the dropping looks at)."""
+    try:
         isolation.apply_limits(limits, kit.address_space)
     except OSError as exc:
-        return Rejected("SandboxError", str(exc))
+        return _refusal(exc)
     return None
+
+
+def _refusal(exc: OSError) -> Rejected:
+    return Rejected("SandboxError", exc.strerror or str(exc))
 
 
 def serve(

@@ -32,6 +32,7 @@ from connectord.plugins.manager import (
 )
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
+from connectord.sandbox.confinement import Preparations
 from connectord.sandbox.probe import probe
 from connectord.sandbox.protocol import (
     ControlIn,
@@ -104,6 +105,7 @@ class Zygote:
         self.control = control
         self.registries = registries
         self.kit = kit
+        self.preparations = Preparations(kit.system_paths)
         self.frames = FrameBuffer()
         #: Live workers and their cgroups, to kill them all should the supervisor vanish.
         self.workers: dict[int, list[str]] = {}
@@ -145,18 +147,21 @@ class Zygote:
             self._send(SpawnFailed(request.token, f"connector '{request.connector}' is not loaded"))
             return
         zygote_pid = os.getpid()
+        prepared = self.preparations.prepare(request.limits)
         try:
             pid = os.fork()
         except OSError as exc:
             os.close(fd)
+            self.preparations.forked(prepared)
             self._send(SpawnFailed(request.token, f"fork failed: {exc.strerror}"))
             return
         if pid == 0:
             self.control.close()
             os.close(self.wake_r)
             os.close(self.wake_w)
-            run_worker(fd, zygote_pid, registry, request, self.kit)
+            run_worker(fd, zygote_pid, registry, request, self.kit, prepared)
         os.close(fd)
+        self.preparations.forked(prepared)
         self.workers[pid] = request.cgroups
         self._send(Spawned(request.token, pid))
 

@@ -5,6 +5,7 @@ and what it gets."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -101,9 +102,15 @@ async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_pat
         directory.mkdir()
         (directory / "file").write_text("content")
     confined = {"landlock": True, "readable_paths": [str(readable)], "writable_paths": [str(writable)]}
+    abstract = f"connectord-test-{os.getpid()}"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind("\0" + abstract)
+    listener.listen()
     async with prober(hostile_on_path) as open_worker:
         assert await probe(open_worker, "read", elsewhere / "file") == "done"
         assert await probe(open_worker, "read", f"/proc/{os.getpid()}/environ") == "done"
+        assert await probe(open_worker, "signal") == "done"
+        assert await probe(open_worker, "abstract", abstract) == "done"
     async with prober(hostile_on_path, **confined) as supervisor:
         assert await probe(supervisor, "read", readable / "file") == "done"
         assert await probe(supervisor, "write", readable / "file") == "PermissionError"
@@ -113,9 +120,14 @@ async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_pat
         assert await probe(supervisor, "write", elsewhere / "new") == "PermissionError"
         # the server's environment, through /proc: only the worker's own entry is readable
         assert await probe(supervisor, "read", f"/proc/{os.getpid()}/environ") == "PermissionError"
+        # nor signal or reach processes outside its own domain (another tenant's worker)
+        if landlock.abi_version() >= 6:
+            assert await probe(supervisor, "signal") == "PermissionError"
+            assert await probe(supervisor, "abstract", abstract) == "PermissionError"
         # what any connector needs still works: certificates, lazy imports, programs
         assert await probe(supervisor, "read", "/etc/hosts") == "done"
         assert await probe(supervisor, "subprocess") == "done"
+    listener.close()
     assert not (elsewhere / "new").exists()
 
 

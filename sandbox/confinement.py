@@ -1,0 +1,74 @@
+"""What the zygote makes before it forks a worker, so that the worker's confinement costs
+it little: work done in the zygote is done warm, once where it can be, and copies no page.
+
+- ``network = false``: one empty network namespace per zygote, which each worker joins;
+  making a namespace per worker cost 3 ms of it here, joining one 0.3 ms.
+- ``landlock = true``: a ruleset per worker, filled from descriptors of the system paths
+  the zygote opened once; the worker only adds its own /proc entry and enforces it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+
+from connectord.sandbox import isolation, landlock
+from connectord.sandbox.protocol import Limits
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Descriptors for one worker; it uses them before dropping every inherited one."""
+
+    #: An empty network namespace to join (the zygote's own, kept for the next worker).
+    network: int | None = None
+    #: A Landlock ruleset of the worker's own (the zygote closes its copy after the fork).
+    files: int | None = None
+    #: Why the confinement asked for cannot be had: the worker refuses every call.
+    problem: str | None = None
+
+
+class Preparations:
+    def __init__(self, system_paths: list[str]) -> None:
+        self.system_paths = system_paths
+        self._network: int | None = None
+        self._system_rules: list[tuple[int, int]] | None = None
+
+    def prepare(self, limits: Limits) -> Prepared:
+        try:
+            network = None if limits.network else self._empty_network()
+            files = self._ruleset(limits) if limits.landlock else None
+        except OSError as exc:
+            return Prepared(problem=str(exc))
+        return Prepared(network, files)
+
+    def forked(self, prepared: Prepared) -> None:
+        """The worker has its copies: close what was made for it alone."""
+        if prepared.files is not None:
+            os.close(prepared.files)
+
+    def _empty_network(self) -> int:
+        if self._network is None:
+            self._network = isolation.empty_network_namespace()
+        return self._network
+
+    def _ruleset(self, limits: Limits) -> int:
+        if self._system_rules is None:
+            opened = (landlock.open_beneath(path, landlock.READ) for path in self.system_paths)
+            self._system_rules = [rule for rule in opened if rule is not None]
+        ruleset = landlock.new_ruleset()
+        try:
+            for rule in self._system_rules:
+                landlock.grant_opened(ruleset, rule)
+            for path in isolation.DEVICES:
+                landlock.grant(ruleset, path, landlock.DEVICE)
+            for path in limits.readable_paths:
+                landlock.grant(ruleset, path, landlock.READ)
+            for path in limits.writable_paths:
+                landlock.grant(ruleset, path, landlock.EVERYTHING)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.close(ruleset)
+            raise
+        return ruleset
