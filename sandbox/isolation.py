@@ -199,16 +199,22 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def filter_syscalls(program: bytes) -> None:
-    """Install a compiled seccomp BPF ``program`` (8 bytes per instruction) on this process
-    and all it starts. The supervisor compiles it once (runtime/supervisor/syscall_filter.py):
-    loading it here is two system calls, where building it would cost every worker."""
-    if not program or len(program) % 8:
-        raise OSError(0, "cannot filter system calls: the compiled filter is malformed")
-    code = ctypes.create_string_buffer(program, len(program))
-    fprog = _SockFprog(len(program) // 8, ctypes.cast(code, ctypes.c_void_p))
+class SyscallFilter:
+    """A compiled seccomp BPF program (8 bytes per instruction) in the form the kernel
+    takes. The supervisor compiles it (runtime/supervisor/syscall_filter.py); the zygote
+    builds this once, so that a worker only makes the two system calls that load it."""
+
+    def __init__(self, program: bytes) -> None:
+        if not program or len(program) % 8:
+            raise OSError(0, "cannot filter system calls: the compiled filter is malformed")
+        self._code = ctypes.create_string_buffer(program, len(program))  # kept alive with us
+        self.fprog = _SockFprog(len(program) // 8, ctypes.cast(self._code, ctypes.c_void_p))
+
+
+def filter_syscalls(syscall_filter: SyscallFilter) -> None:
+    """Install the filter on this process and everything it starts."""
     _no_new_privileges()
-    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+    if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(syscall_filter.fprog), 0, 0) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot filter system calls (seccomp: {os.strerror(errno)})")
 

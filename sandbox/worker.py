@@ -79,8 +79,8 @@ def _confine(spawn: Spawn, prepared: Prepared) -> Rejected | None:
             isolation.enter_network(prepared.network)
         if prepared.files is not None:
             isolation.restrict_files(prepared.files)
-        if limits.seccomp:
-            isolation.filter_syscalls(spawn.syscall_filter)
+        if prepared.syscalls is not None:
+            isolation.filter_syscalls(prepared.syscalls)
     except OSError as exc:
         return _refusal(exc)
     return None

@@ -147,7 +147,7 @@ class Zygote:
             self._send(SpawnFailed(request.token, f"connector '{request.connector}' is not loaded"))
             return
         zygote_pid = os.getpid()
-        prepared = self.preparations.prepare(request.limits)
+        prepared = self.preparations.prepare(request)
         try:
             pid = os.fork()
         except OSError as exc:
