@@ -53,7 +53,7 @@ def sample(spawn: Spawn, preparations: Preparations) -> float:
         isolation.die_with_parent(parent)
         isolation.forbid_inspection()
         started = time.perf_counter_ns()
-        refusal = _confine(spawn, prepared)
+        refusal = _confine(prepared)
         spent = (time.perf_counter_ns() - started) / 1000
         os.write(write, json.dumps(spent if refusal is None else refusal.message).encode())
         os._exit(0)

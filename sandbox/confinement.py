@@ -1,6 +1,9 @@
 """What the zygote makes before it forks a worker, so that the worker's confinement costs
 it little: work done in the zygote is done warm, once where it can be, and copies no page.
 
+- ``hidden_paths``: one mount namespace per zygote (and set of paths) where they are
+  hidden; each worker joins it and takes a private copy.
+
 - ``network = false``: one empty network namespace per zygote, which each worker joins;
   making a namespace per worker cost 3 ms of it here, joining one 0.3 ms.
 - ``landlock = true``: a ruleset per worker, filled from descriptors of the system paths
@@ -22,6 +25,9 @@ from connectord.sandbox.protocol import Limits, Spawn
 class Prepared:
     """Descriptors for one worker; it uses them before dropping every inherited one."""
 
+    #: A mount namespace (and the user namespace owning it, or None) with the hidden paths
+    #: hidden, to join (the zygote's, kept for the next worker).
+    mounts: tuple[int | None, int] | None = None
     #: An empty network namespace to join (the zygote's own, kept for the next worker).
     network: int | None = None
     #: A Landlock ruleset of the worker's own (the zygote closes its copy after the fork).
@@ -38,21 +44,29 @@ class Preparations:
         self._network: int | None = None
         self._system_rules: list[tuple[int, int]] | None = None
         self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
+        self._views: dict[tuple[str, ...], tuple[int | None, int]] = {}
 
     def prepare(self, spawn: Spawn) -> Prepared:
         limits = spawn.limits
         try:
+            mounts = self._hiding_view(limits.hidden_paths) if limits.hidden_paths else None
             syscalls = self._syscall_filter(spawn.syscall_filter) if limits.seccomp else None
             network = None if limits.network else self._empty_network()
             files = self._ruleset(limits) if limits.landlock else None
         except OSError as exc:
             return Prepared(problem=exc.strerror or str(exc))
-        return Prepared(network, files, syscalls)
+        return Prepared(mounts, network, files, syscalls)
 
     def forked(self, prepared: Prepared) -> None:
         """The worker has its copies: close what was made for it alone."""
         if prepared.files is not None:
             os.close(prepared.files)
+
+    def _hiding_view(self, paths: list[str]) -> tuple[int | None, int]:
+        key = tuple(paths)
+        if key not in self._views:
+            self._views[key] = isolation.hiding_view(paths)
+        return self._views[key]
 
     def _syscall_filter(self, program: bytes) -> isolation.SyscallFilter:
         if self._filter is None or self._filter[0] != program:

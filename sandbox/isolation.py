@@ -99,9 +99,7 @@ def cut_network() -> None:
 
 def enter_network(namespace: int) -> None:
     """Join the network namespace open at descriptor ``namespace``."""
-    if _libc.setns(namespace, CLONE_NEWNET) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"cannot cut the network (setns: {os.strerror(errno)})")
+    _setns(namespace, CLONE_NEWNET, "cut the network")
 
 
 def empty_network_namespace() -> int:
@@ -173,6 +171,75 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
             _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0500")
         elif os.path.exists(path):
             _mount("/dev/null", path, None, MS_BIND, None)
+
+
+def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int | None, int]:
+    """Descriptors of a mount namespace in which ``paths`` are hidden (``hide_paths``) and,
+    where one was needed, of the user namespace that owns it (None where that is ours).
+    A short-lived child makes them, so that we stay where we are; each worker then joins
+    them (``enter_view``) instead of hiding the paths again: 0.13 ms against 0.34 ms here."""
+    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
+    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(ready_r)
+            os.close(hold_w)
+            reset_signals()
+            die_with_parent(parent)
+            os.write(ready_w, b"!" + _hidden_or_why(paths, via_user_namespace))
+            os.read(hold_r, 1)  # live on until our namespaces are open in the parent
+        finally:
+            os._exit(0)
+    os.close(ready_w)
+    os.close(hold_r)
+    try:
+        answer = os.read(ready_r, 4096)
+        if answer != b"!":
+            raise OSError(0, answer[1:].decode(errors="replace") or "the process hiding paths died")
+        user = None
+        if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
+            user = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+        return user, os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    finally:
+        os.close(ready_r)
+        os.close(hold_w)
+        os.waitpid(pid, 0)
+
+
+def _hidden_or_why(paths: list[str], via_user_namespace: bool) -> bytes:
+    try:
+        hide_paths(paths, via_user_namespace)
+    except OSError as exc:
+        return (exc.strerror or str(exc)).encode()
+    return b""
+
+
+def enter_view(user: int | None, mount: int) -> None:
+    """Join a mount namespace made by ``hiding_view``, on a private copy of it (what this
+    process mounts reaches no other worker), in the same working directory looked up again
+    through it: a working directory inside a hidden path is hidden too, not a way around."""
+    try:
+        cwd = os.getcwd()
+    except OSError:
+        cwd = "/"
+    if user is not None:
+        _setns(user, CLONE_NEWUSER, "hide paths")
+    _setns(mount, CLONE_NEWNS, "hide paths")
+    if _libc.unshare(CLONE_NEWNS) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot hide paths (unshare: {os.strerror(errno)})")
+    try:
+        os.chdir(cwd)
+    except OSError:
+        os.chdir("/")
+
+
+def _setns(namespace: int, kind: int, purpose: str) -> None:
+    if _libc.setns(namespace, kind) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot {purpose} (setns: {os.strerror(errno)})")
 
 
 def _enter_user_namespace() -> None:

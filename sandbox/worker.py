@@ -55,7 +55,7 @@ def run_worker(
         isolation.forbid_inspection()
         isolation.join_cgroups(spawn.cgroups)
         isolation.reset_signals()
-        refusal = _confine(spawn, prepared)  # with the zygote's descriptors, before they go
+        refusal = _confine(prepared)  # with the zygote's descriptors, before they go
         fd = isolation.keep_only(fd)
         refusal = refusal or _limit(spawn.limits, kit)
         channel = Channel(socket.socket(fileno=fd), kit.requests)
@@ -65,16 +65,15 @@ def run_worker(
         os._exit(code)
 
 
-def _confine(spawn: Spawn, prepared: Prepared) -> Rejected | None:
+def _confine(prepared: Prepared) -> Rejected | None:
     """Apply the confinements; one that cannot be had refuses every call rather than
     letting it run with less isolation than configured. The seccomp filter comes last: it
     refuses the mounts and namespaces the steps before it need."""
-    limits = spawn.limits
     try:
         if prepared.problem is not None:
             raise OSError(0, prepared.problem)
-        if limits.hidden_paths:
-            isolation.hide_paths(limits.hidden_paths)
+        if prepared.mounts is not None:
+            isolation.enter_view(*prepared.mounts)
         if prepared.network is not None:
             isolation.enter_network(prepared.network)
         if prepared.files is not None:

@@ -95,6 +95,20 @@ async def test_seccomp_keeps_a_hidden_path_hidden(hostile_on_path: None, tmp_pat
         assert await probe(filtered, "read", data / "secret.key") == "FileNotFoundError"
 
 
+async def test_a_server_working_inside_its_data_directory_does_not_show_it(
+    hostile_on_path: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker starts in the server's working directory: a relative path from there must
+    not reach beneath the hiding (systemd's WorkingDirectory is often the data directory)."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "secret.key").write_text("the server's key")
+    monkeypatch.chdir(data)
+    async with prober(hostile_on_path, hidden_paths=[str(data)]) as supervisor:
+        assert await probe(supervisor, "read", "secret.key") == "FileNotFoundError"
+        assert await probe(supervisor, "read", data / "secret.key") == "FileNotFoundError"
+
+
 @needs_landlock
 async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_path: Path) -> None:
     readable, writable, elsewhere = (tmp_path / name for name in ("readable", "writable", "elsewhere"))
