@@ -12,15 +12,15 @@ import pytest
 from connectord.sandbox import isolation
 
 
-def _in_child(paths: list[str], probe: Path, via_user_namespace: bool) -> tuple[int, str]:
-    """Hide ``paths`` in a forked child and report what it then sees of ``probe``."""
+def _in_fork(script: Callable[[], str]) -> tuple[int, str]:
+    """Run ``script`` in a forked child; its exit status, and what it reported (or the
+    OSError it met)."""
     read, write = os.pipe()
     pid = os.fork()
-    if pid == 0:  # the child: hide, look, report, leave
+    if pid == 0:  # the child: do, report, leave
         os.close(read)
         try:
-            isolation.hide_paths(paths, via_user_namespace=via_user_namespace)
-            seen = ",".join(sorted(os.listdir(probe.parent))) + "|" + _read(probe)
+            seen = script()
         except OSError as exc:
             seen = f"error {exc}"
         os.write(write, seen.encode())
@@ -30,6 +30,16 @@ def _in_child(paths: list[str], probe: Path, via_user_namespace: bool) -> tuple[
         seen = pipe.read()
     _, status = os.waitpid(pid, 0)
     return status, seen
+
+
+def _in_child(paths: list[str], probe: Path, via_user_namespace: bool) -> tuple[int, str]:
+    """Hide ``paths`` in a forked child and report what it then sees of ``probe``."""
+
+    def hide_and_look() -> str:
+        isolation.hide_paths(paths, via_user_namespace=via_user_namespace)
+        return ",".join(sorted(os.listdir(probe.parent))) + "|" + _read(probe)
+
+    return _in_fork(hide_and_look)
 
 
 def _read(path: Path) -> str:
@@ -61,23 +71,13 @@ def test_hidden_directories_and_files_are_empty_to_the_worker(
 def _in_worker_of(view: tuple[int | None, int], cwd: Path, script: Callable[[], str]) -> str:
     """Join ``view`` in a forked child working in ``cwd`` (as a worker does) and report
     what ``script`` sees there."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        try:
-            os.chdir(cwd)
-            isolation.enter_view(*view)
-            seen = script()
-        except OSError as exc:
-            seen = f"error {exc}"
-        os.write(write, seen.encode())
-        os._exit(0)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        seen = pipe.read()
-    os.waitpid(pid, 0)
-    return seen
+
+    def join_and_look() -> str:
+        os.chdir(cwd)
+        isolation.enter_view(*view)
+        return script()
+
+    return _in_fork(join_and_look)[1]
 
 
 @pytest.mark.parametrize("via_user_namespace", [False, True])
