@@ -36,6 +36,9 @@ class Prepared:
     syscalls: isolation.SyscallFilter | None = None
     #: Why the confinement asked for cannot be had: the worker refuses every call.
     problem: str | None = None
+    #: The highest capability number, for dropping them all (read by the zygote: a worker
+    #: confined by Landlock could not read /proc/sys).
+    last_capability: int = 63
 
 
 class Preparations:
@@ -45,6 +48,7 @@ class Preparations:
         self._system_rules: list[tuple[int, int]] | None = None
         self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
         self._views: dict[tuple[str, ...], tuple[int | None, int]] = {}
+        self.last_capability = isolation.last_capability()
 
     def prepare(self, spawn: Spawn) -> Prepared:
         limits = spawn.limits
@@ -53,9 +57,9 @@ class Preparations:
             syscalls = self._syscall_filter(spawn.syscall_filter) if limits.seccomp else None
             network = None if limits.network else self._empty_network()
             files = self._ruleset(limits) if limits.landlock else None
-        except OSError as exc:
-            return Prepared(problem=exc.strerror or str(exc))
-        return Prepared(mounts, network, files, syscalls)
+        except (OSError, ValueError) as exc:
+            return Prepared(problem=_why(exc), last_capability=self.last_capability)
+        return Prepared(mounts, network, files, syscalls, last_capability=self.last_capability)
 
     def forked(self, prepared: Prepared) -> None:
         """The worker has its copies: close what was made for it alone."""
@@ -97,3 +101,7 @@ class Preparations:
                 os.close(ruleset)
             raise
         return ruleset
+
+
+def _why(exc: OSError | ValueError) -> str:
+    return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)

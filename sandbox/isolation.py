@@ -13,6 +13,7 @@ import os
 import resource
 import signal
 import sys
+from errno import EINVAL
 from pathlib import Path
 
 from connectord.sandbox import landlock
@@ -43,6 +44,45 @@ def forbid_inspection() -> None:
     credentials; the server holds every tenant's), and it leaves no core dump."""
     if _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE) failed")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_uint32) for name in ("effective", "permitted", "inheritable")]
+
+
+_CAPABILITY_VERSION_3 = 0x20080522
+PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+
+
+def last_capability() -> int:
+    """The highest capability number this kernel knows (read where /proc/sys is readable)."""
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        return int(f.read())
+
+
+def drop_capabilities(last_cap: int) -> None:
+    """Give up every capability for good, and the means to regain any (``no_new_privs``,
+    an empty bounding set). A worker running as root (or as root of the user namespace
+    its hidden paths live in) is then root by name only: it cannot unmount what hides the
+    data directory, trace or read another process of the same user (the zygote included,
+    through /proc/PID/mem or /root), configure a network namespace, make device nodes or
+    raise its own rlimits."""
+    _no_new_privileges()
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL before Linux 4.3
+    for cap in range(last_cap + 1):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != EINVAL:
+            # EPERM: without CAP_SETPCAP there is nothing to drop beyond this set, which
+            # no_new_privs keeps an exec from using
+            break
+    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    if _libc.capset(ctypes.byref(header), data) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot drop capabilities (capset: {os.strerror(errno)})")
 
 
 def kill_everything_in(pid: int, cgroups: list[str]) -> None:

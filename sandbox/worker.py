@@ -67,8 +67,8 @@ def run_worker(
 
 def _confine(prepared: Prepared) -> Rejected | None:
     """Apply the confinements; one that cannot be had refuses every call rather than
-    letting it run with less isolation than configured. The seccomp filter comes last: it
-    refuses the mounts and namespaces the steps before it need."""
+    letting it run with less isolation than configured. The seccomp filter and dropping
+    the capabilities come last: they refuse the mounts and namespaces the steps before need."""
     try:
         if prepared.problem is not None:
             raise OSError(0, prepared.problem)
@@ -80,6 +80,7 @@ def _confine(prepared: Prepared) -> Rejected | None:
             isolation.restrict_files(prepared.files)
         if prepared.syscalls is not None:
             isolation.filter_syscalls(prepared.syscalls)
+        isolation.drop_capabilities(prepared.last_capability)
     except OSError as exc:
         return _refusal(exc)
     return None

@@ -268,6 +268,17 @@ def _probe(name, path):
         thread.start()
         thread.join()
         return None
+    if name == "capabilities":  # what it holds, and could ever hold again
+        with open("/proc/self/status") as f:
+            sets = ("CapEff", "CapPrm", "CapBnd", "CapAmb")
+            held = [line.split()[1] for line in f if line.startswith(sets)]
+        return ",".join(held)
+    if name == "raise_limit":  # may it raise its own open-files limit?
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard + 1))
+        return None
     if name == "signal":  # may it signal its zygote?
         os.kill(os.getppid(), 0)
         return None
@@ -304,7 +315,7 @@ def prober_verify(credentials):
     """``credentials["probe"]``: one thing to try; answers what happened, as its message."""
     try:
         problem = _probe(credentials["probe"], credentials.get("path", ""))
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         problem = type(exc).__name__
     return connectord.verified(f"pid {os.getpid()}: {problem or 'done'}")
 

@@ -81,18 +81,27 @@ async def test_seccomp_refuses_what_a_connector_never_needs(hostile_on_path: Non
         assert await probe(filtered, "dumpable") == "0"
 
 
-async def test_seccomp_keeps_a_hidden_path_hidden(hostile_on_path: None, tmp_path: Path) -> None:
-    """Without the filter, a worker may unmount what hides the server's data directory
-    (it is root in its own mount namespace); with it, it cannot."""
+async def test_a_worker_holds_no_capability_even_as_root(hostile_on_path: None) -> None:
+    async with prober(hostile_on_path) as supervisor:
+        assert await probe(supervisor, "capabilities") == ",".join(["0000000000000000"] * 4)
+        assert await probe(supervisor, "raise_limit") == "ValueError"  # not permitted
+
+
+@pytest.mark.parametrize("seccomp", [False, True])
+async def test_a_worker_cannot_uncover_a_hidden_path(
+    hostile_on_path: None, tmp_path: Path, seccomp: bool
+) -> None:
+    """Neither by unmounting what hides it (it is root in its mount namespace) nor through
+    its zygote's view of the files (/proc/ZYGOTE/root) or memory (/proc/ZYGOTE/mem)."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "secret.key").write_text("the server's key")
-    hidden = [str(data)]
-    async with prober(hostile_on_path, hidden_paths=hidden) as hiding_only:
-        assert await probe(hiding_only, "umount", data) == "done"
-    async with prober(hostile_on_path, hidden_paths=hidden, seccomp=True) as filtered:
-        assert await probe(filtered, "umount", data) == REFUSED
-        assert await probe(filtered, "read", data / "secret.key") == "FileNotFoundError"
+    async with prober(hostile_on_path, hidden_paths=[str(data)], seccomp=seccomp) as supervisor:
+        assert await probe(supervisor, "umount", data) == REFUSED
+        assert await probe(supervisor, "read", data / "secret.key") == "FileNotFoundError"
+        zygote = supervisor.zygote_for("prober").pid
+        assert await probe(supervisor, "read", f"/proc/{zygote}/root{data}/secret.key") == "PermissionError"
+        assert await probe(supervisor, "read", f"/proc/{zygote}/mem") == "PermissionError"
 
 
 async def test_a_server_working_inside_its_data_directory_does_not_show_it(
@@ -110,7 +119,9 @@ async def test_a_server_working_inside_its_data_directory_does_not_show_it(
 
 
 @needs_landlock
-async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_path: Path) -> None:
+async def test_landlock_confines_reads_and_writes(
+    hostile_on_path: None, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     readable, writable, elsewhere = (tmp_path / name for name in ("readable", "writable", "elsewhere"))
     for directory in (readable, writable, elsewhere):
         directory.mkdir()
@@ -118,11 +129,12 @@ async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_pat
     confined = {"landlock": True, "readable_paths": [str(readable)], "writable_paths": [str(writable)]}
     abstract = f"connectord-test-{os.getpid()}"
     listener = socket.socket(socket.AF_UNIX)
+    request.addfinalizer(listener.close)
     listener.bind("\0" + abstract)
     listener.listen()
     async with prober(hostile_on_path) as open_worker:
         assert await probe(open_worker, "read", elsewhere / "file") == "done"
-        assert await probe(open_worker, "read", f"/proc/{os.getpid()}/environ") == "done"
+        assert await probe(open_worker, "read", f"/proc/{os.getpid()}/cmdline") == "done"
         assert await probe(open_worker, "signal") == "done"
         assert await probe(open_worker, "abstract", abstract) == "done"
     async with prober(hostile_on_path, **confined) as supervisor:
@@ -132,8 +144,8 @@ async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_pat
         assert (writable / "new").read_text() == "written"
         assert await probe(supervisor, "read", elsewhere / "file") == "PermissionError"
         assert await probe(supervisor, "write", elsewhere / "new") == "PermissionError"
-        # the server's environment, through /proc: only the worker's own entry is readable
-        assert await probe(supervisor, "read", f"/proc/{os.getpid()}/environ") == "PermissionError"
+        # /proc: only the worker's own entry is readable (a file of the server's, below)
+        assert await probe(supervisor, "read", f"/proc/{os.getpid()}/cmdline") == "PermissionError"
         # nor signal or reach processes outside its own domain (another tenant's worker)
         if landlock.abi_version() >= 6:
             assert await probe(supervisor, "signal") == "PermissionError"
@@ -141,7 +153,6 @@ async def test_landlock_confines_reads_and_writes(hostile_on_path: None, tmp_pat
         # what any connector needs still works: certificates, lazy imports, programs
         assert await probe(supervisor, "read", "/etc/hosts") == "done"
         assert await probe(supervisor, "subprocess") == "done"
-    listener.close()
     assert not (elsewhere / "new").exists()
 
 
