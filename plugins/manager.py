@@ -39,7 +39,7 @@ class PluginSource:
     load: Callable[[], object]
     #: What ``load`` imports, as "module" or "module:attribute" ("" where it cannot be
     #: said): a connector's own zygote imports it directly, without reading every installed
-    #: distribution's entry points again (importlib.metadata would weigh on every fork).
+    #: distribution's entry points itself (importlib.metadata would weigh on every fork).
     target: str = ""
 
 
@@ -56,7 +56,6 @@ class Connector:
     info: ConnectorInfo
     plugin: object
     origin: str
-    target: str = ""
 
 
 class CatalogEntry(msgspec.Struct, frozen=True):
@@ -65,8 +64,6 @@ class CatalogEntry(msgspec.Struct, frozen=True):
     info: ConnectorInfo
     origin: str
     hooks: frozenset[str]
-    #: See PluginSource.target.
-    target: str = ""
 
 
 class Catalog(msgspec.Struct, frozen=True):
@@ -147,9 +144,7 @@ class ConnectorRegistry:
         hooks = [n for n in _spec_names() if n != "describe_connector"]
         return Catalog(
             connectors={
-                cid: CatalogEntry(
-                    c.info, c.origin, frozenset(h for h in hooks if self.implements(cid, h)), c.target
-                )
+                cid: CatalogEntry(c.info, c.origin, frozenset(h for h in hooks if self.implements(cid, h)))
                 for cid, c in sorted(self.connectors.items())
             },
             errors=list(self.errors),
@@ -316,7 +311,7 @@ def _load_one(pm: pluggy.PluginManager, source: PluginSource, check_schemas: boo
     except _LoadFailure:
         pm.unregister(plugin)
         raise
-    return Connector(info=info, plugin=plugin, origin=source.origin, target=source.target)
+    return Connector(info=info, plugin=plugin, origin=source.origin)
 
 
 def _describe(pm: pluggy.PluginManager, plugin: object, name: str, check_schemas: bool) -> ConnectorInfo:

@@ -21,7 +21,7 @@ from collections import defaultdict
 
 import msgspec
 
-from connectord.plugins.manager import Catalog, Selection
+from connectord.plugins.manager import Catalog, PluginSource, Selection, selected_sources
 from connectord.runtime.calls import Call, check_call, checked_result, redactor_for, refuse_credentials
 from connectord.runtime.outcomes import (
     Cancelled,
@@ -67,6 +67,7 @@ class Supervisor:
         #: policy shares one zygote, else each connector gets one of its own (``zygote_for``).
         self.zygote = ZygoteClient(self.selection, policy.import_timeout)
         self._own_zygotes: dict[str, ZygoteClient] = {}
+        self._sources: dict[str, PluginSource] | None = None
         #: When each connector was last called (monotonic clock), to stop unused zygotes.
         self._last_call: dict[str, float] = {}
         self._idle_check: asyncio.Task[None] | None = None
@@ -98,11 +99,18 @@ class Supervisor:
         zygote = self._own_zygotes.get(connector)
         if zygote is None:
             own = dataclasses.replace(self.selection, allow=frozenset({connector}), block=frozenset())
-            entry = self.catalog.connectors.get(connector)
-            source = Preload(connector, entry.origin, entry.target) if entry and entry.target else None
-            zygote = ZygoteClient(own, self.policy.import_timeout, lean=True, source=source)
+            zygote = ZygoteClient(own, self.policy.import_timeout, lean=True, source=self._preload(connector))
             self._own_zygotes[connector] = zygote
         return zygote
+
+    def _preload(self, connector: str) -> Preload | None:
+        """Where ``connector`` is imported from, as this process reads it: never as the
+        catalog says, which the loading zygote sends after every connector's import code
+        ran (one could otherwise have another's zygote import its own module)."""
+        if self._sources is None:
+            self._sources = {s.name: s for s in selected_sources(self.selection) if s.target}
+        source = self._sources.get(connector)
+        return Preload(connector, source.origin, source.target) if source is not None else None
 
     async def start(self) -> None:
         """Load and describe the connectors (``catalog``). Raises ZygoteError if the

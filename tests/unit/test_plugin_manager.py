@@ -15,6 +15,7 @@ from connectord.plugins.manager import (
     UnknownConnectorError,
     load_connectors,
     load_sources,
+    selected_sources,
     target_source,
 )
 
@@ -223,11 +224,12 @@ def test_each_registry_has_its_own_plugin_manager() -> None:
     assert second.connectors == {}
 
 
-def test_a_catalog_says_where_each_connector_is_imported_from() -> None:
+def test_a_source_says_where_its_connector_is_imported_from() -> None:
     """What a connector's own zygote imports directly, without reading entry points."""
-    catalog = load_connectors(Selection(allow=frozenset({"shop"}), entry_points=False)).catalog()
-    assert catalog.connectors["shop"].target == "connectord.connectors.shop"
-    again = load_sources([target_source("shop", "again", "connectord.connectors.shop")], check_schemas=False)
-    assert again.get("shop").info == catalog.connectors["shop"].info
+    [shop] = selected_sources(Selection(allow=frozenset({"shop"}), entry_points=False))
+    assert shop.target == "connectord.connectors.shop"
+    again = load_sources([target_source("shop", "again", shop.target)], check_schemas=False)
+    first = load_connectors(Selection(allow=frozenset({"shop"}), entry_points=False))
+    assert again.get("shop").info == first.get("shop").info
     nested = target_source("encode", "test", "json:JSONEncoder.encode").load()
     assert nested is json.JSONEncoder.encode
