@@ -47,7 +47,7 @@ class Preparations:
         self._network: int | None = None
         self._system_rules: list[tuple[int, int]] | None = None
         self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
-        self._views: dict[tuple[str, ...], tuple[int | None, int]] = {}
+        self._views: dict[tuple[str, ...], tuple[list[tuple[int, int] | None], tuple[int | None, int]]] = {}
         self.last_capability = isolation.last_capability()
 
     def prepare(self, spawn: Spawn) -> Prepared:
@@ -67,10 +67,21 @@ class Preparations:
             os.close(prepared.files)
 
     def _hiding_view(self, paths: list[str]) -> tuple[int | None, int]:
+        """The view hiding ``paths``, made again when one of them was replaced, created or
+        removed since: a file is hidden by a mount on what it was then (a store's ``-wal``
+        appears and goes; a file replaced by a rename would show)."""
         key = tuple(paths)
-        if key not in self._views:
-            self._views[key] = isolation.hiding_view(paths)
-        return self._views[key]
+        now = _identities(paths)
+        cached = self._views.get(key)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        view = isolation.hiding_view(paths)
+        if cached is not None:
+            for fd in cached[1]:
+                if fd is not None:
+                    os.close(fd)
+        self._views[key] = (now, view)
+        return view
 
     def _syscall_filter(self, program: bytes) -> isolation.SyscallFilter:
         if self._filter is None or self._filter[0] != program:
@@ -105,3 +116,16 @@ class Preparations:
 
 def _why(exc: OSError | ValueError) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
+
+
+def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
+    """What each path is now (device, inode), None where nothing is."""
+    found: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((st.st_dev, st.st_ino))
+    return found

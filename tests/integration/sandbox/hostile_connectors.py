@@ -257,6 +257,9 @@ def _probe(name, path):
         with open(path) as f:
             f.read()
         return None
+    if name == "content":
+        with open(path) as f:
+            return repr(f.read())
     if name == "write":
         with open(path, "w") as f:
             f.write("written")

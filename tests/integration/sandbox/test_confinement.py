@@ -104,6 +104,24 @@ async def test_a_worker_cannot_uncover_a_hidden_path(
         assert await probe(supervisor, "read", f"/proc/{zygote}/mem") == "PermissionError"
 
 
+async def test_a_hidden_file_stays_hidden_when_replaced_or_created_later(
+    hostile_on_path: None, tmp_path: Path
+) -> None:
+    """The zygote hides paths once for all its workers: a file replaced by a rename (its
+    hiding mount goes with the old one) or created after that must be hidden all the same."""
+    store, wal = tmp_path / "store.sqlite3", tmp_path / "store.sqlite3-wal"
+    store.write_text("first secret")
+    async with prober(hostile_on_path, hidden_paths=[str(store), str(wal)]) as supervisor:
+        assert await probe(supervisor, "content", store) == "''"
+        assert await probe(supervisor, "content", wal) == "FileNotFoundError"
+        replacement = tmp_path / "replacement"
+        replacement.write_text("second secret")
+        replacement.rename(store)
+        wal.write_text("written later")
+        assert await probe(supervisor, "content", store) == "''"
+        assert await probe(supervisor, "content", wal) == "''"
+
+
 async def test_a_server_working_inside_its_data_directory_does_not_show_it(
     hostile_on_path: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
