@@ -36,6 +36,9 @@ class Prepared:
     syscalls: isolation.SyscallFilter | None = None
     #: Why the confinement asked for cannot be had: the worker refuses every call.
     problem: str | None = None
+    #: No network, but the zygote may not make a namespace (it is not root): the worker
+    #: makes its own, in the user namespace of its hidden paths, where it may.
+    cut_network: bool = False
     #: The highest capability number, for dropping them all (read by the zygote: a worker
     #: confined by Landlock could not read /proc/sys).
     last_capability: int = 63
@@ -45,6 +48,7 @@ class Preparations:
     def __init__(self, system_paths: list[str]) -> None:
         self.system_paths = system_paths
         self._network: int | None = None
+        self._network_refused = False
         self._system_rules: list[tuple[int, int]] | None = None
         self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
         self._views: dict[tuple[str, ...], tuple[list[tuple[int, int] | None], tuple[int | None, int]]] = {}
@@ -59,7 +63,10 @@ class Preparations:
             files = self._ruleset(limits) if limits.landlock else None
         except (OSError, ValueError) as exc:
             return Prepared(problem=_why(exc), last_capability=self.last_capability)
-        return Prepared(mounts, network, files, syscalls, last_capability=self.last_capability)
+        cut = not limits.network and network is None
+        return Prepared(
+            mounts, network, files, syscalls, cut_network=cut, last_capability=self.last_capability
+        )
 
     def forked(self, prepared: Prepared) -> None:
         """The worker has its copies: close what was made for it alone."""
@@ -88,15 +95,18 @@ class Preparations:
             self._filter = (program, isolation.SyscallFilter(program))
         return self._filter[1]
 
-    def _empty_network(self) -> int:
-        if self._network is None:
-            self._network = isolation.empty_network_namespace()
+    def _empty_network(self) -> int | None:
+        """The zygote's empty network namespace; None where it may not make one."""
+        if self._network is None and not self._network_refused:
+            try:
+                self._network = isolation.empty_network_namespace()
+            except PermissionError:
+                self._network_refused = True
         return self._network
 
     def _ruleset(self, limits: Limits) -> int:
         if self._system_rules is None:
-            opened = (landlock.open_beneath(path, landlock.READ) for path in self.system_paths)
-            self._system_rules = [rule for rule in opened if rule is not None]
+            self._system_rules = _opened_for_rules(self.system_paths)
         ruleset = landlock.new_ruleset()
         try:
             for rule in self._system_rules:
@@ -106,7 +116,7 @@ class Preparations:
             for path in limits.readable_paths:
                 landlock.grant(ruleset, path, landlock.READ)
             for path in limits.writable_paths:
-                landlock.grant(ruleset, path, landlock.EVERYTHING)
+                landlock.grant(ruleset, path, landlock.WRITE)
         except OSError:
             with contextlib.suppress(OSError):
                 os.close(ruleset)
@@ -129,3 +139,18 @@ def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
             continue
         found.append((st.st_dev, st.st_ino))
     return found
+
+
+def _opened_for_rules(paths: list[str]) -> list[tuple[int, int]]:
+    """``paths`` opened for read rules, all or none (nothing is left open on a failure)."""
+    rules: list[tuple[int, int]] = []
+    try:
+        for path in paths:
+            rule = landlock.open_beneath(path, landlock.READ)
+            if rule is not None:
+                rules.append(rule)
+    except BaseException:
+        for fd, _ in rules:
+            os.close(fd)
+        raise
+    return rules

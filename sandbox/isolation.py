@@ -11,6 +11,7 @@ import contextlib
 import ctypes
 import os
 import resource
+import select
 import signal
 import sys
 from errno import EINVAL
@@ -217,11 +218,16 @@ def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int
     """Descriptors of a mount namespace in which ``paths`` are hidden (``hide_paths``) and,
     where one was needed, of the user namespace that owns it (None where that is ours).
     A short-lived child makes them, so that we stay where we are; each worker then joins
-    them (``enter_view``) instead of hiding the paths again: 0.13 ms against 0.34 ms here."""
+    them (``enter_view``) instead of hiding the paths again: 0.2 ms against 0.36 ms here."""
     ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
     hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
     parent = os.getpid()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError:
+        for fd in (ready_r, ready_w, hold_r, hold_w):
+            os.close(fd)
+        raise
     if pid == 0:
         try:
             os.close(ready_r)
@@ -235,17 +241,30 @@ def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int
     os.close(ready_w)
     os.close(hold_r)
     try:
-        answer = os.read(ready_r, 4096)
-        if answer != b"!":
-            raise OSError(0, answer[1:].decode(errors="replace") or "the process hiding paths died")
-        user = None
-        if os.stat(f"/proc/{pid}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
-            user = os.open(f"/proc/{pid}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-        return user, os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+        return _namespaces_of(pid, ready_r)
     finally:
         os.close(ready_r)
         os.close(hold_w)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # gone already but for a helper that hangs
         os.waitpid(pid, 0)
+
+
+def _namespaces_of(helper: int, ready: int, timeout: float = 30.0) -> tuple[int | None, int]:
+    if not select.select([ready], [], [], timeout)[0]:
+        raise OSError(0, f"cannot hide paths: no answer in {timeout:.0f} s")
+    answer = os.read(ready, 4096)
+    if answer != b"!":
+        raise OSError(0, answer[1:].decode(errors="replace") or "the process hiding paths died")
+    user = None
+    if os.stat(f"/proc/{helper}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
+        user = os.open(f"/proc/{helper}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        return user, os.open(f"/proc/{helper}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        if user is not None:
+            os.close(user)
+        raise
 
 
 def _hidden_or_why(paths: list[str], via_user_namespace: bool) -> bytes:

@@ -22,8 +22,9 @@ _RULE_PATH_BENEATH = 1
 EXECUTE, WRITE_FILE, READ_FILE, READ_DIR = 1 << 0, 1 << 1, 1 << 2, 1 << 3
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 READ = EXECUTE | READ_FILE | READ_DIR
-#: Every right the kernel knows, creating and removing included.
-EVERYTHING = (1 << 64) - 1
+MAKE_CHAR, MAKE_BLOCK = 1 << 6, 1 << 11
+#: Beneath a writable path: everything but making device nodes and their ioctls.
+WRITE = ((1 << 64) - 1) & ~(MAKE_CHAR | MAKE_BLOCK | IOCTL_DEV)
 #: For devices such as /dev/null: read, write and their ioctls.
 DEVICE = READ_FILE | WRITE_FILE | IOCTL_DEV
 #: The rights that apply to a file; the kernel refuses a rule granting directory rights on one.
@@ -104,13 +105,18 @@ def new_ruleset() -> int:
 def open_beneath(path: str, rights: int) -> tuple[int, int] | None:
     """``path`` opened for a rule (O_PATH) with the ``rights`` that apply to what it is;
     None where it does not exist."""
+    handled = _handled()  # first: without Landlock, nothing is opened
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
     except FileNotFoundError:
         return None
-    if not stat.S_ISDIR(os.fstat(fd).st_mode):
-        rights &= _FILE_RIGHTS
-    return fd, rights & _handled()
+    try:
+        if not stat.S_ISDIR(os.fstat(fd).st_mode):
+            rights &= _FILE_RIGHTS
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, rights & handled
 
 
 def grant_opened(ruleset_fd: int, opened: tuple[int, int]) -> None:

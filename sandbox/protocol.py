@@ -49,9 +49,9 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
 
     def __post_init__(self) -> None:
         for name in ("hidden_paths", "readable_paths", "writable_paths"):
-            relative = [path for path in getattr(self, name) if not path.startswith("/")]
+            relative = [path for path in getattr(self, name) if not path.startswith("/") or "\0" in path]
             if relative:
-                raise ValueError(f"{name} must be absolute paths, not {', '.join(relative)}")
+                raise ValueError(f"{name} must be absolute paths, not {', '.join(map(repr, relative))}")
         if not self.landlock and (self.readable_paths or self.writable_paths):
             raise ValueError("readable_paths and writable_paths need landlock = true")
 

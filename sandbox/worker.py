@@ -76,6 +76,8 @@ def _confine(prepared: Prepared) -> Rejected | None:
             isolation.enter_view(*prepared.mounts)
         if prepared.network is not None:
             isolation.enter_network(prepared.network)
+        elif prepared.cut_network:
+            isolation.cut_network()
         if prepared.files is not None:
             isolation.restrict_files(prepared.files)
         if prepared.syscalls is not None:

@@ -83,8 +83,7 @@ _NAMESPACE_FLAGS = (
     0x10000000,  # CLONE_NEWUSER
     0x20000000,  # CLONE_NEWPID
     0x40000000,  # CLONE_NEWNET
-    0x00000080,  # CLONE_NEWTIME
-)
+)  # CLONE_NEWTIME exists for clone3 and unshare only (in clone, 0x80 is the exit signal)
 
 
 class SeccompUnavailableError(RuntimeError):

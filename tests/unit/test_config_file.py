@@ -44,7 +44,7 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
         ({"sandbox": {"default": {"timeouts": {"get_meta_modl": 3}}}}, "Invalid enum value 'get_meta_modl'"),
         (
             {"sandbox": {"default": {"limits": {"landlock": True, "writable_paths": ["tmp"]}}}},
-            "writable_paths must be absolute paths, not tmp - at `$.sandbox.default.limits`",
+            "writable_paths must be absolute paths, not 'tmp' - at `$.sandbox.default.limits`",
         ),
         (
             {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["/srv"]}}}}},

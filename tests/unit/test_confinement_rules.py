@@ -64,7 +64,7 @@ def test_without_libseccomp_a_supervisor_asking_for_seccomp_does_not_start(
 
 
 def test_paths_must_be_absolute_and_need_landlock() -> None:
-    with pytest.raises(ValueError, match="hidden_paths must be absolute paths, not data"):
+    with pytest.raises(ValueError, match="hidden_paths must be absolute paths, not 'data'"):
         Limits(hidden_paths=["data"])
     with pytest.raises(ValueError, match="need landlock = true"):
         Limits(writable_paths=["/tmp"])
