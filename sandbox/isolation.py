@@ -234,6 +234,8 @@ def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int
             os.close(hold_w)
             reset_signals()
             die_with_parent(parent)
+            # It holds nothing, and the zygote (not dumpable) must open its namespaces.
+            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
             os.write(ready_w, b"!" + _hidden_or_why(paths, via_user_namespace))
             os.read(hold_r, 1)  # live on until our namespaces are open in the parent
         finally:

@@ -55,6 +55,9 @@ def main(argv: list[str]) -> None:
     control = socket.socket(fileno=int(argv[1]))
     # SIGTERM, not SIGKILL: the zygote first kills what its workers started (below).
     isolation.die_with_parent(int(argv[2]), signal.SIGTERM)
+    # Every later worker is forked from us: a process of the same user that could write
+    # our memory (/proc/PID/mem) would run its code in all of them.
+    isolation.forbid_inspection()
     hello = Channel(control, _decoder).receive()
     assert isinstance(hello, Hello)
     sys.path[:] = hello.sys_path
