@@ -39,9 +39,6 @@ class Prepared:
     #: No network, but the zygote may not make a namespace (it is not root): the worker
     #: makes its own, in the user namespace of its hidden paths, where it may.
     cut_network: bool = False
-    #: The highest capability number, for dropping them all (read by the zygote: a worker
-    #: confined by Landlock could not read /proc/sys).
-    last_capability: int = 63
 
 
 class Preparations:
@@ -52,7 +49,6 @@ class Preparations:
         self._system_rules: list[tuple[int, int]] | None = None
         self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
         self._views: dict[tuple[str, ...], tuple[list[tuple[int, int] | None], tuple[int | None, int]]] = {}
-        self.last_capability = isolation.last_capability()
 
     def prepare(self, spawn: Spawn) -> Prepared:
         limits = spawn.limits
@@ -62,11 +58,9 @@ class Preparations:
             network = None if limits.network else self._empty_network()
             files = self._ruleset(limits) if limits.landlock else None
         except (OSError, ValueError) as exc:
-            return Prepared(problem=_why(exc), last_capability=self.last_capability)
+            return Prepared(problem=_why(exc))
         cut = not limits.network and network is None
-        return Prepared(
-            mounts, network, files, syscalls, cut_network=cut, last_capability=self.last_capability
-        )
+        return Prepared(mounts, network, files, syscalls, cut_network=cut)
 
     def forked(self, prepared: Prepared) -> None:
         """The worker has its copies: close what was made for it alone."""

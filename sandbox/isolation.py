@@ -14,7 +14,6 @@ import resource
 import select
 import signal
 import sys
-from errno import EINVAL
 from pathlib import Path
 
 from connectord.sandbox import landlock
@@ -56,32 +55,22 @@ class _CapData(ctypes.Structure):
 
 
 _CAPABILITY_VERSION_3 = 0x20080522
-PR_CAPBSET_DROP, PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 24, 47, 4
+# Built once, at import in the zygote: what a worker builds after the fork costs it pages.
+_NO_CAPABILITIES_HEADER = ctypes.pointer(_CapHeader(_CAPABILITY_VERSION_3, 0))
+_NO_CAPABILITIES = (_CapData * 2)()
+_capset = _libc.capset
 
 
-def last_capability() -> int:
-    """The highest capability number this kernel knows (read where /proc/sys is readable)."""
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        return int(f.read())
-
-
-def drop_capabilities(last_cap: int) -> None:
-    """Give up every capability for good, and the means to regain any (``no_new_privs``,
-    an empty bounding set). A worker running as root (or as root of the user namespace
-    its hidden paths live in) is then root by name only: it cannot unmount what hides the
-    data directory, trace or read another process of the same user (the zygote included,
-    through /proc/PID/mem or /root), configure a network namespace, make device nodes or
-    raise its own rlimits."""
+def drop_capabilities() -> None:
+    """Give up every capability for good. ``no_new_privs`` keeps an exec from granting any
+    back (setuid bits and file capabilities are ignored, and root's exec gains none), and
+    emptying the permitted set empties the ambient one. A worker running as root (or as
+    root of the user namespace its hidden paths live in) is then root by name only: it
+    cannot unmount what hides the data directory, trace or read another process of the
+    same user (the zygote included, through /proc/PID/mem or /root), configure a network
+    namespace, make device nodes or raise its own rlimits."""
     _no_new_privileges()
-    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)  # EINVAL before Linux 4.3
-    for cap in range(last_cap + 1):
-        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != EINVAL:
-            # EPERM: without CAP_SETPCAP there is nothing to drop beyond this set, which
-            # no_new_privs keeps an exec from using
-            break
-    header = _CapHeader(_CAPABILITY_VERSION_3, 0)
-    data = (_CapData * 2)()
-    if _libc.capset(ctypes.byref(header), data) != 0:
+    if _capset(_NO_CAPABILITIES_HEADER, _NO_CAPABILITIES) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot drop capabilities (capset: {os.strerror(errno)})")
 

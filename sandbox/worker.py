@@ -82,7 +82,7 @@ def _confine(prepared: Prepared) -> Rejected | None:
             isolation.restrict_files(prepared.files)
         if prepared.syscalls is not None:
             isolation.filter_syscalls(prepared.syscalls)
-        isolation.drop_capabilities(prepared.last_capability)
+        isolation.drop_capabilities()
     except OSError as exc:
         return _refusal(exc)
     return None

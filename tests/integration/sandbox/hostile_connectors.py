@@ -271,11 +271,15 @@ def _probe(name, path):
         thread.start()
         thread.join()
         return None
-    if name == "capabilities":  # what it holds, and could ever hold again
+    if name == "capabilities":  # what it holds, and what a program it runs (as root) gets
+        import subprocess
+
+        sets = "('CapEff', 'CapPrm', 'CapAmb')"
+        script = f"print(*(l.split()[1] for l in open('/proc/self/status') if l.startswith({sets})))"
         with open("/proc/self/status") as f:
-            sets = ("CapEff", "CapPrm", "CapBnd", "CapAmb")
-            held = [line.split()[1] for line in f if line.startswith(sets)]
-        return ",".join(held)
+            held = [line.split()[1] for line in f if line.startswith(("CapEff", "CapPrm", "CapAmb"))]
+        run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+        return ",".join(held) + "|" + ",".join(run.stdout.split())
     if name == "raise_limit":  # may it raise its own open-files limit?
         import resource
 
