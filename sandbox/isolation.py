@@ -162,11 +162,17 @@ def apply_limits(limits: Limits, address_space_at_start: int) -> None:
         # (shared libraries, arenas); the limit is what the call may add on top of those.
         _set(resource.RLIMIT_AS, address_space_at_start + limits.memory_bytes)
     if limits.cpu_seconds is not None:
-        # Soft limit sends SIGXCPU (reported as a timeout); the hard one a second later kills.
-        soft = limits.cpu_seconds
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        # The soft limit sends SIGXCPU, which ends the worker (reported as a timeout). The
+        # hard one stays as it was: a worker without capabilities could not raise it again
+        # for its next call, and the supervisor's deadline is what bounds a call.
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (_capped(limits.cpu_seconds, hard), hard))
     if limits.open_files is not None:
         _set(resource.RLIMIT_NOFILE, limits.open_files)
+
+
+def _capped(value: int, hard: int) -> int:
+    return value if hard == resource.RLIM_INFINITY else min(value, hard)
 
 
 def _set(limit: int, value: int) -> None:
@@ -185,7 +191,7 @@ def address_space() -> int:
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
-MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 1 << 18
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 1 << 18
 
 
 def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
@@ -219,11 +225,10 @@ def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int
         raise
     if pid == 0:
         try:
-            os.close(ready_r)
-            os.close(hold_w)
             reset_signals()
             die_with_parent(parent)
-            # It holds nothing, and the zygote (not dumpable) must open its namespaces.
+            _keep_only_these(ready_w, hold_r)
+            # It now holds nothing, and the zygote (not dumpable) must open its namespaces.
             _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
             os.write(ready_w, b"!" + _hidden_or_why(paths, via_user_namespace))
             os.read(hold_r, 1)  # live on until our namespaces are open in the parent
@@ -241,8 +246,19 @@ def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int
         os.waitpid(pid, 0)
 
 
+def _keep_only_these(*fds: int) -> None:
+    """Close every descriptor above 2 but ``fds``."""
+    start = 3
+    for fd in sorted(fds):
+        os.closerange(start, fd)
+        start = fd + 1
+    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
+
 def _namespaces_of(helper: int, ready: int, timeout: float = 30.0) -> tuple[int | None, int]:
-    if not select.select([ready], [], [], timeout)[0]:
+    poll = select.poll()
+    poll.register(ready, select.POLLIN)
+    if not poll.poll(timeout * 1000):
         raise OSError(0, f"cannot hide paths: no answer in {timeout:.0f} s")
     answer = os.read(ready, 4096)
     if answer != b"!":
@@ -259,11 +275,36 @@ def _namespaces_of(helper: int, ready: int, timeout: float = 30.0) -> tuple[int 
 
 
 def _hidden_or_why(paths: list[str], via_user_namespace: bool) -> bytes:
+    user_namespace = os.stat("/proc/self/ns/user").st_ino
     try:
         hide_paths(paths, via_user_namespace)
+        if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
+            _kernel_files_read_only()
     except OSError as exc:
         return (exc.strerror or str(exc)).encode()
     return b""
+
+
+#: Files a process whose user is root may write without any capability (their permission
+#: is the file mode): kernel settings (core_pattern runs a program as root), the SysRq
+#: trigger, and /sys with the cgroup tree (a worker could move out of its cgroup).
+KERNEL_FILES = ("/proc/sys", "/proc/sysrq-trigger", "/sys")
+
+
+def _kernel_files_read_only() -> None:
+    """Make KERNEL_FILES read-only in this mount namespace, the mounts beneath them too:
+    a worker without capabilities cannot make them writable again."""
+    for path in KERNEL_FILES:
+        if os.path.exists(path):
+            _mount(path, path, None, MS_BIND | MS_REC, None)
+    for mount_point in _mount_points_beneath(KERNEL_FILES):
+        _mount(None, mount_point, None, MS_BIND | MS_REMOUNT | MS_RDONLY, None)
+
+
+def _mount_points_beneath(tops: tuple[str, ...]) -> list[str]:
+    with open("/proc/self/mountinfo") as mountinfo:
+        points = [line.split()[4].replace("\\040", " ") for line in mountinfo]
+    return [p for p in dict.fromkeys(points) if any(p == t or p.startswith(t + "/") for t in tops)]
 
 
 def enter_view(user: int | None, mount: int) -> None:

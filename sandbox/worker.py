@@ -163,14 +163,17 @@ def _peak_rss() -> int:
 
 
 def _renew_cpu_budget(limits: Limits) -> None:
-    """Give each call its own CPU allowance, also in a reused (pooled) worker."""
+    """Give each call its own CPU allowance, also in a reused (pooled) worker: the soft
+    limit moves, up to the hard one (which a worker without capabilities cannot raise)."""
     if limits.cpu_seconds is None:
         return
     usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
     soft = int(usage.ru_utime + usage.ru_stime) + 1 + limits.cpu_seconds
-    # Without the right to raise the hard limit, the first budget stays.
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
     with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 1))
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 class _FrameHandler(logging.Handler):

@@ -108,9 +108,13 @@ class Supervisor:
         catalog says, which the loading zygote sends after every connector's import code
         ran (one could otherwise have another's zygote import its own module)."""
         if self._sources is None:
-            self._sources = {s.name: s for s in selected_sources(self.selection) if s.target}
+            self._sources = {}
+            for source in selected_sources(self.selection):
+                self._sources.setdefault(source.name, source)  # the first wins, as in loading
         source = self._sources.get(connector)
-        return Preload(connector, source.origin, source.target) if source is not None else None
+        if source is None or not source.target:
+            return None
+        return Preload(connector, source.origin, source.target)
 
     async def start(self) -> None:
         """Load and describe the connectors (``catalog``). Raises ZygoteError if the

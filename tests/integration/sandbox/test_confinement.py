@@ -88,6 +88,16 @@ async def test_a_worker_holds_no_capability_even_as_root(hostile_on_path: None) 
         assert await probe(supervisor, "raise_limit") == "ValueError"  # not permitted
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root may write these files by their mode")
+async def test_a_root_worker_cannot_write_kernel_settings(hostile_on_path: None, tmp_path: Path) -> None:
+    """Root without capabilities may still write what its file mode lets root write."""
+    kernel_files = ["/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger", "/sys/fs/cgroup/cgroup.procs"]
+    async with prober(hostile_on_path, hidden_paths=[str(tmp_path / "data")]) as supervisor:
+        for path in kernel_files:
+            if os.path.exists(path):
+                assert await probe(supervisor, "open_for_writing", path) == "OSError", path
+
+
 @pytest.mark.parametrize("seccomp", [False, True])
 async def test_a_worker_cannot_uncover_a_hidden_path(
     hostile_on_path: None, tmp_path: Path, seccomp: bool

@@ -147,3 +147,23 @@ async def test_a_zygote_stops_by_itself_once_unused(two_connectors: None) -> Non
         assert await seen_by(supervisor, "victim") == "untouched "
     finally:
         await supervisor.close()
+
+
+async def test_a_connectors_zygote_imports_the_connector_that_was_loaded_not_an_impostor(
+    tmp_path: Path,
+    connector_site: Callable[[str, Path, dict[str, str]], Path],
+    site_on_path: Callable[[Path], AbstractContextManager[None]],
+) -> None:
+    """An installed package may declare an entry point named like a built-in connector:
+    the built-in is loaded (the first source wins) and its zygote must import it too."""
+    source = tmp_path / "impostor.py"
+    source.write_text(textwrap.dedent(CONNECTOR.format(name="shop", setup="")))
+    with site_on_path(connector_site("zygote_impostor", source, {"shop": "zygote_impostor"})):
+        supervisor = Supervisor(Selection(allow=frozenset({"shop"})), SandboxPolicy(), Cgroups(None, None))
+        try:
+            await supervisor.start()
+            assert "already taken" in supervisor.catalog.errors[0].reason
+            preload = supervisor.zygote_for("shop").source
+            assert preload is not None and preload.target == "connectord.connectors.shop"
+        finally:
+            await supervisor.close()
