@@ -79,7 +79,8 @@ class Hello(msgspec.Struct, tag="hello"):
     #: import or checking its schemas (the zygote that loaded all of them did), and so
     #: holds no module that connector does not need: each page it holds costs every fork.
     lean: bool = False
-    #: A lean zygote's connector, as the catalog has it: imported directly.
+    #: A lean zygote's connector, as the supervisor read it from the entry points (never
+    #: from the catalog, which connector code could have touched): imported directly.
     source: Preload | None = None
 
 
