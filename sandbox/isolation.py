@@ -1,8 +1,11 @@
 """What a worker does to itself right after the fork, before it sees any input.
 
 Order matters: leave the zygote's session first (so the supervisor can kill the whole
-group), tie our life to the zygote's, join the cgroups, then drop descriptors and set the
-limits last so nothing above is refused by them.
+group), tie our life to the zygote's, join the cgroups, then confine (with descriptors
+the zygote prepared: sandbox/confinement.py), giving up the capabilities last, then drop
+descriptors and set the limits, so nothing above is refused by them.
+
+The zygote and its short-lived helpers use the functions that make namespaces here too.
 """
 
 from __future__ import annotations
