@@ -266,7 +266,7 @@ def load_sources(
         except _LoadFailure as failure:
             registry.errors.append(LoadError(source.name, source.origin, str(failure)))
             continue
-        clash = _job_type_clash(registry, connector)
+        clash = job_type_clash(registry.connectors, connector.info)
         if clash is not None:
             registry.pm.unregister(connector.plugin)
             registry.errors.append(LoadError(source.name, source.origin, clash))
@@ -275,13 +275,16 @@ def load_sources(
     return registry
 
 
-def _job_type_clash(registry: ConnectorRegistry, connector: Connector) -> str | None:
-    """Why ``connector`` cannot join: a job type code another connector already offers
-    (codes name job types across all connectors, so the one loaded first keeps it)."""
-    for job in connector.info.job_types:
-        owner = registry.job_type(job.code)
+def job_type_clash(
+    connectors: Mapping[str, Connector] | Mapping[str, CatalogEntry], info: ConnectorInfo
+) -> str | None:
+    """Why a connector described by ``info`` cannot join ``connectors``: a job type code
+    another connector already offers (codes name job types across all connectors, so the
+    one loaded first keeps it)."""
+    for job in info.job_types:
+        owner = _find_job_type(connectors, job.code)
         if owner is not None:
-            taken = registry.connectors[owner[0]]
+            taken = connectors[owner[0]]
             return (
                 f"job type '{job.code}' is already offered by connector '{owner[0]}' ({taken.origin}); "
                 "job type codes must be unique across installed connectors"

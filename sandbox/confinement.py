@@ -1,20 +1,24 @@
-"""What the zygote makes before it forks a worker, so that the worker's confinement costs
-it little: work done in the zygote is done warm, once where it can be, and copies no page.
+"""What the zygote makes before it forks a worker, so that the worker's own confinement
+costs it little: work done in the zygote is done warm, and copies no page.
 
-- ``hidden_paths``: one mount namespace per zygote (and set of paths) where they are
-  hidden, made again when a hidden path changed; each worker joins a private copy.
-- ``network = false``: one empty network namespace per zygote, which each worker joins;
-  making a namespace per worker cost 3 ms of it here, joining one 0.04 ms.
-- ``landlock = true``: a ruleset per worker, filled from descriptors of the system paths
-  the zygote opened once; the worker only adds its own /proc entry and enforces it.
-- ``seccomp = true``: the compiled filter in the kernel's form, built once.
+The zygote itself is already confined (sandbox/enclosure.py): hidden paths, network,
+seccomp, no capabilities. A worker narrows that further, for itself alone:
+
+- a directory of its own in the zygote's /tmp and /dev/shm (its ``TMPDIR``), removed
+  once it has ended;
+- a Landlock domain of its own, nested in the zygote's: with ``landlock``, write access
+  to its own directories only (not another worker's, of another tenant); and where the
+  kernel can (ABI 6), no signal to and no abstract socket of any process outside it —
+  sibling workers and the zygote included. The zygote fills the ruleset from
+  descriptors of the system paths it opened once; the worker only adds its own /proc
+  entry and enforces it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Limits, Spawn
@@ -22,82 +26,44 @@ from connectord.sandbox.protocol import Limits, Spawn
 
 @dataclass(frozen=True)
 class Prepared:
-    """Descriptors for one worker; it uses them before dropping every inherited one."""
+    """What one worker confines itself with, before dropping every inherited descriptor."""
 
-    #: A mount namespace (and the user namespace owning it, or None) with the hidden paths
-    #: hidden, to join (the zygote's, kept for the next worker).
-    mounts: tuple[int | None, int] | None = None
-    #: An empty network namespace to join (the zygote's own, kept for the next worker).
-    network: int | None = None
+    #: Its own temporary directories (``TMPDIR`` is the first).
+    temporary: tuple[str, ...] = ()
     #: A Landlock ruleset of the worker's own (the zygote closes its copy after the fork).
-    files: int | None = None
-    #: The seccomp filter to load.
-    syscalls: isolation.SyscallFilter | None = None
+    ruleset: int | None = None
+    #: Whether the ruleset confines files (else it only scopes signals and sockets).
+    files: bool = False
     #: Why the confinement asked for cannot be had: the worker refuses every call.
     problem: str | None = None
-    #: No network, but the zygote may not make a namespace (it is not root): the worker
-    #: makes its own, in the user namespace of its hidden paths, where it may.
-    cut_network: bool = False
+    cgroups: list[int] = field(default_factory=list)
 
 
 class Preparations:
     def __init__(self, system_paths: list[str]) -> None:
         self.system_paths = system_paths
-        self._network: int | None = None
-        self._network_refused = False
         self._system_rules: list[tuple[int, int]] | None = None
-        self._filter: tuple[bytes, isolation.SyscallFilter] | None = None
-        self._views: dict[tuple[str, ...], tuple[list[tuple[int, int] | None], tuple[int | None, int]]] = {}
 
-    def prepare(self, spawn: Spawn) -> Prepared:
-        limits = spawn.limits
+    def prepare(self, spawn: Spawn, cgroups: list[int]) -> Prepared:
+        temporary = tuple(os.path.join(top, f"worker-{spawn.token}") for top in isolation.PRIVATE_DIRS)
         try:
-            mounts = self._hiding_view(limits.hidden_paths) if limits.hidden_paths else None
-            syscalls = self._syscall_filter(spawn.syscall_filter) if limits.seccomp else None
-            network = None if limits.network else self._empty_network()
-            files = self._ruleset(limits) if limits.landlock else None
+            for path in temporary:
+                os.mkdir(path, 0o700)
+            ruleset = self._ruleset(spawn.limits, temporary)
         except (OSError, ValueError) as exc:
-            return Prepared(problem=_why(exc))
-        cut = not limits.network and network is None
-        return Prepared(mounts, network, files, syscalls, cut_network=cut)
+            remove_trees(temporary)
+            return Prepared(problem=_why(exc), cgroups=cgroups)
+        return Prepared(temporary, ruleset, bool(spawn.limits.landlock), cgroups=cgroups)
 
     def forked(self, prepared: Prepared) -> None:
         """The worker has its copies: close what was made for it alone."""
-        if prepared.files is not None:
-            os.close(prepared.files)
+        for fd in (prepared.ruleset, *prepared.cgroups):
+            if fd is not None:
+                os.close(fd)
 
-    def _hiding_view(self, paths: list[str]) -> tuple[int | None, int]:
-        """The view hiding ``paths``, made again when one of them was replaced, created or
-        removed since: a file is hidden by a mount on what it was then (a store's ``-wal``
-        appears and goes; a file replaced by a rename would show)."""
-        key = tuple(paths)
-        now = _identities(paths)
-        cached = self._views.get(key)
-        if cached is not None and cached[0] == now:
-            return cached[1]
-        view = isolation.hiding_view(paths)
-        if cached is not None:
-            for fd in cached[1]:
-                if fd is not None:
-                    os.close(fd)
-        self._views[key] = (now, view)
-        return view
-
-    def _syscall_filter(self, program: bytes) -> isolation.SyscallFilter:
-        if self._filter is None or self._filter[0] != program:
-            self._filter = (program, isolation.SyscallFilter(program))
-        return self._filter[1]
-
-    def _empty_network(self) -> int | None:
-        """The zygote's empty network namespace; None where it may not make one."""
-        if self._network is None and not self._network_refused:
-            try:
-                self._network = isolation.empty_network_namespace()
-            except PermissionError:
-                self._network_refused = True
-        return self._network
-
-    def _ruleset(self, limits: Limits) -> int:
+    def _ruleset(self, limits: Limits, temporary: tuple[str, ...]) -> int | None:
+        if not limits.landlock:
+            return landlock.new_ruleset(files=False) if landlock.scopes() else None
         if self._system_rules is None:
             self._system_rules = _opened_for_rules(self.system_paths)
         ruleset = landlock.new_ruleset()
@@ -108,7 +74,7 @@ class Preparations:
                 landlock.grant(ruleset, path, landlock.DEVICE)
             for path in limits.readable_paths:
                 landlock.grant(ruleset, path, landlock.READ)
-            for path in limits.writable_paths:
+            for path in (*limits.writable_paths, *temporary):
                 landlock.grant(ruleset, path, landlock.WRITE)
         except OSError:
             with contextlib.suppress(OSError):
@@ -117,21 +83,26 @@ class Preparations:
         return ruleset
 
 
+def remove_trees(paths: tuple[str, ...] | list[str]) -> None:
+    """Remove each directory and everything in it, following no symbolic link (a worker
+    could leave one pointing anywhere); what cannot be removed is left."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            for _top, dirs, files, top_fd in os.fwalk(path, topdown=False):
+                for name in files:
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=top_fd)
+                for name in dirs:
+                    with contextlib.suppress(OSError):
+                        os.rmdir(name, dir_fd=top_fd)
+                        continue
+                    with contextlib.suppress(OSError):
+                        os.unlink(name, dir_fd=top_fd)  # a symbolic link to a directory
+            os.rmdir(path)
+
+
 def _why(exc: OSError | ValueError) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
-
-
-def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
-    """What each path is now (device, inode), None where nothing is."""
-    found: list[tuple[int, int] | None] = []
-    for path in paths:
-        try:
-            st = os.stat(path)
-        except OSError:
-            found.append(None)
-            continue
-        found.append((st.st_dev, st.st_ino))
-    return found
 
 
 def _opened_for_rules(paths: list[str]) -> list[tuple[int, int]]:

@@ -14,8 +14,8 @@ import contextlib
 import ctypes
 import os
 import resource
-import select
 import signal
+import stat
 import sys
 from pathlib import Path
 
@@ -72,31 +72,15 @@ def drop_capabilities() -> None:
     cannot unmount what hides the data directory, trace or read another process of the
     same user (the zygote included, through /proc/PID/mem or /root), configure a network
     namespace, make device nodes or raise its own rlimits."""
-    _no_new_privileges()
+    no_new_privileges()
     if _capset(_NO_CAPABILITIES_HEADER, _NO_CAPABILITIES) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot drop capabilities (capset: {os.strerror(errno)})")
 
 
-def kill_everything_in(pid: int, cgroups: list[str]) -> None:
-    """SIGKILL a worker's process group and every process in its cgroups."""
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
-    for path in cgroups:
-        kill_file = Path(path) / "cgroup.kill"
-        with contextlib.suppress(OSError):
-            if kill_file.exists():
-                kill_file.write_text("1")
-                continue
-            for line in (Path(path) / "cgroup.procs").read_text().split():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(line), signal.SIGKILL)
-
-
-def join_cgroups(paths: list[str]) -> None:
-    # Plain os calls: every page a worker touches after the fork is copied for it.
-    for path in paths:
-        fd = os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY)
+def join_cgroups(procs_files: list[int]) -> None:
+    """Join the cgroups whose ``cgroup.procs`` the supervisor opened for us, then close them."""
+    for fd in procs_files:
         try:
             os.write(fd, b"0")
         finally:
@@ -110,8 +94,65 @@ def keep_only(fd: int) -> int:
         os.dup2(devnull, std)
     if fd != WORKER_FD:
         os.dup2(fd, WORKER_FD)
-    os.closerange(WORKER_FD + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    close_from(WORKER_FD + 1)
     return WORKER_FD
+
+
+_SYS_CLOSE_RANGE = 436  # the same on every architecture (the generic system call table)
+_libc.syscall.restype = ctypes.c_long
+
+
+def close_from(first: int) -> None:
+    """Close every descriptor from ``first`` up, however high: import code may park one
+    above a soft RLIMIT_NOFILE it lowered, where a loop up to that limit never looks."""
+    last = ctypes.c_uint(0xFFFFFFFF)
+    if _libc.syscall(ctypes.c_long(_SYS_CLOSE_RANGE), ctypes.c_uint(first), last, ctypes.c_uint(0)) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot close inherited descriptors (close_range: {os.strerror(errno)})")
+
+
+def keep_descriptors(*fds: int) -> None:
+    """Close every descriptor above 2 but ``fds``."""
+    start = 3
+    for fd in sorted(fds):
+        if fd > start:
+            os.closerange(start, fd)
+        start = fd + 1
+    close_from(start)
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def adopt_orphans() -> None:
+    """Become the parent of whatever our descendants leave behind (a daemon that forked
+    twice), so that nothing they start escapes ``kill_descendants``."""
+    if _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER) failed")
+
+
+def kill_descendants(rounds: int = 100) -> None:
+    """SIGKILL every child (orphans we adopted included), reap them, and again for what
+    they left behind, until none is left or ``rounds`` have passed."""
+    for _ in range(rounds):
+        children = _children()
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+
+
+def _children() -> list[int]:
+    found: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{task}/children") as children:
+                found += [int(pid) for pid in children.read().split()]
+    return found
 
 
 def reset_signals() -> None:
@@ -128,35 +169,6 @@ def cut_network() -> None:
     if _libc.unshare(CLONE_NEWNET) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot cut the network (unshare: {os.strerror(errno)})")
-
-
-def enter_network(namespace: int) -> None:
-    """Join the network namespace open at descriptor ``namespace``."""
-    _setns(namespace, CLONE_NEWNET, "cut the network")
-
-
-def empty_network_namespace() -> int:
-    """A descriptor of a new network namespace holding only a loopback device that is
-    down, made without leaving our own: joining it costs a worker ≈ 0.04 ms here, making
-    one ≈ 3 ms (and the kernel's clean-up of each namespace besides)."""
-    ours = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        cut_network()
-        try:
-            return os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
-        finally:
-            _return_to(ours)
-    finally:
-        os.close(ours)
-
-
-def _return_to(network: int) -> None:
-    try:
-        enter_network(network)
-    except OSError:
-        # Left in the empty namespace, we would fork workers without network that were
-        # meant to have it: better to end (the supervisor starts a zygote again).
-        os._exit(70)
 
 
 def apply_limits(limits: Limits, address_space_at_start: int) -> None:
@@ -212,80 +224,67 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
             _mount("/dev/null", path, None, MS_BIND, None)
 
 
-def hiding_view(paths: list[str], via_user_namespace: bool = False) -> tuple[int | None, int]:
-    """Descriptors of a mount namespace in which ``paths`` are hidden (``hide_paths``) and,
-    where one was needed, of the user namespace that owns it (None where that is ours).
-    A short-lived child makes them, so that we stay where we are; each worker then joins
-    them (``enter_view``) instead of hiding the paths again: 0.16 ms against 0.36 ms here."""
-    ready_r, ready_w = os.pipe2(os.O_CLOEXEC)
-    hold_r, hold_w = os.pipe2(os.O_CLOEXEC)
-    parent = os.getpid()
+#: Emptied for every connector: its processes get a fresh tmpfs on each, and each worker a
+#: directory of its own in them (see sandbox/confinement.py).
+PRIVATE_DIRS = ("/tmp", "/dev/shm")
+
+
+def enter_own_view(hidden: list[str], visible: list[str]) -> None:
+    """Move into a mount namespace of our own (inside a user namespace of our own where we
+    may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
+    write by file mode alone is read-only, and PRIVATE_DIRS are fresh, empty tmpfs but for
+    the ``visible`` paths beneath them (the connector's packages, its readable and writable
+    paths), bound back as they were. The working directory is looked up again: one inside
+    a hidden or covered path is hidden too, not a way around."""
     try:
-        pid = os.fork()
+        cwd = os.getcwd()
     except OSError:
-        for fd in (ready_r, ready_w, hold_r, hold_w):
+        cwd = "/"
+    user_namespace = os.stat("/proc/self/ns/user").st_ino
+    hide_paths(hidden)
+    if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
+        _kernel_files_read_only()
+    kept = _opened_beneath(PRIVATE_DIRS, visible)  # in this namespace: a bind needs that
+    try:
+        for path in PRIVATE_DIRS:
+            if os.path.isdir(path):
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+        for path, fd in kept:
+            _bind_back(fd, path)
+    finally:
+        for _, fd in kept:
+            os.close(fd)
+    try:
+        os.chdir(cwd)
+    except OSError:
+        os.chdir("/")
+
+
+def _opened_beneath(tops: tuple[str, ...], paths: list[str]) -> list[tuple[str, int]]:
+    """``paths`` beneath ``tops`` that exist, opened (O_PATH), outermost only."""
+    chosen: list[str] = []
+    for path in sorted({os.path.abspath(p) for p in paths}):
+        beneath = any(path.startswith(top + "/") for top in tops)
+        if beneath and os.path.exists(path) and not any(path.startswith(c + "/") for c in chosen):
+            chosen.append(path)
+    opened: list[tuple[str, int]] = []
+    try:
+        for path in chosen:
+            opened.append((path, os.open(path, os.O_PATH | os.O_CLOEXEC)))
+    except OSError:
+        for _, fd in opened:
             os.close(fd)
         raise
-    if pid == 0:
-        try:
-            reset_signals()
-            die_with_parent(parent)
-            _keep_only_these(ready_w, hold_r)
-            # It now holds nothing, and the zygote (not dumpable) must open its namespaces.
-            _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
-            os.write(ready_w, b"!" + _hidden_or_why(paths, via_user_namespace))
-            os.read(hold_r, 1)  # live on until our namespaces are open in the parent
-        finally:
-            os._exit(0)
-    os.close(ready_w)
-    os.close(hold_r)
-    try:
-        return _namespaces_of(pid, ready_r)
-    finally:
-        os.close(ready_r)
-        os.close(hold_w)
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)  # gone already but for a helper that hangs
-        os.waitpid(pid, 0)
+    return opened
 
 
-def _keep_only_these(*fds: int) -> None:
-    """Close every descriptor above 2 but ``fds``."""
-    start = 3
-    for fd in sorted(fds):
-        os.closerange(start, fd)
-        start = fd + 1
-    os.closerange(start, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-
-
-def _namespaces_of(helper: int, ready: int, timeout: float = 30.0) -> tuple[int | None, int]:
-    poll = select.poll()
-    poll.register(ready, select.POLLIN)
-    if not poll.poll(timeout * 1000):
-        raise OSError(0, f"cannot hide paths: no answer in {timeout:.0f} s")
-    answer = os.read(ready, 4096)
-    if answer != b"!":
-        raise OSError(0, answer[1:].decode(errors="replace") or "the process hiding paths died")
-    user = None
-    if os.stat(f"/proc/{helper}/ns/user").st_ino != os.stat("/proc/self/ns/user").st_ino:
-        user = os.open(f"/proc/{helper}/ns/user", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        return user, os.open(f"/proc/{helper}/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        if user is not None:
-            os.close(user)
-        raise
-
-
-def _hidden_or_why(paths: list[str], via_user_namespace: bool) -> bytes:
-    user_namespace = os.stat("/proc/self/ns/user").st_ino
-    try:
-        hide_paths(paths, via_user_namespace)
-        if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
-            _kernel_files_read_only()
-    except OSError as exc:
-        return (exc.strerror or str(exc)).encode()
-    return b""
+def _bind_back(fd: int, path: str) -> None:
+    if stat.S_ISDIR(os.fstat(fd).st_mode):
+        os.makedirs(path, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_CLOEXEC, 0o600))
+    _mount(f"/proc/self/fd/{fd}", path, None, MS_BIND | MS_REC, None)
 
 
 #: Files a process whose user is root may write without any capability (their permission
@@ -308,32 +307,6 @@ def _mount_points_beneath(tops: tuple[str, ...]) -> list[str]:
     with open("/proc/self/mountinfo") as mountinfo:
         points = [line.split()[4].replace("\\040", " ") for line in mountinfo]
     return [p for p in dict.fromkeys(points) if any(p == t or p.startswith(t + "/") for t in tops)]
-
-
-def enter_view(user: int | None, mount: int) -> None:
-    """Join a mount namespace made by ``hiding_view``, on a private copy of it (what this
-    process mounts reaches no other worker), in the same working directory looked up again
-    through it: a working directory inside a hidden path is hidden too, not a way around."""
-    try:
-        cwd = os.getcwd()
-    except OSError:
-        cwd = "/"
-    if user is not None:
-        _setns(user, CLONE_NEWUSER, "hide paths")
-    _setns(mount, CLONE_NEWNS, "hide paths")
-    if _libc.unshare(CLONE_NEWNS) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"cannot hide paths (unshare: {os.strerror(errno)})")
-    try:
-        os.chdir(cwd)
-    except OSError:
-        os.chdir("/")
-
-
-def _setns(namespace: int, kind: int, purpose: str) -> None:
-    if _libc.setns(namespace, kind) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"cannot {purpose} (setns: {os.strerror(errno)})")
 
 
 def _enter_user_namespace() -> None:
@@ -374,13 +347,13 @@ class SyscallFilter:
 
 def filter_syscalls(syscall_filter: SyscallFilter) -> None:
     """Install the filter on this process and everything it starts."""
-    _no_new_privileges()
+    no_new_privileges()
     if _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(syscall_filter.fprog), 0, 0) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot filter system calls (seccomp: {os.strerror(errno)})")
 
 
-def _no_new_privileges() -> None:
+def no_new_privileges() -> None:
     # Required to install a filter or a Landlock ruleset without CAP_SYS_ADMIN, and it
     # keeps a setuid program run by the connector from shedding them.
     if _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
@@ -434,12 +407,14 @@ def system_paths() -> list[str]:
     return kept
 
 
-def restrict_files(ruleset: int) -> None:
+def restrict_files(ruleset: int, files: bool = True) -> None:
     """Confine this process with Landlock to ``ruleset`` (a ruleset of its own, which the
-    zygote filled before the fork) plus reading its own /proc entry, which only it can name."""
+    zygote filled before the fork) plus, where it confines ``files``, reading its own /proc
+    entry, which only it can name."""
     try:
-        landlock.grant(ruleset, "/proc/self", landlock.READ)
-        _no_new_privileges()
+        if files:
+            landlock.grant(ruleset, "/proc/self", landlock.READ)
+        no_new_privileges()
     except OSError:
         os.close(ruleset)
         raise

@@ -89,13 +89,22 @@ def _handled() -> int:
     return handled_rights(abi)
 
 
-def new_ruleset() -> int:
-    """An empty ruleset (its descriptor), denying every file right the kernel knows, and
-    where it can (ABI 6) the scopes above. Raises OSError without Landlock."""
-    if _abi() >= 6:
-        attr: ctypes.Structure = _ScopedRulesetAttr(_handled(), 0, SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL)
+def scopes() -> int:
+    """The scopes this kernel enforces (ABI 6), 0 where it has none."""
+    return SCOPE_ABSTRACT_UNIX_SOCKET | SCOPE_SIGNAL if _abi() >= 6 else 0
+
+
+def new_ruleset(files: bool = True) -> int:
+    """An empty ruleset (its descriptor): denying every file right the kernel knows (with
+    ``files``), and where it can (ABI 6) the scopes above. Raises OSError where the
+    kernel has neither to offer."""
+    handled = _handled() if files else 0
+    if scopes():
+        attr: ctypes.Structure = _ScopedRulesetAttr(handled, 0, scopes())
+    elif files:
+        attr = _RulesetAttr(handled)
     else:
-        attr = _RulesetAttr(_handled())
+        raise OSError(0, "cannot scope signals: this kernel's Landlock is older than ABI 6")
     fd = _syscall(_SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.sizeof(attr), 0)
     if fd < 0:
         raise _error("landlock_create_ruleset")

@@ -37,13 +37,20 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     #: /dev/null) is mounted over each in a mount namespace of its own. The server adds its
     #: data directory and store, so no connector (nor a tenant's SQL query) reaches them.
     hidden_paths: list[str] = msgspec.field(default_factory=list)
-    #: True refuses (EPERM) the system calls listed in runtime/supervisor/syscall_filter.py:
+    #: Refuse (EPERM) the system calls listed in runtime/supervisor/syscall_filter.py:
     #: tracing, mounts and namespaces, kernel modules, bpf, io_uring, keyrings, ...
-    seccomp: bool = False
-    #: True confines files with Landlock: the worker may read only the Python installation
-    #: and its packages, shared libraries, certificate, DNS and time zone files, and
-    #: ``readable_paths``, and write only beneath ``writable_paths``.
-    landlock: bool = False
+    #: None (the default): wherever libseccomp is installed; True: required (the server
+    #: does not start without it); False: off.
+    seccomp: bool | None = None
+    #: Confine files with Landlock: the connector's processes may read only the Python
+    #: installation and its packages, shared libraries, certificate, DNS and time zone
+    #: files, and ``readable_paths``, and write only beneath ``writable_paths`` and their
+    #: own temporary directory. None (the default): wherever the kernel has Landlock;
+    #: True: required; False: off.
+    landlock: bool | None = None
+    #: What the connector's processes may read, and write. Landlock enforces them where it
+    #: is on; beneath /tmp and /dev/shm (emptied for every connector) they are, in any
+    #: case, all that stays visible.
     readable_paths: list[str] = msgspec.field(default_factory=list)
     writable_paths: list[str] = msgspec.field(default_factory=list)
 
@@ -52,8 +59,6 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
             relative = [path for path in getattr(self, name) if not path.startswith("/") or "\0" in path]
             if relative:
                 raise ValueError(f"{name} must be absolute paths, not {', '.join(map(repr, relative))}")
-        if not self.landlock and (self.readable_paths or self.writable_paths):
-            raise ValueError("readable_paths and writable_paths need landlock = true")
 
 
 # supervisor -> zygote
@@ -65,34 +70,36 @@ class Preload(msgspec.Struct, frozen=True):
     name: str
     origin: str
     target: str
+    #: Where its code lives, beyond the import path (an editable install, a linked
+    #: package): readable by its processes.
+    code_paths: list[str] = msgspec.field(default_factory=list)
 
 
 class Hello(msgspec.Struct, tag="hello"):
-    """The first control message: where to import from and which connectors to preload."""
+    """The first control message: which connector to import and how to confine ourselves
+    before its first line runs."""
 
     sys_path: list[str]
-    allow: list[str] | None
-    block: list[str]
-    #: Seconds an import may take before the connector is reported as not loaded.
-    import_timeout: float = 20.0
-    #: A connector's own zygote: it loads the one connector allowed without probing its
-    #: import or checking its schemas (the zygote that loaded all of them did), and so
-    #: holds no module that connector does not need: each page it holds costs every fork.
-    lean: bool = False
-    #: A lean zygote's connector, as the supervisor read it from the entry points (never
-    #: from the catalog, which connector code could have touched): imported directly.
-    source: Preload | None = None
+    #: The connector, as the supervisor read it from the entry points (never from anything
+    #: connector code could have touched): imported directly.
+    source: Preload
+    #: The connector's limits, with ``landlock`` and ``seccomp`` resolved to True or False.
+    limits: Limits
+    #: The compiled seccomp filter when ``limits.seccomp`` (BPF, 8 bytes an instruction).
+    syscall_filter: bytes = b""
+    #: Describe the connector (``Ready``) and exit, instead of forking workers.
+    describe: bool = False
 
 
 class Spawn(msgspec.Struct, tag="spawn"):
-    """Fork a worker for ``connector``; its socket travels with the message (SCM_RIGHTS)."""
+    """Fork a worker for ``connector``. Its socket travels with the message (SCM_RIGHTS),
+    followed by ``cgroups`` descriptors: each cgroup's ``cgroup.procs``, open for writing,
+    which the worker joins (the zygote's view of /sys is read-only and Landlock-confined)."""
 
     token: int
     connector: str
     limits: Limits
-    cgroups: list[str] = msgspec.field(default_factory=list)
-    #: The compiled seccomp filter when ``limits.seccomp`` (BPF, 8 bytes an instruction).
-    syscall_filter: bytes = b""
+    cgroups: int = 0
 
 
 # zygote -> supervisor
@@ -101,6 +108,12 @@ class Spawn(msgspec.Struct, tag="spawn"):
 class Ready(msgspec.Struct, tag="ready"):
     pid: int
     catalog: Catalog
+
+
+class Unconfined(msgspec.Struct, tag="unconfined"):
+    """The zygote could not confine itself as told (it exits without importing anything)."""
+
+    reason: str
 
 
 class Spawned(msgspec.Struct, tag="spawned"):
@@ -150,7 +163,7 @@ class Reply(msgspec.Struct, tag="reply"):
 
 
 ControlIn = Hello | Spawn
-ControlOut = Ready | Spawned | SpawnFailed | Reaped
+ControlOut = Ready | Unconfined | Spawned | SpawnFailed | Reaped
 WorkerOut = Log | Reply
 
 _encoder = msgspec.msgpack.Encoder()

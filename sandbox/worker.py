@@ -47,13 +47,14 @@ def run_worker(
     fd: int, zygote_pid: int, registry: ConnectorRegistry, spawn: Spawn, kit: WorkerKit, prepared: Prepared
 ) -> None:
     """Serve ``registry`` (one connector only); never returns: the process ends with
-    ``os._exit`` whatever happens."""
+    ``os._exit`` whatever happens. The zygote is confined already; the worker narrows that
+    for itself (sandbox/confinement.py)."""
     code = 70
     try:
         os.setsid()
         isolation.die_with_parent(zygote_pid)
         isolation.forbid_inspection()
-        isolation.join_cgroups(spawn.cgroups)
+        isolation.join_cgroups(prepared.cgroups)
         isolation.reset_signals()
         refusal = _confine(prepared)  # with the zygote's descriptors, before they go
         fd = isolation.keep_only(fd)
@@ -66,23 +67,18 @@ def run_worker(
 
 
 def _confine(prepared: Prepared) -> Rejected | None:
-    """Apply the confinements; one that cannot be had refuses every call rather than
-    letting it run with less isolation than configured. The seccomp filter and dropping
-    the capabilities come last: they refuse the mounts and namespaces the steps before need."""
+    """Enter the worker's own Landlock domain and temporary directory; a confinement that
+    cannot be had refuses every call rather than letting it run with less isolation."""
     try:
         if prepared.problem is not None:
             raise OSError(0, prepared.problem)
-        if prepared.mounts is not None:
-            isolation.enter_view(*prepared.mounts)
-        if prepared.network is not None:
-            isolation.enter_network(prepared.network)
-        elif prepared.cut_network:
-            isolation.cut_network()
-        if prepared.files is not None:
-            isolation.restrict_files(prepared.files)
-        if prepared.syscalls is not None:
-            isolation.filter_syscalls(prepared.syscalls)
-        isolation.drop_capabilities()
+        if prepared.temporary:
+            os.environ["TMPDIR"] = prepared.temporary[0]
+            cached = sys.modules.get("tempfile")  # it may have looked before the fork
+            if cached is not None:
+                cached.tempdir = prepared.temporary[0]
+        if prepared.ruleset is not None:
+            isolation.restrict_files(prepared.ruleset, prepared.files)
     except OSError as exc:
         return _refusal(exc)
     return None

@@ -1,9 +1,12 @@
-"""The zygote: a small single-threaded process that imports the connectors once, freezes
+"""The zygote: a small single-threaded process that imports one connector once, freezes
 its heap and forks a worker per request of the supervisor.
 
-It holds no secrets (the supervisor starts it with an empty environment and sends call
-inputs straight to the workers), no database handles and no listening sockets. It dies with
-the supervisor (PR_SET_PDEATHSIG), and so do its workers.
+It confines itself before the connector's first line runs (sandbox/enclosure.py), holds
+no secrets (the supervisor starts it with an empty environment and sends call inputs
+straight to the workers), no database handles and no listening sockets. It dies with the
+supervisor (PR_SET_PDEATHSIG), and so do its workers. Told to ``describe``, it sends the
+connector's description and exits: that is how the server learns what a connector offers
+without importing it anywhere else.
 
 Run as ``python -I -m connectord.sandbox.zygote CONTROL_FD PARENT_PID``.
 """
@@ -23,17 +26,11 @@ from typing import NoReturn
 
 import msgspec
 
-from connectord.plugins.manager import (
-    ConnectorRegistry,
-    Selection,
-    load_sources,
-    selected_sources,
-    target_source,
-)
+from connectord.plugins.manager import ConnectorRegistry, load_sources, target_source
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
-from connectord.sandbox.confinement import Preparations
-from connectord.sandbox.probe import probe
+from connectord.sandbox.confinement import Preparations, Prepared, remove_trees
+from connectord.sandbox.enclosure import enclose
 from connectord.sandbox.protocol import (
     ControlIn,
     FrameBuffer,
@@ -43,6 +40,7 @@ from connectord.sandbox.protocol import (
     Spawn,
     Spawned,
     SpawnFailed,
+    Unconfined,
     decode,
     frame,
 )
@@ -61,19 +59,17 @@ def main(argv: list[str]) -> None:
     hello = Channel(control, _decoder).receive()
     assert isinstance(hello, Hello)
     sys.path[:] = hello.sys_path
-    allow = frozenset(hello.allow) if hello.allow is not None else None
-    selection = Selection(allow=allow, block=frozenset(hello.block))
-    if hello.lean:
-        preload = hello.source
-        sources = (
-            [target_source(preload.name, preload.origin, preload.target)]
-            if preload is not None
-            else selected_sources(selection)
-        )
-        registry = load_sources(sources, check_schemas=False)
-    else:
-        sources, failures = probe(selected_sources(selection), hello.import_timeout)
-        registry = load_sources(sources, failures)
+    try:
+        enclose(hello, control.fileno())
+    except OSError as exc:
+        control.sendall(frame(Unconfined(exc.strerror or str(exc))))
+        os._exit(1)
+    source = hello.source
+    registry = load_sources([target_source(source.name, source.origin, source.target)], check_schemas=False)
+    if hello.describe:
+        control.sendall(frame(Ready(os.getpid(), registry.catalog())))
+        isolation.kill_descendants()  # what its import code started goes with it
+        os._exit(0)
     singles = _prepare(registry)
     kit = WorkerKit()
     gc.collect()
@@ -110,9 +106,9 @@ class Zygote:
         self.kit = kit
         self.preparations = Preparations(kit.system_paths)
         self.frames = FrameBuffer()
-        #: Live workers and their cgroups, to kill them all should the supervisor vanish.
-        self.workers: dict[int, list[str]] = {}
-        # Each Spawn frame was sent with exactly one descriptor, in order.
+        #: Live workers and their temporary directories, removed once they have ended.
+        self.workers: dict[int, tuple[str, ...]] = {}
+        # Each Spawn frame was sent with its descriptors (1 + its cgroups), in order.
         self.fds: deque[int] = deque()
         self.wake_r, self.wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         signal.set_wakeup_fd(self.wake_w)
@@ -138,24 +134,26 @@ class Zygote:
         for body in self.frames.feed(data):
             message = decode(_decoder, body)
             if isinstance(message, Spawn):
-                if not self.fds:
-                    self._send(SpawnFailed(message.token, "spawn request carried no socket"))
+                if len(self.fds) < 1 + message.cgroups:
+                    self._send(SpawnFailed(message.token, "spawn request carried too few descriptors"))
                     continue
-                self._spawn(message, self.fds.popleft())
+                fd = self.fds.popleft()
+                self._spawn(message, fd, [self.fds.popleft() for _ in range(message.cgroups)])
 
-    def _spawn(self, request: Spawn, fd: int) -> None:
+    def _spawn(self, request: Spawn, fd: int, cgroups: list[int]) -> None:
         registry = self.registries.get(request.connector)
+        prepared = self.preparations.prepare(request, cgroups)
         if registry is None:
             os.close(fd)
+            self._abandon(prepared)
             self._send(SpawnFailed(request.token, f"connector '{request.connector}' is not loaded"))
             return
         zygote_pid = os.getpid()
-        prepared = self.preparations.prepare(request)
         try:
             pid = os.fork()
         except OSError as exc:
             os.close(fd)
-            self.preparations.forked(prepared)
+            self._abandon(prepared)
             self._send(SpawnFailed(request.token, f"fork failed: {exc.strerror}"))
             return
         if pid == 0:
@@ -165,8 +163,12 @@ class Zygote:
             run_worker(fd, zygote_pid, registry, request, self.kit, prepared)
         os.close(fd)
         self.preparations.forked(prepared)
-        self.workers[pid] = request.cgroups
+        self.workers[pid] = prepared.temporary
         self._send(Spawned(request.token, pid))
+
+    def _abandon(self, prepared: Prepared) -> None:
+        self.preparations.forked(prepared)
+        remove_trees(prepared.temporary)
 
     def _on_signal(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -178,7 +180,7 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            self.workers.pop(pid, None)
+            remove_trees(self.workers.pop(pid, ()))
             if os.WIFSIGNALED(status):
                 self._send(Reaped(pid, signal=os.WTERMSIG(status)))
             else:
@@ -186,9 +188,11 @@ class Zygote:
 
     def _orphaned(self) -> NoReturn:
         """The supervisor is gone: nothing it started may outlive it, grandchildren that
-        left their worker's group included (the workers themselves die with us anyway)."""
-        for pid, cgroups in self.workers.items():
-            isolation.kill_everything_in(pid, cgroups)
+        left their worker's group included (orphans are ours: we adopt them)."""
+        for pid in self.workers:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        isolation.kill_descendants()
         os._exit(0)
 
     def _send(self, message: msgspec.Struct) -> None:

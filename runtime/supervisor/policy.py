@@ -14,7 +14,6 @@ from connectord.runtime.calls import Method
 from connectord.sandbox.protocol import Limits
 
 Isolation = Literal["per-call", "pooled"]
-Zygotes = Literal["per-connector", "shared"]
 
 DEFAULT_TIMEOUTS: dict[str, float] = {
     "verify_credentials": 30.0,
@@ -52,10 +51,6 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     grace: Seconds = 0.5
     #: Seconds a connector's import may take; one that hangs is reported as not loaded.
     import_timeout: Seconds = 20.0
-    #: "per-connector": each connector's workers are forked from a zygote that imported that
-    #: connector only (started on its first call): forks are cheaper, and no connector's
-    #: import-time changes reach another's workers. "shared": one zygote for all, less memory.
-    zygotes: Zygotes = "per-connector"
     #: A connector's own zygote stops after this long without a call of that connector
     #: (and with none of its workers running); its next call starts it again.
     zygote_idle_seconds: Seconds = 600.0

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
+import importlib.util
 import logging
+import os
 import signal
 import socket
 import time
@@ -21,7 +22,15 @@ from collections import defaultdict
 
 import msgspec
 
-from connectord.plugins.manager import Catalog, PluginSource, Selection, selected_sources
+from connectord.plugins.manager import (
+    Catalog,
+    CatalogEntry,
+    LoadError,
+    PluginSource,
+    Selection,
+    job_type_clash,
+    selected_sources,
+)
 from connectord.runtime.calls import Call, check_call, checked_result, redactor_for, refuse_credentials
 from connectord.runtime.outcomes import (
     Cancelled,
@@ -34,11 +43,12 @@ from connectord.runtime.outcomes import (
 from connectord.runtime.redact import Redactor
 from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
 from connectord.runtime.supervisor.fairness import FairLimiter
+from connectord.runtime.supervisor.host import Host
 from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
 from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
-from connectord.runtime.supervisor.zygote import Exit, Forked, ZygoteClient, ZygoteError
+from connectord.runtime.supervisor.zygote import Confinement, Exit, Forked, ZygoteClient, ZygoteError
 from connectord.sandbox.protocol import Preload, Reply, Request, Spawn
 
 log = logging.getLogger(__name__)
@@ -60,14 +70,16 @@ class Supervisor:
         selection: Selection | None = None,
         policy: SandboxPolicy | None = None,
         cgroups: Cgroups | None = None,
+        host: Host | None = None,
     ) -> None:
-        self.policy = policy = policy or SandboxPolicy()
+        self.host = host or Host.detect()
+        #: Raises SandboxUnavailableError for a protection asked for that the host lacks.
+        self.policy = policy = self.host.resolve(policy or SandboxPolicy())
         self.selection = selection or Selection()
-        #: Loads and describes every selected connector; it forks the workers too when the
-        #: policy shares one zygote, else each connector gets one of its own (``zygote_for``).
-        self.zygote = ZygoteClient(self.selection, policy.import_timeout)
+        #: Each connector's zygote (started on its first call) imports that connector alone.
         self._own_zygotes: dict[str, ZygoteClient] = {}
         self._sources: dict[str, PluginSource] | None = None
+        self._catalog = Catalog(connectors={}, errors=[])
         #: When each connector was last called (monotonic clock), to stop unused zygotes.
         self._last_call: dict[str, float] = {}
         self._idle_check: asyncio.Task[None] | None = None
@@ -81,12 +93,13 @@ class Supervisor:
 
     @property
     def catalog(self) -> Catalog:
-        return self.zygote.catalog
+        """Every selected connector's description, each from a process that imported it alone."""
+        return self._catalog
 
     @property
     def zygotes(self) -> list[ZygoteClient]:
         """Every zygote this supervisor has (some may not be running)."""
-        return [self.zygote, *self._own_zygotes.values()]
+        return list(self._own_zygotes.values())
 
     @property
     def pending_spawns(self) -> int:
@@ -94,39 +107,50 @@ class Supervisor:
 
     def zygote_for(self, connector: str) -> ZygoteClient:
         """The zygote that forks ``connector``'s workers (it starts on demand)."""
-        if self.policy.zygotes == "shared":
-            return self.zygote
         zygote = self._own_zygotes.get(connector)
         if zygote is None:
-            own = dataclasses.replace(self.selection, allow=frozenset({connector}), block=frozenset())
-            zygote = ZygoteClient(own, self.policy.import_timeout, lean=True, source=self._preload(connector))
+            source = self._preload(connector)
+            if source is None:
+                raise ZygoteError(f"connector '{connector}' is not installed")
+            zygote = ZygoteClient(source, self._confinement(connector), self.policy.import_timeout)
             self._own_zygotes[connector] = zygote
         return zygote
 
+    def _confinement(self, connector: str) -> Confinement:
+        policy = self.policy.for_connector(connector)
+        return Confinement(policy.limits, _syscall_filter(policy), self.cgroups)
+
     def _preload(self, connector: str) -> Preload | None:
-        """Where ``connector`` is imported from, as this process reads it: never as the
-        catalog says, which the loading zygote sends after every connector's import code
-        ran (one could otherwise have another's zygote import its own module)."""
-        if self._sources is None:
-            self._sources = {}
-            for source in selected_sources(self.selection):
-                self._sources.setdefault(source.name, source)  # the first wins, as in loading
-        source = self._sources.get(connector)
+        """Where ``connector`` is imported from, as this process reads it from the entry
+        points: never as anything connector code could have touched says."""
+        source = self._selected().get(connector)
         if source is None or not source.target:
             return None
-        return Preload(connector, source.origin, source.target)
+        return preload(source)
+
+    def _selected(self, sources: list[PluginSource] | None = None) -> dict[str, PluginSource]:
+        if self._sources is None or sources is not None:
+            self._sources = {}
+            for source in sources if sources is not None else selected_sources(self.selection):
+                self._sources.setdefault(source.name, source)  # the first wins, as in loading
+        return self._sources
 
     async def start(self) -> None:
-        """Load and describe the connectors (``catalog``). Raises ZygoteError if the
-        sandbox cannot start, or cannot confine workers as the policy says."""
-        for policy in (self.policy.default, *self.policy.connectors.values()):
-            _syscall_filter(policy)  # now, not at the first call: a start that fails says why
-        await self.zygote.ensure_started()
+        """Describe the selected connectors (``catalog``): each in a confined process of
+        its own that imports it alone, all at once, each within ``import_timeout``."""
+        sources = selected_sources(self.selection)
+        first = self._selected(sources)
+        described = await asyncio.gather(*(self._describe(s, first) for s in sources))
+        self._catalog = merged_catalog(sources, described)
         self._described = True
-        if self.policy.zygotes == "per-connector":
-            await self.zygote.close()  # its catalog is all we need of it
-            if self._idle_check is None:
-                self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
+        if self._idle_check is None:
+            self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
+
+    async def _describe(self, source: PluginSource, first: dict[str, PluginSource]) -> Catalog:
+        if first.get(source.name) is not source or not source.target:
+            return Catalog(connectors={}, errors=[])  # merged_catalog says why
+        client = ZygoteClient(preload(source), self._confinement(source.name), self.policy.import_timeout)
+        return await client.describe()
 
     async def _stop_idle_zygotes_forever(self) -> None:
         idle = self.policy.zygote_idle_seconds
@@ -156,9 +180,7 @@ class Supervisor:
         return stopped
 
     async def _ensure_described(self) -> None:
-        if self.policy.zygotes == "shared":
-            await self.zygote.ensure_started()  # again after a death: it forks the workers
-        elif not self._described:
+        if not self._described:
             await self.start()
 
     def retire_idle(self) -> None:
@@ -303,8 +325,8 @@ class Supervisor:
             worker = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
-            order = Spawn(0, key[1], policy.limits, [str(p) for p in cgroups.paths], _syscall_filter(policy))
-            forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan)
+            order = Spawn(0, key[1], policy.limits)
+            forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan, cgroups)
         except BaseException as exc:
             if worker is not None:
                 worker.close()
@@ -380,6 +402,58 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -
                 return Rejected("InvalidResult", redactor.text(str(exc)))
         return Succeeded(redactor.data(outcome.data))
     return outcome
+
+
+def preload(source: PluginSource) -> Preload:
+    """What a zygote needs to import ``source``, with where its code lives."""
+    return Preload(source.name, source.origin, source.target, code_locations(source.target))
+
+
+def code_locations(target: str) -> list[str]:
+    """The directories of ``target``'s top-level package, and where links directly in them
+    lead: found by the import system's finders, without running the package's code."""
+    top = target.split(":")[0].split(".")[0]
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    places = list(spec.submodule_search_locations or ([spec.origin] if spec.origin else []))
+    found: list[str] = []
+    for place in places:
+        found.append(os.path.realpath(place))
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(place):
+                if entry.is_symlink():
+                    found.append(os.path.realpath(entry.path))
+    return sorted(set(found))
+
+
+def merged_catalog(sources: list[PluginSource], described: list[Catalog]) -> Catalog:
+    """One catalog of every connector's own description, in load order. A description is
+    taken only for the id its source is installed as; an id taken already, or a job type
+    code another connector offers already, makes a load failure of the later one."""
+    connectors: dict[str, CatalogEntry] = {}
+    errors: list[LoadError] = []
+    first: dict[str, str] = {}
+    for source, catalog in zip(sources, described, strict=True):
+        if source.name in first:
+            taken = f"id '{source.name}' is already taken by {first[source.name]}"
+            errors.append(LoadError(source.name, source.origin, taken))
+            continue
+        first[source.name] = source.origin
+        errors += [e for e in catalog.errors if e.name == source.name]
+        entry = catalog.connectors.get(source.name)
+        if not source.target:
+            errors.append(LoadError(source.name, source.origin, "it cannot be imported by name"))
+        elif entry is not None:
+            clash = job_type_clash(connectors, entry.info)
+            if clash is None:
+                connectors[source.name] = entry
+            else:
+                errors.append(LoadError(source.name, source.origin, clash))
+    return Catalog(connectors=connectors, errors=errors)
 
 
 def _syscall_filter(policy: ConnectorPolicy) -> bytes:

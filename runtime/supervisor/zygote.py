@@ -1,10 +1,14 @@
-"""The supervisor's handle on the zygote process: start it, ask it to fork workers, learn
-how they ended. If the zygote dies it is started again on the next request."""
+"""The supervisor's handle on a connector's zygote: start it (in a cgroup of its own, told
+how to confine itself before it imports the connector), ask it to fork workers, learn how
+they ended. If the zygote dies it is started again on the next request.
+
+``describe`` starts one the same way that only describes its connector and exits."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import itertools
 import logging
@@ -18,18 +22,21 @@ from dataclasses import dataclass
 
 import msgspec
 
-from connectord.plugins.manager import Catalog, Selection
+from connectord.plugins.manager import Catalog, LoadError
+from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.protocol import (
     ControlOut,
     FrameBuffer,
     FrameError,
     Hello,
+    Limits,
     Preload,
     Ready,
     Reaped,
     Spawn,
     Spawned,
     SpawnFailed,
+    Unconfined,
     decode,
     frame,
 )
@@ -84,23 +91,25 @@ def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked
     return handle
 
 
+@dataclass(frozen=True)
+class Confinement:
+    """How a connector's processes are confined: its limits (``landlock`` and ``seccomp``
+    resolved), the compiled seccomp filter, and where cgroups come from."""
+
+    limits: Limits
+    syscall_filter: bytes = b""
+    cgroups: Cgroups = dataclasses.field(default_factory=lambda: Cgroups(None, None))
+
+
 class ZygoteClient:
-    def __init__(
-        self,
-        selection: Selection,
-        import_timeout: float = 20.0,
-        lean: bool = False,
-        source: Preload | None = None,
-    ) -> None:
-        self.selection = selection
-        self.import_timeout = import_timeout
-        self.lean = lean
+    def __init__(self, source: Preload, confinement: Confinement, import_timeout: float = 20.0) -> None:
         self.source = source
-        # The imports are probed (all at once, bounded by import_timeout), then done again;
-        # a lean zygote imports its one connector once.
-        self.start_timeout = 60.0 + (1 if lean else 2) * import_timeout
+        self.confinement = confinement
+        self.import_timeout = import_timeout
+        self.start_timeout = 60.0 + import_timeout
         self.catalog = Catalog(connectors={}, errors=[])
         self._process: subprocess.Popen[bytes] | None = None
+        self._leaf: WorkerCgroups | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
         self._spawns: dict[int, asyncio.Future[Forked]] = {}
@@ -108,6 +117,8 @@ class ZygoteClient:
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
         self._frames = FrameBuffer()
+        #: What each hidden path was when the zygote hid it (device, inode).
+        self._hidden: list[tuple[int, int] | None] = []
 
     @property
     def pending_spawns(self) -> int:
@@ -119,6 +130,10 @@ class ZygoteClient:
         return self._process.pid if self._process else None
 
     async def ensure_started(self) -> None:
+        if self._control is not None and self._hidden != _identities(self.confinement.limits.hidden_paths):
+            # A hidden file was replaced or created since: the zygote's mounts hide what
+            # was there then. Its workers die with it; a new one hides what is there now.
+            self._drop("a hidden path changed")
         if self._control is not None:
             return
         if self._starting is None:
@@ -129,9 +144,11 @@ class ZygoteClient:
             if self._starting is not None and self._starting.done():
                 self._starting = None
 
-    async def spawn(self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler) -> Forked:
+    async def spawn(
+        self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler, cgroups: WorkerCgroups
+    ) -> Forked:
         """Fork a worker as ``order`` says (its token is set here) that talks over ``sock``
-        (closed here; the worker has its own copy).
+        (closed here; the worker has its own copy) and joins ``cgroups``.
 
         A zygote found dead on the way is replaced once, so a call queued while it died
         still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
@@ -142,7 +159,7 @@ class ZygoteClient:
             for attempt in (1, 2):
                 await self.ensure_started()
                 try:
-                    return await self._spawn_once(order, sock, on_orphan, handed_over)
+                    return await self._spawn_once(order, sock, on_orphan, handed_over, cgroups)
                 except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
                     self._drop("the zygote died")
                     if attempt == 2:
@@ -156,16 +173,21 @@ class ZygoteClient:
             sock.close()
 
     async def _spawn_once(
-        self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler, handed_over: list[bool]
+        self,
+        order: Spawn,
+        sock: socket.socket,
+        on_orphan: OrphanHandler,
+        handed_over: list[bool],
+        cgroups: WorkerCgroups,
     ) -> Forked:
         token = next(self._tokens)
         future: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
         self._spawns[token] = future
+        fds = [os.dup(sock.fileno()), *_procs_files(cgroups)]
+        order = msgspec.structs.replace(order, token=token, cgroups=len(fds) - 1)
         # The send runs to its end even if we are cancelled: half a frame on the control
-        # socket would break the zygote for everyone. It works on its own copy of the fd.
-        sending = asyncio.ensure_future(
-            self._send(frame(msgspec.structs.replace(order, token=token)), os.dup(sock.fileno()))
-        )
+        # socket would break the zygote for everyone. It works on its own copies of the fds.
+        sending = asyncio.ensure_future(self._send(frame(order), fds))
         try:
             await asyncio.shield(sending)
             return await asyncio.shield(future)
@@ -176,6 +198,11 @@ class ZygoteClient:
         finally:
             if future.done():
                 self._spawns.pop(token, None)
+
+    @property
+    def leaf(self) -> WorkerCgroups | None:
+        """The zygote's own cgroup while it runs."""
+        return self._leaf
 
     def stop(self) -> None:
         """Stop the zygote (it is reaped in the background); the next spawn starts it again."""
@@ -188,6 +215,36 @@ class ZygoteClient:
             await asyncio.to_thread(process.wait)
 
     async def _start(self) -> None:
+        hidden = _identities(self.confinement.limits.hidden_paths)
+        process, ours, leaf = self._launch(describe=False)
+        try:
+            ready = await self._first_message(ours, process)
+        except BaseException:
+            self._release_leaf(leaf)
+            raise
+        self._process, self._control, self._leaf = process, ours, leaf
+        self._hidden = hidden
+        self.catalog = ready.catalog
+        asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
+        log.info("zygote %d of connector %s ready", ready.pid, self.source.name)
+
+    async def describe(self) -> Catalog:
+        """Start a process that imports the connector alone, confined as its zygote would
+        be, and return its description; one that fails, ends or hangs is a load failure."""
+        process, ours, leaf = self._launch(describe=True)
+        try:
+            ready = await self._first_message(ours, process, self.import_timeout)
+        except ZygoteError as exc:
+            return Catalog(connectors={}, errors=[LoadError(self.source.name, self.source.origin, str(exc))])
+        finally:
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.to_thread(process.wait)
+            self._release_leaf(leaf)
+        return ready.catalog
+
+    def _launch(self, describe: bool) -> tuple[subprocess.Popen[bytes], socket.socket, WorkerCgroups]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Popen runs in this (the event loop's) thread: PR_SET_PDEATHSIG in the zygote
         # fires when the thread that forked it ends, so it must be one that lives on.
@@ -200,33 +257,38 @@ class ZygoteClient:
             close_fds=True,
         )
         theirs.close()
+        # It waits for Hello before anything else: in its cgroup before the connector runs.
+        leaf = self.confinement.cgroups.acquire(self.confinement.limits.processes)
+        _move_into(leaf, process.pid)
         ours.sendall(
             frame(
                 Hello(
                     sys_path=[p for p in sys.path if p and p != os.getcwd()],
-                    allow=sorted(self.selection.allow) if self.selection.allow is not None else None,
-                    block=sorted(self.selection.block),
-                    import_timeout=self.import_timeout,
-                    lean=self.lean,
                     source=self.source,
+                    limits=self.confinement.limits,
+                    syscall_filter=self.confinement.syscall_filter,
+                    describe=describe,
                 )
             )
         )
         self._frames = FrameBuffer()
-        ready = await self._first_message(ours, process)
-        self._process, self._control = process, ours
-        self.catalog = ready.catalog
-        asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
-        log.info(
-            "zygote %d ready with connectors: %s", ready.pid, ", ".join(ready.catalog.connectors) or "none"
-        )
+        return process, ours, leaf
 
-    async def _first_message(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> Ready:
+    def _release_leaf(self, leaf: WorkerCgroups | None) -> None:
+        """Kill what is left in a zygote's cgroup (what its connector's import started)."""
+        if leaf is not None:
+            leaf.kill()
+            _release_when_empty(self.confinement.cgroups, leaf, self.confinement.limits.processes)
+
+    async def _first_message(
+        self, sock: socket.socket, process: subprocess.Popen[bytes], timeout: float | None = None
+    ) -> Ready:
+        timeout = timeout or self.start_timeout
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         bodies: list[bytes] = []
         try:
-            async with asyncio.timeout(self.start_timeout):
+            async with asyncio.timeout(timeout):
                 while not bodies:
                     data = await loop.sock_recv(sock, 1 << 20)
                     if not data:
@@ -234,26 +296,35 @@ class ZygoteClient:
                     bodies = self._frames.feed(data)
         except TimeoutError:
             process.kill()
-            raise ZygoteError(f"the zygote did not start within {self.start_timeout} s") from None
-        message = decode(_decoder, bodies[0]) if bodies else None
-        if not isinstance(message, Ready):
-            code = await asyncio.to_thread(process.wait)
             sock.close()
-            raise ZygoteError(f"the zygote exited during start-up (exit code {code}); see its stderr")
-        return message
+            raise ZygoteError(f"importing it did not finish within {timeout:g} s") from None
+        try:
+            message = decode(_decoder, bodies[0]) if bodies else None
+        except FrameError as exc:
+            message = None
+            log.warning("connector %s: %s", self.source.name, exc)
+        if isinstance(message, Ready):
+            return message
+        process.kill()
+        code = await asyncio.to_thread(process.wait)
+        sock.close()
+        if isinstance(message, Unconfined):
+            raise ZygoteError(f"cannot confine it: {message.reason}")
+        raise ZygoteError(_ended_how(code))
 
-    async def _send(self, data: bytes, fd: int) -> None:
-        """Send one frame with ``fd`` attached to its first byte, then close ``fd``."""
+    async def _send(self, data: bytes, fds: list[int]) -> None:
+        """Send one frame with ``fds`` attached to its first byte, then close them."""
         try:
             async with self._send_lock:
                 if self._control is None:
                     raise ZygoteDiedError("the zygote died")
                 control = self._control
-                sent = await self._writable_then(lambda: socket.send_fds(control, [data], [fd]))
+                sent = await self._writable_then(lambda: socket.send_fds(control, [data], fds))
                 while sent < len(data):
                     sent += await self._writable_then(functools.partial(control.send, data[sent:]))
         finally:
-            os.close(fd)
+            for fd in fds:
+                os.close(fd)
 
     async def _writable_then(self, send: Callable[[], int]) -> int:
         loop = asyncio.get_running_loop()
@@ -323,8 +394,57 @@ class ZygoteClient:
                 exited.set_result(Exit(signal=signal.SIGKILL))  # they die with their zygote
         self._exits.clear()
         process, self._process = self._process, None
+        leaf, self._leaf = self._leaf, None
         if process is not None:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()  # it may be alive but broken; dead, this does nothing
             # Reap it off the loop, so it does not linger as a zombie.
-            asyncio.get_running_loop().run_in_executor(None, process.wait)
+            reaped = asyncio.get_running_loop().run_in_executor(None, process.wait)
+            reaped.add_done_callback(lambda _: self._release_leaf(leaf))
+
+
+def _procs_files(cgroups: WorkerCgroups) -> list[int]:
+    """Each cgroup's ``cgroup.procs``, open for writing, for a worker to join it with."""
+    fds: list[int] = []
+    try:
+        for path in cgroups.paths:
+            fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
+    except OSError:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def _move_into(leaf: WorkerCgroups, pid: int) -> None:
+    for path in leaf.paths:
+        with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+            procs.write(str(pid))
+
+
+def _release_when_empty(
+    cgroups: Cgroups, leaf: WorkerCgroups, processes: int | None, tries: int = 250
+) -> None:
+    # Killed processes leave a cgroup asynchronously; look again shortly.
+    if cgroups.release(leaf, processes) or tries == 0:
+        return
+    asyncio.get_running_loop().call_later(0.02, _release_when_empty, cgroups, leaf, processes, tries - 1)
+
+
+def _ended_how(code: int) -> str:
+    if code < 0:
+        return f"importing it killed the process (signal {-code})"
+    return f"importing it ended the process (exit code {code})"
+
+
+def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
+    """What each path is now (device, inode), None where nothing is."""
+    found: list[tuple[int, int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            found.append(None)
+            continue
+        found.append((st.st_dev, st.st_ino))
+    return found

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import getpass
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -21,9 +23,13 @@ SOURCE = Path(__file__).with_name("hostile_connectors.py")
 MODULE = "connectord_hostile"
 TIMEOUT = 1.5
 GRACE = 0.3
+#: Where pytest makes temporary directories: tests hand files there to workers (Landlock).
+TEST_TEMP = str(Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
 DEFAULT = ConnectorPolicy(
     timeouts={"verify_credentials": TIMEOUT},
-    limits=Limits(memory_bytes=256 * 1024 * 1024, cpu_seconds=20, open_files=64, processes=32),
+    limits=Limits(
+        memory_bytes=256 * 1024 * 1024, cpu_seconds=20, open_files=64, processes=32, writable_paths=[TEST_TEMP]
+    ),
     max_calls_per_worker=5,
 )
 #: The grower's pooled workers are recycled once they have grown past this.

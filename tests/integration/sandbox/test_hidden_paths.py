@@ -68,47 +68,48 @@ def test_hidden_directories_and_files_are_empty_to_the_worker(
     assert elsewhere.read_bytes() == b"another store"
 
 
-def _in_worker_of(view: tuple[int | None, int], cwd: Path, script: Callable[[], str]) -> str:
-    """Join ``view`` in a forked child working in ``cwd`` (as a worker does) and report
-    what ``script`` sees there."""
+def _in_own_view(hidden: list[str], visible: list[str], cwd: Path, script: Callable[[], str]) -> str:
+    """Enter a view of our own in a forked child working in ``cwd`` (as a zygote does
+    before its connector runs) and report what ``script`` sees there."""
 
-    def join_and_look() -> str:
+    def enter_and_look() -> str:
         os.chdir(cwd)
-        isolation.enter_view(*view)
+        isolation.enter_own_view(hidden, visible)
         return script()
 
-    return _in_fork(join_and_look)[1]
+    status, seen = _in_fork(enter_and_look)
+    assert status == 0
+    return seen
 
 
-@pytest.mark.parametrize("via_user_namespace", [False, True])
-def test_a_worker_joining_a_prepared_view_sees_the_paths_hidden_from_its_own_directory_too(
-    tmp_path: Path, via_user_namespace: bool
+def test_a_zygotes_view_hides_the_data_directory_and_empties_tmp_but_for_what_it_may_see(
+    tmp_path: Path,
 ) -> None:
-    """The server may run inside its data directory: that must be no way around the hiding."""
+    """The server may run inside its data directory: that must be no way around the hiding;
+    beneath /tmp only what is named visible is there, and a hidden path stays hidden in it."""
     data = tmp_path / "data"
     data.mkdir()
     (data / "secret.key").write_text("the server's key")
     (tmp_path / "elsewhere").mkdir()
-    (tmp_path / "elsewhere" / "mine").write_text("a file the tmpfs would cover")
-    user, _ = view = isolation.hiding_view([str(data)], via_user_namespace)
-    try:
-        assert (user is not None) == via_user_namespace
-        # it keeps its working directory (relative paths mean what they meant), seen anew
-        assert _in_worker_of(view, tmp_path, os.getcwd) == str(tmp_path)
-        assert _in_worker_of(view, data, lambda: os.getcwd() + "|" + ",".join(os.listdir("."))) == f"{data}|"
-        assert _in_worker_of(view, data, lambda: _read(Path("secret.key"))) == "FileNotFoundError"
-        assert _in_worker_of(view, tmp_path, lambda: _read(Path("data/secret.key"))) == "FileNotFoundError"
-        # what one worker mounts stays its own (each takes a private copy of the view)
-        mounted = _in_worker_of(view, tmp_path, lambda: _mount_tmpfs(tmp_path / "elsewhere"))
-        assert mounted == "mounted"
-        assert _in_worker_of(view, tmp_path, lambda: ",".join(os.listdir(tmp_path / "elsewhere"))) == "mine"
-    finally:
-        for fd in view:
-            if fd is not None:
-                os.close(fd)
+    (tmp_path / "elsewhere" / "mine").write_text("another tenant's file")
+    hidden, visible = [str(data)], [str(tmp_path)] if str(tmp_path).startswith("/tmp/") else []
+
+    def look(what: Callable[[], str]) -> str:
+        return _in_own_view(hidden, visible, data, what)
+
+    # it keeps its working directory (relative paths mean what they meant), seen anew
+    assert look(lambda: os.getcwd() + "|" + ",".join(os.listdir("."))) == f"{data}|"
+    assert look(lambda: _read(Path("secret.key"))) == "FileNotFoundError"
+    assert look(lambda: _read(data / "secret.key")) == "FileNotFoundError"
+    # the visible path is there, with what the hiding left of it
+    assert look(lambda: ",".join(sorted(os.listdir(tmp_path)))) == "data,elsewhere"
+    # and nothing else of /tmp; /tmp itself is writable, its files the view's own
+    seen = _in_own_view(hidden, [], tmp_path / "elsewhere", lambda: _write_and_list("/tmp/mine"))
+    assert seen == "mine"
+    assert not Path("/tmp/mine").exists()
     assert (data / "secret.key").read_text() == "the server's key"
 
 
-def _mount_tmpfs(path: Path) -> str:
-    isolation._mount("tmpfs", str(path), "tmpfs", 0, "size=4k")
-    return "mounted"
+def _write_and_list(path: str) -> str:
+    Path(path).write_text("the view's own")
+    return ",".join(os.listdir(os.path.dirname(path)))

@@ -22,10 +22,13 @@ def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> 
         sys.path.insert(0, {str(hostile_site)!r})
         from connectord.plugins.manager import Selection
         from connectord.runtime.calls import Call
+        from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
         from connectord.runtime.supervisor.supervisor import Supervisor
+        from connectord.sandbox.protocol import Limits
 
         async def main():
-            sup = Supervisor(Selection(allow=frozenset({hostile_ids()!r})))
+            writable = ConnectorPolicy(limits=Limits(writable_paths=[{str(tmp_path)!r}]))
+            sup = Supervisor(Selection(allow=frozenset({hostile_ids()!r})), SandboxPolicy(default=writable))
             await sup.start()
             await sup.zygote_for("forker").ensure_started()
             print(sup.zygote_for("forker").pid, flush=True)

@@ -1,4 +1,4 @@
-"""Where workers are forked from: a zygote per connector (the default) or one shared zygote.
+"""Where workers are forked from: a zygote per connector, which imported that connector alone.
 
 Two connectors in modules of their own: ``patcher`` changes a shared module (``json``) when
 it is imported, as a careless or hostile package might; ``victim`` reports what its worker
@@ -21,7 +21,7 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import SandboxPolicy, Zygotes
+from connectord.runtime.supervisor.policy import SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -64,8 +64,8 @@ def two_connectors(
         yield
 
 
-async def started(mode: Zygotes, idle_seconds: float = 600.0) -> Supervisor:
-    policy = SandboxPolicy(zygotes=mode, zygote_idle_seconds=idle_seconds)
+async def started(idle_seconds: float = 600.0) -> Supervisor:
+    policy = SandboxPolicy(zygote_idle_seconds=idle_seconds)
     supervisor = Supervisor(Selection(allow=frozenset({"patcher", "victim"})), policy, Cgroups(None, None))
     await supervisor.start()
     return supervisor
@@ -73,7 +73,7 @@ async def started(mode: Zygotes, idle_seconds: float = 600.0) -> Supervisor:
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def own(two_connectors: None) -> AsyncIterator[Supervisor]:
-    supervisor = await started("per-connector")
+    supervisor = await started()
     yield supervisor
     await supervisor.close()
 
@@ -99,20 +99,11 @@ async def test_a_connectors_zygote_holds_no_validator_event_loop_or_entry_point_
     assert (await seen_by(own, "victim")).split(" ")[1] == ""
 
 
-async def test_the_loading_zygote_is_gone_once_the_catalog_is_known(own: Supervisor) -> None:
+async def test_each_connector_is_described_by_a_process_that_imported_it_alone(own: Supervisor) -> None:
     assert set(own.catalog.connectors) == {"patcher", "victim"}
-    assert own.zygote.pid is None
+    # what patcher's import code changed reached neither victim's description nor its zygote
+    assert own.catalog.get("victim").info.title == "victim"
     assert own.zygote_for("victim") is not own.zygote_for("patcher")
-
-
-async def test_a_shared_zygote_serves_every_connector_and_shares_their_imports(two_connectors: None) -> None:
-    shared = await started("shared")
-    try:
-        assert shared.zygote_for("victim") is shared.zygote
-        # the trade-off the configuration documents: one image, one set of module changes
-        assert (await seen_by(shared, "victim")).startswith("patcher ")
-    finally:
-        await shared.close()
 
 
 async def test_unused_zygotes_stop_with_their_idle_workers_and_start_again(own: Supervisor) -> None:
@@ -136,7 +127,7 @@ async def test_a_zygote_whose_worker_runs_is_not_stopped(own: Supervisor) -> Non
 
 
 async def test_a_zygote_stops_by_itself_once_unused(two_connectors: None) -> None:
-    supervisor = await started("per-connector", idle_seconds=0.2)
+    supervisor = await started(idle_seconds=0.2)
     try:
         await seen_by(supervisor, "victim")
         for _ in range(100):  # checked every 0.1 s
