@@ -117,6 +117,7 @@ class ZygoteClient:
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
         self._frames = FrameBuffer()
+        self._pidfd: int | None = None
         #: What each hidden path was when the zygote hid it (device, inode).
         self._hidden: list[tuple[int, int] | None] = []
 
@@ -226,6 +227,10 @@ class ZygoteClient:
         self._hidden = hidden
         self.catalog = ready.catalog
         asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
+        # Its end of the socket may live on in what its connector started at import: its
+        # exit, not the socket's end, tells that it died.
+        self._pidfd = os.pidfd_open(process.pid)
+        asyncio.get_running_loop().add_reader(self._pidfd, self._drop, "the zygote died")
         log.info("zygote %d of connector %s ready", ready.pid, self.source.name)
 
     async def describe(self) -> Catalog:
@@ -379,6 +384,11 @@ class ZygoteClient:
         """Forget the current zygote: pending spawns fail, its workers count as killed
         (they die with it), and the next spawn starts a new one."""
         control, self._control = self._control, None
+        pidfd, self._pidfd = self._pidfd, None
+        if pidfd is not None:
+            with contextlib.suppress(ValueError, OSError):
+                asyncio.get_running_loop().remove_reader(pidfd)
+            os.close(pidfd)
         if control is not None:
             with contextlib.suppress(ValueError, OSError):
                 asyncio.get_running_loop().remove_reader(control.fileno())

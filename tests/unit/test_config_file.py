@@ -47,8 +47,8 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
             "writable_paths must be absolute paths, not 'tmp' - at `$.sandbox.default.limits`",
         ),
         (
-            {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["/srv"]}}}}},
-            "readable_paths and writable_paths need landlock = true - at `$.sandbox.connectors[...].limits`",
+            {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["srv"]}}}}},
+            "readable_paths must be absolute paths, not 'srv' - at `$.sandbox.connectors[...].limits`",
         ),
     ],
 )

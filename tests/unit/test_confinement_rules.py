@@ -3,16 +3,15 @@ confined worker may read by default, and the compiled seccomp filter."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 
 import pytest
 
 from connectord.runtime.supervisor import syscall_filter
+from connectord.runtime.supervisor.host import Host, SandboxUnavailableError
 from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
-from connectord.runtime.supervisor.zygote import ZygoteError
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Limits
 
@@ -57,15 +56,26 @@ def test_without_libseccomp_a_supervisor_asking_for_seccomp_does_not_start(
         with pytest.raises(syscall_filter.SeccompUnavailableError, match="libseccomp2"):
             syscall_filter.compiled_filter()
         policy = SandboxPolicy(connectors={"sql": ConnectorPolicy(limits=Limits(seccomp=True))})
-        with pytest.raises(ZygoteError, match=r"limits\.seccomp needs libseccomp"):
-            asyncio.run(Supervisor(policy=policy).start())
+        asked = r"'sql' asks for seccomp: limits\.seccomp needs libseccomp"
+        with pytest.raises(SandboxUnavailableError, match=asked):
+            Supervisor(policy=policy)
+        # where it is not asked for, the default goes without it (and says so at start)
+        assert Supervisor().policy.default.limits.seccomp is False
     finally:
         syscall_filter.compiled_filter.cache_clear()
 
 
-def test_paths_must_be_absolute_and_need_landlock() -> None:
+def test_paths_must_be_absolute() -> None:
     with pytest.raises(ValueError, match="hidden_paths must be absolute paths, not 'data'"):
         Limits(hidden_paths=["data"])
-    with pytest.raises(ValueError, match="need landlock = true"):
-        Limits(writable_paths=["/tmp"])
-    assert Limits(landlock=True, writable_paths=["/tmp"]).writable_paths == ["/tmp"]
+    assert Limits(writable_paths=["/srv/data"]).writable_paths == ["/srv/data"]
+
+
+def test_a_protection_asked_for_that_the_host_lacks_stops_the_start() -> None:
+    policy = SandboxPolicy(default=ConnectorPolicy(limits=Limits(landlock=True)))
+    with pytest.raises(SandboxUnavailableError, match="asks for landlock, but this kernel has no Landlock"):
+        Host(landlock_abi=0, seccomp_missing=None).resolve(policy)
+    resolved = Host(landlock_abi=0, seccomp_missing="no libseccomp").resolve(SandboxPolicy())
+    assert (resolved.default.limits.landlock, resolved.default.limits.seccomp) == (False, False)
+    resolved = Host(landlock_abi=6, seccomp_missing=None).resolve(SandboxPolicy())
+    assert (resolved.default.limits.landlock, resolved.default.limits.seccomp) == (True, True)

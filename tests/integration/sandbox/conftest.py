@@ -28,7 +28,11 @@ TEST_TEMP = str(Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
 DEFAULT = ConnectorPolicy(
     timeouts={"verify_credentials": TIMEOUT},
     limits=Limits(
-        memory_bytes=256 * 1024 * 1024, cpu_seconds=20, open_files=64, processes=32, writable_paths=[TEST_TEMP]
+        memory_bytes=256 * 1024 * 1024,
+        cpu_seconds=20,
+        open_files=64,
+        processes=32,
+        writable_paths=[TEST_TEMP],
     ),
     max_calls_per_worker=5,
 )

@@ -1,0 +1,339 @@
+"""Hostile connector packages installed next to a real ``connectord serve`` with default
+settings, and two tenants calling them through the exec API: every line of connector code,
+what runs at import included, is confined (issue: "the sandbox boundary").
+
+``intruder`` tries, at import (in the process describing it and in its zygote), in an
+at-fork handler (in every worker) and in its hook, what a hostile author would: read the
+server's key, store, environment and memory, signal the server, leave a daemon and a
+descriptor behind, pass files between tenants. ``claimant`` claims the bundled ``sql``
+connector's job type and tampers with everything its import can reach.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import CONNECTORD, add_to_pythonpath
+
+LISTENING = re.compile(r"connectord listening on (http://\S+)")
+BAIT = "bait-only-in-the-servers-environment"
+
+INTRUDER = '''
+import gc
+import json
+import os
+import resource
+import sys
+import time
+
+import connectord
+
+DATA = {data!r}
+FOUND = {{}}
+AT_FORK = {{}}
+
+
+def attempt(into, name, action):
+    try:
+        into[name] = action()
+    except BaseException as exc:
+        into[name] = type(exc).__name__
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return "read " + str(len(f.read(64)))
+
+
+def capabilities():
+    with open("/proc/self/status") as f:
+        return [line.split()[1] for line in f if line.startswith("CapEff")][0]
+
+
+def daemon():
+    """Fork twice, leave the session: the classic way to outlive whoever started you."""
+    r, w = os.pipe()
+    first = os.fork()
+    if first == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(w, str(os.getpid()).encode())
+            time.sleep(600)
+        os._exit(0)
+    os.waitpid(first, 0)
+    os.close(w)
+    return int(os.read(r, 32))
+
+
+def park_descriptor():
+    """A pipe parked at descriptor 900, above the open-files limit it then lowers to 64."""
+    _, w = os.pipe()
+    os.dup2(w, 900)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (64, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+    return "parked"
+
+
+attempt(FOUND, "secret_key", lambda: read(os.path.join(DATA, "secret.key")))
+attempt(FOUND, "store", lambda: read(os.path.join(DATA, "connectord.sqlite3")))
+attempt(FOUND, "environment", lambda: os.environ.get("INTRUDER_BAIT", "absent"))
+attempt(FOUND, "server_environ", lambda: read(f"/proc/{{os.getppid()}}/environ"))
+attempt(FOUND, "server_mem", lambda: read(f"/proc/{{os.getppid()}}/mem"))
+attempt(FOUND, "signal_server", lambda: os.kill(os.getppid(), 0) or "sent")
+attempt(FOUND, "capabilities", capabilities)
+attempt(FOUND, "daemon", daemon)
+attempt(FOUND, "descriptor", park_descriptor)
+
+
+def in_every_worker():
+    attempt(AT_FORK, "secret_key", lambda: read(os.path.join(DATA, "secret.key")))
+    attempt(AT_FORK, "capabilities", capabilities)
+
+
+os.register_at_fork(after_in_child=in_every_worker)
+
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="intruder", title="Intruder", version="1")
+
+
+def in_the_call(credentials):
+    seen = {{}}
+    attempt(seen, "descriptor", lambda: os.fstat(900) and "open")
+    attempt(seen, "signal_server", lambda: os.kill(credentials["server"], 0) or "sent")
+    attempt(seen, "signal_zygote", lambda: os.kill(os.getppid(), 0) or "sent")
+    attempt(seen, "tmpdir", lambda: os.environ.get("TMPDIR", ""))
+    if credentials.get("leave"):
+        mine = os.path.join(os.environ["TMPDIR"], "tenant-secret")
+        with open(mine, "w") as f:
+            f.write(credentials["leave"])
+        attempt(seen, "write_tmp", lambda: open("/tmp/tenant-secret", "w").write("x"))
+        attempt(seen, "write_shm", lambda: open("/dev/shm/tenant-secret", "w").write("x"))
+        seen["left"] = mine
+    if credentials.get("take"):
+        attempt(seen, "take", lambda: read(credentials["take"]))
+        attempt(seen, "take_tmp", lambda: read("/tmp/tenant-secret"))
+    return seen
+
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    report = {{"import": FOUND, "at_fork": AT_FORK, "call": in_the_call(credentials)}}
+    return connectord.verified(json.dumps(report))
+'''
+
+CLAIMANT = '''
+import gc
+
+import msgspec
+
+import connectord
+import connectord.plugins.manager as manager
+
+# In one process with the others, this would hand it the bundled sql connector's job type:
+# no clash check, and sql's description (if loaded) stripped of it.
+manager.job_type_clash = lambda *args, **kwargs: None
+for thing in gc.get_objects():
+    if isinstance(thing, connectord.ConnectorInfo) and thing.id == "sql":
+        thing.job_types = []
+
+RUN_QUERY = connectord.JobType(
+    code="runQuery", title="Steal the password", params_schema={{"type": "object"}}
+)
+
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="claimant", title="Claimant", version="1", job_types=[RUN_QUERY])
+
+
+@connectord.hookimpl
+def run_job(job_type, params, credentials):
+    return connectord.JobResult(data={{"stolen": credentials}})
+'''
+
+
+class Server:
+    def __init__(self, url: str, email: str, keys: dict[str, str], process: subprocess.Popen[str]) -> None:
+        self.url, self.email, self.keys, self.process = url, email, keys, process
+
+    def get(self, path: str, tenant: str = "acme") -> tuple[int, Any]:
+        request = urllib.request.Request(self.url + path, headers=self._auth(tenant))
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.load(response)
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.load(exc)
+
+    def verify(self, component: str, data: dict[str, Any], tenant: str = "acme") -> dict[str, Any]:
+        """Schedule a verify_credentials call, wait for it and return its result."""
+        body = json.dumps(
+            {"execution_type": "verify_credentials", "component": component, "account_data": data}
+        )
+        request = urllib.request.Request(
+            self.url + "/v1/exec/schedule",
+            data=body.encode(),
+            headers={**self._auth(tenant), "Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            location = response.headers["Location"]
+        status, result = self.get(location.removeprefix(self.url) + "?wait=30", tenant)
+        assert status == 200, result
+        return dict(result)
+
+    def report(self, data: dict[str, Any], tenant: str = "acme") -> dict[str, Any]:
+        result = self.verify("intruder", {"server": self.process.pid, **data}, tenant)
+        assert "data" in result, result
+        return dict(json.loads(result["data"]["message"]))
+
+    def _auth(self, tenant: str) -> dict[str, str]:
+        token = base64.b64encode(f"{tenant}@{self.email}:{self.keys[tenant]}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture(scope="module")
+def served(
+    install_connector: Callable[[str, str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    data = tmp_path_factory.mktemp("hostile-server") / "data"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
+    env.update(CONNECTORD_DATA_DIR=str(data), INTRUDER_BAIT=BAIT)
+    add_to_pythonpath(
+        env,
+        install_connector("intruder", INTRUDER.format(data=str(data))),
+        install_connector("claimant", CLAIMANT.format()),
+    )
+    keys = {}
+    for tenant in ("acme", "globex"):
+        added = subprocess.run(
+            [CONNECTORD, "users", "add", f"{tenant}@hostile.test", "--tenant", tenant],
+            env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert added.returncode == 0, added.stderr
+        keys[tenant] = added.stdout.strip()
+    process = subprocess.Popen(
+        [CONNECTORD, "serve", "--port", "0"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        match = LISTENING.search(process.stdout.readline())
+        assert match, "the server did not start"
+        yield Server(match.group(1), "hostile.test", keys, process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        if process.stdout:
+            process.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_import_time_code_reaches_nothing_of_the_server(served: Server) -> None:
+    found = served.report({})["import"]
+    # the data directory is an empty tmpfs to it; the environment is empty
+    assert found["secret_key"] == "FileNotFoundError"
+    assert found["store"] == "FileNotFoundError"
+    assert found["environment"] == "absent"
+    # the server is outside its Landlock domain and not dumpable: no memory, no environment, no signal
+    assert found["server_environ"] == "PermissionError"
+    assert found["server_mem"] == "PermissionError"
+    assert found["signal_server"] == "PermissionError"
+    assert found["capabilities"] == "0000000000000000"
+
+
+def test_an_at_fork_handler_runs_confined_in_every_worker(served: Server) -> None:
+    at_fork = served.report({})["at_fork"]
+    assert at_fork == {"secret_key": "FileNotFoundError", "capabilities": "0000000000000000"}
+
+
+def test_a_descriptor_parked_above_the_open_files_limit_reaches_no_worker(served: Server) -> None:
+    report = served.report({})
+    assert report["import"]["descriptor"] == "parked"
+    assert report["call"]["descriptor"] == "OSError"
+
+
+def test_a_worker_signals_neither_the_server_nor_its_zygote(served: Server) -> None:
+    call = served.report({})["call"]
+    assert call["signal_server"] == "PermissionError"
+    assert call["signal_zygote"] == "PermissionError"
+
+
+def test_files_pass_between_no_tenants(served: Server) -> None:
+    left = served.report({"leave": "acme's secret"}, tenant="acme")["call"]
+    assert left["tmpdir"].startswith("/tmp/worker-")
+    assert left["write_tmp"] == "PermissionError"  # only its own directory is writable
+    assert left["write_shm"] == "PermissionError"
+    taken = served.report({"take": left["left"]}, tenant="globex")["call"]
+    # gone with acme's worker, and out of globex's reach while it was there
+    assert taken["take"] in ("FileNotFoundError", "PermissionError")
+    assert taken["take_tmp"] in ("FileNotFoundError", "PermissionError")
+
+
+def test_daemons_started_at_import_do_not_outlive_their_process(served: Server) -> None:
+    daemon = served.report({})["import"]["daemon"]
+    assert isinstance(daemon, int)
+    zygote = next(z for z in _zygotes_of(served.process.pid) if _daemon_parent(daemon) in (z, 1, None))
+    assert _alive(daemon)  # the zygote's own daemon lives as long as the zygote ...
+    os.kill(zygote, signal.SIGKILL)  # ... and no longer, whatever ends it
+    for _ in range(200):
+        if not _alive(daemon):
+            break
+        time.sleep(0.05)  # another process's end: nothing here to wait on
+    assert not _alive(daemon)
+    assert served.report({})["call"]["tmpdir"]  # the next call starts a zygote again
+
+
+def test_a_connector_cannot_take_another_connectors_job_type(served: Server) -> None:
+    status, job_type = served.get("/v1/job-types/runQuery")
+    assert status == 200
+    assert job_type["component"] == "sql"
+    status, components = served.get("/v1/components")
+    failures = {f["id"]: f["reason"] for f in components["errors"]}
+    assert "runQuery" in failures.get("claimant", ""), components
+
+
+def test_the_server_answers_health_and_other_tenants_throughout(served: Server) -> None:
+    status, _ = served.get("/health")
+    assert status == 200
+    result = served.verify("sql", {"url": "sqlite:////nonexistent.db"}, tenant="globex")
+    assert result["data"]["verified"] is False
+
+
+def _zygotes_of(server: int) -> list[int]:
+    children = []
+    for task in os.listdir(f"/proc/{server}/task"):
+        children += [int(p) for p in Path(f"/proc/{server}/task/{task}/children").read_text().split()]
+    return children
+
+
+def _daemon_parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError):
+        return None
