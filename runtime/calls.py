@@ -30,7 +30,7 @@ from connectord.plugins.types import (
 )
 from connectord.runtime.bounds import NESTS_TOO_DEEP
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor, secret_values, url_passwords
+from connectord.runtime.redact import Redactor, kept_rejection, secret_values, url_passwords
 
 if TYPE_CHECKING:
     # Imported where used: workers and their zygotes run hooks but never validate, and
@@ -126,7 +126,7 @@ def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
     early = refuse_credentials(info, call)
     outcome = early if early is not None else invoke_hook(registry, call)
     if isinstance(outcome, Rejected):
-        return Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
+        return kept_rejection(outcome, redactor)
     return outcome
 
 

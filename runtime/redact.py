@@ -15,7 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
-from connectord.runtime.bounds import cut_note
+from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.runtime.outcomes import Rejected
 
 MASK = "**********"
 MIN_SECRET_LENGTH = 4
@@ -69,6 +70,16 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def kept_rejection(outcome: Rejected, redactor: Redactor) -> Rejected:
+    """A rejection as it may be kept: its names and message cut to their bounds, then redacted."""
+    field = None if outcome.field is None else redactor.bounded(outcome.field, MAX_NAME_CHARS)
+    return Rejected(
+        redactor.bounded(outcome.error_type, MAX_NAME_CHARS),
+        redactor.bounded(outcome.message, MAX_TEXT_CHARS),
+        field,
+    )
 
 
 def _forms(secret: str) -> set[str]:

@@ -13,38 +13,28 @@ from typing import Any
 from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, NESTS_TOO_DEEP, nests_too_deep
 from connectord.runtime.calls import checked_result
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor
+from connectord.runtime.redact import Redactor, kept_rejection
 
 log = logging.getLogger(__name__)
 
 
-def kept_outcome(outcome: Outcome, redactor: Redactor, method: str | None = None) -> Outcome:
+def kept_outcome(outcome: Outcome, redactor: Redactor, method: str) -> Outcome:
     """``outcome`` with every name and message cut to its bound, then redacted, and the data
     of a success redacted (the frame bounds it) once it proved to be ``method``'s result."""
     if isinstance(outcome, Rejected):
-        return rejected(outcome.error_type, outcome.message, outcome.field, redactor)
+        return kept_rejection(outcome, redactor)
     if not isinstance(outcome, Succeeded):
         return outcome
     if nests_too_deep(outcome.data):  # only a hand-made frame gets past the worker's check
-        log.warning("a worker's %s result was refused: %s", method or "early", NESTS_TOO_DEEP)
+        log.warning("a worker's %s result was refused: %s", method, NESTS_TOO_DEEP)
         return Rejected("InvalidResult", NESTS_TOO_DEEP)
-    data = outcome.data
-    if method is not None:
-        try:
-            data = checked_result(method, data)
-        except ValueError as exc:
-            return rejected("InvalidResult", str(exc), None, redactor)
+    try:
+        data = checked_result(method, outcome.data)
+    except ValueError as exc:
+        return kept_rejection(Rejected("InvalidResult", str(exc)), redactor)
     if isinstance(data, dict) and method == "verify_credentials":
         return Succeeded(_kept_verification(data, redactor))
     return Succeeded(redactor.data(data))
-
-
-def rejected(error_type: str, message: str, field: str | None, redactor: Redactor) -> Rejected:
-    """A rejection as it may be kept: names and message bounded, then redacted."""
-    kept_field = None if field is None else redactor.bounded(field, MAX_NAME_CHARS)
-    return Rejected(
-        redactor.bounded(error_type, MAX_NAME_CHARS), redactor.bounded(message, MAX_TEXT_CHARS), kept_field
-    )
 
 
 def _kept_verification(data: dict[str, Any], redactor: Redactor) -> dict[str, Any]:

@@ -367,7 +367,7 @@ def _uncarriable(call: Call) -> Outcome | None:
     return None
 
 
-def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -> Outcome:
+def _redacted(outcome: Outcome, redactor: Redactor, method: str) -> Outcome:
     """The outcome with every string bounded, then secrets masked wherever they appear. A
     worker's reply is not trusted: a success is checked again against the method's result
     type here (see replies.py)."""
