@@ -33,11 +33,6 @@ def assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
     assert "Traceback" not in caplog.text
 
 
-def named(length: int) -> str:
-    """A name that holds the secret first, then runs past the bound of a name."""
-    return f"{MASK}{'f' * (length - len(TOKEN))}"
-
-
 async def test_a_secret_in_a_config_errors_field_is_masked_and_the_field_cut(supervisor: Supervisor) -> None:
     result = await shape(supervisor, "config_field", token=TOKEN, size=1000)
     field = TOKEN + "f" * 1000
