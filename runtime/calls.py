@@ -28,8 +28,9 @@ from connectord.plugins.types import (
     VerifyResult,
     not_verified,
 )
+from connectord.runtime.bounds import NESTS_TOO_DEEP
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor, secret_values, url_passwords
+from connectord.runtime.redact import Redactor, kept_rejection, secret_values, url_passwords
 
 if TYPE_CHECKING:
     # Imported where used: workers and their zygotes run hooks but never validate, and
@@ -125,7 +126,7 @@ def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
     early = refuse_credentials(info, call)
     outcome = early if early is not None else invoke_hook(registry, call)
     if isinstance(outcome, Rejected):
-        return Rejected(outcome.error_type, redactor.text(outcome.message), outcome.field)
+        return kept_rejection(outcome, redactor)
     return outcome
 
 
@@ -171,8 +172,21 @@ def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
     except _InvalidResultError as exc:
         return Rejected("InvalidResult", str(exc))
     except Exception as exc:
-        field = exc.field if isinstance(exc, ConfigError) else None
-        return Rejected(type(exc).__name__, str(exc), field)
+        return _rejection(exc)
+
+
+def _rejection(exc: Exception) -> Rejected:
+    """What the connector raised, as texts: its own ``__str__`` may raise, and a
+    ConfigError's ``field`` may be anything, not only the name it should be."""
+    field = exc.field if isinstance(exc, ConfigError) else None
+    return Rejected(type(exc).__name__, _shown(exc), None if field is None else _shown(field))
+
+
+def _shown(value: object) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return f"({type(value).__name__} that cannot be shown)"
 
 
 def _require_hook(registry: ConnectorLookup, call: Call) -> None:
@@ -334,6 +348,8 @@ def _as_result(method: str, raw: Any) -> Any:
         result = msgspec.convert(msgspec.to_builtins(raw), result_type)
     except (msgspec.ValidationError, TypeError) as exc:
         raise _InvalidResultError(f"{method} returned an invalid {result_type.__name__}: {exc}") from None
+    except RecursionError:
+        raise _InvalidResultError(NESTS_TOO_DEEP) from None
     return msgspec.to_builtins(result)
 
 

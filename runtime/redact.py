@@ -15,6 +15,9 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
+from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.runtime.outcomes import Rejected
+
 MASK = "**********"
 MIN_SECRET_LENGTH = 4
 
@@ -32,9 +35,29 @@ class Redactor:
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(forms, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        #: The longest form masked: how far past a cut a secret that starts before it reaches.
+        self._longest = len(ordered[0]) if ordered else 0
 
     def text(self, value: str) -> str:
         return self._pattern.sub(MASK, value) if self._pattern else value
+
+    def bounded(self, value: str, limit: int) -> str:
+        """The first ``limit`` characters of ``value``, redacted, then a note of the cut when
+        there was one. Only the window a cut keeps is searched (its cost is bounded by the
+        limit, not by the text), and a secret that starts before the cut is masked whole: its
+        first characters are never left at the end."""
+        if len(value) <= limit:
+            return self.text(value)
+        head = value[: limit + self._longest - 1] if self._pattern else ""
+        kept: list[str] = []
+        end = 0
+        for match in self._pattern.finditer(head) if self._pattern else ():
+            if match.start() >= limit:
+                break
+            kept += [head[end : match.start()], MASK]
+            end = match.end()
+        kept.append(value[end:limit])  # empty when the last mask reaches past the cut
+        return "".join(kept) + cut_note(value, limit)
 
     def data(self, value: Any) -> Any:
         """Redact every string inside JSON-like data (keys included)."""
@@ -47,6 +70,16 @@ class Redactor:
         if isinstance(value, list | tuple):
             return [self.data(v) for v in value]
         return value
+
+
+def kept_rejection(outcome: Rejected, redactor: Redactor) -> Rejected:
+    """A rejection as it may be kept: its names and message cut to their bounds, then redacted."""
+    field = None if outcome.field is None else redactor.bounded(outcome.field, MAX_NAME_CHARS)
+    return Rejected(
+        redactor.bounded(outcome.error_type, MAX_NAME_CHARS),
+        redactor.bounded(outcome.message, MAX_TEXT_CHARS),
+        field,
+    )
 
 
 def _forms(secret: str) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from connectord.plugins.manager import Catalog
+from connectord.runtime.bounds import NESTS_TOO_DEEP, NOT_UTF8
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Outcome
 
@@ -178,6 +179,12 @@ class FrameError(Exception):
     """The peer broke the protocol (oversized frame, undecodable bytes, early close)."""
 
 
+class ContentError(FrameError):
+    """A whole, well-framed message that holds what none may: nesting too deep to decode,
+    a string that is not UTF-8. The stream is still in step: the call it answers can be
+    told so, rather than end as a crash."""
+
+
 def frame_length(header: bytes) -> int:
     (length,) = HEADER.unpack(header)
     if length > MAX_FRAME:
@@ -192,7 +199,11 @@ def decoder(kind: type) -> msgspec.msgpack.Decoder:  # type: ignore[type-arg]
 def decode(dec: msgspec.msgpack.Decoder, body: bytes) -> object:  # type: ignore[type-arg]
     try:
         return dec.decode(body)
+    except RecursionError:
+        raise ContentError(NESTS_TOO_DEEP) from None
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        if "UTF-8" in str(exc):
+            raise ContentError(NOT_UTF8) from None
         raise FrameError(f"undecodable frame: {exc}") from None
 
 

@@ -19,8 +19,15 @@ import time
 import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry
+from connectord.runtime.bounds import (
+    NESTS_TOO_DEEP,
+    NOT_UNICODE,
+    TOO_LARGE_INTEGER,
+    nests_too_deep,
+    without_surrogates,
+)
 from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
-from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
+from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected, Succeeded
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.confinement import Prepared
@@ -145,13 +152,43 @@ def _nothing_left_running() -> bool:
 
 
 def _reply_frame(reply: Reply) -> bytes:
-    """The reply's frame, or a rejection's when the reply would not fit in one frame."""
-    data = frame(reply)
+    """The reply's frame. What the supervisor would refuse or what cannot be encoded is
+    refused here, so the worker always answers: a result nested too deep, holding a lone
+    surrogate (which UTF-8 cannot encode), an integer beyond 64 bits or more bytes than a
+    frame becomes a rejection; a lone surrogate in a rejection's own texts becomes U+FFFD."""
+    outcome = reply.outcome
+    if isinstance(outcome, Succeeded) and nests_too_deep(outcome.data):
+        outcome = Rejected("InvalidResult", NESTS_TOO_DEEP)
+    try:
+        data = frame(_with(reply, outcome))
+    except UnicodeEncodeError:
+        data = frame(_with(reply, _without_surrogates(outcome)))
+    except OverflowError:
+        data = frame(_with(reply, Rejected("InvalidResult", TOO_LARGE_INTEGER)))
     if len(data) - HEADER.size <= MAX_FRAME:
         return data
     message = f"the result is {len(data)} bytes; at most {MAX_FRAME} bytes can be returned"
-    rejected = Rejected("ResultTooLarge", message)
-    return frame(Reply(reply.invocation_id, rejected, reply.clean, reply.peak_rss_bytes))
+    return frame(_with(reply, Rejected("ResultTooLarge", message)))
+
+
+def _with(reply: Reply, outcome: Outcome) -> Reply:
+    return Reply(reply.invocation_id, outcome, reply.clean, reply.peak_rss_bytes)
+
+
+def _without_surrogates(outcome: Outcome) -> Outcome:
+    if isinstance(outcome, Rejected):
+        field = None if outcome.field is None else without_surrogates(outcome.field)
+        return Rejected(without_surrogates(outcome.error_type), without_surrogates(outcome.message), field)
+    return Rejected("InvalidResult", NOT_UNICODE)  # a result's data is not altered behind its back
+
+
+def _log_frame(record: Log) -> bytes:
+    """The record's frame; a lone surrogate in its texts becomes U+FFFD (the line is kept)."""
+    try:
+        return frame(record)
+    except UnicodeEncodeError:
+        logger, message = without_surrogates(record.logger), without_surrogates(record.message)
+        return frame(Log(record.invocation_id, record.created, record.level, logger, message))
 
 
 def _peak_rss() -> int:
@@ -190,7 +227,10 @@ class _FrameHandler(logging.Handler):
                 # The exception's type and message only: a traceback's frames can hold secrets.
                 exc = record.exc_info[1]
                 message += f" [{type(exc).__name__}: {exc}]"
-            self.channel.send(Log(self.invocation_id, record.created, record.levelno, record.name, message))
+            record_frame = _log_frame(
+                Log(self.invocation_id, record.created, record.levelno, record.name, message)
+            )
+            self.channel.send_frame(record_frame)
         except Exception:
             self.handleError(record)
 
@@ -223,8 +263,8 @@ class _PrintStream(io.TextIOBase):
     def _emit(self, line: str) -> None:
         if self._handler.channel is None:
             return
-        self._handler.channel.send(
-            Log(self._handler.invocation_id, time.time(), self._level, self._name, line)
+        self._handler.channel.send_frame(
+            _log_frame(Log(self._handler.invocation_id, time.time(), self._level, self._name, line))
         )
 
 

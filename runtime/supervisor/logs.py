@@ -1,15 +1,15 @@
-"""The log lines of one invocation: redacted on arrival, capped so a spamming connector
-cannot exhaust the server's memory."""
+"""The log lines of one invocation: capped and cut on arrival, then redacted, so a spamming
+connector can exhaust neither the server's memory nor its CPU."""
 
 from __future__ import annotations
 
 import msgspec
 
+from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from connectord.runtime.redact import Redactor
 from connectord.sandbox.protocol import Log
 
 MAX_LINES = 1000
-MAX_LINE_CHARS = 4000
 
 
 class LogLine(msgspec.Struct, frozen=True):
@@ -30,9 +30,9 @@ class LogCollector:
         if len(self.lines) >= self.max_lines:
             self.dropped += 1
             return
-        # Redact first: a secret cut in half by the truncation would no longer match.
-        message = self.redactor.text(record.message)[:MAX_LINE_CHARS]
-        logger = self.redactor.text(record.logger)[:200]
+        # Cut first (the redaction's cost is the text's length), masking whole a secret the cut splits.
+        message = self.redactor.bounded(record.message, MAX_TEXT_CHARS)
+        logger = self.redactor.bounded(record.logger, MAX_NAME_CHARS)
         self.lines.append(LogLine(record.created, _level_name(record.level), logger, message))
 
     def result(self) -> list[LogLine]:

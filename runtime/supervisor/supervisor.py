@@ -31,13 +31,12 @@ from connectord.plugins.manager import (
     job_type_clash,
     selected_sources,
 )
-from connectord.runtime.calls import Call, check_call, checked_result, redactor_for, refuse_credentials
+from connectord.runtime.calls import Call, check_call, redactor_for, refuse_credentials
 from connectord.runtime.outcomes import (
     Cancelled,
     Crashed,
     Outcome,
     Rejected,
-    Succeeded,
     TimedOut,
 )
 from connectord.runtime.redact import Redactor
@@ -46,6 +45,7 @@ from connectord.runtime.supervisor.fairness import FairLimiter
 from connectord.runtime.supervisor.host import Host
 from connectord.runtime.supervisor.logs import LogCollector, LogLine
 from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
+from connectord.runtime.supervisor.replies import kept_outcome
 from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
 from connectord.runtime.supervisor.zygote import Confinement, Exit, Forked, ZygoteClient, ZygoteError
@@ -226,7 +226,7 @@ class Supervisor:
         started = time.monotonic()
         refused = refuse_credentials(info, call) or _uncarriable(call)
         if refused is not None:  # no connector code needs to run to say so
-            return InvocationResult(invocation_id, _redacted(refused, redactor), [], 0.0)
+            return InvocationResult(invocation_id, _redacted(refused, redactor, call.method), [], 0.0)
         async with self.limiter.slot((tenant, call.connector)):
             outcome = await self._run(
                 Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled"),
@@ -389,19 +389,11 @@ def _uncarriable(call: Call) -> Outcome | None:
     return None
 
 
-def _redacted(outcome: Outcome, redactor: Redactor, method: str | None = None) -> Outcome:
-    """The outcome with secrets masked wherever they appear. A worker's reply is not
-    trusted: a success is checked again against the method's result type here."""
-    if isinstance(outcome, Rejected):
-        return Rejected(redactor.text(outcome.error_type), redactor.text(outcome.message), outcome.field)
-    if isinstance(outcome, Succeeded):
-        if method is not None:
-            try:
-                checked_result(method, outcome.data)
-            except ValueError as exc:
-                return Rejected("InvalidResult", redactor.text(str(exc)))
-        return Succeeded(redactor.data(outcome.data))
-    return outcome
+def _redacted(outcome: Outcome, redactor: Redactor, method: str) -> Outcome:
+    """The outcome with every string bounded, then secrets masked wherever they appear. A
+    worker's reply is not trusted: a success is checked again against the method's result
+    type here (see replies.py)."""
+    return kept_outcome(outcome, redactor, method)
 
 
 def preload(source: PluginSource) -> Preload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import socket
@@ -12,10 +13,12 @@ from collections.abc import Callable
 
 import msgspec
 
+from connectord.runtime.outcomes import Rejected
 from connectord.runtime.supervisor.cgroups import WorkerCgroups
 from connectord.runtime.supervisor.zygote import Exit
 from connectord.sandbox.protocol import (
     HEADER,
+    ContentError,
     FrameError,
     Log,
     Reply,
@@ -25,6 +28,8 @@ from connectord.sandbox.protocol import (
     frame,
     frame_length,
 )
+
+log = logging.getLogger(__name__)
 
 _decoder = msgspec.msgpack.Decoder(WorkerOut)
 
@@ -74,11 +79,16 @@ class WorkerProcess:
 
     async def reply(self, invocation_id: str, on_log: Callable[[Log], None]) -> Reply:
         """Read until the reply to ``invocation_id``; its logs go to ``on_log`` as they come
-        (a pooled worker's stray lines from an earlier call are dropped)."""
+        (a pooled worker's stray lines from an earlier call are dropped). A frame that holds
+        what no message may (see ContentError) rejects the call; the worker is not reused."""
         try:
             await self.writer.drain()
             while True:
-                message = await self._receive()
+                try:
+                    message = await self._receive()
+                except ContentError as exc:
+                    log.warning("a worker of %s broke the protocol: %s", self.key[1], exc)
+                    return Reply(invocation_id, Rejected("InvalidResult", str(exc)), clean=False)
                 if isinstance(message, Log):
                     if message.invocation_id == invocation_id:
                         on_log(message)

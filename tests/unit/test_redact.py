@@ -1,6 +1,7 @@
 import base64
 from urllib.parse import quote
 
+from connectord.runtime.bounds import cut_note
 from connectord.runtime.redact import MASK, Redactor, secret_values
 
 
@@ -40,3 +41,34 @@ def test_a_basic_auth_header_built_from_the_credentials_is_masked() -> None:
     header = "Basic " + base64.b64encode(b"ck_user:s3cret-pass").decode()
     redactor = Redactor(["s3cret-pass"], users=["ck_user"])
     assert redactor.text(f"sent Authorization: {header}") == f"sent Authorization: Basic {MASK}"
+
+
+def test_a_cut_keeps_the_limit_and_notes_it() -> None:
+    assert Redactor([]).bounded("abcdef", 4) == "abcd" + cut_note("abcdef", 4)
+    assert Redactor(["hunter22"]).bounded("abcd", 4) == "abcd"  # not cut: no note
+
+
+def test_a_secret_split_by_the_cut_is_masked_whole_whichever_form() -> None:
+    secret = "s3cr3t/+pass word"
+    redactor = Redactor([secret])
+    for form in (secret, quote(secret, safe=""), base64.b64encode(secret.encode()).decode()):
+        for before in range(1, len(form)):  # the cut falls inside the form, at every place
+            text = "x" * (100 - before) + form + "y" * 50
+            assert redactor.bounded(text, 100) == "x" * (100 - before) + MASK + cut_note(text, 100)
+
+
+def test_masks_shortening_the_text_pull_no_partial_secret_in_front_of_the_cut() -> None:
+    """A long secret masked early would let a naive cut of the redacted text reach past the
+    original cut, where a secret that the searched window split in half begins."""
+    secret = "long-secret-" * 4
+    redactor = Redactor([secret])
+    text = secret + "x" * 58 + secret[:30] + "z" * 200
+    kept = redactor.bounded(text, 100)
+    assert kept == MASK + "x" * 52 + cut_note(text, 100)
+    assert secret[:6] not in kept
+
+
+def test_the_cut_searches_only_the_window_it_keeps() -> None:
+    redactor = Redactor(["hunter22"])
+    text = "a" * 10 + "hunter22" + "b" * 10_000_000
+    assert redactor.bounded(text, 20) == "a" * 10 + MASK + "bb" + cut_note(text, 20)

@@ -228,6 +228,7 @@ CONNECTORS = [
     "threader",
     "parent",
     "prober",
+    "shaper",
 ]
 
 
@@ -331,3 +332,92 @@ def prober_verify(credentials):
 
 
 prober = _make("prober", prober_verify)
+
+
+def _raw_reply(data_msgpack):
+    """Write a reply frame by hand, as the worker's socket allows, carrying ``data_msgpack``
+    (msgpack bytes) as the result; the connector then waits to be killed."""
+    import msgspec
+
+    invocation_id = logging.getLogger().handlers[0].invocation_id
+    head = msgspec.msgpack.encode({"type": "reply", "invocation_id": invocation_id})
+    outcome = b"\x82" + msgspec.msgpack.encode("type") + msgspec.msgpack.encode("succeeded")
+    outcome += msgspec.msgpack.encode("data") + data_msgpack
+    body = bytes([head[0] + 1]) + head[1:] + msgspec.msgpack.encode("outcome") + outcome
+    os.write(3, len(body).to_bytes(4, "big") + body)
+    _forever()
+
+
+def _nested(depth):
+    value = {"leaf": "x"}
+    for _ in range(depth - 1):
+        value = {"in": value}
+    return value
+
+
+def _shaper_verify(credentials):
+    """``credentials["probe"]`` picks what to send back; ``token`` is the secret."""
+    probe, token = credentials["probe"], credentials.get("token", "")
+    size = credentials.get("size", 0)
+    if probe == "config_field":
+        raise connectord.ConfigError("the token is wrong", field=token + "f" * size)
+    if probe == "failure_field":
+        return connectord.not_verified("config", "the token is wrong", field=token + "f" * size)
+    if probe == "odd_field":
+        raise connectord.ConfigError("odd", field=size)
+    if probe == "unshowable":
+        raise type("Unshowable", (Exception,), {"__str__": lambda self: 1 / 0})()
+    if probe == "error_type":
+        raise type(f"Refused{token}" + "E" * size, (Exception,), {})("refused")
+    if probe == "surrogate_result":
+        return connectord.verified("bad \ud800 text")
+    if probe == "surrogate_error":
+        raise RuntimeError("bad \udcff text")
+    if probe == "surrogate_log":
+        log.warning("bad \ud800 line")
+        print("bad \udc80 print", end="")  # no newline: flushed after the call returned
+        return connectord.verified("logged")
+    if probe == "huge_log":
+        logging.getLogger("n" * 1000).warning("x" * size)
+        return connectord.verified("logged")
+    if probe == "split":  # the secret straddles ``size``, the cut of a message
+        text = "x" * (size - len(token) // 2) + token + "y" * 100
+        log.warning(text)
+        raise RuntimeError(text)
+    if probe == "raw_deep":
+        _raw_reply(b"\x81\xa2in" * size + b"\xc0")
+    if probe == "raw_utf8":
+        _raw_reply(b"\xa3\xed\xa0\x80")
+    raise ValueError(f"unknown probe {probe}")
+
+
+class Shaper:
+    """Returns or raises strange shapes: secrets in names, invalid Unicode, deep nesting."""
+
+    @connectord.hookimpl
+    def describe_connector(self):
+        props = {
+            "probe": {"type": "string"},
+            "size": {"type": "integer"},
+            "token": {"type": "string", "secret": True},
+        }
+        return connectord.ConnectorInfo(
+            id="shaper",
+            title="shaper",
+            version="1",
+            credentials_schema={"type": "object", "properties": props},
+            actions=[connectord.Operation(name="deep", title="Deep", dynamic_metadata=True)],
+        )
+
+    @connectord.hookimpl
+    def verify_credentials(self, credentials):
+        return _shaper_verify(credentials)
+
+    @connectord.hookimpl
+    def get_meta_model(self, action, credentials, cfg):
+        if "integer" in cfg:
+            return {"in": {"const": cfg["integer"] ** 2}, "out": {}}
+        return {"in": _nested(cfg.get("depth", 700)), "out": {}}
+
+
+shaper = Shaper()
