@@ -10,7 +10,7 @@ definition run at a time (a claim that loses that race looks again).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
@@ -18,6 +18,7 @@ import msgspec
 import psycopg
 
 from connectord.runtime.store.columns import (
+    BIND_UNBOUND,
     DEFINITION_COLUMNS,
     FINAL_SQL,
     JOB_COLUMNS,
@@ -69,7 +70,7 @@ def _insert_job(conn: psycopg.Connection, job: NewJob, sealed_from_definition: b
     sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
     cursor = conn.execute(
         f"""INSERT INTO jobs ({NEW_JOB_COLUMNS})
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s, %s)
             ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
         new_job_args(job, sealed),
     )
@@ -94,7 +95,7 @@ class JobsPG:
             with self._conn() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     msgspec.structs.astuple(record),
                 )
         except psycopg.IntegrityError:
@@ -141,7 +142,8 @@ class JobsPG:
             cursor = conn.execute(
                 """UPDATE job_definitions
                    SET job_type = %s, state = %s, document = %s, sealed_params = %s, next_fire_at = %s,
-                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s
+                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s,
+                       connector = %s
                    WHERE id = %s AND version = %s""",
                 (
                     record.job_type,
@@ -153,6 +155,7 @@ class JobsPG:
                     record.history_count,
                     record.history_seconds,
                     record.updated_at,
+                    record.connector,
                     record.id,
                     expected_version,
                 ),
@@ -179,6 +182,17 @@ class JobsPG:
                 (now, row[0]),
             )
         return str(row[0])
+
+    def bind_job_types(self: _Connected, owners: Mapping[str, str]) -> int:
+        """Bind the definitions and unfinished jobs that have no connector yet (stored
+        before connectord recorded it) to their job type's owner in ``owners`` (job type:
+        connector); how many rows were bound. Bound rows are left alone."""
+        bound = 0
+        with self._tx() as conn:
+            for statement in BIND_UNBOUND:
+                for job_type, connector in owners.items():
+                    bound += conn.execute(statement.format("%s"), (connector, job_type)).rowcount
+        return bound
 
     def scheduled_definitions(self: _Connected) -> list[tuple[float, str, int]]:
         """(next fire, id, version) of every started definition that will fire again."""
