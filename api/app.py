@@ -111,6 +111,8 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     store, run, clock = app[STORE], app[STORE_RUNNER], app[CLOCK]
     if isinstance(clock, DatabaseClock):
         await until_available(lambda: run(clock.sync, store), "read the store's clock")
+    # Rows of before connectors were recorded are bound before anything runs or fires them.
+    await until_available(app[JOBS].bind_job_types, "bind job definitions to their connectors")
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))

@@ -46,7 +46,7 @@ from connectord.runtime.store.records import (
     NewJob,
     Principal,
 )
-from connectord.runtime.store.runner import StoreRunner, until_available
+from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.supervisor.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
@@ -351,7 +351,6 @@ class Jobs:
         return bound
 
     async def dispatch_forever(self) -> None:
-        await until_available(self.bind_job_types, "bind job definitions to their connectors")
         await self.runner.dispatch_forever()
 
     async def scheduler_forever(self) -> None:

@@ -8,6 +8,7 @@ The definitions' jobs fail with a clear error, and the impostor never runs."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -19,7 +20,7 @@ import pytest
 
 from connectord.plugins.manager import Selection
 from connectord.runtime.secrets import MASK, hash_api_key
-from connectord.runtime.store import open_store
+from connectord.runtime.store import SQLITE_FILE, open_store
 
 from .conftest import JobsApi, ServeJobs
 
@@ -186,3 +187,19 @@ async def test_a_job_never_gets_the_keys_of_an_account_of_another_component(jobs
         "message": f"account '{account}' belongs to component 'webservice'; job type 'whoami' runs "
         "in 'jobber', which never gets another component's credentials",
     }
+
+
+async def test_definitions_of_before_are_bound_when_a_server_starts(
+    jobs_api: JobsApi, serve_jobs: ServeJobs
+) -> None:
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=echo_definition())
+    await jobs_api.client.close()
+    # as a store migrated from a version that did not record connectors leaves it
+    with sqlite3.connect(jobs_api.settings.data_dir / SQLITE_FILE) as conn:
+        assert conn.execute("UPDATE job_definitions SET connector = NULL").rowcount == 1
+    restarted = await serve_jobs(jobs_api.settings, Selection(allow=frozenset({"jobber", "webservice"})))
+    restarted.headers, restarted.keys = jobs_api.headers, jobs_api.keys
+    stored = (await restarted.call("GET", "/v1/job-definitions/nightly", 200))["jobDefinition"]
+    assert stored["component"] == "jobber"
+    answer = await restarted.call("POST", "/v1/job-definitions/nightly/_execute", 202, json={})
+    assert (await restarted.finished(answer["jobId"]))["status"] == "COMPLETED"
