@@ -21,6 +21,12 @@ NEW_JOB_COLUMNS = (
 )
 #: Bind definitions and unfinished jobs stored before their connector was recorded to the
 #: connector that owns their job type now (``bind_job_types``); ``{0}``: the placeholder.
+#: The job types of the rows BIND_UNBOUND binds: read first, so that a store with none (as
+#: every one is after its first start) takes no write lock and works read-only.
+UNBOUND_TYPES = (
+    "SELECT job_type FROM job_definitions WHERE connector IS NULL UNION "
+    "SELECT job_type FROM jobs WHERE connector IS NULL AND status IN ('WAITING', 'STARTED')"
+)
 BIND_UNBOUND = (
     "UPDATE job_definitions SET connector = {0} WHERE connector IS NULL AND job_type = {0}",
     "UPDATE jobs SET connector = {0} WHERE connector IS NULL AND job_type = {0} "

@@ -23,6 +23,7 @@ from connectord.runtime.store.columns import (
     FINAL_SQL,
     JOB_COLUMNS,
     NEW_JOB_COLUMNS,
+    UNBOUND_TYPES,
     new_job_args,
 )
 from connectord.runtime.store.records import (
@@ -187,10 +188,15 @@ class JobsPG:
         """Bind the definitions and unfinished jobs that have no connector yet (stored
         before connectord recorded it) to their job type's owner in ``owners`` (job type:
         connector); how many rows were bound. Bound rows are left alone."""
+        with self._conn() as conn:
+            unbound = {str(row[0]) for row in conn.execute(UNBOUND_TYPES).fetchall()}
+        owned = [(connector, job_type) for job_type, connector in owners.items() if job_type in unbound]
+        if not owned:
+            return 0
         bound = 0
         with self._tx() as conn:
             for statement in BIND_UNBOUND:
-                for job_type, connector in owners.items():
+                for connector, job_type in owned:
                     bound += conn.execute(statement.format("%s"), (connector, job_type)).rowcount
         return bound
 
