@@ -1,6 +1,7 @@
 """Runs due jobs in the sandbox: claims them from the store, invokes the job type's
-connector through the supervisor, records each attempt, retries with backoff, and calls
-the definition's webhooks when a job is over.
+connector through the supervisor (only the connector the job is bound to: binding.py),
+records each attempt, retries with backoff, and calls the definition's webhooks when a job
+is over.
 """
 
 from __future__ import annotations
