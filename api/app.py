@@ -38,7 +38,10 @@ from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
+from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.runner import StoreRunner, store_runner, until_available
+
+log = logging.getLogger(__name__)
 
 
 def create_app(
@@ -111,6 +114,7 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     store, run, clock = app[STORE], app[STORE_RUNNER], app[CLOCK]
     if isinstance(clock, DatabaseClock):
         await until_available(lambda: run(clock.sync, store), "read the store's clock")
+    binding = await _bind_job_types(app[JOBS])
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))
@@ -126,6 +130,8 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     ]
     if isinstance(clock, DatabaseClock):
         tasks.append(asyncio.ensure_future(clock.sync_forever(store, run)))
+    if binding is not None:
+        tasks.append(binding)
     yield
     await asyncio.to_thread(stop_listening)  # joins its thread: not on the loop
     for task in tasks:
@@ -135,6 +141,21 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     await router.close()
     await app[EXECUTIONS].close()
     await app[JOBS].close()
+
+
+async def _bind_job_types(jobs: Jobs) -> asyncio.Future[int] | None:
+    """Bind rows stored before connectors were recorded, before anything runs or fires
+    them; with the store unavailable (or read-only), keep trying in the background rather
+    than not start: until then their jobs run where their type's owner is now, which the
+    binding would pick too (this server's catalog does not change)."""
+    try:
+        await jobs.bind_job_types()
+    except StoreUnavailableError as exc:
+        log.warning("cannot bind job definitions to their connectors yet: %s", exc)
+        return asyncio.ensure_future(
+            until_available(jobs.bind_job_types, "bind job definitions to their connectors")
+        )
+    return None
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, router: EventRouter, payload: str) -> None:

@@ -115,6 +115,7 @@ def _ledger_row(
         timeout=definition.spec.timeout_seconds,
         run_at=slot if status == "WAITING" else None,
         retry_until=following,
+        connector=record.connector,
     )
 
 

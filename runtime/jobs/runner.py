@@ -1,6 +1,7 @@
 """Runs due jobs in the sandbox: claims them from the store, invokes the job type's
-connector through the supervisor, records each attempt, retries with backoff, and calls
-the definition's webhooks when a job is over.
+connector through the supervisor (only the connector the job is bound to: binding.py),
+records each attempt, retries with backoff, and calls the definition's webhooks when a job
+is over.
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.runtime.calls import Call, InvalidCallError
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
+from connectord.runtime.jobs.binding import (
+    ACCOUNT_MISMATCH,
+    CONNECTOR_CHANGED,
+    account_mismatch,
+    owner,
+    owner_changed,
+)
 from connectord.runtime.jobs.definitions import decode_spec
 from connectord.runtime.jobs.errors import NotFoundError
 from connectord.runtime.jobs.notify import Notifier
@@ -233,18 +241,28 @@ class JobRunner:
 
     async def _invoke(self, claimed: ClaimedJob) -> tuple[Outcome, list[LogLine]]:
         job = claimed.job
+        catalog = self.supervisor.catalog
+        connector = owner(catalog, job.job_type)
+        if connector is None:
+            return Rejected("Unavailable", f"job type '{job.job_type}' is not installed"), []
+        # Checked before the params or the account are even opened: they go to the
+        # connector the job is bound to, or nowhere.
+        changed = owner_changed(
+            catalog, job.job_type, job.connector, "definition" if job.definition_id else "job"
+        )
+        if changed is not None:
+            return Rejected(CONNECTOR_CHANGED, changed), []
         try:
             params = self.box.open_json(claimed.sealed_params)
-            credentials = await self._credentials(job)
+            credentials = await self._credentials(job, connector)
         except (SecretsError, msgspec.DecodeError):
             return Rejected("Unreadable", "the job's params cannot be read with this server's secret key"), []
         except NotFoundError as exc:
             return Rejected("Unavailable", str(exc)), []
-        found = self.supervisor.catalog.job_type(job.job_type)
-        if found is None:
-            return Rejected("Unavailable", f"job type '{job.job_type}' is not installed"), []
+        except AccountMismatchError as exc:
+            return Rejected(ACCOUNT_MISMATCH, str(exc)), []
         call = Call(
-            connector=found[0], method="run_job", credentials=credentials, action=job.job_type, cfg=params
+            connector=connector, method="run_job", credentials=credentials, action=job.job_type, cfg=params
         )
         try:
             result = await self.supervisor.invoke(
@@ -254,12 +272,17 @@ class JobRunner:
             return Rejected("Unavailable", str(exc)), []
         return result.outcome, result.logs
 
-    async def _credentials(self, job: JobRecord) -> dict[str, Any]:
+    async def _credentials(self, job: JobRecord, connector: str) -> dict[str, Any]:
+        """The keys of the job's account, which must belong to ``connector`` (the account
+        may have been changed to another component since the definition was made)."""
         if job.account_id is None:
             return {}
         account = await self.run(self.store.account, job.tenant_id, job.account_id)
         if account is None:
             raise NotFoundError(f"account '{job.account_id}' does not exist any more")
+        mismatch = account_mismatch(account.id, account.component, connector, job.job_type)
+        if mismatch is not None:
+            raise AccountMismatchError(mismatch)
         return self.box.open_json(account.sealed_keys)
 
     async def _record(
@@ -274,7 +297,7 @@ class JobRunner:
         elif isinstance(outcome, Cancelled):
             status, result = "CANCELLED", None
         else:
-            again = retry_at(job, now, self.rng)
+            again = None if _final(outcome) else retry_at(job, now, self.rng)
             if again is not None:
                 if await self.run(
                     self.store.retry_job, job.id, claimed.fence, msgspec.json.encode(attempts), again
@@ -313,6 +336,15 @@ class JobRunner:
                 self.notifier.send(
                     urls, {"event": f"job.{status.lower()}", "job": job_view(record, with_logs=False)}
                 )
+
+
+class AccountMismatchError(Exception):
+    """A job's account belongs to another component than the connector it runs in."""
+
+
+def _final(outcome: Outcome) -> bool:
+    """A failure no retry can mend: the job type or the account changed hands."""
+    return isinstance(outcome, Rejected) and outcome.error_type in (CONNECTOR_CHANGED, ACCOUNT_MISMATCH)
 
 
 def _attempt(number: int, started: float, finished: float, outcome: Outcome) -> dict[str, Any]:

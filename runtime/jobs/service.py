@@ -20,6 +20,7 @@ from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
+from connectord.runtime.jobs.binding import account_mismatch, bound_job_type, owner_changed
 from connectord.runtime.jobs.definitions import (
     FIELD,
     Definition,
@@ -90,8 +91,8 @@ class Jobs:
     async def execute_type(
         self, principal: Principal, code: str, params: dict[str, Any], account_id: str | None
     ) -> JobRecord:
-        """Run a job type now, without a definition."""
-        _, job_type = self.job_type(code)
+        """Run a job type now, without a definition (bound to the type's owner now)."""
+        connector, job_type = self.job_type(code)
         self._check_params(job_type, params, "params")
         await self._check_account(principal, job_type, code, account_id, "accountId")
         now = self.clock()
@@ -105,6 +106,7 @@ class Jobs:
             account_id=account_id,
             sealed_params=self.box.seal_json(params),
             run_at=now,
+            connector=connector,
         )
         await self.run(self.store.add_job, job)
         self.runner.wake()
@@ -114,7 +116,7 @@ class Jobs:
 
     async def create_definition(self, principal: Principal, raw: dict[str, Any]) -> DefinitionRecord:
         definition = parse_spec(raw)
-        await self._check_definition(principal, definition)
+        connector = await self._check_definition(principal, definition, None)
         now = self.clock()
         spec = definition.spec
         record = DefinitionRecord(
@@ -131,6 +133,7 @@ class Jobs:
             history_seconds=spec.history_max_age_days * 86400.0,
             created_at=now,
             updated_at=now,
+            connector=connector,
         )
         await self.run(self.store.add_definition, record)
         return record
@@ -148,8 +151,10 @@ class Jobs:
         """The definition as clients see it: params included, secret ones masked."""
         spec = decode_spec(record.document)
         params = self._params(record.sealed_params)
-        found = self.supervisor.catalog.job_type(record.job_type)
-        params = masked(found[1] if found is not None else None, params)
+        # Masked as the bound connector marks its secrets: another connector that claims
+        # the type now may mark none, and a type no longer its own is masked whole.
+        job_type = bound_job_type(self.supervisor.catalog, record.job_type, record.connector)
+        params = masked(job_type, params)
         return msgspec.structs.replace(spec, params=params)
 
     async def update_definition(
@@ -167,7 +172,9 @@ class Jobs:
                 merged["params"], current.params if same_type else {}, f"{FIELD}.params"
             )
         definition = parse_spec(merged)
-        await self._check_definition(principal, definition)
+        same_type = definition.spec.job_type == record.job_type
+        connector = await self._check_definition(principal, definition, record if same_type else None)
+        record = msgspec.structs.replace(record, connector=connector)
         return await self._replace(record, definition, record.state)
 
     async def delete_definition(self, principal: Principal, code: str) -> None:
@@ -259,6 +266,7 @@ class Jobs:
             timeout=spec.timeout_seconds,
             run_at=now,
             retry_until=record.next_fire_at,
+            connector=record.connector,
         )
         if not await self.run(self.store.add_definition_job, job):
             raise NotFoundError(f"job definition '{record.code}' does not exist")
@@ -271,11 +279,21 @@ class Jobs:
         )
         return check_spec(spec)
 
-    async def _check_definition(self, principal: Principal, definition: Definition) -> None:
+    async def _check_definition(
+        self, principal: Principal, definition: Definition, kept: DefinitionRecord | None
+    ) -> str:
+        """Check a definition against its job type's owner now; the connector it is bound
+        to. ``kept``: the stored definition whose job type it keeps, and so its binding
+        (StateError if another connector owns that type now)."""
         spec = definition.spec
-        _, job_type = self.job_type(spec.job_type, f"{FIELD}.jobType")
+        connector, job_type = self.job_type(spec.job_type, f"{FIELD}.jobType")
+        if kept is not None:
+            changed = owner_changed(self.supervisor.catalog, kept.job_type, kept.connector, "definition")
+            if changed is not None:
+                raise StateError(changed)
         self._check_params(job_type, spec.params, f"{FIELD}.params")
         await self._check_account(principal, job_type, spec.job_type, spec.account_id, f"{FIELD}.accountId")
+        return connector
 
     def _check_params(self, job_type: JobType, params: dict[str, Any], field: str) -> None:
         problem = params_problem(job_type, params)
@@ -294,12 +312,9 @@ class Jobs:
         account = await self.run(self.store.account, principal.tenant_id, account_id)
         if account is None:
             raise InvalidRequestError(f"account '{account_id}' does not exist", field)
-        if account.component != connector:
-            raise InvalidRequestError(
-                f"account '{account_id}' belongs to component '{account.component}'; job type "
-                f"'{code}' runs on '{connector}'",
-                field,
-            )
+        mismatch = account_mismatch(account_id, account.component, connector, code)
+        if mismatch is not None:
+            raise InvalidRequestError(mismatch, field)
 
     def _params(self, sealed: bytes) -> dict[str, Any]:
         try:
@@ -324,6 +339,16 @@ class Jobs:
                         await finished.wait()
                 record = await self._job_record(principal, job_id)
         return record
+
+    async def bind_job_types(self) -> int:
+        """Bind definitions and unfinished jobs stored before connectord recorded their
+        connector to their job type's owner in this server's catalog (once per row: the
+        first server to start with the type binds it); how many rows were bound."""
+        owners = {job_type.code: connector for connector, job_type in self.job_types()}
+        bound = await self.run(self.store.bind_job_types, owners)
+        if bound:
+            log.info("bound %d job definitions and jobs to their job type's connector", bound)
+        return bound
 
     async def dispatch_forever(self) -> None:
         await self.runner.dispatch_forever()

@@ -75,6 +75,8 @@ def definition_view(record: DefinitionRecord, spec: DefinitionSpec) -> dict[str,
     view = msgspec.to_builtins(spec)
     view.setdefault("params", {})
     view.update(
+        # the connector its jobs run in: the job type's owner when it was created
+        component=record.connector,
         state=record.state,
         nextFireTime=None if record.next_fire_at is None else iso(record.next_fire_at, zone_of(spec)),
         createdAt=iso_utc(record.created_at),

@@ -10,7 +10,7 @@ definition run at a time (a claim that loses that race looks again).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
@@ -18,10 +18,12 @@ import msgspec
 import psycopg
 
 from connectord.runtime.store.columns import (
+    BIND_UNBOUND,
     DEFINITION_COLUMNS,
     FINAL_SQL,
     JOB_COLUMNS,
     NEW_JOB_COLUMNS,
+    UNBOUND_TYPES,
     new_job_args,
 )
 from connectord.runtime.store.records import (
@@ -69,7 +71,7 @@ def _insert_job(conn: psycopg.Connection, job: NewJob, sealed_from_definition: b
     sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
     cursor = conn.execute(
         f"""INSERT INTO jobs ({NEW_JOB_COLUMNS})
-            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s)
+            VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, {params}, %s, %s, %s, %s, %s, '[]'::bytea, %s, %s)
             ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
         new_job_args(job, sealed),
     )
@@ -94,7 +96,7 @@ class JobsPG:
             with self._conn() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     msgspec.structs.astuple(record),
                 )
         except psycopg.IntegrityError:
@@ -141,7 +143,8 @@ class JobsPG:
             cursor = conn.execute(
                 """UPDATE job_definitions
                    SET job_type = %s, state = %s, document = %s, sealed_params = %s, next_fire_at = %s,
-                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s
+                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s,
+                       connector = %s
                    WHERE id = %s AND version = %s""",
                 (
                     record.job_type,
@@ -153,6 +156,7 @@ class JobsPG:
                     record.history_count,
                     record.history_seconds,
                     record.updated_at,
+                    record.connector,
                     record.id,
                     expected_version,
                 ),
@@ -179,6 +183,22 @@ class JobsPG:
                 (now, row[0]),
             )
         return str(row[0])
+
+    def bind_job_types(self: _Connected, owners: Mapping[str, str]) -> int:
+        """Bind the definitions and unfinished jobs that have no connector yet (stored
+        before connectord recorded it) to their job type's owner in ``owners`` (job type:
+        connector); how many rows were bound. Bound rows are left alone."""
+        with self._conn() as conn:
+            unbound = {str(row[0]) for row in conn.execute(UNBOUND_TYPES).fetchall()}
+        owned = [(connector, job_type) for job_type, connector in owners.items() if job_type in unbound]
+        if not owned:
+            return 0
+        bound = 0
+        with self._tx() as conn:
+            for statement in BIND_UNBOUND:
+                for connector, job_type in owned:
+                    bound += conn.execute(statement.format("%s"), (connector, job_type)).rowcount
+        return bound
 
     def scheduled_definitions(self: _Connected) -> list[tuple[float, str, int]]:
         """(next fire, id, version) of every started definition that will fire again."""

@@ -202,4 +202,14 @@ MIGRATIONS: tuple[str, ...] = (
         FOR EACH ROW WHEN (NEW.version IS DISTINCT FROM OLD.version)
         EXECUTE FUNCTION connectord_definition_event();
     """,
+    """
+    -- the connector a definition (and each of its jobs) is bound to: its jobs run there or
+    -- not at all. Rows of before are bound when a node first starts with their job type in
+    -- its catalog (Jobs.bind_job_types); these indexes find them.
+    ALTER TABLE job_definitions ADD COLUMN connector TEXT;
+    ALTER TABLE jobs ADD COLUMN connector TEXT;
+    CREATE INDEX job_definitions_unbound ON job_definitions (job_type) WHERE connector IS NULL;
+    CREATE INDEX jobs_unbound ON jobs (job_type)
+        WHERE connector IS NULL AND status IN ('WAITING', 'STARTED');
+    """,
 )

@@ -87,6 +87,10 @@ class DefinitionRecord(msgspec.Struct, frozen=True):
     history_seconds: float
     created_at: float
     updated_at: float
+    #: The connector that owned ``job_type`` when the definition was created (or its type
+    #: last changed): its jobs run there or not at all. None: stored before connectord
+    #: recorded it, and not bound yet (see ``bind_job_types``).
+    connector: str | None = None
 
 
 class NewJob(msgspec.Struct, frozen=True):
@@ -109,6 +113,9 @@ class NewJob(msgspec.Struct, frozen=True):
     timeout: float | None = None
     run_at: float | None = None
     retry_until: float | None = None
+    #: The connector the job may run in (its definition's, or its type's owner when run
+    #: without one).
+    connector: str | None = None
 
 
 class JobRecord(msgspec.Struct, frozen=True):
@@ -134,6 +141,7 @@ class JobRecord(msgspec.Struct, frozen=True):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    connector: str | None = None
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):
@@ -245,7 +253,13 @@ def refuse_nul_account(record: AccountRecord) -> None:
 
 
 def refuse_nul_definition(record: DefinitionRecord) -> None:
-    refuse_nul(id=record.id, tenant=record.tenant_id, code=record.code, job_type=record.job_type)
+    refuse_nul(
+        id=record.id,
+        tenant=record.tenant_id,
+        code=record.code,
+        job_type=record.job_type,
+        connector=record.connector,
+    )
 
 
 def refuse_nul_job(job: NewJob) -> None:
@@ -258,6 +272,7 @@ def refuse_nul_job(job: NewJob) -> None:
         account_id=job.account_id,
         trigger=job.trigger,
         overlap=job.overlap,
+        connector=job.connector,
     )
 
 

@@ -8,17 +8,19 @@ adds its ledger rows in one transaction, so a restart neither loses nor repeats 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol, cast
 
 import msgspec
 
 from connectord.runtime.store.columns import (
+    BIND_UNBOUND,
     DEFINITION_COLUMNS,
     FINAL_SQL,
     JOB_COLUMNS,
     NEW_JOB_COLUMNS,
+    UNBOUND_TYPES,
     new_job_args,
 )
 from connectord.runtime.store.records import (
@@ -61,7 +63,7 @@ def _insert_job(conn: sqlite3.Connection, job: NewJob, sealed_from_definition: b
     sealed: object = job.definition_id if sealed_from_definition else job.sealed_params
     cursor = conn.execute(
         f"""INSERT INTO jobs ({NEW_JOB_COLUMNS})
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {params}, ?, ?, ?, ?, ?, x'5b5d', ?)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {params}, ?, ?, ?, ?, ?, x'5b5d', ?, ?)
             ON CONFLICT (definition_id, scheduled_for) DO NOTHING""",
         new_job_args(job, sealed),
     )
@@ -78,7 +80,7 @@ class JobsSQL:
             with self._tx() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     msgspec.structs.astuple(record),
                 )
         except sqlite3.IntegrityError:
@@ -121,7 +123,8 @@ class JobsSQL:
             cursor = conn.execute(
                 """UPDATE job_definitions
                    SET job_type = ?, state = ?, document = ?, sealed_params = ?, next_fire_at = ?,
-                       version = ?, history_count = ?, history_seconds = ?, updated_at = ?
+                       version = ?, history_count = ?, history_seconds = ?, updated_at = ?,
+                       connector = ?
                    WHERE id = ? AND version = ?""",
                 (
                     record.job_type,
@@ -133,6 +136,7 @@ class JobsSQL:
                     record.history_count,
                     record.history_seconds,
                     record.updated_at,
+                    record.connector,
                     record.id,
                     expected_version,
                 ),
@@ -155,6 +159,22 @@ class JobsSQL:
                 (now, row[0]),
             )
         return str(row[0])
+
+    def bind_job_types(self: _Connected, owners: Mapping[str, str]) -> int:
+        """Bind the definitions and unfinished jobs that have no connector yet (stored
+        before connectord recorded it) to their job type's owner in ``owners`` (job type:
+        connector); how many rows were bound. Bound rows are left alone."""
+        with self._read() as conn:
+            unbound = {str(row[0]) for row in conn.execute(UNBOUND_TYPES).fetchall()}
+        owned = [(connector, job_type) for job_type, connector in owners.items() if job_type in unbound]
+        if not owned:
+            return 0
+        bound = 0
+        with self._tx() as conn:
+            for statement in BIND_UNBOUND:
+                for connector, job_type in owned:
+                    bound += conn.execute(statement.format("?"), (connector, job_type)).rowcount
+        return bound
 
     def scheduled_definitions(self: _Connected) -> list[tuple[float, str, int]]:
         """(next fire, id, version) of every started definition that will fire again."""

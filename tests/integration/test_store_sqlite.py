@@ -53,3 +53,26 @@ def test_a_data_dir_that_is_a_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("")
     with pytest.raises(ConfigurationError, match=r"data directory .*/f is not a directory"):
         open_store(Settings(data_dir=tmp_path / "f"))
+
+
+def test_definitions_stored_before_connectors_were_recorded_are_migrated_unbound(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    with sqlite3.connect(path) as conn:  # a store of the version before (5), with a definition
+        for version in range(1, 6):
+            conn.executescript(MIGRATIONS[version - 1])
+            conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+        conn.execute("INSERT INTO tenants VALUES ('t', 'acme')")
+        conn.execute(
+            """INSERT INTO job_definitions VALUES ('d', 't', 'nightly', 'runQuery', 'STARTED', x'7b7d',
+                                                   x'00', NULL, 1, 100, 86400, 0, 0)"""
+        )
+    store = SQLiteStore(path)
+    try:
+        assert store.applied == list(range(6, len(MIGRATIONS) + 1))  # type: ignore[attr-defined]
+        before = store.definition("t", "nightly")
+        assert before is not None and before.connector is None
+        assert store.bind_job_types({"runQuery": "sql"}) == 1
+        after = store.definition("t", "nightly")
+        assert after is not None and after.connector == "sql"
+    finally:
+        store.close()

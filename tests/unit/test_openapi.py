@@ -292,12 +292,13 @@ def test_schemas_mirror_the_structs_field_by_field() -> None:
 
 
 def test_the_definition_view_and_patch_have_the_specs_fields() -> None:
-    """The answer is the spec with every field filled in, plus the state; a PATCH may give
-    any field of the spec (the whole result is then checked as the spec)."""
+    """The answer is the spec with every field filled in, plus the bound component and the
+    state; a PATCH may give any field of the spec (the whole result is then checked as the
+    spec)."""
     schemas = DOC["components"]["schemas"]
     spec_fields = list(schemas["JobDefinitionSpec"]["properties"])
     view = schemas["JobDefinition"]
-    extra = ["state", "nextFireTime", "createdAt", "updatedAt"]
+    extra = ["component", "state", "nextFireTime", "createdAt", "updatedAt"]
     assert list(view["properties"]) == spec_fields + extra
     assert view["required"] == spec_fields + extra
     for name in spec_fields:  # the spec's own schema of each field

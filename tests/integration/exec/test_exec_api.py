@@ -194,6 +194,23 @@ async def test_select_model_and_get_meta_model_with_a_stored_account(api: Api) -
         assert await result.json() == {"data": expected}
 
 
+async def test_a_stored_account_is_used_only_by_its_own_component(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    account = api.add_account(alice, {"token": SECRET}, component="webservice")
+    body = {
+        "execution_type": "get_meta_model",
+        "component": "echo",
+        "action_or_trigger": "put",
+        "account_id": account,
+    }
+    refused = await api.client.post("/v1/exec/schedule", json=body, headers=alice)
+    assert refused.status == 400
+    assert await refused.json() == {
+        "message": f"account '{account}' belongs to component 'webservice', not 'echo'",
+        "field": "account_id",
+    }
+
+
 @pytest.mark.parametrize(
     ("body", "field", "message"),
     [

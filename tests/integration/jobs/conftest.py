@@ -115,19 +115,32 @@ class JobsApi:
             await asyncio.sleep(0.02)
 
 
+ServeJobs = Callable[[Settings, Selection], Awaitable[JobsApi]]
+
+
+@pytest.fixture
+def serve_jobs(aiohttp_client: Callable[..., Any]) -> ServeJobs:
+    """Start a server on ``settings``' store whose sandbox loads the connectors ``selection``
+    admits (another server on the same store sees another catalog)."""
+
+    async def serve(settings: Settings, selection: Selection) -> JobsApi:
+        policy = SandboxPolicy(concurrency=2, grace=0.2)
+        supervisor = Supervisor(selection, policy, Cgroups(None, None))
+        box = load_secret_box(settings.data_dir, None)
+        clock = Clock()
+        app = create_app(settings, supervisor, open_store(settings), box, clock)
+        return JobsApi(await aiohttp_client(app), settings, box, clock)
+
+    return serve
+
+
 @pytest.fixture
 async def jobs_api(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, jobber_on_path: None, request: pytest.FixtureRequest
+    serve_jobs: ServeJobs, tmp_path: Path, jobber_on_path: None, request: pytest.FixtureRequest
 ) -> AsyncIterator[JobsApi]:
     marker = request.node.get_closest_marker("settings")
     fields = {"max_body_bytes": 64 * 1024, **(marker.kwargs if marker else {})}
     settings = Settings(data_dir=tmp_path / "data", **fields)
-    policy = SandboxPolicy(concurrency=2, grace=0.2)
-    supervisor = Supervisor(Selection(allow=frozenset({"jobber", "webservice"})), policy, Cgroups(None, None))
-    box = load_secret_box(settings.data_dir, None)
-    clock = Clock()
-    app = create_app(settings, supervisor, open_store(settings), box, clock)
-    client = await aiohttp_client(app)
-    api = JobsApi(client, settings, box, clock)
+    api = await serve_jobs(settings, Selection(allow=frozenset({"jobber", "webservice"})))
     api.headers = api.add_user("ops@example.com", "acme")
     yield api

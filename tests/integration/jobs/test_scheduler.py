@@ -244,3 +244,13 @@ def test_retries_back_off_with_jitter_and_never_run_into_the_next_slot() -> None
     assert retry_at(job_record(attempt=4), 100.0, rng) is None  # 3 retries spent
     assert retry_at(job_record(attempt=1, retry_until=104.0), 100.0, rng) is None  # next slot first
     assert retry_at(job_record(attempt=1, backoff=100_000.0), 0.0, rng) <= 3600.0  # type: ignore[operator]
+
+
+async def test_a_fired_job_is_bound_to_its_definitions_connector(bench: Bench) -> None:
+    record = bench.define(T0, schedule=EVERY_MINUTE)
+    bound = msgspec.structs.replace(record, version=2, connector="jobber")
+    assert bench.store.replace_definition(bound, expected_version=1)
+    scheduler = await bench.scheduler()
+    fired = await scheduler.tick(at("2026-11-23T10:01:00.2+00:00"))
+    assert [j.connector for j in fired] == ["jobber"]
+    assert [j.connector for j in bench.store.jobs(bench.tenant, 10, 0)] == ["jobber"]

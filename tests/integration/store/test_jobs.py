@@ -44,7 +44,9 @@ def finish(store: Store, claimed: ClaimedJob | None, now: float) -> None:
     assert store.finish_job(claimed.job.id, claimed.fence, "COMPLETED", b"[]", None, b"[]", now)
 
 
-def definition(store: Store, code: str = "d1", next_fire_at: float | None = T0) -> DefinitionRecord:
+def definition(
+    store: Store, code: str = "d1", next_fire_at: float | None = T0, **changes: object
+) -> DefinitionRecord:
     record = DefinitionRecord(
         id=f"id-{code}",
         tenant_id=tenant_of(store),
@@ -60,6 +62,7 @@ def definition(store: Store, code: str = "d1", next_fire_at: float | None = T0) 
         created_at=T0,
         updated_at=T0,
     )
+    record = msgspec.structs.replace(record, **changes)
     store.add_definition(record)
     return record
 
@@ -258,3 +261,39 @@ def test_a_fire_survives_reopening_the_store(open_store: Callable[[], Store], st
         assert reopened.job(record.tenant_id, "j1") is not None
     finally:
         reopened.close()
+
+
+def test_a_definition_and_its_jobs_keep_the_connector_they_are_bound_to(store: Store) -> None:
+    record = definition(store, "bound", job_type="runQuery", connector="sql")
+    assert store.definition(record.tenant_id, "bound") == record
+    assert store.definitions_by_id([record.id]) == [record]
+    # fired, run now or ad hoc: each job carries the connector it may run in
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1", connector="sql"))], T0)
+    store.add_definition_job(ledger_row(record, T0, "j2", scheduled_for=None, connector="sql"))
+    store.add_job(
+        NewJob("j3", record.tenant_id, "runQuery", "api", "WAITING", T0, run_at=T0, connector="sql")
+    )
+    claimed = claim(store, T0)
+    assert claimed is not None and claimed.job.connector == "sql"
+    connectors = {j.id: j.connector for j in store.jobs(record.tenant_id, 10, 0)}
+    assert connectors == {"j1": "sql", "j2": "sql", "j3": "sql"}
+    # a definition whose job type changed is bound again
+    rebound = msgspec.structs.replace(record, version=2, job_type="echo", connector="jobber")
+    assert store.replace_definition(rebound, expected_version=1)
+    found = store.definition(record.tenant_id, "bound")
+    assert found is not None and (found.job_type, found.connector) == ("echo", "jobber")
+
+
+def test_binding_job_types_binds_only_unbound_definitions_and_unfinished_jobs(store: Store) -> None:
+    old = definition(store, "old")  # stored before connectors were recorded
+    new = definition(store, "new", connector="jobber")
+    store.add_definition_job(ledger_row(old, T0, "finished"))
+    store.add_definition_job(ledger_row(old, T0 + 1, "waiting"))
+    store.add_definition_job(ledger_row(new, T0 + 2, "bound", connector="jobber"))
+    finish(store, claim(store, T0 + 0.5), T0 + 0.5)  # 'finished' is over before the binding
+    store.add_job(NewJob("other-type", old.tenant_id, "runQuery", "api", "WAITING", T0, run_at=T0))
+    assert store.bind_job_types({"echo": "evil", "unused": "nobody"}) == 2  # 'old', 'waiting'
+    connectors = {j.id: j.connector for j in store.jobs(old.tenant_id, 10, 0)}
+    assert connectors == {"finished": None, "waiting": "evil", "bound": "jobber", "other-type": None}
+    assert [store.definition(old.tenant_id, code).connector for code in ("old", "new")] == ["evil", "jobber"]  # type: ignore[union-attr]
+    assert store.bind_job_types({"echo": "another"}) == 0  # bound once: by the first to bind

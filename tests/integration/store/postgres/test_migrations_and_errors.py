@@ -15,7 +15,7 @@ import pytest
 from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store import open_store
 from connectord.runtime.store.postgres import PostgresStore, redact_url
-from connectord.runtime.store.postgres_schema import MIGRATIONS
+from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, Reaped, Renewed, StoreUnavailableError
 
 pytestmark = pytest.mark.postgres
@@ -74,7 +74,7 @@ def test_a_fresh_database_is_migrated_once_by_nodes_opening_it_together(pg_datab
 
 def test_reopening_applies_nothing_and_a_newer_schema_is_refused(pg_database: str) -> None:
     first = PostgresStore(pg_database)
-    assert first.applied == [1] and first.schema_version == len(MIGRATIONS)
+    assert first.applied == list(range(1, len(MIGRATIONS) + 1)) and first.schema_version == len(MIGRATIONS)
     first.close()
     second = PostgresStore(pg_database)
     assert second.applied == []
@@ -232,3 +232,25 @@ def test_a_text_with_nul_that_slipped_through_is_refused_not_an_error(store: Pos
 def test_bad_sql_is_a_bug_not_an_unavailable_store(store: PostgresStore) -> None:
     with pytest.raises(psycopg.errors.UndefinedTable), store._conn() as conn:
         conn.execute("SELECT * FROM no_such_table")
+
+
+def test_definitions_stored_before_connectors_were_recorded_are_migrated_unbound(pg_database: str) -> None:
+    with psycopg.connect(pg_database, autocommit=True) as conn:  # a store of version 1
+        conn.execute(SCHEMA_MIGRATIONS)
+        conn.execute(MIGRATIONS[0])
+        conn.execute("INSERT INTO schema_migrations (version) VALUES (1)")
+        conn.execute("INSERT INTO tenants VALUES ('t', 'acme')")
+        conn.execute(
+            """INSERT INTO job_definitions VALUES ('d', 't', 'nightly', 'runQuery', 'STARTED', '{}',
+                                                   '\\x00', NULL, 1, 100, 86400, 0, 0)"""
+        )
+    store = PostgresStore(pg_database)
+    try:
+        assert store.applied == list(range(2, len(MIGRATIONS) + 1))
+        before = store.definition("t", "nightly")
+        assert before is not None and before.connector is None
+        assert store.bind_job_types({"runQuery": "sql"}) == 1
+        after = store.definition("t", "nightly")
+        assert after is not None and after.connector == "sql"
+    finally:
+        store.close()
