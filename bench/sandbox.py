@@ -1,6 +1,6 @@
 """Benchmark: the cost of a sandboxed call, against the floors measured in the same run.
 
-    python bench/sandbox.py [--calls 5000] [--callers 2] [--zygotes per-connector|shared]
+    python bench/sandbox.py [--calls 5000] [--callers 2]
                             [--limits '{"seccomp": true, "landlock": true, "network": false}']
 
 Runs trivial ``verify_credentials`` calls of a no-op connector through connectord's
@@ -31,7 +31,7 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Succeeded
 from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy, Zygotes
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.sandbox.protocol import Limits
 
@@ -115,9 +115,9 @@ def rss_kb(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
-async def measure(calls: int, callers: int, zygotes: Zygotes, limits: Limits) -> dict[str, Any]:
+async def measure(calls: int, callers: int, limits: Limits) -> dict[str, Any]:
     policy = SandboxPolicy(
-        concurrency=callers, per_connector=callers, zygotes=zygotes, default=ConnectorPolicy(limits=limits)
+        concurrency=callers, per_connector=callers, default=ConnectorPolicy(limits=limits)
     )
     supervisor = Supervisor(Selection(), policy, Cgroups.detect())
     await supervisor.start()
@@ -152,9 +152,6 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--callers", type=int, default=2)
     parser.add_argument(
-        "--zygotes", choices=["per-connector", "shared"], default="per-connector", help="as [sandbox] zygotes"
-    )
-    parser.add_argument(
         "--limits",
         type=json.loads,
         default={},
@@ -168,7 +165,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as site:
         install_noop(Path(site))
         sys.path.insert(0, site)
-        ours = asyncio.run(measure(args.calls, args.callers, args.zygotes, limits))
+        ours = asyncio.run(measure(args.calls, args.callers, limits))
 
     rows = [
         ("fork floor", fork_floor),
@@ -187,7 +184,6 @@ def main() -> None:
     figures = {
         "calls": args.calls,
         "callers": args.callers,
-        "zygotes": args.zygotes,
         "limits": args.limits,
         "per_call_per_s": ours["per_call"]["per_s"],
         "per_call_median_us": ours["per_call"]["median_us"],

@@ -87,6 +87,13 @@ def remove_trees(paths: tuple[str, ...] | list[str]) -> None:
     """Remove each directory and everything in it, following no symbolic link (a worker
     could leave one pointing anywhere); what cannot be removed is left."""
     for path in paths:
+        try:
+            os.rmdir(path)  # most workers leave their directories empty
+            continue
+        except FileNotFoundError:
+            continue
+        except OSError:
+            pass
         with contextlib.suppress(OSError):
             for _top, dirs, files, top_fd in os.fwalk(path, topdown=False):
                 for name in files:

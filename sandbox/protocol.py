@@ -111,6 +111,10 @@ class Ready(msgspec.Struct, tag="ready"):
     catalog: Catalog
 
 
+class Importing(msgspec.Struct, tag="importing"):
+    """The zygote is confined and imports its connector now: ``import_timeout`` runs from here."""
+
+
 class Unconfined(msgspec.Struct, tag="unconfined"):
     """The zygote could not confine itself as told (it exits without importing anything)."""
 
@@ -164,7 +168,7 @@ class Reply(msgspec.Struct, tag="reply"):
 
 
 ControlIn = Hello | Spawn
-ControlOut = Ready | Unconfined | Spawned | SpawnFailed | Reaped
+ControlOut = Ready | Importing | Unconfined | Spawned | SpawnFailed | Reaped
 WorkerOut = Log | Reply
 
 _encoder = msgspec.msgpack.Encoder()

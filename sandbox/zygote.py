@@ -35,6 +35,7 @@ from connectord.sandbox.protocol import (
     ControlIn,
     FrameBuffer,
     Hello,
+    Importing,
     Ready,
     Reaped,
     Spawn,
@@ -64,6 +65,7 @@ def main(argv: list[str]) -> None:
     except OSError as exc:
         control.sendall(frame(Unconfined(exc.strerror or str(exc))))
         os._exit(1)
+    control.sendall(frame(Importing()))
     source = hello.source
     registry = load_sources([target_source(source.name, source.origin, source.target)], check_schemas=False)
     if hello.describe:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import importlib
 import os
 import shutil
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -15,6 +17,9 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 
 TIERS = ("unit", "integration", "e2e")
+#: pytest's temporary directories, where tests hand connectors files: the sandbox empties
+#: /tmp for connectors and Landlock lets them touch nothing they are not given.
+TEST_TEMP = str(Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
 PG_ADMIN_DSN = os.environ.get("CONNECTORD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 

@@ -69,6 +69,11 @@ class Cgroups:
         """Leaves handed out and not yet released."""
         return len(self._all) - len(self._free)
 
+    def describe(self) -> str:
+        """Which hierarchies workers get a cgroup in, for the start-up log."""
+        found = [name for name, root in (("v2", self.v2_root), ("pids", self.pids_root)) if root is not None]
+        return " + ".join(found) if found else "none (process groups only)"
+
     @property
     def available(self) -> bool:
         return self.v2_root is not None or self.pids_root is not None

@@ -14,10 +14,11 @@ import msgspec
 
 from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
+from connectord.runtime.supervisor.zygote import ZygoteError
 from connectord.sandbox import landlock
 
 
-class SandboxUnavailableError(Exception):
+class SandboxUnavailableError(ZygoteError):
     """The configuration asks for a protection this host cannot give."""
 
 

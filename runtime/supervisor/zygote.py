@@ -29,6 +29,7 @@ from connectord.sandbox.protocol import (
     FrameBuffer,
     FrameError,
     Hello,
+    Importing,
     Limits,
     Preload,
     Ready,
@@ -106,7 +107,7 @@ class ZygoteClient:
         self.source = source
         self.confinement = confinement
         self.import_timeout = import_timeout
-        self.start_timeout = 60.0 + import_timeout
+        self.start_timeout = 60.0
         self.catalog = Catalog(connectors={}, errors=[])
         self._process: subprocess.Popen[bytes] | None = None
         self._leaf: WorkerCgroups | None = None
@@ -238,7 +239,7 @@ class ZygoteClient:
         be, and return its description; one that fails, ends or hangs is a load failure."""
         process, ours, leaf = self._launch(describe=True)
         try:
-            ready = await self._first_message(ours, process, self.import_timeout)
+            ready = await self._first_message(ours, process)
         except ZygoteError as exc:
             return Catalog(connectors={}, errors=[LoadError(self.source.name, self.source.origin, str(exc))])
         finally:
@@ -285,29 +286,35 @@ class ZygoteClient:
             leaf.kill()
             _release_when_empty(self.confinement.cgroups, leaf, self.confinement.limits.processes)
 
-    async def _first_message(
-        self, sock: socket.socket, process: subprocess.Popen[bytes], timeout: float | None = None
-    ) -> Ready:
-        timeout = timeout or self.start_timeout
+    async def _first_message(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> Ready:
+        """Its description, once it has confined itself (within ``start_timeout``, which
+        covers the interpreter's own start) and imported its connector (within
+        ``import_timeout`` of saying it begins)."""
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
-        bodies: list[bytes] = []
+        deadline, importing = loop.time() + self.start_timeout, False
+        message: object = None
+        pending: list[bytes] = []
         try:
-            async with asyncio.timeout(timeout):
-                while not bodies:
-                    data = await loop.sock_recv(sock, 1 << 20)
+            while True:
+                while not pending:
+                    async with asyncio.timeout_at(deadline):
+                        data = await loop.sock_recv(sock, 1 << 20)
                     if not data:
-                        break
-                    bodies = self._frames.feed(data)
+                        raise FrameError("it closed its socket")
+                    pending = self._frames.feed(data)
+                message = decode(_decoder, pending.pop(0))
+                if not isinstance(message, Importing) or importing:
+                    break
+                deadline, importing = loop.time() + self.import_timeout, True
         except TimeoutError:
             process.kill()
             sock.close()
-            raise ZygoteError(f"importing it did not finish within {timeout:g} s") from None
-        try:
-            message = decode(_decoder, bodies[0]) if bodies else None
-        except FrameError as exc:
+            if importing:
+                raise ZygoteError(f"importing it did not finish within {self.import_timeout:g} s") from None
+            raise ZygoteError(f"it was not ready to import within {self.start_timeout:g} s") from None
+        except FrameError:
             message = None
-            log.warning("connector %s: %s", self.source.name, exc)
         if isinstance(message, Ready):
             return message
         process.kill()

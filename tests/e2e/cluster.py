@@ -31,6 +31,8 @@ from typing import IO, Any
 import pytest
 from cryptography.fernet import Fernet
 
+from .sandboxing import sandbox_config
+
 # As in conftest.py (which imports this module for its fixtures, so this one cannot import it).
 CONNECTORD = shutil.which("connectord", path=str(Path(sys.executable).parent)) or "connectord"
 ECHO = Path(__file__).resolve().parents[1] / "integration" / "exec" / "echo_connector.py"
@@ -379,6 +381,7 @@ def cluster(tmp_path: Path, echo_site: Path) -> Iterator[Callable[..., Cluster]]
         if node_env is not None and len(node_env) != nodes:
             raise ValueError(f"node_env has {len(node_env)} entries for {nodes} nodes")
         base = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
+        base |= sandbox_config()
         base["PYTHONPATH"] = os.pathsep.join(
             [str(echo_site), *map(str, sites), *filter(None, [base.get("PYTHONPATH")])]
         )

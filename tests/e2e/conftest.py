@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from .sandboxing import sandbox_config
+
 CONNECTORD = shutil.which("connectord", path=str(Path(sys.executable).parent)) or "connectord"
 
 
@@ -23,7 +25,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a user with their own data directory (no server secrets)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
     env["CONNECTORD_DATA_DIR"] = str(tmp_path / "data")
-    return env
+    return env | sandbox_config()
 
 
 @pytest.fixture

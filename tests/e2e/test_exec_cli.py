@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from .conftest import CONNECTORD, add_to_pythonpath
+from .sandboxing import sandbox_config
 
 LISTENING = re.compile(r"connectord listening on (http://\S+)")
 
@@ -60,7 +61,7 @@ def served(
 ) -> Iterator[tuple[str, str]]:
     """One server for this module (bundled connectors and slowpoke, its own data directory)
     and alice's API key from ``users add``: yields (URL, key)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")} | sandbox_config()
     env["CONNECTORD_DATA_DIR"] = str(tmp_path_factory.mktemp("exec-server") / "data")
     add_to_pythonpath(env, install_connector("slowpoke", SLOWPOKE))
     added = subprocess.run(

@@ -14,6 +14,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from tests.conftest import TEST_TEMP
 
 from connectord.connectors.shop.demo import DEMO_KEY, DEMO_SECRET, demo_shop_in_thread, serve_in_thread
 from connectord.connectors.shop.demo.data import build_catalogue
@@ -22,7 +23,9 @@ from connectord.runtime.calls import Call, InvalidCallError
 from connectord.runtime.outcomes import Rejected, Succeeded
 from connectord.runtime.redact import MASK
 from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.protocol import Limits
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -32,7 +35,8 @@ API_KEY = "key-job-1a2b3c4d"
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def supervisor() -> AsyncIterator[Supervisor]:
-    sup = Supervisor(Selection(allow=frozenset({"webservice", "sql", "shop"})), None, Cgroups.detect())
+    policy = SandboxPolicy(default=ConnectorPolicy(limits=Limits(writable_paths=[TEST_TEMP])))
+    sup = Supervisor(Selection(allow=frozenset({"webservice", "sql", "shop"})), policy, Cgroups.detect())
     await sup.start()
     try:
         yield sup

@@ -113,8 +113,8 @@ def run(args: argparse.Namespace) -> int:
         query=SelectQuery(search=args.search, cursor=args.cursor, limit=args.limit),
     )
     settings = settings_from_args(args)
-    supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
     try:
+        supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
         result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None

@@ -40,9 +40,9 @@ def load_catalog(args: argparse.Namespace) -> Catalog:
     """The catalog as the sandbox's zygote loads it: a connector that crashes or hangs at
     import is reported here too, instead of taking this command down."""
     settings = settings_from_args(args)
-    supervisor = Supervisor(settings.connectors, sandbox_policy(settings))
 
     async def catalog() -> Catalog:
+        supervisor = Supervisor(settings.connectors, sandbox_policy(settings))
         try:
             await supervisor.start()
             return supervisor.catalog

@@ -52,7 +52,12 @@ def run(args: argparse.Namespace) -> int:
     store = open_store(settings)
     box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
     check_secret_key(store, box)
-    supervisor = Supervisor(settings.connectors, policy, Cgroups.detect())
+    cgroups = Cgroups.detect()
+    try:
+        supervisor = Supervisor(settings.connectors, policy, cgroups)
+    except ZygoteError as exc:
+        raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
+    logging.getLogger("connectord").info(supervisor.host.describe(supervisor.policy, cgroups.describe()))
     app = create_app(settings, supervisor, store, box)
 
     def ready(url: str) -> None:

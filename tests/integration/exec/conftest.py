@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from tests.conftest import TEST_TEMP
 
 from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
@@ -23,6 +24,7 @@ from connectord.runtime.store.records import AccountRecord
 from connectord.runtime.supervisor.cgroups import Cgroups
 from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.protocol import Limits
 
 SOURCE = Path(__file__).with_name("echo_connector.py")
 
@@ -100,8 +102,9 @@ async def api(
     marker = request.node.get_closest_marker("settings")
     fields = {"max_body_bytes": 64 * 1024, "result_retention": 600, **(marker.kwargs if marker else {})}
     settings = Settings(data_dir=tmp_path, **fields)
+    limits = Limits(writable_paths=[TEST_TEMP])  # where tests hand the connector files
     policy = SandboxPolicy(
-        concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20})
+        concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20}, limits=limits)
     )
     supervisor = Supervisor(Selection(allow=frozenset({"echo"})), policy, Cgroups(None, None))
     box = load_secret_box(tmp_path, None)

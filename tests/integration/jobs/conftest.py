@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from tests.conftest import TEST_TEMP
 
 from connectord.api.app import create_app
 from connectord.api.keys import JOBS
@@ -24,8 +25,9 @@ from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box,
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import AccountRecord
 from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import SandboxPolicy
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.protocol import Limits
 
 SOURCE = Path(__file__).with_name("jobber_connector.py")
 
@@ -124,7 +126,9 @@ def serve_jobs(aiohttp_client: Callable[..., Any]) -> ServeJobs:
     admits (another server on the same store sees another catalog)."""
 
     async def serve(settings: Settings, selection: Selection) -> JobsApi:
-        policy = SandboxPolicy(concurrency=2, grace=0.2)
+        # pytest's temporary directories: tests hand connectors files there
+        limits = Limits(writable_paths=[TEST_TEMP])
+        policy = SandboxPolicy(concurrency=2, grace=0.2, default=ConnectorPolicy(limits=limits))
         supervisor = Supervisor(selection, policy, Cgroups(None, None))
         box = load_secret_box(settings.data_dir, None)
         clock = Clock()

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import getpass
-import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -12,6 +10,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import pytest_asyncio
+from tests.conftest import TEST_TEMP
 
 from connectord.plugins.manager import Selection
 from connectord.runtime.supervisor.cgroups import Cgroups
@@ -23,8 +22,6 @@ SOURCE = Path(__file__).with_name("hostile_connectors.py")
 MODULE = "connectord_hostile"
 TIMEOUT = 1.5
 GRACE = 0.3
-#: Where pytest makes temporary directories: tests hand files there to workers (Landlock).
-TEST_TEMP = str(Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
 DEFAULT = ConnectorPolicy(
     timeouts={"verify_credentials": TIMEOUT},
     limits=Limits(
