@@ -364,7 +364,7 @@ class Supervisor:
         ended. Killed for memory, its leaf says so (read now: once the worker is reaped, the
         leaf goes to the next worker)."""
         worker.kill()
-        exceeded = worker.cgroups.memory_exceeded()
+        exceeded = worker.cgroups.memory_exceeded(ask=True)
         if invocation_id in self._cancelled:
             self._cancelled.discard(invocation_id)
             return Cancelled()

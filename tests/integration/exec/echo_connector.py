@@ -38,6 +38,8 @@ def verify_credentials(credentials):
         time.sleep(2)
     if mode == "raise":
         raise RuntimeError(f"upstream refused token {credentials.get('token')}")
+    if mode == "config":  # a careless connector names the value, not the field
+        raise connectord.ConfigError("the token is malformed", field=credentials.get("token"))
     return connectord.verified(f"token of {len(credentials.get('token', ''))} characters")
 
 

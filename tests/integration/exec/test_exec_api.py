@@ -10,6 +10,7 @@ import pytest
 from connectord.api.keys import EXECUTIONS
 from connectord.runtime.executions.results import encode_outcome
 from connectord.runtime.outcomes import Cancelled
+from connectord.runtime.redact import MASK
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store import open_store
 
@@ -134,6 +135,27 @@ async def test_a_failing_connector_is_rejected_with_a_reason_and_no_secret(api: 
         "message": "upstream refused token **********",
     }
     assert [line["message"] for line in body["logs"]] == ["verifying with token **********"]
+    assert SECRET not in await result.text()
+
+
+async def test_a_secret_a_connector_puts_in_a_config_errors_field_is_neither_stored_nor_returned(
+    api: Api,
+) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    location = (await schedule(api, alice, verify("config"))).headers["Location"]
+    execution_id = location.rsplit("/", 1)[1]
+    ready = await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
+    assert ready.status == 303
+    stored = b"".join(path.read_bytes() for path in api.settings.data_dir.glob("*.sqlite3*"))
+    assert stored and SECRET.encode() not in stored  # the call is sealed, the outcome masked
+    result = await api.client.get(f"/v1/exec/result/{execution_id}", headers=alice)
+    assert result.status == 400
+    assert (await result.json())["reason"] == {
+        "kind": "rejected",
+        "error_type": "ConfigError",
+        "message": "the token is malformed",
+        "field": MASK,
+    }
     assert SECRET not in await result.text()
 
 
