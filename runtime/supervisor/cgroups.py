@@ -470,7 +470,7 @@ def _make(path: Path) -> Path | None:
 def _write(path: str | Path, value: str, missing_ok: bool = False) -> None:
     # Plain os calls: this runs for most workers, and pathlib's text I/O costs several times more.
     try:
-        fd = os.open(path, os.O_WRONLY)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # as a shell writes; cgroupfs ignores it
     except FileNotFoundError:
         if missing_ok:
             return
