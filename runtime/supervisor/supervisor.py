@@ -365,6 +365,7 @@ class Supervisor:
         leaf goes to the next worker)."""
         worker.kill()
         exceeded = worker.cgroups.memory_exceeded(ask=True)
+        limit = worker.cgroups.memory_bytes or 0
         if invocation_id in self._cancelled:
             self._cancelled.discard(invocation_id)
             return Cancelled()
@@ -374,7 +375,7 @@ class Supervisor:
         except TimeoutError:
             return Crashed()
         if exceeded:
-            return MemoryExceeded(worker.cgroups.memory_bytes or 0)
+            return MemoryExceeded(limit)
         if ended.signal == signal.SIGXCPU:
             return TimedOut(deadline)
         return Crashed(exit_code=ended.exit_code, signal=ended.signal)
