@@ -341,7 +341,7 @@ class Cgroups:
     def _discard(self, leaf: WorkerCgroups) -> None:
         """Remove an empty leaf (its charge goes to the supervisor's directory)."""
         leaf.remove()
-        if not any(path.exists() for path in leaf.paths):
+        if leaf in self._all and not any(path.exists() for path in leaf.paths):
             self._all.remove(leaf)
 
 
