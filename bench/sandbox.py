@@ -11,9 +11,9 @@ supervisor for leaks (zombies, descriptors, RSS) after all those calls. The last
 printed is one JSON object with the figures.
 
 What the supervisor's look at a pooled worker's cgroups after each call costs
-(``WorkerCgroups.holds_only``, reading each leaf's ``cgroup.procs``) is measured in the same
-run twice: the pooled calls again without it (``pooled_unjudged``), and the look alone, on an
-idle pooled worker's leaf (``procs_check_us``).
+(``WorkerCgroups.holds_only``, reading its leaves' ``cgroup.procs``) is measured in the same
+run twice: pooled calls with and without it, in alternating rounds (``pooled_judged`` and
+``pooled_unjudged``), and the look alone, on an idle pooled worker's leaf (``procs_check_us``).
 """
 
 from __future__ import annotations
@@ -84,9 +84,10 @@ def floor(kind: str, calls: int, callers: int) -> dict[str, float]:
     return summary(data["latencies_us"], data["wall_s"])
 
 
-async def connectord_run(
+async def timed_calls(
     supervisor: Supervisor, isolation: Any, calls: int, callers: int
-) -> dict[str, float]:
+) -> tuple[list[float], float]:
+    """Latencies (µs) of ``calls`` calls made by ``callers`` concurrent callers, and the wall time (s)."""
     call = Call(connector="noop", method="verify_credentials")
     latencies: list[float] = []
 
@@ -98,11 +99,30 @@ async def connectord_run(
             if not isinstance(result.outcome, Succeeded):
                 raise SystemExit(f"unexpected outcome: {result.outcome}")
 
-    await asyncio.gather(*(caller(min(200, calls) // callers) for _ in range(callers)))  # warm up
-    latencies.clear()
     started = time.perf_counter()
     await asyncio.gather(*(caller(calls // callers) for _ in range(callers)))
-    return summary(latencies, time.perf_counter() - started)
+    return latencies, time.perf_counter() - started
+
+
+async def connectord_run(
+    supervisor: Supervisor, isolation: Any, calls: int, callers: int
+) -> dict[str, float]:
+    await timed_calls(supervisor, isolation, min(200, calls), callers)  # warm up
+    return summary(*await timed_calls(supervisor, isolation, calls, callers))
+
+
+async def judged_or_not(
+    supervisor: Supervisor, calls: int, callers: int, rounds: int = 10
+) -> list[dict[str, float]]:
+    """Pooled calls with and without the supervisor's look at the worker's cgroups, in
+    alternating rounds, so that the machine's load weighs on both alike."""
+    both: list[tuple[list[float], float]] = [([], 0.0), ([], 0.0)]
+    for _ in range(rounds):
+        for index, judge in enumerate((contextlib.nullcontext, procs_unjudged)):
+            with judge():
+                latencies, wall = await timed_calls(supervisor, "pooled", calls // rounds, callers)
+            both[index] = (both[index][0] + latencies, both[index][1] + wall)
+    return [summary(*measured) for measured in both]
 
 
 def zombies_of(pid: int) -> int:
@@ -159,8 +179,7 @@ async def measure(calls: int, callers: int, zygotes: Zygotes, limits: Limits) ->
         per_call = await connectord_run(supervisor, "per-call", calls, callers)
         pooled = await connectord_run(supervisor, "pooled", calls, callers)
         check_us = procs_check_us(supervisor)
-        with procs_unjudged():
-            unjudged = await connectord_run(supervisor, "pooled", calls, callers)
+        judged, unjudged = await judged_or_not(supervisor, calls, callers)
         supervisor.retire_idle()  # their sockets are no leak
         await asyncio.sleep(0.5)  # let the last exits be reaped
         zygotes = [zygote.pid for zygote in supervisor.zygotes if zygote.pid is not None]
@@ -175,7 +194,7 @@ async def measure(calls: int, callers: int, zygotes: Zygotes, limits: Limits) ->
         }
     finally:
         await supervisor.close()
-    judged = {"pooled_unjudged": unjudged, "procs_check_us": check_us}
+    judged = {"pooled_judged": judged, "pooled_unjudged": unjudged, "procs_check_us": check_us}
     return {"per_call": per_call, "pooled": pooled, "judged": judged, "leaks": leaks}
 
 
@@ -209,7 +228,8 @@ def main() -> None:
         ("connectord per-call", ours["per_call"]),
         ("persistent-worker floor", worker_floor),
         ("connectord pooled", ours["pooled"]),
-        ("  without cgroup look", ours["judged"]["pooled_unjudged"]),
+        ("  alternating: judged", ours["judged"]["pooled_judged"]),
+        ("  alternating: unjudged", ours["judged"]["pooled_unjudged"]),
     ]
     print(
         f"{args.calls} trivial verify_credentials calls, {args.callers} concurrent callers, "
@@ -230,6 +250,8 @@ def main() -> None:
         "pooled_per_s": ours["pooled"]["per_s"],
         "pooled_median_us": ours["pooled"]["median_us"],
         "pooled_p99_us": ours["pooled"]["p99_us"],
+        "pooled_judged_per_s": ours["judged"]["pooled_judged"]["per_s"],
+        "pooled_judged_median_us": ours["judged"]["pooled_judged"]["median_us"],
         "pooled_unjudged_per_s": ours["judged"]["pooled_unjudged"]["per_s"],
         "pooled_unjudged_median_us": ours["judged"]["pooled_unjudged"]["median_us"],
         "procs_check_us": ours["judged"]["procs_check_us"],

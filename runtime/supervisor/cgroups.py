@@ -34,7 +34,7 @@ import logging
 import os
 import signal
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,9 @@ class WorkerCgroups:
     oom_events_before: int = 0
     #: Where to look for processes: a leaf in each kind of hierarchy (``holds_only``).
     watched: tuple[Path, ...] = ()
+    #: Their ``cgroup.procs``, kept open while a pooled worker runs here: reading one again
+    #: costs ≈ 2 µs here, opening and reading it ≈ 12 µs.
+    _procs: list[int] = field(default_factory=list)
 
     def kill(self) -> None:
         """Kill every process in the worker's cgroups, wherever it went in the tree."""
@@ -182,7 +185,18 @@ class WorkerCgroups:
         cgroups: nothing can be seen). Threads are not processes: the worker reports those.
         One v1 hierarchy tells as much as all: a process leaves one only by writing to the
         cgroup tree, and then it could leave them all."""
-        return all(_pids(path) == [pid] for path in self.watched)
+        if len(self._procs) < len(self.watched):
+            try:
+                for path in self.watched[len(self._procs) :]:
+                    self._procs.append(_open_procs(path))
+            except OSError:
+                return False  # a leaf that cannot be read is no place to stay
+        return all(_pids_at(fd) == [pid] for fd in self._procs)
+
+    def forget(self) -> None:
+        """Close what ``holds_only`` keeps open (the leaf's worker is gone)."""
+        while self._procs:
+            os.close(self._procs.pop())
 
     @property
     def memory_bytes(self) -> int | None:
@@ -299,6 +313,7 @@ class Cgroups:
         leaving it (call again a little later)."""
         if leaf is NO_CGROUPS:
             return True
+        leaf.forget()
         if not leaf.empty():
             leaf.kill()
             if not leaf.empty():
@@ -311,6 +326,7 @@ class Cgroups:
 
     def close(self) -> None:
         for leaf in self._all:
+            leaf.forget()
             leaf.kill()
             leaf.remove()
         self._free.clear()
@@ -340,6 +356,7 @@ class Cgroups:
 
     def _discard(self, leaf: WorkerCgroups) -> None:
         """Remove an empty leaf (its charge goes to the supervisor's directory)."""
+        leaf.forget()
         leaf.remove()
         if leaf in self._all and not any(path.exists() for path in leaf.paths):
             self._all.remove(leaf)
@@ -495,17 +512,30 @@ def _read_int(path: str) -> int:
 
 
 def _pids(path: Path) -> list[int]:
-    # Read once per worker: os calls, not pathlib's text I/O, which costs several times more.
+    # os calls, not pathlib's text I/O, which costs several times more.
     try:
-        fd = os.open(os.path.join(path, "cgroup.procs"), os.O_RDONLY)
+        fd = _open_procs(path)
     except OSError:
         return []
     try:
+        return _pids_at(fd)
+    finally:
+        os.close(fd)
+
+
+def _open_procs(path: Path) -> int:
+    return os.open(os.path.join(path, "cgroup.procs"), os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _pids_at(fd: int) -> list[int]:
+    """The pids listed in the open ``cgroup.procs`` ``fd``, read from its start again (the
+    kernel lists them anew)."""
+    try:
         chunks = []
-        while chunk := os.read(fd, 65536):
+        while chunk := os.pread(fd, 65536, sum(map(len, chunks))):
             chunks.append(chunk)
+            if len(chunk) < 2048:  # the kernel hands out a page at a time: less is the end
+                break
         return [int(line) for line in b"".join(chunks).split()]
     except (OSError, ValueError):
         return []
-    finally:
-        os.close(fd)
