@@ -137,13 +137,17 @@ class OomEvents:
             os.close(control)
 
     def seen(self) -> int:
-        """How many times a watched leaf ran out of memory so far."""
+        """How many times a watched leaf ran out of memory so far (-1 once closed: ask the
+        leaf)."""
+        if self.fd < 0:
+            return -1
         with contextlib.suppress(BlockingIOError):
             self._seen += os.eventfd_read(self.fd)
         return self._seen
 
     def close(self) -> None:
-        os.close(self.fd)
+        fd, self.fd = self.fd, -1  # never read a descriptor number handed out again since
+        os.close(fd)
 
 
 @dataclass(eq=False)
