@@ -112,7 +112,6 @@ class MemoryCgroup:
         return _read_int(self._usage)
 
 
-
 class OomEvents:
     """One eventfd the kernel signals whenever a v1 leaf it is registered with (through
     ``cgroup.event_control``) runs out of memory, so that the supervisor reads a leaf's
