@@ -9,12 +9,18 @@ same run the floors: a raw ``os.fork`` per call from a small warmed parent answe
 a pipe, and a raw persistent worker over a pipe (bench/_floors.py). It then checks the
 supervisor for leaks (zombies, descriptors, RSS) after all those calls. The last line
 printed is one JSON object with the figures.
+
+What the supervisor's look at a pooled worker's cgroups after each call costs
+(``WorkerCgroups.holds_only``, reading its leaves' ``cgroup.procs``) is measured in the same
+run twice: pooled calls with and without it, in alternating rounds (``pooled_judged`` and
+``pooled_unjudged``), and the look alone, on an idle pooled worker's leaf (``procs_check_us``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -22,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +37,7 @@ import msgspec
 from connectord.plugins.manager import Selection
 from connectord.runtime.calls import Call
 from connectord.runtime.outcomes import Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
 from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.sandbox.protocol import Limits
@@ -77,9 +84,10 @@ def floor(kind: str, calls: int, callers: int) -> dict[str, float]:
     return summary(data["latencies_us"], data["wall_s"])
 
 
-async def connectord_run(
+async def timed_calls(
     supervisor: Supervisor, isolation: Any, calls: int, callers: int
-) -> dict[str, float]:
+) -> tuple[list[float], float]:
+    """Latencies (µs) of ``calls`` calls made by ``callers`` concurrent callers, and the wall time (s)."""
     call = Call(connector="noop", method="verify_credentials")
     latencies: list[float] = []
 
@@ -91,11 +99,30 @@ async def connectord_run(
             if not isinstance(result.outcome, Succeeded):
                 raise SystemExit(f"unexpected outcome: {result.outcome}")
 
-    await asyncio.gather(*(caller(min(200, calls) // callers) for _ in range(callers)))  # warm up
-    latencies.clear()
     started = time.perf_counter()
     await asyncio.gather(*(caller(calls // callers) for _ in range(callers)))
-    return summary(latencies, time.perf_counter() - started)
+    return latencies, time.perf_counter() - started
+
+
+async def connectord_run(
+    supervisor: Supervisor, isolation: Any, calls: int, callers: int
+) -> dict[str, float]:
+    await timed_calls(supervisor, isolation, min(200, calls), callers)  # warm up
+    return summary(*await timed_calls(supervisor, isolation, calls, callers))
+
+
+async def judged_or_not(
+    supervisor: Supervisor, calls: int, callers: int, rounds: int = 10
+) -> list[dict[str, float]]:
+    """Pooled calls with and without the supervisor's look at the worker's cgroups, in
+    alternating rounds, so that the machine's load weighs on both alike."""
+    both: list[tuple[list[float], float]] = [([], 0.0), ([], 0.0)]
+    for _ in range(rounds):
+        for index, judge in enumerate((contextlib.nullcontext, procs_unjudged)):
+            with judge():
+                latencies, wall = await timed_calls(supervisor, "pooled", calls // rounds, callers)
+            both[index] = (both[index][0] + latencies, both[index][1] + wall)
+    return [summary(*measured) for measured in both]
 
 
 def zombies_of(pid: int) -> int:
@@ -115,6 +142,29 @@ def rss_kb(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
 
 
+@contextlib.contextmanager
+def procs_unjudged() -> Iterator[None]:
+    """Pooled workers reused on their own word, as before the supervisor looked."""
+    judge = WorkerCgroups.holds_only
+    WorkerCgroups.holds_only = lambda self, pid: True  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        WorkerCgroups.holds_only = judge  # type: ignore[method-assign]
+
+
+def procs_check_us(supervisor: Supervisor, rounds: int = 20000) -> float | None:
+    """The supervisor's look at one idle pooled worker's cgroups, in µs."""
+    worker = next((w for workers in supervisor._idle.values() for w in workers), None)
+    if worker is None or not worker.cgroups.paths:
+        return None
+    assert worker.cgroups.holds_only(worker.pid)
+    started = time.perf_counter()
+    for _ in range(rounds):
+        worker.cgroups.holds_only(worker.pid)
+    return round((time.perf_counter() - started) / rounds * 1e6, 2)
+
+
 async def measure(calls: int, callers: int, limits: Limits) -> dict[str, Any]:
     policy = SandboxPolicy(
         concurrency=callers, per_connector=callers, default=ConnectorPolicy(limits=limits)
@@ -128,6 +178,8 @@ async def measure(calls: int, callers: int, limits: Limits) -> dict[str, Any]:
         fds_before, rss_before = len(os.listdir("/proc/self/fd")), rss_kb(os.getpid())
         per_call = await connectord_run(supervisor, "per-call", calls, callers)
         pooled = await connectord_run(supervisor, "pooled", calls, callers)
+        check_us = procs_check_us(supervisor)
+        judged, unjudged = await judged_or_not(supervisor, calls, callers)
         supervisor.retire_idle()  # their sockets are no leak
         await asyncio.sleep(0.5)  # let the last exits be reaped
         zygotes = [zygote.pid for zygote in supervisor.zygotes if zygote.pid is not None]
@@ -142,7 +194,8 @@ async def measure(calls: int, callers: int, limits: Limits) -> dict[str, Any]:
         }
     finally:
         await supervisor.close()
-    return {"per_call": per_call, "pooled": pooled, "leaks": leaks}
+    judged = {"pooled_judged": judged, "pooled_unjudged": unjudged, "procs_check_us": check_us}
+    return {"per_call": per_call, "pooled": pooled, "judged": judged, "leaks": leaks}
 
 
 def main() -> None:
@@ -172,6 +225,8 @@ def main() -> None:
         ("connectord per-call", ours["per_call"]),
         ("persistent-worker floor", worker_floor),
         ("connectord pooled", ours["pooled"]),
+        ("  alternating: judged", ours["judged"]["pooled_judged"]),
+        ("  alternating: unjudged", ours["judged"]["pooled_unjudged"]),
     ]
     print(
         f"{args.calls} trivial verify_credentials calls, {args.callers} concurrent callers, "
@@ -191,6 +246,11 @@ def main() -> None:
         "pooled_per_s": ours["pooled"]["per_s"],
         "pooled_median_us": ours["pooled"]["median_us"],
         "pooled_p99_us": ours["pooled"]["p99_us"],
+        "pooled_judged_per_s": ours["judged"]["pooled_judged"]["per_s"],
+        "pooled_judged_median_us": ours["judged"]["pooled_judged"]["median_us"],
+        "pooled_unjudged_per_s": ours["judged"]["pooled_unjudged"]["per_s"],
+        "pooled_unjudged_median_us": ours["judged"]["pooled_unjudged"]["median_us"],
+        "procs_check_us": ours["judged"]["procs_check_us"],
         "fork_floor_per_s": fork_floor["per_s"],
         "fork_floor_median_us": fork_floor["median_us"],
         "fork_floor_p99_us": fork_floor["p99_us"],

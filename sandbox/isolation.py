@@ -175,6 +175,9 @@ def apply_limits(limits: Limits, address_space_at_start: int) -> None:
     if limits.memory_bytes is not None:
         # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings
         # (shared libraries, arenas); the limit is what the call may add on top of those.
+        # It binds each process alone: the worker's memory cgroup, where the supervisor has
+        # one, bounds them all together (runtime/supervisor/cgroups.py). This one still
+        # turns a single runaway allocation into a MemoryError, before the cgroup's kill.
         _set(resource.RLIMIT_AS, address_space_at_start + limits.memory_bytes)
     if limits.cpu_seconds is not None:
         # The soft limit sends SIGXCPU, which ends the worker (reported as a timeout). The

@@ -35,6 +35,7 @@ from connectord.runtime.calls import Call, check_call, redactor_for, refuse_cred
 from connectord.runtime.outcomes import (
     Cancelled,
     Crashed,
+    MemoryExceeded,
     Outcome,
     Rejected,
     TimedOut,
@@ -289,8 +290,7 @@ class Supervisor:
             raise
         finally:
             self._running.pop(request.invocation_id, None)
-        self._release(worker, isolation, policy, reply)
-        return reply.outcome
+        return self._release(worker, isolation, policy, reply)
 
     def _idle_worker(self, key: tuple[str, str]) -> WorkerProcess | None:
         idle = self._idle[key]
@@ -303,12 +303,15 @@ class Supervisor:
     async def _new_worker(
         self, request: Request, key: tuple[str, str], policy: ConnectorPolicy
     ) -> WorkerProcess:
-        """Queue the request on a new socket, then have the zygote fork the worker for it."""
-        processes = policy.limits.processes
-        cgroups = self.cgroups.acquire(processes)
+        """Queue the request on a new socket, then have the zygote fork the worker for it.
+        Its cgroups bound the memory of all it starts: what the call may use, plus what a
+        worker of that zygote may come to own without asking (``zygote_allowance``)."""
+        limits = policy.limits
+        allowance = self.cgroups.allowance(self.zygote_for(key[1]).pid)
+        cgroups = self.cgroups.acquire(limits.processes, limits.memory_bytes, allowance)
 
         def recycle(_: object = None) -> None:
-            self._recycle(cgroups, processes)
+            self._recycle(cgroups)
 
         def on_orphan(forked: Forked | None) -> None:
             # Cancelled during the spawn. A worker that was forked after all is already
@@ -341,12 +344,32 @@ class Supervisor:
 
     def _release(
         self, worker: WorkerProcess, isolation: Isolation, policy: ConnectorPolicy, reply: Reply
-    ) -> None:
-        if isolation == "pooled" and reply.clean and worker.alive and not _worn_out(worker, policy, reply):
+    ) -> Outcome:
+        """Keep a pooled worker for the next call, or kill it; the call's outcome.
+
+        The supervisor judges what is left, not the worker: a pooled worker is kept only if
+        its cgroups hold no process but itself (a daemon that double-forked is no child of
+        it, and a connector can make the worker report anything). The worker's report still
+        counts (threads are no processes); without cgroups, it is all there is to go by.
+        A call part of which the kernel killed for memory exceeded its limit, whatever the
+        worker replied."""
+        leaf = worker.cgroups
+        exceeded = leaf.memory_exceeded()
+        strays = isolation == "pooled" and not leaf.holds_only(worker.pid)
+        if (
+            isolation == "pooled"
+            and reply.clean
+            and worker.alive
+            and not (exceeded or strays)
+            and not _worn_out(worker, policy, reply)
+        ):
             self._idle[worker.key].append(worker)
         else:
             # Its group goes too: nothing a call started may outlive the call.
             worker.kill()
+            if exceeded or strays:
+                leaf.kill()  # now, not once the worker is reaped: what left the group too
+        return MemoryExceeded(leaf.memory_bytes or 0) if exceeded else reply.outcome
 
     async def _stop(self, worker: WorkerProcess) -> None:
         """SIGTERM the group, then SIGKILL it (and its cgroup) after the grace period."""
@@ -359,8 +382,12 @@ class Supervisor:
             worker.kill()  # also when we are cancelled during the grace period
 
     async def _gone(self, worker: WorkerProcess, invocation_id: str, deadline: float) -> Outcome:
-        """The worker closed its socket or broke the protocol before replying: say how it ended."""
+        """The worker closed its socket or broke the protocol before replying: say how it
+        ended. Killed for memory, its leaf says so (read now: once the worker is reaped, the
+        leaf goes to the next worker)."""
         worker.kill()
+        exceeded = worker.cgroups.memory_exceeded(ask=True)
+        limit = worker.cgroups.memory_bytes or 0
         if invocation_id in self._cancelled:
             self._cancelled.discard(invocation_id)
             return Cancelled()
@@ -369,15 +396,17 @@ class Supervisor:
                 ended = await asyncio.shield(worker.exited)
         except TimeoutError:
             return Crashed()
+        if exceeded:
+            return MemoryExceeded(limit)
         if ended.signal == signal.SIGXCPU:
             return TimedOut(deadline)
         return Crashed(exit_code=ended.exit_code, signal=ended.signal)
 
-    def _recycle(self, cgroups: WorkerCgroups, processes: int | None) -> None:
-        if self.cgroups.release(cgroups, processes):
+    def _recycle(self, cgroups: WorkerCgroups) -> None:
+        if self.cgroups.release(cgroups):
             return
         # Killed processes leave a cgroup asynchronously; look again shortly.
-        asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups, processes)
+        asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups)
 
 
 def _uncarriable(call: Call) -> Outcome | None:

@@ -23,7 +23,7 @@ def _record(credentials, pid):
         f.write(f"{pid}\n")
 
 
-def _forever():
+def _forever(*keep):
     while True:
         time.sleep(60)
 
@@ -229,6 +229,9 @@ CONNECTORS = [
     "parent",
     "prober",
     "shaper",
+    "swarm",
+    "shmfiller",
+    "daemonizer",
 ]
 
 
@@ -421,3 +424,72 @@ class Shaper:
 
 
 shaper = Shaper()
+def _memory_cgroup():
+    with open("/proc/self/cgroup") as f:
+        return next((line.split(":", 2)[2].strip() for line in f if line.split(":")[1] == "memory"), "")
+
+
+def swarm_verify(credentials):
+    """Four children touch 100 MiB each and hold it: none passes a 256 MiB limit alone,
+    together they do. Writes how many got there, and its memory cgroup, to ``path``."""
+    import select
+
+    ready_r, ready_w = os.pipe()
+    children = []
+    for _ in range(4):
+        pid = os.fork()
+        if pid == 0:
+            held = b"\x01" * (100 * 1024 * 1024)  # written, so resident
+            os.write(ready_w, b"!")
+            _forever(held)
+        children.append(pid)
+    os.close(ready_w)
+    ready = dead = 0
+    deadline = time.monotonic() + 5
+    while ready + dead < 4 and time.monotonic() < deadline:
+        if select.select([ready_r], [], [], 0.02)[0]:
+            ready += len(os.read(ready_r, 4))
+        while (ended := os.waitpid(-1, os.WNOHANG)[0]) > 0:
+            children.remove(ended)
+            dead += 1
+    for pid in children:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    with open(credentials["path"], "w") as f:
+        f.write(f"{ready} {_memory_cgroup()}")
+    return connectord.verified(f"{ready} of 4 children got their memory")
+
+
+def shmfiller_verify(credentials):
+    """Writes ``size`` MiB to the file ``path`` (in /dev/shm): tmpfs, no process's memory."""
+    chunk = b"\x01" * (1024 * 1024)
+    with open(credentials["path"], "wb") as f:
+        for _ in range(credentials["size"]):
+            f.write(chunk)
+    return connectord.verified(f"pid {os.getpid()}")
+
+
+def daemonizer_verify(credentials):
+    """Starts a daemon as one would: fork, setsid, fork again, the middle one exits (the
+    daemon is no child of the worker), renamed to pass for a kernel thread. Records its pid."""
+    ready_r, ready_w = os.pipe()
+    middle = os.fork()
+    if middle == 0:
+        os.setsid()
+        if os.fork() == 0:
+            ctypes.CDLL(None).prctl(15, b"kworker/u4:2", 0, 0, 0)  # PR_SET_NAME
+            os.write(ready_w, str(os.getpid()).encode())
+            os.close(ready_w)
+            os.close(3)  # the worker's socket: a daemon keeps nothing of its parent
+            _forever()
+        os._exit(0)
+    os.close(ready_w)
+    os.waitpid(middle, 0)
+    _record(credentials, int(os.read(ready_r, 32)))
+    os.close(ready_r)
+    return connectord.verified(f"pid {os.getpid()}")
+
+
+swarm = _make("swarm", swarm_verify)
+shmfiller = _make("shmfiller", shmfiller_verify)
+daemonizer = _make("daemonizer", daemonizer_verify)

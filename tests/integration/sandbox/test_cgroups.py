@@ -1,0 +1,123 @@
+"""What a worker's leaf cgroup enforces for its whole process tree, judged by the
+supervisor: the memory limit (RLIMIT_AS holds per process only), and that a pooled worker
+is reused only when nothing it started is still running."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from connectord.plugins.manager import Selection
+from connectord.runtime.calls import Call
+from connectord.runtime.outcomes import MemoryExceeded, Succeeded
+from connectord.runtime.supervisor.cgroups import Cgroups
+from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.protocol import Limits
+
+from .test_hostile_connectors import gone
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LIMIT = 256 * 1024 * 1024
+#: One leaf only (one call at a time), so that the next call shows whether it can be reused.
+MEMORY_POLICY = SandboxPolicy(
+    concurrency=1,
+    per_connector=1,
+    default=ConnectorPolicy(
+        timeouts={"verify_credentials": 20.0}, limits=Limits(memory_bytes=LIMIT, processes=32)
+    ),
+)
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def limited(hostile_on_path: None) -> AsyncIterator[Supervisor]:
+    cgroups = Cgroups.detect()
+    if not cgroups.limits_memory:
+        cgroups.close()
+        pytest.skip("no writable memory cgroup here: memory is limited per process only")
+    sup = Supervisor(Selection(allow=frozenset({"swarm", "shmfiller", "nice"})), MEMORY_POLICY, cgroups)
+    await sup.start()
+    try:
+        yield sup
+    finally:
+        await sup.close()
+
+
+async def verify(supervisor: Supervisor, connector: str, **credentials: object) -> InvocationResult:
+    """A per-call worker on the leaf the last call left (the only free one, once released)."""
+    call = Call(connector=connector, method="verify_credentials", credentials=credentials)
+    return await supervisor.invoke(call, isolation="per-call")
+
+
+async def released(supervisor: Supervisor) -> None:
+    """Until the last worker's leaf is free again (it is reaped asynchronously)."""
+    for _ in range(200):
+        if supervisor.cgroups.in_use == 0:
+            return
+        await asyncio.sleep(0.025)
+    raise AssertionError("the leaf was not released")
+
+
+def memory_cgroup(pid: int) -> str:
+    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+    return next(line.split(":", 2)[2] for line in lines if line.split(":")[1] == "memory")
+
+
+async def test_the_memory_limit_holds_for_all_a_call_forks(limited: Supervisor, tmp_path: Path) -> None:
+    report = tmp_path / "swarm"
+    result = await verify(limited, "swarm", path=str(report))
+    assert result.outcome == MemoryExceeded(LIMIT)
+    ready, leaf = report.read_text().split()
+    assert int(ready) < 4  # the kernel killed one at least: 4 times 100 MiB do not fit in 256
+    await released(limited)
+    # The leaf is reused, and what was charged to it went with the killed processes.
+    call = Call(connector="nice", method="verify_credentials")
+    nice = await limited.invoke(call, isolation="pooled")
+    assert isinstance(nice.outcome, Succeeded), nice.outcome
+    worker = int(str(nice.outcome.data["message"]).split()[1])
+    assert memory_cgroup(worker) == leaf
+    limited.retire_idle()
+
+
+async def test_files_written_to_dev_shm_count_against_the_limit(limited: Supervisor) -> None:
+    shm = [Path("/dev/shm") / f"connectord-test-{uuid.uuid4().hex}" for _ in range(2)]
+    try:
+        result = await verify(limited, "shmfiller", path=str(shm[0]), size=300)
+        assert result.outcome == MemoryExceeded(LIMIT)
+        await released(limited)
+        # The file outlives the worker and stays charged; the next worker does not pay for it.
+        assert shm[0].stat().st_size > LIMIT // 2
+        nice = await verify(limited, "nice")
+        assert isinstance(nice.outcome, Succeeded), nice.outcome
+        await released(limited)
+        assert isinstance((await verify(limited, "shmfiller", path=str(shm[1]), size=64)).outcome, Succeeded)
+    finally:
+        for path in shm:
+            path.unlink(missing_ok=True)
+
+
+async def test_a_pooled_worker_whose_daemon_runs_on_is_not_reused(
+    supervisor: Supervisor, tmp_path: Path
+) -> None:
+    if not supervisor.cgroups.available:
+        pytest.skip("without cgroups only the worker's own report tells what it left running")
+
+    async def daemonize(record: Path) -> int:
+        call = Call(connector="daemonizer", method="verify_credentials", credentials={"path": str(record)})
+        result = await supervisor.invoke(call, tenant="daemons", isolation="pooled")
+        assert isinstance(result.outcome, Succeeded), result.outcome
+        return int(str(result.outcome.data["message"]).split()[1])
+
+    first = await daemonize(tmp_path / "first")
+    daemon = int((tmp_path / "first").read_text())
+    assert await gone([daemon]), f"the daemon {daemon} outlived its call"
+    assert await gone([first])  # retired, not kept for the next call
+    second = await daemonize(tmp_path / "second")
+    assert second != first
+    assert await gone([int((tmp_path / "second").read_text())])
