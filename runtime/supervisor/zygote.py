@@ -264,7 +264,8 @@ class ZygoteClient:
         )
         theirs.close()
         # It waits for Hello before anything else: in its cgroup before the connector runs.
-        leaf = self.confinement.cgroups.acquire(self.confinement.limits.processes)
+        limits = self.confinement.limits
+        leaf = self.confinement.cgroups.acquire(limits.processes, limits.memory_bytes)
         _move_into(leaf, process.pid)
         ours.sendall(
             frame(
@@ -284,7 +285,7 @@ class ZygoteClient:
         """Kill what is left in a zygote's cgroup (what its connector's import started)."""
         if leaf is not None:
             leaf.kill()
-            _release_when_empty(self.confinement.cgroups, leaf, self.confinement.limits.processes)
+            _release_when_empty(self.confinement.cgroups, leaf)
 
     async def _first_message(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> Ready:
         """Its description, once it has confined itself (within ``start_timeout``, which
@@ -439,13 +440,11 @@ def _move_into(leaf: WorkerCgroups, pid: int) -> None:
             procs.write(str(pid))
 
 
-def _release_when_empty(
-    cgroups: Cgroups, leaf: WorkerCgroups, processes: int | None, tries: int = 250
-) -> None:
+def _release_when_empty(cgroups: Cgroups, leaf: WorkerCgroups, tries: int = 250) -> None:
     # Killed processes leave a cgroup asynchronously; look again shortly.
-    if cgroups.release(leaf, processes) or tries == 0:
+    if cgroups.release(leaf) or tries == 0:
         return
-    asyncio.get_running_loop().call_later(0.02, _release_when_empty, cgroups, leaf, processes, tries - 1)
+    asyncio.get_running_loop().call_later(0.02, _release_when_empty, cgroups, leaf, tries - 1)
 
 
 def _ended_how(code: int) -> str:

@@ -461,9 +461,11 @@ def swarm_verify(credentials):
 
 
 def shmfiller_verify(credentials):
-    """Writes ``size`` MiB to the file ``path`` (in /dev/shm): tmpfs, no process's memory."""
+    """Writes ``size`` MiB to a file named ``path`` in its own directory of /dev/shm: tmpfs,
+    no process's memory."""
     chunk = b"\x01" * (1024 * 1024)
-    with open(credentials["path"], "wb") as f:
+    own = os.path.join("/dev/shm", os.path.basename(os.environ["TMPDIR"]))
+    with open(os.path.join(own, os.path.basename(credentials["path"])), "wb") as f:
         for _ in range(credentials["size"]):
             f.write(chunk)
     return connectord.verified(f"pid {os.getpid()}")
