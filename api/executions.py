@@ -14,8 +14,8 @@ from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
 from connectord.runtime.executions.results import decode_logs, decode_outcome, rejection_reason
-from connectord.runtime.outcomes import Succeeded
 from connectord.runtime.store.records import FinishedExecution
+from connectord.sandbox.outcomes import Succeeded
 
 NOT_READY = {"message": "Result not ready yet."}
 MISSING = {"message": "Result does not exist."}

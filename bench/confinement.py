@@ -29,11 +29,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from connectord.runtime.supervisor.syscall_filter import compiled_filter
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.confinement import Preparations, Prepared, remove_trees
 from connectord.sandbox.enclosure import enclose
 from connectord.sandbox.protocol import Hello, Limits, Preload, Spawn
+from connectord.sandbox.syscall_filter import compiled_filter
 from connectord.sandbox.worker import _confine
 
 HIDDEN = "/var/lib/connectord-bench"

@@ -20,11 +20,12 @@ import time
 from pathlib import Path
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Succeeded
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+from connectord.sandbox.supervisor import Supervisor
 
 LOGGER = """
 import logging
@@ -58,10 +59,10 @@ async def cpu_ms_per_call(supervisor: Supervisor, size: int, calls: int) -> floa
         method="verify_credentials",
         credentials={"token": "tok-bench-secret-1", "size": size},
     )
-    await supervisor.invoke(call)  # warm
+    await run_in_sandbox(supervisor, call)  # warm
     started = time.process_time()
     for _ in range(calls):
-        result = await supervisor.invoke(call)
+        result = await run_in_sandbox(supervisor, call)
         assert isinstance(result.outcome, Succeeded), result.outcome
     return (time.process_time() - started) * 1000 / calls
 

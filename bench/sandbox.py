@@ -35,12 +35,13 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
+from connectord.sandbox.outcomes import Succeeded
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import Supervisor
 
 HERE = Path(__file__).resolve().parent
 NOOP = """
@@ -94,7 +95,7 @@ async def timed_calls(
     async def caller(count: int) -> None:
         for _ in range(count):
             started = time.perf_counter()
-            result = await supervisor.invoke(call, isolation=isolation)
+            result = await run_in_sandbox(supervisor, call, isolation=isolation)
             latencies.append((time.perf_counter() - started) * 1e6)
             if not isinstance(result.outcome, Succeeded):
                 raise SystemExit(f"unexpected outcome: {result.outcome}")
@@ -166,15 +167,13 @@ def procs_check_us(supervisor: Supervisor, rounds: int = 20000) -> float | None:
 
 
 async def measure(calls: int, callers: int, limits: Limits) -> dict[str, Any]:
-    policy = SandboxPolicy(
-        concurrency=callers, per_connector=callers, default=ConnectorPolicy(limits=limits)
-    )
+    policy = SandboxPolicy(concurrency=callers, per_connector=callers, default=ConnectorPolicy(limits=limits))
     supervisor = Supervisor(Selection(), policy, Cgroups.detect())
     await supervisor.start()
     try:
         # A first call starts the connector's zygote (its socket is no leak) and imports
         # what checking a call needs (neither is growth).
-        await supervisor.invoke(Call(connector="noop", method="verify_credentials"))
+        await run_in_sandbox(supervisor, Call(connector="noop", method="verify_credentials"))
         fds_before, rss_before = len(os.listdir("/proc/self/fd")), rss_kb(os.getpid())
         per_call = await connectord_run(supervisor, "per-call", calls, callers)
         pooled = await connectord_run(supervisor, "pooled", calls, callers)

@@ -99,9 +99,9 @@ from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store.records import DefinitionRecord, NewJob
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.store.sqlite import SQLiteStore
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.policy import SandboxPolicy
+from connectord.sandbox.supervisor import Supervisor
 
 DB_FILE = "connectord.sqlite3"
 KEY_FILE = "bench.key"

@@ -1,70 +1,42 @@
-"""A call of one hook of one connector: a design-time call (verify_credentials,
-select_model, get_meta_model) or a job (run_job); whether it is valid, and how it runs.
+"""Whether a call (``connectord.sandbox.calls.Call``) may run: its connector, action,
+model method or job type, its credentials and params against their schemas, and what of
+it must be masked.
 
 ``check_call`` is what the API and the CLI use to refuse a bad call before anything runs;
-``run_call`` executes a checked call against a registry and always returns an Outcome.
+``run_call`` executes a checked call against a registry in this process and always returns
+an Outcome; ``run_in_sandbox`` checks a call and runs it in a sandboxed worker.
 """
 
 from __future__ import annotations
 
 import functools
-import inspect
+import logging
 import re
+import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
-from connectord.plugins.errors import ConfigError
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
 from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.types import (
     ConnectorInfo,
-    JobResult,
     JobType,
-    MetaModel,
-    SelectQuery,
-    SelectResult,
-    VerifyResult,
     not_verified,
 )
-from connectord.runtime.bounds import NESTS_TOO_DEEP
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor, kept_rejection, secret_values, url_passwords
+from connectord.sandbox.calls import Call, invoke_hook
+from connectord.sandbox.outcomes import Crashed, Outcome, Rejected, Succeeded
+from connectord.sandbox.redact import Redactor, kept_rejection, secret_values, url_passwords
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.zygote_client import ZygoteError
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     # Imported where used: workers and their zygotes run hooks but never validate, and
     # every module a zygote holds makes each fork of it slower.
     import jsonschema
-
-#: The design-time calls: what the exec API schedules and ``connectord call`` runs.
-DesignTimeMethod = Literal["verify_credentials", "select_model", "get_meta_model"]
-Method = Literal[DesignTimeMethod, "run_job"]
-METHODS: tuple[DesignTimeMethod, ...] = ("verify_credentials", "select_model", "get_meta_model")
-RESULT_TYPES: dict[str, type[msgspec.Struct]] = {
-    "verify_credentials": VerifyResult,
-    "select_model": SelectResult,
-    "get_meta_model": MetaModel,
-    "run_job": JobResult,
-}
-
-
-class Call(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
-    """One invocation of one hook of one connector.
-
-    A job is a call too, ``method="run_job"``, with the fields mapped as follows:
-    ``action`` is the job type's code, ``cfg`` the job's params, and ``credentials`` the
-    account's credentials when the job type ``needs_account`` (else empty). ``model_method``
-    and ``query`` are not used.
-    """
-
-    connector: str
-    method: Method
-    credentials: dict[str, Any] = msgspec.field(default_factory=dict)
-    action: str | None = None
-    model_method: str | None = None
-    cfg: dict[str, Any] = msgspec.field(default_factory=dict)
-    query: SelectQuery = msgspec.field(default_factory=SelectQuery)
 
 
 class InvalidCallError(ValueError):
@@ -159,36 +131,6 @@ def refuse_credentials(info: ConnectorInfo, call: Call) -> Outcome | None:
     return Rejected("InvalidCredentials", message, field)
 
 
-def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
-    """Call the hook and check its result. Messages are not redacted here: the caller,
-    which knows the secrets, does that."""
-    try:
-        raw = registry.call(call.connector, call.method, **_hook_kwargs(call))
-        if inspect.isawaitable(raw):
-            import asyncio  # a zygote whose connector has coroutine hooks imports it beforehand
-
-            raw = asyncio.run(_await(raw))
-        return Succeeded(_as_result(call.method, raw))
-    except _InvalidResultError as exc:
-        return Rejected("InvalidResult", str(exc))
-    except Exception as exc:
-        return _rejection(exc)
-
-
-def _rejection(exc: Exception) -> Rejected:
-    """What the connector raised, as texts: its own ``__str__`` may raise, and a
-    ConfigError's ``field`` may be anything, not only the name it should be."""
-    field = exc.field if isinstance(exc, ConfigError) else None
-    return Rejected(type(exc).__name__, _shown(exc), None if field is None else _shown(field))
-
-
-def _shown(value: object) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return f"({type(value).__name__} that cannot be shown)"
-
-
 def _require_hook(registry: ConnectorLookup, call: Call) -> None:
     if not registry.implements(call.connector, call.method):
         raise HookNotImplementedError(call.connector, call.method)
@@ -213,17 +155,6 @@ def _check_job(registry: ConnectorLookup, info: ConnectorInfo, call: Call) -> No
         raise InvalidCallError(*problem)
 
 
-def _hook_kwargs(call: Call) -> dict[str, Any]:
-    if call.method == "verify_credentials":
-        return {"credentials": call.credentials}
-    if call.method == "run_job":
-        return {"job_type": call.action, "params": call.cfg, "credentials": call.credentials}
-    kwargs: dict[str, Any] = {"action": call.action, "credentials": call.credentials, "cfg": call.cfg}
-    if call.method == "select_model":
-        kwargs |= {"method": call.model_method, "query": call.query}
-    return kwargs
-
-
 @functools.lru_cache(maxsize=256)
 def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
     """A validator per distinct schema, credentials or params (building one costs far more
@@ -231,20 +162,6 @@ def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
     import jsonschema
 
     return jsonschema.Draft202012Validator(msgspec.json.decode(schema))
-
-
-_SAMPLE_RESULTS: dict[str, Any] = {
-    "verify_credentials": {"verified": True, "message": "", "failure": {"kind": "auth", "field": "f"}},
-    "select_model": {"options": [{"value": "v", "label": "l"}], "next_cursor": None},
-    "get_meta_model": {"in": {}, "out": {}},
-    "run_job": {"data": {"rows": [[1, "a"]]}, "outputs": {"count": 1}},
-}
-
-
-def warm_result_type(method: str) -> None:
-    """Have msgspec build its converter for ``method``'s result type now (it does so lazily,
-    on first use), in the zygote, rather than in every worker."""
-    _as_result(method, _SAMPLE_RESULTS[method])
 
 
 def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
@@ -330,28 +247,21 @@ def _rule_text(error: jsonschema.ValidationError) -> str:
     return f"expected {value}" if isinstance(value, str | int | float | list) else "invalid value"
 
 
-class _InvalidResultError(ValueError):
-    pass
-
-
-def checked_result(method: str, data: Any) -> Any:
-    """``data`` as the method's result type allows it; ValueError if it does not fit."""
-    return _as_result(method, data)
-
-
-def _as_result(method: str, raw: Any) -> Any:
-    result_type = RESULT_TYPES[method]
-    if raw is None:
-        raise _InvalidResultError(f"{method} returned nothing")
+async def run_in_sandbox(
+    supervisor: Supervisor, call: Call, *, invocation_id: str | None = None, **options: Any
+) -> InvocationResult:
+    """Check ``call`` against the connectors' descriptions (raises InvalidCallError and
+    the lookup errors, as ``check_call``), refuse credentials that break the connector's
+    schema without running it, and run it in a sandboxed worker with its secrets masked.
+    ``options``: those of ``Supervisor.invoke``."""
+    invocation_id = invocation_id or uuid.uuid4().hex
     try:
-        # Through builtins, so a Struct built with wrong field types is caught as well.
-        result = msgspec.convert(msgspec.to_builtins(raw), result_type)
-    except (msgspec.ValidationError, TypeError) as exc:
-        raise _InvalidResultError(f"{method} returned an invalid {result_type.__name__}: {exc}") from None
-    except RecursionError:
-        raise _InvalidResultError(NESTS_TOO_DEEP) from None
-    return msgspec.to_builtins(result)
-
-
-async def _await(awaitable: Any) -> Any:
-    return await awaitable
+        await supervisor.ensure_described()
+    except ZygoteError as exc:
+        log.error("cannot run %s: %s", call.connector, exc)
+        return InvocationResult(invocation_id, Crashed(), [], 0.0)
+    info = check_call(supervisor.catalog, call)
+    refused = refuse_credentials(info, call)
+    return await supervisor.invoke(
+        call, redactor_for(info, call), refused=refused, invocation_id=invocation_id, **options
+    )

@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 
 from connectord.runtime.config import ConfigurationError
-from connectord.runtime.supervisor.policy import SandboxPolicy
+from connectord.sandbox.policy import SandboxPolicy
 
 FILE_NAME = "connectord.toml"
 

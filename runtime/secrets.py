@@ -22,7 +22,7 @@ import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from connectord.runtime.config import ENV_PREFIX, ConfigurationError
-from connectord.runtime.redact import MASK
+from connectord.sandbox.redact import MASK
 
 __all__ = [
     "API_KEY_PREFIX",

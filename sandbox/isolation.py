@@ -176,7 +176,7 @@ def apply_limits(limits: Limits, address_space_at_start: int) -> None:
         # RLIMIT_AS counts address space, and a worker starts with the zygote's mappings
         # (shared libraries, arenas); the limit is what the call may add on top of those.
         # It binds each process alone: the worker's memory cgroup, where the supervisor has
-        # one, bounds them all together (runtime/supervisor/cgroups.py). This one still
+        # one, bounds them all together (sandbox/cgroups.py). This one still
         # turns a single runaway allocation into a MemoryError, before the cgroup's kill.
         _set(resource.RLIMIT_AS, address_space_at_start + limits.memory_bytes)
     if limits.cpu_seconds is not None:
@@ -338,7 +338,7 @@ class _SockFprog(ctypes.Structure):
 
 class SyscallFilter:
     """A compiled seccomp BPF program (8 bytes per instruction) in the form the kernel
-    takes. The supervisor compiles it (runtime/supervisor/syscall_filter.py); the zygote
+    takes. The supervisor compiles it (sandbox/syscall_filter.py); the zygote
     builds this once, so that a worker only makes the two system calls that load it."""
 
     def __init__(self, program: bytes) -> None:

@@ -13,9 +13,9 @@ from typing import Annotated
 import msgspec
 
 from connectord.plugins.manager import Catalog
-from connectord.runtime.bounds import NESTS_TOO_DEEP, NOT_UTF8
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Outcome
+from connectord.sandbox.bounds import NESTS_TOO_DEEP, NOT_UTF8
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Outcome
 
 MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
@@ -38,7 +38,7 @@ class Limits(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fie
     #: /dev/null) is mounted over each in a mount namespace of its own. The server adds its
     #: data directory and store, so no connector (nor a tenant's SQL query) reaches them.
     hidden_paths: list[str] = msgspec.field(default_factory=list)
-    #: Refuse (EPERM) the system calls listed in runtime/supervisor/syscall_filter.py:
+    #: Refuse (EPERM) the system calls listed in sandbox/syscall_filter.py:
     #: tracing, mounts and namespaces, kernel modules, bpf, io_uring, keyrings, ...
     #: None (the default): wherever libseccomp is installed; True: required (the server
     #: does not start without it); False: off.

@@ -19,18 +19,18 @@ import time
 import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry
-from connectord.runtime.bounds import (
+from connectord.sandbox import isolation
+from connectord.sandbox.bounds import (
     NESTS_TOO_DEEP,
     NOT_UNICODE,
     TOO_LARGE_INTEGER,
     nests_too_deep,
     without_surrogates,
 )
-from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
-from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected, Succeeded
-from connectord.sandbox import isolation
+from connectord.sandbox.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.confinement import Prepared
+from connectord.sandbox.outcomes import MemoryExceeded, Outcome, Rejected, Succeeded
 from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, Spawn, frame
 
 

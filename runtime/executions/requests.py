@@ -8,7 +8,7 @@ import msgspec
 
 from connectord.plugins.types import SelectQuery
 from connectord.runtime.bodies import InvalidRequestError, decode_json
-from connectord.runtime.calls import DesignTimeMethod
+from connectord.sandbox.calls import DesignTimeMethod
 
 #: Seed 001's table: the parameters each execution type requires (besides its type and component).
 REQUIRED: dict[str, tuple[str, ...]] = {

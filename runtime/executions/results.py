@@ -6,7 +6,8 @@ from typing import Any
 
 import msgspec
 
-from connectord.runtime.outcomes import (
+from connectord.sandbox.logs import LogLine
+from connectord.sandbox.outcomes import (
     Cancelled,
     Crashed,
     MemoryExceeded,
@@ -15,7 +16,6 @@ from connectord.runtime.outcomes import (
     Succeeded,
     TimedOut,
 )
-from connectord.runtime.supervisor.logs import LogLine
 
 _outcome_decoder = msgspec.msgpack.Decoder(Outcome)
 _logs_decoder = msgspec.msgpack.Decoder(list[LogLine])

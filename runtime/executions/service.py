@@ -22,11 +22,10 @@ import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.types import ConnectorInfo, SelectQuery
-from connectord.runtime.calls import Call, InvalidCallError, check_call
+from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
 from connectord.runtime.executions.results import encode_logs, encode_outcome
-from connectord.runtime.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
@@ -39,9 +38,11 @@ from connectord.runtime.store.records import (
     StoreUnavailableError,
 )
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
-from connectord.runtime.supervisor.logs import LogLine
-from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.runtime.waiters import Waiters
+from connectord.sandbox.calls import Call
+from connectord.sandbox.logs import LogLine
+from connectord.sandbox.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
+from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -455,7 +456,7 @@ class Executions:
             log.error("execution %s: its inputs cannot be read with the configured keys", execution_id)
             return Rejected("Unreadable", "the execution's inputs cannot be read by this server"), []
         try:
-            result = await self.supervisor.invoke(call, invocation_id=execution_id, tenant=tenant_id)
+            result = await run_in_sandbox(self.supervisor, call, invocation_id=execution_id, tenant=tenant_id)
         except (InvalidCallError, UnknownConnectorError, HookNotImplementedError) as exc:
             # Checked when scheduled; the connector changed since (uninstalled, upgraded).
             return Rejected("Unavailable", str(exc)), []

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
-from connectord.runtime.calls import Call, InvalidCallError
+from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs.binding import (
@@ -32,15 +32,16 @@ from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.planning import retry_at
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.jobs.views import job_view
-from connectord.runtime.outcomes import Cancelled, Outcome, Rejected, Succeeded
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
 from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, Reaped, StoreUnavailableError
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
-from connectord.runtime.supervisor.logs import LogLine
-from connectord.runtime.supervisor.supervisor import Supervisor
 from connectord.runtime.waiters import Waiters
+from connectord.sandbox.calls import Call
+from connectord.sandbox.logs import LogLine
+from connectord.sandbox.outcomes import Cancelled, Outcome, Rejected, Succeeded
+from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -265,8 +266,8 @@ class JobRunner:
             connector=connector, method="run_job", credentials=credentials, action=job.job_type, cfg=params
         )
         try:
-            result = await self.supervisor.invoke(
-                call, invocation_id=job.id, tenant=job.tenant_id, timeout=job.timeout
+            result = await run_in_sandbox(
+                self.supervisor, call, invocation_id=job.id, tenant=job.tenant_id, timeout=job.timeout
             )
         except (InvalidCallError, UnknownConnectorError, HookNotImplementedError) as exc:
             return Rejected("Unavailable", str(exc)), []

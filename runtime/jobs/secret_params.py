@@ -9,7 +9,7 @@ from typing import Any
 from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
-from connectord.runtime.redact import MASK
+from connectord.sandbox.redact import MASK
 
 
 def masked(job_type: JobType | None, params: dict[str, Any]) -> dict[str, Any]:

@@ -47,7 +47,7 @@ from connectord.runtime.store.records import (
     Principal,
 )
 from connectord.runtime.store.runner import StoreRunner
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,14 @@ from tests.conftest import TEST_TEMP
 from connectord.connectors.shop.demo import DEMO_KEY, DEMO_SECRET, demo_shop_in_thread, serve_in_thread
 from connectord.connectors.shop.demo.data import build_catalogue
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call, InvalidCallError
-from connectord.runtime.outcomes import Rejected, Succeeded
-from connectord.runtime.redact import MASK
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import InvalidCallError, run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Rejected, Succeeded
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.redact import MASK
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -48,7 +49,7 @@ async def run_job(
     supervisor: Supervisor, connector: str, code: str, params: dict[str, Any], **credentials: Any
 ) -> InvocationResult:
     call = Call(connector=connector, method="run_job", action=code, cfg=params, credentials=credentials)
-    return await supervisor.invoke(call)
+    return await run_in_sandbox(supervisor, call)
 
 
 def succeeded(result: InvocationResult) -> dict[str, Any]:

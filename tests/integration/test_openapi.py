@@ -34,11 +34,11 @@ from connectord.api.keys import STORE, STORE_RUNNER
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
-from connectord.runtime.outcomes import Rejected, Succeeded
 from connectord.runtime.secrets import MASK, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import StoreUnavailableError
-from connectord.runtime.supervisor.logs import LogLine
+from connectord.sandbox.logs import LogLine
+from connectord.sandbox.outcomes import Rejected, Succeeded
 
 pytestmark = pytest.mark.integration
 

@@ -22,9 +22,10 @@ from connectord.connectors.shop.demo import (
 from connectord.connectors.shop.demo.data import build_catalogue
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import Call, run_call
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import MASK
+from connectord.runtime.calls import run_call
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
+from connectord.sandbox.redact import MASK
 
 WRONG_KEY = "ck_wrong_key_0000"
 WRONG_SECRET = "cs_wrong_secret_0000"

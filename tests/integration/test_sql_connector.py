@@ -19,8 +19,9 @@ from psycopg import sql
 from connectord.connectors.sql.names import parse_table
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import Call, Method, run_call
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
+from connectord.runtime.calls import run_call
+from connectord.sandbox.calls import Call, Method
+from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 
 SECRET = "Sup3r-Secret-pw"
 

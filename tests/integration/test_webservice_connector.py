@@ -28,8 +28,9 @@ from connectord.connectors.webservice import (
 from connectord.plugins.errors import ConfigError, ConnectorError, UpstreamError
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import Call, run_call
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
+from connectord.runtime.calls import run_call
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 
 USER, PASSWORD = "shop", "pa55-w0rd-basic"
 TOKEN = "tok-bearer-9f8e7d6c"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectord.runtime.bounds import MAX_DEPTH, nests_too_deep, without_surrogates
+from connectord.sandbox.bounds import MAX_DEPTH, nests_too_deep, without_surrogates
 
 
 def nested(depth: int) -> Any:

@@ -8,9 +8,10 @@ import pytest
 
 import connectord
 from connectord.plugins.manager import PluginSource, Selection, load_connectors
-from connectord.runtime.calls import Call, InvalidCallError, run_call
-from connectord.runtime.outcomes import Rejected, Succeeded
-from connectord.runtime.redact import MASK
+from connectord.runtime.calls import InvalidCallError, run_call
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Rejected, Succeeded
+from connectord.sandbox.redact import MASK
 
 SECRET = "tok-very-secret-9"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from connectord.runtime.supervisor.cgroups import MemoryCgroup
+from connectord.sandbox.cgroups import MemoryCgroup
 
 V1_UNLIMITED = "9223372036854771712"
 

@@ -8,12 +8,11 @@ import sys
 
 import pytest
 
-from connectord.runtime.supervisor import syscall_filter
-from connectord.runtime.supervisor.host import Host, SandboxUnavailableError
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
-from connectord.sandbox import isolation, landlock
+from connectord.sandbox import isolation, landlock, syscall_filter
+from connectord.sandbox.host import Host, SandboxUnavailableError
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import Supervisor
 
 
 def test_landlock_handles_only_the_rights_the_kernel_knows() -> None:

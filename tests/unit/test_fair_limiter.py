@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from connectord.runtime.supervisor.fairness import FairLimiter
+from connectord.sandbox.fairness import FairLimiter
 
 
 async def hold(limiter: FairLimiter, key: str, log: list[str], release: asyncio.Event) -> None:

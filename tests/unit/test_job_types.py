@@ -17,17 +17,11 @@ from connectord.plugins.manager import (
 )
 from connectord.plugins.secret_marks import bad_secret_mark, marked_values
 from connectord.plugins.types import JobType
-from connectord.runtime.calls import (
-    Call,
-    InvalidCallError,
-    check_call,
-    params_problem,
-    redactor_for,
-    run_call,
-)
-from connectord.runtime.outcomes import Rejected, Succeeded
-from connectord.runtime.redact import MASK, url_passwords
-from connectord.runtime.supervisor.policy import ConnectorPolicy
+from connectord.runtime.calls import InvalidCallError, check_call, params_problem, redactor_for, run_call
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Rejected, Succeeded
+from connectord.sandbox.policy import ConnectorPolicy
+from connectord.sandbox.redact import MASK, url_passwords
 
 ONLY_EXTRA = Selection(builtins=False, entry_points=False)
 TOKEN = "tok-param-secret-77"

@@ -1,8 +1,8 @@
 import base64
 from urllib.parse import quote
 
-from connectord.runtime.bounds import cut_note
-from connectord.runtime.redact import MASK, Redactor, secret_values
+from connectord.sandbox.bounds import cut_note
+from connectord.sandbox.redact import MASK, Redactor, secret_values
 
 
 def test_masks_the_value_and_its_encoded_forms() -> None:

@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
-from connectord.runtime import redact
 from connectord.runtime.config import ConfigurationError
 from connectord.runtime.secrets import (
     KEY_FILE,
@@ -19,6 +18,7 @@ from connectord.runtime.secrets import (
     new_api_key,
     unmask,
 )
+from connectord.sandbox import redact
 
 
 def key() -> str:

@@ -12,8 +12,9 @@ from connectord.connectors.webservice.auth import auth_headers, secret_field
 from connectord.connectors.webservice.schemas import CREDENTIALS_SCHEMA
 from connectord.plugins.errors import ConfigError
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
-from connectord.runtime.calls import Call, run_call
-from connectord.runtime.outcomes import Succeeded
+from connectord.runtime.calls import run_call
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Succeeded
 
 
 @pytest.fixture(scope="module")

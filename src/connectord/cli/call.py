@@ -26,11 +26,12 @@ from connectord.cli.common import (
 from connectord.cli.exits import CliError
 from connectord.plugins.manager import HookNotImplementedError
 from connectord.plugins.types import MAX_PAGE, SelectQuery
-from connectord.runtime.calls import METHODS, Call, InvalidCallError
-from connectord.runtime.outcomes import Outcome, Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
-from connectord.runtime.supervisor.zygote import ZygoteError
+from connectord.runtime.calls import InvalidCallError, run_in_sandbox
+from connectord.sandbox.calls import METHODS, Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Outcome, Succeeded
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.zygote_client import ZygoteError
 
 EPILOG = """\
 JSON options take inline JSON, @FILE or - (standard input). The outcome is printed as
@@ -130,7 +131,7 @@ async def _invoke(
 ) -> InvocationResult:
     try:
         await supervisor.start()  # raises ZygoteError when the connectors cannot be loaded
-        return await supervisor.invoke(call, timeout=timeout, isolation=isolation)
+        return await run_in_sandbox(supervisor, call, timeout=timeout, isolation=isolation)
     finally:
         await supervisor.close()
 

@@ -11,7 +11,7 @@ from typing import Any
 from connectord.cli.exits import CliError
 from connectord.runtime.config import Settings, parse_id_list, settings_from_env
 from connectord.runtime.config_file import load_config_file
-from connectord.runtime.supervisor.policy import SandboxPolicy
+from connectord.sandbox.policy import SandboxPolicy
 
 
 def add_connector_options(parser: argparse.ArgumentParser) -> None:

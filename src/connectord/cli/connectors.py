@@ -11,8 +11,8 @@ import msgspec
 from connectord.cli.common import add_config_option, add_connector_options, sandbox_policy, settings_from_args
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
-from connectord.runtime.supervisor.supervisor import Supervisor
-from connectord.runtime.supervisor.zygote import ZygoteError
+from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.zygote_client import ZygoteError
 
 
 def register(commands: argparse._SubParsersAction) -> None:

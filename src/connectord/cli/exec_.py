@@ -28,7 +28,7 @@ from connectord.client import (
     WaitTimeout,
 )
 from connectord.client._protocol import WAIT_TIMEOUT
-from connectord.runtime.calls import METHODS
+from connectord.sandbox.calls import METHODS
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 

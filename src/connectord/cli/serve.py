@@ -38,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
     from connectord.runtime.key_check import check_secret_key
     from connectord.runtime.secrets import load_secret_box
     from connectord.runtime.store import open_store, prepare_data_dir
-    from connectord.runtime.supervisor.cgroups import Cgroups
-    from connectord.runtime.supervisor.supervisor import Supervisor
-    from connectord.runtime.supervisor.zygote import ZygoteError
+    from connectord.sandbox.cgroups import Cgroups
     from connectord.sandbox.isolation import forbid_inspection
+    from connectord.sandbox.supervisor import Supervisor
+    from connectord.sandbox.zygote_client import ZygoteError
 
     # The server holds every tenant's credentials and the key to them: no process of the
     # same user (a connector's worker included) may read its memory or environment.

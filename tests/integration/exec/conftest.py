@@ -21,10 +21,10 @@ from connectord.runtime.config import Settings
 from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import AccountRecord
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import Supervisor
 
 SOURCE = Path(__file__).with_name("echo_connector.py")
 

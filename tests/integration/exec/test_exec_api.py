@@ -9,10 +9,10 @@ import pytest
 
 from connectord.api.keys import EXECUTIONS
 from connectord.runtime.executions.results import encode_outcome
-from connectord.runtime.outcomes import Cancelled
-from connectord.runtime.redact import MASK
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store import open_store
+from connectord.sandbox.outcomes import Cancelled
+from connectord.sandbox.redact import MASK
 
 from .conftest import Api, basic
 
@@ -499,7 +499,7 @@ async def test_a_public_url_is_used_for_locations(
     from connectord.runtime.config import Settings
     from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
     from connectord.runtime.store import open_store
-    from connectord.runtime.supervisor.supervisor import Supervisor
+    from connectord.sandbox.supervisor import Supervisor
 
     settings = Settings(data_dir=tmp_path, public_url="https://api.example.test/base")
     store = open_store(settings)

@@ -16,7 +16,7 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.supervisor import Supervisor
 
 from .conftest import basic
 

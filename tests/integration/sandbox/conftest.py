@@ -13,10 +13,10 @@ import pytest_asyncio
 from tests.conftest import TEST_TEMP
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import Supervisor
 
 SOURCE = Path(__file__).with_name("hostile_connectors.py")
 MODULE = "connectord_hostile"

@@ -424,6 +424,8 @@ class Shaper:
 
 
 shaper = Shaper()
+
+
 def _memory_cgroup():
     with open("/proc/self/cgroup") as f:
         return next((line.split(":", 2)[2].strip() for line in f if line.split(":")[1] == "memory"), "")

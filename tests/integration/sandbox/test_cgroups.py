@@ -14,12 +14,13 @@ import pytest_asyncio
 from tests.conftest import TEST_TEMP
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import MemoryExceeded, Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import MemoryExceeded, Succeeded
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 from .test_hostile_connectors import gone
 
@@ -54,7 +55,7 @@ async def limited(hostile_on_path: None) -> AsyncIterator[Supervisor]:
 async def verify(supervisor: Supervisor, connector: str, **credentials: object) -> InvocationResult:
     """A per-call worker on the leaf the last call left (the only free one, once released)."""
     call = Call(connector=connector, method="verify_credentials", credentials=credentials)
-    return await supervisor.invoke(call, isolation="per-call")
+    return await run_in_sandbox(supervisor, call, isolation="per-call")
 
 
 async def released(supervisor: Supervisor) -> None:
@@ -83,7 +84,7 @@ async def test_the_memory_limit_holds_for_all_a_call_forks(limited: Supervisor, 
     await released(limited)
     # The leaf is reused, and what was charged to it went with the killed processes.
     call = Call(connector="nice", method="verify_credentials")
-    nice = await limited.invoke(call, isolation="pooled")
+    nice = await run_in_sandbox(limited, call, isolation="pooled")
     assert isinstance(nice.outcome, Succeeded), nice.outcome
     worker = int(str(nice.outcome.data["message"]).split()[1])
     assert memory_cgroup(worker) == leaf
@@ -113,7 +114,7 @@ async def test_a_pooled_worker_whose_daemon_runs_on_is_not_reused(
 
     async def daemonize(record: Path) -> int:
         call = Call(connector="daemonizer", method="verify_credentials", credentials={"path": str(record)})
-        result = await supervisor.invoke(call, tenant="daemons", isolation="pooled")
+        result = await run_in_sandbox(supervisor, call, tenant="daemons", isolation="pooled")
         assert isinstance(result.outcome, Succeeded), result.outcome
         return int(str(result.outcome.data["message"]).split()[1])
 

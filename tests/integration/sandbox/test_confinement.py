@@ -15,12 +15,13 @@ import msgspec
 import pytest
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.calls import run_in_sandbox
 from connectord.sandbox import landlock
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Succeeded
+from connectord.sandbox.policy import SandboxPolicy
+from connectord.sandbox.supervisor import Supervisor
 
 from .conftest import DEFAULT
 
@@ -46,7 +47,8 @@ async def prober(hostile_on_path: None, **limits: Any) -> AsyncIterator[Supervis
 async def probe(supervisor: Supervisor, what: str, path: Path | str = "", isolation: str = "per-call") -> str:
     """What the prober says of trying ``what``: "done", or the error it got."""
     credentials = {"probe": what, "path": str(path)}
-    result = await supervisor.invoke(
+    result = await run_in_sandbox(
+        supervisor,
         Call(connector="prober", method="verify_credentials", credentials=credentials),
         isolation=isolation,  # type: ignore[arg-type]
     )
@@ -56,7 +58,8 @@ async def probe(supervisor: Supervisor, what: str, path: Path | str = "", isolat
 
 async def pid_of_probe(supervisor: Supervisor, what: str, path: Path, isolation: str) -> str:
     credentials = {"probe": what, "path": str(path)}
-    result = await supervisor.invoke(
+    result = await run_in_sandbox(
+        supervisor,
         Call(connector="prober", method="verify_credentials", credentials=credentials),
         isolation=isolation,  # type: ignore[arg-type]
     )

@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Crashed, MemoryExceeded, Rejected, Succeeded, TimedOut
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Crashed, MemoryExceeded, Rejected, Succeeded, TimedOut
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 from .conftest import GRACE, TIMEOUT
 
@@ -25,8 +26,8 @@ SLACK = 1.5
 
 
 async def verify(supervisor: Supervisor, connector: str, **credentials: Any) -> InvocationResult:
-    return await supervisor.invoke(
-        Call(connector=connector, method="verify_credentials", credentials=credentials)
+    return await run_in_sandbox(
+        supervisor, Call(connector=connector, method="verify_credentials", credentials=credentials)
     )
 
 

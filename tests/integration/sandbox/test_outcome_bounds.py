@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from connectord.runtime.bounds import MAX_DEPTH, MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Rejected, Succeeded
-from connectord.runtime.redact import MASK
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.bounds import MAX_DEPTH, MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.sandbox.calls import Call
+from connectord.sandbox.outcomes import Rejected, Succeeded
+from connectord.sandbox.redact import MASK
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,7 +23,7 @@ TOKEN = "tok-0123456789-secret"
 
 async def shape(supervisor: Supervisor, probe: str, **credentials: Any) -> InvocationResult:
     call = Call(connector="shaper", method="verify_credentials", credentials={"probe": probe, **credentials})
-    return await supervisor.invoke(call)
+    return await run_in_sandbox(supervisor, call)
 
 
 def assert_quiet(caplog: pytest.LogCaptureFixture) -> None:
@@ -85,7 +86,7 @@ async def test_exceptions_that_do_not_say_what_they_should_are_still_rejections(
 
 async def test_an_integer_msgpack_cannot_carry_is_rejected_not_a_crash(supervisor: Supervisor) -> None:
     call = Call(connector="shaper", method="get_meta_model", action="deep", cfg={"integer": 2**40})
-    result = await supervisor.invoke(call)
+    result = await run_in_sandbox(supervisor, call)
     assert result.outcome == Rejected("InvalidResult", "the result holds an integer beyond 64 bits")
 
 
@@ -118,7 +119,7 @@ async def test_a_result_nested_deeper_than_the_limit_is_rejected(
 ) -> None:
     async def meta(depth: int) -> InvocationResult:
         call = Call(connector="shaper", method="get_meta_model", action="deep", cfg={"depth": depth})
-        return await supervisor.invoke(call)
+        return await run_in_sandbox(supervisor, call)
 
     rejected = Rejected("InvalidResult", f"the result nests deeper than {MAX_DEPTH} levels")
     with caplog.at_level(logging.WARNING):

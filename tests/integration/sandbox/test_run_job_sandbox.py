@@ -14,12 +14,13 @@ import pytest
 import pytest_asyncio
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call, InvalidCallError
-from connectord.runtime.outcomes import Rejected, Succeeded, TimedOut
-from connectord.runtime.redact import MASK
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import InvalidCallError, run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Rejected, Succeeded, TimedOut
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+from connectord.sandbox.redact import MASK
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -59,7 +60,7 @@ async def run_job(
     supervisor: Supervisor, code: str, timeout: float | None = None, **params: Any
 ) -> InvocationResult:
     call = Call(connector="jobhostile", method="run_job", action=code, cfg=params)
-    return await supervisor.invoke(call, timeout=timeout)
+    return await run_in_sandbox(supervisor, call, timeout=timeout)
 
 
 async def test_the_catalog_knows_the_job_types(supervisor: Supervisor) -> None:
@@ -130,7 +131,7 @@ async def test_pooled_workers_run_jobs_too(supervisor: Supervisor) -> None:
     call = Call(connector="jobhostile", method="run_job", action="hostile.nap", cfg={"seconds": 0})
     pids = set()
     for _ in range(3):
-        result = await supervisor.invoke(call, tenant="pool", isolation="pooled")
+        result = await run_in_sandbox(supervisor, call, tenant="pool", isolation="pooled")
         assert isinstance(result.outcome, Succeeded), result.outcome
         pids.add(result.outcome.data["data"]["pid"])
     assert len(pids) == 1

@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Cancelled, Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.supervisor import InvocationResult, Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Cancelled, Succeeded
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 from .conftest import GROWER_MAX_RSS, POLICY
 
@@ -23,7 +24,8 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def nice(supervisor: Supervisor, tenant: str = "default", isolation: str = "pooled") -> int:
-    result = await supervisor.invoke(
+    result = await run_in_sandbox(
+        supervisor,
         Call(connector="nice", method="verify_credentials"),
         tenant=tenant,
         isolation=isolation,  # type: ignore[arg-type]
@@ -51,7 +53,7 @@ async def test_pooled_workers_are_recycled_after_their_call_budget(supervisor: S
 async def test_pooled_workers_are_recycled_once_they_grew_past_the_rss_limit(supervisor: Supervisor) -> None:
     async def grow(megabytes: int) -> str:
         call = Call(connector="grower", method="verify_credentials", credentials={"size": megabytes})
-        result = await supervisor.invoke(call, tenant="rss", isolation="pooled")
+        result = await run_in_sandbox(supervisor, call, tenant="rss", isolation="pooled")
         assert isinstance(result.outcome, Succeeded), result.outcome
         return str(result.outcome.data["message"])
 
@@ -63,7 +65,7 @@ async def test_pooled_workers_are_recycled_once_they_grew_past_the_rss_limit(sup
 
 async def test_cancel_kills_the_worker_and_reports_cancelled(supervisor: Supervisor) -> None:
     call = Call(connector="sleeper", method="verify_credentials")
-    running = asyncio.ensure_future(supervisor.invoke(call, invocation_id="to-cancel"))
+    running = asyncio.ensure_future(run_in_sandbox(supervisor, call, invocation_id="to-cancel"))
     while "to-cancel" not in supervisor._running or not supervisor._running["to-cancel"].pid:
         await asyncio.sleep(0.01)
     assert supervisor.cancel("to-cancel")
@@ -107,8 +109,8 @@ async def test_the_server_environment_does_not_reach_workers(
     own = Supervisor(Selection(allow=frozenset({"leaker"})), POLICY, Cgroups(None, None))
     await own.start()
     try:
-        result: InvocationResult = await own.invoke(
-            Call(connector="leaker", method="verify_credentials", credentials={"token": "tok-abcdef"})
+        result: InvocationResult = await run_in_sandbox(
+            own, Call(connector="leaker", method="verify_credentials", credentials={"token": "tok-abcdef"})
         )
     finally:
         await own.close()
@@ -127,8 +129,8 @@ async def test_a_connector_without_network_cannot_connect(
     offline = Supervisor(Selection(allow=frozenset({"dialer"})), cut, Cgroups(None, None))
     await offline.start()
     try:
-        online_result = await supervisor.invoke(call)
-        offline_result = await offline.invoke(call)
+        online_result = await run_in_sandbox(supervisor, call)
+        offline_result = await run_in_sandbox(offline, call)
     finally:
         await offline.close()
         listener.close()
@@ -145,7 +147,7 @@ async def test_a_pooled_worker_that_left_a_thread_or_a_process_running_is_not_re
     call = Call(connector=connector, method="verify_credentials")
     pids = []
     for _ in range(2):
-        result = await supervisor.invoke(call, isolation="pooled")
+        result = await run_in_sandbox(supervisor, call, isolation="pooled")
         assert isinstance(result.outcome, Succeeded)
         pids.append(result.outcome.data["message"])
     assert pids[0] != pids[1]
@@ -171,7 +173,9 @@ async def test_a_caller_cancelled_at_any_point_leaves_no_worker_running(
     tasks = []
     for _ in range(4):
         task = asyncio.ensure_future(
-            supervisor.invoke(Call(connector="sleeper", method="verify_credentials"), isolation="per-call")
+            run_in_sandbox(
+                supervisor, Call(connector="sleeper", method="verify_credentials"), isolation="per-call"
+            )
         )
         for _ in range(yields):
             await asyncio.sleep(0)
@@ -190,7 +194,7 @@ async def test_a_caller_cancelled_during_the_grace_period_still_kills(supervisor
     own = Supervisor(Selection(allow=frozenset({"stubborn"})), SandboxPolicy(grace=5.0), Cgroups(None, None))
     await own.start()
     try:
-        task = asyncio.ensure_future(own.invoke(call, timeout=0.3))
+        task = asyncio.ensure_future(run_in_sandbox(own, call, timeout=0.3))
         while not _zygote_children(own):
             await asyncio.sleep(0.01)
         [worker] = _zygote_children(own)

@@ -21,9 +21,10 @@ def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> 
         import asyncio, sys
         sys.path.insert(0, {str(hostile_site)!r})
         from connectord.plugins.manager import Selection
-        from connectord.runtime.calls import Call
-        from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-        from connectord.runtime.supervisor.supervisor import Supervisor
+        from connectord.runtime.calls import run_in_sandbox
+        from connectord.sandbox.calls import Call
+        from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+        from connectord.sandbox.supervisor import Supervisor
         from connectord.sandbox.protocol import Limits
 
         async def main():
@@ -32,7 +33,7 @@ def test_workers_die_with_the_supervisor(hostile_site: Path, tmp_path: Path) -> 
             await sup.start()
             await sup.zygote_for("forker").ensure_started()
             print(sup.zygote_for("forker").pid, flush=True)
-            await sup.invoke(Call(connector="forker", method="verify_credentials",
+            await run_in_sandbox(sup, Call(connector="forker", method="verify_credentials",
                                   credentials={{"path": {str(tmp_path / "pids")!r}}}), timeout=60)
 
         asyncio.run(main())

@@ -18,11 +18,12 @@ import pytest
 import pytest_asyncio
 
 from connectord.plugins.manager import Selection
-from connectord.runtime.calls import Call
-from connectord.runtime.outcomes import Succeeded
-from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import SandboxPolicy
-from connectord.runtime.supervisor.supervisor import Supervisor
+from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Succeeded
+from connectord.sandbox.policy import SandboxPolicy
+from connectord.sandbox.supervisor import Supervisor
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -80,7 +81,7 @@ async def own(two_connectors: None) -> AsyncIterator[Supervisor]:
 
 async def seen_by(supervisor: Supervisor, connector: str, sleep: float = 0, pooled: bool = False) -> str:
     call = Call(connector=connector, method="verify_credentials", credentials={"sleep": sleep})
-    result = await supervisor.invoke(call, isolation="pooled" if pooled else "per-call")
+    result = await run_in_sandbox(supervisor, call, isolation="pooled" if pooled else "per-call")
     assert isinstance(result.outcome, Succeeded), result.outcome
     return str(result.outcome.data["message"])
 

@@ -5,7 +5,7 @@ import pytest
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.jobs.secret_params import masked, unmasked
-from connectord.runtime.redact import MASK
+from connectord.sandbox.redact import MASK
 
 pytestmark = pytest.mark.unit
 

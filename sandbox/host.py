@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import msgspec
 
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
-from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
-from connectord.runtime.supervisor.zygote import ZygoteError
 from connectord.sandbox import landlock
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
+from connectord.sandbox.zygote_client import ZygoteError
 
 
 class SandboxUnavailableError(ZygoteError):

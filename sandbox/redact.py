@@ -15,8 +15,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
-from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
-from connectord.runtime.outcomes import Rejected
+from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.sandbox.outcomes import Rejected
 
 MASK = "**********"
 MIN_SECRET_LENGTH = 4

@@ -10,10 +10,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, NESTS_TOO_DEEP, nests_too_deep
-from connectord.runtime.calls import checked_result
-from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
-from connectord.runtime.redact import Redactor, kept_rejection
+from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, NESTS_TOO_DEEP, nests_too_deep
+from connectord.sandbox.calls import checked_result
+from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
+from connectord.sandbox.redact import Redactor, kept_rejection
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,12 @@ from connectord.plugins.manager import (
     job_type_clash,
     selected_sources,
 )
-from connectord.runtime.calls import Call, check_call, redactor_for, refuse_credentials
-from connectord.runtime.outcomes import (
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
+from connectord.sandbox.fairness import FairLimiter
+from connectord.sandbox.host import Host
+from connectord.sandbox.logs import LogCollector, LogLine
+from connectord.sandbox.outcomes import (
     Cancelled,
     Crashed,
     MemoryExceeded,
@@ -40,17 +44,13 @@ from connectord.runtime.outcomes import (
     Rejected,
     TimedOut,
 )
-from connectord.runtime.redact import Redactor
-from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
-from connectord.runtime.supervisor.fairness import FairLimiter
-from connectord.runtime.supervisor.host import Host
-from connectord.runtime.supervisor.logs import LogCollector, LogLine
-from connectord.runtime.supervisor.policy import ConnectorPolicy, Isolation, SandboxPolicy
-from connectord.runtime.supervisor.replies import kept_outcome
-from connectord.runtime.supervisor.syscall_filter import SeccompUnavailableError, compiled_filter
-from connectord.runtime.supervisor.worker import WorkerGone, WorkerProcess
-from connectord.runtime.supervisor.zygote import Confinement, Exit, Forked, ZygoteClient, ZygoteError
+from connectord.sandbox.policy import ConnectorPolicy, Isolation, SandboxPolicy
 from connectord.sandbox.protocol import Preload, Reply, Request, Spawn
+from connectord.sandbox.redact import Redactor
+from connectord.sandbox.replies import kept_outcome
+from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
+from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
+from connectord.sandbox.zygote_client import Confinement, Exit, Forked, ZygoteClient, ZygoteError
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,8 @@ class Supervisor:
             stopped.append(connector)
         return stopped
 
-    async def _ensure_described(self) -> None:
+    async def ensure_described(self) -> None:
+        """Describe the connectors unless that was done (``catalog``)."""
         if not self._described:
             await self.start()
 
@@ -206,28 +207,25 @@ class Supervisor:
     async def invoke(
         self,
         call: Call,
+        secrets: Redactor,
         *,
+        refused: Outcome | None = None,
         invocation_id: str | None = None,
         tenant: str = "default",
         timeout: float | None = None,
         isolation: Isolation | None = None,
     ) -> InvocationResult:
-        """Run ``call`` in a worker. Raises only for a call that ``check_call`` refuses."""
+        """Run ``call``, already checked (``connectord.runtime.calls.run_in_sandbox``), in
+        a worker; ``secrets`` are masked in all that comes back. A call ``refused`` before
+        any connector code needs to run ends as that outcome."""
         invocation_id = invocation_id or uuid.uuid4().hex
-        try:
-            await self._ensure_described()
-        except ZygoteError as exc:
-            log.error("cannot run %s: %s", call.connector, exc)
-            return InvocationResult(invocation_id, Crashed(), [], 0.0)
-        info = check_call(self.catalog, call)
         policy = self.policy.for_connector(call.connector)
         deadline = timeout if timeout is not None else policy.timeout_for(call.method)
-        redactor = redactor_for(info, call)
-        logs = LogCollector(redactor)
+        refused = refused or _uncarriable(call)
+        if refused is not None:
+            return InvocationResult(invocation_id, _redacted(refused, secrets, call.method), [], 0.0)
+        logs = LogCollector(secrets)
         started = time.monotonic()
-        refused = refuse_credentials(info, call) or _uncarriable(call)
-        if refused is not None:  # no connector code needs to run to say so
-            return InvocationResult(invocation_id, _redacted(refused, redactor, call.method), [], 0.0)
         async with self.limiter.slot((tenant, call.connector)):
             outcome = await self._run(
                 Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled"),
@@ -238,7 +236,7 @@ class Supervisor:
                 logs,
             )
         seconds = time.monotonic() - started
-        outcome = _redacted(outcome, redactor, call.method)
+        outcome = _redacted(outcome, secrets, call.method)
         return InvocationResult(invocation_id, outcome, logs.result(), seconds)
 
     def cancel(self, invocation_id: str) -> bool:

@@ -13,9 +13,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from connectord.runtime.outcomes import Rejected
-from connectord.runtime.supervisor.cgroups import WorkerCgroups
-from connectord.runtime.supervisor.zygote import Exit
+from connectord.sandbox.cgroups import WorkerCgroups
+from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
     HEADER,
     ContentError,
@@ -28,6 +27,7 @@ from connectord.sandbox.protocol import (
     frame,
     frame_length,
 )
+from connectord.sandbox.zygote_client import Exit
 
 log = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import msgspec
 
 from connectord.plugins.manager import Catalog, LoadError
-from connectord.runtime.supervisor.cgroups import Cgroups, WorkerCgroups
+from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.protocol import (
     ControlOut,
     FrameBuffer,

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from connectord.runtime.calls import Method
+from connectord.sandbox.calls import Method
 from connectord.sandbox.protocol import Limits
 
 Isolation = Literal["per-call", "pooled"]

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import msgspec
 
-from connectord.runtime.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS
-from connectord.runtime.redact import Redactor
+from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS
 from connectord.sandbox.protocol import Log
+from connectord.sandbox.redact import Redactor
 
 MAX_LINES = 1000
 

@@ -1,0 +1,45 @@
+"""Dependencies point one way: api → runtime → {sandbox, plugins}; sandbox → plugins;
+connectors → plugins and the public ``connectord`` API only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+#: What each folder may import of connectord, besides itself.
+ALLOWED = {
+    "plugins": set(),
+    "sandbox": {"plugins"},
+    "connectors": {"plugins", ""},  # "": the public API, ``connectord`` itself
+    "runtime": {"plugins", "sandbox"},
+    "api": {"plugins", "sandbox", "runtime", ""},
+}
+
+
+def _imported_packages(path: Path) -> set[str]:
+    """The connectord packages ``path`` imports ("" for ``connectord`` itself)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names = [node.module]
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "connectord":
+                found.add(parts[1] if len(parts) > 1 else "")
+    return found
+
+
+@pytest.mark.parametrize("folder", sorted(ALLOWED))
+def test_dependencies_point_one_way(folder: str) -> None:
+    wrong = {
+        str(path.relative_to(ROOT)): sorted(bad)
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if (bad := _imported_packages(path) - ALLOWED[folder] - {folder})
+    }
+    assert wrong == {}
