@@ -27,12 +27,14 @@ from connectord.api.keys import (
     Connectors,
 )
 from connectord.api.routes import ROUTES
+from connectord.plugins.egress_policy import EgressPolicy
 from connectord.runtime.accounts import Accounts
 from connectord.runtime.cluster import Node, default_node_id
 from connectord.runtime.config import Settings
 from connectord.runtime.dbclock import DatabaseClock
 from connectord.runtime.event_routing import EventRouter
 from connectord.runtime.executions.service import Executions, ExecutionSettings
+from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
@@ -82,6 +84,7 @@ def create_app(
         connectors,  # type: ignore[arg-type]
         clock,
         JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait),
+        notifier=Notifier(EgressPolicy.parse(settings.egress_allow)),
         node=node,
     )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)

@@ -93,6 +93,9 @@ class Spawn(msgspec.Struct, tag="spawn"):
     cgroups: list[str] = msgspec.field(default_factory=list)
     #: The compiled seccomp filter when ``limits.seccomp`` (BPF, 8 bytes an instruction).
     syscall_filter: bytes = b""
+    #: ``[egress] allow`` of the server: the worker installs it as its connectors' egress
+    #: policy (plugins/egress_policy.py) before its first call.
+    egress_allow: list[str] = msgspec.field(default_factory=list)
 
 
 # zygote -> supervisor

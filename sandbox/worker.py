@@ -18,6 +18,7 @@ import time
 
 import msgspec
 
+from connectord.plugins import egress_policy
 from connectord.plugins.manager import ConnectorRegistry
 from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
@@ -59,6 +60,8 @@ def run_worker(
         fd = isolation.keep_only(fd)
         refusal = refusal or _limit(spawn.limits, kit)
         channel = Channel(socket.socket(fileno=fd), kit.requests)
+        # Checked when the server read its configuration: the entries parse.
+        egress_policy.install(egress_policy.EgressPolicy.parse(spawn.egress_allow))
         serve(channel, registry, spawn.limits, kit.log_handler, refusal)
         code = 0
     finally:

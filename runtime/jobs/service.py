@@ -20,6 +20,7 @@ from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
+from connectord.runtime.jobs import webhooks
 from connectord.runtime.jobs.definitions import (
     FIELD,
     Definition,
@@ -123,7 +124,7 @@ class Jobs:
             code=spec.job_definition_code,
             job_type=spec.job_type,
             state="INITIALIZED",
-            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            document=encode_spec(webhooks.without_webhooks(spec)),
             sealed_params=self.box.seal_json(spec.params),
             next_fire_at=None,
             version=1,
@@ -131,6 +132,7 @@ class Jobs:
             history_seconds=spec.history_max_age_days * 86400.0,
             created_at=now,
             updated_at=now,
+            sealed_webhooks=webhooks.seal(self.box, spec.options.webhooks),
         )
         await self.run(self.store.add_definition, record)
         return record
@@ -145,20 +147,18 @@ class Jobs:
         return await self.run(self.store.definitions, principal.tenant_id, limit, offset)
 
     def spec_of(self, record: DefinitionRecord) -> DefinitionSpec:
-        """The definition as clients see it: params included, secret ones masked."""
-        spec = decode_spec(record.document)
-        params = self._params(record.sealed_params)
+        """The definition as clients see it: params included, secret ones and webhook URLs masked."""
+        spec = self._stored_spec(record)
         found = self.supervisor.catalog.job_type(record.job_type)
-        params = masked(found[1] if found is not None else None, params)
-        return msgspec.structs.replace(spec, params=params)
+        params = masked(found[1] if found is not None else None, spec.params)
+        return webhooks.masked(msgspec.structs.replace(spec, params=params))
 
     async def update_definition(
         self, principal: Principal, code: str, patch: dict[str, Any]
     ) -> DefinitionRecord:
         record = await self.definition(principal, code)
-        current = decode_spec(record.document)
-        current = msgspec.structs.replace(current, params=self._params(record.sealed_params))
-        merged = merge(current, patch)
+        current = self._stored_spec(record)
+        merged = webhooks.unmask(merge(current, patch), current.options.webhooks, FIELD)
         if merged.get("params") is not None:
             # A masked value stands for the stored one only for the same job type: under
             # another type's schema it might no longer be secret, and would be shown.
@@ -225,13 +225,14 @@ class Jobs:
             record,
             job_type=spec.job_type,
             state=state,
-            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            document=encode_spec(webhooks.without_webhooks(spec)),
             sealed_params=self.box.seal_json(spec.params),
             next_fire_at=next_fire,
             version=record.version + 1,
             history_count=spec.history_max_count,
             history_seconds=spec.history_max_age_days * 86400.0,
             updated_at=now,
+            sealed_webhooks=webhooks.seal(self.box, spec.options.webhooks),
         )
         if not await self.run(self.store.replace_definition, new, record.version):
             raise StateError(f"job definition '{record.code}' was changed meanwhile; read it and try again")
@@ -266,10 +267,17 @@ class Jobs:
         return await self._job_record(principal, job.id)
 
     def _definition(self, record: DefinitionRecord) -> Definition:
-        spec = msgspec.structs.replace(
-            decode_spec(record.document), params=self._params(record.sealed_params)
-        )
-        return check_spec(spec)
+        return check_spec(self._stored_spec(record))
+
+    def _stored_spec(self, record: DefinitionRecord) -> DefinitionSpec:
+        """The definition as stored, its params and webhooks opened."""
+        params = self._params(record.sealed_params)
+        spec = msgspec.structs.replace(decode_spec(record.document), params=params)
+        try:
+            return webhooks.opened(self.box, record.sealed_webhooks, spec)
+        except SecretsError:
+            log.error("job definition webhooks cannot be decrypted with the configured keys")
+            raise
 
     async def _check_definition(self, principal: Principal, definition: Definition) -> None:
         spec = definition.spec

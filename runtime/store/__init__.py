@@ -174,6 +174,9 @@ class Store(Protocol):
         logs: bytes | None,
         now: float,
     ) -> bool: ...
+    def record_webhooks(self, job_id: str, deliveries: bytes) -> bool:
+        """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
+        ...
     def cancel_job(self, tenant_id: str, job_id: str, now: float, error: dict[str, Any]) -> JobStatus | None:
         """Cancel a waiting or running job (CANCELLED; a running one under a new fence, its
         attempt ended with ``error``); its status before, or None if it had ended."""

@@ -94,7 +94,7 @@ class JobsPG:
             with self._conn() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     msgspec.structs.astuple(record),
                 )
         except psycopg.IntegrityError:
@@ -141,7 +141,8 @@ class JobsPG:
             cursor = conn.execute(
                 """UPDATE job_definitions
                    SET job_type = %s, state = %s, document = %s, sealed_params = %s, next_fire_at = %s,
-                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s
+                       version = %s, history_count = %s, history_seconds = %s, updated_at = %s,
+                       sealed_webhooks = %s
                    WHERE id = %s AND version = %s""",
                 (
                     record.job_type,
@@ -153,6 +154,7 @@ class JobsPG:
                     record.history_count,
                     record.history_seconds,
                     record.updated_at,
+                    record.sealed_webhooks,
                     record.id,
                     expected_version,
                 ),
@@ -343,6 +345,12 @@ class JobsPG:
                    WHERE id = %s AND status = 'STARTED' AND fence = %s""",
                 (status, attempts, result, logs, now, job_id, fence),
             )
+        return cursor.rowcount == 1
+
+    def record_webhooks(self: _Connected, job_id: str, deliveries: bytes) -> bool:
+        """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
+        with self._conn() as conn:
+            cursor = conn.execute("UPDATE jobs SET webhooks = %s WHERE id = %s", (deliveries, job_id))
         return cursor.rowcount == 1
 
     def cancel_job(

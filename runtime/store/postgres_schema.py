@@ -202,4 +202,9 @@ MIGRATIONS: tuple[str, ...] = (
         FOR EACH ROW WHEN (NEW.version IS DISTINCT FROM OLD.version)
         EXECUTE FUNCTION connectord_definition_event();
     """,
+    """
+    -- webhooks: a definition's URLs sealed (they often carry tokens), a job's deliveries
+    ALTER TABLE job_definitions ADD COLUMN sealed_webhooks BYTEA;
+    ALTER TABLE jobs ADD COLUMN webhooks BYTEA;
+    """,
 )

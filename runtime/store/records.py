@@ -71,8 +71,9 @@ FINAL_STATUSES: tuple[JobStatus, ...] = ("COMPLETED", "FAILED", "CANCELLED", "MI
 
 
 class DefinitionRecord(msgspec.Struct, frozen=True):
-    """A job definition as stored: its document (JSON, without params) and its params
-    sealed, since they may hold secrets (an Authorization header, say)."""
+    """A job definition as stored: its document (JSON, without params and webhook URLs)
+    and its params and webhooks sealed, since they may hold secrets (an Authorization
+    header, a token in a webhook URL)."""
 
     id: str
     tenant_id: str
@@ -87,6 +88,9 @@ class DefinitionRecord(msgspec.Struct, frozen=True):
     history_seconds: float
     created_at: float
     updated_at: float
+    #: The webhooks (``{"onCompletion": [url], "onFailure": [url]}``) sealed; None: none,
+    #: or a definition stored before webhooks were sealed (its URLs are in ``document``).
+    sealed_webhooks: bytes | None = None
 
 
 class NewJob(msgspec.Struct, frozen=True):
@@ -134,6 +138,8 @@ class JobRecord(msgspec.Struct, frozen=True):
     created_at: float
     started_at: float | None
     finished_at: float | None
+    #: How its webhooks were delivered (JSON list, see runtime/jobs/webhooks.py); None: none sent.
+    webhooks: bytes | None = None
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):

@@ -78,7 +78,7 @@ class JobsSQL:
             with self._tx() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     msgspec.structs.astuple(record),
                 )
         except sqlite3.IntegrityError:
@@ -121,7 +121,8 @@ class JobsSQL:
             cursor = conn.execute(
                 """UPDATE job_definitions
                    SET job_type = ?, state = ?, document = ?, sealed_params = ?, next_fire_at = ?,
-                       version = ?, history_count = ?, history_seconds = ?, updated_at = ?
+                       version = ?, history_count = ?, history_seconds = ?, updated_at = ?,
+                       sealed_webhooks = ?
                    WHERE id = ? AND version = ?""",
                 (
                     record.job_type,
@@ -133,6 +134,7 @@ class JobsSQL:
                     record.history_count,
                     record.history_seconds,
                     record.updated_at,
+                    record.sealed_webhooks,
                     record.id,
                     expected_version,
                 ),
@@ -299,6 +301,12 @@ class JobsSQL:
                    WHERE id = ? AND status = 'STARTED' AND fence = ?""",
                 (status, attempts, result, logs, now, job_id, fence),
             )
+        return cursor.rowcount == 1
+
+    def record_webhooks(self: _Connected, job_id: str, deliveries: bytes) -> bool:
+        """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
+        with self._tx() as conn:
+            cursor = conn.execute("UPDATE jobs SET webhooks = ? WHERE id = ?", (deliveries, job_id))
         return cursor.rowcount == 1
 
     def cancel_job(

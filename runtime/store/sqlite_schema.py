@@ -128,4 +128,9 @@ MIGRATIONS: tuple[str, ...] = (
         value BLOB NOT NULL
     );
     """,
+    """
+    -- webhooks: a definition's URLs sealed (they often carry tokens), a job's deliveries
+    ALTER TABLE job_definitions ADD COLUMN sealed_webhooks BLOB;
+    ALTER TABLE jobs ADD COLUMN webhooks BLOB;
+    """,
 )

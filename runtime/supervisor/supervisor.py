@@ -18,6 +18,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 import msgspec
 
@@ -60,8 +61,11 @@ class Supervisor:
         selection: Selection | None = None,
         policy: SandboxPolicy | None = None,
         cgroups: Cgroups | None = None,
+        egress_allow: Sequence[str] = (),
     ) -> None:
         self.policy = policy = policy or SandboxPolicy()
+        #: ``[egress] allow``, sent to every worker (the connectors' egress policy).
+        self.egress_allow = list(egress_allow)
         self.selection = selection or Selection()
         #: Loads and describes every selected connector; it forks the workers too when the
         #: policy shares one zygote, else each connector gets one of its own (``zygote_for``).
@@ -303,7 +307,10 @@ class Supervisor:
             worker = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
-            order = Spawn(0, key[1], policy.limits, [str(p) for p in cgroups.paths], _syscall_filter(policy))
+            order = Spawn(
+                0, key[1], policy.limits, [str(p) for p in cgroups.paths], _syscall_filter(policy),
+                self.egress_allow,
+            )
             forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan)
         except BaseException as exc:
             if worker is not None:

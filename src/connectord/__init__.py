@@ -8,9 +8,13 @@ This module is the public API for connector authors::
     def verify_credentials(credentials):
         return connectord.verified()
 
-The hooks are documented in :mod:`connectord.plugins.hookspecs`.
+The hooks are documented in :mod:`connectord.plugins.hookspecs`. A connector that opens
+connections of its own follows the server's egress policy with ``connectord.http_session()``
+(aiohttp) or ``connectord.egress.check(host, port)`` (the addresses it may connect to).
 """
 
+from connectord.plugins import egress
+from connectord.plugins.egress import EgressRefused, http_session
 from connectord.plugins.errors import ConfigError, ConnectorError, UpstreamError
 from connectord.plugins.markers import hookimpl
 from connectord.plugins.types import (
@@ -35,6 +39,7 @@ __all__ = [
     "ConnectorError",
     "ConnectorInfo",
     "CredentialFailure",
+    "EgressRefused",
     "JobResult",
     "JobType",
     "MetaModel",
@@ -45,7 +50,9 @@ __all__ = [
     "UpstreamError",
     "VerifyResult",
     "__version__",
+    "egress",
     "hookimpl",
+    "http_session",
     "not_verified",
     "verified",
 ]

@@ -18,8 +18,8 @@ from connectord.cli import exits
 from connectord.cli.common import (
     add_config_option,
     add_connector_options,
+    configured,
     parse_json_object,
-    sandbox_policy,
     seconds_arg,
     settings_from_args,
 )
@@ -112,8 +112,8 @@ def run(args: argparse.Namespace) -> int:
         cfg=parse_json_object(args.cfg, "--cfg"),
         query=SelectQuery(search=args.search, cursor=args.cursor, limit=args.limit),
     )
-    settings = settings_from_args(args)
-    supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
+    settings, policy = configured(settings_from_args(args))
+    supervisor = Supervisor(settings.connectors, policy, Cgroups.detect(), settings.egress_allow)
     try:
         result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
     except ZygoteError as exc:

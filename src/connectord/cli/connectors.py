@@ -8,7 +8,7 @@ import json
 
 import msgspec
 
-from connectord.cli.common import add_config_option, add_connector_options, sandbox_policy, settings_from_args
+from connectord.cli.common import add_config_option, add_connector_options, configured, settings_from_args
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
 from connectord.runtime.supervisor.supervisor import Supervisor
@@ -39,8 +39,8 @@ def register(commands: argparse._SubParsersAction) -> None:
 def load_catalog(args: argparse.Namespace) -> Catalog:
     """The catalog as the sandbox's zygote loads it: a connector that crashes or hangs at
     import is reported here too, instead of taking this command down."""
-    settings = settings_from_args(args)
-    supervisor = Supervisor(settings.connectors, sandbox_policy(settings))
+    settings, policy = configured(settings_from_args(args))
+    supervisor = Supervisor(settings.connectors, policy)
 
     async def catalog() -> Catalog:
         try:

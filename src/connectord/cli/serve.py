@@ -10,7 +10,7 @@ from connectord.cli.common import (
     add_config_option,
     add_connector_options,
     add_store_options,
-    sandbox_policy,
+    configured,
     settings_from_args,
 )
 from connectord.cli.exits import CONFIGURATION, OK, CliError
@@ -46,13 +46,12 @@ def run(args: argparse.Namespace) -> int:
     # The server holds every tenant's credentials and the key to them: no process of the
     # same user (a connector's worker included) may read its memory or environment.
     forbid_inspection()
-    settings = settings_from_args(args)
+    settings, policy = configured(settings_from_args(args))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    policy = sandbox_policy(settings)
     store = open_store(settings)
     box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
     check_secret_key(store, box)
-    supervisor = Supervisor(settings.connectors, policy, Cgroups.detect())
+    supervisor = Supervisor(settings.connectors, policy, Cgroups.detect(), settings.egress_allow)
     app = create_app(settings, supervisor, store, box)
 
     def ready(url: str) -> None:
