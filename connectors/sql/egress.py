@@ -51,7 +51,7 @@ def _checked(host: str, hostaddr: str, port: int) -> str | None:
     except egress.EgressRefused as exc:
         raise ConnectFailure("config", f"url: {exc}", "url") from None
     except socket.gaierror:
-        raise ConnectFailure("network", f"could not resolve the host name '{host}'", "url") from None
+        raise ConnectFailure("network", f'host "{host}" could not be resolved', "url") from None
 
 
 def _port(text: str) -> int:

@@ -32,7 +32,9 @@ API_KEY = "key-job-1a2b3c4d"
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def supervisor() -> AsyncIterator[Supervisor]:
-    sup = Supervisor(Selection(allow=frozenset({"webservice", "sql", "shop"})), None, Cgroups.detect())
+    # Their backends are on loopback, which the workers' egress policy refuses unless allowed.
+    selection = Selection(allow=frozenset({"webservice", "sql", "shop"}))
+    sup = Supervisor(selection, None, Cgroups.detect(), egress_allow=["127.0.0.0/8", "::1"])
     await sup.start()
     try:
         yield sup

@@ -22,6 +22,9 @@ from connectord.plugins.types import SelectQuery
 from connectord.runtime.calls import Call, Method, run_call
 from connectord.runtime.outcomes import Outcome, Rejected, Succeeded
 
+# Their servers are on loopback, which the egress policy refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 SECRET = "Sup3r-Secret-pw"
 
 

@@ -117,13 +117,20 @@ class JobsApi:
 
 @pytest.fixture
 async def jobs_api(
-    aiohttp_client: Callable[..., Any], tmp_path: Path, jobber_on_path: None, request: pytest.FixtureRequest
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    jobber_on_path: None,
+    request: pytest.FixtureRequest,
+    loopback_egress: tuple[str, ...],
 ) -> AsyncIterator[JobsApi]:
     marker = request.node.get_closest_marker("settings")
-    fields = {"max_body_bytes": 64 * 1024, **(marker.kwargs if marker else {})}
+    # Webhook receivers and endpoints are on loopback: allowed here unless a test says otherwise.
+    fields = {"max_body_bytes": 64 * 1024, "egress_allow": loopback_egress, **(marker.kwargs if marker else {})}
     settings = Settings(data_dir=tmp_path / "data", **fields)
     policy = SandboxPolicy(concurrency=2, grace=0.2)
-    supervisor = Supervisor(Selection(allow=frozenset({"jobber", "webservice"})), policy, Cgroups(None, None))
+    supervisor = Supervisor(
+        Selection(allow=frozenset({"jobber", "webservice"})), policy, Cgroups(None, None), settings.egress_allow
+    )
     box = load_secret_box(settings.data_dir, None)
     clock = Clock()
     app = create_app(settings, supervisor, open_store(settings), box, clock)
