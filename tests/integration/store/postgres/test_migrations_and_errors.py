@@ -74,7 +74,7 @@ def test_a_fresh_database_is_migrated_once_by_nodes_opening_it_together(pg_datab
 
 def test_reopening_applies_nothing_and_a_newer_schema_is_refused(pg_database: str) -> None:
     first = PostgresStore(pg_database)
-    assert first.applied == [1] and first.schema_version == len(MIGRATIONS)
+    assert first.applied == list(range(1, len(MIGRATIONS) + 1)) and first.schema_version == len(MIGRATIONS)
     first.close()
     second = PostgresStore(pg_database)
     assert second.applied == []
