@@ -125,12 +125,12 @@ async def jobs_api(
 ) -> AsyncIterator[JobsApi]:
     marker = request.node.get_closest_marker("settings")
     # Webhook receivers and endpoints are on loopback: allowed here unless a test says otherwise.
-    fields = {"max_body_bytes": 64 * 1024, "egress_allow": loopback_egress, **(marker.kwargs if marker else {})}
+    fields = {"max_body_bytes": 64 * 1024, "egress_allow": loopback_egress}
+    fields.update(marker.kwargs if marker else {})
     settings = Settings(data_dir=tmp_path / "data", **fields)
     policy = SandboxPolicy(concurrency=2, grace=0.2)
-    supervisor = Supervisor(
-        Selection(allow=frozenset({"jobber", "webservice"})), policy, Cgroups(None, None), settings.egress_allow
-    )
+    selection = Selection(allow=frozenset({"jobber", "webservice"}))
+    supervisor = Supervisor(selection, policy, Cgroups(None, None), settings.egress_allow)
     box = load_secret_box(settings.data_dir, None)
     clock = Clock()
     app = create_app(settings, supervisor, open_store(settings), box, clock)

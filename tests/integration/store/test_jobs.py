@@ -258,3 +258,29 @@ def test_a_fire_survives_reopening_the_store(open_store: Callable[[], Store], st
         assert reopened.job(record.tenant_id, "j1") is not None
     finally:
         reopened.close()
+
+
+def test_a_definitions_sealed_webhooks_are_kept_and_replaced(store: Store) -> None:
+    record = definition(store)
+    assert record.sealed_webhooks is None  # none given: none kept
+    found = store.definition(record.tenant_id, record.code)
+    assert found is not None and found.sealed_webhooks is None
+    sealed = msgspec.structs.replace(record, version=2, sealed_webhooks=b"sealed-hooks")
+    assert store.replace_definition(sealed, expected_version=1)
+    assert store.definitions_by_id([record.id]) == [sealed]
+    cleared = msgspec.structs.replace(sealed, version=3, sealed_webhooks=None)
+    assert store.replace_definition(cleared, expected_version=2)
+    assert store.definitions(record.tenant_id, 10, 0) == [cleared]
+
+
+def test_webhook_deliveries_are_recorded_on_a_finished_job(store: Store) -> None:
+    record = definition(store)
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
+    claimed = claim(store, T0)
+    finish(store, claimed, T0 + 1)
+    assert store.job(record.tenant_id, "j1").webhooks is None  # type: ignore[union-attr]
+    deliveries = b'[{"webhook":"onCompletion[0]","outcome":"delivered"}]'
+    assert store.record_webhooks("j1", deliveries)
+    assert store.job(record.tenant_id, "j1").webhooks == deliveries  # type: ignore[union-attr]
+    assert [j.webhooks for j in store.jobs(record.tenant_id, 10, 0)] == [deliveries]
+    assert not store.record_webhooks("gone", deliveries)
