@@ -48,8 +48,8 @@ class EgressRefused(ConnectorError):
 
     def __init__(self, address: Address, port: int, address_class: str, host: str | None = None) -> None:
         self.address, self.port, self.address_class, self.host = address, port, address_class, host
-        kind = f"{'an' if address_class[0] in 'aeiou' else 'a'} {address_class} address"
-        if host is not None and host != str(address):
+        kind = f"{'an' if address_class == 'unspecified' else 'a'} {address_class} address"
+        if host is not None and as_address(host) is None:
             message = f"{host} resolves to {address}, {kind}; add {address} to [egress] allow to permit it"
         else:
             message = f"{address} is {kind}; add it to [egress] allow to permit it"
