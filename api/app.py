@@ -114,6 +114,9 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     store, run, clock = app[STORE], app[STORE_RUNNER], app[CLOCK]
     if isinstance(clock, DatabaseClock):
         await until_available(lambda: run(clock.sync, store), "read the store's clock")
+    sealed = await until_available(app[JOBS].seal_plain_webhooks, "seal stored webhook URLs")
+    if sealed:
+        logging.getLogger(__name__).info("sealed the webhook URLs of %d job definitions", sealed)
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))

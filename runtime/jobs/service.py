@@ -137,6 +137,19 @@ class Jobs:
         await self.run(self.store.add_definition, record)
         return record
 
+    async def seal_plain_webhooks(self) -> int:
+        """Seal the webhooks of definitions stored before webhooks were sealed (their URLs
+        are in the document, in plain text); how many were sealed."""
+        sealed = 0
+        for record in await self.run(self.store.definitions_with_plain_webhooks, webhooks.EMPTY_IN_DOCUMENT):
+            spec = decode_spec(record.document)
+            box = webhooks.seal(self.box, spec.options.webhooks)
+            if box is None:
+                continue
+            document = encode_spec(webhooks.without_webhooks(spec))
+            sealed += await self.run(self.store.seal_webhooks, record.id, record.version, document, box)
+        return sealed
+
     async def definition(self, principal: Principal, code: str) -> DefinitionRecord:
         record = await self.run(self.store.definition, principal.tenant_id, code)
         if record is None:

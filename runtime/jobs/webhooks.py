@@ -78,6 +78,8 @@ def targets(webhooks: Webhooks, status: str) -> list[tuple[str, str]]:
 
 
 _deliveries = msgspec.json.Decoder(list[Delivery])
+#: How a stored document says it has no webhooks (every document written since they are sealed).
+EMPTY_IN_DOCUMENT = b'"webhooks":' + msgspec.json.encode(Webhooks())
 
 
 def encode_deliveries(deliveries: list[Delivery]) -> bytes:

@@ -4,6 +4,8 @@ their URLs sealed in the store and masked in every answer."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -147,3 +149,35 @@ async def test_webhook_urls_are_sealed_at_rest_masked_in_answers_and_kept_when_s
     twice = {"jobDefinition": {"options": {"webhooks": {"onCompletion": [MASK, MASK]}}}}
     refused = await jobs_api.call("PATCH", "/v1/job-definitions/sealed", 400, json=twice)
     assert refused["field"] == "jobDefinition.options.webhooks.onCompletion[1]"
+
+
+async def test_webhooks_stored_in_plain_text_before_an_upgrade_are_masked_then_sealed(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    secret_url = receiver.url(f"/ok/{TOKEN_PATH}")
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("legacy"))
+    store = sqlite3.connect(jobs_api.settings.data_dir / SQLITE_FILE)
+    try:
+        # As the previous version stored it: the URL in the document, nothing sealed.
+        (document,) = store.execute("SELECT document FROM job_definitions WHERE code = 'legacy'").fetchone()
+        spec = json.loads(document)
+        spec["options"]["webhooks"]["onCompletion"] = [secret_url]
+        with store:
+            store.execute(
+                "UPDATE job_definitions SET document = ?, sealed_webhooks = NULL WHERE code = 'legacy'",
+                (json.dumps(spec).encode(),),
+            )
+        shown = await jobs_api.call("GET", "/v1/job-definitions/legacy", 200)
+        assert shown["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK]
+
+        assert await jobs_api.jobs.seal_plain_webhooks() == 1  # what a server does when it starts
+        assert await jobs_api.jobs.seal_plain_webhooks() == 0
+        (document, sealed) = store.execute(
+            "SELECT document, sealed_webhooks FROM job_definitions WHERE code = 'legacy'"
+        ).fetchone()
+    finally:
+        store.close()
+    assert TOKEN_PATH.encode() not in document and TOKEN_PATH.encode() not in sealed
+    job = await run_and_wait_for_deliveries(jobs_api, "legacy")
+    assert job["webhooks"][0]["outcome"] == "delivered"
+    assert [path for path, _ in receiver.hits] == [f"/ok/{TOKEN_PATH}"]

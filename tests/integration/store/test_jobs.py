@@ -284,3 +284,24 @@ def test_webhook_deliveries_are_recorded_on_a_finished_job(store: Store) -> None
     assert store.job(record.tenant_id, "j1").webhooks == deliveries  # type: ignore[union-attr]
     assert [j.webhooks for j in store.jobs(record.tenant_id, 10, 0)] == [deliveries]
     assert not store.record_webhooks("gone", deliveries)
+
+
+def test_webhooks_of_a_definition_stored_before_they_were_sealed_are_found_and_sealed_once(
+    store: Store,
+) -> None:
+    empty = b'"webhooks":{"onCompletion":[],"onFailure":[]}'
+    plain = msgspec.structs.replace(definition(store, "old"), document=b'{"webhooks":{"onCompletion":["u"]}}')
+    assert store.replace_definition(msgspec.structs.replace(plain, version=2), expected_version=1)
+    definition(store, "none")  # its document names no webhooks at all: nothing to seal
+    new = msgspec.structs.replace(definition(store, "new"), document=b"{" + empty + b"}")
+    assert store.replace_definition(msgspec.structs.replace(new, version=2), expected_version=1)
+    found = store.definitions_with_plain_webhooks(empty)
+    assert sorted(r.code for r in found) == ["none", "old"]
+    assert not store.seal_webhooks(plain.id, 1, b"{}", b"sealed")  # changed meanwhile
+    assert store.seal_webhooks(plain.id, 2, b"{" + empty + b"}", b"sealed")
+    assert not store.seal_webhooks(plain.id, 2, b"{}", b"again")  # sealed already
+    sealed = store.definition(plain.tenant_id, "old")
+    assert sealed is not None and (sealed.document, sealed.sealed_webhooks, sealed.version) == (
+        b"{" + empty + b"}", b"sealed", 2
+    )
+    assert [r.code for r in store.definitions_with_plain_webhooks(empty)] == ["none"]
