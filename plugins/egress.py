@@ -17,9 +17,7 @@ from connectord.plugins.egress_policy import (
     EgressRefused,
     address_class,
     as_address,
-    install,
     installed,
-    installing,
 )
 
 if TYPE_CHECKING:
@@ -32,9 +30,7 @@ __all__ = [
     "as_address",
     "check",
     "http_session",
-    "install",
     "installed",
-    "installing",
 ]
 
 
