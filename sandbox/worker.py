@@ -18,7 +18,6 @@ import time
 
 import msgspec
 
-from connectord.plugins import egress_policy
 from connectord.plugins.manager import ConnectorRegistry
 from connectord.runtime.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.runtime.outcomes import MemoryExceeded, Outcome, Rejected
@@ -60,12 +59,23 @@ def run_worker(
         fd = isolation.keep_only(fd)
         refusal = refusal or _limit(spawn.limits, kit)
         channel = Channel(socket.socket(fileno=fd), kit.requests)
-        # Checked when the server read its configuration: the entries parse.
-        egress_policy.install(egress_policy.EgressPolicy.parse(spawn.egress_allow))
+        _install_egress(spawn.egress_allow)
         serve(channel, registry, spawn.limits, kit.log_handler, refusal)
         code = 0
     finally:
         os._exit(code)
+
+
+def _install_egress(allow: list[str]) -> None:
+    """The server's egress policy, for the connector's connections: installed over whatever
+    the zygote's imports left there. A connector that never imported the policy and has no
+    allow-list gets the default (refusing) one when it does, so it need not be imported here."""
+    if not allow and "connectord.plugins.egress_policy" not in sys.modules:
+        return
+    from connectord.plugins import egress_policy
+
+    # Checked when the server read its configuration: the entries parse.
+    egress_policy.install(egress_policy.EgressPolicy.parse(allow))
 
 
 def _confine(prepared: Prepared) -> Rejected | None:

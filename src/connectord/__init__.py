@@ -13,8 +13,8 @@ connections of its own follows the server's egress policy with ``connectord.http
 (aiohttp) or ``connectord.egress.check(host, port)`` (the addresses it may connect to).
 """
 
-from connectord.plugins import egress
-from connectord.plugins.egress import EgressRefused, http_session
+from typing import Any
+
 from connectord.plugins.errors import ConfigError, ConnectorError, UpstreamError
 from connectord.plugins.markers import hookimpl
 from connectord.plugins.types import (
@@ -33,6 +33,19 @@ from connectord.plugins.types import (
 )
 
 __version__ = "0.1.0"
+
+#: Imported on first use: a connector that opens no connection keeps them out of its zygote,
+#: whose every page each fork copies.
+_EGRESS_NAMES = ("EgressRefused", "http_session")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "egress" or name in _EGRESS_NAMES:
+        from connectord.plugins import egress
+
+        return egress if name == "egress" else getattr(egress, name)
+    raise AttributeError(f"module 'connectord' has no attribute {name!r}")
+
 
 __all__ = [
     "ConfigError",
