@@ -27,12 +27,14 @@ from connectord.api.keys import (
     Connectors,
 )
 from connectord.api.routes import ROUTES
+from connectord.plugins.egress_policy import EgressPolicy
 from connectord.runtime.accounts import Accounts
 from connectord.runtime.cluster import Node, default_node_id
 from connectord.runtime.config import Settings
 from connectord.runtime.dbclock import DatabaseClock
 from connectord.runtime.event_routing import EventRouter
 from connectord.runtime.executions.service import Executions, ExecutionSettings
+from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
@@ -85,6 +87,7 @@ def create_app(
         connectors,  # type: ignore[arg-type]
         clock,
         JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait),
+        notifier=Notifier(EgressPolicy.parse(settings.egress_allow)),
         node=node,
     )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
@@ -115,6 +118,9 @@ async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:
     if isinstance(clock, DatabaseClock):
         await until_available(lambda: run(clock.sync, store), "read the store's clock")
     binding = await _bind_job_types(app[JOBS])
+    sealed = await until_available(app[JOBS].seal_plain_webhooks, "seal stored webhook URLs")
+    if sealed:
+        logging.getLogger(__name__).info("sealed the webhook URLs of %d job definitions", sealed)
     router = EventRouter(app[EXECUTIONS], app[JOBS])
     loop = asyncio.get_running_loop()
     stop_listening = await asyncio.to_thread(store.listen, lambda payload: _call_soon(loop, router, payload))

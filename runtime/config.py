@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from connectord.plugins.egress_policy import EgressPolicy
 from connectord.plugins.manager import Selection
 
 ENV_PREFIX = "CONNECTORD_"
@@ -53,6 +54,9 @@ class Settings:
     node_id: str | None = None
     #: Work a node claimed is taken back by the others this long after its last renewal.
     lease_seconds: float = 30.0
+    #: Egress allow-list entries (``[egress] allow`` of the file, then CONNECTORD_EGRESS_ALLOW):
+    #: destinations of the server and its connectors that the egress policy would refuse.
+    egress_allow: tuple[str, ...] = ()
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -90,6 +94,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
         node_id=get("NODE_ID"),
         lease_seconds=parse_lease(get("LEASE_SECONDS"), ENV_PREFIX + "LEASE_SECONDS"),
+        egress_allow=parse_egress_allow(get("EGRESS_ALLOW") or "", ENV_PREFIX + "EGRESS_ALLOW"),
     )
 
 
@@ -141,6 +146,20 @@ def parse_size(value: str | None, name: str, default: int) -> int:
     if not 1024 <= size <= 1024**3:
         raise ConfigurationError(f"{name} must be between 1024 and 1073741824, got {size}")
     return size
+
+
+def parse_egress_allow(value: str, name: str) -> tuple[str, ...]:
+    """Comma-separated egress allow-list entries, each checked."""
+    entries = tuple(part.strip() for part in value.split(",") if part.strip())
+    check_egress_allow(entries, name)
+    return entries
+
+
+def check_egress_allow(entries: tuple[str, ...], name: str) -> None:
+    try:
+        EgressPolicy.parse(entries)
+    except ValueError as exc:
+        raise ConfigurationError(f"{name}: {exc}") from None
 
 
 def parse_id_list(value: str) -> frozenset[str]:

@@ -13,6 +13,9 @@ directory; without one the defaults hold. A connector's table is merged over
     [sandbox.connectors.sql]
     isolation = "pooled"
     timeouts = { get_meta_model = 10 }
+
+    [egress]
+    allow = ["10.1.0.0/16", "127.0.0.1:5432"]
 """
 
 from __future__ import annotations
@@ -22,14 +25,27 @@ from typing import Any
 
 import msgspec
 
+from connectord.plugins.egress_policy import parse_rule
 from connectord.runtime.config import ConfigurationError
 from connectord.sandbox.policy import SandboxPolicy
 
 FILE_NAME = "connectord.toml"
 
 
+class Egress(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Destinations the egress policy would refuse that the server and its connectors may
+    reach all the same (see plugins/egress_policy.py for the forms)."""
+
+    allow: list[str] = msgspec.field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for entry in self.allow:
+            parse_rule(entry)  # its ValueError becomes a ValidationError naming `egress.allow`
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     sandbox: SandboxPolicy = msgspec.field(default_factory=SandboxPolicy)
+    egress: Egress = msgspec.field(default_factory=Egress)
 
 
 def load_config_file(path: Path | None, data_dir: Path) -> ConfigFile:

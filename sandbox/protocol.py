@@ -101,6 +101,9 @@ class Spawn(msgspec.Struct, tag="spawn"):
     connector: str
     limits: Limits
     cgroups: int = 0
+    #: ``[egress] allow`` of the server: the worker installs it as its connectors' egress
+    #: policy (plugins/egress_policy.py) before its first call.
+    egress_allow: list[str] = msgspec.field(default_factory=list)
 
 
 # zygote -> supervisor

@@ -19,6 +19,7 @@ import socket
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 
 import msgspec
 
@@ -71,11 +72,14 @@ class Supervisor:
         selection: Selection | None = None,
         policy: SandboxPolicy | None = None,
         cgroups: Cgroups | None = None,
+        egress_allow: Sequence[str] = (),
         host: Host | None = None,
     ) -> None:
         self.host = host or Host.detect()
         #: Raises SandboxUnavailableError for a protection asked for that the host lacks.
         self.policy = policy = self.host.resolve(policy or SandboxPolicy())
+        #: ``[egress] allow``, sent to every worker (the connectors' egress policy).
+        self.egress_allow = list(egress_allow)
         self.selection = selection or Selection()
         #: Each connector's zygote (started on its first call) imports that connector alone.
         self._own_zygotes: dict[str, ZygoteClient] = {}
@@ -326,7 +330,7 @@ class Supervisor:
             worker = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
-            order = Spawn(0, key[1], policy.limits)
+            order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
             forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan, cgroups)
         except BaseException as exc:
             if worker is not None:

@@ -67,10 +67,23 @@ def run_worker(
         fd = isolation.keep_only(fd)
         refusal = refusal or _limit(spawn.limits, kit)
         channel = Channel(socket.socket(fileno=fd), kit.requests)
+        _install_egress(spawn.egress_allow)
         serve(channel, registry, spawn.limits, kit.log_handler, refusal)
         code = 0
     finally:
         os._exit(code)
+
+
+def _install_egress(allow: list[str]) -> None:
+    """The server's egress policy, for the connector's connections: installed over whatever
+    the zygote's imports left there. A connector that never imported the policy and has no
+    allow-list gets the default (refusing) one when it does, so it need not be imported here."""
+    if not allow and "connectord.plugins.egress_policy" not in sys.modules:
+        return
+    from connectord.plugins import egress_policy
+
+    # Checked when the server read its configuration: the entries parse.
+    egress_policy.install(egress_policy.EgressPolicy.parse(allow))
 
 
 def _confine(prepared: Prepared) -> Rejected | None:

@@ -102,3 +102,17 @@ def on_sys_path(site: Path) -> Iterator[None]:
 @pytest.fixture(scope="session")
 def site_on_path() -> Callable[[Path], contextlib.AbstractContextManager[None]]:
     return on_sys_path
+
+
+#: What tests allow the egress policy to reach: their own servers on loopback. Tests only:
+#: by default the policy refuses loopback (plugins/egress_policy.py).
+LOOPBACK_EGRESS = ("127.0.0.0/8", "::1")
+
+
+@pytest.fixture
+def loopback_egress() -> Iterator[tuple[str, ...]]:
+    """Connectors run in this process (not in a worker) may reach loopback while the test runs."""
+    from connectord.plugins.egress_policy import EgressPolicy, installing
+
+    with installing(EgressPolicy.parse(LOOPBACK_EGRESS)):
+        yield LOOPBACK_EGRESS

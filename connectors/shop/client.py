@@ -28,6 +28,7 @@ from connectord.connectors.shop.responses import (
     records,
     transport_error,
 )
+from connectord.plugins import egress
 
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20, connect=5, sock_read=15)
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -63,8 +64,9 @@ class ShopClient:
     async def connect(cls, shop: ShopCredentials) -> AsyncIterator[ShopClient]:
         headers = {"Accept": "application/json", "User-Agent": USER_AGENT,
                    "Authorization": basic_auth(shop.consumer_key, shop.consumer_secret)}
-        # aiohttp drops the Authorization header when a redirect leaves the shop's origin.
-        async with aiohttp.ClientSession(headers=headers, timeout=REQUEST_TIMEOUT) as session:
+        # aiohttp drops the Authorization header when a redirect leaves the shop's origin;
+        # every connection, redirects included, follows the egress policy.
+        async with egress.http_session(headers=headers, timeout=REQUEST_TIMEOUT) as session:
             yield cls(session, shop)
 
     # --- resources -----------------------------------------------------------------------

@@ -18,6 +18,7 @@ from connectord.connectors.shop.errors import (
     ShopUnreachableError,
     ShopUrlError,
 )
+from connectord.plugins.egress import EgressRefused
 from connectord.plugins.types import VerifyResult, not_verified, verified
 
 
@@ -33,7 +34,7 @@ async def verify(credentials: Mapping[str, Any]) -> VerifyResult:
         return not_verified("auth", str(exc), auth_field(exc, shop))
     except ShopUnreachableError as exc:
         return not_verified("network", str(exc), "url")
-    except (NotAShopError, ShopUrlError) as exc:
+    except (NotAShopError, ShopUrlError, EgressRefused) as exc:
         return not_verified("config", str(exc), "url")
     count = "" if page.total is None else f"; it has {page.total} product categories"
     return verified(f"Connected to the WooCommerce REST API of {shop.display}{count}.")

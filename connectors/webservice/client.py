@@ -32,6 +32,7 @@ from connectord.connectors.webservice.request import (
     resolve_url,
     safe_url,
 )
+from connectord.plugins import egress
 from connectord.plugins.errors import ConfigError, UpstreamError
 
 MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -59,7 +60,9 @@ async def call_endpoint(
     A relative ``request.url`` is appended to ``credentials["base_url"]``. Pass ``session``
     to reuse connections across calls (it is not closed); ``read_body=False`` skips the body.
 
-    Raises ConfigError (bad input, naming the field), EndpointUnreachableError (refused, DNS,
+    Every connection, each redirect's included, follows the egress policy (our own session:
+    ``connectord.http_session``). Raises ConfigError (bad input, naming the field),
+    EgressRefused (a destination the policy refuses), EndpointUnreachableError (refused, DNS,
     TLS), EndpointTimeoutError, ResponseTooLargeError or UpstreamError (anything else the
     endpoint got wrong).
     """
@@ -178,7 +181,7 @@ async def _session(session: aiohttp.ClientSession | None) -> AsyncIterator[aioht
         yield session
         return
     # No cookie jar: each call stands alone, and cookies must not cross redirects.
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar()) as own:
+    async with egress.http_session(cookie_jar=aiohttp.DummyCookieJar()) as own:
         yield own
 
 

@@ -15,6 +15,7 @@ from connectord.connectors.webservice.request import (
     resolve_url,
     safe_url,
 )
+from connectord.plugins.egress import EgressRefused
 from connectord.plugins.errors import ConfigError
 from connectord.plugins.types import VerifyResult, not_verified, verified
 
@@ -40,6 +41,8 @@ async def verify(credentials: Mapping[str, Any]) -> VerifyResult:
         return not_verified("config", str(exc), _CREDENTIAL_FIELD.get(exc.field or "", exc.field))
     except EndpointUnreachableError as exc:
         return not_verified("network", str(exc), "check_url")
+    except EgressRefused as exc:
+        return not_verified("config", str(exc), "check_url")
     where = safe_url(resolve_url(check_url, credentials.get("base_url")))
     return judge(response, request.method, where, credentials)
 

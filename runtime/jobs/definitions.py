@@ -120,11 +120,12 @@ def check_spec(spec: DefinitionSpec) -> Definition:
         )
     for kind, urls in (("onCompletion", spec.options.webhooks.on_completion),
                        ("onFailure", spec.options.webhooks.on_failure)):  # fmt: skip
-        for url in urls:
+        for i, url in enumerate(urls):
             if not url.startswith(("http://", "https://")):
+                # The URL is not repeated: it may hold a token.
                 raise InvalidRequestError(
-                    f"webhook URL {url!r} must start with http:// or https://",
-                    f"{FIELD}.options.webhooks.{kind}",
+                    f"webhook URL {kind}[{i}] must start with http:// or https://",
+                    f"{FIELD}.options.webhooks.{kind}[{i}]",
                 )
     if spec.run_once and schedule is None and not spec.run_immediately:
         raise InvalidRequestError(

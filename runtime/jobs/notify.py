@@ -1,35 +1,47 @@
 """Webhooks: a POST with the job's summary to each URL a definition names, when a job
 completes or fails. Best effort: a slow or failing receiver is logged, never retried
-forever, and never holds up the job or the scheduler."""
+forever, and never holds up the job or the scheduler. Each connection follows the egress
+policy (plugins/egress_policy.py): the server itself sends these, so a URL of this machine
+or of an internal network is refused unless ``[egress] allow`` permits it. How each was
+delivered is handed to ``record`` (kept on the job)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+
+from connectord.plugins.egress_http import checked_session
+from connectord.plugins.egress_policy import EgressPolicy, EgressRefused
+from connectord.runtime.jobs.webhooks import Delivery
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 ATTEMPTS = 3
 
+Recorder = Callable[[list[Delivery]], Awaitable[None]]
+
 
 class Notifier:
-    def __init__(self, timeout: float = TIMEOUT, attempts: int = ATTEMPTS) -> None:
+    def __init__(
+        self, policy: EgressPolicy | None = None, timeout: float = TIMEOUT, attempts: int = ATTEMPTS
+    ) -> None:
+        self.policy = policy or EgressPolicy()
         self.timeout = timeout
         self.attempts = attempts
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def send(self, urls: list[str], payload: dict[str, Any]) -> None:
-        """Deliver in the background."""
-        for url in urls:
-            task = asyncio.ensure_future(self._deliver(url, payload))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+    def send(self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder) -> None:
+        """Deliver to each (name, URL) in the background, then ``record`` how it went."""
+        task = asyncio.ensure_future(self._deliver_all(targets, payload, record))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
         """Wait for deliveries under way (tests, shutdown)."""
@@ -43,26 +55,39 @@ class Notifier:
         if self._session is not None:
             await self._session.close()
 
-    async def _deliver(self, url: str, payload: dict[str, Any]) -> None:
+    async def _deliver_all(
+        self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
+    ) -> None:
+        deliveries = await asyncio.gather(*(self._deliver(name, url, payload) for name, url in targets))
+        try:
+            await record(list(deliveries))
+        except Exception as exc:  # best effort: the job itself is recorded already
+            log.warning("webhook deliveries of job %s not recorded: %s", payload["job"]["jobId"], exc)
+
+    async def _deliver(self, name: str, url: str, payload: dict[str, Any]) -> Delivery:
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout))
-        shown = _shown(url)
+            timeout = aiohttp.ClientTimeout(total=self.timeout)
+            self._session = checked_session(self.policy, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
+        host = urlsplit(url).hostname or ""
+        event = payload["event"]
+        status: int | None = None
+        attempt = 0
         for attempt in range(1, self.attempts + 1):
             try:
                 async with self._session.post(url, json=payload, allow_redirects=False) as response:
-                    if response.status < 300:
-                        return
-                    problem = f"HTTP {response.status}"
-                    if response.status < 500:
+                    status = response.status
+                    if status < 300:
+                        return Delivery(name, host, event, "delivered", attempt, status)
+                    problem = f"HTTP {status}"
+                    if status < 500:
                         break  # the receiver refuses it; asking again will not help
+            except EgressRefused as exc:
+                problem = str(exc)
+                break  # the policy will not change its mind
             except (aiohttp.ClientError, TimeoutError) as exc:
-                problem = type(exc).__name__
+                status, problem = None, type(exc).__name__  # its text may repeat the URL
             if attempt < self.attempts:
                 await asyncio.sleep(attempt)
-        log.warning("webhook %s for job %s failed: %s", shown, payload["job"]["jobId"], problem)
-
-
-def _shown(url: str) -> str:
-    """The URL without user info or query, which may hold tokens."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{':' + str(parts.port) if parts.port else ''}{parts.path}"
+        # Name and host only: the path and query of a webhook URL often hold its token.
+        log.warning("webhook %s (%s) of job %s failed: %s", name, host, payload["job"]["jobId"], problem)
+        return Delivery(name, host, event, "failed", attempt, status, problem)

@@ -32,6 +32,7 @@ from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.planning import retry_at
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.jobs.views import job_view
+from connectord.runtime.jobs.webhooks import Delivery, encode_deliveries, opened, targets
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
@@ -329,14 +330,23 @@ class JobRunner:
         found = await self.run(self.store.definitions_by_id, [job.definition_id])
         if not found:
             return
-        hooks = decode_spec(found[0].document).options.webhooks
-        urls = hooks.on_completion if status == "COMPLETED" else hooks.on_failure
-        if urls:
-            record = await self.run(self.store.job, job.tenant_id, job.id)
-            if record is not None:
-                self.notifier.send(
-                    urls, {"event": f"job.{status.lower()}", "job": job_view(record, with_logs=False)}
-                )
+        try:
+            spec = opened(self.box, found[0].sealed_webhooks, decode_spec(found[0].document))
+        except SecretsError:
+            log.error("job %s: its definition's webhooks cannot be decrypted with this server's keys", job.id)
+            return
+        hooks = targets(spec.options.webhooks, status)
+        if not hooks:
+            return
+        record = await self.run(self.store.job, job.tenant_id, job.id)
+        if record is None:
+            return
+
+        async def keep(deliveries: list[Delivery]) -> None:
+            await self.run(self.store.record_webhooks, job.id, encode_deliveries(deliveries))
+
+        payload = {"event": f"job.{status.lower()}", "job": job_view(record, with_logs=False)}
+        self.notifier.send(hooks, payload, keep)
 
 
 class AccountMismatchError(Exception):

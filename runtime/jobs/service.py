@@ -20,6 +20,7 @@ from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
+from connectord.runtime.jobs import webhooks
 from connectord.runtime.jobs.binding import account_mismatch, bound_job_type, owner_changed
 from connectord.runtime.jobs.definitions import (
     FIELD,
@@ -125,7 +126,7 @@ class Jobs:
             code=spec.job_definition_code,
             job_type=spec.job_type,
             state="INITIALIZED",
-            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            document=encode_spec(webhooks.without_webhooks(spec)),
             sealed_params=self.box.seal_json(spec.params),
             next_fire_at=None,
             version=1,
@@ -134,9 +135,23 @@ class Jobs:
             created_at=now,
             updated_at=now,
             connector=connector,
+            sealed_webhooks=webhooks.seal(self.box, spec.options.webhooks),
         )
         await self.run(self.store.add_definition, record)
         return record
+
+    async def seal_plain_webhooks(self) -> int:
+        """Seal the webhooks of definitions stored before webhooks were sealed (their URLs
+        are in the document, in plain text); how many were sealed."""
+        sealed = 0
+        for record in await self.run(self.store.definitions_with_plain_webhooks, webhooks.EMPTY_IN_DOCUMENT):
+            spec = decode_spec(record.document)
+            box = webhooks.seal(self.box, spec.options.webhooks)
+            if box is None:
+                continue
+            document = encode_spec(webhooks.without_webhooks(spec))
+            sealed += await self.run(self.store.seal_webhooks, record.id, record.version, document, box)
+        return sealed
 
     async def definition(self, principal: Principal, code: str) -> DefinitionRecord:
         record = await self.run(self.store.definition, principal.tenant_id, code)
@@ -148,22 +163,20 @@ class Jobs:
         return await self.run(self.store.definitions, principal.tenant_id, limit, offset)
 
     def spec_of(self, record: DefinitionRecord) -> DefinitionSpec:
-        """The definition as clients see it: params included, secret ones masked."""
-        spec = decode_spec(record.document)
-        params = self._params(record.sealed_params)
+        """The definition as clients see it: params included, secret ones and webhook URLs masked."""
+        spec = self._stored_spec(record)
         # Masked as the bound connector marks its secrets: another connector that claims
         # the type now may mark none, and a type no longer its own is masked whole.
         job_type = bound_job_type(self.supervisor.catalog, record.job_type, record.connector)
-        params = masked(job_type, params)
-        return msgspec.structs.replace(spec, params=params)
+        params = masked(job_type, spec.params)
+        return webhooks.masked(msgspec.structs.replace(spec, params=params))
 
     async def update_definition(
         self, principal: Principal, code: str, patch: dict[str, Any]
     ) -> DefinitionRecord:
         record = await self.definition(principal, code)
-        current = decode_spec(record.document)
-        current = msgspec.structs.replace(current, params=self._params(record.sealed_params))
-        merged = merge(current, patch)
+        current = self._stored_spec(record)
+        merged = webhooks.unmask(merge(current, patch), current.options.webhooks, FIELD)
         if merged.get("params") is not None:
             # A masked value stands for the stored one only for the same job type: under
             # another type's schema it might no longer be secret, and would be shown.
@@ -232,13 +245,14 @@ class Jobs:
             record,
             job_type=spec.job_type,
             state=state,
-            document=encode_spec(msgspec.structs.replace(spec, params={})),
+            document=encode_spec(webhooks.without_webhooks(spec)),
             sealed_params=self.box.seal_json(spec.params),
             next_fire_at=next_fire,
             version=record.version + 1,
             history_count=spec.history_max_count,
             history_seconds=spec.history_max_age_days * 86400.0,
             updated_at=now,
+            sealed_webhooks=webhooks.seal(self.box, spec.options.webhooks),
         )
         if not await self.run(self.store.replace_definition, new, record.version):
             raise StateError(f"job definition '{record.code}' was changed meanwhile; read it and try again")
@@ -274,10 +288,17 @@ class Jobs:
         return await self._job_record(principal, job.id)
 
     def _definition(self, record: DefinitionRecord) -> Definition:
-        spec = msgspec.structs.replace(
-            decode_spec(record.document), params=self._params(record.sealed_params)
-        )
-        return check_spec(spec)
+        return check_spec(self._stored_spec(record))
+
+    def _stored_spec(self, record: DefinitionRecord) -> DefinitionSpec:
+        """The definition as stored, its params and webhooks opened."""
+        params = self._params(record.sealed_params)
+        spec = msgspec.structs.replace(decode_spec(record.document), params=params)
+        try:
+            return webhooks.opened(self.box, record.sealed_webhooks, spec)
+        except SecretsError:
+            log.error("job definition webhooks cannot be decrypted with the configured keys")
+            raise
 
     async def _check_definition(
         self, principal: Principal, definition: Definition, kept: DefinitionRecord | None

@@ -9,6 +9,7 @@ import msgspec
 
 from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.jobs.schedules import iso
+from connectord.runtime.jobs.webhooks import deliveries_view
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
 
 #: Seed 004's words for a job's status.
@@ -56,6 +57,8 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
         view["runAt"] = iso_utc(record.run_at)
     if attempts and record.status in ("FAILED", "WAITING"):
         view["error"] = attempts[-1].get("error")
+    if record.webhooks is not None:
+        view["webhooks"] = deliveries_view(record.webhooks)
     if with_logs:
         lines = msgspec.json.decode(record.logs) if record.logs is not None else []
         # the same shape as an execution's logs (GET /v1/exec/result/{id}?logs=true)

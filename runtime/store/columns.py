@@ -6,12 +6,12 @@ from connectord.runtime.store.records import FINAL_STATUSES, NewJob
 
 DEFINITION_COLUMNS = (
     "id, tenant_id, code, job_type, state, document, sealed_params, next_fire_at, version, "
-    "history_count, history_seconds, created_at, updated_at, connector"
+    "history_count, history_seconds, created_at, updated_at, connector, sealed_webhooks"
 )
 JOB_COLUMNS = (
     "id, tenant_id, definition_id, definition_code, job_type, account_id, trigger, scheduled_for, "
     "status, overlap, attempt, max_retries, backoff, timeout, run_at, retry_until, attempts, result, "
-    "logs, created_at, started_at, finished_at, connector"
+    "logs, created_at, started_at, finished_at, connector, webhooks"
 )
 #: What an insert of a NewJob sets (``attempts`` is the empty list); see ``new_job_args``.
 NEW_JOB_COLUMNS = (

@@ -144,7 +144,8 @@ class JobsPG:
                 """UPDATE job_definitions
                    SET job_type = %s, state = %s, document = %s, sealed_params = %s, next_fire_at = %s,
                        version = %s, history_count = %s, history_seconds = %s, updated_at = %s,
-                       connector = %s
+                       connector = %s,
+                       sealed_webhooks = %s
                    WHERE id = %s AND version = %s""",
                 (
                     record.job_type,
@@ -157,6 +158,7 @@ class JobsPG:
                     record.history_seconds,
                     record.updated_at,
                     record.connector,
+                    record.sealed_webhooks,
                     record.id,
                     expected_version,
                 ),
@@ -363,6 +365,37 @@ class JobsPG:
                    WHERE id = %s AND status = 'STARTED' AND fence = %s""",
                 (status, attempts, result, logs, now, job_id, fence),
             )
+        return cursor.rowcount == 1
+
+    def definitions_with_plain_webhooks(self: _Connected, empty: bytes) -> list[DefinitionRecord]:
+        """Definitions stored before webhooks were sealed, with webhooks in their document:
+        none sealed, and ``empty`` (how a document says "no webhooks") not in it."""
+        with self._conn() as conn:
+            rows = conn.execute(
+                f"""SELECT {DEFINITION_COLUMNS} FROM job_definitions
+                    WHERE sealed_webhooks IS NULL AND position(%s::bytea in document) = 0""",
+                (empty,),
+            ).fetchall()
+        return [DefinitionRecord(*row) for row in rows]
+
+    def seal_webhooks(
+        self: _Connected, definition_id: str, version: int, document: bytes, sealed: bytes
+    ) -> bool:
+        """Keep a definition's webhooks ``sealed`` and its ``document`` without them, unless it
+        changed meanwhile (no longer at ``version``, or sealed already). Its version stays:
+        what it says has not changed."""
+        with self._conn() as conn:
+            cursor = conn.execute(
+                """UPDATE job_definitions SET document = %s, sealed_webhooks = %s
+                   WHERE id = %s AND version = %s AND sealed_webhooks IS NULL""",
+                (document, sealed, definition_id, version),
+            )
+        return cursor.rowcount == 1
+
+    def record_webhooks(self: _Connected, job_id: str, deliveries: bytes) -> bool:
+        """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
+        with self._conn() as conn:
+            cursor = conn.execute("UPDATE jobs SET webhooks = %s WHERE id = %s", (deliveries, job_id))
         return cursor.rowcount == 1
 
     def cancel_job(

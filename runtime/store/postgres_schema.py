@@ -212,4 +212,9 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX jobs_unbound ON jobs (job_type)
         WHERE connector IS NULL AND status IN ('WAITING', 'STARTED');
     """,
+    """
+    -- webhooks: a definition's URLs sealed (they often carry tokens), a job's deliveries
+    ALTER TABLE job_definitions ADD COLUMN sealed_webhooks BYTEA;
+    ALTER TABLE jobs ADD COLUMN webhooks BYTEA;
+    """,
 )

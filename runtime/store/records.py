@@ -71,8 +71,9 @@ FINAL_STATUSES: tuple[JobStatus, ...] = ("COMPLETED", "FAILED", "CANCELLED", "MI
 
 
 class DefinitionRecord(msgspec.Struct, frozen=True):
-    """A job definition as stored: its document (JSON, without params) and its params
-    sealed, since they may hold secrets (an Authorization header, say)."""
+    """A job definition as stored: its document (JSON, without params and webhook URLs)
+    and its params and webhooks sealed, since they may hold secrets (an Authorization
+    header, a token in a webhook URL)."""
 
     id: str
     tenant_id: str
@@ -91,6 +92,9 @@ class DefinitionRecord(msgspec.Struct, frozen=True):
     #: last changed): its jobs run there or not at all. None: stored before connectord
     #: recorded it, and not bound yet (see ``bind_job_types``).
     connector: str | None = None
+    #: The webhooks (``{"onCompletion": [url], "onFailure": [url]}``) sealed; None: none,
+    #: or a definition stored before webhooks were sealed (its URLs are in ``document``).
+    sealed_webhooks: bytes | None = None
 
 
 class NewJob(msgspec.Struct, frozen=True):
@@ -142,6 +146,8 @@ class JobRecord(msgspec.Struct, frozen=True):
     started_at: float | None
     finished_at: float | None
     connector: str | None = None
+    #: How its webhooks were delivered (JSON list, see runtime/jobs/webhooks.py); None: none sent.
+    webhooks: bytes | None = None
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):

@@ -124,7 +124,8 @@ class JobsSQL:
                 """UPDATE job_definitions
                    SET job_type = ?, state = ?, document = ?, sealed_params = ?, next_fire_at = ?,
                        version = ?, history_count = ?, history_seconds = ?, updated_at = ?,
-                       connector = ?
+                       connector = ?,
+                       sealed_webhooks = ?
                    WHERE id = ? AND version = ?""",
                 (
                     record.job_type,
@@ -137,6 +138,7 @@ class JobsSQL:
                     record.history_seconds,
                     record.updated_at,
                     record.connector,
+                    record.sealed_webhooks,
                     record.id,
                     expected_version,
                 ),
@@ -319,6 +321,37 @@ class JobsSQL:
                    WHERE id = ? AND status = 'STARTED' AND fence = ?""",
                 (status, attempts, result, logs, now, job_id, fence),
             )
+        return cursor.rowcount == 1
+
+    def definitions_with_plain_webhooks(self: _Connected, empty: bytes) -> list[DefinitionRecord]:
+        """Definitions stored before webhooks were sealed, with webhooks in their document:
+        none sealed, and ``empty`` (how a document says "no webhooks") not in it."""
+        with self._read() as conn:
+            rows = conn.execute(
+                f"""SELECT {DEFINITION_COLUMNS} FROM job_definitions
+                    WHERE sealed_webhooks IS NULL AND instr(document, ?) = 0""",
+                (empty,),
+            ).fetchall()
+        return [DefinitionRecord(*row) for row in rows]
+
+    def seal_webhooks(
+        self: _Connected, definition_id: str, version: int, document: bytes, sealed: bytes
+    ) -> bool:
+        """Keep a definition's webhooks ``sealed`` and its ``document`` without them, unless it
+        changed meanwhile (no longer at ``version``, or sealed already). Its version stays:
+        what it says has not changed."""
+        with self._tx() as conn:
+            cursor = conn.execute(
+                """UPDATE job_definitions SET document = ?, sealed_webhooks = ?
+                   WHERE id = ? AND version = ? AND sealed_webhooks IS NULL""",
+                (document, sealed, definition_id, version),
+            )
+        return cursor.rowcount == 1
+
+    def record_webhooks(self: _Connected, job_id: str, deliveries: bytes) -> bool:
+        """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
+        with self._tx() as conn:
+            cursor = conn.execute("UPDATE jobs SET webhooks = ? WHERE id = ?", (deliveries, job_id))
         return cursor.rowcount == 1
 
     def cancel_job(

@@ -8,8 +8,12 @@ This module is the public API for connector authors::
     def verify_credentials(credentials):
         return connectord.verified()
 
-The hooks are documented in :mod:`connectord.plugins.hookspecs`.
+The hooks are documented in :mod:`connectord.plugins.hookspecs`. A connector that opens
+connections of its own follows the server's egress policy with ``connectord.http_session()``
+(aiohttp) or ``connectord.egress.check(host, port)`` (the addresses it may connect to).
 """
+
+from typing import Any
 
 from connectord.plugins.errors import ConfigError, ConnectorError, UpstreamError
 from connectord.plugins.markers import hookimpl
@@ -30,11 +34,25 @@ from connectord.plugins.types import (
 
 __version__ = "0.1.0"
 
+#: Imported on first use: a connector that opens no connection keeps them out of its zygote,
+#: whose every page each fork copies.
+_EGRESS_NAMES = ("EgressRefused", "http_session")
+
+
+def __getattr__(name: str) -> Any:
+    if name == "egress" or name in _EGRESS_NAMES:
+        from connectord.plugins import egress
+
+        return egress if name == "egress" else getattr(egress, name)
+    raise AttributeError(f"module 'connectord' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "ConnectorError",
     "ConnectorInfo",
     "CredentialFailure",
+    "EgressRefused",
     "JobResult",
     "JobType",
     "MetaModel",
@@ -45,7 +63,9 @@ __all__ = [
     "UpstreamError",
     "VerifyResult",
     "__version__",
+    "egress",
     "hookimpl",
+    "http_session",
     "not_verified",
     "verified",
 ]

@@ -264,7 +264,9 @@ def test_a_connector_that_kills_or_hangs_its_import_does_not_take_the_others_dow
         assert f"connector '{name}' failed to load: {reason}" in result.stderr
 
 
-def test_call_run_job_runs_a_job_type_in_the_sandbox(run_cli: Run, tmp_path: Path) -> None:
+def test_call_run_job_runs_a_job_type_in_the_sandbox(
+    run_cli: Run, cli_env: dict[str, str], tmp_path: Path
+) -> None:
     (tmp_path / "hello.txt").write_text("hello from the server")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
@@ -272,17 +274,16 @@ def test_call_run_job_runs_a_job_type_in_the_sandbox(run_cli: Run, tmp_path: Pat
         thread.start()
         try:
             url = f"http://127.0.0.1:{server.server_address[1]}/hello.txt"
-            ran = run_cli(
-                "call",
-                "webservice",
-                "run_job",
-                "--job-type",
-                "callWebserviceEndpoint",
-                "--params",
-                json.dumps({"url": url}),
-            )
+            args = ("call", "webservice", "run_job", "--job-type", "callWebserviceEndpoint")
+            refused = run_cli(*args, "--params", json.dumps({"url": url}))
+            # The egress policy refuses loopback unless the configuration allows it.
+            cli_env["CONNECTORD_EGRESS_ALLOW"] = f"127.0.0.1:{server.server_address[1]}"
+            ran = run_cli(*args, "--params", json.dumps({"url": url}))
         finally:
             server.shutdown()
+    assert refused.returncode == 1, refused.stderr
+    assert json.loads(refused.stdout)["error_type"] == "EgressRefused"
+    assert "127.0.0.1 is a loopback address; add it to [egress] allow" in refused.stdout
     assert ran.returncode == 0, ran.stderr
     data = json.loads(ran.stdout)["data"]
     assert data["data"]["status"] == 200 and data["outputs"]["body"] == "hello from the server"

@@ -40,6 +40,7 @@ def until(check: Callable[[], bool], timeout: float = 30.0) -> None:
 
 def test_every_slot_is_recorded_once_across_a_kill(cli_env: dict[str, str]) -> None:
     env, port = cli_env, free_port()  # the same port after the restart: the job calls it
+    env["CONNECTORD_EGRESS_ALLOW"] = f"127.0.0.1:{port}"  # loopback is refused unless allowed
     added = subprocess.run(
         [CONNECTORD, "users", "add", "ops@acme.test", "--tenant", "acme"],
         env=env,

@@ -18,6 +18,9 @@ from connectord.connectors.shop.client import basic_auth
 from connectord.connectors.shop.demo import DEMO_KEY, DEMO_SECRET, create_demo_shop_app
 from connectord.connectors.shop.demo.data import build_catalogue
 
+# Their servers are on loopback, which the egress policy refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 API = "/wp-json/wc/v3"
 
 

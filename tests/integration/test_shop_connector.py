@@ -27,6 +27,9 @@ from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 from connectord.sandbox.redact import MASK
 
+# Their servers are on loopback, which the egress policy refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 WRONG_KEY = "ck_wrong_key_0000"
 WRONG_SECRET = "cs_wrong_secret_0000"
 SECRETS = (DEMO_KEY, DEMO_SECRET, WRONG_KEY, WRONG_SECRET)

@@ -23,6 +23,9 @@ from connectord.runtime.calls import run_call
 from connectord.sandbox.calls import Call, Method
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 
+# Their servers are on loopback, which the egress policy refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 SECRET = "Sup3r-Secret-pw"
 
 

@@ -32,6 +32,9 @@ from connectord.runtime.calls import run_call
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 
+# Their servers are on loopback, which the egress policy refuses unless allowed.
+pytestmark = pytest.mark.usefixtures("loopback_egress")
+
 USER, PASSWORD = "shop", "pa55-w0rd-basic"
 TOKEN = "tok-bearer-9f8e7d6c"
 API_KEY = "key-api-1a2b3c4d"

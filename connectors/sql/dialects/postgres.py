@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from connectord.connectors.sql.catalog import Access, Column, ListQuery, TableRef
+from connectord.connectors.sql.egress import checked_params
 from connectord.connectors.sql.failures import classify_postgres
 from connectord.connectors.sql.names import TableName
 from connectord.connectors.sql.statements import (
@@ -132,7 +133,7 @@ def _statement_error(exc: psycopg.Error, where: str) -> Exception:
 
 
 def _connect(target: PostgresTarget) -> psycopg.Connection[Any]:
-    params = {"application_name": "connectord", **target.params}
+    params = {"application_name": "connectord", **checked_params(target.params)}
     try:
         return psycopg.connect(
             **params, password=target.password or "", passfile=_NO_PASSFILE, autocommit=True

@@ -18,8 +18,8 @@ from connectord.cli import exits
 from connectord.cli.common import (
     add_config_option,
     add_connector_options,
+    configured,
     parse_json_object,
-    sandbox_policy,
     seconds_arg,
     settings_from_args,
 )
@@ -113,9 +113,9 @@ def run(args: argparse.Namespace) -> int:
         cfg=parse_json_object(args.cfg, "--cfg"),
         query=SelectQuery(search=args.search, cursor=args.cursor, limit=args.limit),
     )
-    settings = settings_from_args(args)
+    settings, policy = configured(settings_from_args(args))
     try:
-        supervisor = Supervisor(settings.connectors, sandbox_policy(settings), Cgroups.detect())
+        supervisor = Supervisor(settings.connectors, policy, Cgroups.detect(), settings.egress_allow)
         result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None

@@ -74,7 +74,15 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     )
 
 
-def sandbox_policy(settings: Settings) -> SandboxPolicy:
+def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
+    """The settings with the configuration file's ``[egress] allow`` added to the
+    environment's, and the sandbox policy (see :func:`sandbox_policy`)."""
+    file = load_config_file(settings.config_file, settings.data_dir)
+    egress = (*file.egress.allow, *(e for e in settings.egress_allow if e not in file.egress.allow))
+    return settings.with_overrides(egress_allow=egress), sandbox_policy(settings, file.sandbox)
+
+
+def sandbox_policy(settings: Settings, configured: SandboxPolicy) -> SandboxPolicy:
     """The configured policy, with the server's own files hidden from every worker: the
     data directory (store, secret key) and a store file kept elsewhere."""
     hidden = [str(settings.data_dir.expanduser().absolute())]
@@ -82,7 +90,7 @@ def sandbox_policy(settings: Settings) -> SandboxPolicy:
     if url.startswith("sqlite:///"):
         store = str(Path(url.removeprefix("sqlite:///")).expanduser().absolute())
         hidden += [store, f"{store}-wal", f"{store}-shm"]
-    return load_config_file(settings.config_file, settings.data_dir).sandbox.hiding(hidden)
+    return configured.hiding(hidden)
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import json
 
 import msgspec
 
-from connectord.cli.common import add_config_option, add_connector_options, sandbox_policy, settings_from_args
+from connectord.cli.common import add_config_option, add_connector_options, configured, settings_from_args
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
 from connectord.sandbox.supervisor import Supervisor
@@ -39,10 +39,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 def load_catalog(args: argparse.Namespace) -> Catalog:
     """The catalog as the sandbox's zygote loads it: a connector that crashes or hangs at
     import is reported here too, instead of taking this command down."""
-    settings = settings_from_args(args)
+    settings, policy = configured(settings_from_args(args))
 
     async def catalog() -> Catalog:
-        supervisor = Supervisor(settings.connectors, sandbox_policy(settings))
+        supervisor = Supervisor(settings.connectors, policy, egress_allow=settings.egress_allow)
         try:
             await supervisor.start()
             return supervisor.catalog

@@ -10,7 +10,7 @@ from connectord.cli.common import (
     add_config_option,
     add_connector_options,
     add_store_options,
-    sandbox_policy,
+    configured,
     settings_from_args,
 )
 from connectord.cli.exits import CONFIGURATION, OK, CliError
@@ -46,15 +46,14 @@ def run(args: argparse.Namespace) -> int:
     # The server holds every tenant's credentials and the key to them: no process of the
     # same user (a connector's worker included) may read its memory or environment.
     forbid_inspection()
-    settings = settings_from_args(args)
+    settings, policy = configured(settings_from_args(args))
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    policy = sandbox_policy(settings)
     store = open_store(settings)
     box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
     check_secret_key(store, box)
     cgroups = Cgroups.detect()
     try:
-        supervisor = Supervisor(settings.connectors, policy, cgroups)
+        supervisor = Supervisor(settings.connectors, policy, cgroups, settings.egress_allow)
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
     logging.getLogger("connectord").info(supervisor.host.describe(supervisor.policy, cgroups.describe()))

@@ -129,7 +129,7 @@ def serve_jobs(aiohttp_client: Callable[..., Any]) -> ServeJobs:
         # pytest's temporary directories: tests hand connectors files there
         limits = Limits(writable_paths=[TEST_TEMP])
         policy = SandboxPolicy(concurrency=2, grace=0.2, default=ConnectorPolicy(limits=limits))
-        supervisor = Supervisor(selection, policy, Cgroups(None, None))
+        supervisor = Supervisor(selection, policy, Cgroups(None, None), settings.egress_allow)
         box = load_secret_box(settings.data_dir, None)
         clock = Clock()
         app = create_app(settings, supervisor, open_store(settings), box, clock)
@@ -140,10 +140,16 @@ def serve_jobs(aiohttp_client: Callable[..., Any]) -> ServeJobs:
 
 @pytest.fixture
 async def jobs_api(
-    serve_jobs: ServeJobs, tmp_path: Path, jobber_on_path: None, request: pytest.FixtureRequest
+    serve_jobs: ServeJobs,
+    tmp_path: Path,
+    jobber_on_path: None,
+    request: pytest.FixtureRequest,
+    loopback_egress: tuple[str, ...],
 ) -> AsyncIterator[JobsApi]:
     marker = request.node.get_closest_marker("settings")
-    fields = {"max_body_bytes": 64 * 1024, **(marker.kwargs if marker else {})}
+    # Webhook receivers and endpoints are on loopback: allowed here unless a test says otherwise.
+    fields = {"max_body_bytes": 64 * 1024, "egress_allow": loopback_egress}
+    fields.update(marker.kwargs if marker else {})
     settings = Settings(data_dir=tmp_path / "data", **fields)
     api = await serve_jobs(settings, Selection(allow=frozenset({"jobber", "webservice"})))
     api.headers = api.add_user("ops@example.com", "acme")

@@ -184,7 +184,7 @@ async def _principal(jobs_api: JobsApi) -> Any:
         ),
         (
             {"options": {"webhooks": {"onFailure": ["ftp://x"]}}},
-            "jobDefinition.options.webhooks.onFailure",
+            "jobDefinition.options.webhooks.onFailure[0]",
             "",
         ),
     ],

@@ -297,3 +297,50 @@ def test_binding_job_types_binds_only_unbound_definitions_and_unfinished_jobs(st
     assert connectors == {"finished": None, "waiting": "evil", "bound": "jobber", "other-type": None}
     assert [store.definition(old.tenant_id, code).connector for code in ("old", "new")] == ["evil", "jobber"]  # type: ignore[union-attr]
     assert store.bind_job_types({"echo": "another"}) == 0  # bound once: by the first to bind
+
+
+def test_a_definitions_sealed_webhooks_are_kept_and_replaced(store: Store) -> None:
+    record = definition(store)
+    assert record.sealed_webhooks is None  # none given: none kept
+    found = store.definition(record.tenant_id, record.code)
+    assert found is not None and found.sealed_webhooks is None
+    sealed = msgspec.structs.replace(record, version=2, sealed_webhooks=b"sealed-hooks")
+    assert store.replace_definition(sealed, expected_version=1)
+    assert store.definitions_by_id([record.id]) == [sealed]
+    cleared = msgspec.structs.replace(sealed, version=3, sealed_webhooks=None)
+    assert store.replace_definition(cleared, expected_version=2)
+    assert store.definitions(record.tenant_id, 10, 0) == [cleared]
+
+
+def test_webhook_deliveries_are_recorded_on_a_finished_job(store: Store) -> None:
+    record = definition(store)
+    store.fire([fire(record, T0, T0 + 60, ledger_row(record, T0, "j1"))], T0)
+    claimed = claim(store, T0)
+    finish(store, claimed, T0 + 1)
+    assert store.job(record.tenant_id, "j1").webhooks is None  # type: ignore[union-attr]
+    deliveries = b'[{"webhook":"onCompletion[0]","outcome":"delivered"}]'
+    assert store.record_webhooks("j1", deliveries)
+    assert store.job(record.tenant_id, "j1").webhooks == deliveries  # type: ignore[union-attr]
+    assert [j.webhooks for j in store.jobs(record.tenant_id, 10, 0)] == [deliveries]
+    assert not store.record_webhooks("gone", deliveries)
+
+
+def test_webhooks_of_a_definition_stored_before_they_were_sealed_are_found_and_sealed_once(
+    store: Store,
+) -> None:
+    empty = b'"webhooks":{"onCompletion":[],"onFailure":[]}'
+    plain = msgspec.structs.replace(definition(store, "old"), document=b'{"webhooks":{"onCompletion":["u"]}}')
+    assert store.replace_definition(msgspec.structs.replace(plain, version=2), expected_version=1)
+    definition(store, "none")  # its document names no webhooks at all: nothing to seal
+    new = msgspec.structs.replace(definition(store, "new"), document=b"{" + empty + b"}")
+    assert store.replace_definition(msgspec.structs.replace(new, version=2), expected_version=1)
+    found = store.definitions_with_plain_webhooks(empty)
+    assert sorted(r.code for r in found) == ["none", "old"]
+    assert not store.seal_webhooks(plain.id, 1, b"{}", b"sealed")  # changed meanwhile
+    assert store.seal_webhooks(plain.id, 2, b"{" + empty + b"}", b"sealed")
+    assert not store.seal_webhooks(plain.id, 2, b"{}", b"again")  # sealed already
+    sealed = store.definition(plain.tenant_id, "old")
+    assert sealed is not None and (sealed.document, sealed.sealed_webhooks, sealed.version) == (
+        b"{" + empty + b"}", b"sealed", 2
+    )
+    assert [r.code for r in store.definitions_with_plain_webhooks(empty)] == ["none"]

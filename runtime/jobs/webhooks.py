@@ -1,0 +1,97 @@
+"""A definition's webhooks as data: sealed at rest (their URLs often carry tokens), masked
+in answers like secret params, and each delivery recorded on its job."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+from connectord.runtime.jobs.definitions import DefinitionSpec, Options, Webhooks
+from connectord.runtime.jobs.secret_params import unmasked
+from connectord.runtime.secrets import SecretBox
+from connectord.sandbox.redact import MASK
+
+#: The webhook lists, as API field names, and the job status each is sent for.
+EVENTS = {"COMPLETED": "onCompletion", "FAILED": "onFailure"}
+
+
+class Delivery(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
+    """How one webhook of a finished job was delivered. No URL: it may hold a token; the
+    webhook is named by its place in the definition and its host."""
+
+    webhook: str  #: e.g. ``onCompletion[0]``
+    host: str
+    event: str  #: ``job.completed`` or ``job.failed``
+    outcome: Literal["delivered", "failed"]
+    attempts: int
+    status_code: int | None = None
+    error: str | None = None
+
+
+def without_webhooks(spec: DefinitionSpec) -> DefinitionSpec:
+    """The spec as its stored document keeps it: params and webhook URLs are sealed apart."""
+    return msgspec.structs.replace(spec, params={}, options=_with(spec.options, Webhooks()))
+
+
+def seal(box: SecretBox, webhooks: Webhooks) -> bytes | None:
+    """The webhooks sealed; None when there are none."""
+    if not (webhooks.on_completion or webhooks.on_failure):
+        return None
+    return box.seal_json(webhooks)
+
+
+def opened(box: SecretBox, sealed: bytes | None, stored: DefinitionSpec) -> DefinitionSpec:
+    """``stored`` (a decoded document) with its sealed webhooks; a document stored before
+    webhooks were sealed keeps its own."""
+    if sealed is None:
+        return stored
+    webhooks = msgspec.convert(box.open_json(sealed), Webhooks)
+    return msgspec.structs.replace(stored, options=_with(stored.options, webhooks))
+
+
+def masked(spec: DefinitionSpec) -> DefinitionSpec:
+    """``spec`` with every webhook URL shown as MASK."""
+    hooks = spec.options.webhooks
+    shown = Webhooks([MASK] * len(hooks.on_completion), [MASK] * len(hooks.on_failure))
+    return msgspec.structs.replace(spec, options=_with(spec.options, shown))
+
+
+def unmask(merged: dict[str, Any], stored: Webhooks, field: str) -> dict[str, Any]:
+    """A definition to store (JSON data) with each webhook URL sent as MASK replaced by
+    the stored one at the same place; a MASK where none is stored is refused."""
+    options = merged.get("options")
+    if not isinstance(options, dict) or not isinstance(options.get("webhooks"), dict):
+        return merged
+    before = msgspec.to_builtins(stored)
+    webhooks = unmasked(options["webhooks"], before, f"{field}.options.webhooks")
+    return {**merged, "options": {**options, "webhooks": webhooks}}
+
+
+def targets(webhooks: Webhooks, status: str) -> list[tuple[str, str]]:
+    """The (name, URL) of each webhook a job ending in ``status`` calls."""
+    name = EVENTS.get(status)
+    if name is None:
+        return []
+    urls = webhooks.on_completion if status == "COMPLETED" else webhooks.on_failure
+    return [(f"{name}[{i}]", url) for i, url in enumerate(urls)]
+
+
+_deliveries = msgspec.json.Decoder(list[Delivery])
+#: How a stored document says it has no webhooks (every document written since they are sealed).
+EMPTY_IN_DOCUMENT = b'"webhooks":' + msgspec.json.encode(Webhooks())
+
+
+def encode_deliveries(deliveries: list[Delivery]) -> bytes:
+    return msgspec.json.encode(deliveries)
+
+
+def deliveries_view(stored: bytes | None) -> list[dict[str, Any]]:
+    """The recorded deliveries as the API shows them (``webhooks`` of a job)."""
+    if stored is None:
+        return []
+    return [msgspec.to_builtins(d) for d in _deliveries.decode(stored)]
+
+
+def _with(options: Options, webhooks: Webhooks) -> Options:
+    return msgspec.structs.replace(options, webhooks=webhooks)

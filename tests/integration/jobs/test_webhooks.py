@@ -1,0 +1,183 @@
+"""Webhooks as data, through the real API: sent under the egress policy (refused to
+loopback unless the configuration allows it), each delivery recorded on its job, and
+their URLs sealed in the store and masked in every answer."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from connectord.runtime.secrets import MASK
+from connectord.runtime.store import SQLITE_FILE
+
+from .conftest import JobsApi
+
+TOKEN_PATH = "T0KEN-in-the-path-8f2c"
+TOKEN_QUERY = "t0ken-in-the-query-5d1e"
+
+
+class Receiver:
+    """A webhook receiver on loopback: ``/ok`` answers 204, ``/busy`` 503, ``/gone`` 404."""
+
+    def __init__(self, server: TestServer, hits: list[tuple[str, dict[str, Any]]]) -> None:
+        self.server, self.hits = server, hits
+
+    def url(self, path: str) -> str:
+        return str(self.server.make_url(path))
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hits: list[tuple[str, dict[str, Any]]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        hits.append((request.path_qs, await request.json()))
+        kind = request.path.split("/")[1]
+        return web.Response(status={"ok": 204, "busy": 503, "gone": 404}[kind])
+
+    app = web.Application()
+    app.router.add_post("/{kind}/{rest:.*}", hook)
+    app.router.add_post("/{kind}", hook)
+    async with TestServer(app, host="127.0.0.1") as server:
+        yield Receiver(server, hits)
+
+
+def definition(code: str, **webhooks: list[str]) -> dict[str, Any]:
+    return {
+        "jobDefinition": {
+            "jobDefinitionCode": code,
+            "jobType": "echo",
+            "params": {"message": "hello", "password": "pa55-word-xyz"},
+            "options": {"webhooks": webhooks},
+        }
+    }
+
+
+async def run_and_wait_for_deliveries(jobs_api: JobsApi, code: str) -> dict[str, Any]:
+    """Execute the definition; its job once the deliveries are recorded on it."""
+    answer = await jobs_api.call("POST", f"/v1/job-definitions/{code}/_execute", 202)
+    job = await jobs_api.finished(answer["jobId"])
+    assert job["status"] == "COMPLETED", job
+    found: dict[str, Any] = {}
+
+    async def recorded() -> bool:
+        found.update(await jobs_api.call("GET", f"/v1/jobs/{answer['jobId']}", 200))
+        return "webhooks" in found
+
+    await jobs_api.until(recorded)
+    return found
+
+
+@pytest.mark.settings(egress_allow=())
+async def test_webhooks_to_loopback_are_refused_by_default_and_the_refusal_recorded(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    own_api = str(jobs_api.client.make_url("/v1/accounts"))  # the server's own API
+    body = definition("local", onCompletion=[receiver.url("/ok"), own_api])
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    job = await run_and_wait_for_deliveries(jobs_api, "local")
+    refused = "127.0.0.1 is a loopback address; add it to [egress] allow to permit it"
+    assert job["webhooks"] == [
+        {"webhook": f"onCompletion[{i}]", "host": "127.0.0.1", "event": "job.completed",
+         "outcome": "failed", "attempts": 1, "error": refused}
+        for i in range(2)
+    ]  # fmt: skip
+    assert receiver.hits == []
+
+
+async def test_webhooks_are_delivered_when_allowed_with_each_delivery_recorded(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    hooks = [receiver.url(f"/ok/{TOKEN_PATH}?token={TOKEN_QUERY}"), receiver.url("/busy")]
+    hooks.append(receiver.url("/gone"))
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("allowed", onCompletion=hooks))
+    job = await run_and_wait_for_deliveries(jobs_api, "allowed")
+    common = {"host": "127.0.0.1", "event": "job.completed"}
+    assert job["webhooks"] == [
+        {"webhook": "onCompletion[0]", **common, "outcome": "delivered", "attempts": 1, "statusCode": 204},
+        {"webhook": "onCompletion[1]", **common, "outcome": "failed", "attempts": 3, "statusCode": 503,
+         "error": "HTTP 503"},
+        {"webhook": "onCompletion[2]", **common, "outcome": "failed", "attempts": 1, "statusCode": 404,
+         "error": "HTTP 404"},
+    ]  # fmt: skip
+    assert sorted(path for path, _ in receiver.hits) == sorted(
+        [f"/ok/{TOKEN_PATH}?token={TOKEN_QUERY}", *["/busy"] * 3, "/gone"]
+    )
+    assert {payload["job"]["jobId"] for _, payload in receiver.hits} == {job["jobId"]}
+    listed = await jobs_api.call("GET", "/v1/jobs?jobDefinitionCode=allowed", 200)
+    assert listed["data"][0]["webhooks"] == job["webhooks"]
+
+
+def stored_bytes(data_dir: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in data_dir.glob(f"{SQLITE_FILE}*"))
+
+
+async def test_webhook_urls_are_sealed_at_rest_masked_in_answers_and_kept_when_sent_back(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    secret_url = receiver.url(f"/ok/{TOKEN_PATH}?token={TOKEN_QUERY}")
+    created = await jobs_api.client.post(
+        "/v1/job-definitions", json=definition("sealed", onCompletion=[secret_url]), headers=jobs_api.headers
+    )
+    assert created.status == 201
+    answers = [await created.text()]
+    shown = await jobs_api.call("GET", "/v1/job-definitions/sealed", 200)
+    assert shown["jobDefinition"]["options"]["webhooks"] == {"onCompletion": [MASK], "onFailure": []}
+    answers.append(await (await jobs_api.client.get("/v1/job-definitions", headers=jobs_api.headers)).text())
+    for token in (TOKEN_PATH, TOKEN_QUERY):
+        assert all(token not in answer for answer in answers)
+        assert token.encode() not in stored_bytes(jobs_api.settings.data_dir)
+
+    # What a client read, sent back with a change: the stored URL stays.
+    options = shown["jobDefinition"]["options"]
+    patch = {"jobDefinition": {"description": "changed", "options": options}}
+    patched = await jobs_api.call("PATCH", "/v1/job-definitions/sealed", 200, json=patch)
+    assert patched["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK]
+    job = await run_and_wait_for_deliveries(jobs_api, "sealed")
+    assert [path for path, _ in receiver.hits] == [f"/ok/{TOKEN_PATH}?token={TOKEN_QUERY}"]
+    assert job["webhooks"][0]["outcome"] == "delivered" and TOKEN_PATH not in str(job)
+    assert TOKEN_PATH.encode() not in stored_bytes(jobs_api.settings.data_dir)
+
+    # A mask where nothing is stored cannot stand for a URL.
+    twice = {"jobDefinition": {"options": {"webhooks": {"onCompletion": [MASK, MASK]}}}}
+    refused = await jobs_api.call("PATCH", "/v1/job-definitions/sealed", 400, json=twice)
+    assert refused["field"] == "jobDefinition.options.webhooks.onCompletion[1]"
+
+
+async def test_webhooks_stored_in_plain_text_before_an_upgrade_are_masked_then_sealed(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    secret_url = receiver.url(f"/ok/{TOKEN_PATH}")
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("legacy"))
+    store = sqlite3.connect(jobs_api.settings.data_dir / SQLITE_FILE)
+    try:
+        # As the previous version stored it: the URL in the document, nothing sealed.
+        (document,) = store.execute("SELECT document FROM job_definitions WHERE code = 'legacy'").fetchone()
+        spec = json.loads(document)
+        spec["options"]["webhooks"]["onCompletion"] = [secret_url]
+        with store:
+            store.execute(
+                "UPDATE job_definitions SET document = ?, sealed_webhooks = NULL WHERE code = 'legacy'",
+                (json.dumps(spec).encode(),),
+            )
+        shown = await jobs_api.call("GET", "/v1/job-definitions/legacy", 200)
+        assert shown["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK]
+
+        assert await jobs_api.jobs.seal_plain_webhooks() == 1  # what a server does when it starts
+        assert await jobs_api.jobs.seal_plain_webhooks() == 0
+        (document, sealed) = store.execute(
+            "SELECT document, sealed_webhooks FROM job_definitions WHERE code = 'legacy'"
+        ).fetchone()
+    finally:
+        store.close()
+    assert TOKEN_PATH.encode() not in document and TOKEN_PATH.encode() not in sealed
+    job = await run_and_wait_for_deliveries(jobs_api, "legacy")
+    assert job["webhooks"][0]["outcome"] == "delivered"
+    assert [path for path, _ in receiver.hits] == [f"/ok/{TOKEN_PATH}"]
