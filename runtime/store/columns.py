@@ -59,3 +59,8 @@ def new_job_args(job: NewJob, sealed: object) -> tuple[object, ...]:
         job.created_at,
         job.connector,
     )
+
+
+def placeholders(columns: str, mark: str) -> str:
+    """One parameter ``mark`` ("?" or "%s") per column of ``columns``, comma-separated."""
+    return ", ".join([mark] * (columns.count(",") + 1))

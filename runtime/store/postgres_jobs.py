@@ -25,6 +25,7 @@ from connectord.runtime.store.columns import (
     NEW_JOB_COLUMNS,
     UNBOUND_TYPES,
     new_job_args,
+    placeholders,
 )
 from connectord.runtime.store.records import (
     ClaimedJob,
@@ -96,7 +97,7 @@ class JobsPG:
             with self._conn() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    f"VALUES ({placeholders(DEFINITION_COLUMNS, '%s')})",
                     msgspec.structs.astuple(record),
                 )
         except psycopg.IntegrityError:

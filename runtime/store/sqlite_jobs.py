@@ -22,6 +22,7 @@ from connectord.runtime.store.columns import (
     NEW_JOB_COLUMNS,
     UNBOUND_TYPES,
     new_job_args,
+    placeholders,
 )
 from connectord.runtime.store.records import (
     ClaimedJob,
@@ -80,7 +81,7 @@ class JobsSQL:
             with self._tx() as conn:
                 conn.execute(
                     f"INSERT INTO job_definitions ({DEFINITION_COLUMNS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"VALUES ({placeholders(DEFINITION_COLUMNS, '?')})",
                     msgspec.structs.astuple(record),
                 )
         except sqlite3.IntegrityError:
