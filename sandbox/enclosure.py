@@ -8,7 +8,8 @@ supervisor that runs this first, in this order:
    settings read-only, a fresh /tmp and /dev/shm (``isolation.enter_own_view``);
 2. without network where the connector may have none (a network namespace of its own);
 3. parent of whatever its descendants leave behind, so that it can kill them all;
-4. no descriptor but its control socket;
+4. no descriptor but its control socket (standard input and output on /dev/null: what
+   import code prints reaches no log of the server's);
 5. Landlock: the connector's files (when ``limits.landlock``) and, where the kernel can
    (ABI 6), no signal to and no abstract socket of a process outside its domain: the
    server, other connectors' processes;
@@ -35,6 +36,7 @@ def enclose(hello: Hello, control_fd: int) -> None:
         isolation.cut_network()
     isolation.adopt_orphans()
     isolation.keep_descriptors(control_fd)
+    isolation.null_standard_streams()
     confine_files(hello.limits, code)
     if hello.limits.seccomp:
         isolation.filter_syscalls(isolation.SyscallFilter(hello.syscall_filter))

@@ -87,11 +87,18 @@ def join_cgroups(procs_files: list[int]) -> None:
             os.close(fd)
 
 
-def keep_only(fd: int) -> int:
-    """Point 0, 1 and 2 at /dev/null, move ``fd`` to WORKER_FD and close everything else."""
+def null_standard_streams() -> None:
+    """Point 0, 1 and 2 at /dev/null."""
     devnull = os.open(os.devnull, os.O_RDWR)
     for std in (0, 1, 2):
         os.dup2(devnull, std)
+    if devnull > 2:
+        os.close(devnull)
+
+
+def keep_only(fd: int) -> int:
+    """Point 0, 1 and 2 at /dev/null, move ``fd`` to WORKER_FD and close everything else."""
+    null_standard_streams()
     if fd != WORKER_FD:
         os.dup2(fd, WORKER_FD)
     close_from(WORKER_FD + 1)
