@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.paging import integer, number
@@ -59,7 +60,7 @@ async def get_job_type(request: web.Request) -> web.Response:
 
 
 async def execute_job_type(request: web.Request) -> web.Response:
-    body = decode_json(_execute_body, await request.read() or b"{}")
+    body = decode_json(_execute_body, await read_body(request) or b"{}")
     job = await request.app[JOBS].execute_type(
         request[PRINCIPAL], request.match_info["code"], body.params, body.account_id
     )
@@ -86,7 +87,7 @@ def _definition_response(request: web.Request, record: DefinitionRecord, **extra
 
 
 async def create_definition(request: web.Request) -> web.Response:
-    raw = _definition_body(await request.read())
+    raw = _definition_body(await read_body(request))
     record = await request.app[JOBS].create_definition(request[PRINCIPAL], raw)
     location = absolute(request, f"/v1/job-definitions/{record.code}")
     return json_response(_definition_response(request, record), 201, {"Location": location})
@@ -107,7 +108,7 @@ async def get_definition(request: web.Request) -> web.Response:
 
 
 async def update_definition(request: web.Request) -> web.Response:
-    patch = _definition_body(await request.read())
+    patch = _definition_body(await read_body(request))
     record = await request.app[JOBS].update_definition(request[PRINCIPAL], request.match_info["code"], patch)
     return json_response(_definition_response(request, record))
 
@@ -129,7 +130,7 @@ async def stop_definition(request: web.Request) -> web.Response:
 
 
 async def execute_definition(request: web.Request) -> web.Response:
-    raw = await request.read()
+    raw = await read_body(request)
     if raw.strip():  # seed 003 sends {}; nothing in it is used, but it must be an object
         decode_json(_object, raw)
     job = await request.app[JOBS].execute_definition(request[PRINCIPAL], request.match_info["code"])

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.responses import json_response
@@ -105,7 +106,7 @@ def definition_of(body: ProcessStart, spid: str) -> dict[str, Any]:
 
 
 async def start(request: web.Request) -> web.Response:
-    body = decode_json(_start_body, await request.read())
+    body = decode_json(_start_body, await read_body(request))
     spid = str(uuid.uuid4())
     jobs = request.app[JOBS]
     try:
