@@ -10,7 +10,7 @@ from aiohttp import web
 from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
-from connectord.api.paging import number
+from connectord.api.paging import seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
@@ -81,7 +81,7 @@ def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
 
 
 def _wait(request: web.Request) -> float:
-    return number(request, "wait", 0.0, 0.0, request.app[SETTINGS].max_poll_wait)
+    return seconds(request, "wait", request.app[SETTINGS].max_poll_wait)
 
 
 def _flag(request: web.Request, name: str) -> bool:

@@ -110,10 +110,24 @@ def test_the_handler_serves_the_file_as_it_is() -> None:
 
 
 def test_every_route_is_documented_and_every_operation_is_routed() -> None:
-    routed = {(route.path, route.method.lower()) for route in ROUTES}  # type: ignore[attr-defined]
+    routed = {(_template(route.path), route.method.lower()) for route in ROUTES}  # type: ignore[attr-defined]
     documented = set(operations())
     assert not routed - documented, f"routes missing from api/openapi.json: {sorted(routed - documented)}"
     assert not documented - routed, f"documented but not routed: {sorted(documented - routed)}"
+
+
+def _template(path: str) -> str:
+    """A route's path as the document writes it: ``{name:regex}`` is ``{name}``."""
+    return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
+
+
+def test_the_cancel_route_refuses_what_the_document_excludes() -> None:
+    [cancel] = [r for r in ROUTES if r.method == "DELETE" and r.path.startswith("/v1/exec/")]  # type: ignore[attr-defined]
+    pattern = re.fullmatch(r"/v1/exec/{execution_id:(.*)}", cancel.path).group(1)  # type: ignore[attr-defined,union-attr]
+    [param] = [p for p in DOC["paths"]["/v1/exec/{execution_id}"]["delete"]["parameters"] if "name" in p]
+    assert param["schema"]["not"] == {"const": "schedule"}
+    for candidate in ("schedule", "0f3c", "schedules", "x-schedule"):
+        assert (re.fullmatch(pattern, candidate) is None) == (candidate == "schedule"), candidate
 
 
 def test_path_parameters_are_declared_for_every_operation() -> None:
