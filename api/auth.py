@@ -1,8 +1,8 @@
 """Who is calling: Basic (``EMAIL:APIKEY``, as seed 001's clients send) or Bearer (``APIKEY``).
 
-Keys are looked up by their hash; a wrong, revoked or missing key gets 401 with
+Keys are looked up by their hash; a wrong, revoked, missing or malformed key gets 401 with
 ``WWW-Authenticate`` and the same message, so a caller learns nothing about which part was
-wrong.
+wrong. Seed 003's ``X-Customer-Code``, when sent, must name the caller's tenant (403).
 """
 
 from __future__ import annotations
