@@ -153,6 +153,7 @@ async def test_whole_numbers_written_as_floats_are_integers(api: Api) -> None:
         "params": {"url": "https://example.com/"},
         "maxRetries": 3.0,
         "historyMaxCount": 10.0,
+        "schedule": {"every": 2.0, "unit": "hour"},
     }
     created = await api.client.post("/v1/job-definitions", json={"jobDefinition": definition}, headers=alice)
     assert created.status == 201, await created.text()
