@@ -137,6 +137,8 @@ async def test_numbers_out_of_range_are_named(api: Api) -> None:
     )
     account = b'{"name": "a", "component": "echo", "keys": {"mode": 18446744073709551616}}'
     assert await field_of("POST", "/v1/accounts", account) == "keys.mode"
+    nul = b'{"name": "a\\u0000", "component": "echo", "keys": {}}'  # a NUL no store keeps
+    assert await field_of("POST", "/v1/accounts", nul) == "name"
     schedule = (
         b'{"execution_type": "verify_credentials", "component": "echo", "account_data": {"n": [1, 2e1000]}}'
     )
