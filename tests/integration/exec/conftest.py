@@ -21,7 +21,7 @@ from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box,
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import AccountRecord
 from connectord.runtime.supervisor.cgroups import Cgroups
-from connectord.runtime.supervisor.policy import ConnectorPolicy, SandboxPolicy
+from connectord.runtime.supervisor.policy import ConnectorPolicy, Limits, SandboxPolicy
 from connectord.runtime.supervisor.supervisor import Supervisor
 
 SOURCE = Path(__file__).with_name("echo_connector.py")
@@ -102,8 +102,13 @@ async def api(
     components = request.node.get_closest_marker("components")
     allow = frozenset(components.args if components else ("echo",))
     settings = Settings(data_dir=tmp_path, **fields)
+    limits = request.node.get_closest_marker("limits")
     policy = SandboxPolicy(
-        concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20})
+        concurrency=2,
+        grace=0.2,
+        default=ConnectorPolicy(
+            limits=Limits(**(limits.kwargs if limits else {})), timeouts={"verify_credentials": 20}
+        ),
     )
     supervisor = Supervisor(Selection(allow=allow), policy, Cgroups(None, None))
     box = load_secret_box(tmp_path, None)

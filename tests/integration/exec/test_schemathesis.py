@@ -56,6 +56,7 @@ def add_example_account(api: Api, email: str, database: Path) -> None:
 @pytest.mark.timeout(TIME_LIMIT + 60)
 @pytest.mark.settings(max_poll_wait=1.0)
 @pytest.mark.components("echo", "sql", "webservice", "shop")
+@pytest.mark.limits(network=False)  # the jobs it starts call the examples' hosts: not from a test
 async def test_schemathesis_finds_nothing(api: Api, tmp_path_factory: pytest.TempPathFactory) -> None:
     api.add_user("alice@acme.test", "acme")
     add_example_account(api, "alice@acme.test", sqlite_shop(tmp_path_factory.mktemp("shop")))
