@@ -3,7 +3,8 @@
 aiohttp logs every request it cannot parse (a bad request line, header or chunk) as an
 ERROR with its traceback, whose text quotes the offending bytes: anyone could fill the log,
 and a bad ``Authorization`` line would land in it. Here such a request is one WARNING line
-naming the peer and the parser's reason (not the bytes); other errors are logged as before.
+naming the peer and the parser's reason (not the bytes), on ``connectord.api.http``; other
+errors are logged as before.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ _QUOTED = re.compile(r"bytearray\(|b'|b\"|'|\"")
 class HandlerLogger(logging.LoggerAdapter[logging.Logger]):
     """The ``logger`` of aiohttp's ``RequestHandler`` (``handler_args`` of the app)."""
 
-    def __init__(self, logger: logging.Logger = log) -> None:
-        super().__init__(logger, {})
+    def __init__(self, logger: logging.Logger | None = None) -> None:
+        super().__init__(logger or logging.getLogger("aiohttp.server"), {})  # where aiohttp logs
 
     def exception(self, msg: object, *args: Any, exc_info: Any = True, **kwargs: Any) -> None:
         if not self._malformed(msg, args, exc_info):
@@ -39,7 +40,7 @@ class HandlerLogger(logging.LoggerAdapter[logging.Logger]):
         if not isinstance(exc_info, HttpProcessingError):
             return False
         peer = args[0] if args and msg == "Error handling request from %s" else "a client"
-        self.logger.warning("malformed HTTP request from %s: %s", peer, reason(exc_info))
+        log.warning("malformed HTTP request from %s: %s", peer, reason(exc_info))
         return True
 
 
