@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError
+from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
 from connectord.runtime.jobs.definitions import (
@@ -278,6 +278,7 @@ class Jobs:
         await self._check_account(principal, job_type, spec.job_type, spec.account_id, f"{FIELD}.accountId")
 
     def _check_params(self, job_type: JobType, params: dict[str, Any], field: str) -> None:
+        check_integers(params, field)  # what msgpack carries to the worker
         problem = params_problem(job_type, params)
         if problem is not None:
             message, where = problem

@@ -137,6 +137,9 @@ async def test_numbers_out_of_range_are_named(api: Api) -> None:
     )
     account = b'{"name": "a", "component": "echo", "keys": {"mode": 18446744073709551616}}'
     assert await field_of("POST", "/v1/accounts", account) == "keys.mode"
+    wide = b'{"params": {"url": "https://example.com/", "searchParams": {"n": 18446744073709551616}}}'
+    execute = "/v1/job-types/callWebserviceEndpoint/_execute"
+    assert await field_of("POST", execute, wide) == "params.searchParams.n"
     nul = b'{"name": "a\\u0000", "component": "echo", "keys": {}}'  # a NUL no store keeps
     assert await field_of("POST", "/v1/accounts", nul) == "name"
     schedule = (
