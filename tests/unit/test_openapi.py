@@ -31,7 +31,7 @@ from connectord.plugins.types import (
     VerifyResult,
 )
 from connectord.runtime.accounts import AccountBody, AccountView
-from connectord.runtime.executions.requests import ScheduleRequest
+from connectord.runtime.executions.requests import REQUIRED, ScheduleRequest
 from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import DefinitionState, JobStatus
@@ -531,3 +531,22 @@ def test_seed_001_schedule_answer_is_extended_not_changed() -> None:
     assert scheduled["message"] == {"const": "ok"} and set(scheduled) == {"message", "id"}
     headers = DOC["paths"]["/v1/exec/schedule"]["post"]["responses"]["202"]["headers"]
     assert headers["Location"]["required"] is True
+
+
+def test_the_schedule_body_requires_what_each_execution_type_needs() -> None:
+    """Seed 001's table (``REQUIRED``), as if/then rules of the request body's schema."""
+    body = DOC["paths"]["/v1/exec/schedule"]["post"]["requestBody"]["content"]["application/json"]
+    rules = {
+        rule["if"]["properties"]["execution_type"]["const"]: rule["then"]["required"]
+        for rule in body["schema"]["allOf"][1:]
+    }
+    assert rules == {kind: list(names) for kind, names in REQUIRED.items()}
+    check = validator(pointer("paths", "/v1/exec/schedule", "post", "requestBody", "content",
+                              "application/json", "schema"))  # fmt: skip
+    assert not check.is_valid({"execution_type": "get_meta_model", "component": "sql", "account_id": "a"})
+    assert not check.is_valid(
+        {"execution_type": "get_meta_model", "component": "sql", "account_id": "a", "action_or_trigger": ""}
+    )
+    assert check.is_valid(
+        {"execution_type": "get_meta_model", "component": "sql", "account_id": "a", "action_or_trigger": "x"}
+    )
