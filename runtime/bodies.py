@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import msgspec
@@ -52,14 +53,20 @@ def convert(data: Any, type_: Any) -> Any:
 
 
 def integral(value: Any) -> Any:
-    """JSON-like data with each float that is a whole number (3.0) made an int (3)."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: integral(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [integral(v) for v in value]
-    return value
+    """JSON-like data with each float that is a whole number (3.0) made an int (3), in place. A loop,
+    not recursion: a body may nest as deep as the decoder allows, deeper than Python's stack."""
+    root = [value]
+    stack: list[dict[Any, Any] | list[Any]] = [root]
+    while stack:
+        container = stack.pop()
+        keys = container.keys() if isinstance(container, dict) else range(len(container))
+        for key in keys:
+            item = container[key]  # type: ignore[index]
+            if isinstance(item, float) and item.is_integer():
+                container[key] = int(item)  # type: ignore[index]
+            elif isinstance(item, dict | list):
+                stack.append(item)
+    return root[0]
 
 
 def _out_of_range(body: bytes) -> InvalidRequestError:
@@ -73,21 +80,21 @@ def _out_of_range(body: bytes) -> InvalidRequestError:
     return InvalidRequestError(f"parameter '{name}': number out of range", name)
 
 
-def first_path(value: Any, bad: Any, prefix: str = "") -> str | None:
+def first_path(value: Any, bad: Callable[[Any], bool], prefix: str = "") -> str | None:
     """The dotted path (``keys.base_url``, ``items[2]``) of the first value for which ``bad``
-    holds, or None."""
-    if bad(value):
-        return prefix or None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found = first_path(item, bad, f"{prefix}.{key}" if prefix else str(key))
-            if found is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found = first_path(item, bad, f"{prefix}[{index}]")
-            if found is not None:
-                return found
+    holds, or None (a loop, not recursion, as in ``integral``)."""
+    stack: list[tuple[str, Any]] = [(prefix, value)]
+    while stack:
+        path, item = stack.pop()
+        if bad(item):
+            return path or None
+        if isinstance(item, dict):
+            children = [(f"{path}.{k}" if path else str(k), v) for k, v in item.items()]
+        elif isinstance(item, list):
+            children = [(f"{path}[{i}]", v) for i, v in enumerate(item)]
+        else:
+            continue
+        stack.extend(reversed(children))  # depth first, in the order written
     return None
 
 
