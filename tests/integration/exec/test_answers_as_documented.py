@@ -139,7 +139,8 @@ async def test_numbers_out_of_range_are_named(api: Api) -> None:
     assert await field_of("POST", "/v1/accounts", account) == "keys.mode"
     wide = b'{"params": {"url": "https://example.com/", "searchParams": {"n": 18446744073709551616}}}'
     deep = b"[" * 400 + b"18446744073709551616" + b"]" * 400  # found without recursion
-    nested = b'{"execution_type": "verify_credentials", "component": "echo", "account_data": {"x": %s}}' % deep
+    nested = b'{"execution_type": "verify_credentials", "component": "echo", "account_data": {"x": %b}}'
+    nested %= deep
     assert await field_of("POST", "/v1/exec/schedule", nested) == "account_data.x" + "[0]" * 400
     execute = "/v1/job-types/callWebserviceEndpoint/_execute"
     assert await field_of("POST", execute, wide) == "params.searchParams.n"
