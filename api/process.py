@@ -112,7 +112,7 @@ async def start(request: web.Request) -> web.Response:
     try:
         await jobs.create_definition(request[PRINCIPAL], definition_of(body, spid))
     except InvalidRequestError as exc:  # name the document's field, not ours
-        message = str(exc).replace("jobDefinition.", "")
+        message = str(exc).replace("jobDefinition.", "").replace("'params.", "'values.")
         for ours, theirs in _FIELDS.items():
             message = message.replace(ours, theirs)
         raise InvalidRequestError(message, _field(exc.field)) from None
