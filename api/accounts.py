@@ -5,6 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import ACCOUNTS, PRINCIPAL
 from connectord.api.paging import integer
@@ -23,7 +24,7 @@ def _not_found() -> ApiError:
 
 
 async def create(request: web.Request) -> web.Response:
-    body = decode_json(_body, await request.read())
+    body = decode_json(_body, await read_body(request))
     account = await request.app[ACCOUNTS].create(request[PRINCIPAL], body)
     location = absolute(request, f"/v1/accounts/{account.id}")
     return json_response(account, 201, {"Location": location})
@@ -44,7 +45,7 @@ async def get(request: web.Request) -> web.Response:
 
 
 async def replace(request: web.Request) -> web.Response:
-    body = decode_json(_body, await request.read())
+    body = decode_json(_body, await read_body(request))
     account = await request.app[ACCOUNTS].replace(request[PRINCIPAL], request.match_info["account_id"], body)
     if account is None:
         raise _not_found()

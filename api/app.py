@@ -13,6 +13,7 @@ from aiohttp.web_runner import GracefulExit
 
 from connectord.api.auth import auth_middleware
 from connectord.api.errors import error_middleware
+from connectord.api.http_log import HandlerLogger
 from connectord.api.keys import (
     ACCOUNTS,
     CLOCK,
@@ -62,7 +63,10 @@ def create_app(
         clock = time.time if store.single_node else DatabaseClock()
     node = Node(settings.node_id or default_node_id(), settings.lease_seconds)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware], client_max_size=settings.max_body_bytes
+        middlewares=[error_middleware, auth_middleware],
+        client_max_size=settings.max_body_bytes,
+        # read_body decodes Content-Encoding itself; malformed HTTP is one warning line
+        handler_args={"auto_decompress": False, "logger": HandlerLogger()},
     )
     app[SETTINGS] = settings
     app[CONNECTORS] = connectors

@@ -1,13 +1,14 @@
 """Who is calling: Basic (``EMAIL:APIKEY``, as seed 001's clients send) or Bearer (``APIKEY``).
 
-Keys are looked up by their hash; a wrong, revoked or missing key gets 401 with
+Keys are looked up by their hash; a wrong, revoked, missing or malformed key gets 401 with
 ``WWW-Authenticate`` and the same message, so a caller learns nothing about which part was
-wrong.
+wrong. Seed 003's ``X-Customer-Code``, when sent, must name the caller's tenant (403).
 """
 
 from __future__ import annotations
 
 import base64
+import re
 
 from aiohttp import web
 
@@ -16,9 +17,13 @@ from connectord.api.keys import PRINCIPAL, STORE, STORE_RUNNER
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store.records import Principal
 
+CUSTOMER_CODE = "X-Customer-Code"
 CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
 PUBLIC_PATHS = ("/health", "/v1/openapi.json")
 PUBLIC_PREFIXES = ("/v1/components",)
+#: What an API key can be: visible ASCII (keys are made by ``new_api_key``). A header with
+#: other bytes (aiohttp hands them over as surrogates) holds no key of ours.
+_KEY = re.compile(r"[\x21-\x7e]+")
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -31,8 +36,23 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route (404) or method (405): nothing to guard
-    request[PRINCIPAL] = await authenticate(request)
+    principal = await authenticate(request)
+    check_customer_code(request, principal)
+    request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def check_customer_code(request: web.Request, principal: Principal) -> None:
+    """Seed 003 sends ``X-Customer-Code`` with every request: when given, it must be the
+    tenant of the credentials (a key never reaches another tenant's data, whatever it says)."""
+    code = request.headers.get(CUSTOMER_CODE)
+    if code is not None and code != principal.tenant_name:
+        raise ApiError(
+            403,
+            f"{CUSTOMER_CODE} does not name the tenant of these credentials "
+            f"('{principal.tenant_name}'): send that code, or no {CUSTOMER_CODE} header",
+            CUSTOMER_CODE,
+        )
 
 
 async def authenticate(request: web.Request) -> Principal:
@@ -49,7 +69,7 @@ async def authenticate(request: web.Request) -> Principal:
 def _credentials(header: str) -> tuple[str | None, str]:
     scheme, _, value = header.partition(" ")
     value = value.strip()
-    if scheme.lower() == "bearer" and value:
+    if scheme.lower() == "bearer" and _KEY.fullmatch(value):
         return None, value
     if scheme.lower() == "basic" and value:
         try:
@@ -57,6 +77,6 @@ def _credentials(header: str) -> tuple[str | None, str]:
         except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
             raise _unauthorized("Invalid credentials.") from None
         email, sep, key = decoded.partition(":")
-        if sep and email and key:
+        if sep and email and _KEY.fullmatch(key):
             return email, key
     raise _unauthorized("Invalid credentials.")

@@ -61,7 +61,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except (InvalidCallError, InvalidRequestError) as exc:
         return json_response(error_body(str(exc), _parameter(exc.field)), 400)
     except InvalidTextError as exc:  # a NUL character in a text to store
-        return json_response(error_body(str(exc)), 400)
+        return json_response(error_body(str(exc), exc.field), 400)
     except NotFoundError as exc:
         return json_response(error_body(str(exc)), 404)
     except (IdempotencyConflictError, ConflictError, StateError) as exc:

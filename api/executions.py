@@ -7,9 +7,10 @@ import re
 
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
-from connectord.api.paging import number
+from connectord.api.paging import seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
@@ -29,7 +30,7 @@ async def schedule(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise ApiError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
-    body = parse_schedule_request(await request.read())
+    body = parse_schedule_request(await read_body(request))
     record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
     location = absolute(request, f"/v1/exec/poll/{record.id}")
     return json_response({"message": "ok", "id": record.id}, 202, {"Location": location})
@@ -80,7 +81,7 @@ def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
 
 
 def _wait(request: web.Request) -> float:
-    return number(request, "wait", 0.0, 0.0, request.app[SETTINGS].max_poll_wait)
+    return seconds(request, "wait", request.app[SETTINGS].max_poll_wait)
 
 
 def _flag(request: web.Request, name: str) -> bool:

@@ -7,16 +7,16 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
-from connectord.api.paging import integer, number
+from connectord.api.paging import instant, integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError, decode_json
-from connectord.runtime.jobs import schedules
 from connectord.runtime.jobs.definitions import FIELD
-from connectord.runtime.jobs.schedules import ScheduleError, iso
+from connectord.runtime.jobs.schedules import iso
 from connectord.runtime.jobs.views import definition_view, job_view, zone_of
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
 
@@ -59,7 +59,7 @@ async def get_job_type(request: web.Request) -> web.Response:
 
 
 async def execute_job_type(request: web.Request) -> web.Response:
-    body = decode_json(_execute_body, await request.read() or b"{}")
+    body = decode_json(_execute_body, await read_body(request) or b"{}")
     job = await request.app[JOBS].execute_type(
         request[PRINCIPAL], request.match_info["code"], body.params, body.account_id
     )
@@ -86,7 +86,7 @@ def _definition_response(request: web.Request, record: DefinitionRecord, **extra
 
 
 async def create_definition(request: web.Request) -> web.Response:
-    raw = _definition_body(await request.read())
+    raw = _definition_body(await read_body(request))
     record = await request.app[JOBS].create_definition(request[PRINCIPAL], raw)
     location = absolute(request, f"/v1/job-definitions/{record.code}")
     return json_response(_definition_response(request, record), 201, {"Location": location})
@@ -107,7 +107,7 @@ async def get_definition(request: web.Request) -> web.Response:
 
 
 async def update_definition(request: web.Request) -> web.Response:
-    patch = _definition_body(await request.read())
+    patch = _definition_body(await read_body(request))
     record = await request.app[JOBS].update_definition(request[PRINCIPAL], request.match_info["code"], patch)
     return json_response(_definition_response(request, record))
 
@@ -129,7 +129,7 @@ async def stop_definition(request: web.Request) -> web.Response:
 
 
 async def execute_definition(request: web.Request) -> web.Response:
-    raw = await request.read()
+    raw = await read_body(request)
     if raw.strip():  # seed 003 sends {}; nothing in it is used, but it must be an object
         decode_json(_object, raw)
     job = await request.app[JOBS].execute_definition(request[PRINCIPAL], request.match_info["code"])
@@ -156,7 +156,7 @@ def _prefers_text(request: web.Request) -> bool:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    wait = number(request, "wait", 0.0, 0.0, request.app[JOBS].settings.max_wait)
+    wait = seconds(request, "wait", request.app[JOBS].settings.max_wait)
     job = await request.app[JOBS].job(request[PRINCIPAL], request.match_info["job_id"], wait)
     return json_response(job_view(job))
 
@@ -167,13 +167,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
         raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, got {status!r}", "status")
-    since_text = request.query.get("since")
-    since = None
-    if since_text is not None:
-        try:
-            since = schedules.parse_instant(since_text, "UTC", "since")
-        except ScheduleError as exc:
-            raise ApiError(400, str(exc), "since") from None
+    since = instant(request, "since")
     jobs = await request.app[JOBS].jobs(
         request[PRINCIPAL], limit, offset, request.query.get("jobDefinitionCode"), status, since
     )

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.responses import json_response
@@ -105,13 +106,13 @@ def definition_of(body: ProcessStart, spid: str) -> dict[str, Any]:
 
 
 async def start(request: web.Request) -> web.Response:
-    body = decode_json(_start_body, await request.read())
+    body = decode_json(_start_body, await read_body(request))
     spid = str(uuid.uuid4())
     jobs = request.app[JOBS]
     try:
         await jobs.create_definition(request[PRINCIPAL], definition_of(body, spid))
     except InvalidRequestError as exc:  # name the document's field, not ours
-        message = str(exc).replace("jobDefinition.", "")
+        message = str(exc).replace("jobDefinition.", "").replace("'params.", "'values.")
         for ours, theirs in _FIELDS.items():
             message = message.replace(ours, theirs)
         raise InvalidRequestError(message, _field(exc.field)) from None

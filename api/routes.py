@@ -12,7 +12,8 @@ ROUTES = [
     web.post("/v1/exec/schedule", executions.schedule),
     web.get("/v1/exec/poll/{execution_id}", executions.poll),
     web.get("/v1/exec/result/{execution_id}", executions.result),
-    web.delete("/v1/exec/{execution_id}", executions.cancel),
+    # not /v1/exec/schedule: that path is POST only (405 for DELETE, as the document says)
+    web.delete("/v1/exec/{execution_id:(?!schedule$)[^/]+}", executions.cancel),
     web.post("/v1/accounts", accounts.create),
     web.get("/v1/accounts", accounts.listing),
     web.get("/v1/accounts/{account_id}", accounts.get),

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import msgspec
 
 from connectord.plugins.manager import Catalog, UnknownConnectorError
-from connectord.runtime.bodies import InvalidRequestError
+from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import credentials_problem
 from connectord.runtime.secrets import MASK, SecretBox, SecretsError, mask, unmask
 from connectord.runtime.store import Store
@@ -103,10 +103,7 @@ class Accounts:
         return await self.run(self.store.delete_account, principal.tenant_id, account_id)
 
     def _check(self, body: AccountBody, keys: dict[str, Any]) -> None:
-        try:
-            msgspec.msgpack.encode(keys)  # what a call will carry to the worker
-        except OverflowError:
-            raise InvalidRequestError("keys: integers must fit in 64 bits", "keys") from None
+        check_integers(keys, "keys")  # what a call will carry to the worker (msgpack)
         try:
             info = self.catalog().get(body.component).info
         except UnknownConnectorError as exc:

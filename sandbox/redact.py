@@ -1,9 +1,13 @@
 """Removes secret values from text before it is stored, logged or returned.
 
 Redaction is by value: every secret of the call's credentials is replaced, together with
-its URL-encoded and base64 forms, wherever it appears. Values shorter than
-``MIN_SECRET_LENGTH`` are not redacted (they would mangle ordinary text); connectors should
-not accept such secrets anyway.
+its escaped, URL-encoded and base64 forms. A form of ``MIN_SECRET_LENGTH`` characters or
+more is replaced wherever it appears; a shorter one (a secret of 1 to 3 characters) wherever
+it stands as a whole token, that is with no letter or digit right before or after it: ``ab``
+is masked in ``key=ab``, ``"ab"`` and ``ab_1``, not inside ``tab`` or ``about``. Masking a
+short secret inside words would leave no message readable, and a secret found only inside a
+longer word tells nothing of where it is; there is no length below which a secret is let
+through.
 """
 
 from __future__ import annotations
@@ -29,12 +33,13 @@ class Redactor:
         forms: set[str] = set()
         users = [u for u in users if u]
         for secret in secrets:
-            if len(secret) >= MIN_SECRET_LENGTH:
+            if secret:
                 forms.update(_forms(secret))
                 forms.update(base64.b64encode(f"{user}:{secret}".encode()).decode() for user in users)
+        forms.discard("")
         # Longest first, so a secret that contains another is masked whole.
         ordered = sorted(forms, key=len, reverse=True)
-        self._pattern = re.compile("|".join(map(re.escape, ordered))) if ordered else None
+        self._pattern = re.compile("|".join(map(_pattern, ordered))) if ordered else None
         #: The longest form masked: how far past a cut a secret that starts before it reaches.
         self._longest = len(ordered[0]) if ordered else 0
 
@@ -80,6 +85,13 @@ def kept_rejection(outcome: Rejected, redactor: Redactor) -> Rejected:
         redactor.bounded(outcome.message, MAX_TEXT_CHARS),
         field,
     )
+
+
+def _pattern(form: str) -> str:
+    """``form`` anywhere, or (shorter than MIN_SECRET_LENGTH) as a whole token."""
+    if len(form) >= MIN_SECRET_LENGTH:
+        return re.escape(form)
+    return rf"(?<![^\W_]){re.escape(form)}(?![^\W_])"  # no letter or digit either side
 
 
 def _forms(secret: str) -> set[str]:

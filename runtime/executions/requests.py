@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.bodies import InvalidRequestError, decode_json
+from connectord.runtime.bodies import InvalidRequestError, check_integers, decode_json
 from connectord.sandbox.calls import DesignTimeMethod
 
 #: Seed 001's table: the parameters each execution type requires (besides its type and component).
@@ -36,6 +36,8 @@ _decoder = msgspec.json.Decoder(ScheduleRequest)
 def parse_schedule_request(body: bytes) -> ScheduleRequest:
     """Decode and check a schedule body; every error names the parameter at fault."""
     request = decode_json(_decoder, body)
+    check_integers(request.cfg, "cfg")  # what msgpack carries to the worker
+    check_integers(request.account_data, "account_data")
     for name in REQUIRED[request.execution_type]:
         if getattr(request, name) in (None, ""):
             raise InvalidRequestError(

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from connectord.runtime.bodies import InvalidRequestError, named
+from connectord.runtime.bodies import InvalidRequestError, convert
 from connectord.runtime.jobs import schedules
 from connectord.runtime.jobs.schedules import Schedule, ScheduleError, next_fire, parse_schedule
 
@@ -97,9 +97,8 @@ def parse_spec(raw: dict[str, Any]) -> Definition:
     """Check a definition given as JSON data (the value of ``jobDefinition``); raise
     InvalidRequestError naming the field (``jobDefinition.schedule.cron``, ...)."""
     try:
-        spec = msgspec.convert(raw, DefinitionSpec)
-    except msgspec.ValidationError as exc:
-        error = named(str(exc))
+        spec = convert(raw, DefinitionSpec)
+    except InvalidRequestError as error:
         raise InvalidRequestError(_prefixed(str(error)), f"{FIELD}.{error.field}") from None
     return check_spec(spec)
 

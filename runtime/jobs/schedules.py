@@ -159,6 +159,8 @@ def parse_schedule(raw: object, field: str = "schedule") -> Schedule:
         return CronSchedule(expression, timezone)
 
     every = raw["every"]
+    if type(every) is float and every.is_integer():  # JSON Schema's integers include 3.0
+        every = int(every)
     if type(every) is not int:
         raise ScheduleError(f"{field}.every must be an integer, got {_kind(every)}", f"{field}.every")
     if not 1 <= every <= MAX_EVERY:

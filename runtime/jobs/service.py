@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError
+from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
 from connectord.runtime.jobs import webhooks
@@ -317,6 +317,7 @@ class Jobs:
         return connector
 
     def _check_params(self, job_type: JobType, params: dict[str, Any], field: str) -> None:
+        check_integers(params, field)  # what msgpack carries to the worker
         problem = params_problem(job_type, params)
         if problem is not None:
             message, where = problem

@@ -35,6 +35,8 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
     result = msgspec.json.decode(record.result) if record.result is not None else None
     attempts = msgspec.json.decode(record.attempts)
     for attempt in attempts:
+        if isinstance(error := attempt.get("error"), dict) and error.get("type") == "NodeLost":
+            attempt["error"] = {"kind": "node_lost", "message": error.get("message", "")}  # as stored once
         attempt["startedAt"] = iso_utc(attempt.get("startedAt"))
         attempt["finishedAt"] = iso_utc(attempt.get("finishedAt"))
     view: dict[str, Any] = {

@@ -200,7 +200,7 @@ def lost_attempt(attempt: int, started_at: float | None, now: float) -> dict[str
         started_at,
         now,
         {
-            "type": "NodeLost",
+            "kind": "node_lost",
             "message": "the node running this attempt stopped renewing its lease (it died or lost the store)",
         },
     )

@@ -426,6 +426,14 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
         )
         assert (response.status == 401) == (op.get("security") != []), (method, path)
         await call(method.upper(), path, concrete(path), headers={"Authorization": "Bearer wrong"})
+        # seed 003's X-Customer-Code: another tenant's is refused wherever credentials count
+        other = {**alice, "X-Customer-Code": "globex"}
+        response, _ = await call(method.upper(), path, concrete(path), headers=other)
+        assert (response.status == 403) == (op.get("security") != []), (method, path)
+
+    # /v1/exec/schedule is no execution id: POST only, also for DELETE
+    answer, _ = await call("DELETE", "/v1/exec/{execution_id}", "/v1/exec/schedule", 405, headers=alice)
+    assert answer.headers["Allow"] == "POST"
 
     # the store fails: 503 with Retry-After (health says so itself); then anything else fails: 500
     def store_unavailable(*args: Any) -> None:

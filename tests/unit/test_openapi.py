@@ -31,7 +31,7 @@ from connectord.plugins.types import (
     VerifyResult,
 )
 from connectord.runtime.accounts import AccountBody, AccountView
-from connectord.runtime.executions.requests import ScheduleRequest
+from connectord.runtime.executions.requests import REQUIRED, ScheduleRequest
 from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import DefinitionState, JobStatus
@@ -110,10 +110,24 @@ def test_the_handler_serves_the_file_as_it_is() -> None:
 
 
 def test_every_route_is_documented_and_every_operation_is_routed() -> None:
-    routed = {(route.path, route.method.lower()) for route in ROUTES}  # type: ignore[attr-defined]
+    routed = {(_template(route.path), route.method.lower()) for route in ROUTES}  # type: ignore[attr-defined]
     documented = set(operations())
     assert not routed - documented, f"routes missing from api/openapi.json: {sorted(routed - documented)}"
     assert not documented - routed, f"documented but not routed: {sorted(documented - routed)}"
+
+
+def _template(path: str) -> str:
+    """A route's path as the document writes it: ``{name:regex}`` is ``{name}``."""
+    return re.sub(r"{(\w+):[^}]*}", r"{\1}", path)
+
+
+def test_the_cancel_route_refuses_what_the_document_excludes() -> None:
+    [cancel] = [r for r in ROUTES if r.method == "DELETE" and r.path.startswith("/v1/exec/")]  # type: ignore[attr-defined]
+    pattern = re.fullmatch(r"/v1/exec/{execution_id:(.*)}", cancel.path).group(1)  # type: ignore[attr-defined,union-attr]
+    [param] = [p for p in DOC["paths"]["/v1/exec/{execution_id}"]["delete"]["parameters"] if "name" in p]
+    assert param["schema"]["not"] == {"const": "schedule"}
+    for candidate in ("schedule", "0f3c", "schedules", "x-schedule"):
+        assert (re.fullmatch(pattern, candidate) is None) == (candidate == "schedule"), candidate
 
 
 def test_path_parameters_are_declared_for_every_operation() -> None:
@@ -518,3 +532,22 @@ def test_seed_001_schedule_answer_is_extended_not_changed() -> None:
     assert scheduled["message"] == {"const": "ok"} and set(scheduled) == {"message", "id"}
     headers = DOC["paths"]["/v1/exec/schedule"]["post"]["responses"]["202"]["headers"]
     assert headers["Location"]["required"] is True
+
+
+def test_the_schedule_body_requires_what_each_execution_type_needs() -> None:
+    """Seed 001's table (``REQUIRED``), as if/then rules of the request body's schema."""
+    body = DOC["paths"]["/v1/exec/schedule"]["post"]["requestBody"]["content"]["application/json"]
+    rules = {
+        rule["if"]["properties"]["execution_type"]["const"]: rule["then"]["required"]
+        for rule in body["schema"]["allOf"][1:]
+    }
+    assert rules == {kind: list(names) for kind, names in REQUIRED.items()}
+    check = validator(pointer("paths", "/v1/exec/schedule", "post", "requestBody", "content",
+                              "application/json", "schema"))  # fmt: skip
+    assert not check.is_valid({"execution_type": "get_meta_model", "component": "sql", "account_id": "a"})
+    assert not check.is_valid(
+        {"execution_type": "get_meta_model", "component": "sql", "account_id": "a", "action_or_trigger": ""}
+    )
+    assert check.is_valid(
+        {"execution_type": "get_meta_model", "component": "sql", "account_id": "a", "action_or_trigger": "x"}
+    )

@@ -1,6 +1,8 @@
 import base64
 from urllib.parse import quote
 
+import pytest
+
 from connectord.sandbox.bounds import cut_note
 from connectord.sandbox.redact import MASK, Redactor, secret_values
 
@@ -27,8 +29,26 @@ def test_data_is_redacted_recursively_keys_included() -> None:
     assert redactor.data(data) == {"a": ["ok", f"pw={MASK}"], MASK: {"n": 1}}
 
 
-def test_short_values_are_not_redacted_and_no_secrets_means_no_change() -> None:
-    assert Redactor(["ab"]).text("ab cd") == "ab cd"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("ab cd", f"{MASK} cd"),
+        ("key=ab;", f"key={MASK};"),
+        ('{"token": "ab"}', f'{{"token": "{MASK}"}}'),
+        ("ab_1", f"{MASK}_1"),  # _ separates tokens as . and - do
+        ("tab about cab", "tab about cab"),  # inside a word: left, or no text would stay readable
+        ("YWI", MASK),  # base64("ab"), a token too
+        ("dTphYg==", MASK),  # base64("u:ab"), as in a Basic header: 4 characters or more, anywhere
+    ],
+)
+def test_a_short_secret_is_masked_wherever_it_is_a_whole_token(text: str, expected: str) -> None:
+    assert Redactor(["ab"], users=["u"]).text(text) == expected
+
+
+def test_every_length_is_redacted_and_no_secrets_means_no_change() -> None:
+    assert Redactor(["7"]).text("pin 7, not 17 or 7a") == f"pin {MASK}, not 17 or 7a"
+    assert Redactor(["abc"]).data({"abc": ["x abc", "abcd"]}) == {MASK: [f"x {MASK}", "abcd"]}
+    assert Redactor([""]).text("anything") == "anything"
     assert Redactor([]).data({"k": "v"}) == {"k": "v"}
 
 

@@ -35,7 +35,7 @@ from connectord.client.errors import (
 )
 from connectord.client.models import Execution, LogLine, NotReady, Ready, Result
 
-#: The longest ``?wait=`` the server accepts on a poll, in seconds.
+#: The longest ``?wait=`` a server waits by default, in seconds (it caps a longer one).
 MAX_POLL_WAIT = 30.0
 #: Seconds allowed for one request (a long poll gets its ``wait`` on top).
 TIMEOUT = 30.0

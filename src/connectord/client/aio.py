@@ -97,8 +97,9 @@ class AsyncClient:
         return protocol.parse_schedule(await self._request(request), request.headers["Idempotency-Key"])
 
     async def poll(self, execution_id: str, wait: float = 0) -> Ready | NotReady:
-        """Where the execution is; with ``wait`` (at most 30 s) the server answers as soon as
-        it finishes. The 303 is reported as :class:`Ready`, not followed."""
+        """Where the execution is; with ``wait`` (the server waits at most its
+        ``max_poll_wait``, 30 s by default) the server answers as soon as it finishes. The 303 is reported
+        as :class:`Ready`, not followed."""
         return protocol.parse_poll(await self._request(self._core.poll(execution_id, wait)), execution_id)
 
     @overload

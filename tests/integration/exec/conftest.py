@@ -101,12 +101,18 @@ async def api(
 ) -> AsyncIterator[Api]:
     marker = request.node.get_closest_marker("settings")
     fields = {"max_body_bytes": 64 * 1024, "result_retention": 600, **(marker.kwargs if marker else {})}
+    components = request.node.get_closest_marker("components")
+    allow = frozenset(components.args if components else ("echo",))
     settings = Settings(data_dir=tmp_path, **fields)
-    limits = Limits(writable_paths=[TEST_TEMP])  # where tests hand the connector files
+    limits = request.node.get_closest_marker("limits")
+    # pytest's temporary directories: where tests hand the connector files
+    given = {"writable_paths": [TEST_TEMP], **(limits.kwargs if limits else {})}
     policy = SandboxPolicy(
-        concurrency=2, grace=0.2, default=ConnectorPolicy(timeouts={"verify_credentials": 20}, limits=limits)
+        concurrency=2,
+        grace=0.2,
+        default=ConnectorPolicy(limits=Limits(**given), timeouts={"verify_credentials": 20}),
     )
-    supervisor = Supervisor(Selection(allow=frozenset({"echo"})), policy, Cgroups(None, None))
+    supervisor = Supervisor(Selection(allow=allow), policy, Cgroups(None, None))
     box = load_secret_box(tmp_path, None)
     clock = Clock()
     app = create_app(settings, supervisor, open_store(settings), box, clock)

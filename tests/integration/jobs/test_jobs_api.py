@@ -258,7 +258,7 @@ async def test_a_definition_runs_now_whatever_its_state(jobs_api: JobsApi) -> No
     assert "logs" not in listed["data"][0]
     await jobs_api.call("GET", "/v1/jobs?status=DONE", 400)
     since = await jobs_api.call("GET", "/v1/jobs?since=yesterday", 400)
-    assert since["field"] == "since" and since["message"].startswith("since 'yesterday'")
+    assert since["field"] == "since" and "got 'yesterday'" in since["message"]
     await jobs_api.call("POST", "/v1/job-definitions/nightly/_execute", 400, data=b"[1]")
 
 

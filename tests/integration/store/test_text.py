@@ -74,4 +74,5 @@ async def test_the_api_answers_400_naming_the_problem(aiohttp_client: object) ->
     client: TestClient = await aiohttp_client(app)  # type: ignore[operator]
     response = await client.get("/")
     assert response.status == 400
-    assert await response.json() == {"message": "name must not contain NUL (\\u0000) characters"}
+    message = "name must not contain NUL (\\u0000) characters"
+    assert await response.json() == {"message": message, "field": "name"}
