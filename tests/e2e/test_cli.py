@@ -209,8 +209,10 @@ def test_bad_input_is_one_clear_line(
 
 def test_block_list_hides_a_connector(acme: None, run_cli: Run) -> None:
     result = run_cli("connectors", "list", "--json", "--block", "acme,broken")
-    ids = [c["id"] for c in json.loads(result.stdout)["connectors"]]
-    assert "acme" not in ids and json.loads(result.stdout)["errors"] == []
+    listing = json.loads(result.stdout)
+    assert "acme" not in [c["id"] for c in listing["connectors"]]
+    # Only the connectors of this module: the environment may hold broken ones of its own.
+    assert {"acme", "broken"}.isdisjoint(e["id"] for e in listing["errors"])
 
 
 def test_every_command_has_help(run_cli: Run) -> None:
