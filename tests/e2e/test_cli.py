@@ -239,6 +239,9 @@ def test_every_command_has_help(run_cli: Run) -> None:
         ["connectors", "list"],
         ["connectors", "show"],
         ["call"],
+        ["check"],
+        ["new"],
+        ["new", "connector"],
         ["demo-shop"],
         ["migrate"],
     ):
