@@ -81,14 +81,15 @@ def test_a_failing_test_shows_the_connectors_traceback_with_secrets_masked(
     )
     site = Path(cli_env["PYTHONPATH"].split(":")[0])
     (site / "acme_crm_connector" / "__init__.py").write_text(broken)
-    result = run_its_tests(generated, cli_env, "-k", "verified", "--connectord-sandbox")
-    assert result.returncode == 1
-    shown = result.stdout
-    assert "acme-crm.verify_credentials was rejected: RuntimeError: cannot check **********" in shown
-    assert "The connector's traceback (secrets masked):" in shown
-    assert 'acme_crm_connector/__init__.py", line ' in shown
-    assert 'raise RuntimeError("cannot check " + credentials["api_key"])' in shown
-    assert "ak_example_key_1" not in shown
+    for mode in ([], ["--connectord-sandbox"]):
+        result = run_its_tests(generated, cli_env, "-k", "verified", *mode)
+        assert result.returncode == 1, mode
+        shown = result.stdout
+        assert "acme-crm.verify_credentials was rejected: RuntimeError: cannot check **********" in shown
+        assert "The connector's traceback (secrets masked):" in shown
+        assert 'acme_crm_connector/__init__.py", line ' in shown
+        assert 'raise RuntimeError("cannot check " + credentials["api_key"])' in shown
+        assert "ak_example_key_1" not in shown
 
 
 @pytest.mark.parametrize(
