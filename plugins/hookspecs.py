@@ -91,9 +91,11 @@ def select_model(  # type: ignore[empty-body]
 
     ``method`` is one of the names the action lists in ``model_methods`` (the runtime
     refuses any other before calling you). ``cfg`` holds the node's configuration so far,
-    so one dropdown may depend on another (the tables of the chosen schema, say).
+    so one dropdown may depend on another (the tables of the chosen schema, say); what it
+    holds fits the action's ``config_schema``, but required fields may still be missing.
 
-    ``query`` carries an optional ``search`` term, a ``cursor`` (``None`` for the first
+    ``query`` is a :class:`SelectQuery` Struct, not a dict (``query.search``, not
+    ``query["search"]``); it carries an optional ``search`` term, a ``cursor`` (``None`` for the first
     page, else the ``next_cursor`` you returned) and a ``limit``. Filter and page at the
     source when it can, so sources with thousands of options stay fast; return
     ``SelectResult(options=[Option(value, label), ...], next_cursor=...)`` with
@@ -112,8 +114,9 @@ def get_meta_model(  # type: ignore[empty-body]
 
     Called only for operations declared with ``dynamic_metadata=True``. Return
     ``MetaModel(in_=<JSON schema>, out=<JSON schema>)`` (serialised as ``{"in": ..., "out":
-    ...}``). Raise :class:`connectord.ConfigError` naming the ``cfg`` field when the
-    configuration is incomplete or points at something that does not exist.
+    ...}``). ``cfg`` has been checked against the action's ``config_schema``, required
+    fields included, before you are called. Raise :class:`connectord.ConfigError` naming
+    the ``cfg`` field when the configuration points at something that does not exist.
     """
 
 

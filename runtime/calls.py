@@ -23,11 +23,13 @@ from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.types import (
     ConnectorInfo,
     JobType,
+    Operation,
     not_verified,
 )
 from connectord.sandbox.calls import Call, invoke_hook
 from connectord.sandbox.outcomes import Crashed, Outcome, Rejected, Succeeded
-from connectord.sandbox.redact import Redactor, kept_rejection, secret_values, url_passwords
+from connectord.sandbox.redact import Redactor, secret_values, url_passwords
+from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.supervisor import InvocationResult, Supervisor
 from connectord.sandbox.zygote_client import ZygoteError
 
@@ -88,18 +90,20 @@ def check_call(registry: ConnectorLookup, call: Call) -> ConnectorInfo:
     elif not op.dynamic_metadata:
         raise InvalidCallError(f"'{op.name}' of connector '{info.id}' has no dynamic metadata", "action")
     _require_hook(registry, call)
+    problem = cfg_problem(op, call.cfg, complete=call.method == "get_meta_model")
+    if problem is not None:
+        raise InvalidCallError(*problem)
     return info
 
 
-def run_call(registry: ConnectorRegistry, call: Call) -> Outcome:
-    """Run a call in this process and turn whatever happens into an Outcome."""
+def run_call(registry: ConnectorRegistry, call: Call, *, debug: bool = False) -> Outcome:
+    """Run a call in this process and turn whatever happens into an Outcome; with
+    ``debug``, a rejection carries the connector's traceback, redacted."""
     info = check_call(registry, call)
     redactor = redactor_for(info, call)
     early = refuse_credentials(info, call)
-    outcome = early if early is not None else invoke_hook(registry, call)
-    if isinstance(outcome, Rejected):
-        return kept_rejection(outcome, redactor)
-    return outcome
+    outcome = early if early is not None else invoke_hook(registry, call, debug=debug)
+    return kept_outcome(outcome, redactor, call.method, debug=debug)
 
 
 def redactor_for(info: ConnectorInfo, call: Call) -> Redactor:
@@ -155,6 +159,27 @@ def _check_job(registry: ConnectorLookup, info: ConnectorInfo, call: Call) -> No
         raise InvalidCallError(*problem)
 
 
+def cfg_problem(op: Operation, cfg: dict[str, Any], *, complete: bool) -> tuple[str, str] | None:
+    """The first way ``cfg`` breaks the operation's ``config_schema``, as (message, field);
+    the field reads ``cfg.table``. A dropdown (``select_model``) is filled while the form
+    is still incomplete: unless ``complete``, a missing required field is no problem.
+    ``force_refresh`` is the runtime's own (it bypasses the answer cache), not the form's.
+
+    Messages name the field and the rule but never echo the value."""
+    if not op.config_schema:
+        return None
+    declared = op.config_schema.get("properties", {})
+    if "force_refresh" not in declared:
+        cfg = {k: v for k, v in cfg.items() if k != "force_refresh"}
+    problem = _schema_problem(op.config_schema, cfg, "configuration field", skip_required=not complete)
+    if problem is None:
+        return None
+    rule, path = problem
+    if not path:
+        return f"cfg {rule}", "cfg"
+    return f"configuration field '{path}' of '{op.name}' {rule}", f"cfg.{path}"
+
+
 @functools.lru_cache(maxsize=256)
 def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
     """A validator per distinct schema, credentials or params (building one costs far more
@@ -193,10 +218,16 @@ def params_problem(job_type: JobType, params: dict[str, Any]) -> tuple[str, str]
     return f"parameter '{path}' of job type '{job_type.code}' {rule}", f"params.{path}"
 
 
-def _schema_problem(schema: dict[str, Any], instance: Any, noun: str) -> tuple[str, str] | None:
-    """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``."""
+def _schema_problem(
+    schema: dict[str, Any], instance: Any, noun: str, *, skip_required: bool = False
+) -> tuple[str, str] | None:
+    """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``;
+    ``skip_required``: a missing field is no error."""
     validator = schema_validator(msgspec.json.encode(schema))
-    error = _best_match()(validator.iter_errors(instance))
+    errors = validator.iter_errors(instance)
+    if skip_required:
+        errors = (e for e in errors if e.validator != "required")
+    error = _best_match()(errors)
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]

@@ -16,6 +16,8 @@ MAX_DEPTH = 64
 MAX_NAME_CHARS = 200
 #: Characters kept of a message: an error's, a verification's, a log line.
 MAX_TEXT_CHARS = 4000
+#: Characters kept of a connector's traceback (``debug`` calls only).
+MAX_TRACEBACK_CHARS = 16000
 
 NESTS_TOO_DEEP = f"the result nests deeper than {MAX_DEPTH} levels"
 NOT_UNICODE = "the result holds a string that is not valid Unicode (a lone surrogate)"

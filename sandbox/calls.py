@@ -9,6 +9,7 @@ connector, its action, credentials and params against their schemas) is
 from __future__ import annotations
 
 import inspect
+import os
 from typing import Any, Literal
 
 import msgspec
@@ -52,8 +53,9 @@ class Call(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     query: SelectQuery = msgspec.field(default_factory=SelectQuery)
 
 
-def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
-    """Call the hook and check its result. Messages are not redacted here: the caller,
+def invoke_hook(registry: ConnectorRegistry, call: Call, *, debug: bool = False) -> Outcome:
+    """Call the hook and check its result; with ``debug``, a rejection for what the
+    connector raised carries its traceback. Messages are not redacted here: the caller,
     which knows the secrets, does that."""
     try:
         raw = registry.call(call.connector, call.method, **_hook_kwargs(call))
@@ -65,14 +67,40 @@ def invoke_hook(registry: ConnectorRegistry, call: Call) -> Outcome:
     except _InvalidResultError as exc:
         return Rejected("InvalidResult", str(exc))
     except Exception as exc:
-        return _rejection(exc)
+        return _rejection(exc, debug)
 
 
-def _rejection(exc: Exception) -> Rejected:
+def _rejection(exc: Exception, debug: bool = False) -> Rejected:
     """What the connector raised, as texts: its own ``__str__`` may raise, and a
     ConfigError's ``field`` may be anything, not only the name it should be."""
     field = exc.field if isinstance(exc, ConfigError) else None
-    return Rejected(type(exc).__name__, _shown(exc), None if field is None else _shown(field))
+    trace = connector_traceback(exc) if debug else None
+    return Rejected(type(exc).__name__, _shown(exc), None if field is None else _shown(field), trace)
+
+
+def connector_traceback(exc: BaseException) -> str:
+    """The traceback of ``exc`` from the connector's first frame on: the frames of the
+    runtime, pluggy and asyncio that led to the hook are left out."""
+    import traceback  # debug calls only: a zygote need not hold it
+
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_runtime_dirs()):
+        tb = tb.tb_next
+    try:
+        return "".join(traceback.format_exception(type(exc), exc, tb))
+    except Exception:  # an exception whose __str__ raises, in the chain too
+        return f"{type(exc).__name__} (its traceback cannot be shown)"
+
+
+def _runtime_dirs() -> tuple[str, ...]:
+    import asyncio
+
+    import pluggy
+
+    from connectord.plugins import manager
+
+    files = [module.__file__ for module in (asyncio, pluggy, manager) if module.__file__]
+    return tuple(os.path.dirname(file) + os.sep for file in (*files, __file__))
 
 
 def _shown(value: object) -> str:

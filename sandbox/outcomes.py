@@ -22,6 +22,9 @@ class Rejected(msgspec.Struct, tag="rejected", forbid_unknown_fields=True, omit_
     error_type: str
     message: str
     field: str | None = None
+    #: The connector's traceback, carried only when the caller asked for it (``debug``):
+    #: local development (``connectord call --debug``, the pytest plugin), never the API.
+    traceback: str | None = None
 
 
 class TimedOut(msgspec.Struct, tag="timed_out", forbid_unknown_fields=True):

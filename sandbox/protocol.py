@@ -148,6 +148,8 @@ class Request(msgspec.Struct, tag="request"):
     call: Call
     #: The worker may serve further calls: it reports whether this one left anything running.
     pooled: bool = False
+    #: The rejection of a call that raised carries the connector's traceback.
+    debug: bool = False
 
 
 # worker -> supervisor

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote, quote_plus, unquote
 
-from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, MAX_TRACEBACK_CHARS, cut_note
 from connectord.sandbox.outcomes import Rejected
 
 MASK = "**********"
@@ -77,13 +77,17 @@ class Redactor:
         return value
 
 
-def kept_rejection(outcome: Rejected, redactor: Redactor) -> Rejected:
-    """A rejection as it may be kept: its names and message cut to their bounds, then redacted."""
+def kept_rejection(outcome: Rejected, redactor: Redactor, *, debug: bool = False) -> Rejected:
+    """A rejection as it may be kept: its names and message cut to their bounds, then
+    redacted. Its traceback is kept (bounded and redacted the same way) only for a caller
+    that asked for it: a worker may send one unasked."""
     field = None if outcome.field is None else redactor.bounded(outcome.field, MAX_NAME_CHARS)
+    trace = outcome.traceback if debug else None
     return Rejected(
         redactor.bounded(outcome.error_type, MAX_NAME_CHARS),
         redactor.bounded(outcome.message, MAX_TEXT_CHARS),
         field,
+        None if trace is None else redactor.bounded(trace, MAX_TRACEBACK_CHARS),
     )
 
 

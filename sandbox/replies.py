@@ -18,11 +18,12 @@ from connectord.sandbox.redact import Redactor, kept_rejection
 log = logging.getLogger(__name__)
 
 
-def kept_outcome(outcome: Outcome, redactor: Redactor, method: str) -> Outcome:
+def kept_outcome(outcome: Outcome, redactor: Redactor, method: str, *, debug: bool = False) -> Outcome:
     """``outcome`` with every name and message cut to its bound, then redacted, and the data
-    of a success redacted (the frame bounds it) once it proved to be ``method``'s result."""
+    of a success redacted (the frame bounds it) once it proved to be ``method``'s result.
+    A rejection's traceback is kept only when ``debug`` asked for it."""
     if isinstance(outcome, Rejected):
-        return kept_rejection(outcome, redactor)
+        return kept_rejection(outcome, redactor, debug=debug)
     if not isinstance(outcome, Succeeded):
         return outcome
     if nests_too_deep(outcome.data):  # only a hand-made frame gets past the worker's check

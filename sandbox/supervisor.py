@@ -218,21 +218,23 @@ class Supervisor:
         tenant: str = "default",
         timeout: float | None = None,
         isolation: Isolation | None = None,
+        debug: bool = False,
     ) -> InvocationResult:
         """Run ``call``, already checked (``connectord.runtime.calls.run_in_sandbox``), in
         a worker; ``secrets`` are masked in all that comes back. A call ``refused`` before
-        any connector code needs to run ends as that outcome."""
+        any connector code needs to run ends as that outcome. ``debug``: a rejection carries
+        the connector's traceback (redacted like every string)."""
         invocation_id = invocation_id or uuid.uuid4().hex
         policy = self.policy.for_connector(call.connector)
         deadline = timeout if timeout is not None else policy.timeout_for(call.method)
         refused = refused or _uncarriable(call)
         if refused is not None:
-            return InvocationResult(invocation_id, _redacted(refused, secrets, call.method), [], 0.0)
+            return InvocationResult(invocation_id, _redacted(refused, secrets, call.method, debug), [], 0.0)
         logs = LogCollector(secrets)
         started = time.monotonic()
         async with self.limiter.slot((tenant, call.connector)):
             outcome = await self._run(
-                Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled"),
+                Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled", debug=debug),
                 (tenant, call.connector),
                 policy,
                 isolation or policy.isolation,
@@ -240,7 +242,7 @@ class Supervisor:
                 logs,
             )
         seconds = time.monotonic() - started
-        outcome = _redacted(outcome, secrets, call.method)
+        outcome = _redacted(outcome, secrets, call.method, debug)
         return InvocationResult(invocation_id, outcome, logs.result(), seconds)
 
     def cancel(self, invocation_id: str) -> bool:
@@ -420,11 +422,11 @@ def _uncarriable(call: Call) -> Outcome | None:
     return None
 
 
-def _redacted(outcome: Outcome, redactor: Redactor, method: str) -> Outcome:
+def _redacted(outcome: Outcome, redactor: Redactor, method: str, debug: bool) -> Outcome:
     """The outcome with every string bounded, then secrets masked wherever they appear. A
     worker's reply is not trusted: a success is checked again against the method's result
-    type here (see replies.py)."""
-    return kept_outcome(outcome, redactor, method)
+    type here (see replies.py), and a traceback not asked for is dropped."""
+    return kept_outcome(outcome, redactor, method, debug=debug)
 
 
 def preload(source: PluginSource) -> Preload:

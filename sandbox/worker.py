@@ -142,7 +142,7 @@ def serve(
 def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
     """The supervisor checked the call and its credentials before sending it here."""
     try:
-        outcome = invoke_hook(registry, request.call)
+        outcome = invoke_hook(registry, request.call, debug=request.debug)
     except MemoryError:
         outcome = Rejected("MemoryError", "")
     if isinstance(outcome, Rejected) and outcome.error_type == "MemoryError":
@@ -191,7 +191,10 @@ def _with(reply: Reply, outcome: Outcome) -> Reply:
 def _without_surrogates(outcome: Outcome) -> Outcome:
     if isinstance(outcome, Rejected):
         field = None if outcome.field is None else without_surrogates(outcome.field)
-        return Rejected(without_surrogates(outcome.error_type), without_surrogates(outcome.message), field)
+        trace = None if outcome.traceback is None else without_surrogates(outcome.traceback)
+        return Rejected(
+            without_surrogates(outcome.error_type), without_surrogates(outcome.message), field, trace
+        )
     return Rejected("InvalidResult", NOT_UNICODE)  # a result's data is not altered behind its back
 
 

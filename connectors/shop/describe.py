@@ -50,7 +50,7 @@ CATEGORY_CONFIG: JSONSchema = {
     "type": "object",
     "properties": {
         "category": {
-            "type": "string",
+            "type": ["string", "integer"],
             "title": "Category",
             "description": "Product category id; options come from select_model 'categories'",
             "x-model": CATEGORIES,

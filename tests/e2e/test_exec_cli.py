@@ -207,7 +207,10 @@ def test_wait_gives_up_after_timeout_exit_9_and_the_execution_goes_on(
         (
             ["verify_credentials", "--component", "nope", "--data", "{}"],
             2,
-            "unknown connector 'nope' (installed: shop, slowpoke, sql, webservice) (--component)",
+            # Whatever else the environment has installed: the ones this module relies on.
+            re.compile(
+                r"unknown connector 'nope' \(installed: (.*\b)?slowpoke, (.*\b)?sql\b.*\) \(--component\)"
+            ),
         ),
         (
             ["verify_credentials", "--component", "sql"],
@@ -237,10 +240,15 @@ def test_wait_gives_up_after_timeout_exit_9_and_the_execution_goes_on(
         ),
     ],
 )
-def test_bad_input_is_one_line(key: str, run_cli: Run, arguments: list[str], code: int, message: str) -> None:
+def test_bad_input_is_one_line(
+    key: str, run_cli: Run, arguments: list[str], code: int, message: str | re.Pattern[str]
+) -> None:
     result = run_cli("exec", *arguments)
     assert result.returncode == code
-    assert only_error(result) == message
+    if isinstance(message, re.Pattern):
+        assert message.fullmatch(only_error(result)), result.stderr
+    else:
+        assert only_error(result) == message
     assert result.stdout == ""
     assert key not in result.stderr
 

@@ -22,7 +22,7 @@ from connectord.connectors.shop.demo import (
 from connectord.connectors.shop.demo.data import build_catalogue
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import run_call
+from connectord.runtime.calls import InvalidCallError, run_call
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 from connectord.sandbox.redact import MASK
@@ -353,13 +353,22 @@ def test_a_trigger_takes_no_input_and_emits_products(
     assert "sku" in outcome.data["out"]["properties"]
 
 
-@pytest.mark.parametrize("cfg", [{"category": "99999"}, {}, {"category": "phones"}])
-def test_an_unknown_or_missing_category_is_rejected_naming_the_field(
+@pytest.mark.parametrize("cfg", [{"category": "99999"}, {"category": "phones"}])
+def test_an_unknown_category_is_rejected_naming_the_field(
     registry: ConnectorRegistry, creds: dict[str, str], cfg: dict[str, str]
 ) -> None:
     outcome = meta(registry, creds, "upsert_product", cfg)
     assert isinstance(outcome, Rejected), outcome
     assert outcome.error_type == "ConfigError" and outcome.field == "category"
+
+
+def test_a_missing_category_is_refused_before_the_connector_runs(
+    registry: ConnectorRegistry, creds: dict[str, str]
+) -> None:
+    refusal = "configuration field 'category' of 'upsert_product' is required"
+    with pytest.raises(InvalidCallError, match=refusal) as refused:
+        meta(registry, creds, "upsert_product", {})
+    assert refused.value.field == "cfg.category"
 
 
 def test_metadata_from_an_unreachable_shop_is_rejected(

@@ -19,7 +19,7 @@ from psycopg import sql
 from connectord.connectors.sql.names import parse_table
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import run_call
+from connectord.runtime.calls import InvalidCallError, run_call
 from connectord.sandbox.calls import Call, Method
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 
@@ -279,8 +279,11 @@ def test_sqlite_unknown_or_missing_table(registry: ConnectorRegistry, sqlite_db:
         "table",
         "table main.nope does not exist",
     )
-    missing = rejected(meta(registry, creds, "insert"))
-    assert (missing.error_type, missing.field) == ("ConfigError", "table")
+    # Its config_schema requires a table: refused before the connector runs.
+    refusal = "configuration field 'table' of 'insert' is required"
+    with pytest.raises(InvalidCallError, match=refusal) as refused:
+        meta(registry, creds, "insert")
+    assert refused.value.field == "cfg.table"
 
 
 def test_sqlite_poll_trigger_orders_by_the_rowid(registry: ConnectorRegistry, sqlite_db: Path) -> None:

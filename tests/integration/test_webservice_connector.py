@@ -28,9 +28,9 @@ from connectord.connectors.webservice import (
 from connectord.plugins.errors import ConfigError, ConnectorError, UpstreamError
 from connectord.plugins.manager import ConnectorRegistry, Selection, load_connectors
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.calls import run_call
+from connectord.runtime.calls import InvalidCallError, run_call
 from connectord.sandbox.calls import Call
-from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
+from connectord.sandbox.outcomes import Succeeded
 
 # Their servers are on loopback, which the egress policy refuses unless allowed.
 pytestmark = pytest.mark.usefixtures("loopback_egress")
@@ -375,11 +375,14 @@ def test_get_meta_model_through_the_runtime(registry: ConnectorRegistry) -> None
     assert body == {"type": "object", "properties": {"id": {"type": "integer"}}}
 
 
-def test_get_meta_model_bad_cfg_names_the_field(registry: ConnectorRegistry) -> None:
-    call = Call(connector="webservice", method="get_meta_model", action="call", cfg={"body_type": "yaml"})
-    outcome: Outcome = run_call(registry, call)
-    assert isinstance(outcome, Rejected)
-    assert (outcome.error_type, outcome.field) == ("ConfigError", "body_type")
+def test_get_meta_model_bad_cfg_is_refused_naming_the_field(registry: ConnectorRegistry) -> None:
+    # The action's config_schema is checked before any connector code runs.
+    cfg = {"url": "https://example.com", "body_type": "yaml"}
+    call = Call(connector="webservice", method="get_meta_model", action="call", cfg=cfg)
+    refusal = "configuration field 'body_type' of 'call' fails 'enum'"
+    with pytest.raises(InvalidCallError, match=refusal) as bad:
+        run_call(registry, call)
+    assert bad.value.field == "cfg.body_type"
 
 
 def test_select_model_pages_through_methods(registry: ConnectorRegistry) -> None:

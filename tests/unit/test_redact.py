@@ -3,8 +3,9 @@ from urllib.parse import quote
 
 import pytest
 
-from connectord.sandbox.bounds import cut_note
-from connectord.sandbox.redact import MASK, Redactor, secret_values
+from connectord.sandbox.bounds import MAX_TRACEBACK_CHARS, cut_note
+from connectord.sandbox.outcomes import Rejected
+from connectord.sandbox.redact import MASK, Redactor, kept_rejection, secret_values
 
 
 def test_masks_the_value_and_its_encoded_forms() -> None:
@@ -92,3 +93,14 @@ def test_the_cut_searches_only_the_window_it_keeps() -> None:
     redactor = Redactor(["hunter22"])
     text = "a" * 10 + "hunter22" + "b" * 10_000_000
     assert redactor.bounded(text, 20) == "a" * 10 + MASK + "bb" + cut_note(text, 20)
+
+
+def test_a_traceback_is_kept_only_when_asked_and_then_bounded_and_redacted() -> None:
+    redactor = Redactor(["hunter2-secret"])
+    trace = 'File "x.py", line 3\n    raise E("hunter2-secret")\n' + "y" * 20_000
+    sent = Rejected("E", "no", None, trace)
+    # A worker may send a traceback unasked: connector code holds its socket.
+    assert kept_rejection(sent, redactor).traceback is None
+    kept = kept_rejection(sent, redactor, debug=True).traceback
+    assert kept is not None and "hunter2-secret" not in kept and MASK in kept
+    assert kept.endswith(cut_note(trace, MAX_TRACEBACK_CHARS))

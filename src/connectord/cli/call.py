@@ -29,7 +29,7 @@ from connectord.plugins.types import MAX_PAGE, SelectQuery
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.sandbox.calls import METHODS, Call
 from connectord.sandbox.cgroups import Cgroups
-from connectord.sandbox.outcomes import Outcome, Succeeded
+from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 from connectord.sandbox.supervisor import InvocationResult, Supervisor
 from connectord.sandbox.zygote_client import ZygoteError
 
@@ -45,6 +45,9 @@ examples:
       --cfg '{"table": "public.orders"}'
   connectord call webservice run_job --job-type callWebserviceEndpoint \\
       --params '{"url": "https://example.com/health"}'
+
+--debug prints the traceback of what the connector raised (secrets masked) on standard
+error: for local development.
 
 exit codes: 0 succeeded, 1 rejected by the connector, 2 bad input, 3 configuration,
             4 credentials not verified, 5 timed out, 6 memory exceeded, 7 crashed,
@@ -98,6 +101,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--isolation", choices=("per-call", "pooled"), help="worker reuse (default: the connector's policy)"
     )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="when the connector raises, print its traceback (secrets masked) on standard error",
+    )
     add_config_option(parser)
     add_connector_options(parser)
     parser.set_defaults(run=run)
@@ -116,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     settings, policy = configured(settings_from_args(args))
     try:
         supervisor = Supervisor(settings.connectors, policy, Cgroups.detect(), settings.egress_allow)
-        result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation))
+        result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation, args.debug))
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None
     except InvalidCallError as exc:
@@ -127,25 +135,30 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _invoke(
-    supervisor: Supervisor, call: Call, timeout: float | None, isolation: Any
+    supervisor: Supervisor, call: Call, timeout: float | None, isolation: Any, debug: bool = False
 ) -> InvocationResult:
     try:
         await supervisor.start()  # raises ZygoteError when the connectors cannot be loaded
-        return await run_in_sandbox(supervisor, call, timeout=timeout, isolation=isolation)
+        return await run_in_sandbox(supervisor, call, timeout=timeout, isolation=isolation, debug=debug)
     finally:
         await supervisor.close()
 
 
 def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    """The outcome as printed: its kind under ``outcome``, then its fields (a traceback,
+    which goes to standard error, left out)."""
     body: dict[str, Any] = {"outcome": type(outcome).__name__}
     body.update(msgspec.to_builtins(outcome))
     body.pop("type", None)
+    body.pop("traceback", None)
     return body
 
 
 def _report(result: InvocationResult, call: Call) -> int:
     for line in result.logs:
         print(f"{line.level} {line.logger}: {line.message}", file=sys.stderr)
+    if isinstance(result.outcome, Rejected) and result.outcome.traceback:
+        print(result.outcome.traceback, end="", file=sys.stderr)
     print(json.dumps(outcome_json(result.outcome), indent=2, ensure_ascii=False))
     outcome = result.outcome
     if isinstance(outcome, Succeeded):

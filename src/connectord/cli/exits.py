@@ -3,6 +3,8 @@
 OK = 0
 #: The connector ran but rejected the call (it raised or returned nothing valid).
 CALL_REJECTED = 1
+#: ``connectord check``: a check failed.
+CHECK_FAILED = 1
 #: Bad command-line input: unknown connector or action, invalid JSON, missing option.
 USAGE = 2
 #: The environment is unusable: bad setting, data directory or store, port in use.

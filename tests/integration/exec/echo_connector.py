@@ -24,6 +24,13 @@ def describe_connector():
             connectord.Operation(
                 name="get", title="Get", dynamic_metadata=True, cache_seconds={"get_meta_model": 60}
             ),
+            connectord.Operation(
+                name="post", title="Post", dynamic_metadata=True, model_methods=["colors"],
+                config_schema={
+                    "type": "object", "required": ["title"],
+                    "properties": {"title": {"type": "string", "minLength": 1}},
+                },
+            ),
         ],
     )
 

@@ -281,6 +281,28 @@ async def test_unknown_action_and_model_method_are_400(api: Api) -> None:
     }
 
 
+async def test_cfg_is_checked_against_the_config_schema_before_the_connector_runs(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    account = api.add_account(alice, {"token": SECRET})
+    base = {"component": "echo", "account_id": account, "action_or_trigger": "post"}
+    meta = {**base, "execution_type": "get_meta_model"}
+    missing = await schedule(api, alice, {**meta, "cfg": {}})
+    assert missing.status == 400
+    assert await missing.json() == {
+        "message": "configuration field 'title' of 'post' is required",
+        "field": "cfg.title",
+    }
+    mistyped = await schedule(api, alice, {**meta, "cfg": {"title": 7}})
+    assert mistyped.status == 400
+    assert (await mistyped.json())["field"] == "cfg.title"
+    # A dropdown is filled while the form is incomplete: a missing field is no problem there,
+    # nor is the runtime's own force_refresh.
+    dropdown = {**base, "execution_type": "select_model", "model_method": "colors"}
+    assert (await schedule(api, alice, {**dropdown, "cfg": {"force_refresh": True}})).status == 202
+    wrong = await schedule(api, alice, {**dropdown, "cfg": {"title": ""}})
+    assert wrong.status == 400 and (await wrong.json())["field"] == "cfg.title"
+
+
 async def test_malformed_and_oversized_bodies(api: Api) -> None:
     alice = api.add_user("alice@acme.test", "acme")
     broken = await api.client.post("/v1/exec/schedule", data=b"{nope", headers=alice)
