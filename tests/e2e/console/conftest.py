@@ -154,9 +154,10 @@ async def sign_in(page: Any, console: Console, key: str | None = None) -> None:
     await page.wait_for_url(f"{console.url}/console/connectors")
 
 
-async def screenshot(page: Any, name: str) -> None:
-    """A screenshot for the README (docs/NAME.png), kept small."""
+async def screenshot(page: Any, name: str, part: Any = None) -> None:
+    """A screenshot for the README (docs/NAME.png): the viewport, or one part of the page."""
     DOCS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(DOCS / f"{name}.png"), full_page=False)
+    path = str(DOCS / f"{name}.png")
+    await (part.screenshot(path=path) if part is not None else page.screenshot(path=path))
 
 

@@ -110,4 +110,124 @@ async def test_playground_fills_dropdowns_live_with_search_and_paging_and_shows_
     await metadata.get_by_text("sku", exact=True).first.wait_for()
     await page.get_by_role("button", name="Verify credentials").click()
     await page.get_by_text("not available on this server").or_(page.get_by_text("Verified")).first.wait_for()
+    await page.set_viewport_size({"width": 1100, "height": 1000})  # the picks and the schema's top
     await screenshot(page, "console-playground")
+
+
+async def test_job_definitions_preview_fire_times_as_typed_and_are_created_started_stopped_run_and_deleted(
+    page: Any, console: Console
+) -> None:
+    await sign_in(page, console)
+    await page.goto(f"{console.url}/console/definitions")
+    await page.get_by_text("No job definitions yet").wait_for()
+    await page.get_by_label("Code").fill("nightly")
+    await page.get_by_label("Name", exact=True).fill("Nightly tick")
+    await page.get_by_label("Job type").select_option("tick")
+    await page.get_by_label("Parameters (JSON)").fill('{"n": 3}')
+    await page.get_by_label("Cron (Unix 5 fields or Quartz 6-7)").check()
+    cron = page.get_by_label("Cron expression")
+    preview = page.locator("#schedule-preview")
+
+    await cron.press_sequentially("0 2 * * *")
+    await preview.get_by_text("Unix cron. Next fire times:").wait_for()
+    times = await preview.locator("li").all_text_contents()
+    assert len(times) == 5 and all(t.endswith("T02:00:00+00:00") for t in times)
+
+    await cron.press_sequentially("X")  # "0 2 * * *X": wrong as you type
+    await preview.get_by_role("alert").wait_for()
+    assert "schedule.cron" in await preview.text_content()
+    assert await cron.get_attribute("aria-invalid") == "true"
+
+    await cron.fill("0 30 9 ? * 6#3")  # Quartz: the third Friday
+    await preview.get_by_text("Quartz cron. Next fire times:").wait_for()
+    await page.get_by_label("Time zone").fill("Mars/Olympus")
+    await preview.get_by_role("alert").filter(has_text="schedule.timezone").wait_for()
+    await page.get_by_label("Time zone").fill("Europe/Berlin")
+    await preview.get_by_text("Quartz cron").wait_for()
+    times = await preview.locator("li").all_text_contents()
+    assert all("T09:30:00+0" in t for t in times), times
+    await screenshot(page, "console-definitions", page.locator("section.card").filter(has=preview))
+
+    await page.get_by_role("button", name="Create definition").click()
+    row = page.get_by_role("row").filter(has_text="nightly")
+    await row.get_by_text("INITIALIZED").wait_for()
+    await page.get_by_role("button", name="Start nightly").click()
+    await row.get_by_text("STARTED").wait_for()
+    assert "T09:30:00+0" in await row.text_content()  # its next fire time
+    await page.get_by_role("button", name="Stop nightly").click()
+    await row.get_by_text("STOPPED").wait_for()
+    await page.get_by_role("button", name="Run nightly now").click()
+    await page.get_by_role("status").filter(has_text="Run now: nightly (job").wait_for()
+    jobs = (await _api(console, "GET", "/v1/jobs?jobDefinitionCode=nightly", 200))["data"]
+    assert len(jobs) == 1 and jobs[0]["trigger"] == "api"
+
+    await page.get_by_role("button", name="Edit nightly").click()
+    await page.get_by_label("Name", exact=True).fill("Nightly tick, renamed")
+    await page.get_by_role("button", name="Save definition").click()
+    await row.get_by_text("Nightly tick, renamed").wait_for()
+    stored = await _api(console, "GET", "/v1/job-definitions/nightly", 200)
+    assert stored["jobDefinition"]["schedule"] == {"cron": "0 30 9 ? * 6#3", "timezone": "Europe/Berlin"}
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    await page.get_by_role("button", name="Delete nightly").click()
+    await page.get_by_text("No job definitions yet").wait_for()
+
+
+async def test_runs_update_while_a_job_runs_and_show_attempts_result_and_logs(
+    page: Any, console: Console, tmp_path: Any
+) -> None:
+    release = tmp_path / "release"
+    definition = {"jobDefinitionCode": "held", "jobType": "hold", "params": {"release": str(release)}}
+    await _api(console, "POST", "/v1/job-definitions", 201, json={"jobDefinition": definition})
+    job_id = (await _api(console, "POST", "/v1/job-definitions/held/_execute", 202, json={}))["jobId"]
+    await sign_in(page, console)
+    await page.goto(f"{console.url}/console/runs?definition=held")
+    await page.get_by_role("button", name=f"Details of job {job_id}").click()
+    detail = page.locator("section.detail")
+    await detail.get_by_text("STARTED", exact=True).wait_for()
+    release.write_text("go")  # the job ends; the page follows without a reload
+    await detail.get_by_text("COMPLETED", exact=True).wait_for()
+    await detail.get_by_text('"released": true').wait_for()
+    await detail.get_by_text("holding until release").wait_for()
+    assert "succeeded" in await detail.get_by_role("table", name="Attempts").text_content()
+    await screenshot(page, "console-runs")
+
+    await page.goto(f"{console.url}/console/runs")  # overall
+    await page.get_by_role("row").filter(has_text=job_id).get_by_text("COMPLETED").wait_for()
+    await page.get_by_label("Status").select_option("FAILED")
+    await page.get_by_role("button", name="Show").click()
+    await page.get_by_text("No runs match these filters.").wait_for()
+
+
+async def test_executions_page_lists_recent_executions_or_says_the_server_cannot(
+    page: Any, console: Console
+) -> None:
+    body = {"execution_type": "verify_credentials", "component": "consoletest",
+            "account_data": {"token": "x"}}  # fmt: skip
+    scheduled = await _api(console, "POST", "/v1/exec/schedule", 202, json=body)
+    await sign_in(page, console)
+    await page.goto(f"{console.url}/console/executions")
+    listed = page.get_by_text(scheduled["id"])
+    await page.get_by_text("not available on this server").or_(listed).first.wait_for()
+
+
+async def test_pages_fit_a_narrow_screen(browser: Any, console: Console) -> None:
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1)
+    page = await context.new_page()
+    try:
+        await sign_in(page, console)
+        for name in ("connectors", "accounts", "playground", "definitions", "runs", "executions"):
+            await page.goto(f"{console.url}/console/{name}")
+            await page.locator("#content").get_by_text("Loading…").wait_for(state="detached")
+            overflow = await page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+            wide = await page.evaluate(
+                "[...document.querySelectorAll('*')].filter(e => e.scrollWidth > e.clientWidth + 1)"
+                ".map(e => e.tagName + '.' + e.className + ':' + e.scrollWidth + '/' + e.clientWidth + ':'"
+                " + getComputedStyle(e).overflowX)"
+            )
+            assert overflow <= 0, f"{name} is {overflow}px wider than the screen: {wide}"
+        await page.goto(f"{console.url}/console/definitions")
+        await page.get_by_text("No job definitions yet").wait_for()
+        await screenshot(page, "console-narrow")
+    finally:
+        await context.close()
