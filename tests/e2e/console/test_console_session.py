@@ -66,6 +66,12 @@ async def test_writes_without_the_csrf_token_are_refused(page: Any, console: Con
             assert r.status == 403  # the sign-out form needs the token too
         async with http.get(f"{console.url}/v1/accounts") as r:
             assert r.status == 200  # reads need no token; the session still stands
+    form = {"email": EMAIL, "api_key": console.key}
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{console.url}/console/login", data=form, headers={"Origin": "http://evil.example"}) as r,
+    ):
+        assert r.status == 403 and "Set-Cookie" not in r.headers  # a sign-in form from another site
 
 
 async def test_connectors_page_shows_hostile_text_as_text_under_a_strict_csp(
