@@ -763,19 +763,17 @@
     const params = new URLSearchParams(window.location.search);
     const definition = params.get('definition') || '';
     const status = params.get('status') || '';
-    const [definitions] = await Promise.all([loadAll('/v1/job-definitions')]);
-    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
-    if (definition) query.set('jobDefinitionCode', definition);
-    if (status) query.set('status', status);
-    const jobs = (await api('GET', `/v1/jobs?${query}`)).data.data;
+    const definitions = await loadAll('/v1/job-definitions');
     const defSelect = select([['', 'All definitions'], ...definitions.map((d) => [d.jobDefinitionCode, d.jobDefinitionCode])],
       definition, { name: 'definition' });
     const statusSelect = select([['', 'Any status'], ...['WAITING', 'STARTED', 'COMPLETED', 'FAILED', 'CANCELLED', 'MISSED',
       'SKIPPED'].map((s) => [s, s])], status, { name: 'status' });
     const filter = el('form', { class: 'filters', method: 'get', action: '/console/runs' },
       field('Definition', defSelect), field('Status', statusSelect), el('button', { type: 'submit' }, 'Show'));
+    const listArea = el('div');
     const detailArea = el('div');
-    const selectedId = params.get('job');
+    let selectedId = params.get('job');
+    content.replaceChildren(filter, listArea, detailArea);
 
     async function showJob(jobId) {
       try {
@@ -785,23 +783,40 @@
       } catch (error) { detailArea.replaceChildren(errorBox(error.message)); return false; }
     }
 
-    const rows = jobs.map((job) => [el('code', {}, job.jobId), job.jobDefinitionCode || '— (ad hoc)', job.jobType,
-      job.trigger, el('span', { class: `state state-${job.status}` }, job.status), String(job.attempt), job.createdAt,
-      job.finishedAt || '—',
-      button('Details', () => {
-        const url = new URL(window.location.href);
-        url.searchParams.set('job', job.jobId);
-        window.history.replaceState(null, '', url);
-        showJob(job.jobId).then(() => detailArea.querySelector('h2').focus());
-      }, { 'aria-label': `Details of job ${job.jobId}` })]);
-    content.replaceChildren(filter,
-      rows.length ? table('Runs', ['Job', 'Definition', 'Type', 'Trigger', 'Status', 'Attempt', 'Created', 'Finished', ''], rows)
-        : empty(definition || status ? 'No runs match these filters.' : 'No runs yet: start a job definition or run one now.'),
-      detailArea);
-    let running = jobs.some((j) => RUNNING.has(j.status));
-    if (selectedId) running = (await showJob(selectedId)) || running;
-    clearTimeout(refreshTimer);
-    if (running) refreshTimer = setTimeout(() => runsPage().catch(fail), REFRESH_MS);
+    // The list and the chosen run again, every REFRESH_MS while one of them runs; the
+    // filters stay as they are.
+    async function refresh() {
+      const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      if (definition) query.set('jobDefinitionCode', definition);
+      if (status) query.set('status', status);
+      const jobs = (await api('GET', `/v1/jobs?${query}`)).data.data;
+      const rows = jobs.map((job) => [el('code', {}, job.jobId), job.jobDefinitionCode || '— (ad hoc)', job.jobType,
+        job.trigger, el('span', { class: `state state-${job.status}` }, job.status), String(job.attempt), job.createdAt,
+        job.finishedAt || '—',
+        button('Details', () => {
+          selectedId = job.jobId;
+          const url = new URL(window.location.href);
+          url.searchParams.set('job', job.jobId);
+          window.history.replaceState(null, '', url);
+          showJob(job.jobId).then((running) => {
+            detailArea.querySelector('h2').focus();
+            if (running) schedule();
+          });
+        }, { 'aria-label': `Details of job ${job.jobId}` })]);
+      listArea.replaceChildren(rows.length
+        ? table('Runs', ['Job', 'Definition', 'Type', 'Trigger', 'Status', 'Attempt', 'Created', 'Finished', ''], rows)
+        : empty(definition || status ? 'No runs match these filters.' : 'No runs yet: start a job definition or run one now.'));
+      let running = jobs.some((j) => RUNNING.has(j.status));
+      if (selectedId) running = (await showJob(selectedId)) || running;
+      if (running) schedule();
+    }
+
+    function schedule() {
+      clearTimeout(refreshTimer);
+      refreshTimer = setTimeout(() => refresh().catch(fail), REFRESH_MS);
+    }
+
+    await refresh();
   }
 
   // -- executions --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ shop is the demo shop, the store a real SQLite file, the user has a real API key
 from __future__ import annotations
 
 import os
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -35,7 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SOURCE = Path(__file__).with_name("console_connector.py")
-#: Screenshots the README shows.
+#: Screenshots the README shows; written there only with CONNECTORD_SCREENSHOTS=1 (taken
+#: anyway, into a temporary directory, so that a test run leaves the work tree as it was).
 DOCS = Path(__file__).parents[3] / "docs"
 EMAIL = "ops@example.com"
 
@@ -156,8 +158,8 @@ async def sign_in(page: Any, console: Console, key: str | None = None) -> None:
 
 async def screenshot(page: Any, name: str, part: Any = None) -> None:
     """A screenshot for the README (docs/NAME.png): the viewport, or one part of the page."""
-    DOCS.mkdir(exist_ok=True)
-    path = str(DOCS / f"{name}.png")
+    folder = DOCS if os.environ.get("CONNECTORD_SCREENSHOTS") == "1" else Path(tempfile.gettempdir())
+    path = str(folder / f"connectord-{name}.png" if folder != DOCS else folder / f"{name}.png")
     await (part.screenshot(path=path) if part is not None else page.screenshot(path=path))
 
 
