@@ -14,7 +14,7 @@ from typing import Final
 from aiohttp import web
 
 from connectord.api.console.middleware import PREFIX, SESSIONS, session_principal
-from connectord.api.console.sessions import COOKIE, IDLE_SECONDS, Session
+from connectord.api.console.sessions import COOKIE, Session
 from connectord.api.keys import STORE, STORE_RUNNER
 from connectord.runtime.secrets import hash_api_key
 
@@ -146,7 +146,7 @@ def _set_cookie(response: web.StreamResponse, request: web.Request, session: Ses
         COOKIE,
         session.id,
         path="/",  # the console's pages and the API they call
-        max_age=int(IDLE_SECONDS),
+        # no Max-Age: a browser-session cookie; the server ends the session (sessions.py)
         httponly=True,
         samesite="Strict",
         secure=request.secure,

@@ -30,6 +30,10 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_sess
     assert console.key not in cookie["value"]
     assert await page.evaluate("document.cookie") == ""  # no script can read it
     await page.get_by_text(EMAIL).first.wait_for()
+    await page.keyboard.press("Tab")  # keyboard users: first the skip link, then the page
+    assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
+    await page.keyboard.press("Enter")
+    assert await page.evaluate("document.activeElement.id") == "main"
 
     await page.get_by_role("button", name="Sign out").click()
     await page.wait_for_url(f"{console.url}/console/login")
