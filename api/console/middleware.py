@@ -46,7 +46,9 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     found = await session_principal(request)
     if found is None:
-        return await handler(request)  # the API's own check answers 401
+        # Ended or unknown: 401 without the API's Basic challenge, which would make the
+        # browser pop up its own sign-in dialog over the console (which signs in again).
+        raise ApiError(401, "The console session has ended: sign in again.")
     session, principal = found
     if request.method not in SAFE_METHODS and not session.csrf_matches(request.headers.get(CSRF_HEADER)):
         raise ApiError(

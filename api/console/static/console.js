@@ -660,12 +660,25 @@
         accountSelect.replaceChildren(el('option', { value: '' }, type && type.needsAccount ? '— choose —' : 'none'),
           ...own.map((a) => el('option', { value: a.id, selected: editing && def.accountId === a.id }, a.name)));
       }
-      typeSelect.addEventListener('change', fillAccounts);
-      fillAccounts();
+      const typeSchema = el('details', {}, el('summary', {}, 'Parameters schema'));
+      // A new definition starts from the type's defaults; the schema is shown beside them.
+      function typeChanged() {
+        fillAccounts();
+        const type = types.find((t) => t.code === typeSelect.value);
+        typeSchema.replaceChildren(el('summary', {}, 'Parameters schema'), schemaView(type ? type.paramsSchema : null));
+        if (editing || !type) return;
+        const defaults = {};
+        for (const [key, prop] of Object.entries((type.paramsSchema || {}).properties || {})) {
+          if (prop.default !== undefined) defaults[key] = prop.default;
+        }
+        params.value = JSON.stringify(defaults, null, 2);
+      }
+      typeSelect.addEventListener('change', typeChanged);
+      typeChanged();
       const form = el('form', { class: 'stack' },
         el('div', { class: 'grid' }, field('Code', code, 'Letters, digits, _ . -; it cannot change later'),
           field('Name', name), field('Job type', typeSelect), field('Account', accountSelect)),
-        field('Parameters (JSON)', params, 'An object matching the job type\'s parameters schema (Connectors page)'),
+        field('Parameters (JSON)', params, 'An object matching the job type\'s parameters schema'), typeSchema,
         field('Retries after a failure', retries),
         schedule.node,
         el('div', { class: 'actions' }, el('button', { type: 'submit' }, editing ? 'Save definition' : 'Create definition'),

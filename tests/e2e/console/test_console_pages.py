@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
@@ -138,6 +139,15 @@ async def test_job_definitions_preview_fire_times_as_typed_and_are_created_start
     assert "schedule.cron" in await preview.text_content()
     assert await cron.get_attribute("aria-invalid") == "true"
 
+    await page.get_by_label("Interval").check()
+    await page.get_by_label("Every").fill("6")
+    await page.get_by_label("Unit").select_option("hour")
+    await page.get_by_label("Anchor (optional)").fill("2026-01-01T03:00:00")
+    from playwright.async_api import expect  # here: without playwright the fixtures skip
+
+    every_six_hours = re.compile(r"T(03|09|15|21):00:00\+00:00$")
+    await expect(preview.locator("li")).to_have_text([every_six_hours] * 5)
+    await page.get_by_label("Cron (Unix 5 fields or Quartz 6-7)").check()
     await cron.fill("0 30 9 ? * 6#3")  # Quartz: the third Friday
     await preview.get_by_text("Quartz cron. Next fire times:").wait_for()
     await page.get_by_label("Time zone").fill("Mars/Olympus")

@@ -44,6 +44,7 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_the_sess
         http.get(f"{console.url}/v1/accounts") as response,
     ):
         assert response.status == 401  # the old cookie is worth nothing now
+        assert "WWW-Authenticate" not in response.headers  # no browser dialog over the console
 
 
 async def test_writes_without_the_csrf_token_are_refused(page: Any, console: Console) -> None:
