@@ -26,8 +26,7 @@ async def next_fire_times(request: web.Request) -> web.Response:
     if "cron" in query:
         raw["cron"] = query["cron"]
     elif "every" in query:
-        every = query["every"]
-        raw["every"] = int(every) if every.strip().isdigit() else every
+        raw["every"] = _integer(query["every"])
         raw["unit"] = query.get("unit", "")
         raw["anchor"] = query.get("anchor") or None
     try:
@@ -39,3 +38,11 @@ async def next_fire_times(request: web.Request) -> web.Response:
     if isinstance(schedule, CronSchedule):
         body["dialect"] = schedule.dialect
     return json_response(body)
+
+
+def _integer(text: str) -> int | str:
+    """An integer as typed, or the text itself (the schedule's check then names the field)."""
+    try:
+        return int(text.strip())
+    except ValueError:
+        return text
