@@ -627,7 +627,7 @@
     for (const input of [cron, every, unit, anchor, timezone]) input.addEventListener('input', later);
     for (const radio of radios) radio.addEventListener('change', update);
     const node = el('fieldset', { class: 'schedule' }, el('legend', {}, 'Schedule'),
-      el('div', { class: 'radios', role: 'radiogroup' }, radios.map((r) => el('label', { for: r.id }, r, ' ', labels[r.value]))),
+      el('div', { class: 'radios', role: 'radiogroup', 'aria-label': 'Kind of schedule' }, radios.map((r) => el('label', { for: r.id }, r, ' ', labels[r.value]))),
       cronPart, intervalPart, zonePart, preview);
     update();
     return { node, read };
