@@ -1,7 +1,8 @@
 """The console's pages: sign-in and sign-out, the page shells, and its static files.
 
 Pages are server-rendered shells (every value HTML-escaped); their content is built in the
-browser by ``static/console.js`` from the JSON API, with text nodes only.
+browser by ``static/core.js`` and the page's own script (``static/PAGE.js``) from the JSON
+API, with text nodes only.
 """
 
 from __future__ import annotations
