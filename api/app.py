@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from aiohttp import web
 from aiohttp.web_runner import GracefulExit
 
+from connectord.api import console
 from connectord.api.auth import auth_middleware
 from connectord.api.errors import error_middleware
 from connectord.api.http_log import HandlerLogger
@@ -63,7 +64,7 @@ def create_app(
         clock = time.time if store.single_node else DatabaseClock()
     node = Node(settings.node_id or default_node_id(), settings.lease_seconds)
     app = web.Application(
-        middlewares=[error_middleware, auth_middleware],
+        middlewares=[error_middleware, console.console_middleware, auth_middleware],
         client_max_size=settings.max_body_bytes,
         # read_body decodes Content-Encoding itself; malformed HTTP is one warning line
         handler_args={"auto_decompress": False, "logger": HandlerLogger()},
@@ -96,6 +97,7 @@ def create_app(
     )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
     app.add_routes(ROUTES)
+    console.install(app)
     app.cleanup_ctx.append(_store_context)
     app.cleanup_ctx.append(_connectors_context)
     app.cleanup_ctx.append(_dispatcher_context)
