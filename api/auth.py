@@ -17,7 +17,7 @@ from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store.records import Principal
 
 CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
-PUBLIC_PATHS = ("/health", "/v1/openapi.json")
+PUBLIC_PATHS = ("/health", "/v1/openapi.json", "/metrics")  # /metrics: its own token
 PUBLIC_PREFIXES = ("/v1/components",)
 
 
