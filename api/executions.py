@@ -19,7 +19,8 @@ from connectord.runtime.executions.results import (
     outcome_kind,
     rejection_reason,
 )
-from connectord.runtime.jobs.schedules import ScheduleError, iso, parse_instant
+from connectord.runtime.jobs.schedules import ScheduleError, parse_instant
+from connectord.runtime.jobs.views import iso_utc
 from connectord.runtime.store.records import (
     EXECUTION_STATUSES,
     ExecutionFilter,
@@ -113,10 +114,10 @@ def execution_view(request: web.Request, found: ExecutionInfo, now: float) -> di
         "execution_type": found.kind,
         "action_or_trigger": found.action,
         "outcome": found.outcome,
-        "created_at": _time(found.created_at),
-        "started_at": _time(found.started_at),
-        "finished_at": _time(found.finished_at),
-        "expires_at": _time(found.expires_at),
+        "created_at": iso_utc(found.created_at),
+        "started_at": iso_utc(found.started_at),
+        "finished_at": iso_utc(found.finished_at),
+        "expires_at": iso_utc(found.expires_at),
         "poll": absolute(request, f"/v1/exec/poll/{found.id}"),
     }
     if status == "ready":
@@ -131,10 +132,6 @@ def verified_view(execution_id: str, outcome: Outcome) -> dict[str, object]:
     if isinstance(outcome, Succeeded):
         return {"id": execution_id, "outcome": kind, "data": outcome.data}
     return {"id": execution_id, "outcome": kind, "reason": rejection_reason(outcome)}
-
-
-def _time(instant: float | None) -> str | None:
-    return None if instant is None else iso(instant, "UTC")
 
 
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
