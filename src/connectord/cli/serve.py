@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from connectord.cli.common import (
     add_config_option,
@@ -80,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", CONFIGURATION
         ) from None
-    print("connectord stopped", file=sys.stderr)
+    logging.getLogger("connectord").info("connectord stopped")  # a log line: JSON in a JSON log
     return OK
