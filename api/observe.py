@@ -19,6 +19,7 @@ REQUEST_ID = "X-Request-Id"
 #: An incoming id is kept only if it is short and plain (it goes into every log line).
 SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = logging.getLogger("connectord.access")
 
@@ -59,8 +60,9 @@ async def tenant_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _record(request: web.Request, request_id: str, status: int, seconds: float) -> None:
     route = route_of(request)
     metrics = request.app[METRICS]
-    metrics.http_requests.labels(route, request.method, str(status)).inc()
-    metrics.http_seconds.labels(route).observe(seconds)
+    method = request.method if request.method in METHODS else "other"  # any token is a method
+    metrics.child(metrics.http_requests, route, method, str(status)).inc()
+    metrics.child(metrics.http_seconds, route).observe(seconds)
     if not request.app[SETTINGS].access_log:
         return
     principal = request.get(PRINCIPAL)

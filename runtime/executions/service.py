@@ -509,8 +509,8 @@ class Executions:
         """Count the finished execution and log it (its ids are in this task's context)."""
         connector, kind = claimed.component or "unknown", claimed.kind or "unknown"
         metrics = self.metrics
-        metrics.executions.labels(connector, kind, outcome, *metrics.tenant(claimed.tenant_id)).inc()
-        metrics.execution_seconds.labels(connector, kind).observe(seconds)
+        metrics.child(metrics.executions, connector, kind, outcome, *metrics.tenant(claimed.tenant_id)).inc()
+        metrics.child(metrics.execution_seconds, connector, kind).observe(seconds)
         log.info(
             "execution finished: %s",
             outcome,

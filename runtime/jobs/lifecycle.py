@@ -34,7 +34,8 @@ def added(jobs: list[NewJob], metrics: Metrics) -> None:
         event = _NOT_RUN.get(job.status, "job.scheduled")
         with job_context(job):
             if job.status in _NOT_RUN:
-                metrics.job_runs.labels(job.status, job.job_type, *metrics.tenant(job.tenant_id)).inc()
+                labels = (job.status, job.job_type, *metrics.tenant(job.tenant_id))
+                metrics.child(metrics.job_runs, *labels).inc()
                 log.warning("job %s: slot not run", job.status.lower(), extra=_fields(job, event))
             else:
                 log.info("job scheduled", extra=_fields(job, event))
@@ -53,8 +54,8 @@ def ended(
 ) -> None:
     """An attempt ended: the job ``status`` it leaves, or ``RETRY`` (it runs again in
     ``retry_in`` seconds)."""
-    metrics.job_runs.labels(status, job.job_type, *metrics.tenant(job.tenant_id)).inc()
-    metrics.job_seconds.labels(job.job_type).observe(seconds)
+    metrics.child(metrics.job_runs, status, job.job_type, *metrics.tenant(job.tenant_id)).inc()
+    metrics.child(metrics.job_seconds, job.job_type).observe(seconds)
     event = {"RETRY": "job.retried", "FAILED": "job.failed"}.get(status, "job.finished")
     fields = {**_fields(job, event), "status": status, "attempt": job.attempt}
     fields["duration_ms"] = round(seconds * 1000, 1)
