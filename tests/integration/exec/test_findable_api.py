@@ -4,10 +4,14 @@ executions: a real loopback server, the echo connector in the sandbox, a SQLite 
 
 from __future__ import annotations
 
+import os
+import signal
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+
+from connectord.api.keys import CONNECTORS
 
 from .conftest import Api
 
@@ -207,3 +211,14 @@ async def test_tenant_labels_only_when_asked_for(api: Api) -> None:
     after = scrape(await (await api.client.get("/metrics")).text())
     [labels] = [dict(found) for (name, found) in after if name == "connectord_executions_total"]
     assert labels["tenant"] and labels["connector"] == "echo"
+
+
+async def test_a_lost_zygote_is_counted_as_restarted(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    await run(api, alice, verify("ok"))
+    zygote = api.client.app[CONNECTORS].zygote_for("echo")  # type: ignore[attr-defined]
+    assert zygote.pid is not None
+    os.kill(zygote.pid, signal.SIGKILL)
+    await run(api, alice, verify("ok"))  # started again for this call
+    found = scrape(await (await api.client.get("/metrics")).text())
+    assert value(found, "connectord_zygote_restarts_total", connector="echo") == 1

@@ -114,3 +114,13 @@ async def test_skipped_slots_are_counted_and_logged(
     assert any(getattr(r, "event", None) == "job.skipped" for r in caplog.records)
 
 
+
+
+async def test_a_worker_killed_at_its_deadline_is_counted(jobs_api: JobsApi) -> None:
+    body = definition("slow", jobType="sleep", params={"seconds": 60}, timeoutSeconds=0.5)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=body)
+    answer = await jobs_api.call("POST", "/v1/job-definitions/slow/_execute", 202)
+    assert (await jobs_api.finished(answer["jobId"]))["status"] == "FAILED"
+    found = samples(await jobs_api.call("GET", "/metrics", 200, headers={}))
+    assert value(found, "connectord_workers_killed_total", connector="jobber", reason="timed_out") == 1
+    assert value(found, "connectord_job_runs_total", status="FAILED", job_type="sleep") == 1
