@@ -7,8 +7,9 @@ from aiohttp import web
 
 from connectord.api.body import read_body
 from connectord.api.errors import ApiError
-from connectord.api.keys import ACCOUNTS, PRINCIPAL
-from connectord.api.paging import integer
+from connectord.api.executions import verified_view
+from connectord.api.keys import ACCOUNTS, EXECUTIONS, PRINCIPAL, SETTINGS
+from connectord.api.paging import integer, number
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.accounts import AccountBody
@@ -56,3 +57,20 @@ async def delete(request: web.Request) -> web.Response:
     if not await request.app[ACCOUNTS].delete(request[PRINCIPAL], request.match_info["account_id"]):
         raise _not_found()
     return web.Response(status=204)
+
+
+async def verify(request: web.Request) -> web.Response:
+    """Run verify_credentials on a stored account through the sandbox, as an execution
+    (listed under /v1/exec); answer its outcome, or 202 with where to poll should it take
+    longer than ``wait`` seconds (default and most: the longest poll)."""
+    longest = request.app[SETTINGS].max_poll_wait
+    wait = number(request, "wait", longest, 0.0, longest)
+    account_id = request.match_info["account_id"]
+    found = await request.app[EXECUTIONS].verify_account(request[PRINCIPAL], account_id, wait)
+    if found is None:
+        raise _not_found()
+    execution_id, outcome = found
+    if outcome is None:
+        location = absolute(request, f"/v1/exec/poll/{execution_id}")
+        return json_response({"message": "Still running.", "id": execution_id}, 202, {"Location": location})
+    return json_response(verified_view(execution_id, outcome))

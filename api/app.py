@@ -21,6 +21,7 @@ from connectord.api.keys import (
     CONNECTORS,
     EXECUTIONS,
     JOBS,
+    METRICS,
     NODE,
     SECRET_BOX,
     SETTINGS,
@@ -28,6 +29,7 @@ from connectord.api.keys import (
     STORE_RUNNER,
     Connectors,
 )
+from connectord.api.observe import observe_middleware, tenant_middleware
 from connectord.api.routes import ROUTES
 from connectord.plugins.egress_policy import EgressPolicy
 from connectord.runtime.accounts import Accounts
@@ -40,6 +42,7 @@ from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
+from connectord.runtime.metrics import Metrics, TimedRunner
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import StoreUnavailableError
@@ -64,16 +67,26 @@ def create_app(
         clock = time.time if store.single_node else DatabaseClock()
     node = Node(settings.node_id or default_node_id(), settings.lease_seconds)
     app = web.Application(
-        middlewares=[error_middleware, console.console_middleware, auth_middleware],
+        middlewares=[
+            observe_middleware,
+            error_middleware,
+            console.console_middleware,
+            auth_middleware,
+            tenant_middleware,
+        ],
         client_max_size=settings.max_body_bytes,
         # read_body decodes Content-Encoding itself; malformed HTTP is one warning line
         handler_args={"auto_decompress": False, "logger": HandlerLogger()},
     )
+    metrics = Metrics(settings.metrics_tenant_labels)
+    if hasattr(connectors, "invoke"):  # a supervisor: its slots, zygotes and kills
+        metrics.watch_sandbox(connectors)
+    app[METRICS] = metrics
     app[SETTINGS] = settings
     app[CONNECTORS] = connectors
     app[STORE] = store
     app[SECRET_BOX] = box
-    app[STORE_RUNNER] = store_runner(store)
+    app[STORE_RUNNER] = TimedRunner(store_runner(store), metrics)  # type: ignore[assignment]
     app[NODE] = node
     app[CLOCK] = clock
     app[EXECUTIONS] = Executions(
@@ -84,6 +97,7 @@ def create_app(
         clock,
         ExecutionSettings(retention=settings.result_retention),
         node,
+        metrics,
     )
     app[JOBS] = Jobs(
         store,
@@ -92,8 +106,9 @@ def create_app(
         connectors,  # type: ignore[arg-type]
         clock,
         JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait),
-        notifier=Notifier(EgressPolicy.parse(settings.egress_allow)),
+        notifier=Notifier(EgressPolicy.parse(settings.egress_allow), metrics=metrics),
         node=node,
+        metrics=metrics,
     )
     app[ACCOUNTS] = Accounts(store, app[STORE_RUNNER], box, lambda: connectors.catalog, clock)
     app.add_routes(ROUTES)
@@ -178,14 +193,14 @@ def _call_soon(loop: asyncio.AbstractEventLoop, router: EventRouter, payload: st
 
 def serve(app: web.Application, settings: Settings, ready: Callable[[str], None]) -> None:
     """Run until SIGINT or SIGTERM. ``ready`` gets the base URL once the socket listens
-    (with port 0, the port the system chose)."""
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    (with port 0, the port the system chose). The access log is ours (api/observe.py),
+    with route patterns and request ids: aiohttp's own is off."""
     with contextlib.suppress(GracefulExit, KeyboardInterrupt):
         asyncio.run(_serve(app, settings.host, settings.port, ready))
 
 
 async def _serve(app: web.Application, host: str, port: int, ready: Callable[[str], None]) -> None:
-    runner = web.AppRunner(app, handle_signals=True)
+    runner = web.AppRunner(app, handle_signals=True, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)

@@ -19,7 +19,7 @@ from connectord.runtime.store.records import Principal
 
 CUSTOMER_CODE = "X-Customer-Code"
 CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
-PUBLIC_PATHS = ("/health", "/v1/openapi.json")
+PUBLIC_PATHS = ("/health", "/v1/openapi.json", "/metrics")  # /metrics: its own token
 PUBLIC_PREFIXES = ("/v1/components",)
 #: What an API key can be: visible ASCII (keys are made by ``new_api_key``). A header with
 #: other bytes (aiohttp hands them over as surrogates) holds no key of ours.

@@ -10,13 +10,26 @@ from aiohttp import web
 from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
-from connectord.api.paging import seconds
+from connectord.api.paging import integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
-from connectord.runtime.executions.results import decode_logs, decode_outcome, rejection_reason
-from connectord.runtime.store.records import FinishedExecution
-from connectord.sandbox.outcomes import Succeeded
+from connectord.runtime.executions.results import (
+    decode_logs,
+    decode_outcome,
+    outcome_kind,
+    rejection_reason,
+)
+from connectord.runtime.jobs.schedules import ScheduleError, parse_instant
+from connectord.runtime.jobs.views import iso_utc
+from connectord.runtime.store.records import (
+    EXECUTION_STATUSES,
+    ExecutionFilter,
+    ExecutionInfo,
+    FinishedExecution,
+)
+from connectord.sandbox.calls import METHODS
+from connectord.sandbox.outcomes import Outcome, Succeeded
 
 NOT_READY = {"message": "Result not ready yet."}
 MISSING = {"message": "Result does not exist."}
@@ -24,6 +37,7 @@ EXPIRED = {"message": "Expired."}
 #: Seconds a client is told to wait before polling again.
 RETRY_AFTER = "1"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+MAX_PAGE = 500
 
 
 async def schedule(request: web.Request) -> web.Response:
@@ -63,6 +77,79 @@ async def cancel(request: web.Request) -> web.Response:
     if not await request.app[EXECUTIONS].cancel(request[PRINCIPAL], execution_id):
         return json_response({"message": "No queued or running execution with this id."}, 404)
     return json_response({"message": "Cancelled."}, 202)
+
+
+async def listing(request: web.Request) -> web.Response:
+    """The tenant's executions, newest first, filtered and paged like the other lists."""
+    limit = integer(request, "limit", 100, 1, MAX_PAGE)
+    offset = integer(request, "offset", 0, 0, 10**9)
+    wanted = ExecutionFilter(
+        status=_choice(request, "status", EXECUTION_STATUSES),
+        component=request.query.get("component"),
+        kind=_choice(request, "execution_type", METHODS),
+        since=_instant(request, "since"),
+        until=_instant(request, "until"),
+    )
+    found = await request.app[EXECUTIONS].listing(request[PRINCIPAL], wanted, limit, offset)
+    now = request.app[EXECUTIONS].clock()
+    data = [execution_view(request, e, now) for e in found]
+    return json_response({"data": data, "meta": {"limit": limit, "offset": offset}})
+
+
+async def get(request: web.Request) -> web.Response:
+    """One execution's status and metadata; its result stays unread."""
+    found = await request.app[EXECUTIONS].info(request[PRINCIPAL], request.match_info["execution_id"])
+    if found is None:
+        return json_response(MISSING, 404)
+    return json_response(execution_view(request, found, request.app[EXECUTIONS].clock()))
+
+
+def execution_view(request: web.Request, found: ExecutionInfo, now: float) -> dict[str, object]:
+    status: str = found.state
+    if found.state == "done":
+        status = "ready" if found.expires_at is not None and found.expires_at > now else "expired"
+    view: dict[str, object] = {
+        "id": found.id,
+        "status": status,
+        "component": found.component,
+        "execution_type": found.kind,
+        "action_or_trigger": found.action,
+        "outcome": found.outcome,
+        "created_at": iso_utc(found.created_at),
+        "started_at": iso_utc(found.started_at),
+        "finished_at": iso_utc(found.finished_at),
+        "expires_at": iso_utc(found.expires_at),
+        "poll": absolute(request, f"/v1/exec/poll/{found.id}"),
+    }
+    if status == "ready":
+        view["result"] = absolute(request, f"/v1/exec/result/{found.id}")
+    return view
+
+
+def verified_view(execution_id: str, outcome: Outcome) -> dict[str, object]:
+    """What ``_verify`` answers for an execution that ended: its outcome kind, and the
+    connector's answer or why there is none."""
+    kind = outcome_kind(outcome)
+    if isinstance(outcome, Succeeded):
+        return {"id": execution_id, "outcome": kind, "data": outcome.data}
+    return {"id": execution_id, "outcome": kind, "reason": rejection_reason(outcome)}
+
+
+def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
+    value = request.query.get(name)
+    if value is not None and value not in allowed:
+        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}, got {value!r}", name)
+    return value
+
+
+def _instant(request: web.Request, name: str) -> float | None:
+    text = request.query.get(name)
+    if text is None:
+        return None
+    try:
+        return parse_instant(text, "UTC", name)
+    except ScheduleError as exc:
+        raise ApiError(400, str(exc), name) from None
 
 
 def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:

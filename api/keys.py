@@ -11,6 +11,7 @@ from connectord.runtime.cluster import Node
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.service import Executions
 from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import Principal
@@ -40,4 +41,5 @@ SECRET_BOX = web.AppKey("secret_box", SecretBox)
 NODE = web.AppKey("node", Node)
 #: Everything in the app reads time from here (the store's clock on a cluster).
 CLOCK = web.AppKey("clock", Callable[[], float])
+METRICS = web.AppKey("metrics", Metrics)
 PRINCIPAL = web.RequestKey("principal", Principal)

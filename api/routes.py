@@ -2,23 +2,27 @@
 
 from aiohttp import web
 
-from connectord.api import accounts, components, executions, health, jobs, openapi, process
+from connectord.api import accounts, components, executions, health, jobs, metrics, openapi, process
 
 ROUTES = [
     web.get("/health", health.health),
+    web.get("/metrics", metrics.scrape),
     web.get("/v1/openapi.json", openapi.document),
     web.get("/v1/components", components.list_components),
     web.get("/v1/components/{component_id}", components.get_component),
     web.post("/v1/exec/schedule", executions.schedule),
     web.get("/v1/exec/poll/{execution_id}", executions.poll),
     web.get("/v1/exec/result/{execution_id}", executions.result),
-    # not /v1/exec/schedule: that path is POST only (405 for DELETE, as the document says)
+    web.get("/v1/exec", executions.listing),
+    # not /v1/exec/schedule: that path is POST only (405 for GET and DELETE, as documented)
+    web.get("/v1/exec/{execution_id:(?!schedule$)[^/]+}", executions.get),
     web.delete("/v1/exec/{execution_id:(?!schedule$)[^/]+}", executions.cancel),
     web.post("/v1/accounts", accounts.create),
     web.get("/v1/accounts", accounts.listing),
     web.get("/v1/accounts/{account_id}", accounts.get),
     web.put("/v1/accounts/{account_id}", accounts.replace),
     web.delete("/v1/accounts/{account_id}", accounts.delete),
+    web.post("/v1/accounts/{account_id}/_verify", accounts.verify),
     web.get("/v1/job-types", jobs.list_job_types),
     web.get("/v1/job-types/{code}", jobs.get_job_type),
     web.post("/v1/job-types/{code}/_execute", jobs.execute_job_type),

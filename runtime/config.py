@@ -57,6 +57,16 @@ class Settings:
     #: Egress allow-list entries (``[egress] allow`` of the file, then CONNECTORD_EGRESS_ALLOW):
     #: destinations of the server and its connectors that the egress policy would refuse.
     egress_allow: tuple[str, ...] = ()
+    #: A bearer token ``/metrics`` asks for (``[metrics] token``, CONNECTORD_METRICS_TOKEN);
+    #: None: open.
+    metrics_token: str | None = field(default=None, repr=False)
+    #: Label executions and job runs by tenant id in ``/metrics`` (``[metrics] tenant_labels``).
+    metrics_tenant_labels: bool = False
+    #: ``text`` or ``json`` (``--log-format``, CONNECTORD_LOG_FORMAT, ``log_format``); None: the
+    #: file's, else text.
+    log_format: str | None = None
+    #: One line per HTTP request (``access_log`` in the file, CONNECTORD_ACCESS_LOG).
+    access_log: bool = True
 
     def with_overrides(self, **overrides: Any) -> Settings:
         """These settings with the given ones replaced; ``None`` values are ignored."""
@@ -95,6 +105,9 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         node_id=get("NODE_ID"),
         lease_seconds=parse_lease(get("LEASE_SECONDS"), ENV_PREFIX + "LEASE_SECONDS"),
         egress_allow=parse_egress_allow(get("EGRESS_ALLOW") or "", ENV_PREFIX + "EGRESS_ALLOW"),
+        metrics_token=parse_token(get("METRICS_TOKEN"), ENV_PREFIX + "METRICS_TOKEN"),
+        log_format=parse_log_format(get("LOG_FORMAT"), ENV_PREFIX + "LOG_FORMAT"),
+        access_log=parse_flag(get("ACCESS_LOG"), ENV_PREFIX + "ACCESS_LOG", True),
     )
 
 
@@ -175,3 +188,31 @@ def parse_log_level(value: str, name: str) -> str:
     if level not in LOG_LEVELS:
         raise ConfigurationError(f"{name} must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
     return level
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def parse_log_format(value: str | None, name: str) -> str | None:
+    if value is None:
+        return None
+    if value.lower() not in LOG_FORMATS:
+        raise ConfigurationError(f"{name} must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
+    return value.lower()
+
+
+def parse_flag(value: str | None, name: str, default: bool) -> bool:
+    if value is None:
+        return default
+    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigurationError(f"{name} must be true or false, got {value!r}")
+    return value.lower() in ("true", "1", "yes")
+
+
+def parse_token(value: str | None, name: str) -> str | None:
+    """A bearer token: at least 16 visible ASCII characters (a guessable one protects nothing)."""
+    if value is None:
+        return None
+    if len(value) < 16 or not all("\x21" <= c <= "\x7e" for c in value):
+        raise ConfigurationError(f"{name} must be at least 16 visible ASCII characters")
+    return value

@@ -16,17 +16,21 @@ directory; without one the defaults hold. A connector's table is merged over
 
     [egress]
     allow = ["10.1.0.0/16", "127.0.0.1:5432"]
+
+    log_format = "json"      # top-level keys go before the first table
+    [metrics]
+    token = "a-long-random-token"
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
 from connectord.plugins.egress_policy import parse_rule
-from connectord.runtime.config import ConfigurationError
+from connectord.runtime.config import ConfigurationError, parse_token
 from connectord.sandbox.policy import SandboxPolicy
 
 FILE_NAME = "connectord.toml"
@@ -43,9 +47,26 @@ class Egress(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             parse_rule(entry)  # its ValueError becomes a ValidationError naming `egress.allow`
 
 
+class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """``/metrics``: open without a token; with one, it asks for ``Authorization: Bearer``."""
+
+    token: str | None = None
+    #: Label executions and job runs by tenant id (cardinality grows with the tenants).
+    tenant_labels: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            parse_token(self.token, "metrics.token")
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from None
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
     sandbox: SandboxPolicy = msgspec.field(default_factory=SandboxPolicy)
     egress: Egress = msgspec.field(default_factory=Egress)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
 
 
 def load_config_file(path: Path | None, data_dir: Path) -> ConfigFile:

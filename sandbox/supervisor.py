@@ -18,7 +18,7 @@ import signal
 import socket
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 
 import msgspec
@@ -95,6 +95,9 @@ class Supervisor:
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)
         self._running: dict[str, WorkerProcess] = {}
         self._cancelled: set[str] = set()
+        #: Workers killed at their deadline or for memory, by (connector, outcome kind):
+        #: what an operator alerts on, read by the metrics.
+        self.kills: Counter[tuple[str, str]] = Counter()
 
     @property
     def catalog(self) -> Catalog:
@@ -242,6 +245,9 @@ class Supervisor:
                 logs,
             )
         seconds = time.monotonic() - started
+        if isinstance(outcome, TimedOut | MemoryExceeded):
+            reason = "timed_out" if isinstance(outcome, TimedOut) else "memory_exceeded"
+            self.kills[call.connector, reason] += 1
         outcome = _redacted(outcome, secrets, call.method, debug)
         return InvocationResult(invocation_id, outcome, logs.result(), seconds)
 

@@ -109,6 +109,9 @@ class ZygoteClient:
         self.import_timeout = import_timeout
         self.start_timeout = 60.0
         self.catalog = Catalog(connectors={}, errors=[])
+        #: How often a running zygote was lost other than by a stop (it died, broke the
+        #: protocol): each is started again at the next call. Read by the metrics.
+        self.restarts = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._leaf: WorkerCgroups | None = None
         self._control: socket.socket | None = None
@@ -402,6 +405,7 @@ class ZygoteClient:
                 asyncio.get_running_loop().remove_reader(control.fileno())
             control.close()
             if reason != SHUTDOWN:
+                self.restarts += 1
                 log.warning("%s; it will be restarted on the next call", reason)
         for future in self._spawns.values():
             if not future.done():

@@ -37,6 +37,22 @@ def decode_logs(data: bytes) -> list[LogLine]:
     return _logs_decoder.decode(data)
 
 
+def outcome_kind(outcome: Outcome) -> str:
+    """The outcome's kind, as listings and metrics name it (``succeeded``, ``rejected``,
+    ``timed_out``, ``memory_exceeded``, ``crashed``, ``cancelled``)."""
+    return _KINDS[type(outcome)]
+
+
+_KINDS: dict[type, str] = {
+    Succeeded: "succeeded",
+    Rejected: "rejected",
+    TimedOut: "timed_out",
+    MemoryExceeded: "memory_exceeded",
+    Crashed: "crashed",
+    Cancelled: "cancelled",
+}
+
+
 def rejection_reason(outcome: Outcome, subject: str = "execution") -> dict[str, Any]:
     """What went wrong, in words for the caller; never a traceback, never a secret (the
     messages were redacted before they were stored). ``subject`` names what was cancelled."""

@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import hmac
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,15 +23,20 @@ import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.types import ConnectorInfo, SelectQuery
+from connectord.runtime import log_context
 from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
-from connectord.runtime.executions.results import encode_logs, encode_outcome
+from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome, outcome_kind
+from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     ClaimedExecution,
+    ExecutionAbout,
+    ExecutionFilter,
+    ExecutionInfo,
     ExecutionRecord,
     FinishedExecution,
     Principal,
@@ -77,8 +83,10 @@ class Executions:
         clock: Callable[[], float],
         settings: ExecutionSettings = ExecutionSettings(),
         node: Node | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self.settings = settings
         self.node = node or Node()
@@ -105,6 +113,7 @@ class Executions:
         info = check_call(self.supervisor.catalog, call)
         digest = self._digest(msgspec.json.encode(request, order="sorted")) if idempotency_key else None
         cache_key, cache_seconds = self._cache_key(info, call, request, account_version)
+        about = ExecutionAbout(call.connector, call.method, call.action)
         if cache_key is not None and not idempotency_key and not _refresh_asked(request):
             cached = await self.run(self.store.cached_outcome, principal.tenant_id, cache_key, self.clock())
             if cached is not None:
@@ -117,7 +126,9 @@ class Executions:
                     encode_logs([]),
                     now,
                     now + self.settings.retention,
+                    about=about,
                 )
+                self._log_scheduled(principal, record.id, about, cached=True)
                 return record, True
         sealed = self.box.seal(encode_call(call))
         record, created = await self.run(
@@ -130,6 +141,7 @@ class Executions:
             digest,
             cache_key,
             cache_seconds,
+            about=about,
         )
         if not created and record.request_hash != digest:
             raise IdempotencyConflictError(
@@ -137,7 +149,46 @@ class Executions:
             )
         if created:
             self._wakeup.set()
+            self._log_scheduled(principal, record.id, about, cached=False)
         return record, created
+
+    def _log_scheduled(
+        self, principal: Principal, execution_id: str, about: ExecutionAbout, cached: bool
+    ) -> None:
+        ids = {"execution_id": execution_id, "tenant": principal.tenant_id, "connector": about.component}
+        with log_context.bound(**ids):
+            log.info(
+                "execution scheduled%s",
+                " and answered from the cache" if cached else "",
+                extra={"event": "execution.scheduled", "kind": about.kind, "cached": cached},
+            )
+
+    async def verify_account(
+        self, principal: Principal, account_id: str, wait: float
+    ) -> tuple[str, Outcome | None] | None:
+        """Run verify_credentials on a stored account, as an execution like any other (it
+        is listed, counted and logged); its id and, if it ended within ``wait`` seconds, its
+        outcome (the result is delivered here). None: no such account of this tenant."""
+        account = await self.run(self.store.account, principal.tenant_id, account_id)
+        if account is None:
+            return None
+        request = ScheduleRequest("verify_credentials", account.component, account_id=account_id)
+        record, _ = await self.schedule(principal, request)
+        if await self.poll(principal, record.id, wait) != "ready":
+            return record.id, None
+        found = await self.result(principal, record.id)
+        return record.id, decode_outcome(found.outcome) if isinstance(found, FinishedExecution) else None
+
+    async def info(self, principal: Principal, execution_id: str) -> ExecutionInfo | None:
+        """An execution's status and metadata, its result left unread."""
+        return await self.run(self.store.execution_info, principal.tenant_id, execution_id)
+
+    async def listing(
+        self, principal: Principal, wanted: ExecutionFilter, limit: int, offset: int
+    ) -> list[ExecutionInfo]:
+        """A page of the tenant's executions that match ``wanted``, newest first."""
+        tenant, now = principal.tenant_id, self.clock()
+        return await self.run(self.store.list_executions, tenant, wanted, now, limit, offset)
 
     async def poll(self, principal: Principal, execution_id: str, wait: float = 0.0) -> PollState:
         """Where an execution is; with ``wait``, answers as soon as it finishes (or ``wait``
@@ -235,7 +286,7 @@ class Executions:
     async def _call_for(self, principal: Principal, request: ScheduleRequest) -> tuple[Call, float | None]:
         """The call, and when its account last changed (None for inline account data)."""
         account_version = None
-        if request.execution_type == "verify_credentials":
+        if request.execution_type == "verify_credentials" and request.account_id is None:
             credentials = request.account_data or {}
         else:
             credentials, account_version = await self._account_keys(principal, request)
@@ -391,6 +442,10 @@ class Executions:
 
     async def _execute(self, claimed: ClaimedExecution) -> None:
         execution_id = claimed.id
+        # This task's own context: every line logged while it runs names the execution.
+        log_context.bind(execution_id=execution_id, tenant=claimed.tenant_id, connector=claimed.component)
+        log.info("execution started", extra={"event": "execution.started", "kind": claimed.kind})
+        started = time.perf_counter()
         try:
             try:
                 outcome, logs = await self._invoke(execution_id, claimed.tenant_id, claimed.sealed_call)
@@ -407,6 +462,8 @@ class Executions:
                 forget_task(self._tasks_by_id, execution_id, asyncio.current_task())
             now = self.clock()
             encoded, encoded_logs = encode_outcome(outcome), encode_logs(logs)
+            kind = outcome_kind(outcome)
+            self._count(claimed, kind, time.perf_counter() - started)
             # Kept until the store is back (a restarting database, say): running it again
             # would cost more, and our claim stays valid as long as our lease is renewed.
             recorded = await until_available(
@@ -418,6 +475,7 @@ class Executions:
                     encoded_logs,
                     now,
                     now + self.settings.retention,
+                    kind,
                 ),
                 f"record execution {execution_id}",
             )
@@ -446,6 +504,23 @@ class Executions:
             if not self._closing:  # recorded, or failed for good: its lease may run out
                 forget_claim(self._held, execution_id, claimed.fence)
             self._slots.release()
+
+    def _count(self, claimed: ClaimedExecution, outcome: str, seconds: float) -> None:
+        """Count the finished execution and log it (its ids are in this task's context)."""
+        connector, kind = claimed.component or "unknown", claimed.kind or "unknown"
+        metrics = self.metrics
+        metrics.child(metrics.executions, connector, kind, outcome, *metrics.tenant(claimed.tenant_id)).inc()
+        metrics.child(metrics.execution_seconds, connector, kind).observe(seconds)
+        log.info(
+            "execution finished: %s",
+            outcome,
+            extra={
+                "event": "execution.finished",
+                "kind": kind,
+                "outcome": outcome,
+                "duration_ms": round(seconds * 1000, 1),
+            },
+        )
 
     async def _invoke(
         self, execution_id: str, tenant_id: str, sealed_call: bytes

@@ -18,6 +18,7 @@ import aiohttp
 from connectord.plugins.egress_http import checked_session
 from connectord.plugins.egress_policy import EgressPolicy, EgressRefused
 from connectord.runtime.jobs.webhooks import Delivery
+from connectord.runtime.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,14 @@ Recorder = Callable[[list[Delivery]], Awaitable[None]]
 
 class Notifier:
     def __init__(
-        self, policy: EgressPolicy | None = None, timeout: float = TIMEOUT, attempts: int = ATTEMPTS
+        self,
+        policy: EgressPolicy | None = None,
+        timeout: float = TIMEOUT,
+        attempts: int = ATTEMPTS,
+        metrics: Metrics | None = None,
     ) -> None:
         self.policy = policy or EgressPolicy()
+        self.metrics = metrics or Metrics()
         self.timeout = timeout
         self.attempts = attempts
         self._session: aiohttp.ClientSession | None = None
@@ -59,6 +65,8 @@ class Notifier:
         self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
     ) -> None:
         deliveries = await asyncio.gather(*(self._deliver(name, url, payload) for name, url in targets))
+        for delivery in deliveries:
+            self.metrics.webhooks.labels(delivery.event, delivery.outcome).inc()
         try:
             await record(list(deliveries))
         except Exception as exc:  # best effort: the job itself is recorded already

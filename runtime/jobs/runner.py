@@ -19,6 +19,7 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
+from connectord.runtime.jobs import lifecycle
 from connectord.runtime.jobs.binding import (
     ACCOUNT_MISMATCH,
     CONNECTOR_CHANGED,
@@ -33,6 +34,7 @@ from connectord.runtime.jobs.planning import retry_at
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.jobs.views import job_view
 from connectord.runtime.jobs.webhooks import Delivery, encode_deliveries, opened, targets
+from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
@@ -63,8 +65,10 @@ class JobRunner:
         rng: random.Random | None = None,
         notifier: Notifier | None = None,
         node: Node | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
+        self.metrics = metrics or Metrics()
         self.clock = clock
         self.node = node or Node()
         self.settings = settings
@@ -216,6 +220,12 @@ class JobRunner:
     async def _execute(self, claimed: ClaimedJob) -> None:
         job = claimed.job
         started = self.clock()
+        with lifecycle.job_context(job):  # this task's lines name the job
+            lifecycle.started(job, started, self.metrics)
+            await self._attempt(claimed, started)
+
+    async def _attempt(self, claimed: ClaimedJob, started: float) -> None:
+        job = claimed.job
         try:
             self._invoking.add(job.id)
             try:
@@ -304,6 +314,7 @@ class JobRunner:
                 if await self.run(
                     self.store.retry_job, job.id, claimed.fence, msgspec.json.encode(attempts), again
                 ):
+                    lifecycle.ended(job, "RETRY", now - started, self.metrics, again - now)
                     self._wakeup.set()
                 else:
                     log.warning("job %s: attempt discarded, this node's claim had ended", job.id)
@@ -319,6 +330,7 @@ class JobRunner:
             encoded_logs,
             now,
         ):
+            lifecycle.ended(job, status, now - started, self.metrics)
             self.signal(job.id)
             await self._notify(job, status)
         elif status != "CANCELLED":

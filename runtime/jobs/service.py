@@ -20,7 +20,7 @@ from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
-from connectord.runtime.jobs import webhooks
+from connectord.runtime.jobs import lifecycle, webhooks
 from connectord.runtime.jobs.binding import account_mismatch, bound_job_type, owner_changed
 from connectord.runtime.jobs.definitions import (
     FIELD,
@@ -39,6 +39,7 @@ from connectord.runtime.jobs.runner import JobRunner
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.secret_params import masked, unmasked
 from connectord.runtime.jobs.settings import JobSettings
+from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import (
@@ -65,12 +66,18 @@ class Jobs:
         rng: random.Random | None = None,
         notifier: Notifier | None = None,
         node: Node | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
         self.clock = clock
         self.settings = settings = settings or JobSettings()
-        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier, node)
-        self.scheduler = Scheduler(store, run, clock, on_fired=lambda _: self.runner.wake())
+        self.metrics = metrics = metrics or Metrics()
+        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier, node, metrics)
+        self.scheduler = Scheduler(store, run, clock, on_fired=self._fired)
+
+    def _fired(self, jobs: list[NewJob]) -> None:
+        lifecycle.added(jobs, self.metrics)
+        self.runner.wake()
 
     # -- job types ----------------------------------------------------------------------
 
@@ -110,7 +117,7 @@ class Jobs:
             connector=connector,
         )
         await self.run(self.store.add_job, job)
-        self.runner.wake()
+        self._fired([job])
         return await self._job_record(principal, job.id)
 
     # -- definitions --------------------------------------------------------------------
@@ -284,7 +291,7 @@ class Jobs:
         )
         if not await self.run(self.store.add_definition_job, job):
             raise NotFoundError(f"job definition '{record.code}' does not exist")
-        self.runner.wake()
+        self._fired([job])
         return await self._job_record(principal, job.id)
 
     def _definition(self, record: DefinitionRecord) -> Definition:

@@ -13,6 +13,9 @@ from connectord.runtime.store.records import (
     ClaimedExecution,
     ClaimedJob,
     DefinitionRecord,
+    ExecutionAbout,
+    ExecutionFilter,
+    ExecutionInfo,
     ExecutionRecord,
     FinishedExecution,
     Fire,
@@ -111,17 +114,40 @@ class Store(Protocol):
         request_hash: str | None = None,
         cache_key: str | None = None,
         cache_seconds: float | None = None,
+        about: ExecutionAbout | None = None,
     ) -> tuple[ExecutionRecord, bool]: ...
     def cached_outcome(self, tenant_id: str, cache_key: str, now: float) -> bytes | None: ...
     def add_answered_execution(
-        self, execution_id: str, tenant_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float
+        self,
+        execution_id: str,
+        tenant_id: str,
+        outcome: bytes,
+        logs: bytes,
+        now: float,
+        expires_at: float,
+        about: ExecutionAbout | None = None,
     ) -> ExecutionRecord: ...
     def cache_outcome(self, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float) -> None: ...
     def execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None: ...
     def claim_execution(self, now: float, node: str, lease_until: float) -> ClaimedExecution | None: ...
     def finish_execution(
-        self, execution_id: str, fence: int, outcome: bytes, logs: bytes, now: float, expires_at: float
+        self,
+        execution_id: str,
+        fence: int,
+        outcome: bytes,
+        logs: bytes,
+        now: float,
+        expires_at: float,
+        outcome_kind: str | None = None,
     ) -> bool: ...
+    def queue_depth(self, now: float) -> tuple[int, int]:
+        """Queued executions, and jobs due that wait for a runner."""
+        ...
+
+    def execution_info(self, tenant_id: str, execution_id: str) -> ExecutionInfo | None: ...
+    def list_executions(
+        self, tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int
+    ) -> list[ExecutionInfo]: ...
     def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None: ...
     def cancel_execution(
         self, tenant_id: str, execution_id: str, outcome: bytes, logs: bytes, now: float, expires_at: float

@@ -10,8 +10,12 @@ from typing import Protocol
 
 import psycopg
 
+from connectord.runtime.store.execution_listing import INFO_COLUMNS, info, listing_query
 from connectord.runtime.store.records import (
     ClaimedExecution,
+    ExecutionAbout,
+    ExecutionFilter,
+    ExecutionInfo,
     ExecutionRecord,
     FinishedExecution,
     StoreUnavailableError,
@@ -41,6 +45,7 @@ class ExecutionsPG:
         request_hash: str | None = None,
         cache_key: str | None = None,
         cache_seconds: float | None = None,
+        about: ExecutionAbout | None = None,
     ) -> tuple[ExecutionRecord, bool]:
         """Queue an execution, committed before this returns. With an idempotency key
         already used by the tenant, nothing is added: the existing execution is returned
@@ -62,10 +67,12 @@ class ExecutionsPG:
             now,
             cache_key,
             cache_seconds,
+            *_about(about),
         )
         insert = """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key,
-                                            request_hash, created_at, cache_key, cache_seconds)
-                    VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s)"""
+                                            request_hash, created_at, cache_key, cache_seconds,
+                                           component, execution_type, action)
+                    VALUES (%s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s, %s, %s)"""
         with self._conn() as conn:
             if idempotency_key is None:
                 conn.execute(insert, args)
@@ -96,6 +103,38 @@ class ExecutionsPG:
             ).fetchone()
         return ExecutionRecord(*row) if row else None
 
+    def execution_info(self: _Connected, tenant_id: str, execution_id: str) -> ExecutionInfo | None:
+        """An execution's status and metadata; its result stays where it is."""
+        if has_nul(tenant_id, execution_id):
+            return None
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {INFO_COLUMNS} FROM executions WHERE id = %s AND tenant_id = %s",
+                (execution_id, tenant_id),
+            ).fetchone()
+        return info(row) if row else None
+
+    def list_executions(
+        self: _Connected, tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int
+    ) -> list[ExecutionInfo]:
+        """A page of the tenant's executions that match ``wanted``, newest first."""
+        if has_nul(tenant_id, *(v for v in (wanted.component, wanted.kind) if v is not None)):
+            return []
+        sql, args = listing_query(tenant_id, wanted, now, limit, offset, "%s")
+        with self._conn() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [info(row) for row in rows]
+
+    def queue_depth(self: _Connected, now: float) -> tuple[int, int]:
+        """How much work waits: queued executions, and jobs due that wait for a runner."""
+        with self._conn() as conn:
+            row = conn.execute(
+                """SELECT (SELECT count(*) FROM executions WHERE state = 'queued'),
+                          (SELECT count(*) FROM jobs WHERE status = 'WAITING' AND run_at <= %s)""",
+                (now,),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def claim_execution(
         self: _Connected, now: float, node: str, lease_until: float
     ) -> ClaimedExecution | None:
@@ -108,7 +147,8 @@ class ExecutionsPG:
                                          lease_until = %s, fence = fence + 1, claims = claims + 1
                    WHERE id = (SELECT id FROM executions WHERE state = 'queued'
                                ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED)
-                   RETURNING id, tenant_id, sealed_call, fence, cache_key, cache_seconds""",
+                   RETURNING id, tenant_id, sealed_call, fence, cache_key, cache_seconds, component,
+                             execution_type""",
                 (now, node, lease_until),
             ).fetchone()
         return ClaimedExecution(*row) if row else None
@@ -121,6 +161,7 @@ class ExecutionsPG:
         logs: bytes,
         now: float,
         expires_at: float,
+        outcome_kind: str | None = None,
     ) -> bool:
         """Record the outcome of a running execution and forget its inputs (credentials
         included); False when it is not running under this claim any more (cancelled, or
@@ -128,9 +169,10 @@ class ExecutionsPG:
         with self._conn() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = %s, logs = %s, finished_at = %s,
-                                         expires_at = %s, sealed_call = NULL, lease_until = NULL
+                                         expires_at = %s, sealed_call = NULL, lease_until = NULL,
+                                         outcome_kind = %s
                    WHERE id = %s AND state = 'running' AND fence = %s""",
-                (outcome, logs, now, expires_at, execution_id, fence),
+                (outcome, logs, now, expires_at, outcome_kind, execution_id, fence),
             )
         return cursor.rowcount == 1
 
@@ -174,15 +216,17 @@ class ExecutionsPG:
         logs: bytes,
         now: float,
         expires_at: float,
+        about: ExecutionAbout | None = None,
     ) -> ExecutionRecord:
         """An execution answered at once (from the cache): nothing to run."""
         refuse_nul(id=execution_id, tenant=tenant_id)
         with self._conn() as conn:
             conn.execute(
                 """INSERT INTO executions (id, tenant_id, state, outcome, logs, created_at,
-                                           finished_at, expires_at)
-                   VALUES (%s, %s, 'done', %s, %s, %s, %s, %s)""",
-                (execution_id, tenant_id, outcome, logs, now, now, expires_at),
+                                           finished_at, expires_at, component, execution_type, action,
+                                           outcome_kind)
+                   VALUES (%s, %s, 'done', %s, %s, %s, %s, %s, %s, %s, %s, 'succeeded')""",
+                (execution_id, tenant_id, outcome, logs, now, now, expires_at, *_about(about)),
             )
         return ExecutionRecord(execution_id, tenant_id, "done", now, expires_at, None)
 
@@ -214,7 +258,7 @@ class ExecutionsPG:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = %s, logs = %s, finished_at = %s,
                                          expires_at = %s, sealed_call = NULL, lease_until = NULL,
-                                         fence = fence + 1
+                                         fence = fence + 1, outcome_kind = 'cancelled'
                    WHERE id = %s AND tenant_id = %s AND state IN ('queued', 'running')""",
                 (outcome, logs, now, expires_at, execution_id, tenant_id),
             )
@@ -246,3 +290,7 @@ class ExecutionsPG:
                 (now - keep_delivered, now - keep_delivered, now),
             ).fetchone()
         return int(row[0]) if row else 0
+
+
+def _about(about: ExecutionAbout | None) -> tuple[str | None, str | None, str | None]:
+    return (None, None, None) if about is None else (about.component, about.kind, about.action)

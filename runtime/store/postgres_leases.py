@@ -115,7 +115,7 @@ class LeasesPG:
                    ended AS (
                        UPDATE executions SET state = 'done', outcome = %s, logs = %s, finished_at = %s,
                                              expires_at = %s, sealed_call = NULL, claimed_by = NULL,
-                                             lease_until = NULL
+                                             lease_until = NULL, outcome_kind = 'crashed'
                        FROM lost WHERE executions.id = lost.id AND lost.claims >= %s
                        RETURNING executions.id),
                    requeued AS (

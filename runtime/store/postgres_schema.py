@@ -217,4 +217,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_definitions ADD COLUMN sealed_webhooks BYTEA;
     ALTER TABLE jobs ADD COLUMN webhooks BYTEA;
     """,
+    """
+    -- executions findable: what each runs (its call is sealed, then dropped) and how it ended
+    ALTER TABLE executions ADD COLUMN component TEXT;
+    ALTER TABLE executions ADD COLUMN execution_type TEXT;
+    ALTER TABLE executions ADD COLUMN action TEXT;
+    ALTER TABLE executions ADD COLUMN outcome_kind TEXT;
+    CREATE INDEX executions_by_tenant ON executions (tenant_id, created_at);
+    """,
 )

@@ -35,6 +35,47 @@ class ExecutionRecord(msgspec.Struct, frozen=True):
     request_hash: str | None = None
 
 
+class ExecutionInfo(msgspec.Struct, frozen=True):
+    """What can be said of an execution without touching its result: for listings and
+    lookups. ``component``, ``kind`` and ``action`` are None for rows stored before they were
+    recorded; ``outcome`` is the outcome's kind once it has finished."""
+
+    id: str
+    state: ExecutionState
+    component: str | None
+    kind: str | None
+    action: str | None
+    outcome: str | None
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    expires_at: float | None
+
+
+class ExecutionAbout(msgspec.Struct, frozen=True):
+    """What an execution runs, kept in plain text beside its sealed call so that it can be
+    listed and counted: the connector, the hook (execution_type) and the action."""
+
+    component: str
+    kind: str
+    action: str | None = None
+
+
+class ExecutionFilter(msgspec.Struct, frozen=True):
+    """Which of a tenant's executions a listing wants; None matches all. ``status`` is
+    one of EXECUTION_STATUSES (``ready``/``expired``: finished, before and after ``now``)."""
+
+    status: str | None = None
+    component: str | None = None
+    kind: str | None = None
+    since: float | None = None
+    until: float | None = None
+
+
+#: The statuses a listing filters by and shows (``done`` split by its expiry).
+EXECUTION_STATUSES = ("queued", "running", "ready", "expired", "delivered")
+
+
 class FinishedExecution(msgspec.Struct, frozen=True):
     """An execution's outcome and logs as stored (msgpack), for delivery."""
 
@@ -52,6 +93,9 @@ class ClaimedExecution(msgspec.Struct, frozen=True):
     #: Where a successful outcome is cached, and for how long (None: not cacheable).
     cache_key: str | None = None
     cache_seconds: float | None = None
+    #: What it runs (None for rows stored before this was recorded): for logs and metrics.
+    component: str | None = None
+    kind: str | None = None
 
 
 class AccountRecord(msgspec.Struct, frozen=True):

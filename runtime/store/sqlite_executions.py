@@ -6,7 +6,16 @@ import sqlite3
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import ClaimedExecution, ExecutionRecord, FinishedExecution, refuse_nul
+from connectord.runtime.store.execution_listing import INFO_COLUMNS, info, listing_query
+from connectord.runtime.store.records import (
+    ClaimedExecution,
+    ExecutionAbout,
+    ExecutionFilter,
+    ExecutionInfo,
+    ExecutionRecord,
+    FinishedExecution,
+    refuse_nul,
+)
 
 _COLUMNS = "id, tenant_id, state, created_at, expires_at, request_hash"
 
@@ -28,6 +37,7 @@ class ExecutionsSQL:
         request_hash: str | None = None,
         cache_key: str | None = None,
         cache_seconds: float | None = None,
+        about: ExecutionAbout | None = None,
     ) -> tuple[ExecutionRecord, bool]:
         """Queue an execution, committed before this returns. With an idempotency key
         already used by the tenant, nothing is added: the existing execution is returned
@@ -49,8 +59,9 @@ class ExecutionsSQL:
                     return ExecutionRecord(*row), False
             conn.execute(
                 """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key,
-                                           request_hash, created_at, cache_key, cache_seconds)
-                   VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)""",
+                                           request_hash, created_at, cache_key, cache_seconds,
+                                           component, execution_type, action)
+                   VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                 (
                     execution_id,
                     tenant_id,
@@ -60,6 +71,7 @@ class ExecutionsSQL:
                     now,
                     cache_key,
                     cache_seconds,
+                    *_about(about),
                 ),
             )
         return ExecutionRecord(execution_id, tenant_id, "queued", now, None, request_hash), True
@@ -72,6 +84,34 @@ class ExecutionsSQL:
             ).fetchone()
         return ExecutionRecord(*row) if row else None
 
+    def execution_info(self: _Connected, tenant_id: str, execution_id: str) -> ExecutionInfo | None:
+        """An execution's status and metadata; its result stays where it is."""
+        with self._read() as conn:
+            row = conn.execute(
+                f"SELECT {INFO_COLUMNS} FROM executions WHERE id = ? AND tenant_id = ?",
+                (execution_id, tenant_id),
+            ).fetchone()
+        return info(row) if row else None
+
+    def list_executions(
+        self: _Connected, tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int
+    ) -> list[ExecutionInfo]:
+        """A page of the tenant's executions that match ``wanted``, newest first."""
+        sql, args = listing_query(tenant_id, wanted, now, limit, offset, "?")
+        with self._read() as conn:
+            rows = conn.execute(sql, args).fetchall()
+        return [info(row) for row in rows]
+
+    def queue_depth(self: _Connected, now: float) -> tuple[int, int]:
+        """How much work waits: queued executions, and jobs due that wait for a runner."""
+        with self._read() as conn:
+            row = conn.execute(
+                """SELECT (SELECT count(*) FROM executions WHERE state = 'queued'),
+                          (SELECT count(*) FROM jobs WHERE status = 'WAITING' AND run_at <= ?)""",
+                (now,),
+            ).fetchone()
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
     def claim_execution(
         self: _Connected, now: float, node: str, lease_until: float
     ) -> ClaimedExecution | None:
@@ -83,7 +123,8 @@ class ExecutionsSQL:
                                          lease_until = ?, fence = fence + 1, claims = claims + 1
                    WHERE id = (SELECT id FROM executions WHERE state = 'queued'
                                ORDER BY created_at LIMIT 1)
-                   RETURNING id, tenant_id, sealed_call, fence, cache_key, cache_seconds""",
+                   RETURNING id, tenant_id, sealed_call, fence, cache_key, cache_seconds, component,
+                             execution_type""",
                 (now, node, lease_until),
             ).fetchone()
         return ClaimedExecution(*row) if row else None
@@ -96,6 +137,7 @@ class ExecutionsSQL:
         logs: bytes,
         now: float,
         expires_at: float,
+        outcome_kind: str | None = None,
     ) -> bool:
         """Record the outcome of a running execution and forget its inputs (credentials
         included); False when it is not running under this claim any more (cancelled, or
@@ -103,9 +145,10 @@ class ExecutionsSQL:
         with self._tx() as conn:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
-                                         expires_at = ?, sealed_call = NULL, lease_until = NULL
+                                         expires_at = ?, sealed_call = NULL, lease_until = NULL,
+                                         outcome_kind = ?
                    WHERE id = ? AND state = 'running' AND fence = ?""",
-                (outcome, logs, now, expires_at, execution_id, fence),
+                (outcome, logs, now, expires_at, outcome_kind, execution_id, fence),
             )
         return cursor.rowcount == 1
 
@@ -144,15 +187,17 @@ class ExecutionsSQL:
         logs: bytes,
         now: float,
         expires_at: float,
+        about: ExecutionAbout | None = None,
     ) -> ExecutionRecord:
         """An execution answered at once (from the cache): nothing to run."""
         refuse_nul(id=execution_id, tenant=tenant_id)
         with self._tx() as conn:
             conn.execute(
                 """INSERT INTO executions (id, tenant_id, state, outcome, logs, created_at,
-                                           finished_at, expires_at)
-                   VALUES (?, ?, 'done', ?, ?, ?, ?, ?)""",
-                (execution_id, tenant_id, outcome, logs, now, now, expires_at),
+                                           finished_at, expires_at, component, execution_type, action,
+                                           outcome_kind)
+                   VALUES (?, ?, 'done', ?, ?, ?, ?, ?, ?, ?, ?, 'succeeded')""",
+                (execution_id, tenant_id, outcome, logs, now, now, expires_at, *_about(about)),
             )
         return ExecutionRecord(execution_id, tenant_id, "done", now, expires_at, None)
 
@@ -181,7 +226,7 @@ class ExecutionsSQL:
             cursor = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
                                          expires_at = ?, sealed_call = NULL, lease_until = NULL,
-                                         fence = fence + 1
+                                         fence = fence + 1, outcome_kind = 'cancelled'
                    WHERE id = ? AND tenant_id = ? AND state IN ('queued', 'running')""",
                 (outcome, logs, now, expires_at, execution_id, tenant_id),
             )
@@ -209,3 +254,7 @@ class ExecutionsSQL:
             )
             conn.execute("DELETE FROM result_cache WHERE expires_at < ?", (now,))
         return cursor.rowcount
+
+
+def _about(about: ExecutionAbout | None) -> tuple[str | None, str | None, str | None]:
+    return (None, None, None) if about is None else (about.component, about.kind, about.action)

@@ -102,7 +102,7 @@ class LeasesSQL:
             ended = conn.execute(
                 """UPDATE executions SET state = 'done', outcome = ?, logs = ?, finished_at = ?,
                                          expires_at = ?, sealed_call = NULL, claimed_by = NULL,
-                                         lease_until = NULL
+                                         lease_until = NULL, outcome_kind = 'crashed'
                    WHERE state = 'running' AND lease_until < ? AND claims >= ?
                    RETURNING id""",
                 (crashed, logs, now, expires_at, now, max_claims),

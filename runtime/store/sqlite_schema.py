@@ -143,4 +143,12 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE job_definitions ADD COLUMN sealed_webhooks BLOB;
     ALTER TABLE jobs ADD COLUMN webhooks BLOB;
     """,
+    """
+    -- executions findable: what each runs (its call is sealed, then dropped) and how it ended
+    ALTER TABLE executions ADD COLUMN component TEXT;
+    ALTER TABLE executions ADD COLUMN execution_type TEXT;
+    ALTER TABLE executions ADD COLUMN action TEXT;
+    ALTER TABLE executions ADD COLUMN outcome_kind TEXT;
+    CREATE INDEX executions_by_tenant ON executions (tenant_id, created_at);
+    """,
 )

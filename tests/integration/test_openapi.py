@@ -10,6 +10,7 @@ writes their outcome into the store as the dispatchers would.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
@@ -30,7 +31,7 @@ from referencing.jsonschema import DRAFT202012
 import connectord
 from connectord.api import openapi
 from connectord.api.app import create_app
-from connectord.api.keys import STORE, STORE_RUNNER
+from connectord.api.keys import EXECUTIONS, STORE, STORE_RUNNER
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
@@ -48,7 +49,12 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 BASE = "urn:connectord:openapi"
 REGISTRY: Registry = Registry().with_resource(BASE, Resource.from_contents(DOC, DRAFT202012))
 #: Documented but not provoked: serving a static document does not fail.
-NOT_PROVOKED = {("/v1/openapi.json", "get", "500")}
+NOT_PROVOKED = {
+    ("/v1/openapi.json", "get", "500"),
+    ("/metrics", "get", "500"),
+    # this server has no metrics token: tests/integration/test_metrics.py asks for one
+    ("/metrics", "get", "401"),
+}
 SECRET = "s3cret-value-91"
 
 
@@ -416,6 +422,7 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     await call("GET", result, f"/v1/exec/result/{ex}", 404, headers=alice)
     server.clock.offset = 0
 
+    await tour_findable(server, alice, account["id"])
     await tour_jobs(server, alice, account["id"], monkeypatch)
 
     await call("DELETE", "/v1/accounts/{account_id}", one, 204, headers=alice)
@@ -469,6 +476,56 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
         if (path, method, status) not in NOT_PROVOKED
     }
     assert media - server.media == set(), "documented media types never answered"
+
+
+async def tour_findable(server: Server, alice: dict[str, str], account_id: str) -> None:
+    """Executions listed and looked up, an account verified, and the metrics."""
+    call = server.call
+    listing, one = "/v1/exec", "/v1/exec/{execution_id}"
+    _, page = await call("GET", listing, "/v1/exec?limit=2", 200, headers=alice)
+    assert len(page["data"]) == 2
+    filtered = "/v1/exec?status=ready&execution_type=verify_credentials&component=tiny"
+    await call("GET", listing, filtered, 200, headers=alice)
+    await call("GET", listing, "/v1/exec?since=2026-01-01T00:00:00Z&until=2099-01-01", 200, headers=alice)
+    for bad in ("status=done", "execution_type=run_job", "since=yesterday", "limit=0", "offset=-1"):
+        await call("GET", listing, f"/v1/exec?{bad}", 400, headers=alice)
+    await call("GET", one, f"/v1/exec/{page['data'][0]['id']}", 200, headers=alice)
+    await call("GET", one, "/v1/exec/missing", 404, headers=alice)
+
+    verify = "/v1/accounts/{account_id}/_verify"
+    at_once = f"/v1/accounts/{account_id}/_verify?wait=0"
+    still, running = await call("POST", verify, at_once, 202, headers=alice)
+    assert still.headers["Location"].endswith(f"/v1/exec/poll/{running['id']}")
+    await call("POST", verify, f"/v1/accounts/{account_id}/_verify?wait=-1", 400, headers=alice)
+    await call("POST", verify, "/v1/accounts/missing/_verify", 404, headers=alice)
+    # nothing runs executions here: finish the verification as the dispatcher would
+    answer = asyncio.ensure_future(
+        call("POST", verify, f"/v1/accounts/{account_id}/_verify?wait=20", 200, headers=alice)
+    )
+    queued = "/v1/exec?status=queued&execution_type=verify_credentials"
+    waiting = {e["id"] for e in (await call("GET", listing, queued, 200, headers=alice))[1]["data"]}
+    new: set[str] = set()
+    while not new:
+        await asyncio.sleep(0.01)  # until the verification's execution is committed
+        new = {e["id"] for e in (await call("GET", listing, queued, 200, headers=alice))[1]["data"]} - waiting
+    [execution_id] = new
+    store, run, now = server.app[STORE], server.app[STORE_RUNNER], server.clock()
+    claimed = None
+    while claimed is None or claimed.id != execution_id:
+        claimed = await run(store.claim_execution, now, "test-node", now + 60)
+        assert claimed is not None
+    verified = encode_outcome(Succeeded({"verified": True, "message": "ok"}))
+    finished = verified, encode_logs([]), now, now + 600, "succeeded"
+    assert await run(store.finish_execution, execution_id, claimed.fence, *finished)
+    server.app[EXECUTIONS].finished(execution_id)
+    _, body = await answer
+    assert body == {"id": execution_id, "outcome": "succeeded", "data": {"verified": True, "message": "ok"}}
+    _, info = await call("GET", one, f"/v1/exec/{execution_id}", 200, headers=alice)
+    assert (info["status"], info["outcome"]) == ("delivered", "succeeded")
+
+    await call("GET", "/metrics", status=200)
+    openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
+    await call("GET", "/metrics", status=200, headers=openmetrics)
 
 
 async def tour_jobs(

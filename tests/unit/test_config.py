@@ -31,6 +31,16 @@ def test_environment_overrides() -> None:
     assert settings.connectors.allow == {"sql", "shop"}
     assert settings.connectors.block == {"webservice"}
     assert settings.log_level == "DEBUG"
+    assert (settings.log_format, settings.access_log, settings.metrics_token) == (None, True, None)
+    observed = settings_from_env(
+        {
+            "CONNECTORD_LOG_FORMAT": "JSON",
+            "CONNECTORD_ACCESS_LOG": "false",
+            "CONNECTORD_METRICS_TOKEN": "t" * 16,
+        }
+    )
+    assert (observed.log_format, observed.access_log, observed.metrics_token) == ("json", False, "t" * 16)
+    assert "t" * 16 not in repr(observed)
     assert settings.with_overrides(port=1, host=None).port == 1
 
 
@@ -43,6 +53,9 @@ def test_environment_overrides() -> None:
         ("CONNECTORD_JOB_RETENTION", "a month", "CONNECTORD_JOB_RETENTION"),
         ("CONNECTORD_LEASE_SECONDS", "0.5", "CONNECTORD_LEASE_SECONDS must be between 1 and 3600"),
         ("CONNECTORD_LEASE_SECONDS", "soon", "CONNECTORD_LEASE_SECONDS must be a number"),
+        ("CONNECTORD_LOG_FORMAT", "xml", "CONNECTORD_LOG_FORMAT must be one of text, json"),
+        ("CONNECTORD_ACCESS_LOG", "maybe", "CONNECTORD_ACCESS_LOG must be true or false"),
+        ("CONNECTORD_METRICS_TOKEN", "short", "CONNECTORD_METRICS_TOKEN must be at least 16"),
     ],
 )
 def test_bad_values_name_the_setting(name: str, value: str, fragment: str) -> None:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from connectord.runtime.config import ConfigurationError
+from connectord.cli.common import configured
+from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.config_file import FILE_NAME, load_config_file, parse_config
 from connectord.sandbox.protocol import Limits
 
@@ -50,6 +51,9 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
             {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["srv"]}}}}},
             "readable_paths must be absolute paths, not 'srv' - at `$.sandbox.connectors[...].limits`",
         ),
+        ({"log_format": "xml"}, "Invalid enum value 'xml' - at `$.log_format`"),
+        ({"metrics": {"token": "short"}}, "metrics.token must be at least 16 visible ASCII characters"),
+        ({"metrics": {"tenant": True}}, "unknown field `tenant`"),
     ],
 )
 def test_bad_values_are_refused_with_their_place(raw: dict, message: str) -> None:
@@ -73,3 +77,20 @@ def test_the_readme_example_is_a_valid_configuration(tmp_path: Path) -> None:
     (tmp_path / "example.toml").write_text(example)
     config = load_config_file(tmp_path / "example.toml", tmp_path)
     assert config.sandbox.for_connector("sql").isolation == "pooled"
+
+
+def test_logs_and_metrics_are_configured_in_the_file_unless_flags_or_the_environment_say(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(
+        'log_format = "json"\naccess_log = false\n'
+        '[metrics]\ntoken = "0123456789abcdef"\ntenant_labels = true\n'
+    )
+    settings, _ = configured(Settings(data_dir=tmp_path, config_file=path))
+    assert (settings.log_format, settings.access_log) == ("json", False)
+    assert (settings.metrics_token, settings.metrics_tenant_labels) == ("0123456789abcdef", True)
+    flags = Settings(data_dir=tmp_path, config_file=path, log_format="text", metrics_token="x" * 16)
+    flagged, _ = configured(flags)
+    assert (flagged.log_format, flagged.metrics_token) == ("text", "x" * 16)
+    assert configured(Settings(data_dir=tmp_path))[0].log_format == "text"  # no file: the default

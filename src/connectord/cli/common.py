@@ -71,15 +71,24 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         port=getattr(args, "port", None),
         connectors=selection,
         config_file=getattr(args, "config_file", None),
+        log_format=getattr(args, "log_format", None),
     )
 
 
 def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
     """The settings with the configuration file's ``[egress] allow`` added to the
-    environment's, and the sandbox policy (see :func:`sandbox_policy`)."""
+    environment's, its log format, access log and ``[metrics]`` where neither a flag nor
+    the environment set them, and the sandbox policy (see :func:`sandbox_policy`)."""
     file = load_config_file(settings.config_file, settings.data_dir)
     egress = (*file.egress.allow, *(e for e in settings.egress_allow if e not in file.egress.allow))
-    return settings.with_overrides(egress_allow=egress), sandbox_policy(settings, file.sandbox)
+    settings = settings.with_overrides(
+        egress_allow=egress,
+        log_format=settings.log_format or file.log_format,
+        metrics_token=settings.metrics_token or file.metrics.token,
+        metrics_tenant_labels=settings.metrics_tenant_labels or file.metrics.tenant_labels,
+        access_log=settings.access_log and file.access_log,
+    )
+    return settings, sandbox_policy(settings, file.sandbox)
 
 
 def sandbox_policy(settings: Settings, configured: SandboxPolicy) -> SandboxPolicy:

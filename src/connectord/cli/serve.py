@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 
 from connectord.cli.common import (
     add_config_option,
@@ -14,7 +13,7 @@ from connectord.cli.common import (
     settings_from_args,
 )
 from connectord.cli.exits import CONFIGURATION, OK, CliError
-from connectord.runtime.config import parse_port
+from connectord.runtime.config import LOG_FORMATS, parse_port
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -27,6 +26,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         type=lambda v: parse_port(v, "--port"),
         help="port to listen on, 0 for any free one (env CONNECTORD_PORT; default 8080)",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        help="one event per line as text or JSON (env CONNECTORD_LOG_FORMAT, file log_format; default text)",
+    )
     add_store_options(parser)
     add_config_option(parser)
     add_connector_options(parser)
@@ -36,6 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from connectord.api.app import create_app, serve
     from connectord.runtime.key_check import check_secret_key
+    from connectord.runtime.log_format import configure_logging
     from connectord.runtime.secrets import load_secret_box
     from connectord.runtime.store import open_store, prepare_data_dir
     from connectord.sandbox.cgroups import Cgroups
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     # same user (a connector's worker included) may read its memory or environment.
     forbid_inspection()
     settings, policy = configured(settings_from_args(args))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level, settings.log_format or "text")
     store = open_store(settings)
     box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
     check_secret_key(store, box)
@@ -74,5 +79,5 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}", CONFIGURATION
         ) from None
-    print("connectord stopped", file=sys.stderr)
+    logging.getLogger("connectord").info("connectord stopped")  # a log line: JSON in a JSON log
     return OK

@@ -1,0 +1,82 @@
+"""Every request: a request id (the caller's, if sane, else a new one) in the log context
+and the ``X-Request-Id`` answer header, one access-log line, and its count and duration
+by route pattern (never the raw path: ids in paths would make a series per object)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+
+from connectord.api.errors import Handler
+from connectord.api.keys import METRICS, PRINCIPAL, SETTINGS
+from connectord.runtime import log_context
+
+REQUEST_ID = "X-Request-Id"
+#: An incoming id is kept only if it is short and plain (it goes into every log line).
+SANE_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+UNMATCHED = "unmatched"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+access_log = logging.getLogger("connectord.access")
+
+
+def route_of(request: web.Request) -> str:
+    """The route's pattern (``/v1/exec/poll/{execution_id}``), or ``unmatched``."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else UNMATCHED
+
+
+@web.middleware
+async def observe_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get(REQUEST_ID, "")
+    request_id = incoming if SANE_ID.fullmatch(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    status = 500  # what the client gets if the handler raises past the error middleware
+    with log_context.bound(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+            if not response.prepared:
+                response.headers[REQUEST_ID] = request_id
+            return response
+        finally:
+            _record(request, request_id, status, time.perf_counter() - started)
+
+
+@web.middleware
+async def tenant_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Inside authentication: what the request logs names its tenant."""
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        return await handler(request)
+    with log_context.bound(tenant=principal.tenant_id):
+        return await handler(request)
+
+
+def _record(request: web.Request, request_id: str, status: int, seconds: float) -> None:
+    route = route_of(request)
+    metrics = request.app[METRICS]
+    method = request.method if request.method in METHODS else "other"  # any token is a method
+    metrics.child(metrics.http_requests, route, method, str(status)).inc()
+    metrics.child(metrics.http_seconds, route).observe(seconds)
+    if not request.app[SETTINGS].access_log:
+        return
+    principal = request.get(PRINCIPAL)
+    access_log.info(
+        "%s %s %d",
+        request.method,
+        route,
+        status,
+        extra={
+            "event": "http.request",
+            "method": request.method,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 1),
+            **({"tenant": principal.tenant_id} if principal is not None else {}),
+        },
+    )

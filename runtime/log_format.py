@@ -1,0 +1,86 @@
+"""How ``connectord serve`` writes its log: one event per line, as text or JSON, with the
+ids of log_context.py and the fields an event names in ``extra``.
+
+Nothing here redacts: the server never logs a credential, a param or a result (connector
+log lines are redacted by the sandbox and kept with their execution or job, not written
+here), and messages say what happened with ids and kinds, not with values."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+from connectord.runtime import log_context
+
+#: Attributes every LogRecord has: anything else on a record came from ``extra``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The ids in context when the line was logged, then the event's own fields."""
+    found: dict[str, Any] = log_context.current()
+    for key, value in vars(record).items():
+        if key not in _STANDARD and not key.startswith("_"):
+            found[key] = value
+    return found
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", ids..., fields..., "exception"}`` per line
+    (msgspec encodes it: twice as fast as the json module; anything it cannot encode is
+    written as its ``str``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        seconds = int(record.created)
+        line: dict[str, Any] = {
+            "time": f"{_utc_second(seconds)}.{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(fields(record))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return _encoder.encode(line).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """The classic line (UTC), followed by ``key=value`` for the ids and fields."""
+
+    converter = time.gmtime
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        extra = " ".join(f"{key}={value}" for key, value in fields(record).items())
+        if not extra:
+            return text
+        first, newline, rest = text.partition("\n")  # a traceback stays below its line
+        return f"{first} {extra}{newline}{rest}"
+
+
+_encoder = msgspec.json.Encoder(enc_hook=str)
+
+
+@functools.lru_cache(maxsize=4)
+def _utc_second(seconds: int) -> str:
+    """The ISO 8601 second (lines come many to a second: formatted once)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+
+
+def configure_logging(level: str, log_format: str) -> None:
+    """Send every log line to standard error in ``log_format`` (text or json)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
