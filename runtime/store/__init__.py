@@ -184,12 +184,15 @@ class Store(Protocol):
     def definitions_with_plain_webhooks(self, empty: bytes) -> list[DefinitionRecord]:
         """Definitions stored before webhooks were sealed, with webhooks in their document."""
         ...
+
     def seal_webhooks(self, definition_id: str, version: int, document: bytes, sealed: bytes) -> bool:
         """Move a definition's webhooks out of its document, sealed, if still at ``version``."""
         ...
+
     def record_webhooks(self, job_id: str, deliveries: bytes) -> bool:
         """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
         ...
+
     def cancel_job(self, tenant_id: str, job_id: str, now: float, error: dict[str, Any]) -> JobStatus | None:
         """Cancel a waiting or running job (CANCELLED; a running one under a new fence, its
         attempt ended with ``error``); its status before, or None if it had ended."""

@@ -79,7 +79,8 @@ class UsersPG:
                 "UPDATE api_keys SET revoked_at = %s WHERE revoked_at IS NULL AND user_id = %s", (now, row[0])
             ).rowcount
             conn.execute(
-                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (%s, %s, %s)", (key_hash, row[0], now)
+                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (%s, %s, %s)",
+                (key_hash, row[0], now),
             )
         return revoked
 

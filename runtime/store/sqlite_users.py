@@ -66,7 +66,8 @@ class UsersSQL:
                 "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND user_id = ?", (now, row[0])
             ).rowcount
             conn.execute(
-                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)", (key_hash, row[0], now)
+                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)",
+                (key_hash, row[0], now),
             )
         return revoked
 

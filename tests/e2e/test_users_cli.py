@@ -43,7 +43,9 @@ def test_bad_input_is_one_clear_line(run_cli: Run) -> None:
         assert "Traceback" not in result.stderr
 
 
-def test_rotate_key_replaces_a_lost_key_and_delete_removes_the_user(run_cli: Run, cli_env: dict[str, str]) -> None:
+def test_rotate_key_replaces_a_lost_key_and_delete_removes_a_user(
+    run_cli: Run, cli_env: dict[str, str]
+) -> None:
     first = run_cli("users", "add", "cat@acme.test", "--tenant", "acme").stdout.strip()
     rotated = run_cli("users", "rotate-key", "cat@acme.test")
     assert rotated.returncode == 0, rotated.stderr

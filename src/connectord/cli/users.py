@@ -35,9 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("email", metavar="EMAIL")
     add_store_options(revoke)
     revoke.set_defaults(run=run_revoke)
-    rotate = sub.add_parser(
-        "rotate-key", help="revoke every API key of a user and print a new one (shown once): a lost key's cure"
-    )
+    rotate = sub.add_parser("rotate-key", help="revoke every key of a user, print a new one (shown once)")
     rotate.add_argument("email", metavar="EMAIL")
     add_store_options(rotate)
     rotate.set_defaults(run=run_rotate)
