@@ -19,6 +19,8 @@ from connectord.runtime.store.records import Principal
 CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
 PUBLIC_PATHS = ("/health", "/v1/openapi.json")
 PUBLIC_PREFIXES = ("/v1/components",)
+#: Only reads are public: POST /v1/components/_reload needs a user.
+PUBLIC_METHODS = ("GET", "HEAD")
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -27,7 +29,9 @@ def _unauthorized(message: str) -> ApiError:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+    if request.method in PUBLIC_METHODS and (
+        request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+    ):
         return await handler(request)
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route (404) or method (405): nothing to guard

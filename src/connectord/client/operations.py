@@ -69,6 +69,8 @@ OPERATIONS: tuple[Operation, ...] = (
               "installed connectors and load failures"),
     Operation("get_component", "GET", "/v1/components/{component_id}", "getComponent", "components", "show",
               "one connector's description"),
+    Operation("reload_components", "POST", "/v1/components/_reload", "reloadComponents", "components",
+              "reload", "take in connectors installed, upgraded or removed since the server started"),
     # -- accounts
     Operation("create_account", "POST", "/v1/accounts", "createAccount", "accounts", "add",
               "store credentials for a component", body="required"),
