@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from connectord.cli import exits
+from connectord.cli.exec_ import EXIT_CODES
 from connectord.cli.exits import CliError
 from connectord.cli.server import add_server_options, api_errors, open_client, print_json, print_logs
 from connectord.client import Client, ExecutionRejected, NotFound, Ready, ResultNotReady, WaitTimeout
@@ -39,14 +40,6 @@ COMMANDS: dict[tuple[str, str], Operation] = {
 _NUMBERS: dict[str, Callable[[str], Any]] = {"limit": int, "offset": int, "n": int, "wait": float}
 #: A job over in one of these exits so (COMPLETED: 0).
 JOB_EXITS = {"FAILED": exits.CALL_REJECTED, "CANCELLED": exits.CANCELLED, "MISSED": exits.CALL_REJECTED}
-#: The execution rejections' kinds, as ``connectord exec`` exits for them.
-EXECUTION_EXITS = {
-    "rejected": exits.CALL_REJECTED,
-    "timed_out": exits.TIMED_OUT,
-    "memory_exceeded": exits.MEMORY_EXCEEDED,
-    "crashed": exits.CRASHED,
-    "cancelled": exits.CANCELLED,
-}
 EPILOG = """\
 The server and your key come from --url, --email, --api-key or CONNECTORD_URL, CONNECTORD_EMAIL,
 CONNECTORD_API_KEY (preferred: other users can read command lines). Answers are printed as the
@@ -339,7 +332,7 @@ def _run_result(operation: Operation, client: Client, args: argparse.Namespace) 
         print_logs(rejected.logs if args.logs else None)
         print_json({"message": "Rejected.", "reason": rejected.reason})
         kind = rejected.reason.get("kind") if isinstance(rejected.reason, dict) else None
-        return EXECUTION_EXITS.get(kind, exits.CALL_REJECTED)
+        return EXIT_CODES.get(kind, exits.CALL_REJECTED)
     except (ResultNotReady, WaitTimeout):
         raise CliError(
             f"the result of {args.execution_id} is not ready yet (--wait waits for it)", exits.WAIT_TIMED_OUT
