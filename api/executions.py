@@ -15,6 +15,7 @@ from connectord.api.urls import absolute
 from connectord.runtime.executions.requests import parse_schedule_request
 from connectord.runtime.executions.results import decode_logs, decode_outcome, rejection_reason
 from connectord.runtime.store.records import FinishedExecution
+from connectord.runtime.times import iso_utc
 from connectord.sandbox.outcomes import Succeeded
 
 NOT_READY = {"message": "Result not ready yet."}
@@ -73,7 +74,12 @@ def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
         body, status = {"message": "Rejected.", "reason": rejection_reason(outcome)}, 400
     if with_logs:
         body["logs"] = [
-            {"time": line.created, "level": line.level, "logger": line.logger, "message": line.message}
+            {
+                "time": iso_utc(line.created),
+                "level": line.level,
+                "logger": line.logger,
+                "message": line.message,
+            }
             for line in decode_logs(found.logs)
         ]
     return json_response(body, status)

@@ -459,7 +459,7 @@ def _log_lines(body: Any) -> list[LogLine]:
     lines = body.get("logs") if isinstance(body, dict) else None
     return [
         LogLine(
-            line["time"] if isinstance(line.get("time"), int | float) else 0.0,
+            str(line.get("time", "")),
             str(line.get("level", "")),
             str(line.get("logger", "")),
             str(line.get("message", "")),
