@@ -7,7 +7,7 @@ import uuid
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import ConflictError, Principal, UserRecord, refuse_nul
+from connectord.runtime.store.records import ConflictError, Principal, UserRecord, has_nul, refuse_nul
 
 
 class _Connected(Protocol):
@@ -57,7 +57,9 @@ class UsersSQL:
     def rotate_key(self: _Connected, email: str, key_hash: str, now: float) -> int | None:
         """Revoke every active key of the user and give it ``key_hash`` instead, in one
         transaction; the number of keys revoked, or ``None`` when there is no such user."""
-        refuse_nul(email=email, key=key_hash)
+        if has_nul(email):  # as PostgreSQL answers it: no such user
+            return None
+        refuse_nul(key=key_hash)
         with self._tx() as conn:
             row = conn.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
             if row is None:
@@ -74,7 +76,8 @@ class UsersSQL:
     def delete_user(self: _Connected, email: str) -> bool:
         """Delete the user and all its keys (revoked ones too); whether there was one. Its
         tenant, and what the tenant stored, stay."""
-        refuse_nul(email=email)
+        if has_nul(email):
+            return False
         with self._tx() as conn:
             row = conn.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
             if row is None:
