@@ -201,7 +201,7 @@ def test_executions_result_after_a_wait_that_timed_out(cli: Run) -> None:
         "exec", "verify_credentials", "--component", "napper", "--data", data, "--wait", "--timeout", "0.2"
     )
     failed(late, 9)
-    execution = late.stderr.rsplit("/", 1)[-1].strip()
+    execution = late.stderr.split("connectord executions result ")[1].split()[0]
     polled = cli("executions", "poll", execution)
     assert polled.returncode in (0, 9) and json.loads(polled.stdout)["id"] == execution
     result = ok(cli("executions", "result", execution, "--wait", "--timeout", "60"))

@@ -127,7 +127,9 @@ def run(args: argparse.Namespace) -> int:
         kind = rejected.reason.get("kind") if isinstance(rejected.reason, dict) else None
         return EXIT_CODES.get(kind, exits.CALL_REJECTED)
     except WaitTimeout as exc:
-        raise CliError(f"{exc}; it goes on: poll {_poll_url(execution)}", exits.WAIT_TIMED_OUT) from None
+        later = f"connectord executions result {execution.id} --wait" if execution else "?"
+        message = f"{exc}; it goes on: {later} fetches its result, or poll {_poll_url(execution)}"
+        raise CliError(message, exits.WAIT_TIMED_OUT) from None
     except KeyboardInterrupt:
         where = f"; it goes on: poll {_poll_url(execution)}" if execution else ""
         raise CliError(f"interrupted{where}", 130) from None
