@@ -118,3 +118,9 @@ def test_a_generated_request_takes_path_parameters_in_order_and_query_in_snake_c
             core.operation(by_name["get_account"], args, keywords)
     with pytest.raises(TypeError, match="needs a body"):
         core.operation(by_name["create_account"], (), {})
+
+
+@pytest.mark.parametrize("client", [Client, AsyncClient])
+def test_the_clients_declare_exactly_the_generated_methods(client: type) -> None:
+    declared = {name for name in client.__annotations__ if not name.startswith("_")}
+    assert declared == {entry.name for entry in OPERATIONS if not entry.custom}

@@ -168,7 +168,7 @@ def _run_add_account(operation: Operation, client: Client, args: argparse.Namesp
             raise CliError('--file: expected {"name", "component", "keys"}')
     else:
         body = _prompted_account(client, args)
-    print_json(client.create_account(body=body))  # type: ignore[attr-defined]
+    print_json(client.create_account(body=body))
     return exits.OK
 
 
@@ -178,7 +178,7 @@ def _prompted_account(client: Client, args: argparse.Namespace) -> dict[str, Any
         raise CliError("no terminal to ask on: pass --file, or --name and --component")
     component = args.component or input("component: ").strip()
     name = args.name or input("name: ").strip()
-    schema = client.get_component(component).get("credentials_schema") or {}  # type: ignore[attr-defined]
+    schema = client.get_component(component).get("credentials_schema") or {}
     required = set(schema.get("required", []))
     keys: dict[str, Any] = {}
     for field, spec in (schema.get("properties") or {}).items():
@@ -204,7 +204,7 @@ def _typed(value: str, spec: dict[str, Any]) -> Any:
 
 
 def _run_test_account(operation: Operation, client: Client, args: argparse.Namespace) -> int:
-    answer = client.verify_account(args.account_id)  # type: ignore[attr-defined]
+    answer = client.verify_account(args.account_id)
     print_json(answer)
     verified = isinstance(answer, dict) and (answer.get("data", answer)).get("verified") is True
     return exits.OK if verified else exits.NOT_VERIFIED
@@ -232,7 +232,7 @@ def _run_execute_type(operation: Operation, client: Client, args: argparse.Names
         body["params"] = read_document(args.params, "--params")
     if args.account:
         body["accountId"] = args.account
-    answer = client.execute_job_type(args.code, body=body)  # type: ignore[attr-defined]
+    answer = client.execute_job_type(args.code, body=body)
     return _maybe_wait(client, args, answer)
 
 
@@ -253,7 +253,7 @@ def _maybe_wait(client: Client, args: argparse.Namespace, answer: Any) -> int:
 def _wait_job(client: Client, job_id: str, timeout: float | None) -> int:
     progress = Progress(job_id)
     try:
-        job = client.wait_job(job_id, timeout=timeout or WAIT_TIMEOUT, on_progress=progress)  # type: ignore[attr-defined]
+        job = client.wait_job(job_id, timeout=timeout or WAIT_TIMEOUT, on_progress=progress)
     except WaitTimeout as exc:
         raise CliError(f"{exc}; it goes on: connectord jobs wait {job_id}", exits.WAIT_TIMED_OUT) from None
     except KeyboardInterrupt:
@@ -290,7 +290,7 @@ def _run_jobs_wait(client: Client, args: argparse.Namespace) -> int:
 
 
 def _run_jobs_logs(client: Client, args: argparse.Namespace) -> int:
-    job = client.get_job(args.job_id)  # type: ignore[attr-defined]
+    job = client.get_job(args.job_id)
     for line in job.get("logs") or ():
         print(f"{line['time']} {line['level']} {line['logger']}: {line['message']}")
     return exits.OK
@@ -303,11 +303,11 @@ def _run_apply(client: Client, args: argparse.Namespace) -> int:
     if not isinstance(code, str) or not code:
         raise CliError("--file: the definition has no jobDefinitionCode")
     try:
-        client.get_job_definition(code)  # type: ignore[attr-defined]
+        client.get_job_definition(code)
     except NotFound:
-        print_json(client.create_job_definition(body=body))  # type: ignore[attr-defined]
+        print_json(client.create_job_definition(body=body))
         return exits.OK
-    print_json(client.update_job_definition(code, body=body))  # type: ignore[attr-defined]
+    print_json(client.update_job_definition(code, body=body))
     return exits.OK
 
 

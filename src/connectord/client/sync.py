@@ -41,6 +41,33 @@ class Client:
             data = client.wait(execution.id)
     """
 
+    # The API's other operations, made from client/operations.py below (each returns the
+    # answer's JSON); declared here for type checkers, and held equal to the table by a test.
+    list_components: Callable[..., Any]
+    get_component: Callable[..., Any]
+    reload_components: Callable[..., Any]
+    create_account: Callable[..., Any]
+    list_accounts: Callable[..., Any]
+    get_account: Callable[..., Any]
+    replace_account: Callable[..., Any]
+    verify_account: Callable[..., Any]
+    delete_account: Callable[..., Any]
+    list_job_types: Callable[..., Any]
+    get_job_type: Callable[..., Any]
+    execute_job_type: Callable[..., Any]
+    create_job_definition: Callable[..., Any]
+    list_job_definitions: Callable[..., Any]
+    get_job_definition: Callable[..., Any]
+    update_job_definition: Callable[..., Any]
+    delete_job_definition: Callable[..., Any]
+    start_job_definition: Callable[..., Any]
+    stop_job_definition: Callable[..., Any]
+    execute_job_definition: Callable[..., Any]
+    next_fire_times: Callable[..., Any]
+    list_jobs: Callable[..., Any]
+    get_job: Callable[..., Any]
+    cancel_job: Callable[..., Any]
+
     def __init__(
         self,
         base_url: str,
