@@ -206,7 +206,8 @@ def _typed(value: str, spec: dict[str, Any]) -> Any:
 def _run_test_account(operation: Operation, client: Client, args: argparse.Namespace) -> int:
     answer = client.verify_account(args.account_id)
     print_json(answer)
-    verified = isinstance(answer, dict) and (answer.get("data", answer)).get("verified") is True
+    result = answer.get("data", answer) if isinstance(answer, dict) else None
+    verified = isinstance(result, dict) and result.get("verified") is True
     return exits.OK if verified else exits.NOT_VERIFIED
 
 
