@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -43,6 +44,7 @@ from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.metrics import Metrics, TimedRunner
+from connectord.runtime.reload import reload_connectors
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import StoreUnavailableError
@@ -127,8 +129,36 @@ async def _store_context(app: web.Application) -> AsyncIterator[None]:
 
 async def _connectors_context(app: web.Application) -> AsyncIterator[None]:
     await app[CONNECTORS].start()
+    hangup = _reload_on_sighup(app)
     yield
+    if hangup:
+        asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
     await app[CONNECTORS].close()
+
+
+def _reload_on_sighup(app: web.Application) -> bool:
+    """SIGHUP reloads the connectors (where the supervisor can and signals reach this loop)."""
+    if not hasattr(app[CONNECTORS], "reload"):
+        return False
+    tasks: set[asyncio.Task[object]] = set()
+
+    def reload() -> None:
+        task = asyncio.ensure_future(_logged_reload(app))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    try:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
+    except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+        return False
+    return True
+
+
+async def _logged_reload(app: web.Application) -> None:
+    try:
+        await reload_connectors(app[CONNECTORS], app[JOBS])
+    except Exception:  # the server goes on with the catalog it had
+        log.exception("cannot reload the connectors")
 
 
 async def _dispatcher_context(app: web.Application) -> AsyncIterator[None]:

@@ -24,6 +24,8 @@ PUBLIC_PREFIXES = ("/v1/components",)
 #: What an API key can be: visible ASCII (keys are made by ``new_api_key``). A header with
 #: other bytes (aiohttp hands them over as surrogates) holds no key of ours.
 _KEY = re.compile(r"[\x21-\x7e]+")
+#: Only reads are public: POST /v1/components/_reload needs a user.
+PUBLIC_METHODS = ("GET", "HEAD")
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -32,7 +34,9 @@ def _unauthorized(message: str) -> ApiError:
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES):
+    if request.method in PUBLIC_METHODS and (
+        request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+    ):
         return await handler(request)
     if request.match_info.http_exception is not None:
         return await handler(request)  # no such route (404) or method (405): nothing to guard

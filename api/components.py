@@ -9,10 +9,11 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.errors import ApiError
-from connectord.api.keys import CONNECTORS
+from connectord.api.keys import CONNECTORS, JOBS
 from connectord.api.responses import json_response
 from connectord.plugins.manager import CatalogEntry, LoadError, UnknownConnectorError
 from connectord.plugins.types import CONNECTOR_ID_PATTERN
+from connectord.runtime.reload import reload_connectors
 
 
 def component_body(connector: CatalogEntry) -> dict[str, Any]:
@@ -49,3 +50,11 @@ async def get_component(request: web.Request) -> web.Response:
         if exc.failure is None:
             raise ApiError(404, f"component '{component_id}' is not installed", "component_id") from None
         raise ApiError(404, str(exc).replace("connector", "component", 1), "component_id") from None
+
+
+async def reload_components(request: web.Request) -> web.Response:
+    """Take in connectors installed, upgraded or removed since the server started."""
+    connectors = request.app[CONNECTORS]
+    if not hasattr(connectors, "reload"):
+        raise ApiError(404, "this server cannot reload its connectors")
+    return json_response(await reload_connectors(connectors, request.app[JOBS]))

@@ -21,13 +21,13 @@ from connectord.runtime.executions.results import (
     rejection_reason,
 )
 from connectord.runtime.jobs.schedules import ScheduleError, parse_instant
-from connectord.runtime.jobs.views import iso_utc
 from connectord.runtime.store.records import (
     EXECUTION_STATUSES,
     ExecutionFilter,
     ExecutionInfo,
     FinishedExecution,
 )
+from connectord.runtime.times import iso_utc
 from connectord.sandbox.calls import METHODS
 from connectord.sandbox.outcomes import Outcome, Succeeded
 
@@ -161,7 +161,12 @@ def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
         body, status = {"message": "Rejected.", "reason": rejection_reason(outcome)}, 400
     if with_logs:
         body["logs"] = [
-            {"time": line.created, "level": line.level, "logger": line.logger, "message": line.message}
+            {
+                "time": iso_utc(line.created),
+                "level": line.level,
+                "logger": line.logger,
+                "message": line.message,
+            }
             for line in decode_logs(found.logs)
         ]
     return json_response(body, status)

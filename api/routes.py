@@ -10,6 +10,7 @@ ROUTES = [
     web.get("/v1/openapi.json", openapi.document),
     web.get("/v1/components", components.list_components),
     web.get("/v1/components/{component_id}", components.get_component),
+    web.post("/v1/components/_reload", components.reload_components),
     web.post("/v1/exec/schedule", executions.schedule),
     web.get("/v1/exec/poll/{execution_id}", executions.poll),
     web.get("/v1/exec/result/{execution_id}", executions.result),

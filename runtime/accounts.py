@@ -17,8 +17,11 @@ from connectord.runtime.secrets import MASK, SecretBox, SecretsError, mask, unma
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import AccountRecord, Principal
 from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.times import iso_utc
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: ISO 8601 in UTC (runtime/times.py), as every time in our answers.
+Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
 
 
 class AccountBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -32,8 +35,8 @@ class AccountView(msgspec.Struct):
     name: str
     component: str
     keys: dict[str, Any]
-    created_at: float
-    updated_at: float
+    created_at: Time
+    updated_at: Time
 
 
 class Accounts:
@@ -125,5 +128,10 @@ class Accounts:
         entry = self.catalog().connectors.get(record.component)
         fields = entry.info.secret_fields() if entry else list(keys)
         return AccountView(
-            record.id, record.name, record.component, mask(keys, fields), record.created_at, record.updated_at
+            record.id,
+            record.name,
+            record.component,
+            mask(keys, fields),
+            iso_utc(record.created_at) or "",
+            iso_utc(record.updated_at) or "",
         )

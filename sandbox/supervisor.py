@@ -66,6 +66,15 @@ class InvocationResult(msgspec.Struct, frozen=True):
     seconds: float
 
 
+class Reloaded(msgspec.Struct, frozen=True):
+    """What a reload changed: connector ids added to the catalog, gone from it, and whose
+    code or description changed (their zygotes are replaced)."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+
+
 class Supervisor:
     def __init__(
         self,
@@ -89,6 +98,13 @@ class Supervisor:
         self._last_call: dict[str, float] = {}
         self._idle_check: asyncio.Task[None] | None = None
         self._described = False
+        #: What each own zygote's connector looked like on disk when the zygote was made.
+        self._prints: dict[str, tuple[object, ...]] = {}
+        #: The zygote each running call uses, and zygotes replaced by a reload that still
+        #: serve calls begun before it: each is stopped once its last call has ended.
+        self._zygote_of: dict[str, ZygoteClient | None] = {}
+        self._retiring: set[ZygoteClient] = set()
+        self._reloading = asyncio.Lock()
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
         # Keys are (tenant, connector); a connector's calls of all tenants form a group.
         self.limiter = FairLimiter(policy.capacity(), policy.per_connector or None, group=lambda key: key[1])
@@ -122,6 +138,7 @@ class Supervisor:
                 raise ZygoteError(f"connector '{connector}' is not installed")
             zygote = ZygoteClient(source, self._confinement(connector), self.policy.import_timeout)
             self._own_zygotes[connector] = zygote
+            self._prints[connector] = fingerprint(source)
         return zygote
 
     def _confinement(self, connector: str) -> Confinement:
@@ -153,6 +170,56 @@ class Supervisor:
         self._described = True
         if self._idle_check is None:
             self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
+
+    async def reload(self) -> Reloaded:
+        """Read the entry points again and describe every selected connector anew, as
+        ``start`` does, then replace the catalog. The zygote of a connector whose code (where
+        it is installed, its files' times) or description changed is replaced: the next call
+        starts a new one, calls already running finish on the old one, which stops after the
+        last of them. One reload at a time; calls go on meanwhile, with the old catalog."""
+        async with self._reloading:
+            importlib.invalidate_caches()  # a package installed since: its directory is new
+            old = self._catalog
+            sources = selected_sources(self.selection)
+            first: dict[str, PluginSource] = {}
+            for source in sources:
+                first.setdefault(source.name, source)
+            described = await asyncio.gather(*(self._describe(s, first) for s in sources))
+            catalog = merged_catalog(sources, described)
+            self._sources = first
+            self._catalog = catalog
+            stale = [
+                name
+                for name in list(self._own_zygotes)
+                if old.connectors.get(name) != catalog.connectors.get(name)
+                or name not in first
+                or self._prints.get(name) != fingerprint(preload(first[name]))
+            ]
+            for name in stale:
+                self._retire(name)
+            kept = set(old.connectors) & set(catalog.connectors)
+            changed = {n for n in kept if old.connectors[n] != catalog.connectors[n]} | (set(stale) & kept)
+            return Reloaded(
+                added=sorted(set(catalog.connectors) - set(old.connectors)),
+                removed=sorted(set(old.connectors) - set(catalog.connectors)),
+                changed=sorted(changed),
+            )
+
+    def _retire(self, connector: str) -> None:
+        """Replace ``connector``'s zygote: its idle pooled workers go now, the zygote once no
+        call uses it (its workers die with it)."""
+        zygote = self._own_zygotes.pop(connector)
+        self._prints.pop(connector, None)
+        for key in [key for key in self._idle if key[1] == connector]:
+            for worker in self._idle.pop(key):
+                worker.kill()
+        self._retiring.add(zygote)
+        self._stop_if_unused(zygote)
+
+    def _stop_if_unused(self, zygote: ZygoteClient) -> None:
+        if zygote in self._retiring and zygote not in self._zygote_of.values():
+            self._retiring.discard(zygote)
+            zygote.stop()
 
     async def _describe(self, source: PluginSource, first: dict[str, PluginSource]) -> Catalog:
         if first.get(source.name) is not source or not source.target:
@@ -207,8 +274,9 @@ class Supervisor:
         self.retire_idle()
         for worker in self._running.values():
             worker.kill()
-        for zygote in self.zygotes:
+        for zygote in [*self.zygotes, *self._retiring]:
             await zygote.close()
+        self._retiring.clear()
         self.cgroups.close()
 
     async def invoke(
@@ -271,15 +339,19 @@ class Supervisor:
     ) -> Outcome:
         worker: WorkerProcess | None = None
         self._last_call[key[1]] = time.monotonic()  # its zygote is not stopped under it
+        # The call keeps the zygote it began with, also when a reload replaces it meanwhile.
+        zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
         try:
             idle = self._idle_worker(key) if isolation == "pooled" else None
             if idle is None:
+                zygote = self._zygote_of[request.invocation_id] = self.zygote_for(key[1])
                 # A connector's own zygote starts on its first call: not the call's time.
-                await self.zygote_for(key[1]).ensure_started()
+                await zygote.ensure_started()
             async with asyncio.timeout(deadline):
                 worker = idle
                 if worker is None:
-                    worker = await self._new_worker(request, key, policy)
+                    assert zygote is not None
+                    worker = await self._new_worker(request, key, policy, zygote)
                 else:
                     worker.send(request)
                 self._running[request.invocation_id] = worker
@@ -300,6 +372,10 @@ class Supervisor:
             raise
         finally:
             self._running.pop(request.invocation_id, None)
+            self._zygote_of.pop(request.invocation_id, None)
+            if zygote is not None and zygote in self._retiring:
+                isolation = "per-call"  # a replaced connector's worker is not kept for later calls
+                self._stop_if_unused(zygote)
         return self._release(worker, isolation, policy, reply)
 
     def _idle_worker(self, key: tuple[str, str]) -> WorkerProcess | None:
@@ -311,13 +387,13 @@ class Supervisor:
         return None
 
     async def _new_worker(
-        self, request: Request, key: tuple[str, str], policy: ConnectorPolicy
+        self, request: Request, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
         """Queue the request on a new socket, then have the zygote fork the worker for it.
         Its cgroups bound the memory of all it starts: what the call may use, plus what a
         worker of that zygote may come to own without asking (``zygote_allowance``)."""
         limits = policy.limits
-        allowance = self.cgroups.allowance(self.zygote_for(key[1]).pid)
+        allowance = self.cgroups.allowance(zygote.pid)
         cgroups = self.cgroups.acquire(limits.processes, limits.memory_bytes, allowance)
 
         def recycle(_: object = None) -> None:
@@ -339,7 +415,7 @@ class Supervisor:
             worker.send(request)
             spawning = True
             order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
-            forked = await self.zygote_for(key[1]).spawn(order, theirs, on_orphan, cgroups)
+            forked = await zygote.spawn(order, theirs, on_orphan, cgroups)
         except BaseException as exc:
             if worker is not None:
                 worker.close()
@@ -440,6 +516,16 @@ def preload(source: PluginSource) -> Preload:
     return Preload(source.name, source.origin, source.target, code_locations(source.target))
 
 
+def fingerprint(source: Preload) -> tuple[object, ...]:
+    """What ``source`` is on disk: where it is installed from and the modification times of
+    its code's places (a package's directory changes when pip replaces its files)."""
+    times = []
+    for place in source.code_paths:
+        with contextlib.suppress(OSError):
+            times.append(os.stat(place).st_mtime_ns)
+    return (source.origin, source.target, tuple(source.code_paths), tuple(times))
+
+
 def code_locations(target: str) -> list[str]:
     """The directories of ``target``'s top-level package, and where links directly in them
     lead: found by the import system's finders, without running the package's code."""
@@ -504,4 +590,4 @@ def _worn_out(worker: WorkerProcess, policy: ConnectorPolicy, reply: Reply) -> b
     return worker.calls >= policy.max_calls_per_worker or reply.peak_rss_bytes > policy.max_rss_bytes
 
 
-__all__ = ["Exit", "InvocationResult", "Supervisor"]
+__all__ = ["Exit", "InvocationResult", "Reloaded", "Supervisor"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import msgspec
@@ -11,6 +10,7 @@ from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.jobs.schedules import iso
 from connectord.runtime.jobs.webhooks import deliveries_view
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
+from connectord.runtime.times import iso_utc
 
 #: Seed 004's words for a job's status.
 PROCESS_STATUS = {
@@ -22,13 +22,6 @@ PROCESS_STATUS = {
     "MISSED": "FAILED",
     "SKIPPED": "FAILED",
 }
-
-
-def iso_utc(instant: float | None) -> str | None:
-    """ISO 8601 in UTC with an offset, to the millisecond."""
-    if instant is None:
-        return None
-    return dt.datetime.fromtimestamp(instant, dt.UTC).isoformat(timespec="milliseconds")
 
 
 def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
@@ -66,7 +59,7 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
         # the same shape as an execution's logs (GET /v1/exec/result/{id}?logs=true)
         view["logs"] = [
             {
-                "time": line["created"],
+                "time": iso_utc(line["created"]),
                 "level": line["level"],
                 "logger": line["logger"],
                 "message": line["message"],

@@ -65,6 +65,38 @@ class UsersPG:
             )
         return cursor.rowcount
 
+    def rotate_key(self: _Connected, email: str, key_hash: str, now: float) -> int | None:
+        """Revoke every active key of the user and give it ``key_hash`` instead, in one
+        transaction; the number of keys revoked, or ``None`` when there is no such user."""
+        if has_nul(email):
+            return None
+        refuse_nul(key=key_hash)
+        with self._tx() as conn:
+            row = conn.execute("SELECT id FROM users WHERE email = %s FOR UPDATE", (email,)).fetchone()
+            if row is None:
+                return None
+            revoked = conn.execute(
+                "UPDATE api_keys SET revoked_at = %s WHERE revoked_at IS NULL AND user_id = %s", (now, row[0])
+            ).rowcount
+            conn.execute(
+                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (%s, %s, %s)",
+                (key_hash, row[0], now),
+            )
+        return revoked
+
+    def delete_user(self: _Connected, email: str) -> bool:
+        """Delete the user and all its keys (revoked ones too); whether there was one. Its
+        tenant, and what the tenant stored, stay."""
+        if has_nul(email):
+            return False
+        with self._tx() as conn:
+            row = conn.execute("SELECT id FROM users WHERE email = %s FOR UPDATE", (email,)).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM api_keys WHERE user_id = %s", (row[0],))
+            conn.execute("DELETE FROM users WHERE id = %s", (row[0],))
+        return True
+
     def principal(self: _Connected, key_hash: str) -> Principal | None:
         if has_nul(key_hash):
             return None

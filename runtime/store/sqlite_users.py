@@ -7,7 +7,7 @@ import uuid
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from connectord.runtime.store.records import ConflictError, Principal, UserRecord, refuse_nul
+from connectord.runtime.store.records import ConflictError, Principal, UserRecord, has_nul, refuse_nul
 
 
 class _Connected(Protocol):
@@ -53,6 +53,38 @@ class UsersSQL:
                 (now, email),
             )
         return cursor.rowcount
+
+    def rotate_key(self: _Connected, email: str, key_hash: str, now: float) -> int | None:
+        """Revoke every active key of the user and give it ``key_hash`` instead, in one
+        transaction; the number of keys revoked, or ``None`` when there is no such user."""
+        if has_nul(email):  # as PostgreSQL answers it: no such user
+            return None
+        refuse_nul(key=key_hash)
+        with self._tx() as conn:
+            row = conn.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
+            if row is None:
+                return None
+            revoked = conn.execute(
+                "UPDATE api_keys SET revoked_at = ? WHERE revoked_at IS NULL AND user_id = ?", (now, row[0])
+            ).rowcount
+            conn.execute(
+                "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (?, ?, ?)",
+                (key_hash, row[0], now),
+            )
+        return revoked
+
+    def delete_user(self: _Connected, email: str) -> bool:
+        """Delete the user and all its keys (revoked ones too); whether there was one. Its
+        tenant, and what the tenant stored, stay."""
+        if has_nul(email):
+            return False
+        with self._tx() as conn:
+            row = conn.execute("SELECT id FROM users WHERE email = ?", (email,)).fetchone()
+            if row is None:
+                return False
+            conn.execute("DELETE FROM api_keys WHERE user_id = ?", (row[0],))
+            conn.execute("DELETE FROM users WHERE id = ?", (row[0],))
+        return True
 
     def principal(self: _Connected, key_hash: str) -> Principal | None:
         with self._read() as conn:

@@ -45,13 +45,14 @@ def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProces
 
 
 @pytest.fixture(scope="session")
-def install_connector(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, str], Path]:
-    """Build a one-module connector wheel and ``pip install`` it into its own directory:
-    the way a connector author ships one, without touching the test environment."""
+def install_connector(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """Build a one-module connector wheel and ``pip install`` it into its own directory (or
+    ``site``, replacing what is there: an upgrade): the way a connector author ships one,
+    without touching the test environment."""
     root = tmp_path_factory.mktemp("connector-packages")
 
-    def install(name: str, source: str) -> Path:
-        site = root / f"site-{name}"
+    def install(name: str, source: str, site: Path | None = None) -> Path:
+        site = site or root / f"site-{name}"
         wheel = _build_wheel(root / "dist", name, textwrap.dedent(source))
         subprocess.run(
             [
@@ -63,6 +64,7 @@ def install_connector(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str
                 "--no-deps",
                 "--no-index",
                 "--disable-pip-version-check",
+                "--upgrade",
                 "--target",
                 str(site),
                 str(wheel),

@@ -194,8 +194,9 @@ def test_wait_gives_up_after_timeout_exit_9_and_the_execution_goes_on(
     )
     assert result.returncode == 9
     message = only_error(result)
-    assert message.startswith("execution ") and " was not finished after 1 s; it goes on: poll " in message
-    poll_url = message.rsplit(" ", 1)[1]
+    assert message.startswith("execution ") and " was not finished after 1 s; it goes on: " in message
+    later, poll_url = message.split("it goes on: ")[1].split(" fetches its result, or poll ")
+    assert later == f"connectord executions result {message.split()[1]} --wait"
     assert poll_url.startswith(f"{server}/v1/exec/poll/")
     execution_id = poll_url.rsplit("/", 1)[1]
     assert fetch(f"{server}/v1/exec/{execution_id}", key, "DELETE") == (202, {"message": "Cancelled."})

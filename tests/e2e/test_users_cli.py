@@ -41,3 +41,27 @@ def test_bad_input_is_one_clear_line(run_cli: Run) -> None:
         result = run_cli(*args)
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_rotate_key_replaces_a_lost_key_and_delete_removes_a_user(
+    run_cli: Run, cli_env: dict[str, str]
+) -> None:
+    first = run_cli("users", "add", "cat@acme.test", "--tenant", "acme").stdout.strip()
+    rotated = run_cli("users", "rotate-key", "cat@acme.test")
+    assert rotated.returncode == 0, rotated.stderr
+    second = rotated.stdout.strip()
+    assert second.startswith("cdk_") and second != first
+    database = Path(cli_env["CONNECTORD_DATA_DIR"]) / "connectord.sqlite3"
+    with sqlite3.connect(database) as conn:
+        keys = dict(conn.execute("SELECT key_hash, revoked_at IS NULL FROM api_keys"))
+    assert keys == {hash_api_key(first): 0, hash_api_key(second): 1}
+    assert "cat@acme.test" in run_cli("users", "list").stdout
+
+    deleted = run_cli("users", "delete", "cat@acme.test")
+    assert deleted.returncode == 0 and deleted.stdout.strip() == "deleted cat@acme.test"
+    assert "cat@acme.test" not in run_cli("users", "list").stdout
+    with sqlite3.connect(database) as conn:
+        assert conn.execute("SELECT count(*) FROM api_keys").fetchone() == (0,)
+    for command in ("rotate-key", "delete"):
+        missing = run_cli("users", command, "cat@acme.test")
+        assert missing.returncode == 2 and "no user cat@acme.test" in missing.stderr

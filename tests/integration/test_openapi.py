@@ -40,6 +40,7 @@ from connectord.runtime.store import open_store
 from connectord.runtime.store.records import StoreUnavailableError
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Rejected, Succeeded
+from connectord.sandbox.supervisor import Reloaded
 
 pytestmark = pytest.mark.integration
 
@@ -127,6 +128,9 @@ class CatalogOnly:
 
     async def start(self) -> None:
         pass
+
+    async def reload(self) -> Reloaded:
+        return Reloaded(added=[], removed=[], changed=[])
 
     async def close(self) -> None:
         pass
@@ -319,6 +323,9 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     await call("GET", "/v1/components", status=200)
     for component, status in [("tiny", 200), ("nope", 404), ("broken", 404), ("Bad%20Id", 400)]:
         await call("GET", "/v1/components/{component_id}", f"/v1/components/{component}", status)
+    await call("POST", "/v1/components/_reload", status=401)  # only reads are public
+    _, reloaded = await call("POST", "/v1/components/_reload", status=200, headers=alice)
+    assert reloaded["loaded"] == ["tiny"] and reloaded["errors"][0]["id"] == "broken"
 
     # accounts
     account_body = {"name": "main", "component": "tiny", "keys": {"key": SECRET, "region": "eu"}}

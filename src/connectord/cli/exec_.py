@@ -8,19 +8,16 @@ same exit codes, but the credentials to a stored account stay on the server.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import sys
 from typing import Any
 
 from connectord.cli import exits
 from connectord.cli.common import parse_json_object, seconds_arg
 from connectord.cli.exits import CliError
+from connectord.cli.server import add_server_options, open_client, print_json, print_logs
 from connectord.client import (
     ApiError,
     AuthenticationError,
     BadRequest,
-    Client,
     ConnectionFailed,
     Execution,
     ExecutionRejected,
@@ -29,8 +26,6 @@ from connectord.client import (
 )
 from connectord.client._protocol import WAIT_TIMEOUT
 from connectord.sandbox.calls import METHODS
-
-DEFAULT_URL = "http://127.0.0.1:8080"
 
 EPILOG = f"""\
 JSON options take inline JSON, @FILE or - (standard input). Without --wait the execution's
@@ -88,12 +83,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--method", dest="model_method", metavar="NAME", help="model method (select_model)")
     parser.add_argument("--cfg", metavar="JSON", help="node configuration as a JSON object")
     parser.add_argument("--search", help="select_model: search term")
-    server = parser.add_argument_group("server")
-    server.add_argument("--url", help=f"the server's base URL (env CONNECTORD_URL; default {DEFAULT_URL})")
-    server.add_argument(
-        "--email", help="your e-mail, sent with the key as Basic auth (env CONNECTORD_EMAIL; else Bearer)"
-    )
-    server.add_argument("--api-key", metavar="KEY", help="your API key (env CONNECTORD_API_KEY, preferred)")
+    add_server_options(parser)
     waiting = parser.add_argument_group("waiting")
     waiting.add_argument("--wait", action="store_true", help="wait for the result and print it")
     waiting.add_argument(
@@ -113,14 +103,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--timeout and --logs need --wait")
     account_data = parse_json_object(args.data, "--data") if args.data is not None else None
     cfg = parse_json_object(args.cfg, "--cfg") if args.cfg is not None else None
-    url = args.url or _env("CONNECTORD_URL") or DEFAULT_URL
-    api_key = args.api_key or _env("CONNECTORD_API_KEY")
-    if not api_key:
-        raise CliError("no API key: set CONNECTORD_API_KEY (or pass --api-key)")
-    try:
-        client = Client(url, email=args.email or _env("CONNECTORD_EMAIL"), api_key=api_key)
-    except ValueError as exc:  # the messages name the rule, never the key
-        raise CliError(_as_options(str(exc))) from None
+    client = open_client(args)
     execution: Execution | None = None
     try:
         with client:
@@ -135,16 +118,18 @@ def run(args: argparse.Namespace) -> int:
                 query={"search": args.search} if args.search is not None else None,
             )
             if not args.wait:
-                _print_json({"id": execution.id, "poll_url": execution.poll_url})
+                print_json({"id": execution.id, "poll_url": execution.poll_url})
                 return exits.OK
             result: Result = client.wait(execution.id, timeout=args.timeout or WAIT_TIMEOUT, logs=True)
     except ExecutionRejected as rejected:
-        _print_logs(rejected.logs if args.logs else None)
-        _print_json({"message": "Rejected.", "reason": rejected.reason})
+        print_logs(rejected.logs if args.logs else None)
+        print_json({"message": "Rejected.", "reason": rejected.reason})
         kind = rejected.reason.get("kind") if isinstance(rejected.reason, dict) else None
         return EXIT_CODES.get(kind, exits.CALL_REJECTED)
     except WaitTimeout as exc:
-        raise CliError(f"{exc}; it goes on: poll {_poll_url(execution)}", exits.WAIT_TIMED_OUT) from None
+        later = f"connectord executions result {execution.id} --wait" if execution else "?"
+        message = f"{exc}; it goes on: {later} fetches its result, or poll {_poll_url(execution)}"
+        raise CliError(message, exits.WAIT_TIMED_OUT) from None
     except KeyboardInterrupt:
         where = f"; it goes on: poll {_poll_url(execution)}" if execution else ""
         raise CliError(f"interrupted{where}", 130) from None
@@ -161,15 +146,11 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(
             f"{client.base_url} answered {exc.status}: {exc.message}", exits.CONFIGURATION
         ) from None
-    _print_logs(result.logs if args.logs else None)
-    _print_json({"data": result.data})
+    print_logs(result.logs if args.logs else None)
+    print_json({"data": result.data})
     if args.execution_type == "verify_credentials" and not _verified(result.data):
         return exits.NOT_VERIFIED
     return exits.OK
-
-
-def _env(name: str) -> str | None:
-    return os.environ.get(name, "").strip() or None
 
 
 def _verified(data: Any) -> bool:
@@ -178,18 +159,3 @@ def _verified(data: Any) -> bool:
 
 def _poll_url(execution: Execution | None) -> str:
     return execution.poll_url if execution else "?"
-
-
-def _as_options(message: str) -> str:
-    for name, option in (("base_url", "--url"), ("api_key", "--api-key"), ("email", "--email")):
-        message = message.replace(name, option)
-    return message
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(value, indent=2, ensure_ascii=False))
-
-
-def _print_logs(lines: Any) -> None:
-    for line in lines or ():
-        print(f"{line.level} {line.logger}: {line.message}", file=sys.stderr)

@@ -7,13 +7,25 @@ import sys
 from collections.abc import Sequence
 
 from connectord import __version__
-from connectord.cli import call, check, connectors, cron, demo, exec_, migrate, new, serve, users
+from connectord.cli import (
+    api_commands,
+    call,
+    check,
+    connectors,
+    cron,
+    demo,
+    exec_,
+    migrate,
+    new,
+    serve,
+    users,
+)
 from connectord.cli.exits import CONFIGURATION, CliError
 from connectord.plugins.manager import UnknownConnectorError
 from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.records import StoreUnavailableError
 
-COMMANDS = (serve, migrate, connectors, call, check, new, exec_, users, cron, demo)
+COMMANDS = (serve, migrate, connectors, call, check, new, exec_, api_commands, users, cron, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

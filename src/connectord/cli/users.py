@@ -1,4 +1,5 @@
-"""``connectord users add|list|revoke``: who may call the API, and their API keys."""
+"""``connectord users add|list|rotate-key|revoke|delete``: who may call the API, and their API
+keys. Users live in the store, not behind the API: an operator with the store manages them."""
 
 from __future__ import annotations
 
@@ -34,6 +35,14 @@ def register(commands: argparse._SubParsersAction) -> None:
     revoke.add_argument("email", metavar="EMAIL")
     add_store_options(revoke)
     revoke.set_defaults(run=run_revoke)
+    rotate = sub.add_parser("rotate-key", help="revoke every key of a user, print a new one (shown once)")
+    rotate.add_argument("email", metavar="EMAIL")
+    add_store_options(rotate)
+    rotate.set_defaults(run=run_rotate)
+    delete = sub.add_parser("delete", help="delete a user and its keys (its tenant's data stays)")
+    delete.add_argument("email", metavar="EMAIL")
+    add_store_options(delete)
+    delete.set_defaults(run=run_delete)
 
 
 def run_add(args: argparse.Namespace) -> int:
@@ -74,4 +83,29 @@ def run_revoke(args: argparse.Namespace) -> int:
     if not revoked:
         raise CliError(f"no active API key for {args.email}")
     print(f"revoked {revoked} key(s) of {args.email}")
+    return OK
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    store = open_store(settings_from_args(args))
+    key = new_api_key()
+    try:
+        revoked = store.rotate_key(args.email, hash_api_key(key), time.time())
+    finally:
+        store.close()
+    if revoked is None:
+        raise CliError(f"no user {args.email}")
+    print(key)
+    return OK
+
+
+def run_delete(args: argparse.Namespace) -> int:
+    store = open_store(settings_from_args(args))
+    try:
+        deleted = store.delete_user(args.email)
+    finally:
+        store.close()
+    if not deleted:
+        raise CliError(f"no user {args.email}")
+    print(f"deleted {args.email}")
     return OK

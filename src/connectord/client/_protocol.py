@@ -34,6 +34,7 @@ from connectord.client.errors import (
     WaitTimeout,
 )
 from connectord.client.models import Execution, LogLine, NotReady, Ready, Result
+from connectord.client.operations import Operation
 
 #: The longest ``?wait=`` a server waits by default, in seconds (it caps a longer one).
 MAX_POLL_WAIT = 30.0
@@ -61,7 +62,8 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: Seconds the server may hold the answer (a long poll): added to the request's timeout.
     hold: float = 0.0
-    #: Reading it uses it up (a result is delivered once): see ``may_retry``.
+    #: Not to be repeated blindly: reading it uses it up (a result is delivered once), or it
+    #: creates or runs something. See ``is_retryable`` and ``may_retry_unreachable``.
     consuming: bool = False
 
 
@@ -203,6 +205,40 @@ class Core:
     def cancel(self, execution_id: str) -> Request:
         return Request("DELETE", f"{self.base_url}/v1/exec/{_segment(execution_id)}")
 
+    def operation(self, operation: Operation, args: tuple[Any, ...], keywords: Mapping[str, Any]) -> Request:
+        """The request of a table operation (``operations.OPERATIONS``): ``args`` fill the path
+        parameters in order; ``keywords`` are its query parameters in snake_case and ``body``."""
+        names = operation.path_params
+        if len(args) != len(names):
+            wanted = ", ".join(names) or "none"
+            raise TypeError(f"{operation.name}() takes {len(names)} positional argument(s): {wanted}")
+        path = operation.path
+        for name, value in zip(names, args, strict=True):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} must be a non-empty string")
+            path = path.replace(f"{{{name}}}", quote(value, safe=""))
+        keywords = dict(keywords)
+        body = keywords.pop("body", None)
+        if body is not None and not operation.body:
+            raise TypeError(f"{operation.name}() takes no body")
+        if operation.body == "required" and body is None:
+            raise TypeError(f"{operation.name}() needs a body")
+        allowed = operation.keywords
+        unknown = sorted(set(keywords) - set(allowed))
+        if unknown:
+            raise TypeError(f"{operation.name}() got an unexpected keyword argument {unknown[0]!r}")
+        query = {allowed[k]: _query_value(v) for k, v in keywords.items() if v is not None}
+        url = f"{self.base_url}{path}" + (f"?{urlencode(query)}" if query else "")
+        wait = keywords.get("wait")
+        hold = float(wait) if isinstance(wait, int | float) and not isinstance(wait, bool) else 0.0
+        # A POST that creates or runs something is tried again only after a 503 (nothing done).
+        once = operation.method == "POST"
+        if body is None:
+            return Request(operation.method, url, hold=hold, consuming=once)
+        data = json.dumps(body, ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+        return Request(operation.method, url, data, headers, hold=hold, consuming=once)
+
     # -- waiting ----------------------------------------------------------------------
 
     @staticmethod
@@ -220,6 +256,35 @@ class Core:
         if now - started >= hold - min(0.5, hold / 2):  # the server held the poll: ask again at once
             return 0.0
         return min(state.retry_after or DEFAULT_POLL_INTERVAL, deadline - now)
+
+
+#: A job in one of these is over (seed 002's statuses).
+JOB_OVER = frozenset({"COMPLETED", "FAILED", "CANCELLED", "MISSED", "SKIPPED"})
+#: The longest ``?wait=`` the server accepts on ``GET /v1/jobs/{id}``.
+MAX_JOB_WAIT = 30.0
+
+
+def job_over(job: Any) -> bool:
+    return isinstance(job, dict) and job.get("status") in JOB_OVER
+
+
+def check_job_timeout(job_id: str, deadline: float, timeout: float) -> float:
+    """The ``wait`` of the next look at a job; ``WaitTimeout`` past the deadline."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise WaitTimeout(job_id, timeout, "job")
+    return min(MAX_JOB_WAIT, left)
+
+
+def operation_doc(operation: Operation) -> str:
+    params = ", ".join(operation.path_params + tuple(f"{k}=" for k in operation.keywords))
+    body = {"required": "body (required)", "optional": "body (optional)"}.get(operation.body, "")
+    takes = ", ".join(filter(None, [params, body]))
+    return (
+        f"{operation.summary[:1].upper()}{operation.summary[1:]}: ``{operation.method} {operation.path}``"
+        f" ({takes or 'no arguments'}). Returns the answer's JSON (``None`` for 204 No Content);"
+        " raises the typed ``ApiError`` for an error."
+    )
 
 
 # -- answers --------------------------------------------------------------------------
@@ -260,6 +325,13 @@ def parse_result(response: Response, logs: bool) -> Any:
     if response.status == 400 and isinstance(body, dict) and body.get("message") == "Rejected.":
         raise ExecutionRejected(body.get("reason"), _log_lines(body) if logs else None, body)
     raise error_for(response)
+
+
+def parse_answer(response: Response) -> Any:
+    """A table operation's answer: its JSON body (``None`` for 204), or the typed error."""
+    if response.status >= 300:
+        raise error_for(response)
+    return _json(response)
 
 
 def parse_cancel(response: Response) -> None:
@@ -355,6 +427,12 @@ def _segment(execution_id: str) -> str:
     return quote(execution_id, safe="")
 
 
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _json(response: Response) -> Any:
     try:
         return json.loads(response.body) if response.body else None
@@ -381,7 +459,7 @@ def _log_lines(body: Any) -> list[LogLine]:
     lines = body.get("logs") if isinstance(body, dict) else None
     return [
         LogLine(
-            line["time"] if isinstance(line.get("time"), int | float) else 0.0,
+            str(line.get("time", "")),
             str(line.get("level", "")),
             str(line.get("logger", "")),
             str(line.get("message", "")),

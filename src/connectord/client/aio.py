@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -14,6 +14,7 @@ from connectord.client import _protocol as protocol
 from connectord.client._protocol import Core, Request, Response, Unreachable
 from connectord.client.errors import ConnectionFailed
 from connectord.client.models import Execution, NotReady, Ready, Result
+from connectord.client.operations import OPERATIONS, Operation
 
 
 class AsyncClient:
@@ -28,6 +29,33 @@ class AsyncClient:
             execution = await client.schedule("verify_credentials", "sql", account_data=creds)
             data = await client.wait(execution.id)
     """
+
+    # The API's other operations, made from client/operations.py below (each returns the
+    # answer's JSON); declared here for type checkers, and held equal to the table by a test.
+    list_components: Callable[..., Awaitable[Any]]
+    get_component: Callable[..., Awaitable[Any]]
+    reload_components: Callable[..., Awaitable[Any]]
+    create_account: Callable[..., Awaitable[Any]]
+    list_accounts: Callable[..., Awaitable[Any]]
+    get_account: Callable[..., Awaitable[Any]]
+    replace_account: Callable[..., Awaitable[Any]]
+    verify_account: Callable[..., Awaitable[Any]]
+    delete_account: Callable[..., Awaitable[Any]]
+    list_job_types: Callable[..., Awaitable[Any]]
+    get_job_type: Callable[..., Awaitable[Any]]
+    execute_job_type: Callable[..., Awaitable[Any]]
+    create_job_definition: Callable[..., Awaitable[Any]]
+    list_job_definitions: Callable[..., Awaitable[Any]]
+    get_job_definition: Callable[..., Awaitable[Any]]
+    update_job_definition: Callable[..., Awaitable[Any]]
+    delete_job_definition: Callable[..., Awaitable[Any]]
+    start_job_definition: Callable[..., Awaitable[Any]]
+    stop_job_definition: Callable[..., Awaitable[Any]]
+    execute_job_definition: Callable[..., Awaitable[Any]]
+    next_fire_times: Callable[..., Awaitable[Any]]
+    list_jobs: Callable[..., Awaitable[Any]]
+    get_job: Callable[..., Awaitable[Any]]
+    cancel_job: Callable[..., Awaitable[Any]]
 
     def __init__(
         self,
@@ -138,6 +166,30 @@ class AsyncClient:
         (never scheduled by this tenant, or already finished)."""
         protocol.parse_cancel(await self._request(self._core.cancel(execution_id)))
 
+    # -- jobs -----------------------------------------------------------------------------
+
+    async def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float = protocol.WAIT_TIMEOUT,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """Wait until job ``job_id`` is over (``COMPLETED``, ``FAILED``, ``CANCELLED``,
+        ``MISSED`` or ``SKIPPED``) with long polls of ``GET /v1/jobs/{job_id}?wait=``, and
+        return it; ``on_progress`` sees every answer on the way (its status, attempts).
+        ``WaitTimeout`` after ``timeout`` seconds: the job goes on."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.get_job(job_id, wait=protocol.check_job_timeout(job_id, deadline, timeout))
+            if on_progress is not None:
+                on_progress(job)
+            if protocol.job_over(job):
+                return dict(job)
+
+    async def _operation(self, operation: Operation, args: tuple[Any, ...], keywords: dict[str, Any]) -> Any:
+        return protocol.parse_answer(await self._request(self._core.operation(operation, args, keywords)))
+
     # -- transport ----------------------------------------------------------------------
 
     def _open(self) -> aiohttp.ClientSession:
@@ -186,3 +238,18 @@ class AsyncClient:
             raise Unreachable(protocol.describe_os_error(exc.os_error)) from exc
         except aiohttp.ClientError as exc:
             raise Unreachable(protocol.describe_os_error(exc)) from exc
+
+
+def _method(operation: Operation) -> Callable[..., Coroutine[Any, Any, Any]]:
+    async def method(self: AsyncClient, *args: Any, **keywords: Any) -> Any:
+        return await self._operation(operation, args, keywords)
+
+    method.__name__ = method.__qualname__ = operation.name
+    method.__doc__ = protocol.operation_doc(operation)
+    return method
+
+
+# The API's operations beyond the exec protocol, made from their one description.
+for _operation in OPERATIONS:
+    if not _operation.custom:
+        setattr(AsyncClient, _operation.name, _method(_operation))

@@ -28,8 +28,8 @@ class WaitTimeout(ClientError, TimeoutError):
 
     The execution goes on; poll ``execution_id`` again later or cancel it."""
 
-    def __init__(self, execution_id: str, timeout: float) -> None:
-        super().__init__(f"execution {execution_id} was not finished after {timeout:g} s")
+    def __init__(self, execution_id: str, timeout: float, what: str = "execution") -> None:
+        super().__init__(f"{what} {execution_id} was not finished after {timeout:g} s")
         self.execution_id = execution_id
         self.timeout = timeout
 

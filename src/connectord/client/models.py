@@ -34,9 +34,10 @@ class NotReady:
 
 @dataclass(frozen=True)
 class LogLine:
-    """One line the connector logged while it ran (secrets already masked by the server)."""
+    """One line the connector logged while it ran (secrets already masked by the server);
+    ``time`` is ISO 8601 in UTC, as the server writes every time."""
 
-    time: float
+    time: str
     level: str
     logger: str
     message: str

@@ -13,7 +13,7 @@ import http.client
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any, Literal, overload
 
@@ -21,6 +21,7 @@ from connectord.client import _protocol as protocol
 from connectord.client._protocol import Core, Request, Response, Unreachable
 from connectord.client.errors import ConnectionFailed
 from connectord.client.models import Execution, NotReady, Ready, Result
+from connectord.client.operations import OPERATIONS, Operation
 
 
 class _KeepRedirects(urllib.request.HTTPRedirectHandler):
@@ -39,6 +40,33 @@ class Client:
             execution = client.schedule("verify_credentials", "sql", account_data=creds)
             data = client.wait(execution.id)
     """
+
+    # The API's other operations, made from client/operations.py below (each returns the
+    # answer's JSON); declared here for type checkers, and held equal to the table by a test.
+    list_components: Callable[..., Any]
+    get_component: Callable[..., Any]
+    reload_components: Callable[..., Any]
+    create_account: Callable[..., Any]
+    list_accounts: Callable[..., Any]
+    get_account: Callable[..., Any]
+    replace_account: Callable[..., Any]
+    verify_account: Callable[..., Any]
+    delete_account: Callable[..., Any]
+    list_job_types: Callable[..., Any]
+    get_job_type: Callable[..., Any]
+    execute_job_type: Callable[..., Any]
+    create_job_definition: Callable[..., Any]
+    list_job_definitions: Callable[..., Any]
+    get_job_definition: Callable[..., Any]
+    update_job_definition: Callable[..., Any]
+    delete_job_definition: Callable[..., Any]
+    start_job_definition: Callable[..., Any]
+    stop_job_definition: Callable[..., Any]
+    execute_job_definition: Callable[..., Any]
+    next_fire_times: Callable[..., Any]
+    list_jobs: Callable[..., Any]
+    get_job: Callable[..., Any]
+    cancel_job: Callable[..., Any]
 
     def __init__(
         self,
@@ -137,6 +165,27 @@ class Client:
         """See :meth:`AsyncClient.cancel <connectord.client.AsyncClient.cancel>`."""
         protocol.parse_cancel(self._request(self._core.cancel(execution_id)))
 
+    # -- jobs -----------------------------------------------------------------------------
+
+    def wait_job(
+        self,
+        job_id: str,
+        *,
+        timeout: float = protocol.WAIT_TIMEOUT,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """See :meth:`AsyncClient.wait_job <connectord.client.AsyncClient.wait_job>`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.get_job(job_id, wait=protocol.check_job_timeout(job_id, deadline, timeout))
+            if on_progress is not None:
+                on_progress(job)
+            if protocol.job_over(job):
+                return dict(job)
+
+    def _operation(self, operation: Operation, args: tuple[Any, ...], keywords: dict[str, Any]) -> Any:
+        return protocol.parse_answer(self._request(self._core.operation(operation, args, keywords)))
+
     # -- transport ----------------------------------------------------------------------
 
     def _request(self, request: Request) -> Response:
@@ -184,3 +233,18 @@ class Client:
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
             raise Unreachable(protocol.describe_os_error(exc)) from exc
+
+
+def _method(operation: Operation) -> Callable[..., Any]:
+    def method(self: Client, *args: Any, **keywords: Any) -> Any:
+        return self._operation(operation, args, keywords)
+
+    method.__name__ = method.__qualname__ = operation.name
+    method.__doc__ = protocol.operation_doc(operation)
+    return method
+
+
+# The API's operations beyond the exec protocol, made from their one description.
+for _operation in OPERATIONS:
+    if not _operation.custom:
+        setattr(Client, _operation.name, _method(_operation))

@@ -130,7 +130,7 @@ async def test_poll_reports_the_303_without_following_it(api: Api, alice: Any) -
     [line] = result.logs
     assert isinstance(line, LogLine)
     assert (line.level, line.logger, line.message) == ("INFO", "echo", "verifying with token **********")
-    assert line.time > 0
+    assert line.time.endswith("+00:00") and line.time[:4].isdigit()
 
 
 async def test_not_ready_result_not_ready_cancel_and_the_cancelled_rejection(api: Api, alice: Any) -> None:
@@ -511,10 +511,10 @@ async def test_wait_with_logs_asks_the_followed_location_for_them(
 ) -> None:
     ready = (303, {"message": "Ready."}, {"Location": f"{scripted.url}/v1/exec/result/e1?x=1"})
     scripted.on("GET", "/v1/exec/poll/e1", ready)
-    line = {"time": 1.5, "level": "INFO", "logger": "sql", "message": "connected"}
+    line = {"time": "2026-12-07T01:00:00.500+00:00", "level": "INFO", "logger": "sql", "message": "connected"}
     scripted.on("GET", "/v1/exec/result/e1", (200, {"data": [1], "logs": [line]}))
     result = await connect(scripted.url, api_key="key-1").wait("e1", timeout=10, logs=True)
-    assert result == Result([1], [LogLine(1.5, "INFO", "sql", "connected")])
+    assert result == Result([1], [LogLine("2026-12-07T01:00:00.500+00:00", "INFO", "sql", "connected")])
     assert scripted.seen[-1].query == {"x": "1", "logs": "true"}
     assert scripted.seen[0].query == {"wait": "10"}  # what is left of the timeout, under 30 s
 

@@ -49,6 +49,8 @@ def test_writes_of_a_text_with_nul_are_refused_and_keep_nothing(store: Store, te
 def test_lookups_by_a_key_with_nul_find_nothing(store: Store, tenant: str) -> None:
     assert store.principal(NUL) is None
     assert store.revoke_keys(NUL, T0) == 0
+    assert store.rotate_key(NUL, "hash-n", T0) is None
+    assert store.delete_user(NUL) is False
     assert store.execution(tenant, NUL) is None
     assert store.deliver_result(tenant, NUL, T0) is None
     assert not store.cancel_execution(tenant, NUL, b"o", b"l", T0, T0 + 1)

@@ -60,3 +60,27 @@ def test_revoked_keys_name_no_one(store: Store) -> None:
     assert store.revoke_keys("nobody@example.com", T0 + 2) == 0
     assert store.principal("hash-a") is None
     assert [u.active_keys for u in store.list_users()] == [0]
+
+
+def test_a_rotated_key_replaces_every_key_of_the_user(store: Store) -> None:
+    store.add_user("a@example.com", "acme", "hash-a", T0)
+    assert store.rotate_key("a@example.com", "hash-a2", T0 + 1) == 1
+    assert store.principal("hash-a") is None
+    principal = store.principal("hash-a2")
+    assert principal is not None and principal.email == "a@example.com"
+    assert [u.active_keys for u in store.list_users()] == [1]
+    assert store.rotate_key("nobody@example.com", "hash-x", T0) is None
+    assert store.principal("hash-x") is None
+
+
+def test_a_deleted_user_and_its_keys_are_gone_its_tenant_stays(store: Store) -> None:
+    store.add_user("a@example.com", "acme", "hash-a", T0)
+    store.add_user("b@example.com", "acme", "hash-b", T0)
+    store.rotate_key("a@example.com", "hash-a2", T0 + 1)  # a revoked key too
+    assert store.delete_user("a@example.com") is True
+    assert store.principal("hash-a2") is None
+    assert [u.email for u in store.list_users()] == ["b@example.com"]
+    assert store.delete_user("a@example.com") is False
+    again = store.add_user("a@example.com", "acme", "hash-a3", T0 + 2)  # the address is free again
+    principal = store.principal("hash-a3")
+    assert principal is not None and principal.tenant_name == "acme" and principal.user_id == again.id
