@@ -9,7 +9,7 @@ from connectord.api.body import read_body
 from connectord.api.errors import ApiError
 from connectord.api.executions import verified_view
 from connectord.api.keys import ACCOUNTS, EXECUTIONS, PRINCIPAL, SETTINGS
-from connectord.api.paging import integer, number
+from connectord.api.paging import integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.runtime.accounts import AccountBody
@@ -64,7 +64,7 @@ async def verify(request: web.Request) -> web.Response:
     (listed under /v1/exec); answer its outcome, or 202 with where to poll should it take
     longer than ``wait`` seconds (default and most: the longest poll)."""
     longest = request.app[SETTINGS].max_poll_wait
-    wait = number(request, "wait", longest, 0.0, longest)
+    wait = seconds(request, "wait", longest, default=longest)
     account_id = request.match_info["account_id"]
     found = await request.app[EXECUTIONS].verify_account(request[PRINCIPAL], account_id, wait)
     if found is None:

@@ -29,13 +29,13 @@ _NUMBER = re.compile(r"-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
-def seconds(request: web.Request, name: str, cap: float) -> float:
-    """A number of seconds to wait, 0 by default: any number from 0 up, capped at ``cap``
-    (the server's limit, which may change with its configuration; a client asking for more
-    is answered no later than ``cap``)."""
+def seconds(request: web.Request, name: str, cap: float, default: float = 0.0) -> float:
+    """A number of seconds to wait, ``default`` when not given: any number from 0 up,
+    capped at ``cap`` (the server's limit, which may change with its configuration; a
+    client asking for more is answered no later than ``cap``)."""
     raw = request.query.get(name)
     if raw is None:
-        return 0.0
+        return default
     if not _NUMBER.fullmatch(raw):
         raise ApiError(400, f"{name} must be a number of seconds, got {raw!r}", name)
     value = float(raw)  # 1e999 is inf: more than any cap

@@ -32,6 +32,8 @@ class AsyncClient:
 
     # The API's other operations, made from client/operations.py below (each returns the
     # answer's JSON); declared here for type checkers, and held equal to the table by a test.
+    list_executions: Callable[..., Awaitable[Any]]
+    get_execution: Callable[..., Awaitable[Any]]
     list_components: Callable[..., Awaitable[Any]]
     get_component: Callable[..., Awaitable[Any]]
     reload_components: Callable[..., Awaitable[Any]]

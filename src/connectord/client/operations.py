@@ -64,6 +64,11 @@ OPERATIONS: tuple[Operation, ...] = (
               "an execution's result (delivered once)", query=("logs",), custom=True),
     Operation("cancel", "DELETE", "/v1/exec/{execution_id}", "cancelExecution", "executions", "cancel",
               "cancel a queued or running execution", custom=True),
+    Operation("list_executions", "GET", "/v1/exec", "listExecutions", "executions", "list",
+              "the tenant's executions, newest first",
+              query=("status", "component", "execution_type", "since", "until", *PAGE)),
+    Operation("get_execution", "GET", "/v1/exec/{execution_id}", "getExecution", "executions", "show",
+              "one execution's status and metadata (its result stays unread)"),
     # -- components
     Operation("list_components", "GET", "/v1/components", "listComponents", "components", "list",
               "installed connectors and load failures"),
@@ -81,7 +86,7 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation("replace_account", "PUT", "/v1/accounts/{account_id}", "replaceAccount", "accounts", "replace",
               "replace an account (a masked secret keeps the stored one)", body="required"),
     Operation("verify_account", "POST", "/v1/accounts/{account_id}/_verify", "verifyAccount", "accounts",
-              "test", "verify an account's stored credentials with its connector"),
+              "test", "verify an account's stored credentials with its connector", query=("wait",)),
     Operation("delete_account", "DELETE", "/v1/accounts/{account_id}", "deleteAccount", "accounts", "delete",
               "delete an account"),
     # -- job types
@@ -122,6 +127,7 @@ OPERATIONS: tuple[Operation, ...] = (
 NOT_CALLED = {
     "getHealth": "for load balancers and monitoring (no credentials)",
     "getOpenApi": "the document itself",
+    "getMetrics": "for Prometheus (its own token)",
     "startProcess": "seed 004's process scheduler, for its own clients; job definitions do the same",
     "startProcessAsWritten": "seed 004's spelling of startProcess",
     "getProcessStatus": "seed 004's process scheduler, for its own clients; jobs do the same",

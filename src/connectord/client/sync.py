@@ -43,6 +43,8 @@ class Client:
 
     # The API's other operations, made from client/operations.py below (each returns the
     # answer's JSON); declared here for type checkers, and held equal to the table by a test.
+    list_executions: Callable[..., Any]
+    get_execution: Callable[..., Any]
     list_components: Callable[..., Any]
     get_component: Callable[..., Any]
     reload_components: Callable[..., Any]
