@@ -9,7 +9,8 @@ ROUTES = [
     web.get("/metrics", metrics.scrape),
     web.get("/v1/openapi.json", openapi.document),
     web.get("/v1/components", components.list_components),
-    web.get("/v1/components/{component_id}", components.get_component),
+    # not /v1/components/_reload: that path is POST only
+    web.get("/v1/components/{component_id:(?!_reload$)[^/]+}", components.get_component),
     web.post("/v1/components/_reload", components.reload_components),
     web.post("/v1/exec/schedule", executions.schedule),
     web.get("/v1/exec/poll/{execution_id}", executions.poll),

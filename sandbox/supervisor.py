@@ -96,6 +96,9 @@ class Supervisor:
         self._catalog = Catalog(connectors={}, errors=[])
         #: When each connector was last called (monotonic clock), to stop unused zygotes.
         self._last_call: dict[str, float] = {}
+        #: Calls of each connector under way (waiting for its zygote, a fork or a reply):
+        #: its zygote is not stopped while there is one.
+        self._calls: Counter[str] = Counter()
         self._idle_check: asyncio.Task[None] | None = None
         self._described = False
         #: What each own zygote's connector looked like on disk when the zygote was made.
@@ -240,7 +243,7 @@ class Supervisor:
         """Stop the own zygotes of the connectors not called since ``unused_since`` (a
         monotonic time) that have no worker running, with their idle pooled workers; the
         connectors whose zygote was stopped."""
-        running = {worker.key[1] for worker in self._running.values()}
+        running = {connector for connector, calls in self._calls.items() if calls}
         stopped = []
         for connector, zygote in self._own_zygotes.items():
             if zygote.pid is None or connector in running:
@@ -338,7 +341,8 @@ class Supervisor:
         logs: LogCollector,
     ) -> Outcome:
         worker: WorkerProcess | None = None
-        self._last_call[key[1]] = time.monotonic()  # its zygote is not stopped under it
+        self._last_call[key[1]] = time.monotonic()
+        self._calls[key[1]] += 1  # its zygote is not stopped under it
         # The call keeps the zygote it began with, also when a reload replaces it meanwhile.
         zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
         try:
@@ -371,6 +375,7 @@ class Supervisor:
                 worker.kill()
             raise
         finally:
+            self._calls[key[1]] -= 1
             self._running.pop(request.invocation_id, None)
             self._zygote_of.pop(request.invocation_id, None)
             if zygote is not None and zygote in self._retiring:

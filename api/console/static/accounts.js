@@ -107,7 +107,7 @@
       const testResult = el('div', { 'aria-live': 'polite' });
       const keys = Object.entries(account.keys).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
       return [account.name, el('code', {}, account.component), el('span', { class: 'keys' }, keys.join(', ')),
-        new Date(account.updated_at * 1000).toISOString(),
+        typeof account.updated_at === 'number' ? new Date(account.updated_at * 1000).toISOString() : account.updated_at,
         el('div', { class: 'actions' },
           button('Edit', () => showForm(account), { 'aria-label': `Edit ${account.name}` }),
           button('Test', () => verifyStored(account.id, testResult), { 'aria-label': `Test ${account.name}` }),
