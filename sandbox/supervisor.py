@@ -517,8 +517,10 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str, debug: bool) ->
 
 
 def preload(source: PluginSource) -> Preload:
-    """What a zygote needs to import ``source``, with where its code lives."""
-    return Preload(source.name, source.origin, source.target, code_locations(source.target))
+    """What a zygote needs to import ``source``, with where its code lives and where
+    connectord's own does (a worker imports some of it lazily)."""
+    places = sorted({*code_locations(source.target), *code_locations("connectord")})
+    return Preload(source.name, source.origin, source.target, places)
 
 
 def fingerprint(source: Preload) -> tuple[object, ...]:

@@ -43,3 +43,16 @@ def test_dependencies_point_one_way(folder: str) -> None:
         if (bad := _imported_packages(path) - ALLOWED[folder] - {folder})
     }
     assert wrong == {}
+
+
+def test_every_zygote_can_read_connectords_own_code_wherever_it_lives() -> None:
+    """Workers import parts of connectord lazily (the egress policy, asyncio glue): its
+    folders, reached through the links of src/connectord, stay visible and readable to every
+    connector's processes, also when the project lives beneath the /tmp they get emptied."""
+    from connectord.plugins.manager import PluginSource
+    from connectord.sandbox.supervisor import code_locations, preload
+
+    own = code_locations("connectord")
+    assert {str(ROOT / folder) for folder in ALLOWED} <= set(own)
+    third_party = PluginSource("acme", "entry point acme", lambda: None, "json")
+    assert set(own) <= set(preload(third_party).code_paths)
