@@ -67,7 +67,10 @@ def main(argv: list[str]) -> None:
         os._exit(1)
     control.sendall(frame(Importing()))
     source = hello.source
-    registry = load_sources([target_source(source.name, source.origin, source.target)], check_schemas=False)
+    # Describing is where a description's schemas are checked: a zygote imports a connector
+    # the server accepted, and holds no validator (each module it holds slows every fork).
+    target = target_source(source.name, source.origin, source.target)
+    registry = load_sources([target], check_schemas=hello.describe)
     if hello.describe:
         control.sendall(frame(Ready(os.getpid(), registry.catalog())))
         isolation.kill_descendants()  # what its import code started goes with it

@@ -159,3 +159,32 @@ async def test_a_connectors_zygote_imports_the_connector_that_was_loaded_not_an_
             assert preload is not None and preload.target == "connectord.connectors.shop"
         finally:
             await supervisor.close()
+
+
+async def test_a_description_with_an_invalid_schema_is_a_load_failure(
+    tmp_path: Path,
+    connector_site: Callable[[str, Path, dict[str, str]], Path],
+    site_on_path: Callable[[Path], AbstractContextManager[None]],
+) -> None:
+    """The process that describes a connector checks its schemas (its zygote does not)."""
+    source = tmp_path / "bad_schema.py"
+    source.write_text(
+        textwrap.dedent("""
+        import connectord
+
+        @connectord.hookimpl
+        def describe_connector():
+            return connectord.ConnectorInfo(
+                id="badschema", title="bad", version="1", credentials_schema={"type": "no-such-type"}
+            )
+        """)
+    )
+    with site_on_path(connector_site("zygote_bad_schema", source, {"badschema": "zygote_bad_schema"})):
+        supervisor = Supervisor(Selection(allow=frozenset({"badschema"})), SandboxPolicy(), Cgroups(None, None))
+        try:
+            await supervisor.start()
+            assert "badschema" not in supervisor.catalog.connectors
+            [failure] = supervisor.catalog.errors
+            assert "credentials_schema is not a valid JSON schema" in failure.reason
+        finally:
+            await supervisor.close()
