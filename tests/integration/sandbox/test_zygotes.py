@@ -180,7 +180,8 @@ async def test_a_description_with_an_invalid_schema_is_a_load_failure(
         """)
     )
     with site_on_path(connector_site("zygote_bad_schema", source, {"badschema": "zygote_bad_schema"})):
-        supervisor = Supervisor(Selection(allow=frozenset({"badschema"})), SandboxPolicy(), Cgroups(None, None))
+        selection = Selection(allow=frozenset({"badschema"}))
+        supervisor = Supervisor(selection, SandboxPolicy(), Cgroups(None, None))
         try:
             await supervisor.start()
             assert "badschema" not in supervisor.catalog.connectors
