@@ -43,9 +43,11 @@ class Preparations:
     def __init__(self, system_paths: list[str]) -> None:
         self.system_paths = system_paths
         self._system_rules: list[tuple[int, int]] | None = None
+        #: The private directories this host has (a container may have no /dev/shm).
+        self._tops = [top for top in isolation.PRIVATE_DIRS if os.path.isdir(top)]
 
     def prepare(self, spawn: Spawn, cgroups: list[int]) -> Prepared:
-        temporary = tuple(os.path.join(top, f"worker-{spawn.token}") for top in isolation.PRIVATE_DIRS)
+        temporary = tuple(os.path.join(top, f"worker-{spawn.token}") for top in self._tops)
         try:
             for path in temporary:
                 os.mkdir(path, 0o700)
