@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-import re
 import signal
 import subprocess
 import time
@@ -25,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from .conftest import CONNECTORD, add_to_pythonpath
+from .conftest import CONNECTORD
+from .server import running_server, server_env
 
-LISTENING = re.compile(r"connectord listening on (http://\S+)")
 BAIT = "bait-only-in-the-servers-environment"
 
 INTRUDER = '''
@@ -208,42 +207,17 @@ def served(
     install_connector: Callable[[str, str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("hostile-server") / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
-    env.update(CONNECTORD_DATA_DIR=str(data), INTRUDER_BAIT=BAIT)
-    add_to_pythonpath(
-        env,
-        install_connector("intruder", INTRUDER.format(data=str(data))),
-        install_connector("claimant", CLAIMANT.format()),
-    )
-    keys = {}
-    for tenant in ("acme", "globex"):
-        added = subprocess.run(
-            [CONNECTORD, "users", "add", f"{tenant}@hostile.test", "--tenant", tenant],
-            env=env, capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert added.returncode == 0, added.stderr
-        keys[tenant] = added.stdout.strip()
-    process = subprocess.Popen(
-        [CONNECTORD, "serve", "--port", "0"],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        match = LISTENING.search(process.stdout.readline())
-        assert match, "the server did not start"
-        yield Server(match.group(1), "hostile.test", keys, process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
+    intruder = install_connector("intruder", INTRUDER.format(data=str(data)))
+    claimant = install_connector("claimant", CLAIMANT.format())
+    env = server_env(data, intruder, claimant) | {"INTRUDER_BAIT": BAIT}
+    other = subprocess.run(
+        [CONNECTORD, "users", "add", "globex@hostile.test", "--tenant", "globex"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    with running_server(env, "acme@hostile.test", "acme") as server:
+        keys = {"acme": server.api_key, "globex": other.stdout.strip()}
+        yield Server(server.url, "hostile.test", keys, server.process)
 
 
 def _alive(pid: int) -> bool:
