@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -17,10 +15,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import CONNECTORD, add_to_pythonpath
-from .sandboxing import sandbox_config
-
-LISTENING = re.compile(r"connectord listening on (http://\S+)")
+from .server import running_server, server_env
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 EMAIL = "alice@acme.test"
@@ -61,40 +56,10 @@ def served(
 ) -> Iterator[tuple[str, str]]:
     """One server for this module (bundled connectors and slowpoke, its own data directory)
     and alice's API key from ``users add``: yields (URL, key)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")} | sandbox_config()
-    env["CONNECTORD_DATA_DIR"] = str(tmp_path_factory.mktemp("exec-server") / "data")
-    add_to_pythonpath(env, install_connector("slowpoke", SLOWPOKE))
-    added = subprocess.run(
-        [CONNECTORD, "users", "add", EMAIL, "--tenant", "acme"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert added.returncode == 0, added.stderr
-    api_key = added.stdout.strip()
-    assert api_key and "\n" not in api_key
-    process = subprocess.Popen(
-        [CONNECTORD, "serve", "--port", "0"],
-        env=env,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        assert process.stdout is not None
-        match = LISTENING.search(process.stdout.readline())
-        assert match, "the server did not start"
-        yield match.group(1), api_key
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        if process.stdout:
-            process.stdout.close()
+    data = tmp_path_factory.mktemp("exec-server") / "data"
+    with running_server(server_env(data, install_connector("slowpoke", SLOWPOKE)), EMAIL) as server:
+        assert server.api_key and "\n" not in server.api_key
+        yield server.url, server.api_key
 
 
 @pytest.fixture
