@@ -1,5 +1,6 @@
 """Dependencies point one way: api → runtime → {sandbox, plugins}; sandbox → plugins;
-connectors → plugins and the public ``connectord`` API only."""
+connectors → plugins and the public ``connectord`` API only; the HTTP client stands alone;
+the CLI and the connector authors' pytest plugin sit on top."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ ALLOWED = {
     "connectors": {"plugins", ""},  # "": the public API, ``connectord`` itself
     "runtime": {"plugins", "sandbox"},
     "api": {"plugins", "sandbox", "runtime", ""},
+    "client": {""},  # the version, for its User-Agent
+    "testing": {"plugins", "sandbox", "runtime", "client", "cli"},
+    "cli": {"plugins", "sandbox", "runtime", "api", "client", "testing", "connectors", ""},
 }
 
 
@@ -56,3 +60,13 @@ def test_every_zygote_can_read_connectords_own_code_wherever_it_lives() -> None:
     assert {str(ROOT / folder) for folder in ALLOWED} <= set(own)
     third_party = PluginSource("acme", "entry point acme", lambda: None, "json")
     assert set(own) <= set(preload(third_party).code_paths)
+
+
+def test_the_package_folder_holds_only_links_to_the_root_folders() -> None:
+    """One home for each file: src/connectord is a shim of relative links and the package's
+    own ``__init__``/``__main__``, so the file a traceback names is the file you edit."""
+    shim = ROOT / "src" / "connectord"
+    files = {p.name for p in shim.iterdir() if not p.is_symlink()}
+    assert files <= {"__init__.py", "__main__.py", "py.typed", "__pycache__"}
+    links = {p.name: p.readlink() for p in shim.iterdir() if p.is_symlink()}
+    assert links == {name: Path("../..") / name for name in ALLOWED}
