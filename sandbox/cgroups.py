@@ -29,6 +29,7 @@ little memory once empty (a file left in /dev/shm) is removed instead (RESIDUE).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -120,6 +121,15 @@ class OomEvents:
     def __init__(self) -> None:
         self.fd = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
         self._seen = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def follow(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Count the signals as ``loop`` sees them, not by a read per question. As sure: the
+        kernel signals before it kills, so before the worker can learn of the kill and reply,
+        and the loop runs a batch's reader callbacks before the task its reply wakes."""
+        if self._loop is None and self.fd >= 0:
+            loop.add_reader(self.fd, self._drain)
+            self._loop = loop
 
     def watch(self, memory: MemoryCgroup) -> bool:
         """Be signalled when ``memory`` (v1) runs out; False where the kernel refuses."""
@@ -140,11 +150,20 @@ class OomEvents:
         leaf)."""
         if self.fd < 0:
             return -1
-        with contextlib.suppress(BlockingIOError):
-            self._seen += os.eventfd_read(self.fd)
+        if self._loop is None:
+            self._drain()
         return self._seen
 
+    def _drain(self) -> None:
+        try:
+            self._seen += os.eventfd_read(self.fd)
+        except BlockingIOError:
+            pass
+
     def close(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(self.fd)
+        self._loop = None
         fd, self.fd = self.fd, -1  # never read a descriptor number handed out again since
         os.close(fd)
 
@@ -164,7 +183,7 @@ class WorkerCgroups:
     ooms_before: int = 0
     #: ``oom_events.seen()`` when it was handed out: no more now means no leaf ran out since.
     oom_events_before: int = 0
-    #: Where to look for processes: a leaf in each kind of hierarchy (``holds_only``).
+    #: Where to look for processes: one leaf, v2's where there is one (``holds_only``).
     watched: tuple[Path, ...] = ()
     #: Their ``cgroup.procs``, kept open while a pooled worker runs here: reading one again
     #: costs ≈ 2 µs here, opening and reading it ≈ 12 µs.
@@ -184,10 +203,10 @@ class WorkerCgroups:
         return not any(_pids(path) for path in self.paths)
 
     def holds_only(self, pid: int) -> bool:
-        """True if ``pid`` is the only process in the worker's v2 and v1 leaves (True without
-        cgroups: nothing can be seen). Threads are not processes: the worker reports those.
-        One v1 hierarchy tells as much as all: a process leaves one only by writing to the
-        cgroup tree, and then it could leave them all."""
+        """True if ``pid`` is the only process in the worker's leaf (True without cgroups:
+        nothing can be seen). Threads are not processes: the worker reports those. One
+        hierarchy tells as much as all: a process leaves one only by writing to the cgroup
+        tree, and then it could leave them all."""
         if len(self._procs) < len(self.watched):
             try:
                 for path in self.watched[len(self._procs) :]:
@@ -255,6 +274,11 @@ class Cgroups:
     def in_use(self) -> int:
         """Leaves handed out and not yet released."""
         return len(self._all) - len(self._free)
+
+    def follow_oom_events(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``loop`` count the leaves' running out of memory (``OomEvents.follow``)."""
+        if self._oom_events is not None:
+            self._oom_events.follow(loop)
 
     def describe(self) -> str:
         """Which hierarchies workers get a cgroup in, for the start-up log."""
@@ -355,7 +379,7 @@ class Cgroups:
         v1 = [p for p in paths if self.v2_root not in p.parents]
         if memory is not None and memory.v1:
             v1.sort(key=lambda path: path != memory.path)  # the leaf that counts memory, first
-        leaf = WorkerCgroups(paths, kill_file, memory, watched=(*v2, *v1[:1]))
+        leaf = WorkerCgroups(paths, kill_file, memory, watched=(*v2, *v1)[:1])
         events = self._oom_events
         if memory is not None and memory.v1 and events is not None and events.watch(memory):
             leaf.oom_events, leaf.oom_events_before = events, events.seen()

@@ -166,6 +166,7 @@ class Supervisor:
     async def start(self) -> None:
         """Describe the selected connectors (``catalog``): each in a confined process of
         its own that imports it alone, all at once, each within ``import_timeout``."""
+        self.cgroups.follow_oom_events(asyncio.get_running_loop())
         sources = selected_sources(self.selection)
         first = self._selected(sources)
         described = await asyncio.gather(*(self._describe(s, first) for s in sources))
