@@ -9,17 +9,20 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from connectord.plugins.server_errors import Invalid
+
 T = TypeVar("T")
 #: What msgpack (the worker protocol) carries: int64 and uint64.
 INT_RANGE = (-(2**63), 2**64 - 1)
 
 
-class InvalidRequestError(ValueError):
+class InvalidRequestError(Invalid, ValueError):
     """A parameter is missing, unknown or wrongly typed; ``field`` names it."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:

@@ -20,6 +20,7 @@ import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
 from connectord.plugins.secret_marks import marked_values
+from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
     ConnectorInfo,
     JobType,
@@ -41,12 +42,13 @@ if TYPE_CHECKING:
     import jsonschema
 
 
-class InvalidCallError(ValueError):
+class InvalidCallError(Invalid, ValueError):
     """The call is malformed; ``field`` names the part at fault (a 400, not an outcome)."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 class ConnectorLookup(Protocol):

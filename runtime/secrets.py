@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from connectord.plugins.server_errors import Internal
 from connectord.runtime.config import ENV_PREFIX, ConfigurationError
 from connectord.sandbox.redact import MASK
 
@@ -52,7 +53,7 @@ _MAKE_KEY_HINT = (
 )
 
 
-class SecretsError(Exception):
+class SecretsError(Internal):
     """Sealed data cannot be opened, or a masked value cannot be restored.
 
     Messages never contain key material or plaintext: they may reach logs and API responses.

@@ -13,6 +13,7 @@ from typing import Annotated
 import msgspec
 
 from connectord.plugins.manager import Catalog
+from connectord.plugins.server_errors import Internal
 from connectord.sandbox.bounds import NESTS_TOO_DEEP, NOT_UTF8
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Outcome
@@ -184,7 +185,7 @@ def frame(message: msgspec.Struct) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-class FrameError(Exception):
+class FrameError(Internal):
     """The peer broke the protocol (oversized frame, undecodable bytes, early close)."""
 
 

@@ -22,6 +22,7 @@ from typing import Literal
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.plugins.server_errors import Conflict
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime import log_context
 from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
@@ -56,7 +57,7 @@ PollState = Literal["not_ready", "ready", "missing", "expired"]
 _call_decoder = msgspec.msgpack.Decoder(Call)
 
 
-class IdempotencyConflictError(Exception):
+class IdempotencyConflictError(Conflict):
     """The Idempotency-Key was used before with another request."""
 
 

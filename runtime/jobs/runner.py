@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.plugins.server_errors import Conflict
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
@@ -361,7 +362,7 @@ class JobRunner:
         self.notifier.send(hooks, payload, keep)
 
 
-class AccountMismatchError(Exception):
+class AccountMismatchError(Conflict):
     """A job's account belongs to another component than the connector it runs in."""
 
 

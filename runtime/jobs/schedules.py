@@ -61,6 +61,8 @@ from zoneinfo import ZoneInfo, available_timezones
 import msgspec
 from croniter import CroniterError, croniter
 
+from connectord.plugins.server_errors import Invalid
+
 Unit = Literal["minute", "hour", "day", "week", "month"]
 UNITS: Final = ("minute", "hour", "day", "week", "month")
 MAX_EVERY: Final = 1000
@@ -85,14 +87,15 @@ _LAST_YEAR: Final = 9999
 _SAMPLE_YEARS: Final = range(2000, 2028)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(Invalid, ValueError):
     """An invalid schedule: the message says exactly why, ``field`` names the offending field
     (``schedule.cron``, ``schedule.timezone``, ``schedule.every``, ``schedule.anchor``, …)."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field)
         self.message = message
-        self.field = field
 
 
 class CronSchedule(msgspec.Struct, frozen=True):
@@ -247,7 +250,7 @@ def parse_instant(text: str, timezone: str, field: str) -> float:
 # --------------------------------------------------------------------------- helpers
 
 
-class _ExpressionError(Exception):
+class _ExpressionError(Invalid):
     """Why an expression is invalid; the caller names the field."""
 
 
