@@ -22,8 +22,9 @@ from connectord.api.responses import json_response
 from connectord.plugins.server_errors import NotFound
 from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.errors import StateError
-from connectord.runtime.jobs.views import PROCESS_STATUS, iso_utc
+from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import JobRecord
+from connectord.runtime.times import iso_utc
 
 #: "Y"/"N" as the document writes them; its example has a stray comma inside the quotes.
 _FLAG = re.compile(r"^\s*(y|yes|n|no|true|false)\s*,?\s*$", re.IGNORECASE)

@@ -101,17 +101,17 @@ class SecretBox:
             raise SecretsError("sealed data cannot be resealed: no configured key opens it") from None
 
     def seal_json(self, value: Any) -> bytes:
-        """Seal a JSON-encodable value (a credentials dict, typically)."""
+        """Seal a value that encodes as a JSON object (credentials, params, webhooks)."""
         return self.seal(msgspec.json.encode(value))
 
-    def open_json(self, token: bytes) -> Any:
-        """The value ``seal_json`` was given."""
+    def open_json(self, token: bytes) -> dict[str, Any]:
+        """The object ``seal_json`` was given."""
         data = self.open(token)
         try:
-            return msgspec.json.decode(data)
-        except msgspec.DecodeError:
+            return msgspec.json.decode(data, type=dict[str, Any])
+        except msgspec.DecodeError:  # a ValidationError (not an object) too
             # The plaintext is deliberately left out: it is a secret even when it is not JSON.
-            raise SecretsError("sealed data was opened but is not JSON") from None
+            raise SecretsError("sealed data was opened but is not JSON, or not an object") from None
 
 
 def load_secret_box(data_dir: Path, configured: str | None) -> SecretBox:

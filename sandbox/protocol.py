@@ -8,7 +8,7 @@ is treated as broken, never trusted further.
 from __future__ import annotations
 
 import struct
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
@@ -196,17 +196,13 @@ class ContentError(FrameError):
 
 
 def frame_length(header: bytes) -> int:
-    (length,) = HEADER.unpack(header)
+    length: int = HEADER.unpack(header)[0]
     if length > MAX_FRAME:
         raise FrameError(f"frame of {length} bytes exceeds the {MAX_FRAME} byte limit")
     return length
 
 
-def decoder(kind: type) -> msgspec.msgpack.Decoder:  # type: ignore[type-arg]
-    return msgspec.msgpack.Decoder(kind)
-
-
-def decode(dec: msgspec.msgpack.Decoder, body: bytes) -> object:  # type: ignore[type-arg]
+def decode(dec: msgspec.msgpack.Decoder[Any], body: bytes) -> object:
     try:
         return dec.decode(body)
     except RecursionError:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -183,7 +184,7 @@ class JobRunner:
             self._held[claimed.job.id] = claimed.fence
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks[claimed.job.id] = task
-            task.add_done_callback(lambda done, jid=claimed.job.id: forget_task(self._tasks, jid, done))
+            task.add_done_callback(functools.partial(forget_task, self._tasks, claimed.job.id))
 
     async def purge_forever(self, interval: float = 300.0) -> None:
         while True:

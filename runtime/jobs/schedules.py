@@ -205,12 +205,11 @@ def next_fires(schedule: Schedule, after: float, n: int) -> list[float]:
     if n < 0:
         raise ValueError(f"n must be at least 0, got {n}")
     fires: list[float] = []
-    instant: float | None = after
     while len(fires) < n:
-        instant = next_fire(schedule, instant)
-        if instant is None:
+        found = next_fire(schedule, fires[-1] if fires else after)
+        if found is None:
             break
-        fires.append(instant)
+        fires.append(found)
     return fires
 
 
@@ -254,6 +253,9 @@ class _ExpressionError(Invalid):
     """Why an expression is invalid; the caller names the field."""
 
 
+_KINDS: dict[type[object], str] = {dict: "an object", list: "an array"}
+
+
 def _kind(value: object) -> str:
     if value is None:
         return "null"
@@ -263,7 +265,7 @@ def _kind(value: object) -> str:
         return f"the string {value!r}"
     if isinstance(value, int | float):
         return f"the number {value!r}"
-    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 @functools.cache
