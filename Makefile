@@ -4,17 +4,22 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum < pyproject.toml | cut -d' ' -f1)
 
-.PHONY: serve test lint install clean browser
+.PHONY: serve test lint typecheck install clean browser
 
 serve: $(STAMP)
 	$(BIN)/connectord serve
 
 test: $(STAMP) browser
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# mypy over every module, as [tool.mypy] in pyproject.toml says (strict on plugins, sandbox, runtime).
+typecheck: $(STAMP)
+	$(BIN)/mypy
 
 install: $(STAMP)
 
@@ -40,4 +45,4 @@ $(STAMP): pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache

@@ -6,12 +6,12 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.body import read_body
-from connectord.api.errors import ApiError
 from connectord.api.executions import verified_view
 from connectord.api.keys import ACCOUNTS, EXECUTIONS, PRINCIPAL, SETTINGS
 from connectord.api.paging import integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
+from connectord.plugins.server_errors import NotFound
 from connectord.runtime.accounts import AccountBody
 from connectord.runtime.bodies import decode_json
 
@@ -20,8 +20,8 @@ NOT_FOUND = "Account does not exist."
 MAX_PAGE = 500
 
 
-def _not_found() -> ApiError:
-    return ApiError(404, NOT_FOUND, "account_id")
+def _not_found() -> NotFound:
+    return NotFound(NOT_FOUND, "account_id")
 
 
 async def create(request: web.Request) -> web.Response:

@@ -12,13 +12,13 @@ import re
 
 from aiohttp import web
 
-from connectord.api.errors import ApiError, Handler
+from connectord.api.errors import Handler
 from connectord.api.keys import PRINCIPAL, STORE, STORE_RUNNER
+from connectord.plugins.server_errors import Forbidden, Unauthorized
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store.records import Principal
 
 CUSTOMER_CODE = "X-Customer-Code"
-CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
 PUBLIC_PATHS = ("/health", "/v1/openapi.json", "/metrics")  # /metrics: its own token
 PUBLIC_PREFIXES = ("/v1/components",)
 #: What an API key can be: visible ASCII (keys are made by ``new_api_key``). A header with
@@ -26,10 +26,6 @@ PUBLIC_PREFIXES = ("/v1/components",)
 _KEY = re.compile(r"[\x21-\x7e]+")
 #: Only reads are public: POST /v1/components/_reload needs a user.
 PUBLIC_METHODS = ("GET", "HEAD")
-
-
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, headers={"WWW-Authenticate": CHALLENGE})
 
 
 @web.middleware
@@ -53,8 +49,7 @@ def check_customer_code(request: web.Request, principal: Principal) -> None:
     tenant of the credentials (a key never reaches another tenant's data, whatever it says)."""
     code = request.headers.get(CUSTOMER_CODE)
     if code is not None and code != principal.tenant_name:
-        raise ApiError(
-            403,
+        raise Forbidden(
             f"{CUSTOMER_CODE} does not name the tenant of these credentials "
             f"('{principal.tenant_name}'): send that code, or no {CUSTOMER_CODE} header",
             CUSTOMER_CODE,
@@ -64,11 +59,11 @@ def check_customer_code(request: web.Request, principal: Principal) -> None:
 async def authenticate(request: web.Request) -> Principal:
     header = request.headers.get("Authorization")
     if not header:
-        raise _unauthorized("Authentication required: Basic EMAIL:APIKEY or Bearer APIKEY.")
+        raise Unauthorized("Authentication required: Basic EMAIL:APIKEY or Bearer APIKEY.")
     email, key = _credentials(header)
     principal = await request.app[STORE_RUNNER](request.app[STORE].principal, hash_api_key(key))
     if principal is None or (email is not None and email.lower() != principal.email.lower()):
-        raise _unauthorized("Invalid credentials.")
+        raise Unauthorized("Invalid credentials.")
     return principal
 
 
@@ -81,8 +76,8 @@ def _credentials(header: str) -> tuple[str | None, str]:
         try:
             decoded = base64.b64decode(value, validate=True).decode("utf-8")
         except (ValueError, UnicodeDecodeError):  # binascii.Error is a ValueError
-            raise _unauthorized("Invalid credentials.") from None
+            raise Unauthorized("Invalid credentials.") from None
         email, sep, key = decoded.partition(":")
         if sep and email and _KEY.fullmatch(key):
             return email, key
-    raise _unauthorized("Invalid credentials.")
+    raise Unauthorized("Invalid credentials.")

@@ -12,7 +12,7 @@ import zlib
 
 from aiohttp import web
 
-from connectord.api.errors import ApiError
+from connectord.plugins.server_errors import Invalid
 
 HEADER = "Content-Encoding"
 #: zlib's window bits: a gzip member, a zlib stream, a raw deflate stream.
@@ -28,13 +28,13 @@ async def read_body(request: web.Request) -> bytes:
     if encoding in ("", "identity"):
         return raw
     if encoding not in _WBITS:
-        raise ApiError(400, f"{HEADER} must be gzip, deflate or identity", HEADER)
+        raise Invalid(f"{HEADER} must be gzip, deflate or identity", HEADER)
     limit = request.client_max_size  # what the undecoded body may be, decoded too
     for wbits in _WBITS[encoding]:
         decoded = _decode(raw, wbits, limit)
         if decoded is not None:
             return decoded
-    raise ApiError(400, f"the body is not valid {encoding} data", HEADER)
+    raise Invalid(f"the body is not valid {encoding} data", HEADER)
 
 
 def _decode(raw: bytes, wbits: int, limit: int) -> bytes | None:

@@ -8,10 +8,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectord.api.errors import ApiError
 from connectord.api.keys import CONNECTORS, JOBS
 from connectord.api.responses import json_response
 from connectord.plugins.manager import CatalogEntry, LoadError, UnknownConnectorError
+from connectord.plugins.server_errors import Invalid, NotFound
 from connectord.plugins.types import CONNECTOR_ID_PATTERN
 from connectord.runtime.reload import reload_connectors
 
@@ -39,8 +39,7 @@ async def list_components(request: web.Request) -> web.Response:
 async def get_component(request: web.Request) -> web.Response:
     component_id = request.match_info["component_id"]
     if not re.fullmatch(CONNECTOR_ID_PATTERN, component_id):
-        raise ApiError(
-            400,
+        raise Invalid(
             f"component id {component_id!r} is not valid: it must match {CONNECTOR_ID_PATTERN}",
             "component_id",
         )
@@ -48,13 +47,13 @@ async def get_component(request: web.Request) -> web.Response:
         return json_response(component_body(request.app[CONNECTORS].catalog.get(component_id)))
     except UnknownConnectorError as exc:
         if exc.failure is None:
-            raise ApiError(404, f"component '{component_id}' is not installed", "component_id") from None
-        raise ApiError(404, str(exc).replace("connector", "component", 1), "component_id") from None
+            raise NotFound(f"component '{component_id}' is not installed", "component_id") from None
+        raise NotFound(str(exc).replace("connector", "component", 1), "component_id") from None
 
 
 async def reload_components(request: web.Request) -> web.Response:
     """Take in connectors installed, upgraded or removed since the server started."""
     connectors = request.app[CONNECTORS]
     if not hasattr(connectors, "reload"):
-        raise ApiError(404, "this server cannot reload its connectors")
+        raise NotFound("this server cannot reload its connectors")
     return json_response(await reload_connectors(connectors, request.app[JOBS]))

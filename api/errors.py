@@ -1,8 +1,10 @@
 """The one place where errors become HTTP responses.
 
-Handlers raise domain errors or :class:`ApiError`; this middleware answers with
-``{"message": ..., "field": ...}`` and the right status. Nothing that reaches a client
-carries a traceback; an unexpected error is logged here and answered with a plain 500.
+Handlers and the services they call raise a kind of :class:`ConnectordError`
+(``connectord.plugins.server_errors``); ``STATUS`` below is the one table of kinds to HTTP
+statuses, and this middleware answers with ``{"message": ..., "field": ...}``. Nothing that
+reaches a client carries a traceback; an unexpected error is logged here and answered with
+a plain 500.
 """
 
 from __future__ import annotations
@@ -14,34 +16,40 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.responses import json_response
-from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
-from connectord.runtime.bodies import InvalidRequestError
-from connectord.runtime.calls import InvalidCallError
-from connectord.runtime.executions.service import IdempotencyConflictError
-from connectord.runtime.jobs.errors import NotFoundError, StateError
-from connectord.runtime.store.records import ConflictError, InvalidTextError, StoreUnavailableError
+from connectord.plugins.server_errors import (
+    Conflict,
+    ConnectordError,
+    Forbidden,
+    Internal,
+    Invalid,
+    NotFound,
+    Unauthorized,
+    Unavailable,
+    kind_of,
+)
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: What a client is asked to wait for before it sends again what found the store unavailable.
 STORE_RETRY_AFTER = 5
+#: The credentials seed 001's clients send (Basic) and the API keys alone (Bearer).
+CHALLENGE = 'Basic realm="connectord", Bearer realm="connectord"'
+INTERNAL = "Internal Server Error"  # seed 001's words
 
+#: Each kind of error as an HTTP status.
+STATUS: dict[type[ConnectordError], int] = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Internal: 500,
+    Unavailable: 503,
+}
 
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        field: str | None = None,
-        headers: dict[str, str] | None = None,
-        **extra: object,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-        self.headers = headers
-        self.extra = extra
+#: Seed 001's names of the parts of a call, where ours differ.
+_PARAMETERS = {"action": "action_or_trigger", "connector": "component", "method": "execution_type"}
 
 
 def error_body(message: str, field: str | None = None, **extra: object) -> dict[str, object]:
@@ -52,31 +60,30 @@ def error_body(message: str, field: str | None = None, **extra: object) -> dict[
     return body
 
 
+def answer(error: ConnectordError, request: web.Request) -> web.Response:
+    """The response that tells a client of ``error``, by its kind."""
+    kind = kind_of(error)
+    status = STATUS[kind]
+    if kind is Internal:
+        log.error("internal error in %s %s", request.method, request.path, exc_info=error)
+        return json_response(error_body(INTERNAL), status)
+    if isinstance(error, Unavailable):  # the message is the operator's; the client is told to wait
+        log.error("unavailable in %s %s: %s", request.method, request.path, error)
+        return json_response(
+            error_body(error.public_message), status, {"Retry-After": str(STORE_RETRY_AFTER)}
+        )
+    challenged = isinstance(error, Unauthorized) and error.challenge
+    headers = {"WWW-Authenticate": CHALLENGE} if challenged else None
+    field = None if error.field is None else _PARAMETERS.get(error.field, error.field)
+    return json_response(error_body(str(error), field), status, headers)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except ApiError as exc:
-        return json_response(error_body(exc.message, exc.field, **exc.extra), exc.status, exc.headers)
-    except (InvalidCallError, InvalidRequestError) as exc:
-        return json_response(error_body(str(exc), _parameter(exc.field)), 400)
-    except InvalidTextError as exc:  # a NUL character in a text to store
-        return json_response(error_body(str(exc), exc.field), 400)
-    except NotFoundError as exc:
-        return json_response(error_body(str(exc)), 404)
-    except (IdempotencyConflictError, ConflictError, StateError) as exc:
-        return json_response(error_body(str(exc)), 409)
-    except StoreUnavailableError as exc:
-        log.error("store unavailable in %s %s: %s", request.method, request.path, exc)
-        return json_response(
-            error_body("The store is unavailable; nothing was changed. Try again later."),
-            503,
-            {"Retry-After": str(STORE_RETRY_AFTER)},
-        )
-    except UnknownConnectorError as exc:
-        return json_response(error_body(str(exc), "component"), 400)
-    except HookNotImplementedError as exc:
-        return json_response(error_body(str(exc), "execution_type"), 400)
+    except ConnectordError as exc:
+        return answer(exc, request)
     except msgspec.ValidationError as exc:
         return json_response(error_body(f"invalid request body: {exc}"), 400)
     except web.HTTPException as exc:
@@ -85,12 +92,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_response(error_body(exc.reason), exc.status, headers=_kept_headers(exc))
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)
-        return json_response(error_body("Internal Server Error"), 500)  # seed 001's words
-
-
-def _parameter(field: str) -> str:
-    """Name the field as seed 001 names the parameter."""
-    return {"action": "action_or_trigger", "connector": "component"}.get(field, field)
+        return json_response(error_body(INTERNAL), 500)
 
 
 def _kept_headers(exc: web.HTTPException) -> dict[str, str]:

@@ -8,11 +8,11 @@ import re
 from aiohttp import web
 
 from connectord.api.body import read_body
-from connectord.api.errors import ApiError
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
 from connectord.api.paging import integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
+from connectord.plugins.server_errors import Invalid
 from connectord.runtime.executions.requests import parse_schedule_request
 from connectord.runtime.executions.results import (
     decode_logs,
@@ -43,7 +43,7 @@ MAX_PAGE = 500
 async def schedule(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
-        raise ApiError(400, "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
+        raise Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
     body = parse_schedule_request(await read_body(request))
     record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
     location = absolute(request, f"/v1/exec/poll/{record.id}")
@@ -138,7 +138,7 @@ def verified_view(execution_id: str, outcome: Outcome) -> dict[str, object]:
 def _choice(request: web.Request, name: str, allowed: tuple[str, ...]) -> str | None:
     value = request.query.get(name)
     if value is not None and value not in allowed:
-        raise ApiError(400, f"{name} must be one of {', '.join(allowed)}, got {value!r}", name)
+        raise Invalid(f"{name} must be one of {', '.join(allowed)}, got {value!r}", name)
     return value
 
 
@@ -149,7 +149,7 @@ def _instant(request: web.Request, name: str) -> float | None:
     try:
         return parse_instant(text, "UTC", name)
     except ScheduleError as exc:
-        raise ApiError(400, str(exc), name) from None
+        raise Invalid(str(exc), name) from None
 
 
 def _finished(found: FinishedExecution, with_logs: bool) -> web.Response:
@@ -179,5 +179,5 @@ def _wait(request: web.Request) -> float:
 def _flag(request: web.Request, name: str) -> bool:
     raw = request.query.get(name, "false").lower()
     if raw not in ("true", "false", "1", "0"):
-        raise ApiError(400, f"{name} must be true or false, got {raw!r}", name)
+        raise Invalid(f"{name} must be true or false, got {raw!r}", name)
     return raw in ("true", "1")

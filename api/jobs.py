@@ -8,11 +8,11 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.body import read_body
-from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.paging import instant, integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
+from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import JobType
 from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.definitions import FIELD
@@ -166,7 +166,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     offset = integer(request, "offset", 0, 0, 10**9)
     status = request.query.get("status")
     if status is not None and status not in STATUSES:
-        raise ApiError(400, f"status must be one of {', '.join(STATUSES)}, got {status!r}", "status")
+        raise Invalid(f"status must be one of {', '.join(STATUSES)}, got {status!r}", "status")
     since = instant(request, "since")
     jobs = await request.app[JOBS].jobs(
         request[PRINCIPAL], limit, offset, request.query.get("jobDefinitionCode"), status, since

@@ -40,6 +40,6 @@ JOBS = web.AppKey("jobs", Jobs)
 SECRET_BOX = web.AppKey("secret_box", SecretBox)
 NODE = web.AppKey("node", Node)
 #: Everything in the app reads time from here (the store's clock on a cluster).
-CLOCK = web.AppKey("clock", Callable[[], float])
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 METRICS = web.AppKey("metrics", Metrics)
 PRINCIPAL = web.RequestKey("principal", Principal)

@@ -8,7 +8,7 @@ import re
 
 from aiohttp import web
 
-from connectord.api.errors import ApiError
+from connectord.plugins.server_errors import Invalid
 
 
 def integer(request: web.Request, name: str, default: int, low: int, high: int) -> int:
@@ -18,9 +18,9 @@ def integer(request: web.Request, name: str, default: int, low: int, high: int) 
     try:
         value = int(raw)
     except ValueError:
-        raise ApiError(400, f"{name} must be a whole number, got {raw!r}", name) from None
+        raise Invalid(f"{name} must be a whole number, got {raw!r}", name) from None
     if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}", name)
+        raise Invalid(f"{name} must be between {low} and {high}, got {value}", name)
     return value
 
 
@@ -37,10 +37,10 @@ def seconds(request: web.Request, name: str, cap: float, default: float = 0.0) -
     if raw is None:
         return default
     if not _NUMBER.fullmatch(raw):
-        raise ApiError(400, f"{name} must be a number of seconds, got {raw!r}", name)
+        raise Invalid(f"{name} must be a number of seconds, got {raw!r}", name)
     value = float(raw)  # 1e999 is inf: more than any cap
     if math.isnan(value) or value < 0:
-        raise ApiError(400, f"{name} must be 0 or more seconds, got {raw}", name)
+        raise Invalid(f"{name} must be 0 or more seconds, got {raw}", name)
     return min(value, cap)
 
 
@@ -53,8 +53,8 @@ def instant(request: web.Request, name: str) -> float | None:
     try:
         moment = dt.datetime.fromisoformat(raw.strip().upper())
     except ValueError:
-        raise ApiError(
-            400, f"{name} must be an RFC 3339 date-time such as 2026-03-29T02:30:00Z, got {raw!r}", name
+        raise Invalid(
+            f"{name} must be an RFC 3339 date-time such as 2026-03-29T02:30:00Z, got {raw!r}", name
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)

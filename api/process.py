@@ -17,13 +17,14 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.body import read_body
-from connectord.api.errors import ApiError
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.responses import json_response
+from connectord.plugins.server_errors import NotFound
 from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.errors import StateError
-from connectord.runtime.jobs.views import PROCESS_STATUS, iso_utc
+from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import JobRecord
+from connectord.runtime.times import iso_utc
 
 #: "Y"/"N" as the document writes them; its example has a stray comma inside the quotes.
 _FLAG = re.compile(r"^\s*(y|yes|n|no|true|false)\s*,?\s*$", re.IGNORECASE)
@@ -142,7 +143,7 @@ async def status(request: web.Request) -> web.Response:
     try:
         definition = await jobs.definition(principal, spid)
     except LookupError:
-        raise ApiError(404, "Process does not exist.", "robustaSpid") from None
+        raise NotFound("Process does not exist.", "robustaSpid") from None
     latest = await jobs.jobs(principal, 20, 0, spid, None, None)
     ran = [j for j in latest if j.status not in ("MISSED", "SKIPPED")]
     return json_response(status_body(ran[0] if ran else None, definition.next_fire_at))

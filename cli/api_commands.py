@@ -260,7 +260,7 @@ def _wait_job(client: Client, job_id: str, timeout: float | None) -> int:
     except KeyboardInterrupt:
         raise CliError(f"interrupted; it goes on: connectord jobs wait {job_id}", 130) from None
     print_json(job)
-    return JOB_EXITS.get(job.get("status"), exits.OK)
+    return JOB_EXITS.get(job.get("status", ""), exits.OK)
 
 
 class Progress:
@@ -332,7 +332,7 @@ def _run_result(operation: Operation, client: Client, args: argparse.Namespace) 
     except ExecutionRejected as rejected:
         print_logs(rejected.logs if args.logs else None)
         print_json({"message": "Rejected.", "reason": rejected.reason})
-        kind = rejected.reason.get("kind") if isinstance(rejected.reason, dict) else None
+        kind = rejected.reason.get("kind", "") if isinstance(rejected.reason, dict) else ""
         return EXIT_CODES.get(kind, exits.CALL_REJECTED)
     except (ResultNotReady, WaitTimeout):
         raise CliError(
@@ -345,11 +345,11 @@ def _run_result(operation: Operation, client: Client, args: argparse.Namespace) 
 
 def _run_poll(operation: Operation, client: Client, args: argparse.Namespace) -> int:
     state = client.poll(args.execution_id, args.wait or 0)
-    ready = isinstance(state, Ready)
-    print_json(
-        {"id": args.execution_id, "ready": ready, **({"result_url": state.result_url} if ready else {})}
-    )
-    return exits.OK if ready else exits.WAIT_TIMED_OUT
+    if isinstance(state, Ready):
+        print_json({"id": args.execution_id, "ready": True, "result_url": state.result_url})
+        return exits.OK
+    print_json({"id": args.execution_id, "ready": False})
+    return exits.WAIT_TIMED_OUT
 
 
 def _run_cancel(operation: Operation, client: Client, args: argparse.Namespace) -> int:

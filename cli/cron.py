@@ -8,7 +8,14 @@ import sys
 import time
 
 from connectord.cli.exits import OK, CliError
-from connectord.runtime.jobs.schedules import ScheduleError, iso, next_fires, parse_instant, parse_schedule
+from connectord.runtime.jobs.schedules import (
+    CronSchedule,
+    ScheduleError,
+    iso,
+    next_fires,
+    parse_instant,
+    parse_schedule,
+)
 
 DEFAULT_COUNT = 10
 MAX_COUNT = 1000
@@ -71,6 +78,7 @@ def run_next(args: argparse.Namespace) -> int:
         if exc.field == "schedule.timezone":
             message = message.replace("schedule.timezone", "--tz", 1)
         raise CliError(message) from None
+    assert isinstance(schedule, CronSchedule)  # what a "cron" parses as
     fires = next_fires(schedule, start, args.count)
     for instant in fires:
         print(iso(instant, args.tz))

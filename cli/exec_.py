@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
     except ExecutionRejected as rejected:
         print_logs(rejected.logs if args.logs else None)
         print_json({"message": "Rejected.", "reason": rejected.reason})
-        kind = rejected.reason.get("kind") if isinstance(rejected.reason, dict) else None
+        kind = rejected.reason.get("kind", "") if isinstance(rejected.reason, dict) else ""
         return EXIT_CODES.get(kind, exits.CALL_REJECTED)
     except WaitTimeout as exc:
         later = f"connectord executions result {execution.id} --wait" if execution else "?"

@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.secret_marks import bad_secret_mark
+from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
     CONNECTOR_ID_PATTERN,
     JOB_TYPE_CODE_PATTERN,
@@ -20,7 +21,7 @@ from connectord.plugins.types import (
 )
 
 
-class DescriptorError(ValueError):
+class DescriptorError(Invalid, ValueError):
     pass
 
 

@@ -19,6 +19,7 @@ import pluggy
 from connectord.plugins import hookspecs
 from connectord.plugins.descriptor import DescriptorError, check_descriptor
 from connectord.plugins.markers import PROJECT
+from connectord.plugins.server_errors import Internal, Invalid
 from connectord.plugins.types import ConnectorInfo, JobType
 
 T = TypeVar("T")
@@ -101,7 +102,9 @@ class Selection:
         return name not in self.block and (self.allow is None or name in self.allow)
 
 
-class UnknownConnectorError(LookupError):
+class UnknownConnectorError(Invalid, LookupError):
+    """No connector of that id is loaded; the field at fault is the call's ``connector``."""
+
     def __init__(self, connector_id: str, known: Iterable[str], failure: LoadError | None = None) -> None:
         self.connector_id = connector_id
         self.known = sorted(known)
@@ -110,12 +113,14 @@ class UnknownConnectorError(LookupError):
             message = f"connector '{connector_id}' failed to load: {failure.reason}"
         else:
             message = f"unknown connector '{connector_id}' (installed: {', '.join(self.known) or 'none'})"
-        super().__init__(message)
+        super().__init__(message, "connector")
 
 
-class HookNotImplementedError(LookupError):
+class HookNotImplementedError(Invalid, LookupError):
+    """The connector lacks the hook; the field at fault is the call's ``method``."""
+
     def __init__(self, connector_id: str, hook: str) -> None:
-        super().__init__(f"connector '{connector_id}' does not implement {hook}")
+        super().__init__(f"connector '{connector_id}' does not implement {hook}", "method")
 
 
 @dataclass
@@ -292,7 +297,7 @@ def job_type_clash(
     return None
 
 
-class _LoadFailure(Exception):
+class _LoadFailure(Internal):
     pass
 
 

@@ -4,6 +4,7 @@ answer; a masked value sent back keeps the stored secret."""
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Callable
 from typing import Annotated, Any
@@ -119,7 +120,7 @@ class Accounts:
     def _keys(self, record: AccountRecord) -> dict[str, Any]:
         return self.box.open_json(record.sealed_keys)
 
-    def _secret_fields(self, component: str) -> list[str]:
+    def _secret_fields(self, component: str) -> builtins.list[str]:  # list: a method here
         entry = self.catalog().connectors.get(component)
         return entry.info.secret_fields() if entry else []
 

@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
+
+from connectord.plugins.server_errors import Invalid
 
 T = TypeVar("T")
 #: What msgpack (the worker protocol) carries: int64 and uint64.
 INT_RANGE = (-(2**63), 2**64 - 1)
 
 
-class InvalidRequestError(ValueError):
+class InvalidRequestError(Invalid, ValueError):
     """A parameter is missing, unknown or wrongly typed; ``field`` names it."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
 
 
 def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
@@ -36,7 +39,8 @@ def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
     except RecursionError:
         raise InvalidRequestError("the body is nested too deeply", "body") from None
     # JSON Schema's integers include 3.0: the document says "integer", msgspec wants an int.
-    return convert(integral(msgspec.json.decode(body)), decoder.type)
+    # convert() checked it as decoder's type, which the stubs give as a TypeForm, not a type.
+    return cast(T, convert(integral(msgspec.json.decode(body)), decoder.type))
 
 
 def convert(data: Any, type_: Any) -> Any:
@@ -61,9 +65,9 @@ def integral(value: Any) -> Any:
         container = stack.pop()
         keys = container.keys() if isinstance(container, dict) else range(len(container))
         for key in keys:
-            item = container[key]  # type: ignore[index]
+            item = container[key]
             if isinstance(item, float) and item.is_integer():
-                container[key] = int(item)  # type: ignore[index]
+                container[key] = int(item)
             elif isinstance(item, dict | list):
                 stack.append(item)
     return root[0]

@@ -14,12 +14,13 @@ import logging
 import re
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
 from connectord.plugins.secret_marks import marked_values
+from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
     ConnectorInfo,
     JobType,
@@ -41,18 +42,26 @@ if TYPE_CHECKING:
     import jsonschema
 
 
-class InvalidCallError(ValueError):
+class InvalidCallError(Invalid, ValueError):
     """The call is malformed; ``field`` names the part at fault (a 400, not an outcome)."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
-        self.field = field
+        super().__init__(message, field)
+
+
+class Described(Protocol):
+    """A loaded Connector or a CatalogEntry: each holds the connector's description."""
+
+    @property
+    def info(self) -> ConnectorInfo: ...
 
 
 class ConnectorLookup(Protocol):
     """A ConnectorRegistry (code loaded) or a Catalog (descriptions only)."""
 
-    def get(self, connector_id: str) -> Any: ...
+    def get(self, connector_id: str) -> Described: ...
 
     def implements(self, connector_id: str, hook: str) -> bool: ...
 
@@ -231,8 +240,12 @@ def _schema_problem(
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]
+    # "required" (also under "not") constrains objects only, but a "not" fails for any other
+    # instance: only an object has fields to name.
+    instance = error.instance if isinstance(error.instance, dict) else {}
     if error.validator == "required":
-        missing = next((f for f in error.validator_value if f not in error.instance), "?")
+        names = error.validator_value if isinstance(error.validator_value, list) else []
+        missing = next((f for f in names if f not in instance), "?")
         path.append(missing)
         rule = "is required"
     elif error.validator == "additionalProperties":
@@ -240,7 +253,7 @@ def _schema_problem(
         path.append(extra[0] if extra else "?")
         rule = f"is not a known {noun}"
     elif error.validator == "not" and _forbids_required(error.validator_value):
-        path.append(next((f for f in error.validator_value["required"] if f in error.instance), "?"))
+        path.append(next((f for f in error.validator_value["required"] if f in instance), "?"))
         reason = error.schema.get("description") if isinstance(error.schema, dict) else None
         rule = f"is not allowed here: {reason}" if isinstance(reason, str) else "is not allowed here"
     else:
@@ -266,7 +279,7 @@ def _unknown_keys(schema: Any, instance: Any) -> set[str]:
     return {key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)}
 
 
-def _forbids_required(subschema: Any) -> bool:
+def _forbids_required(subschema: object) -> TypeGuard[dict[str, Any]]:
     """``{"not": {"required": [...]}}``: the schema's way of saying a field must be absent."""
     return isinstance(subschema, dict) and set(subschema) == {"required"}
 

@@ -15,13 +15,14 @@ from typing import Any
 
 from connectord.plugins.egress_policy import EgressPolicy
 from connectord.plugins.manager import Selection
+from connectord.plugins.server_errors import Invalid
 
 ENV_PREFIX = "CONNECTORD_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
 
-class ConfigurationError(ValueError):
+class ConfigurationError(Invalid, ValueError):
     """A setting has an unusable value; the message names the setting."""
 
 

@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from connectord.plugins.server_errors import Internal
 from connectord.runtime.config import ENV_PREFIX, ConfigurationError
 from connectord.sandbox.redact import MASK
 
@@ -52,7 +53,7 @@ _MAKE_KEY_HINT = (
 )
 
 
-class SecretsError(Exception):
+class SecretsError(Internal):
     """Sealed data cannot be opened, or a masked value cannot be restored.
 
     Messages never contain key material or plaintext: they may reach logs and API responses.
@@ -100,17 +101,17 @@ class SecretBox:
             raise SecretsError("sealed data cannot be resealed: no configured key opens it") from None
 
     def seal_json(self, value: Any) -> bytes:
-        """Seal a JSON-encodable value (a credentials dict, typically)."""
+        """Seal a value that encodes as a JSON object (credentials, params, webhooks)."""
         return self.seal(msgspec.json.encode(value))
 
-    def open_json(self, token: bytes) -> Any:
-        """The value ``seal_json`` was given."""
+    def open_json(self, token: bytes) -> dict[str, Any]:
+        """The object ``seal_json`` was given."""
         data = self.open(token)
         try:
-            return msgspec.json.decode(data)
-        except msgspec.DecodeError:
+            return msgspec.json.decode(data, type=dict[str, Any])
+        except msgspec.DecodeError:  # a ValidationError (not an object) too
             # The plaintext is deliberately left out: it is a secret even when it is not JSON.
-            raise SecretsError("sealed data was opened but is not JSON") from None
+            raise SecretsError("sealed data was opened but is not JSON, or not an object") from None
 
 
 def load_secret_box(data_dir: Path, configured: str | None) -> SecretBox:

@@ -16,6 +16,7 @@ import msgspec
 
 from connectord.plugins.errors import ConfigError
 from connectord.plugins.manager import ConnectorRegistry
+from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import JobResult, MetaModel, SelectQuery, SelectResult, VerifyResult
 from connectord.sandbox.bounds import NESTS_TOO_DEEP
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
@@ -135,7 +136,7 @@ def warm_result_type(method: str) -> None:
     _as_result(method, _SAMPLE_RESULTS[method])
 
 
-class _InvalidResultError(ValueError):
+class _InvalidResultError(Invalid, ValueError):
     pass
 
 

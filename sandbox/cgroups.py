@@ -563,7 +563,7 @@ def _pids_at(fd: int) -> list[int]:
     """The pids listed in the open ``cgroup.procs`` ``fd``, read from its start again (the
     kernel lists them anew)."""
     try:
-        chunks = []
+        chunks: list[bytes] = []
         while chunk := os.pread(fd, 65536, sum(map(len, chunks))):
             chunks.append(chunk)
             if len(chunk) < 2048:  # the kernel hands out a page at a time: less is the end

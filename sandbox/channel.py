@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import Any
 
 import msgspec
 
@@ -11,7 +12,7 @@ from connectord.sandbox.protocol import HEADER, FrameError, decode, frame, frame
 
 
 class Channel:
-    def __init__(self, sock: socket.socket, decoder: msgspec.msgpack.Decoder) -> None:  # type: ignore[type-arg]
+    def __init__(self, sock: socket.socket, decoder: msgspec.msgpack.Decoder[Any]) -> None:
         self._sock = sock
         self._decoder = decoder
         # Connector threads may log concurrently; one frame must go out whole.

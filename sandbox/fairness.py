@@ -12,23 +12,29 @@ import asyncio
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+H = TypeVar("H", bound=Hashable)
 
 
-class FairLimiter:
+class FairLimiter(Generic[K]):
+    """Slots for keys of type ``K``; ``group`` maps a key to the group it counts against."""
+
     def __init__(
         self,
         capacity: int,
         per_key: int | None = None,
-        group: Callable[[Hashable], Hashable] = lambda key: key,
+        group: Callable[[K], Hashable] = lambda key: key,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.per_key = min(per_key or max(1, capacity - 1), capacity)
         self.group = group
-        self.held: Counter[Hashable] = Counter()
+        self.held: Counter[K] = Counter()
         self.group_held: Counter[Hashable] = Counter()
-        self._waiting: OrderedDict[Hashable, deque[asyncio.Future[None]]] = OrderedDict()
+        self._waiting: OrderedDict[K, deque[asyncio.Future[None]]] = OrderedDict()
 
     @property
     def in_use(self) -> int:
@@ -39,20 +45,20 @@ class FairLimiter:
         return sum(len(q) for q in self._waiting.values())
 
     @asynccontextmanager
-    async def slot(self, key: Hashable) -> AsyncIterator[None]:
+    async def slot(self, key: K) -> AsyncIterator[None]:
         await self._acquire(key)
         try:
             yield
         finally:
             self._release(key)
 
-    def _can_take(self, key: Hashable) -> bool:
+    def _can_take(self, key: K) -> bool:
         return self.in_use < self.capacity and self._below_limits(key)
 
-    def _below_limits(self, key: Hashable) -> bool:
+    def _below_limits(self, key: K) -> bool:
         return self.held[key] < self.per_key and self.group_held[self.group(key)] < self.per_key
 
-    async def _acquire(self, key: Hashable) -> None:
+    async def _acquire(self, key: K) -> None:
         if key not in self._waiting and self._can_take(key) and not self._others_waiting_first():
             self._take(key)
             return
@@ -71,15 +77,13 @@ class FairLimiter:
         """Whether a waiting key could use a free slot now (it goes before a newcomer)."""
         return any(self._below_limits(k) for k in self._waiting)
 
-    def _take(self, key: Hashable) -> None:
+    def _take(self, key: K) -> None:
         self.held[key] += 1
         self.group_held[self.group(key)] += 1
 
-    def _release(self, key: Hashable) -> None:
-        for counter, name in ((self.held, key), (self.group_held, self.group(key))):
-            counter[name] -= 1
-            if counter[name] <= 0:
-                del counter[name]
+    def _release(self, key: K) -> None:
+        _decrement(self.held, key)
+        _decrement(self.group_held, self.group(key))
         self._hand_over()
 
     def _hand_over(self) -> None:
@@ -93,7 +97,7 @@ class FairLimiter:
                 if self._below_limits(key) and self._grant(key):
                     granted = True
 
-    def _grant(self, key: Hashable) -> bool:
+    def _grant(self, key: K) -> bool:
         queue = self._waiting.pop(key)
         while queue:
             waiter = queue.popleft()
@@ -105,9 +109,15 @@ class FairLimiter:
                 return True
         return False
 
-    def _forget(self, key: Hashable, waiter: asyncio.Future[None]) -> None:
+    def _forget(self, key: K, waiter: asyncio.Future[None]) -> None:
         queue = self._waiting.get(key)
         if queue is not None and waiter in queue:
             queue.remove(waiter)
             if not queue:
                 del self._waiting[key]
+
+
+def _decrement(counter: Counter[H], name: H) -> None:
+    counter[name] -= 1
+    if counter[name] <= 0:
+        del counter[name]

@@ -37,7 +37,7 @@ class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     max_calls_per_worker: Annotated[int, msgspec.Meta(ge=1)] = 1000
     max_rss_bytes: Annotated[int, msgspec.Meta(ge=1)] = 512 * 1024 * 1024
 
-    def timeout_for(self, method: str) -> float:
+    def timeout_for(self, method: Method) -> float:
         return self.timeouts.get(method, DEFAULT_TIMEOUTS.get(method, 30.0))
 
 

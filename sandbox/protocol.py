@@ -8,11 +8,12 @@ is treated as broken, never trusted further.
 from __future__ import annotations
 
 import struct
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
 
 from connectord.plugins.manager import Catalog
+from connectord.plugins.server_errors import Internal
 from connectord.sandbox.bounds import NESTS_TOO_DEEP, NOT_UTF8
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Outcome
@@ -184,7 +185,7 @@ def frame(message: msgspec.Struct) -> bytes:
     return HEADER.pack(len(body)) + body
 
 
-class FrameError(Exception):
+class FrameError(Internal):
     """The peer broke the protocol (oversized frame, undecodable bytes, early close)."""
 
 
@@ -195,17 +196,13 @@ class ContentError(FrameError):
 
 
 def frame_length(header: bytes) -> int:
-    (length,) = HEADER.unpack(header)
+    length: int = HEADER.unpack(header)[0]
     if length > MAX_FRAME:
         raise FrameError(f"frame of {length} bytes exceeds the {MAX_FRAME} byte limit")
     return length
 
 
-def decoder(kind: type) -> msgspec.msgpack.Decoder:  # type: ignore[type-arg]
-    return msgspec.msgpack.Decoder(kind)
-
-
-def decode(dec: msgspec.msgpack.Decoder, body: bytes) -> object:  # type: ignore[type-arg]
+def decode(dec: msgspec.msgpack.Decoder[Any], body: bytes) -> object:
     try:
         return dec.decode(body)
     except RecursionError:

@@ -14,6 +14,8 @@ import errno
 import functools
 import tempfile
 
+from connectord.plugins.server_errors import Internal
+
 #: Refused with EPERM. Names this libseccomp does not know are skipped.
 DENIED = (
     # another process's memory: tracing and its relatives
@@ -86,7 +88,7 @@ _NAMESPACE_FLAGS = (
 )  # CLONE_NEWTIME exists for clone3 and unshare only (in clone, 0x80 is the exit signal)
 
 
-class SeccompUnavailableError(RuntimeError):
+class SeccompUnavailableError(Internal, RuntimeError):
     """libseccomp (or pyseccomp) cannot be loaded here."""
 
 

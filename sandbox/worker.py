@@ -94,9 +94,10 @@ def _confine(prepared: Prepared) -> Rejected | None:
             raise OSError(0, prepared.problem)
         if prepared.temporary:
             os.environ["TMPDIR"] = prepared.temporary[0]
-            cached = sys.modules.get("tempfile")  # it may have looked before the fork
-            if cached is not None:
-                cached.tempdir = prepared.temporary[0]
+            if "tempfile" in sys.modules:  # it may have looked before the fork (else: no import)
+                import tempfile
+
+                tempfile.tempdir = prepared.temporary[0]
         if prepared.ruleset is not None:
             isolation.restrict_files(prepared.ruleset, prepared.files)
     except OSError as exc:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import WorkerCgroups
 from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
@@ -34,7 +35,7 @@ log = logging.getLogger(__name__)
 _decoder = msgspec.msgpack.Decoder(WorkerOut)
 
 
-class WorkerGone(Exception):
+class WorkerGone(Internal):
     """The worker closed its socket or broke the protocol before replying."""
 
 

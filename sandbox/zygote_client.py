@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import msgspec
 
 from connectord.plugins.manager import Catalog, LoadError
+from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.protocol import (
     ControlOut,
@@ -50,7 +51,7 @@ _decoder = msgspec.msgpack.Decoder(ControlOut)
 SHUTDOWN = "connectord is shutting down"
 
 
-class ZygoteError(Exception):
+class ZygoteError(Internal):
     """The zygote could not fork a worker (it died, or fork failed)."""
 
 

@@ -4,6 +4,7 @@ and ends passed, failed (with the reason) or skipped (with what it would need)."
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -88,17 +89,18 @@ class Acceptance:
         if info is None:
             return self.results
         for job in info.job_types:
-            self._check(f"job type {job.code}: params schema", lambda job=job: _valid_params_schema(job))
+            self._check(f"job type {job.code}: params schema", functools.partial(_valid_params_schema, job))
         self._check("verify_credentials: good credentials are verified", self._verify_good)
         self._check("verify_credentials: bad credentials are refused, not crashed", self._verify_bad)
         for op in (*info.actions, *info.triggers):
             for method in op.model_methods:
                 where = f"select_model {op.name}/{method}"
-                self._check(f"{where}: pages", lambda op=op, m=method: self._pages(op, m))
-                self._check(f"{where}: search", lambda op=op, m=method: self._search(op, m))
+                self._check(f"{where}: pages", functools.partial(self._pages, op, method))
+                self._check(f"{where}: search", functools.partial(self._search, op, method))
         for op in (*info.actions, *info.triggers):
             if op.dynamic_metadata:
-                self._check(f"get_meta_model {op.name}: valid JSON schemas", lambda op=op: self._meta(op))
+                check = functools.partial(self._meta, op)
+                self._check(f"get_meta_model {op.name}: valid JSON schemas", check)
         self._check("secrets never come back in answers or logs", self._no_secrets)
         self._check("every call within its deadline", self._deadlines)
         return self.results
@@ -136,9 +138,9 @@ class Acceptance:
         outcome = result.outcome
         if isinstance(outcome, Succeeded):
             return outcome.data
-        refused = isinstance(outcome, Rejected) and outcome.error_type == "InvalidCredentials"
-        if refused and not self.credentials:
-            raise _Skipped(f"needs credentials (--credentials): {outcome.message}")
+        rejected = outcome if isinstance(outcome, Rejected) else None
+        if rejected is not None and rejected.error_type == "InvalidCredentials" and not self.credentials:
+            raise _Skipped(f"needs credentials (--credentials): {rejected.message}")
         raise _Failed(f"{name}: {_outcome_text(outcome)}")
 
     # -- the checks ---------------------------------------------------------------------
@@ -257,7 +259,7 @@ class Acceptance:
             model_method=method,
             query=query,
         )
-        return self._succeeded(name, result)  # type: ignore[no-any-return]
+        return self._succeeded(name, result)
 
     def _meta(self, op: Operation) -> str:
         cfg = self.cfgs.get(op.name)

@@ -10,8 +10,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from connectord.api.console.sessions import COOKIE, Session, Sessions
-from connectord.api.errors import ApiError, Handler
+from connectord.api.errors import Handler
 from connectord.api.keys import PRINCIPAL, STORE, STORE_RUNNER
+from connectord.plugins.server_errors import Forbidden, Unauthorized
 from connectord.runtime.store.records import Principal
 
 PREFIX = "/console"
@@ -48,11 +49,11 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
     if found is None:
         # Ended or unknown: 401 without the API's Basic challenge, which would make the
         # browser pop up its own sign-in dialog over the console (which signs in again).
-        raise ApiError(401, "The console session has ended: sign in again.")
+        raise Unauthorized("The console session has ended: sign in again.", challenge=False)
     session, principal = found
     if request.method not in SAFE_METHODS and not session.csrf_matches(request.headers.get(CSRF_HEADER)):
-        raise ApiError(
-            403, f"the console's CSRF token is missing or wrong: send it in {CSRF_HEADER}", CSRF_HEADER
+        raise Forbidden(
+            f"the console's CSRF token is missing or wrong: send it in {CSRF_HEADER}", CSRF_HEADER
         )
     request[PRINCIPAL] = principal
     return await handler(request)

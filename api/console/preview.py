@@ -9,17 +9,17 @@ import time
 from aiohttp import web
 
 from connectord.api.console.middleware import session_principal
-from connectord.api.errors import ApiError
 from connectord.api.paging import integer
 from connectord.api.responses import json_response
-from connectord.runtime.jobs.schedules import CronSchedule, ScheduleError, iso, next_fires, parse_schedule
+from connectord.plugins.server_errors import Unauthorized
+from connectord.runtime.jobs.schedules import CronSchedule, iso, next_fires, parse_schedule
 
 MAX_PREVIEW = 20
 
 
 async def next_fire_times(request: web.Request) -> web.Response:
     if await session_principal(request) is None:
-        raise ApiError(401, "Sign in to the console first.")
+        raise Unauthorized("Sign in to the console first.", challenge=False)
     count = integer(request, "n", 5, 1, MAX_PREVIEW)
     query = request.query
     raw: dict[str, object] = {"timezone": query.get("timezone") or "UTC"}
@@ -29,10 +29,7 @@ async def next_fire_times(request: web.Request) -> web.Response:
         raw["every"] = _integer(query["every"])
         raw["unit"] = query.get("unit", "")
         raw["anchor"] = query.get("anchor") or None
-    try:
-        schedule = parse_schedule(raw, "schedule")
-    except ScheduleError as exc:
-        raise ApiError(400, exc.message, exc.field) from None
+    schedule = parse_schedule(raw, "schedule")  # ScheduleError: a 400 naming the field
     times = [iso(t, schedule.timezone) for t in next_fires(schedule, time.time(), count)]
     body: dict[str, object] = {"nextFireTimes": times}
     if isinstance(schedule, CronSchedule):

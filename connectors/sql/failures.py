@@ -38,23 +38,23 @@ _BY_SQLSTATE: dict[str, Reason] = {
 }
 # Most specific first: with several addresses tried, one may refuse while another says
 # the database is missing, and the missing database is what the user must fix.
+_MESSAGES: tuple[tuple[Reason, str], ...] = (
+    ("bad_password", r'password authentication failed for user "([^"]*)"'),
+    ("no_password", r"no password supplied"),
+    ("unknown_role", r'role "([^"]*)" does not exist'),
+    ("unknown_database", r'database "([^"]*)" does not exist'),
+    ("rejected", r"pg_hba\.conf"),
+    ("too_many", r"too many clients|remaining connection slots"),
+    ("not_ready", r"the database system is \w+"),
+    ("timeout", r"timeout expired"),
+    ("refused", r"Connection refused"),
+    ("unknown_host",
+        r"failed to resolve host '([^']*)'"
+        r"|could not translate host name \"([^\"]*)"),
+    ("unreachable", r"No route to host|Network is unreachable|Host is unreachable"),
+)
 _BY_MESSAGE: tuple[tuple[Reason, re.Pattern[str]], ...] = tuple(
-    (reason, re.compile(pattern))
-    for reason, pattern in (
-        ("bad_password", r'password authentication failed for user "([^"]*)"'),
-        ("no_password", r"no password supplied"),
-        ("unknown_role", r'role "([^"]*)" does not exist'),
-        ("unknown_database", r'database "([^"]*)" does not exist'),
-        ("rejected", r"pg_hba\.conf"),
-        ("too_many", r"too many clients|remaining connection slots"),
-        ("not_ready", r"the database system is \w+"),
-        ("timeout", r"timeout expired"),
-        ("refused", r"Connection refused"),
-        ("unknown_host",
-            r"failed to resolve host '([^']*)'"
-            r"|could not translate host name \"([^\"]*)"),
-        ("unreachable", r"No route to host|Network is unreachable|Host is unreachable"),
-    )
+    (reason, re.compile(pattern)) for reason, pattern in _MESSAGES
 )
 _PATTERNS: dict[Reason, re.Pattern[str]] = dict(_BY_MESSAGE)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
 import hmac
 import logging
@@ -17,16 +18,18 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.plugins.server_errors import Conflict
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime import log_context
+from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
-from connectord.runtime.executions.requests import InvalidRequestError, ScheduleRequest
+from connectord.runtime.executions.requests import ScheduleRequest
 from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome, outcome_kind
 from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox, SecretsError
@@ -56,7 +59,7 @@ PollState = Literal["not_ready", "ready", "missing", "expired"]
 _call_decoder = msgspec.msgpack.Decoder(Call)
 
 
-class IdempotencyConflictError(Exception):
+class IdempotencyConflictError(Conflict):
     """The Idempotency-Key was used before with another request."""
 
 
@@ -300,7 +303,9 @@ class Executions:
             query=request.query or SelectQuery(),
         ), account_version
 
-    async def _account_keys(self, principal: Principal, request: ScheduleRequest) -> tuple[dict, float]:
+    async def _account_keys(
+        self, principal: Principal, request: ScheduleRequest
+    ) -> tuple[dict[str, Any], float]:
         assert request.account_id is not None
         account = await self.run(self.store.account, principal.tenant_id, request.account_id)
         if account is None:
@@ -380,7 +385,7 @@ class Executions:
             self._tasks.add(task)
             self._tasks_by_id[claimed.id] = task
             task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(lambda done, cid=claimed.id: forget_task(self._tasks_by_id, cid, done))
+            task.add_done_callback(functools.partial(forget_task, self._tasks_by_id, claimed.id))
 
     async def reap_once(self) -> Reaped:
         """Take back executions whose node stopped renewing its lease: they run again, or

@@ -155,7 +155,7 @@ def merge(current: DefinitionSpec, patch: dict[str, Any]) -> dict[str, Any]:
             f"jobDefinitionCode cannot change (it is '{current.job_definition_code}')",
             f"{FIELD}.jobDefinitionCode",
         )
-    merged = msgspec.to_builtins(current)
+    merged: dict[str, Any] = msgspec.to_builtins(current)
     for key, value in patch.items():
         if value is None:
             merged.pop(key, None)

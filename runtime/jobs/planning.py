@@ -133,4 +133,4 @@ def retry_at(job: JobRecord, now: float, rng: random.Random) -> float | None:
 def retry_delay(backoff: float, attempt: int, rng: random.Random) -> float:
     """Exponential backoff with jitter: ``backoff · 2^(attempt-1)``, capped, times a random
     factor in [0.5, 1) so that jobs failing together do not retry together."""
-    return min(backoff * 2 ** max(attempt - 1, 0), MAX_BACKOFF) * rng.uniform(0.5, 1.0)
+    return min(backoff * 2.0 ** max(attempt - 1, 0), MAX_BACKOFF) * rng.uniform(0.5, 1.0)

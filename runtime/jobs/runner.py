@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
+from connectord.plugins.server_errors import Conflict
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.results import rejection_reason
@@ -182,7 +184,7 @@ class JobRunner:
             self._held[claimed.job.id] = claimed.fence
             task = asyncio.ensure_future(self._execute(claimed))
             self._tasks[claimed.job.id] = task
-            task.add_done_callback(lambda done, jid=claimed.job.id: forget_task(self._tasks, jid, done))
+            task.add_done_callback(functools.partial(forget_task, self._tasks, claimed.job.id))
 
     async def purge_forever(self, interval: float = 300.0) -> None:
         while True:
@@ -361,7 +363,7 @@ class JobRunner:
         self.notifier.send(hooks, payload, keep)
 
 
-class AccountMismatchError(Exception):
+class AccountMismatchError(Conflict):
     """A job's account belongs to another component than the connector it runs in."""
 
 

@@ -61,6 +61,8 @@ from zoneinfo import ZoneInfo, available_timezones
 import msgspec
 from croniter import CroniterError, croniter
 
+from connectord.plugins.server_errors import Invalid
+
 Unit = Literal["minute", "hour", "day", "week", "month"]
 UNITS: Final = ("minute", "hour", "day", "week", "month")
 MAX_EVERY: Final = 1000
@@ -85,14 +87,15 @@ _LAST_YEAR: Final = 9999
 _SAMPLE_YEARS: Final = range(2000, 2028)
 
 
-class ScheduleError(ValueError):
+class ScheduleError(Invalid, ValueError):
     """An invalid schedule: the message says exactly why, ``field`` names the offending field
     (``schedule.cron``, ``schedule.timezone``, ``schedule.every``, ``schedule.anchor``, …)."""
 
+    field: str
+
     def __init__(self, message: str, field: str) -> None:
-        super().__init__(message)
+        super().__init__(message, field)
         self.message = message
-        self.field = field
 
 
 class CronSchedule(msgspec.Struct, frozen=True):
@@ -202,12 +205,11 @@ def next_fires(schedule: Schedule, after: float, n: int) -> list[float]:
     if n < 0:
         raise ValueError(f"n must be at least 0, got {n}")
     fires: list[float] = []
-    instant: float | None = after
     while len(fires) < n:
-        instant = next_fire(schedule, instant)
-        if instant is None:
+        found = next_fire(schedule, fires[-1] if fires else after)
+        if found is None:
             break
-        fires.append(instant)
+        fires.append(found)
     return fires
 
 
@@ -247,8 +249,11 @@ def parse_instant(text: str, timezone: str, field: str) -> float:
 # --------------------------------------------------------------------------- helpers
 
 
-class _ExpressionError(Exception):
+class _ExpressionError(Invalid):
     """Why an expression is invalid; the caller names the field."""
+
+
+_KINDS: dict[type[object], str] = {dict: "an object", list: "an array"}
 
 
 def _kind(value: object) -> str:
@@ -260,7 +265,7 @@ def _kind(value: object) -> str:
         return f"the string {value!r}"
     if isinstance(value, int | float):
         return f"the number {value!r}"
-    return {dict: "an object", list: "an array"}.get(type(value), type(value).__name__)
+    return _KINDS.get(type(value), type(value).__name__)
 
 
 @functools.cache

@@ -16,9 +16,9 @@ def masked(job_type: JobType | None, params: dict[str, Any]) -> dict[str, Any]:
     """``params`` with every secret string replaced by MASK; every string, when the job
     type is not installed (any of them may be secret)."""
     if job_type is None:
-        return _replace(params, lambda _: True)
+        return {k: _replace(v, lambda _: True) for k, v in params.items()}
     secrets = set(marked_values({"type": "object", **job_type.params_schema}, params))
-    return _replace(params, secrets.__contains__) if secrets else params
+    return {k: _replace(v, secrets.__contains__) for k, v in params.items()} if secrets else params
 
 
 def _replace(value: Any, secret: Callable[[str], bool]) -> Any:
@@ -39,8 +39,8 @@ def unmasked(incoming: Any, stored: Any, field: str) -> Any:
             return stored
         raise InvalidRequestError(f"{field} was sent masked ({MASK}) but has no stored value", field)
     if isinstance(incoming, dict):
-        before = stored if isinstance(stored, dict) else {}
-        return {k: unmasked(v, before.get(k), f"{field}.{k}") for k, v in incoming.items()}
+        fields = stored if isinstance(stored, dict) else {}
+        return {k: unmasked(v, fields.get(k), f"{field}.{k}") for k, v in incoming.items()}
     if isinstance(incoming, list):
         before = stored if isinstance(stored, list) else []
         return [

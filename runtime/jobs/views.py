@@ -70,7 +70,7 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
 
 
 def definition_view(record: DefinitionRecord, spec: DefinitionSpec) -> dict[str, Any]:
-    view = msgspec.to_builtins(spec)
+    view: dict[str, Any] = msgspec.to_builtins(spec)
     view.setdefault("params", {})
     view.update(
         # the connector its jobs run in: the job type's owner when it was created

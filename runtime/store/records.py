@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from connectord.plugins.server_errors import Conflict, Invalid, Unavailable
+
 ExecutionState = Literal["queued", "running", "done", "delivered"]
 
 
@@ -274,21 +276,24 @@ def may_retry_lost(attempt: int, max_retries: int, retry_until: float | None, no
     return attempt <= max_retries and (retry_until is None or now < retry_until)
 
 
-class StoreUnavailableError(Exception):
+class StoreUnavailableError(Unavailable):
     """The store cannot be written or read right now (disk full, locked, gone)."""
 
+    public_message = "The store is unavailable; nothing was changed. Try again later."
 
-class ConflictError(Exception):
+
+class ConflictError(Conflict):
     """A write conflicts with what is stored (a unique key is taken)."""
 
 
-class InvalidTextError(ValueError):
+class InvalidTextError(Invalid, ValueError):
     """A text the store cannot keep: it holds a NUL character (U+0000). PostgreSQL refuses
     them in text, so no backend keeps them, and a client is told so (400)."""
 
+    field: str
+
     def __init__(self, field: str) -> None:
-        super().__init__(f"{field} must not contain NUL (\\u0000) characters")
-        self.field = field
+        super().__init__(f"{field} must not contain NUL (\\u0000) characters", field)
 
 
 def refuse_nul(**texts: str | None) -> None:

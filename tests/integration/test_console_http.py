@@ -10,6 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from connectord.api.app import create_app
+from connectord.api.console.middleware import CSRF_HEADER
+from connectord.api.console.sessions import COOKIE
 from connectord.plugins.manager import Catalog
 from connectord.runtime.config import Settings
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
@@ -102,4 +104,22 @@ async def test_the_preview_names_what_is_wrong(signed_in: TestClient, query: str
 async def test_the_preview_needs_a_session(signed_in: TestClient) -> None:
     signed_in.session.cookie_jar.clear()
     response = await signed_in.get("/console/api/next-fires?cron=*+*+*+*+*")
-    assert response.status == 401
+    assert (response.status, "WWW-Authenticate" in response.headers) == (401, False)
+
+
+async def test_the_api_through_a_console_cookie_needs_a_live_session_and_the_csrf_token(
+    signed_in: TestClient,
+) -> None:
+    """A 403 naming the CSRF header; an ended session's 401 asks for no Basic credentials,
+    which would make the browser pop up its own sign-in dialog over the console."""
+    response = await signed_in.post("/v1/accounts", json={})
+    assert response.status == 403
+    assert (await response.json())["field"] == CSRF_HEADER
+    signed_in.session.cookie_jar.clear()
+    signed_in.session.cookie_jar.update_cookies({COOKIE: "an-ended-session"})
+    response = await signed_in.get("/v1/accounts")
+    assert (response.status, "WWW-Authenticate" in response.headers) == (401, False)
+    assert await response.json() == {"message": "The console session has ended: sign in again."}
+    signed_in.session.cookie_jar.clear()
+    response = await signed_in.get("/v1/accounts")
+    assert (response.status, response.headers.get("WWW-Authenticate", "")[:5]) == (401, "Basic")

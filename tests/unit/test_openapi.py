@@ -20,7 +20,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import connectord
-from connectord.api import accounts, auth, executions, jobs, openapi, process
+from connectord.api import accounts, auth, errors, executions, jobs, openapi, process
 from connectord.api.routes import ROUTES
 from connectord.plugins.types import (
     CONNECTOR_ID_PATTERN,
@@ -166,7 +166,7 @@ def test_public_exactly_where_the_auth_middleware_lets_callers_in() -> None:
 def test_security_schemes_and_challenge() -> None:
     schemes = {name: (s["type"], s["scheme"]) for name, s in DOC["components"]["securitySchemes"].items()}
     assert schemes == {"basicAuth": ("http", "basic"), "bearerAuth": ("http", "bearer")}
-    assert auth.CHALLENGE in DOC["components"]["headers"]["WWW-Authenticate"]["description"]
+    assert errors.CHALLENGE in DOC["components"]["headers"]["WWW-Authenticate"]["description"]
 
 
 #: POST actions whose handlers read no body: a body is ignored, however large (no 413).

@@ -96,6 +96,9 @@ def test_open_json_of_non_json_data_raises_without_the_plaintext() -> None:
     with pytest.raises(SecretsError, match="not JSON") as info:
         box.open_json(box.seal(b"plain-secret{"))
     assert "plain-secret" not in str(info.value)
+    with pytest.raises(SecretsError, match="not an object") as info:
+        box.open_json(box.seal(b'["plain-secret"]'))
+    assert "plain-secret" not in str(info.value)
 
 
 def test_a_box_needs_a_valid_key() -> None:

@@ -32,9 +32,9 @@ def presented_credentials(request: web.Request) -> tuple[str, str] | None:
             key, sep, secret = "", "", ""
         if sep:
             return key, secret
-    key = request.query.get("consumer_key")
-    secret = request.query.get("consumer_secret")
-    return (key, secret) if key is not None and secret is not None else None
+    query_key = request.query.get("consumer_key")
+    query_secret = request.query.get("consumer_secret")
+    return (query_key, query_secret) if query_key is not None and query_secret is not None else None
 
 
 def auth_middleware(consumer_key: str, consumer_secret: str) -> Callable[..., Awaitable[web.StreamResponse]]:

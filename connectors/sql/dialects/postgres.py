@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
@@ -135,9 +136,9 @@ def _statement_error(exc: psycopg.Error, where: str) -> Exception:
 def _connect(target: PostgresTarget) -> psycopg.Connection[Any]:
     params = {"application_name": "connectord", **checked_params(target.params)}
     try:
-        return psycopg.connect(
-            **params, password=target.password or "", passfile=_NO_PASSFILE, autocommit=True
-        )
+        # libpq's parameters as a connection string: none can be taken for psycopg's own.
+        conninfo = make_conninfo("", **params, password=target.password or "", passfile=_NO_PASSFILE)
+        return psycopg.connect(conninfo, autocommit=True)
     except psycopg.Error as exc:
         raise classify_postgres(
             exc.sqlstate, str(exc), where=target.where, user=target.user,
