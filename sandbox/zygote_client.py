@@ -304,7 +304,10 @@ class ZygoteClient:
             while True:
                 while not pending:
                     async with asyncio.timeout_at(deadline):
-                        data = await loop.sock_recv(sock, 1 << 20)
+                        try:
+                            data = await loop.sock_recv(sock, 1 << 20)
+                        except ConnectionResetError:  # it ended before reading all we sent
+                            data = b""
                     if not data:
                         raise FrameError("it closed its socket")
                     pending = self._frames.feed(data)
