@@ -15,12 +15,28 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from tests.shared_temp import SharedTempPathFactory, prepared, session_base
 
 TIERS = ("unit", "integration", "e2e")
-#: pytest's temporary directories, where tests hand connectors files: the sandbox empties
-#: /tmp for connectors and Landlock lets them touch nothing they are not given.
-TEST_TEMP = str(Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}"))
+#: Where pytest's temporary directories are, where tests hand connectors files: the
+#: sandbox empties /tmp for connectors and Landlock lets them touch nothing they are not
+#: given, so the tests' configuration gives them this (writable by every connector's
+#: user: tests/shared_temp.py).
+TEST_TEMP = str(Path(tempfile.gettempdir(), f"connectord-tests-of-{getpass.getuser()}"))
 PG_ADMIN_DSN = os.environ.get("CONNECTORD_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """This session's temporary directories beneath TEST_TEMP (before pytest reads where)."""
+    if config.option.basetemp is None:
+        config.option.basetemp = str(session_base(prepared(Path(TEST_TEMP))))
+
+
+@pytest.fixture(scope="session")
+def tmp_path_factory(tmp_path_factory: pytest.TempPathFactory) -> SharedTempPathFactory:
+    """pytest's, with every directory it makes usable by every connector's user."""
+    return SharedTempPathFactory(tmp_path_factory)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -4,11 +4,11 @@ defaults, but for pytest's temporary directories, where tests hand connectors fi
 
 from __future__ import annotations
 
-import getpass
-import tempfile
 from pathlib import Path
 
-TEST_TEMP = Path(tempfile.gettempdir(), f"pytest-of-{getpass.getuser()}")
+from tests import conftest
+
+TEST_TEMP = Path(conftest.TEST_TEMP)
 
 
 def sandbox_config() -> dict[str, str]:
