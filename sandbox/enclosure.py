@@ -5,16 +5,20 @@ connector's zygote, which every worker is forked from — is a process started b
 supervisor that runs this first, in this order:
 
 1. a mount namespace of its own: the server's data directory and store hidden, kernel
-   settings read-only, a fresh /tmp and /dev/shm (``isolation.enter_own_view``);
+   settings read-only, a fresh /tmp and /dev/shm (``isolation.enter_own_view``), and,
+   for a connector with a user id of its own, a way for that user to what it must read
+   (the interpreter beneath /root, mode 0700) with nothing else of what it passes;
 2. without network where the connector may have none (a network namespace of its own);
 3. parent of whatever its descendants leave behind, so that it can kill them all;
 4. no descriptor but its control socket (standard input and output on /dev/null: what
    import code prints reaches no log of the server's);
-5. Landlock: the connector's files (when ``limits.landlock``) and, where the kernel can
+5. its own user and group (sandbox/user_ids.py), where it has one: the last step that
+   needs root; a writable path that user may not write stops the server (``Unusable``);
+6. Landlock: the connector's files (when ``limits.landlock``) and, where the kernel can
    (ABI 6), no signal to and no abstract socket of a process outside its domain: the
    server, other connectors' processes;
-6. the seccomp filter (when ``limits.seccomp``);
-7. no capability, and ``no_new_privs``: nothing it runs gains any.
+7. the seccomp filter (when ``limits.seccomp``);
+8. no capability, and ``no_new_privs``: nothing it runs gains any.
 
 Its workers inherit all of it and confine themselves further (sandbox/worker.py).
 """
@@ -22,21 +26,31 @@ Its workers inherit all of it and confine themselves further (sandbox/worker.py)
 from __future__ import annotations
 
 import os
+import stat
 import sys
 
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Hello, Limits
 
 
+class Unusable(Exception):
+    """The configuration gives the connector a path its user cannot use."""
+
+
 def enclose(hello: Hello, control_fd: int) -> None:
-    """Confine this process as ``hello`` says; raises OSError naming what could not be had."""
+    """Confine this process as ``hello`` says; raises OSError naming what could not be
+    had, Unusable naming a path of the configuration the connector's user cannot use."""
     code = hello.source.code_paths
-    isolation.enter_own_view(hello.limits.hidden_paths, [*visible_paths(hello.limits), *code])
+    user = hello.user_id
+    isolation.enter_own_view(hello.limits.hidden_paths, [*visible_paths(hello.limits), *code], user)
     if not hello.limits.network:
         isolation.cut_network()
     isolation.adopt_orphans()
     isolation.keep_descriptors(control_fd)
     isolation.null_standard_streams()
+    if user is not None:
+        isolation.switch_user(user)
+        _check_writable(hello.limits.writable_paths, user)
     confine_files(hello.limits, code)
     if hello.limits.seccomp:
         isolation.filter_syscalls(isolation.SyscallFilter(hello.syscall_filter))
@@ -48,6 +62,23 @@ def visible_paths(limits: Limits) -> list[str]:
     import path (the connector's package) and the paths the configuration grants."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     return [*prefixes, *(p for p in sys.path if p), *limits.readable_paths, *limits.writable_paths]
+
+
+def _check_writable(paths: list[str], user: int) -> None:
+    """Each of ``paths`` that exists, writable by us (and a directory passable) as the kernel
+    sees it here: the operator's modes, owners and access lists, read-only mounts."""
+    for path in paths:
+        try:
+            wanted = os.W_OK | (os.X_OK if stat.S_ISDIR(os.stat(path).st_mode) else 0)
+        except FileNotFoundError:
+            continue  # as without a user of its own: Landlock grants it nothing
+        except OSError:
+            wanted = os.W_OK  # a path it may not even look at: refused below
+        if not os.access(path, wanted):
+            raise Unusable(
+                f"writable path {path} is not writable by the connector's user id {user} (give that "
+                f"user write access, e.g. chown {user}:{user} {path}, or set [sandbox] user_ids = false)"
+            )
 
 
 def confine_files(limits: Limits, code_paths: list[str]) -> None:

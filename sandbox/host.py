@@ -1,25 +1,29 @@
 """What this host lets the sandbox do, and the policy as it will really run here.
 
 ``landlock`` and ``seccomp`` default to "wherever the host has them" (None in the
-configuration); a policy that asks for one (True) on a host without it does not start,
-with a message that names what is missing. The server logs the protections in force once
-at start (``describe``).
+configuration), ``user_ids`` to "wherever the server is root" ("auto"); a policy that
+asks for one on a host without it does not start, with a message that names what is
+missing. The server logs the protections in force once at start (``describe``).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 
 from connectord.sandbox import landlock
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
-from connectord.sandbox.zygote_client import ZygoteError
+from connectord.sandbox.user_ids import DEFAULT, IdRange, mapped, parse_range, subordinate_range
+from connectord.sandbox.zygote_client import SandboxUnavailableError
 
+__all__ = ["Host", "SandboxUnavailableError"]
 
-class SandboxUnavailableError(ZygoteError):
-    """The configuration asks for a protection this host cannot give."""
+#: Bits of CapEff (/proc/self/status): what changing to another user takes.
+_CAP_SETGID, _CAP_SETUID = 6, 7
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,13 @@ class Host:
     landlock_abi: int
     #: Why seccomp cannot be had here; None where it can.
     seccomp_missing: str | None
+    #: Why this server cannot run connectors as users of their own; None where it can.
+    users_missing: str | None = "not detected"
+    #: Root's subordinate ids (/etc/subuid and /etc/subgid), where it has the same in both.
+    subordinate: IdRange | None = None
+    #: This user namespace's /proc/self/uid_map and gid_map: which ids exist here.
+    uid_map: str = ""
+    gid_map: str = ""
 
     @classmethod
     def detect(cls) -> Host:
@@ -35,15 +46,50 @@ class Host:
             missing = None
         except SeccompUnavailableError as exc:
             missing = str(exc)
-        return cls(landlock.abi_version(), missing)
+        return cls(
+            landlock.abi_version(),
+            missing,
+            _why_no_user_switch(),
+            subordinate_range(_read("/etc/subuid"), _read("/etc/subgid")),
+            _read("/proc/self/uid_map"),
+            _read("/proc/self/gid_map"),
+        )
 
     def resolve(self, policy: SandboxPolicy) -> SandboxPolicy:
-        """``policy`` with every connector's ``landlock`` and ``seccomp`` True or False."""
+        """``policy`` with every connector's ``landlock`` and ``seccomp`` True or False,
+        and ``user_ids`` False or the range connectors' ids come from."""
         return msgspec.structs.replace(
             policy,
+            user_ids=self._user_ids(policy.user_ids),
             default=self._resolved("default", policy.default),
             connectors={name: self._resolved(name, p) for name, p in policy.connectors.items()},
         )
+
+    def _user_ids(self, asked: bool | str) -> bool | str:
+        if asked is False:
+            return False
+        ids = parse_range(asked) if isinstance(asked, str) and asked != "auto" else self.default_ids()
+        missing = self._why_no_user_ids(ids)
+        if missing is None:
+            return str(ids)
+        if asked == "auto":
+            return False
+        raise SandboxUnavailableError(
+            f"the configuration asks for a user id per connector (user_ids = {asked!r}), but {missing}"
+        )
+
+    def default_ids(self) -> IdRange:
+        """Root's subordinate range where it has one this namespace maps, else DEFAULT."""
+        if self.subordinate is not None and self._why_no_user_ids(self.subordinate) is None:
+            return self.subordinate
+        return DEFAULT
+
+    def _why_no_user_ids(self, ids: IdRange) -> str | None:
+        if self.users_missing is not None:
+            return self.users_missing
+        if not (mapped(self.uid_map, ids) and mapped(self.gid_map, ids)):
+            return f"the ids {ids} are not all mapped in this user namespace"
+        return None
 
     def _resolved(self, name: str, policy: ConnectorPolicy) -> ConnectorPolicy:
         limits = policy.limits
@@ -72,5 +118,29 @@ class Host:
             f"seccomp: {'yes' if limits.seccomp else 'no'}",
             f"network: {'yes' if limits.network else 'none'}",
             f"cgroups: {cgroups}",
+            self._describe_user_ids(policy),
         ]
         return "sandbox protections by default: " + ", ".join(parts)
+
+    def _describe_user_ids(self, policy: SandboxPolicy) -> str:
+        if isinstance(policy.user_ids, str):
+            return f"user ids: one per connector ({policy.user_ids})"
+        missing = self._why_no_user_ids(self.default_ids())
+        return f"user ids: none ({missing})" if missing else "user ids: off"
+
+
+def _why_no_user_switch() -> str | None:
+    if os.geteuid() != 0:
+        return "the server is not root"
+    status = _read("/proc/self/status")
+    held = next((int(line.split()[1], 16) for line in status.splitlines() if line.startswith("CapEff:")), 0)
+    if not held >> _CAP_SETUID & 1 or not held >> _CAP_SETGID & 1:
+        return "the server lacks CAP_SETUID or CAP_SETGID"
+    return None
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text()
+    except OSError:
+        return ""

@@ -23,6 +23,7 @@ from connectord.sandbox import landlock
 from connectord.sandbox.protocol import Limits
 
 PR_SET_PDEATHSIG = 1
+PR_GET_PDEATHSIG = 2
 PR_SET_DUMPABLE = 4
 PR_SET_SECCOMP = 22
 PR_SET_NO_NEW_PRIVS = 38
@@ -76,6 +77,26 @@ def drop_capabilities() -> None:
     if _capset(_NO_CAPABILITIES_HEADER, _NO_CAPABILITIES) != 0:
         errno = ctypes.get_errno()
         raise OSError(errno, f"cannot drop capabilities (capset: {os.strerror(errno)})")
+
+
+def switch_user(uid: int) -> None:
+    """Become user ``uid`` and group ``uid``, with no supplementary group, for good (real,
+    effective and saved ids alike): every capability goes with root. The kernel forgets
+    the parent-death signal and non-dumpability on a change of user; both are set again
+    (and if the parent went meanwhile, we go too)."""
+    parent = os.getppid()
+    death_signal = ctypes.c_int(0)
+    if _libc.prctl(PR_GET_PDEATHSIG, ctypes.byref(death_signal), 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_GET_PDEATHSIG) failed")
+    try:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot become user {uid} ({exc.strerror})") from None
+    forbid_inspection()
+    if death_signal.value:
+        die_with_parent(parent, death_signal.value)
 
 
 def join_cgroups(procs_files: list[int]) -> None:
@@ -229,7 +250,8 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
     for path in paths:
         if os.path.isdir(path):
             flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
-            _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0500")
+            # Listable (and empty) by any user: what was there is simply not found.
+            _mount("tmpfs", path, "tmpfs", flags, "size=4k,mode=0555")
         elif os.path.exists(path):
             _mount("/dev/null", path, None, MS_BIND, None)
 
@@ -239,13 +261,16 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
 PRIVATE_DIRS = ("/tmp", "/dev/shm")
 
 
-def enter_own_view(hidden: list[str], visible: list[str]) -> None:
+def enter_own_view(hidden: list[str], visible: list[str], user: int | None = None) -> None:
     """Move into a mount namespace of our own (inside a user namespace of our own where we
     may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
     write by file mode alone is read-only, and PRIVATE_DIRS are fresh, empty tmpfs but for
     the ``visible`` paths beneath them (the connector's packages, its readable and writable
-    paths), bound back as they were. The working directory is looked up again: one inside
-    a hidden or covered path is hidden too, not a way around."""
+    paths), bound back as they were. For a ``user`` to become, every directory it could
+    not pass on the way to a visible path (/root, mode 0700, above the interpreter) is
+    covered as well, by a tmpfs it may pass into holding only the visible paths beneath
+    it. The working directory is looked up again: one inside a hidden or covered path is
+    hidden too, not a way around."""
     try:
         cwd = os.getcwd()
     except OSError:
@@ -254,20 +279,61 @@ def enter_own_view(hidden: list[str], visible: list[str]) -> None:
     hide_paths(hidden)
     if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
         _kernel_files_read_only()
-    kept = _opened_beneath(PRIVATE_DIRS, visible)  # in this namespace: a bind needs that
+    covered: list[str] = []
+    if user is not None:
+        visible = sorted({os.path.abspath(p) for p in visible} | {os.path.realpath(p) for p in visible})
+        covered = _impassable(visible, user)
+    kept = _opened_beneath((*PRIVATE_DIRS, *covered), visible)  # in this namespace: a bind needs that
+    umask = os.umask(0o022)  # what is made on the way to a visible path: passable by all
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+        for path in covered:
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         for path, fd in kept:
             _bind_back(fd, path)
     finally:
+        os.umask(umask)
         for _, fd in kept:
             os.close(fd)
     try:
         os.chdir(cwd)
     except OSError:
         os.chdir("/")
+
+
+def _impassable(visible: list[str], user: int) -> list[str]:
+    """The outermost directories on the way to each of ``visible`` (absolute, each also
+    listed with its symbolic links resolved) that ``user`` (as its own group, with no
+    other) may not pass into; none at or beneath PRIVATE_DIRS (made afresh), a symbolic
+    link (its target is listed) or a visible path (which keeps its own mode)."""
+    paths = set(visible)
+    found: set[str] = set()
+    for path in paths:
+        parts = path.strip("/").split("/")[:-1]
+        for depth in range(1, len(parts) + 1):
+            ancestor = "/" + "/".join(parts[:depth])
+            if ancestor in PRIVATE_DIRS or ancestor in paths or os.path.islink(ancestor):
+                break
+            if not _passable(ancestor, user):
+                found.add(ancestor)
+                break
+    return [p for p in sorted(found) if not any(p.startswith(q + "/") for q in found)]
+
+
+def _passable(directory: str, user: int) -> bool:
+    try:
+        st = os.stat(directory)
+    except OSError:
+        return True  # nothing there to cover
+    if st.st_uid == user:
+        bit = stat.S_IXUSR
+    elif st.st_gid == user:
+        bit = stat.S_IXGRP
+    else:
+        bit = stat.S_IXOTH
+    return bool(st.st_mode & bit)
 
 
 def _opened_beneath(tops: tuple[str, ...], paths: list[str]) -> list[tuple[str, int]]:

@@ -12,6 +12,7 @@ import msgspec
 
 from connectord.sandbox.calls import Method
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.user_ids import parse_range
 
 Isolation = Literal["per-call", "pooled"]
 
@@ -54,8 +55,16 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     #: A connector's own zygote stops after this long without a call of that connector
     #: (and with none of its workers running); its next call starts it again.
     zygote_idle_seconds: Seconds = 600.0
+    #: A user id of its own for each connector's processes (sandbox/user_ids.py): "auto"
+    #: (the default) wherever the server runs as root, True required, False off, or
+    #: "START-END" (required, from these ids). The host resolves it to False or a range.
+    user_ids: bool | str = "auto"
     default: ConnectorPolicy = ConnectorPolicy()
     connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.user_ids, str) and self.user_ids != "auto":
+            parse_range(self.user_ids)  # its ValueError names the setting
 
     def capacity(self) -> int:
         return self.concurrency or max(2, os.cpu_count() or 1)

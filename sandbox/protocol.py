@@ -91,6 +91,8 @@ class Hello(msgspec.Struct, tag="hello"):
     syscall_filter: bytes = b""
     #: Describe the connector (``Ready``) and exit, instead of forking workers.
     describe: bool = False
+    #: The connector's own user and group id (sandbox/user_ids.py); None: stay as started.
+    user_id: int | None = None
 
 
 class Spawn(msgspec.Struct, tag="spawn"):
@@ -121,6 +123,13 @@ class Importing(msgspec.Struct, tag="importing"):
 
 class Unconfined(msgspec.Struct, tag="unconfined"):
     """The zygote could not confine itself as told (it exits without importing anything)."""
+
+    reason: str
+
+
+class Misconfigured(msgspec.Struct, tag="misconfigured"):
+    """The configuration gives the connector what its user cannot use (a writable path
+    it may not write): an operator must act, so the server does not start."""
 
     reason: str
 
@@ -174,7 +183,7 @@ class Reply(msgspec.Struct, tag="reply"):
 
 
 ControlIn = Hello | Spawn
-ControlOut = Ready | Importing | Unconfined | Spawned | SpawnFailed | Reaped
+ControlOut = Ready | Importing | Unconfined | Misconfigured | Spawned | SpawnFailed | Reaped
 WorkerOut = Log | Reply
 
 _encoder = msgspec.msgpack.Encoder()

@@ -50,8 +50,16 @@ from connectord.sandbox.protocol import Preload, Reply, Request, Spawn
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
+from connectord.sandbox.user_ids import RangeExhaustedError, UserIds, parse_range
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
-from connectord.sandbox.zygote_client import Confinement, Exit, Forked, ZygoteClient, ZygoteError
+from connectord.sandbox.zygote_client import (
+    Confinement,
+    Exit,
+    Forked,
+    SandboxUnavailableError,
+    ZygoteClient,
+    ZygoteError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +95,8 @@ class Supervisor:
         self.host = host or Host.detect()
         #: Raises SandboxUnavailableError for a protection asked for that the host lacks.
         self.policy = policy = self.host.resolve(policy or SandboxPolicy())
+        #: Each connector's own user id, where the host resolved ``user_ids`` to a range.
+        self.user_ids = UserIds(parse_range(policy.user_ids)) if isinstance(policy.user_ids, str) else None
         #: ``[egress] allow``, sent to every worker (the connectors' egress policy).
         self.egress_allow = list(egress_allow)
         self.selection = selection or Selection()
@@ -148,7 +158,36 @@ class Supervisor:
 
     def _confinement(self, connector: str) -> Confinement:
         policy = self.policy.for_connector(connector)
-        return Confinement(policy.limits, _syscall_filter(policy), self.cgroups)
+        user = self._user_id(connector)
+        return Confinement(policy.limits, _syscall_filter(policy), self.cgroups, user)
+
+    def _user_id(self, connector: str) -> int | None:
+        if self.user_ids is None:
+            return None
+        try:
+            return self.user_ids.of(connector)
+        except RangeExhaustedError as exc:
+            raise SandboxUnavailableError(str(exc)) from None
+
+    def _assign_user_ids(self, sources: list[PluginSource]) -> None:
+        """Give every selected connector its user id at once, names in sorted order (so a
+        collision of two hashes is settled the same way at every start)."""
+        if self.user_ids is None:
+            return
+        known = {name for name, _, _ in self.user_ids.displaced()}
+        try:
+            self.user_ids.assign(source.name for source in sources)
+        except RangeExhaustedError as exc:
+            raise SandboxUnavailableError(str(exc)) from None
+        for name, uid, holder in self.user_ids.displaced():
+            if name not in known:
+                log.warning(
+                    "connector '%s' runs as user id %d: its own id is taken by '%s' (with it uninstalled, "
+                    "it would get its own)",
+                    name,
+                    uid,
+                    holder,
+                )
 
     def _preload(self, connector: str) -> Preload | None:
         """Where ``connector`` is imported from, as this process reads it from the entry
@@ -171,8 +210,9 @@ class Supervisor:
         self.cgroups.follow_oom_events(asyncio.get_running_loop())
         sources = selected_sources(self.selection)
         first = self._selected(sources)
-        described = await asyncio.gather(*(self._describe(s, first) for s in sources))
-        self._catalog = merged_catalog(sources, described)
+        self._assign_user_ids(sources)
+        described = await asyncio.gather(*(self._describe(s, first) for s in sources), return_exceptions=True)
+        self._catalog = merged_catalog(sources, _raised(described))
         self._described = True
         if self._idle_check is None:
             self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
@@ -190,7 +230,8 @@ class Supervisor:
             first: dict[str, PluginSource] = {}
             for source in sources:
                 first.setdefault(source.name, source)
-            described = await asyncio.gather(*(self._describe(s, first) for s in sources))
+            self._assign_user_ids(sources)
+            described = await asyncio.gather(*(self._describe(s, first, fatal=False) for s in sources))
             catalog = merged_catalog(sources, described)
             self._sources = first
             self._catalog = catalog
@@ -227,11 +268,20 @@ class Supervisor:
             self._retiring.discard(zygote)
             zygote.stop()
 
-    async def _describe(self, source: PluginSource, first: dict[str, PluginSource]) -> Catalog:
+    async def _describe(
+        self, source: PluginSource, first: dict[str, PluginSource], fatal: bool = True
+    ) -> Catalog:
+        """Its description; a configuration its user cannot use raises (at start: the server
+        does not start) or, unless ``fatal`` (a reload), is its load failure."""
         if first.get(source.name) is not source or not source.target:
             return Catalog(connectors={}, errors=[])  # merged_catalog says why
         client = ZygoteClient(preload(source), self._confinement(source.name), self.policy.import_timeout)
-        return await client.describe()
+        try:
+            return await client.describe()
+        except SandboxUnavailableError as exc:
+            if fatal:
+                raise
+            return Catalog(connectors={}, errors=[LoadError(source.name, source.origin, str(exc))])
 
     async def _stop_idle_zygotes_forever(self) -> None:
         idle = self.policy.zygote_idle_seconds
@@ -581,6 +631,18 @@ def merged_catalog(sources: list[PluginSource], described: list[Catalog]) -> Cat
             else:
                 errors.append(LoadError(source.name, source.origin, clash))
     return Catalog(connectors=connectors, errors=errors)
+
+
+def _raised(described: list[Catalog | BaseException]) -> list[Catalog]:
+    """The descriptions, once all have ended; what raised raises here (every connector's
+    unusable configuration in one message: an operator fixes them all at once)."""
+    unusable = [str(e) for e in described if isinstance(e, SandboxUnavailableError)]
+    if unusable:
+        raise SandboxUnavailableError("; ".join(unusable))
+    for outcome in described:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return [outcome for outcome in described if isinstance(outcome, Catalog)]
 
 
 def _syscall_filter(policy: ConnectorPolicy) -> bytes:

@@ -30,12 +30,13 @@ from connectord.plugins.manager import ConnectorRegistry, load_sources, target_s
 from connectord.sandbox import isolation
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.confinement import Preparations, Prepared, remove_trees
-from connectord.sandbox.enclosure import enclose
+from connectord.sandbox.enclosure import Unusable, enclose
 from connectord.sandbox.protocol import (
     ControlIn,
     FrameBuffer,
     Hello,
     Importing,
+    Misconfigured,
     Ready,
     Reaped,
     Spawn,
@@ -64,6 +65,9 @@ def main(argv: list[str]) -> None:
         enclose(hello, control.fileno())
     except OSError as exc:
         control.sendall(frame(Unconfined(exc.strerror or str(exc))))
+        os._exit(1)
+    except Unusable as exc:
+        control.sendall(frame(Misconfigured(str(exc))))
         os._exit(1)
     control.sendall(frame(Importing()))
     source = hello.source

@@ -32,6 +32,7 @@ from connectord.sandbox.protocol import (
     Hello,
     Importing,
     Limits,
+    Misconfigured,
     Preload,
     Ready,
     Reaped,
@@ -53,6 +54,11 @@ SHUTDOWN = "connectord is shutting down"
 
 class ZygoteError(Internal):
     """The zygote could not fork a worker (it died, or fork failed)."""
+
+
+class SandboxUnavailableError(ZygoteError):
+    """The configuration asks for what this host cannot give: a protection it lacks, or a
+    path a connector's user cannot use. The server does not start (sandbox/host.py)."""
 
 
 class ZygoteDiedError(ZygoteError):
@@ -96,11 +102,13 @@ def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked
 @dataclass(frozen=True)
 class Confinement:
     """How a connector's processes are confined: its limits (``landlock`` and ``seccomp``
-    resolved), the compiled seccomp filter, and where cgroups come from."""
+    resolved), the compiled seccomp filter, where cgroups come from, and its own user id
+    (None: it runs as the server's user)."""
 
     limits: Limits
     syscall_filter: bytes = b""
     cgroups: Cgroups = dataclasses.field(default_factory=lambda: Cgroups(None, None))
+    user_id: int | None = None
 
 
 class ZygoteClient:
@@ -236,14 +244,19 @@ class ZygoteClient:
         # exit, not the socket's end, tells that it died.
         self._pidfd = os.pidfd_open(process.pid)
         asyncio.get_running_loop().add_reader(self._pidfd, self._drop, "the zygote died")
-        log.info("zygote %d of connector %s ready", ready.pid, self.source.name)
+        user = self.confinement.user_id
+        as_user = "" if user is None else f" (user id {user})"
+        log.info("zygote %d of connector %s ready%s", ready.pid, self.source.name, as_user)
 
     async def describe(self) -> Catalog:
         """Start a process that imports the connector alone, confined as its zygote would
-        be, and return its description; one that fails, ends or hangs is a load failure."""
+        be, and return its description; one that fails, ends or hangs is a load failure.
+        Raises SandboxUnavailableError for a configuration its user cannot use."""
         process, ours, leaf = self._launch(describe=True)
         try:
             ready = await self._first_message(ours, process)
+        except SandboxUnavailableError:
+            raise
         except ZygoteError as exc:
             return Catalog(connectors={}, errors=[LoadError(self.source.name, self.source.origin, str(exc))])
         finally:
@@ -279,6 +292,7 @@ class ZygoteClient:
                     limits=self.confinement.limits,
                     syscall_filter=self.confinement.syscall_filter,
                     describe=describe,
+                    user_id=self.confinement.user_id,
                 )
             )
         )
@@ -330,6 +344,8 @@ class ZygoteClient:
         sock.close()
         if isinstance(message, Unconfined):
             raise ZygoteError(f"cannot confine it: {message.reason}")
+        if isinstance(message, Misconfigured):
+            raise SandboxUnavailableError(f"connector '{self.source.name}': {message.reason}")
         raise ZygoteError(_ended_how(code))
 
     async def _send(self, data: bytes, fds: list[int]) -> None:

@@ -51,6 +51,11 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
             {"sandbox": {"connectors": {"sql": {"limits": {"readable_paths": ["srv"]}}}}},
             "readable_paths must be absolute paths, not 'srv' - at `$.sandbox.connectors[...].limits`",
         ),
+        (
+            {"sandbox": {"user_ids": "lots"}},
+            'user_ids must be "auto", true, false or a range "START-END", not \'lots\' - at `$.sandbox`',
+        ),
+        ({"sandbox": {"user_ids": "5000-4000"}}, "user_ids range '5000-4000' ends before it starts"),
         ({"log_format": "xml"}, "Invalid enum value 'xml' - at `$.log_format`"),
         ({"metrics": {"token": "short"}}, "metrics.token must be at least 16 visible ASCII characters"),
         ({"metrics": {"tenant": True}}, "unknown field `tenant`"),
