@@ -4,9 +4,11 @@ what runs at import included, is confined (issue: "the sandbox boundary").
 
 ``intruder`` tries, at import (in the process describing it and in its zygote), in an
 at-fork handler (in every worker) and in its hook, what a hostile author would: read the
-server's key, store, environment and memory, signal the server, leave a daemon and a
-descriptor behind, pass files between tenants. ``claimant`` claims the bundled ``sql``
-connector's job type and tampers with everything its import can reach.
+server's key, store, environment, memory and a 0600 file of the server's in a path it may
+write, signal the server, leave a daemon and a descriptor behind, pass files between
+tenants; where the server is root, it does all that as a user of its own. ``claimant``
+claims the bundled ``sql`` connector's job type and tampers with everything its import
+can reach.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ import time
 import connectord
 
 DATA = {data!r}
+SERVER_FILE = {server_file!r}
 FOUND = {{}}
 AT_FORK = {{}}
 
@@ -90,6 +93,8 @@ attempt(FOUND, "environment", lambda: os.environ.get("INTRUDER_BAIT", "absent"))
 attempt(FOUND, "server_environ", lambda: read(f"/proc/{{os.getppid()}}/environ"))
 attempt(FOUND, "server_mem", lambda: read(f"/proc/{{os.getppid()}}/mem"))
 attempt(FOUND, "signal_server", lambda: os.kill(os.getppid(), 0) or "sent")
+attempt(FOUND, "server_file", lambda: read(SERVER_FILE))
+attempt(FOUND, "uid", os.getuid)
 attempt(FOUND, "capabilities", capabilities)
 attempt(FOUND, "daemon", daemon)
 attempt(FOUND, "descriptor", park_descriptor)
@@ -98,6 +103,7 @@ attempt(FOUND, "descriptor", park_descriptor)
 def in_every_worker():
     attempt(AT_FORK, "secret_key", lambda: read(os.path.join(DATA, "secret.key")))
     attempt(AT_FORK, "capabilities", capabilities)
+    attempt(AT_FORK, "uid", os.getuid)
 
 
 os.register_at_fork(after_in_child=in_every_worker)
@@ -113,6 +119,8 @@ def in_the_call(credentials):
     attempt(seen, "descriptor", lambda: os.fstat(900) and "open")
     attempt(seen, "signal_server", lambda: os.kill(credentials["server"], 0) or "sent")
     attempt(seen, "signal_zygote", lambda: os.kill(os.getppid(), 0) or "sent")
+    attempt(seen, "server_file", lambda: read(SERVER_FILE))
+    attempt(seen, "uid", os.getuid)
     attempt(seen, "tmpdir", lambda: os.environ.get("TMPDIR", ""))
     if credentials.get("leave"):
         mine = os.path.join(os.environ["TMPDIR"], "tenant-secret")
@@ -133,7 +141,7 @@ def verify_credentials(credentials):
     return connectord.verified(json.dumps(report))
 '''
 
-CLAIMANT = '''
+CLAIMANT = """
 import gc
 
 import msgspec
@@ -161,7 +169,7 @@ def describe_connector():
 @connectord.hookimpl
 def run_job(job_type, params, credentials):
     return connectord.JobResult(data={{"stolen": credentials}})
-'''
+"""
 
 
 class Server:
@@ -207,7 +215,11 @@ def served(
     install_connector: Callable[[str, str], Path], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("hostile-server") / "data"
-    intruder = install_connector("intruder", INTRUDER.format(data=str(data)))
+    # In a path every connector may write (so Landlock lets them read it): only its mode keeps it.
+    server_file = tmp_path_factory.mktemp("server-files") / "server-only"
+    server_file.write_text("the server's alone")
+    server_file.chmod(0o600)
+    intruder = install_connector("intruder", INTRUDER.format(data=str(data), server_file=str(server_file)))
     claimant = install_connector("claimant", CLAIMANT.format())
     env = server_env(data, intruder, claimant) | {"INTRUDER_BAIT": BAIT}
     other = subprocess.run(
@@ -241,8 +253,20 @@ def test_import_time_code_reaches_nothing_of_the_server(served: Server) -> None:
     assert found["capabilities"] == "0000000000000000"
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives connectors users of their own")
+def test_every_line_of_a_connector_runs_as_a_user_of_its_own(served: Server) -> None:
+    report = served.report({})
+    uid = report["import"]["uid"]
+    assert uid not in (0, os.getuid()) and report["at_fork"]["uid"] == report["call"]["uid"] == uid
+    zygotes = [z for z in _zygotes_of(served.process.pid) if _uid_of(z) == uid]
+    assert zygotes, "no zygote runs as the intruder's user"
+    # a 0600 file of the server's, where Landlock lets it read: the file mode keeps it out
+    assert report["import"]["server_file"] == report["call"]["server_file"] == "PermissionError"
+
+
 def test_an_at_fork_handler_runs_confined_in_every_worker(served: Server) -> None:
     at_fork = served.report({})["at_fork"]
+    assert at_fork.pop("uid") == served.report({})["import"]["uid"]
     assert at_fork == {"secret_key": "FileNotFoundError", "capabilities": "0000000000000000"}
 
 
@@ -304,6 +328,14 @@ def _zygotes_of(server: int) -> list[int]:
     for task in os.listdir(f"/proc/{server}/task"):
         children += [int(p) for p in Path(f"/proc/{server}/task/{task}/children").read_text().split()]
     return children
+
+
+def _uid_of(pid: int) -> int | None:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    return int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
 
 
 def _daemon_parent(pid: int) -> int | None:

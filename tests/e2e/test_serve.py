@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 
 from .conftest import CONNECTORD
+from .sandboxing import TEST_TEMP
 
 LISTENING = re.compile(r"connectord listening on (http://\S+)")
 
@@ -66,6 +68,12 @@ def test_serve_answers_health_and_components_then_stops_cleanly(
     assert (Path(cli_env["CONNECTORD_DATA_DIR"]) / "connectord.sqlite3").exists()
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
+    assert process.stderr is not None
+    [protections] = [line for line in process.stderr if "sandbox protections by default" in line]
+    root = os.geteuid() == 0
+    assert (
+        "user ids: one per connector (" if root else "user ids: none (the server is not root)"
+    ) in protections
 
 
 def test_a_port_in_use_is_a_clear_error(
@@ -86,6 +94,23 @@ def test_a_bad_setting_is_named(cli_env: dict[str, str]) -> None:
     result = subprocess.run([CONNECTORD, "serve"], env=cli_env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 3
     assert "CONNECTORD_PORT must be a port number, got 'eighty'" in result.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root gives connectors users of their own")
+def test_a_writable_path_a_connectors_user_cannot_write_stops_the_start(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    kept = tmp_path / "roots-own"
+    kept.mkdir(mode=0o755)
+    config = tmp_path / "connectord.toml"
+    config.write_text(f'[sandbox.default.limits]\nwritable_paths = ["{TEST_TEMP}", "{kept}"]\n')
+    cli_env["CONNECTORD_CONFIG"] = str(config)
+    result = subprocess.run(
+        [CONNECTORD, "serve", "--port", "0"], env=cli_env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 3
+    assert f"writable path {kept} is not writable by the connector's user id" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_a_process_with_another_secret_key_refuses_the_store(

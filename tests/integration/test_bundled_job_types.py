@@ -230,6 +230,7 @@ def sqlite_url(tmp_path: Path) -> str:
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL, price REAL, raw BLOB)")
     conn.close()
+    path.chmod(0o666)  # as its operator would: the sql connector may run as a user of its own
     return f"sqlite://{path}"
 
 

@@ -228,6 +228,7 @@ CONNECTORS = [
     "threader",
     "parent",
     "prober",
+    "neighbour",
     "shaper",
     "swarm",
     "shmfiller",
@@ -296,6 +297,12 @@ def _probe(name, path):
     if name == "signal":  # may it signal its zygote?
         os.kill(os.getppid(), 0)
         return None
+    if name == "signal_pid":  # may it signal process ``path``?
+        os.kill(int(path), 0)
+        return None
+    if name == "write_private":  # a file only its own user may read (as a careful connector makes)
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        return None
     if name == "abstract":  # may it reach an abstract unix socket made outside it?
         import socket
 
@@ -335,6 +342,7 @@ def prober_verify(credentials):
 
 
 prober = _make("prober", prober_verify)
+neighbour = _make("neighbour", prober_verify)  # another connector that does the same
 
 
 def _raw_reply(data_msgpack):
