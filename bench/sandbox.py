@@ -215,6 +215,7 @@ def main() -> None:
     fork_floor = floor("fork", args.calls, args.callers)
     worker_floor = floor("worker", args.calls, args.callers)
     with tempfile.TemporaryDirectory() as site:
+        Path(site).chmod(0o755)  # its zygote may run as a user of its own (run as root)
         install_noop(Path(site))
         sys.path.insert(0, site)
         ours = asyncio.run(measure(args.calls, args.callers, limits))
