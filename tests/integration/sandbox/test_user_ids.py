@@ -60,8 +60,13 @@ async def probe(supervisor: Supervisor, connector: str, what: str, path: object 
     call = Call(connector=connector, method="verify_credentials", credentials=credentials)
     result = await run_in_sandbox(supervisor, call, isolation="pooled")
     assert isinstance(result.outcome, Succeeded), result.outcome
-    pid, said = str(result.outcome.data["message"]).removeprefix("pid ").split(": ", 1)
-    return int(pid), said
+    pid, answer = str(result.outcome.data["message"]).removeprefix("pid ").split(": ", 1)
+    return int(pid), answer
+
+
+async def said(supervisor: Supervisor, connector: str, what: str, path: object = "") -> str:
+    """What the worker of ``connector`` got trying ``what``."""
+    return (await probe(supervisor, connector, what, path))[1]
 
 
 def ids_of(pid: int) -> dict[str, list[int]]:
@@ -95,11 +100,10 @@ async def test_a_worker_reaches_no_process_of_another_connector_nor_the_server(h
         neighbours_zygote = supervisor.zygote_for("neighbour").pid
         server = os.getpid()
         for target in (neighbour, neighbours_zygote, server):
-            assert (await probe(supervisor, "prober", "signal_pid", target))[1] == "PermissionError", target
+            assert await said(supervisor, "prober", "signal_pid", target) == "PermissionError", target
         for what in ("environ", "mem"):
             for target in (neighbour, server):
-                _, said = await probe(supervisor, "prober", "read", f"/proc/{target}/{what}")
-                assert said == "PermissionError", (target, what)
+                assert await said(supervisor, "prober", "read", f"/proc/{target}/{what}") == "PermissionError"
 
 
 async def test_the_user_ids_alone_keep_connectors_apart(hostile_on_path: None) -> None:
@@ -127,10 +131,10 @@ async def test_a_0600_file_of_the_server_made_visible_stays_unreadable(
     secret.write_text("for root alone")
     secret.chmod(0o600)
     async with running(hostile_on_path, readable_paths=[str(secret)]) as supervisor:
-        assert (await probe(supervisor, "prober", "read", secret))[1] == "PermissionError"
+        assert await said(supervisor, "prober", "read", secret) == "PermissionError"
     # what refuses it is the user: connectors running as root (without capabilities) read it
     async with running(hostile_on_path, user_ids=False, readable_paths=[str(secret)]) as supervisor:
-        assert (await probe(supervisor, "prober", "read", secret))[1] == "done"
+        assert await said(supervisor, "prober", "read", secret) == "done"
 
 
 async def test_a_file_one_connector_keeps_to_itself_in_a_shared_path_is_not_anothers(
@@ -141,11 +145,11 @@ async def test_a_file_one_connector_keeps_to_itself_in_a_shared_path_is_not_anot
     shared.chmod(0o1777)  # as /tmp: every connector's user writes there, and removes only its own
     private = shared / "prober-only"
     async with running(hostile_on_path, writable_paths=[str(shared)]) as supervisor:
-        assert (await probe(supervisor, "prober", "write_private", private))[1] == "done"
+        assert await said(supervisor, "prober", "write_private", private) == "done"
         assert private.stat().st_uid == supervisor.user_ids.of("prober")  # type: ignore[union-attr]
-        assert (await probe(supervisor, "neighbour", "read", private))[1] == "PermissionError"
-        assert (await probe(supervisor, "neighbour", "write", private))[1] == "PermissionError"
-        assert (await probe(supervisor, "prober", "read", private))[1] == "done"
+        assert await said(supervisor, "neighbour", "read", private) == "PermissionError"
+        assert await said(supervisor, "neighbour", "write", private) == "PermissionError"
+        assert await said(supervisor, "prober", "read", private) == "done"
 
 
 async def test_a_writable_path_the_connectors_user_cannot_write_stops_the_start(
@@ -166,7 +170,7 @@ async def test_a_writable_path_the_connectors_user_cannot_write_stops_the_start(
             pass
     kept.chmod(0o777)  # writable by every connector's user
     async with running(hostile_on_path, writable_paths=[str(kept)]) as supervisor:
-        assert (await probe(supervisor, "neighbour", "write", kept / "file"))[1] == "done"
+        assert await said(supervisor, "neighbour", "write", kept / "file") == "done"
 
 
 _libc = ctypes.CDLL(None, use_errno=True)  # loaded here: a forked child only calls it
@@ -191,14 +195,14 @@ def _as_user(uid: int) -> Callable[[Callable[[], object]], str]:
                 os.setresgid(uid, uid, uid)
                 os.setresuid(uid, uid, uid)
                 action()
-                said = "done"
+                answer = "done"
             except PermissionError:
-                said = "PermissionError"
+                answer = "PermissionError"
             except OSError as exc:
-                said = exc.strerror or type(exc).__name__
+                answer = exc.strerror or type(exc).__name__
             except BaseException as exc:
-                said = type(exc).__name__
-            os.write(write, json.dumps(said).encode())
+                answer = type(exc).__name__
+            os.write(write, json.dumps(answer).encode())
             os._exit(0)
         os.close(write)
         try:
