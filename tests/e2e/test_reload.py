@@ -78,6 +78,7 @@ def test_install_upgrade_and_sighup_without_a_restart(
         slow: list[subprocess.CompletedProcess[str]] = []
         fifo = tmp_path / "running"
         os.mkfifo(fifo)
+        fifo.chmod(0o666)  # the connector may run as a user of its own
         data = {"sleep": 3, "running": str(fifo)}
         running = threading.Thread(target=lambda: slow.append(exec_late(env, data)))
         running.start()
