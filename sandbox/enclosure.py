@@ -29,11 +29,12 @@ import os
 import stat
 import sys
 
+from connectord.plugins.server_errors import Invalid
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Hello, Limits
 
 
-class Unusable(Exception):
+class Unusable(Invalid):
     """The configuration gives the connector a path its user cannot use."""
 
 

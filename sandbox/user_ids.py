@@ -21,6 +21,8 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from connectord.plugins.server_errors import Invalid
+
 #: Ids no connector may get: root, the overflow user ("nobody") and its 16-bit twin, and
 #: (uid_t) -1, which set*id() reads as "unchanged".
 RESERVED = (0, 65534, 65535, 2**32 - 1)
@@ -100,7 +102,7 @@ def mapped(id_map: str, ids: IdRange) -> bool:
     return False
 
 
-class RangeExhaustedError(ValueError):
+class RangeExhaustedError(Invalid, ValueError):
     """More connectors than ids in the range."""
 
 
