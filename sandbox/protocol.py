@@ -7,6 +7,7 @@ is treated as broken, never trusted further.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Annotated
 
@@ -213,7 +214,26 @@ def decode(dec: msgspec.msgpack.Decoder, body: bytes) -> object:  # type: ignore
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         if "UTF-8" in str(exc):
             raise ContentError(NOT_UTF8) from None
-        raise FrameError(f"undecodable frame: {exc}") from None
+        raise FrameError(f"undecodable frame: {_without_values(exc)}") from None
+
+
+#: Where msgspec says what went wrong: at the end of its message, the path in the message.
+_AT_PATH = re.compile(r" - at `(\$[\w.\[\]]*)`$")
+#: A complaint about a type: names types only.
+_EXPECTED = re.compile(r"Expected `[\w |]+`, got `\w+`")
+
+
+def _without_values(error: msgspec.MsgspecError) -> str:
+    """What msgspec says went wrong, without anything of what the peer sent (an invalid
+    value, an unknown field's name, a byte): it ends in the server's log, and a peer that
+    runs connector code may send a secret it read. The kind of type expected, and where,
+    are kept."""
+    if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
+        return "malformed MessagePack"
+    text = str(error)
+    at = _AT_PATH.search(text)
+    kind = _EXPECTED.match(text)
+    return (kind.group(0) if kind else "invalid value") + (f" at `{at.group(1)}`" if at else "")
 
 
 class FrameBuffer:

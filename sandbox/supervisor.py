@@ -35,6 +35,7 @@ from connectord.plugins.manager import (
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.fairness import FairLimiter
+from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.host import Host
 from connectord.sandbox.logs import LogCollector, LogLine
 from connectord.sandbox.outcomes import (
@@ -51,7 +52,7 @@ from connectord.sandbox.redact import Redactor
 from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
-from connectord.sandbox.zygote_client import Confinement, Exit, Forked, ZygoteClient, ZygoteError
+from connectord.sandbox.zygote_client import Confinement, ZygoteClient, ZygoteError
 
 log = logging.getLogger(__name__)
 
@@ -395,9 +396,10 @@ class Supervisor:
     async def _new_worker(
         self, request: Request, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
-        """Queue the request on a new socket, then have the zygote fork the worker for it.
-        Its cgroups bound the memory of all it starts: what the call may use, plus what a
-        worker of that zygote may come to own without asking (``zygote_allowance``)."""
+        """Have the zygote fork a worker on a new socket, then send it the request: once
+        the worker is in its cgroups, which bound the memory of all it starts: what the call
+        may use, plus what a worker of that zygote may come to own without asking
+        (``zygote_allowance``)."""
         limits = policy.limits
         allowance = self.cgroups.allowance(zygote.pid)
         cgroups = self.cgroups.acquire(limits.processes, limits.memory_bytes, allowance)
@@ -418,7 +420,6 @@ class Supervisor:
         spawning = False
         try:
             worker = await WorkerProcess.open(ours, cgroups, key)
-            worker.send(request)
             spawning = True
             order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
             forked = await zygote.spawn(order, theirs, on_orphan, cgroups)
@@ -430,8 +431,9 @@ class Supervisor:
             if not (spawning and isinstance(exc, asyncio.CancelledError)):
                 recycle()  # no worker exists; a cancelled spawn calls on_orphan instead
             raise
-        worker.started(forked.pid, forked.exited)
+        worker.started(forked)
         forked.exited.add_done_callback(recycle)
+        worker.send(request)
         return worker
 
     def _release(

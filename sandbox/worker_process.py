@@ -4,9 +4,7 @@ killing its whole process group (and cgroup) when it must go."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
 import socket
 from collections.abc import Callable
@@ -14,6 +12,7 @@ from collections.abc import Callable
 import msgspec
 
 from connectord.sandbox.cgroups import WorkerCgroups
+from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
     HEADER,
@@ -27,7 +26,6 @@ from connectord.sandbox.protocol import (
     frame,
     frame_length,
 )
-from connectord.sandbox.zygote_client import Exit
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +37,9 @@ class WorkerGone(Exception):
 
 
 class WorkerProcess:
-    """Created before the worker exists: the request can be queued on the socket while the
-    zygote forks, and the worker reads it as soon as it is ready. ``pid`` is known once the
-    zygote reports the fork."""
+    """Created before the worker exists, on the socket the zygote hands it. ``pid`` is known
+    once the zygote reports the fork (``started``); its request is sent only then, once the
+    supervisor has moved it into its cgroups."""
 
     def __init__(
         self,
@@ -53,6 +51,7 @@ class WorkerProcess:
         self.pid = 0
         #: Resolved by the zygote's report once the worker is reaped (set by ``started``).
         self.exited: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
+        self._forked: Forked | None = None
         self.reader = reader
         self.writer = writer
         self.cgroups = cgroups
@@ -69,10 +68,11 @@ class WorkerProcess:
         self.calls += 1
         self.writer.write(frame(request))
 
-    def started(self, pid: int, exited: asyncio.Future[Exit]) -> None:
-        self.pid = pid
-        self.exited = exited
-        exited.add_done_callback(self._ended)
+    def started(self, forked: Forked) -> None:
+        self.pid = forked.pid
+        self.exited = forked.exited
+        self._forked = forked
+        forked.exited.add_done_callback(self._ended)
 
     def _ended(self, _: object) -> None:
         self.alive = False
@@ -105,14 +105,9 @@ class WorkerProcess:
         return decode(_decoder, body)
 
     def signal_group(self, sig: int) -> None:
-        """Signal the worker's process group (it leads its own session), and the worker itself,
-        which may not have left the zygote's group yet. Only while it is unreaped: until
-        then its pid cannot belong to anyone else."""
-        if not self.pid or self.exited.done():
-            return
-        for send in (os.killpg, os.kill):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                send(self.pid, sig)
+        """Signal the worker (through its pidfd) and its process group, while it lives."""
+        if self._forked is not None:
+            self._forked.signal(sig)
 
     def kill(self) -> None:
         """Kill the worker and everything in its group, and close. What left the group is
