@@ -237,15 +237,23 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
 #: Emptied for every connector: its processes get a fresh tmpfs on each, and each worker a
 #: directory of its own in them (see sandbox/confinement.py).
 PRIVATE_DIRS = ("/tmp", "/dev/shm")
+#: Where the host's services listen on named unix sockets (PostgreSQL, MySQL, D-Bus,
+#: Docker): connecting to one is no file access Landlock governs (up to ABI 7) and no
+#: network a network namespace cuts, so a worker without network reached the host's
+#: PostgreSQL as its superuser through /run/postgresql. Covered for every connector by an
+#: empty read-only tmpfs; what the system's files lead to beneath it (a resolv.conf kept
+#: in /run) and the configured paths are bound back. (/var/run is a link to /run.)
+SERVICE_DIRS = ("/run", "/var/run")
 
 
 def enter_own_view(hidden: list[str], visible: list[str]) -> None:
     """Move into a mount namespace of our own (inside a user namespace of our own where we
     may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
-    write by file mode alone is read-only, and PRIVATE_DIRS are fresh, empty tmpfs but for
-    the ``visible`` paths beneath them (the connector's packages, its readable and writable
-    paths), bound back as they were. The working directory is looked up again: one inside
-    a hidden or covered path is hidden too, not a way around."""
+    write by file mode alone is read-only, PRIVATE_DIRS are fresh, empty tmpfs and
+    SERVICE_DIRS empty read-only ones, but for the ``visible`` paths beneath them (the
+    connector's packages, its readable and writable paths) and what SYSTEM_READABLE leads
+    to, bound back as they were. The working directory is looked up again: one inside a
+    hidden or covered path is hidden too, not a way around."""
     try:
         cwd = os.getcwd()
     except OSError:
@@ -254,13 +262,26 @@ def enter_own_view(hidden: list[str], visible: list[str]) -> None:
     hide_paths(hidden)
     if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
         _kernel_files_read_only()
-    kept = _opened_beneath(PRIVATE_DIRS, visible)  # in this namespace: a bind needs that
+    services = [
+        path
+        for path in SERVICE_DIRS
+        if os.path.isdir(path) and not os.path.islink(path) and path not in visible  # asked for whole
+    ]
+    system = [os.path.realpath(path) for path in SYSTEM_READABLE]
+    # Opened in this namespace: a bind needs that.
+    kept = _opened_beneath((*PRIVATE_DIRS, *services), [*visible, *system])
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
                 _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+        for path in services:
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
         for path, fd in kept:
             _bind_back(fd, path)
+        for path in services:
+            _mount(
+                None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None
+            )
     finally:
         for _, fd in kept:
             os.close(fd)

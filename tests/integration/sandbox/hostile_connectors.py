@@ -302,6 +302,12 @@ def _probe(name, path):
         with socket.socket(socket.AF_UNIX) as client:
             client.connect("\0" + path)
         return None
+    if name == "named":  # may it reach a named unix socket of the host (a service's)?
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
+        return None
     if name == "subprocess":
         import subprocess
 
