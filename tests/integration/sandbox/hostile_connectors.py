@@ -397,6 +397,8 @@ def _shaper_verify(credentials):
         _raw_reply(b"\x81\xa2in" * size + b"\xc0")
     if probe == "raw_utf8":
         _raw_reply(b"\xa3\xed\xa0\x80")
+    if probe == "raw_tiny_objects":  # an array of ``size`` empty maps: one byte each
+        _raw_reply(b"\xdd" + size.to_bytes(4, "big") + b"\x80" * size)
     raise ValueError(f"unknown probe {probe}")
 
 
