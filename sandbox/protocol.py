@@ -16,7 +16,7 @@ import msgspec
 from connectord.plugins.manager import Catalog
 from connectord.sandbox.bounds import NESTS_TOO_DEEP, NOT_UTF8
 from connectord.sandbox.calls import Call
-from connectord.sandbox.outcomes import Outcome
+from connectord.sandbox.outcomes import Outcome, Rejected
 
 MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
@@ -162,6 +162,8 @@ class Log(msgspec.Struct, tag="log"):
     level: int
     logger: str
     message: str
+    #: Characters the worker cut off the end of ``message`` (see bounds.sent_part).
+    cut: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Reply(msgspec.Struct, tag="reply"):
@@ -172,6 +174,9 @@ class Reply(msgspec.Struct, tag="reply"):
     #: The worker's peak resident size so far, which decides when a pooled one is recycled.
     peak_rss_bytes: int = 0
 
+
+#: How the body of every reply a worker encodes begins: a map, its tag first.
+REPLY_START = msgspec.msgpack.encode(Reply("", Rejected("", "")))[: len(b"\x85\xa4type\xa5reply")]
 
 ControlIn = Hello | Spawn
 ControlOut = Ready | Importing | Unconfined | Spawned | SpawnFailed | Reaped

@@ -21,10 +21,13 @@ import msgspec
 from connectord.plugins.manager import ConnectorRegistry
 from connectord.sandbox import isolation
 from connectord.sandbox.bounds import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
     NESTS_TOO_DEEP,
     NOT_UNICODE,
     TOO_LARGE_INTEGER,
     nests_too_deep,
+    sent_part,
     without_surrogates,
 )
 from connectord.sandbox.calls import RESULT_TYPES, invoke_hook, warm_result_type
@@ -199,12 +202,16 @@ def _without_surrogates(outcome: Outcome) -> Outcome:
 
 
 def _log_frame(record: Log) -> bytes:
-    """The record's frame; a lone surrogate in its texts becomes U+FFFD (the line is kept)."""
+    """The record's frame, its texts cut to what the supervisor keeps of them and room past
+    that for a secret the cut splits (the frame stays within MAX_LOG_FRAME); a lone
+    surrogate in them becomes U+FFFD (the line is kept)."""
+    message, cut = sent_part(record.message, MAX_TEXT_CHARS)
+    logger, _ = sent_part(record.logger, MAX_NAME_CHARS)
     try:
-        return frame(record)
+        return frame(Log(record.invocation_id, record.created, record.level, logger, message, cut))
     except UnicodeEncodeError:
-        logger, message = without_surrogates(record.logger), without_surrogates(record.message)
-        return frame(Log(record.invocation_id, record.created, record.level, logger, message))
+        logger, message = without_surrogates(logger), without_surrogates(message)
+        return frame(Log(record.invocation_id, record.created, record.level, logger, message, cut))
 
 
 def _peak_rss() -> int:

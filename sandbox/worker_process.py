@@ -11,11 +11,13 @@ from collections.abc import Callable
 
 import msgspec
 
+from connectord.sandbox.bounds import MAX_LOG_FRAME
 from connectord.sandbox.cgroups import WorkerCgroups
 from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
     HEADER,
+    REPLY_START,
     ContentError,
     FrameError,
     Log,
@@ -101,8 +103,13 @@ class WorkerProcess:
 
     async def _receive(self) -> object:
         header = await self.reader.readexactly(HEADER.size)
-        body = await self.reader.readexactly(frame_length(header))
-        return decode(_decoder, body)
+        length = frame_length(header)
+        if length <= MAX_LOG_FRAME:
+            return decode(_decoder, await self.reader.readexactly(length))
+        start = await self.reader.readexactly(len(REPLY_START))
+        if start[1:] != REPLY_START[1:]:  # the first byte is the map's size
+            raise ContentError(f"the worker sent a frame of {length} bytes that is no reply")
+        return decode(_decoder, start + await self.reader.readexactly(length - len(start)))
 
     def signal_group(self, sig: int) -> None:
         """Signal the worker (through its pidfd) and its process group, while it lives."""

@@ -397,6 +397,15 @@ def _shaper_verify(credentials):
         _raw_reply(b"\x81\xa2in" * size + b"\xc0")
     if probe == "raw_utf8":
         _raw_reply(b"\xa3\xed\xa0\x80")
+    if probe == "raw_long_log":  # a log frame of ``size`` characters, past the worker's cut
+        import msgspec
+
+        invocation_id = logging.getLogger().handlers[0].invocation_id
+        record = {"type": "log", "invocation_id": invocation_id, "created": 0.0, "level": 30}
+        body = msgspec.msgpack.encode({**record, "logger": "hostile", "message": "x" * size})
+        for _ in range(3):
+            os.write(3, len(body).to_bytes(4, "big") + body)
+        _forever()
     if probe == "raw_tiny_objects":  # an array of ``size`` empty maps: one byte each
         _raw_reply(b"\xdd" + size.to_bytes(4, "big") + b"\x80" * size)
     raise ValueError(f"unknown probe {probe}")

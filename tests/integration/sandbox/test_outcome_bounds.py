@@ -5,6 +5,7 @@ clear outcome, never as a crash or a flood of the server's log."""
 from __future__ import annotations
 
 import logging
+import re
 import tracemalloc
 from typing import Any
 
@@ -150,6 +151,22 @@ async def test_a_hand_made_reply_with_invalid_utf8_is_rejected_by_the_supervisor
     with caplog.at_level(logging.WARNING):
         result = await shape(supervisor, "raw_utf8")
     assert result.outcome == Rejected("InvalidResult", "the worker sent a string that is not valid UTF-8")
+    assert_quiet(caplog)
+
+
+async def test_a_log_frame_longer_than_a_worker_sends_is_not_decoded(
+    supervisor: Supervisor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker cuts a log line before it sends it: a longer frame can only be hand-made,
+    and the supervisor decodes no more than one reply of that size per call."""
+    size = 4 * 1024 * 1024
+    with caplog.at_level(logging.WARNING):
+        result = await shape(supervisor, "raw_long_log", size=size)
+    assert isinstance(result.outcome, Rejected)
+    assert result.outcome.error_type == "InvalidResult"
+    framed = re.fullmatch(r"the worker sent a frame of (\d+) bytes that is no reply", result.outcome.message)
+    assert framed is not None and int(framed.group(1)) > size, result.outcome.message
+    assert result.logs == []
     assert_quiet(caplog)
 
 
