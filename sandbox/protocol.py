@@ -153,6 +153,16 @@ class Request(msgspec.Struct, tag="request"):
     debug: bool = False
 
 
+class Placed(msgspec.Struct, tag="placed"):
+    """The supervisor has moved the worker into its cgroups (sandbox/forked.py), right after
+    sending its first request: it may run that now. Only the supervisor writes to the
+    worker's socket (the zygote may have kept a copy of the other end: it can read what
+    is sent there, not add to it)."""
+
+
+WorkerIn = Request | Placed
+
+
 # worker -> supervisor
 
 

@@ -396,10 +396,10 @@ class Supervisor:
     async def _new_worker(
         self, request: Request, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
-        """Have the zygote fork a worker on a new socket, then send it the request: once
-        the worker is in its cgroups, which bound the memory of all it starts: what the call
-        may use, plus what a worker of that zygote may come to own without asking
-        (``zygote_allowance``)."""
+        """Queue the request on a new socket, have the zygote fork the worker for it, and
+        tell the worker to run it once it is in its cgroups, which bound the memory of all it
+        starts: what the call may use, plus what a worker of that zygote may come to own
+        without asking (``zygote_allowance``)."""
         limits = policy.limits
         allowance = self.cgroups.allowance(zygote.pid)
         cgroups = self.cgroups.acquire(limits.processes, limits.memory_bytes, allowance)
@@ -419,10 +419,11 @@ class Supervisor:
         worker: WorkerProcess | None = None
         spawning = False
         try:
-            worker = await WorkerProcess.open(ours, cgroups, key)
+            worker = opened = await WorkerProcess.open(ours, cgroups, key)
+            worker.send(request)
             spawning = True
             order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
-            forked = await zygote.spawn(order, theirs, on_orphan, cgroups)
+            forked = await zygote.spawn(order, theirs, on_orphan, cgroups, lambda _: opened.placed())
         except BaseException as exc:
             if worker is not None:
                 worker.close()
@@ -433,7 +434,6 @@ class Supervisor:
             raise
         worker.started(forked)
         forked.exited.add_done_callback(recycle)
-        worker.send(request)
         return worker
 
     def _release(

@@ -21,6 +21,7 @@ from connectord.sandbox.protocol import (
     ContentError,
     FrameError,
     Log,
+    Placed,
     Reply,
     Request,
     WorkerOut,
@@ -32,6 +33,7 @@ from connectord.sandbox.protocol import (
 log = logging.getLogger(__name__)
 
 _decoder = msgspec.msgpack.Decoder(WorkerOut)
+_PLACED = frame(Placed())
 
 
 class WorkerGone(Exception):
@@ -39,9 +41,9 @@ class WorkerGone(Exception):
 
 
 class WorkerProcess:
-    """Created before the worker exists, on the socket the zygote hands it. ``pid`` is known
-    once the zygote reports the fork (``started``); its request is sent only then, once the
-    supervisor has moved it into its cgroups."""
+    """Created before the worker exists: its first request is queued on the socket while
+    the zygote forks, and it runs that once told it is in its cgroups (``placed``). ``pid``
+    is known once the zygote reports the fork (``started``)."""
 
     def __init__(
         self,
@@ -69,6 +71,10 @@ class WorkerProcess:
     def send(self, request: Request) -> None:
         self.calls += 1
         self.writer.write(frame(request))
+
+    def placed(self) -> None:
+        """Tell the worker it is in its cgroups: it may run its first request."""
+        self.writer.write(_PLACED)
 
     def started(self, forked: Forked) -> None:
         self.pid = forked.pid

@@ -101,8 +101,8 @@ class ZygoteClient:
         self._leaf: WorkerCgroups | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
-        #: Each spawn not answered yet, and the cgroups its worker goes into.
-        self._spawns: dict[int, tuple[asyncio.Future[Forked], WorkerCgroups]] = {}
+        #: Each spawn not answered yet, and where its worker goes.
+        self._spawns: dict[int, tuple[asyncio.Future[Forked], _Placement]] = {}
         self._exits: dict[int, asyncio.Future[Exit]] = {}
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
@@ -136,11 +136,16 @@ class ZygoteClient:
                 self._starting = None
 
     async def spawn(
-        self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler, cgroups: WorkerCgroups
+        self,
+        order: Spawn,
+        sock: socket.socket,
+        on_orphan: OrphanHandler,
+        cgroups: WorkerCgroups,
+        on_placed: Callable[[Forked], None] = lambda _: None,
     ) -> Forked:
         """Fork a worker as ``order`` says (its token is set here) that talks over ``sock``
-        (closed here; the worker has its own copy), and move it into ``cgroups`` before this
-        returns: a request sent to it afterwards runs there.
+        (closed here; the worker has its own copy), and move it into ``cgroups``; then call
+        ``on_placed`` at once (the worker waits for word of it), and return it.
 
         A zygote found dead on the way is replaced once, so a call queued while it died
         still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
@@ -151,7 +156,8 @@ class ZygoteClient:
             for attempt in (1, 2):
                 await self.ensure_started()
                 try:
-                    return await self._spawn_once(order, sock, on_orphan, handed_over, cgroups)
+                    placement = _Placement(cgroups, on_placed)
+                    return await self._spawn_once(order, sock, on_orphan, handed_over, placement)
                 except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
                     self._drop("the zygote died")
                     if attempt == 2:
@@ -170,11 +176,11 @@ class ZygoteClient:
         sock: socket.socket,
         on_orphan: OrphanHandler,
         handed_over: list[bool],
-        cgroups: WorkerCgroups,
+        placement: _Placement,
     ) -> Forked:
         token = next(self._tokens)
         future: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
-        self._spawns[token] = (future, cgroups)
+        self._spawns[token] = (future, placement)
         fds = [os.dup(sock.fileno())]
         # No descriptor of a cgroup goes through the zygote: the supervisor moves the worker.
         order = msgspec.structs.replace(order, token=token, cgroups=0)
@@ -373,22 +379,24 @@ class ZygoteClient:
             spawn = self._spawns.pop(message.token, None)
             if spawn is None:
                 return "it answered a spawn nobody asked for"
-            future, cgroups = spawn
+            future, placement = spawn
             if isinstance(message, SpawnFailed):
                 if not future.done():
                     future.set_exception(ZygoteError(self._spawn_failure(message.message)))
                 return None
-            return self._spawned(message.pid, future, cgroups)
+            return self._spawned(message.pid, future, placement)
         if isinstance(message, Reaped):
             exit_future = self._exits.pop(message.pid, None)
             if exit_future is not None and not exit_future.done():
                 exit_future.set_result(Exit(message.exit_code, message.signal))
         return None
 
-    def _spawned(self, pid: int, future: asyncio.Future[Forked], cgroups: WorkerCgroups) -> str | None:
+    def _spawned(self, pid: int, future: asyncio.Future[Forked], placement: _Placement) -> str | None:
         """Take the worker the zygote names if it is the zygote's own child, and move it
-        into its cgroups before its caller (who sends it its request) hears of it."""
+        into its cgroups. Its caller is told from here (``then``), not once it runs again:
+        the worker waits for word of it."""
         assert self._process is not None
+        cgroups = placement.cgroups
         pidfd = child_pidfd(pid, self._process.pid)
         if pidfd is None:
             if not future.done():
@@ -415,6 +423,7 @@ class ZygoteClient:
             forked.signal(signal.SIGKILL)
         else:
             future.set_result(forked)
+            placement.then(forked)
         return None
 
     def _spawn_failure(self, said: str) -> str:
@@ -457,6 +466,14 @@ class ZygoteClient:
             # Reap it off the loop, so it does not linger as a zombie.
             reaped = asyncio.get_running_loop().run_in_executor(None, process.wait)
             reaped.add_done_callback(lambda _: self._release_leaf(leaf))
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where a worker goes once forked, and what follows at once."""
+
+    cgroups: WorkerCgroups
+    then: Callable[[Forked], None]
 
 
 #: What a zygote says when it cannot fork a worker (sandbox/zygote.py).

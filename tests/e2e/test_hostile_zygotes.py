@@ -24,6 +24,7 @@ SECRET = "s3cret-only-the-tenant-knows"
 #: The zygote's own code, as the connector found it in ``__main__``, is what they rewrite.
 PREAMBLE = """
 import json
+import os
 import signal
 import socket
 import struct
@@ -190,6 +191,7 @@ class Server:
             "account_data": {"token": SECRET},
         }
         scheduled = self._request("/v1/exec/schedule", tenant, json.dumps(body).encode())
+        assert "id" in scheduled, scheduled
         return self._request(f"/v1/exec/poll/{scheduled['id']}?wait=30", tenant)
 
     def health(self) -> int:
