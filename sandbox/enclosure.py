@@ -27,11 +27,17 @@ import sys
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Hello, Limits
 
+#: A connector's /tmp and /dev/shm hold this many times its ``memory_bytes`` each: room for
+#: a few calls' temporary files at once, while one call alone meets its memory limit first.
+PRIVATE_DIR_LIMITS = 2
+
 
 def enclose(hello: Hello, control_fd: int) -> None:
     """Confine this process as ``hello`` says; raises OSError naming what could not be had."""
     code = hello.source.code_paths
-    isolation.enter_own_view(hello.limits.hidden_paths, [*visible_paths(hello.limits), *code])
+    limits = hello.limits
+    private = None if limits.memory_bytes is None else PRIVATE_DIR_LIMITS * limits.memory_bytes
+    isolation.enter_own_view(limits.hidden_paths, [*visible_paths(limits), *code], private)
     if not hello.limits.network:
         isolation.cut_network()
     isolation.adopt_orphans()

@@ -246,14 +246,20 @@ PRIVATE_DIRS = ("/tmp", "/dev/shm")
 SERVICE_DIRS = ("/run", "/var/run")
 
 
-def enter_own_view(hidden: list[str], visible: list[str]) -> None:
+def enter_own_view(hidden: list[str], visible: list[str], private_bytes: int | None = None) -> None:
     """Move into a mount namespace of our own (inside a user namespace of our own where we
     may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
     write by file mode alone is read-only, PRIVATE_DIRS are fresh, empty tmpfs and
     SERVICE_DIRS empty read-only ones, but for the ``visible`` paths beneath them (the
     connector's packages, its readable and writable paths) and what SYSTEM_READABLE leads
     to, bound back as they were. The working directory is looked up again: one inside a
-    hidden or covered path is hidden too, not a way around."""
+    hidden or covered path is hidden too, not a way around.
+
+    Each of PRIVATE_DIRS holds at most ``private_bytes``: what the connector's processes
+    leave there lives as long as its zygote, charged to no worker's cgroup once that is
+    gone (the zygote removes its workers' own directories, but import code can keep them,
+    and without Landlock a worker writes anywhere in /tmp), so that calls piled it up
+    until the host ran out of memory (tmpfs takes up to half of it by default)."""
     try:
         cwd = os.getcwd()
     except OSError:
@@ -273,7 +279,8 @@ def enter_own_view(hidden: list[str], visible: list[str]) -> None:
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+                size = "" if private_bytes is None else f",size={private_bytes}"
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{size}")
         for path in services:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
         for path, fd in kept:

@@ -232,6 +232,7 @@ CONNECTORS = [
     "swarm",
     "shmfiller",
     "daemonizer",
+    "litterer",
 ]
 
 
@@ -490,6 +491,18 @@ def shmfiller_verify(credentials):
     return connectord.verified(f"pid {os.getpid()}")
 
 
+def litterer_verify(credentials):
+    """Writes ``size`` MiB to ``path`` (without Landlock: anywhere in /tmp), and leaves it."""
+    chunk = b"\x01" * (1024 * 1024)
+    try:
+        with open(credentials["path"], "wb") as f:
+            for _ in range(credentials["size"]):
+                f.write(chunk)
+    except OSError as exc:
+        return connectord.not_verified("config", type(exc).__name__ + ": " + os.strerror(exc.errno or 0))
+    return connectord.verified("written")
+
+
 def daemonizer_verify(credentials):
     """Starts a daemon as one would: fork, setsid, fork again, the middle one exits (the
     daemon is no child of the worker), renamed to pass for a kernel thread. Records its pid."""
@@ -514,3 +527,4 @@ def daemonizer_verify(credentials):
 swarm = _make("swarm", swarm_verify)
 shmfiller = _make("shmfiller", shmfiller_verify)
 daemonizer = _make("daemonizer", daemonizer_verify)
+litterer = _make("litterer", litterer_verify)
