@@ -333,8 +333,8 @@ zygote = getattr(sys.modules.get("__main__"), "Zygote", None)
 
 
 def flood(control):
-    """Four seconds of reports of processes that ended (a zygote may have any number of
-    those), then word of workers nobody asked for."""
+    # Four seconds of reports of processes that ended (a zygote may have any number of
+    # those), then word of workers nobody asked for.
     reaped = b"".join(frame(Reaped(pid=0)) for _ in range(4000))
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
@@ -360,6 +360,7 @@ def describe_connector():
 
 @connectord.hookimpl
 def verify_credentials(credentials):
+    time.sleep(2.5)  # the call lasts while its zygote floods
     return connectord.verified()
 """
 

@@ -279,7 +279,12 @@ def enter_own_view(hidden: list[str], visible: list[str], private_bytes: int | N
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
-                size = "" if private_bytes is None else f",size={private_bytes}"
+                # Empty files cost no size but an inode each (≈ 1 KB of the kernel's memory).
+                size = (
+                    ""
+                    if private_bytes is None
+                    else f",size={private_bytes},nr_inodes={private_bytes // 4096}"
+                )
                 _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{size}")
         for path in services:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
