@@ -279,13 +279,7 @@ def enter_own_view(hidden: list[str], visible: list[str], private_bytes: int | N
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
-                # Empty files cost no size but an inode each (≈ 1 KB of the kernel's memory).
-                size = (
-                    ""
-                    if private_bytes is None
-                    else f",size={private_bytes},nr_inodes={private_bytes // 4096}"
-                )
-                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777{size}")
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, _private_options(private_bytes))
         for path in services:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
         for path, fd in kept:
@@ -301,6 +295,13 @@ def enter_own_view(hidden: list[str], visible: list[str], private_bytes: int | N
         os.chdir(cwd)
     except OSError:
         os.chdir("/")
+
+
+def _private_options(size: int | None) -> str:
+    if size is None:
+        return "mode=1777"
+    # Empty files cost no size but an inode each (≈ 1 KB of the kernel's memory).
+    return f"mode=1777,size={size},nr_inodes={size // 4096}"
 
 
 def _opened_beneath(tops: tuple[str, ...], paths: list[str]) -> list[tuple[str, int]]:
