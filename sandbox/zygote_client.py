@@ -250,7 +250,9 @@ class ZygoteClient:
     def _launch(self, describe: bool) -> tuple[subprocess.Popen[bytes], socket.socket, WorkerCgroups]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Popen runs in this (the event loop's) thread: PR_SET_PDEATHSIG in the zygote
-        # fires when the thread that forked it ends, so it must be one that lives on.
+        # fires when the thread that forked it ends, so it must be one that lives on. A
+        # session of its own: where the kernel groups processes by session for the CPU
+        # (autogroup), all its import code starts weighs as one process against the server.
         process = subprocess.Popen(
             [sys.executable, "-I", "-m", "connectord.sandbox.zygote", str(theirs.fileno()), str(os.getpid())],
             pass_fds=(theirs.fileno(),),
@@ -258,6 +260,7 @@ class ZygoteClient:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             close_fds=True,
+            start_new_session=True,
         )
         theirs.close()
         # It waits for Hello before anything else: in its cgroup before the connector runs.
