@@ -26,7 +26,6 @@ import argparse
 import base64
 import contextlib
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -45,11 +44,11 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
+import _hostile_connectors as hostile  # bench/, the script's own folder, is on its path
+
 CONNECTORD = shutil.which("connectord", path=str(Path(sys.executable).parent)) or "connectord"
 LISTENING = re.compile(r"connectord listening on (http://\S+)")
 ZYGOTE_READY = re.compile(r"zygote (\d+) of connector (\S+) ready")
@@ -68,18 +67,6 @@ timeouts = {{ verify_credentials = 3, get_meta_model = 3 }}
 [sandbox.connectors.pooler]
 isolation = "pooled"
 """
-
-
-def _sibling(name: str) -> ModuleType:
-    """bench/ is a folder of scripts, not a package: load a sibling by its path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-hostile = _sibling("_hostile_connectors")
 
 
 @dataclass(frozen=True)

@@ -155,10 +155,8 @@ class OomEvents:
         return self._seen
 
     def _drain(self) -> None:
-        try:
+        with contextlib.suppress(BlockingIOError):
             self._seen += os.eventfd_read(self.fd)
-        except BlockingIOError:
-            pass
 
     def close(self) -> None:
         if self._loop is not None and not self._loop.is_closed():
