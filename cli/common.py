@@ -93,8 +93,11 @@ def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
 
 def sandbox_policy(settings: Settings, configured: SandboxPolicy) -> SandboxPolicy:
     """The configured policy, with the server's own files hidden from every worker: the
-    data directory (store, secret key) and a store file kept elsewhere."""
+    data directory (store, secret key), a store file kept elsewhere, and the configuration
+    file (its ``[metrics] token``; Landlock, where it is off, would not keep it)."""
     hidden = [str(settings.data_dir.expanduser().absolute())]
+    if settings.config_file is not None:
+        hidden.append(str(settings.config_file.absolute()))
     url = settings.store_url or ""
     if url.startswith("sqlite:///"):
         store = str(Path(url.removeprefix("sqlite:///")).expanduser().absolute())

@@ -227,16 +227,25 @@ def params_problem(job_type: JobType, params: dict[str, Any]) -> tuple[str, str]
     return f"parameter '{path}' of job type '{job_type.code}' {rule}", f"params.{path}"
 
 
+#: Why an input is refused whose check recursed without end.
+UNCHECKABLE = "cannot be checked: the connector's schema refers to itself without end"
+
+
 def _schema_problem(
     schema: dict[str, Any], instance: Any, noun: str, *, skip_required: bool = False
 ) -> tuple[str, str] | None:
     """(rule, dotted path) of the best-matching error of ``instance`` against ``schema``;
-    ``skip_required``: a missing field is no error."""
+    ``skip_required``: a missing field is no error. A schema that refers to itself without
+    end (``{"allOf": [{"$ref": "#"}]}``: a connector describes what it likes) cannot pass:
+    the check's recursion ends, and the input is refused, rather than the request."""
     validator = schema_validator(msgspec.json.encode(schema))
     errors = validator.iter_errors(instance)
     if skip_required:
         errors = (e for e in errors if e.validator != "required")
-    error = _best_match()(errors)
+    try:
+        error = _best_match()(errors)
+    except RecursionError:
+        return UNCHECKABLE, ""
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]

@@ -18,6 +18,15 @@ MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 4000
 #: Characters kept of a connector's traceback (``debug`` calls only).
 MAX_TRACEBACK_CHARS = 16000
+#: How far past its bound a worker sends a log line it cuts itself: a secret that starts
+#: before the bound is masked whole only if the supervisor sees all of it (a longer one
+#: could show its first characters).
+SECRET_ROOM = 16 * 1024
+#: The largest frame of a worker but its reply: a log record whose texts the worker cut to
+#: their bound plus SECRET_ROOM, at 4 bytes a character. The supervisor decodes a larger
+#: frame only if it is the reply, which ends the call: a worker that sent one 15 MiB log
+#: line after another had the supervisor decode each whole (≈ 20 ms of its loop apiece).
+MAX_LOG_FRAME = 256 * 1024
 
 NESTS_TOO_DEEP = f"the result nests deeper than {MAX_DEPTH} levels"
 NOT_UNICODE = "the result holds a string that is not valid Unicode (a lone surrogate)"
@@ -28,9 +37,18 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _CONTAINERS = frozenset({dict, list, tuple})
 
 
-def cut_note(value: str, limit: int) -> str:
-    """What follows the first ``limit`` characters of ``value`` once it is cut."""
-    return f"… [cut: {len(value) - limit} more of {len(value)} characters]"
+def cut_note(value: str, limit: int, total: int | None = None) -> str:
+    """What follows the first ``limit`` characters of ``value`` (of ``total`` characters,
+    where the worker sent only the first ones) once it is cut."""
+    total = max(len(value), total or 0)
+    return f"… [cut: {total - limit} more of {total} characters]"
+
+
+def sent_part(text: str, limit: int) -> tuple[str, int]:
+    """What of ``text`` a worker sends where only ``limit`` characters are kept: those and
+    SECRET_ROOM more; and how many characters it left out."""
+    sent = text[: limit + SECRET_ROOM]
+    return sent, len(text) - len(sent)
 
 
 def nests_too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:

@@ -186,9 +186,24 @@ class WorkerCgroups:
     #: Their ``cgroup.procs``, kept open while a pooled worker runs here: reading one again
     #: costs ≈ 2 µs here, opening and reading it ≈ 12 µs.
     _procs: list[int] = field(default_factory=list)
+    #: It may hold a process that is none of ours (see ``forsake_if_holding``): never
+    #: emptied by a kill, never reused.
+    forsaken: bool = False
+
+    def forsake_if_holding(self, pid: int) -> None:
+        """A worker that ended while the supervisor moved it into this leaf: if ``pid`` is
+        here, it is another process given the same number since (the number was written
+        after the worker was gone), and killing what the leaf holds would kill it."""
+        if any(pid in _pids(path) for path in self.paths):
+            log.warning(
+                "cgroup %s holds a process moved there by mistake (pid %d): left alone", self.paths[0], pid
+            )
+            self.forsaken = True
 
     def kill(self) -> None:
         """Kill every process in the worker's cgroups, wherever it went in the tree."""
+        if self.forsaken:
+            return
         if self.kill_file is not None:
             with contextlib.suppress(OSError):
                 self.kill_file.write_text("1")
@@ -344,6 +359,10 @@ class Cgroups:
         if leaf is NO_CGROUPS:
             return True
         leaf.forget()
+        if leaf.forsaken:
+            if leaf in self._all:
+                self._all.remove(leaf)
+            return True
         if not leaf.empty():
             leaf.kill()
             if not leaf.empty():

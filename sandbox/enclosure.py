@@ -33,6 +33,10 @@ from connectord.plugins.server_errors import Invalid
 from connectord.sandbox import isolation, landlock
 from connectord.sandbox.protocol import Hello, Limits
 
+#: A connector's /tmp and /dev/shm hold this many times its ``memory_bytes`` each: room for
+#: a few calls' temporary files at once, while one call alone meets its memory limit first.
+PRIVATE_DIR_LIMITS = 2
+
 
 class Unusable(Invalid):
     """The configuration gives the connector a path its user cannot use."""
@@ -43,7 +47,9 @@ def enclose(hello: Hello, control_fd: int) -> None:
     had, Unusable naming a path of the configuration the connector's user cannot use."""
     code = hello.source.code_paths
     user = hello.user_id
-    isolation.enter_own_view(hello.limits.hidden_paths, [*visible_paths(hello.limits), *code], user)
+    limits = hello.limits
+    private = None if limits.memory_bytes is None else PRIVATE_DIR_LIMITS * limits.memory_bytes
+    isolation.enter_own_view(limits.hidden_paths, [*visible_paths(limits), *code], user, private)
     if not hello.limits.network:
         isolation.cut_network()
     isolation.adopt_orphans()

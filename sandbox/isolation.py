@@ -259,18 +259,34 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
 #: Emptied for every connector: its processes get a fresh tmpfs on each, and each worker a
 #: directory of its own in them (see sandbox/confinement.py).
 PRIVATE_DIRS = ("/tmp", "/dev/shm")
+#: Where the host's services listen on named unix sockets (PostgreSQL, MySQL, D-Bus,
+#: Docker): connecting to one is no file access Landlock governs (up to ABI 7) and no
+#: network a network namespace cuts, so a worker without network reached the host's
+#: PostgreSQL as its superuser through /run/postgresql. Covered for every connector by an
+#: empty read-only tmpfs; what the system's files lead to beneath it (a resolv.conf kept
+#: in /run) and the configured paths are bound back. (/var/run is a link to /run.)
+SERVICE_DIRS = ("/run", "/var/run")
 
 
-def enter_own_view(hidden: list[str], visible: list[str], user: int | None = None) -> None:
+def enter_own_view(
+    hidden: list[str], visible: list[str], user: int | None = None, private_bytes: int | None = None
+) -> None:
     """Move into a mount namespace of our own (inside a user namespace of our own where we
     may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
-    write by file mode alone is read-only, and PRIVATE_DIRS are fresh, empty tmpfs but for
-    the ``visible`` paths beneath them (the connector's packages, its readable and writable
-    paths), bound back as they were. For a ``user`` to become, every directory it could
-    not pass on the way to a visible path (/root, mode 0700, above the interpreter) is
-    covered as well, by a tmpfs it may pass into holding only the visible paths beneath
-    it. The working directory is looked up again: one inside a hidden or covered path is
-    hidden too, not a way around."""
+    write by file mode alone is read-only, PRIVATE_DIRS are fresh, empty tmpfs and
+    SERVICE_DIRS empty read-only ones, but for the ``visible`` paths beneath them (the
+    connector's packages, its readable and writable paths) and what SYSTEM_READABLE leads
+    to, bound back as they were. For a ``user`` to become, every directory it could not
+    pass on the way to a visible path (/root, mode 0700, above the interpreter) is covered
+    as well, by a tmpfs it may pass into holding only the visible paths beneath it. The
+    working directory is looked up again: one inside a hidden or covered path is hidden
+    too, not a way around.
+
+    Each of PRIVATE_DIRS holds at most ``private_bytes``: what the connector's processes
+    leave there lives as long as its zygote, charged to no worker's cgroup once that is
+    gone (the zygote removes its workers' own directories, but import code can keep them,
+    and without Landlock a worker writes anywhere in /tmp), so that calls piled it up
+    until the host ran out of memory (tmpfs takes up to half of it by default)."""
     try:
         cwd = os.getcwd()
     except OSError:
@@ -283,16 +299,29 @@ def enter_own_view(hidden: list[str], visible: list[str], user: int | None = Non
     if user is not None:
         visible = sorted({os.path.abspath(p) for p in visible} | {os.path.realpath(p) for p in visible})
         covered = _impassable(visible, user)
-    kept = _opened_beneath((*PRIVATE_DIRS, *covered), visible)  # in this namespace: a bind needs that
+    services = [
+        path
+        for path in SERVICE_DIRS
+        if os.path.isdir(path) and not os.path.islink(path) and path not in visible  # asked for whole
+    ]
+    system = [os.path.realpath(path) for path in SYSTEM_READABLE]
+    # Opened in this namespace: a bind needs that.
+    kept = _opened_beneath((*PRIVATE_DIRS, *services, *covered), [*visible, *system])
     umask = os.umask(0o022)  # what is made on the way to a visible path: passable by all
     try:
         for path in PRIVATE_DIRS:
             if os.path.isdir(path):
-                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")
+                _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, _private_options(private_bytes))
+        for path in services:
+            _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0755")
         for path in covered:
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         for path, fd in kept:
             _bind_back(fd, path)
+        for path in services:
+            _mount(
+                None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None
+            )
     finally:
         os.umask(umask)
         for _, fd in kept:
@@ -334,6 +363,13 @@ def _passable(directory: str, user: int) -> bool:
     else:
         bit = stat.S_IXOTH
     return bool(st.st_mode & bit)
+
+
+def _private_options(size: int | None) -> str:
+    if size is None:
+        return "mode=1777"
+    # Empty files cost no size but an inode each (≈ 1 KB of the kernel's memory).
+    return f"mode=1777,size={size},nr_inodes={size // 4096}"
 
 
 def _opened_beneath(tops: tuple[str, ...], paths: list[str]) -> list[tuple[str, int]]:

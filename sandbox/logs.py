@@ -31,7 +31,7 @@ class LogCollector:
             self.dropped += 1
             return
         # Cut first (the redaction's cost is the text's length), masking whole a secret the cut splits.
-        message = self.redactor.bounded(record.message, MAX_TEXT_CHARS)
+        message = self.redactor.bounded(record.message, MAX_TEXT_CHARS, len(record.message) + record.cut)
         logger = self.redactor.bounded(record.logger, MAX_NAME_CHARS)
         self.lines.append(LogLine(record.created, _level_name(record.level), logger, message))
 

@@ -7,6 +7,7 @@ is treated as broken, never trusted further.
 
 from __future__ import annotations
 
+import re
 import struct
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from connectord.plugins.manager import Catalog
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.bounds import NESTS_TOO_DEEP, NOT_UTF8
 from connectord.sandbox.calls import Call
-from connectord.sandbox.outcomes import Outcome
+from connectord.sandbox.outcomes import Outcome, Rejected
 
 MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
@@ -162,6 +163,16 @@ class Request(msgspec.Struct, tag="request"):
     debug: bool = False
 
 
+class Placed(msgspec.Struct, tag="placed"):
+    """The supervisor has moved the worker into its cgroups (sandbox/forked.py), right after
+    sending its first request: it may run that now. Only the supervisor writes to the
+    worker's socket (the zygote may have kept a copy of the other end: it can read what
+    is sent there, not add to it)."""
+
+
+WorkerIn = Request | Placed
+
+
 # worker -> supervisor
 
 
@@ -171,6 +182,8 @@ class Log(msgspec.Struct, tag="log"):
     level: int
     logger: str
     message: str
+    #: Characters the worker cut off the end of ``message`` (see bounds.sent_part).
+    cut: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
 class Reply(msgspec.Struct, tag="reply"):
@@ -181,6 +194,9 @@ class Reply(msgspec.Struct, tag="reply"):
     #: The worker's peak resident size so far, which decides when a pooled one is recycled.
     peak_rss_bytes: int = 0
 
+
+#: How the body of every reply a worker encodes begins: a map, its tag first.
+REPLY_START = msgspec.msgpack.encode(Reply("", Rejected("", "")))[: len(b"\x85\xa4type\xa5reply")]
 
 ControlIn = Hello | Spawn
 ControlOut = Ready | Importing | Unconfined | Misconfigured | Spawned | SpawnFailed | Reaped
@@ -219,7 +235,26 @@ def decode(dec: msgspec.msgpack.Decoder[Any], body: bytes) -> object:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         if "UTF-8" in str(exc):
             raise ContentError(NOT_UTF8) from None
-        raise FrameError(f"undecodable frame: {exc}") from None
+        raise FrameError(f"undecodable frame: {_without_values(exc)}") from None
+
+
+#: Where msgspec says what went wrong: at the end of its message, the path in the message.
+_AT_PATH = re.compile(r" - at `(\$[\w.\[\]]*)`$")
+#: A complaint about a type: names types only.
+_EXPECTED = re.compile(r"Expected `[\w |]+`, got `\w+`")
+
+
+def _without_values(error: msgspec.MsgspecError) -> str:
+    """What msgspec says went wrong, without anything of what the peer sent (an invalid
+    value, an unknown field's name, a byte): it ends in the server's log, and a peer that
+    runs connector code may send a secret it read. The kind of type expected, and where,
+    are kept."""
+    if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
+        return "malformed MessagePack"
+    text = str(error)
+    at = _AT_PATH.search(text)
+    kind = _EXPECTED.match(text)
+    return (kind.group(0) if kind else "invalid value") + (f" at `{at.group(1)}`" if at else "")
 
 
 class FrameBuffer:

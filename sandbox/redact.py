@@ -46,11 +46,12 @@ class Redactor:
     def text(self, value: str) -> str:
         return self._pattern.sub(MASK, value) if self._pattern else value
 
-    def bounded(self, value: str, limit: int) -> str:
+    def bounded(self, value: str, limit: int, total: int | None = None) -> str:
         """The first ``limit`` characters of ``value``, redacted, then a note of the cut when
-        there was one. Only the window a cut keeps is searched (its cost is bounded by the
-        limit, not by the text), and a secret that starts before the cut is masked whole: its
-        first characters are never left at the end."""
+        there was one (of ``total`` characters, where ``value`` is the first of them). Only
+        the window a cut keeps is searched (its cost is bounded by the limit, not by the
+        text), and a secret that starts before the cut is masked whole: its first characters
+        are never left at the end."""
         if len(value) <= limit:
             return self.text(value)
         head = value[: limit + self._longest - 1] if self._pattern else ""
@@ -62,7 +63,7 @@ class Redactor:
             kept += [head[end : match.start()], MASK]
             end = match.end()
         kept.append(value[end:limit])  # empty when the last mask reaches past the cut
-        return "".join(kept) + cut_note(value, limit)
+        return "".join(kept) + cut_note(value, limit, total)
 
     def data(self, value: Any) -> Any:
         """Redact every string inside JSON-like data (keys included)."""

@@ -35,6 +35,7 @@ from connectord.plugins.manager import (
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.fairness import FairLimiter
+from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.host import Host
 from connectord.sandbox.logs import LogCollector, LogLine
 from connectord.sandbox.outcomes import (
@@ -52,14 +53,7 @@ from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.sandbox.user_ids import RangeExhaustedError, UserIds, parse_range
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
-from connectord.sandbox.zygote_client import (
-    Confinement,
-    Exit,
-    Forked,
-    SandboxUnavailableError,
-    ZygoteClient,
-    ZygoteError,
-)
+from connectord.sandbox.zygote_client import Confinement, SandboxUnavailableError, ZygoteClient, ZygoteError
 
 log = logging.getLogger(__name__)
 
@@ -447,9 +441,10 @@ class Supervisor:
     async def _new_worker(
         self, request: Request, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
-        """Queue the request on a new socket, then have the zygote fork the worker for it.
-        Its cgroups bound the memory of all it starts: what the call may use, plus what a
-        worker of that zygote may come to own without asking (``zygote_allowance``)."""
+        """Queue the request on a new socket, have the zygote fork the worker for it, and
+        tell the worker to run it once it is in its cgroups, which bound the memory of all it
+        starts: what the call may use, plus what a worker of that zygote may come to own
+        without asking (``zygote_allowance``)."""
         limits = policy.limits
         allowance = self.cgroups.allowance(zygote.pid)
         cgroups = self.cgroups.acquire(limits.processes, limits.memory_bytes, allowance)
@@ -469,11 +464,11 @@ class Supervisor:
         worker: WorkerProcess | None = None
         spawning = False
         try:
-            worker = await WorkerProcess.open(ours, cgroups, key)
+            worker = opened = await WorkerProcess.open(ours, cgroups, key)
             worker.send(request)
             spawning = True
             order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
-            forked = await zygote.spawn(order, theirs, on_orphan, cgroups)
+            forked = await zygote.spawn(order, theirs, on_orphan, cgroups, lambda _: opened.placed())
         except BaseException as exc:
             if worker is not None:
                 worker.close()
@@ -482,7 +477,7 @@ class Supervisor:
             if not (spawning and isinstance(exc, asyncio.CancelledError)):
                 recycle()  # no worker exists; a cancelled spawn calls on_orphan instead
             raise
-        worker.started(forked.pid, forked.exited)
+        worker.started(forked)
         forked.exited.add_done_callback(recycle)
         return worker
 

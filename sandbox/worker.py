@@ -21,17 +21,31 @@ import msgspec
 from connectord.plugins.manager import ConnectorRegistry
 from connectord.sandbox import isolation
 from connectord.sandbox.bounds import (
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
     NESTS_TOO_DEEP,
     NOT_UNICODE,
     TOO_LARGE_INTEGER,
     nests_too_deep,
+    sent_part,
     without_surrogates,
 )
 from connectord.sandbox.calls import RESULT_TYPES, invoke_hook, warm_result_type
 from connectord.sandbox.channel import Channel
 from connectord.sandbox.confinement import Prepared
 from connectord.sandbox.outcomes import MemoryExceeded, Outcome, Rejected, Succeeded
-from connectord.sandbox.protocol import HEADER, MAX_FRAME, Limits, Log, Reply, Request, Spawn, frame
+from connectord.sandbox.protocol import (
+    HEADER,
+    MAX_FRAME,
+    Limits,
+    Log,
+    Placed,
+    Reply,
+    Request,
+    Spawn,
+    WorkerIn,
+    frame,
+)
 
 
 class WorkerKit:
@@ -45,7 +59,7 @@ class WorkerKit:
         self.address_space = isolation.address_space()
         #: What a worker confined with Landlock may still read (see isolation.system_paths).
         self.system_paths = isolation.system_paths()
-        self.requests = msgspec.msgpack.Decoder(Request)
+        self.requests = msgspec.msgpack.Decoder(WorkerIn)
         for method in RESULT_TYPES:
             warm_result_type(method)
 
@@ -126,9 +140,15 @@ def serve(
     log_handler: _FrameHandler,
     refusal: Rejected | None = None,
 ) -> None:
-    """Answer requests until the supervisor closes the socket."""
+    """Answer requests until the supervisor closes the socket. The first runs only once
+    the supervisor says the worker is in its cgroups: what it starts is then there too. The
+    worker prepares itself meanwhile (its request was sent before the fork, its placement
+    follows it), so that waiting costs it little."""
     log_handler.channel = channel
-    while (request := channel.receive()) is not None:
+    request = channel.receive()
+    if request is not None and not isinstance(channel.receive(), Placed):
+        return
+    while request is not None:
         assert isinstance(request, Request)
         log_handler.invocation_id = request.invocation_id
         _renew_cpu_budget(limits)
@@ -138,6 +158,7 @@ def serve(
         clean = not request.pooled or _nothing_left_running()
         log_handler.invocation_id = ""  # what logs between calls belongs to no call
         channel.send_frame(_reply_frame(Reply(request.invocation_id, outcome, clean, _peak_rss())))
+        request = channel.receive()
 
 
 def _run(registry: ConnectorRegistry, request: Request, limits: Limits) -> Outcome:
@@ -200,12 +221,16 @@ def _without_surrogates(outcome: Outcome) -> Outcome:
 
 
 def _log_frame(record: Log) -> bytes:
-    """The record's frame; a lone surrogate in its texts becomes U+FFFD (the line is kept)."""
+    """The record's frame, its texts cut to what the supervisor keeps of them and room past
+    that for a secret the cut splits (the frame stays within MAX_LOG_FRAME); a lone
+    surrogate in them becomes U+FFFD (the line is kept)."""
+    message, cut = sent_part(record.message, MAX_TEXT_CHARS)
+    logger, _ = sent_part(record.logger, MAX_NAME_CHARS)
     try:
-        return frame(record)
+        return frame(Log(record.invocation_id, record.created, record.level, logger, message, cut))
     except UnicodeEncodeError:
-        logger, message = without_surrogates(record.logger), without_surrogates(record.message)
-        return frame(Log(record.invocation_id, record.created, record.level, logger, message))
+        logger, message = without_surrogates(logger), without_surrogates(message)
+        return frame(Log(record.invocation_id, record.created, record.level, logger, message, cut))
 
 
 def _peak_rss() -> int:

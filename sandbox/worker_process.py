@@ -4,9 +4,7 @@ killing its whole process group (and cgroup) when it must go."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
 import socket
 from collections.abc import Callable
@@ -14,13 +12,17 @@ from collections.abc import Callable
 import msgspec
 
 from connectord.plugins.server_errors import Internal
+from connectord.sandbox.bounds import MAX_LOG_FRAME
 from connectord.sandbox.cgroups import WorkerCgroups
+from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
     HEADER,
+    REPLY_START,
     ContentError,
     FrameError,
     Log,
+    Placed,
     Reply,
     Request,
     WorkerOut,
@@ -28,11 +30,11 @@ from connectord.sandbox.protocol import (
     frame,
     frame_length,
 )
-from connectord.sandbox.zygote_client import Exit
 
 log = logging.getLogger(__name__)
 
 _decoder = msgspec.msgpack.Decoder(WorkerOut)
+_PLACED = frame(Placed())
 
 
 class WorkerGone(Internal):
@@ -40,9 +42,9 @@ class WorkerGone(Internal):
 
 
 class WorkerProcess:
-    """Created before the worker exists: the request can be queued on the socket while the
-    zygote forks, and the worker reads it as soon as it is ready. ``pid`` is known once the
-    zygote reports the fork."""
+    """Created before the worker exists: its first request is queued on the socket while
+    the zygote forks, and it runs that once told it is in its cgroups (``placed``). ``pid``
+    is known once the zygote reports the fork (``started``)."""
 
     def __init__(
         self,
@@ -54,6 +56,7 @@ class WorkerProcess:
         self.pid = 0
         #: Resolved by the zygote's report once the worker is reaped (set by ``started``).
         self.exited: asyncio.Future[Exit] = asyncio.get_running_loop().create_future()
+        self._forked: Forked | None = None
         self.reader = reader
         self.writer = writer
         self.cgroups = cgroups
@@ -70,10 +73,15 @@ class WorkerProcess:
         self.calls += 1
         self.writer.write(frame(request))
 
-    def started(self, pid: int, exited: asyncio.Future[Exit]) -> None:
-        self.pid = pid
-        self.exited = exited
-        exited.add_done_callback(self._ended)
+    def placed(self) -> None:
+        """Tell the worker it is in its cgroups: it may run its first request."""
+        self.writer.write(_PLACED)
+
+    def started(self, forked: Forked) -> None:
+        self.pid = forked.pid
+        self.exited = forked.exited
+        self._forked = forked
+        forked.exited.add_done_callback(self._ended)
 
     def _ended(self, _: object) -> None:
         self.alive = False
@@ -102,18 +110,18 @@ class WorkerProcess:
 
     async def _receive(self) -> object:
         header = await self.reader.readexactly(HEADER.size)
-        body = await self.reader.readexactly(frame_length(header))
-        return decode(_decoder, body)
+        length = frame_length(header)
+        if length <= MAX_LOG_FRAME:
+            return decode(_decoder, await self.reader.readexactly(length))
+        start = await self.reader.readexactly(len(REPLY_START))
+        if start[1:] != REPLY_START[1:]:  # the first byte is the map's size
+            raise ContentError(f"the worker sent a frame of {length} bytes that is no reply")
+        return decode(_decoder, start + await self.reader.readexactly(length - len(start)))
 
     def signal_group(self, sig: int) -> None:
-        """Signal the worker's process group (it leads its own session), and the worker itself,
-        which may not have left the zygote's group yet. Only while it is unreaped: until
-        then its pid cannot belong to anyone else."""
-        if not self.pid or self.exited.done():
-            return
-        for send in (os.killpg, os.kill):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                send(self.pid, sig)
+        """Signal the worker (through its pidfd) and its process group, while it lives."""
+        if self._forked is not None:
+            self._forked.signal(sig)
 
     def kill(self) -> None:
         """Kill the worker and everything in its group, and close. What left the group is

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import errno
 import functools
 import itertools
 import logging
@@ -25,6 +26,7 @@ import msgspec
 from connectord.plugins.manager import Catalog, LoadError
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
+from connectord.sandbox.forked import Exit, Forked, child_pidfd, place
 from connectord.sandbox.protocol import (
     ControlOut,
     FrameBuffer,
@@ -65,35 +67,18 @@ class ZygoteDiedError(ZygoteError):
     """The zygote went away with the request (its workers die with it, so retrying is safe)."""
 
 
-@dataclass(frozen=True)
-class Exit:
-    exit_code: int | None = None
-    signal: int | None = None
-
-
-@dataclass(frozen=True)
-class Forked:
-    """A worker the zygote forked: its pid, and how it ended once the zygote reaped it."""
-
-    pid: int
-    exited: asyncio.Future[Exit]
-
-
 OrphanHandler = Callable[[Forked | None], None]
 
 
 def _orphan_handler(on_orphan: OrphanHandler) -> Callable[[asyncio.Future[Forked]], None]:
-    """For a spawn whose caller gave up: kill the worker as soon as it exists. The pid is the
-    zygote's unreaped child, so it cannot have been reused; the group may not exist yet."""
+    """For a spawn whose caller gave up: kill the worker as soon as it exists."""
 
     def handle(future: asyncio.Future[Forked]) -> None:
         if future.cancelled() or future.exception() is not None:
             on_orphan(None)  # no worker came of it
             return
         forked = future.result()
-        for kill in (os.kill, os.killpg):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                kill(forked.pid, signal.SIGKILL)
+        forked.signal(signal.SIGKILL)
         on_orphan(forked)
 
     return handle
@@ -125,7 +110,8 @@ class ZygoteClient:
         self._leaf: WorkerCgroups | None = None
         self._control: socket.socket | None = None
         self._tokens = itertools.count(1)
-        self._spawns: dict[int, asyncio.Future[Forked]] = {}
+        #: Each spawn not answered yet, and where its worker goes.
+        self._spawns: dict[int, tuple[asyncio.Future[Forked], _Placement]] = {}
         self._exits: dict[int, asyncio.Future[Exit]] = {}
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
@@ -159,10 +145,16 @@ class ZygoteClient:
                 self._starting = None
 
     async def spawn(
-        self, order: Spawn, sock: socket.socket, on_orphan: OrphanHandler, cgroups: WorkerCgroups
+        self,
+        order: Spawn,
+        sock: socket.socket,
+        on_orphan: OrphanHandler,
+        cgroups: WorkerCgroups,
+        on_placed: Callable[[Forked], None] = lambda _: None,
     ) -> Forked:
         """Fork a worker as ``order`` says (its token is set here) that talks over ``sock``
-        (closed here; the worker has its own copy) and joins ``cgroups``.
+        (closed here; the worker has its own copy), and move it into ``cgroups``; then call
+        ``on_placed`` at once (the worker waits for word of it), and return it.
 
         A zygote found dead on the way is replaced once, so a call queued while it died
         still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
@@ -173,7 +165,8 @@ class ZygoteClient:
             for attempt in (1, 2):
                 await self.ensure_started()
                 try:
-                    return await self._spawn_once(order, sock, on_orphan, handed_over, cgroups)
+                    placement = _Placement(cgroups, on_placed)
+                    return await self._spawn_once(order, sock, on_orphan, handed_over, placement)
                 except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
                     self._drop("the zygote died")
                     if attempt == 2:
@@ -192,13 +185,14 @@ class ZygoteClient:
         sock: socket.socket,
         on_orphan: OrphanHandler,
         handed_over: list[bool],
-        cgroups: WorkerCgroups,
+        placement: _Placement,
     ) -> Forked:
         token = next(self._tokens)
         future: asyncio.Future[Forked] = asyncio.get_running_loop().create_future()
-        self._spawns[token] = future
-        fds = [os.dup(sock.fileno()), *_procs_files(cgroups)]
-        order = msgspec.structs.replace(order, token=token, cgroups=len(fds) - 1)
+        self._spawns[token] = (future, placement)
+        fds = [os.dup(sock.fileno())]
+        # No descriptor of a cgroup goes through the zygote: the supervisor moves the worker.
+        order = msgspec.structs.replace(order, token=token, cgroups=0)
         # The send runs to its end even if we are cancelled: half a frame on the control
         # socket would break the zygote for everyone. It works on its own copies of the fds.
         sending = asyncio.ensure_future(self._send(frame(order), fds))
@@ -270,7 +264,9 @@ class ZygoteClient:
     def _launch(self, describe: bool) -> tuple[subprocess.Popen[bytes], socket.socket, WorkerCgroups]:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Popen runs in this (the event loop's) thread: PR_SET_PDEATHSIG in the zygote
-        # fires when the thread that forked it ends, so it must be one that lives on.
+        # fires when the thread that forked it ends, so it must be one that lives on. A
+        # session of its own: where the kernel groups processes by session for the CPU
+        # (autogroup), all its import code starts weighs as one process against the server.
         process = subprocess.Popen(
             [sys.executable, "-I", "-m", "connectord.sandbox.zygote", str(theirs.fileno()), str(os.getpid())],
             pass_fds=(theirs.fileno(),),
@@ -278,6 +274,7 @@ class ZygoteClient:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             close_fds=True,
+            start_new_session=True,
         )
         theirs.close()
         # It waits for Hello before anything else: in its cgroup before the connector runs.
@@ -377,39 +374,88 @@ class ZygoteClient:
                     loop.remove_writer(self._control.fileno())
 
     def _on_readable(self) -> None:
+        """One read per call: the loop serves everything else between two (a zygote that
+        writes without end took the loop for seconds when this read until it ran dry)."""
         assert self._control is not None
-        while True:
-            try:
-                data = self._control.recv(1 << 16)
-            except BlockingIOError:
-                return
-            except OSError:
-                data = b""
-            if not data:
-                self._drop("the zygote died")
-                return
-            try:
-                for body in self._frames.feed(data):
-                    self._dispatch(decode(_decoder, body))
-            except FrameError as exc:
-                self._drop(f"the zygote broke the protocol ({exc})")
-                return
+        try:
+            data = self._control.recv(1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop("the zygote died")
+            return
+        try:
+            for body in self._frames.feed(data):
+                broken = self._dispatch(decode(_decoder, body))
+                if broken is not None:
+                    self._drop(f"the zygote broke the protocol ({broken})")
+                    return
+        except FrameError as exc:
+            self._drop(f"the zygote broke the protocol ({exc})")
 
-    def _dispatch(self, message: object) -> None:
-        if isinstance(message, Spawned):
-            # Spawned always comes before its Reaped: the zygote sends it right after the fork.
-            exited = self._exits[message.pid] = asyncio.get_running_loop().create_future()
-            future = self._spawns.pop(message.token, None)
-            if future is not None and not future.done():
-                future.set_result(Forked(message.pid, exited))
-        elif isinstance(message, SpawnFailed):
-            future = self._spawns.pop(message.token, None)
-            if future is not None and not future.done():
-                future.set_exception(ZygoteError(message.message))
-        elif isinstance(message, Reaped):
+    def _dispatch(self, message: object) -> str | None:
+        """Act on one message of the zygote; what is wrong with it, if anything (the zygote
+        runs connector code: what it says is checked, never simply believed)."""
+        if isinstance(message, Spawned | SpawnFailed):
+            spawn = self._spawns.pop(message.token, None)
+            if spawn is None:
+                return "it answered a spawn nobody asked for"
+            future, placement = spawn
+            if isinstance(message, SpawnFailed):
+                if not future.done():
+                    future.set_exception(ZygoteError(self._spawn_failure(message.message)))
+                return None
+            return self._spawned(message.pid, future, placement)
+        if isinstance(message, Reaped):
             exit_future = self._exits.pop(message.pid, None)
             if exit_future is not None and not exit_future.done():
                 exit_future.set_result(Exit(message.exit_code, message.signal))
+        return None
+
+    def _spawned(self, pid: int, future: asyncio.Future[Forked], placement: _Placement) -> str | None:
+        """Take the worker the zygote names if it is the zygote's own child, and move it
+        into its cgroups. Its caller is told from here (``then``), not once it runs again:
+        the worker waits for word of it."""
+        assert self._process is not None
+        cgroups = placement.cgroups
+        pidfd = child_pidfd(pid, self._process.pid)
+        if pidfd is None:
+            if not future.done():
+                future.set_exception(ZygoteDiedError("its worker is no child of it"))
+            return f"it named process {pid}, which is not its child, as its worker"
+        try:
+            placed = place(_procs_paths(cgroups), pid, pidfd)
+        except OSError as exc:
+            signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # it must not run unconfined
+            placed, failure = False, ZygoteError(f"cannot move the worker into its cgroup: {exc.strerror}")
+        else:
+            failure = None if placed else ZygoteError("the worker ended before it ran")
+        if not placed:
+            os.close(pidfd)
+            cgroups.forsake_if_holding(pid)
+            if not future.done():
+                future.set_exception(failure or ZygoteError("the worker ended before it ran"))
+            return None
+        # Spawned always comes before its Reaped: the zygote sends it right after the fork.
+        exited = self._exits[pid] = asyncio.get_running_loop().create_future()
+        exited.add_done_callback(lambda _: os.close(pidfd))
+        forked = Forked(pid, exited, pidfd)
+        if future.done():  # failed by a drop meanwhile: nobody waits for this worker
+            forked.signal(signal.SIGKILL)
+        else:
+            future.set_result(forked)
+            placement.then(forked)
+        return None
+
+    def _spawn_failure(self, said: str) -> str:
+        """Why the zygote could not fork, if it is one of the reasons a zygote gives, else a
+        reason of our own. Its words are not logged as they came: connector code in it can
+        read a call's request (secrets included) before it answers its spawn."""
+        if said in _SPAWN_FAILURES or said == f"connector '{self.source.name}' is not loaded":
+            return said
+        return "the zygote refused to fork a worker"
 
     def _drop(self, reason: str) -> None:
         """Forget the current zygote: pending spawns fail, its workers count as killed
@@ -427,7 +473,7 @@ class ZygoteClient:
             if reason != SHUTDOWN:
                 self.restarts += 1
                 log.warning("%s; it will be restarted on the next call", reason)
-        for future in self._spawns.values():
+        for future, _ in self._spawns.values():
             if not future.done():
                 future.set_exception(ZygoteDiedError(reason))
         self._spawns.clear()
@@ -445,17 +491,25 @@ class ZygoteClient:
             reaped.add_done_callback(lambda _: self._release_leaf(leaf))
 
 
-def _procs_files(cgroups: WorkerCgroups) -> list[int]:
-    """Each cgroup's ``cgroup.procs``, open for writing, for a worker to join it with."""
-    fds: list[int] = []
-    try:
-        for path in cgroups.paths:
-            fds.append(os.open(os.path.join(path, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC))
-    except OSError:
-        for fd in fds:
-            os.close(fd)
-        raise
-    return fds
+@dataclass(frozen=True)
+class _Placement:
+    """Where a worker goes once forked, and what follows at once."""
+
+    cgroups: WorkerCgroups
+    then: Callable[[Forked], None]
+
+
+#: What a zygote says when it cannot fork a worker (sandbox/zygote.py).
+_SPAWN_FAILURES = frozenset(
+    [
+        "spawn request carried too few descriptors",
+        *(f"fork failed: {os.strerror(code)}" for code in errno.errorcode),
+    ]
+)
+
+
+def _procs_paths(cgroups: WorkerCgroups) -> list[str]:
+    return [os.path.join(path, "cgroup.procs") for path in cgroups.paths]
 
 
 def _move_into(leaf: WorkerCgroups, pid: int) -> None:

@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 
 from .conftest import CONNECTORD
+from .sandboxing import sandbox_config
 from .server import running_server, server_env
 
 BAIT = "bait-only-in-the-servers-environment"
@@ -291,6 +292,14 @@ def test_files_pass_between_no_tenants(served: Server) -> None:
     # gone with acme's worker, and out of globex's reach while it was there
     assert taken["take"] in ("FileNotFoundError", "PermissionError")
     assert taken["take_tmp"] in ("FileNotFoundError", "PermissionError")
+
+
+def test_the_configuration_file_is_hidden_like_the_data_directory(served: Server) -> None:
+    """It may hold the metrics token, and may lie where a connector may read (here: a
+    writable path of the tests' configuration)."""
+    config = sandbox_config()["CONNECTORD_CONFIG"]
+    assert Path(config).read_text()
+    assert served.report({"take": config})["call"]["take"] == "read 0"  # /dev/null over it
 
 
 def test_daemons_started_at_import_do_not_outlive_their_process(served: Server) -> None:

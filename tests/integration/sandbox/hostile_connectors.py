@@ -233,6 +233,7 @@ CONNECTORS = [
     "swarm",
     "shmfiller",
     "daemonizer",
+    "litterer",
 ]
 
 
@@ -308,6 +309,12 @@ def _probe(name, path):
 
         with socket.socket(socket.AF_UNIX) as client:
             client.connect("\0" + path)
+        return None
+    if name == "named":  # may it reach a named unix socket of the host (a service's)?
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as client:
+            client.connect(path)
         return None
     if name == "subprocess":
         import subprocess
@@ -399,6 +406,17 @@ def _shaper_verify(credentials):
         _raw_reply(b"\x81\xa2in" * size + b"\xc0")
     if probe == "raw_utf8":
         _raw_reply(b"\xa3\xed\xa0\x80")
+    if probe == "raw_long_log":  # a log frame of ``size`` characters, past the worker's cut
+        import msgspec
+
+        invocation_id = logging.getLogger().handlers[0].invocation_id
+        record = {"type": "log", "invocation_id": invocation_id, "created": 0.0, "level": 30}
+        body = msgspec.msgpack.encode({**record, "logger": "hostile", "message": "x" * size})
+        for _ in range(3):
+            os.write(3, len(body).to_bytes(4, "big") + body)
+        _forever()
+    if probe == "raw_tiny_objects":  # an array of ``size`` empty maps: one byte each
+        _raw_reply(b"\xdd" + size.to_bytes(4, "big") + b"\x80" * size)
     raise ValueError(f"unknown probe {probe}")
 
 
@@ -481,6 +499,18 @@ def shmfiller_verify(credentials):
     return connectord.verified(f"pid {os.getpid()}")
 
 
+def litterer_verify(credentials):
+    """Writes ``size`` MiB to ``path`` (without Landlock: anywhere in /tmp), and leaves it."""
+    chunk = b"\x01" * (1024 * 1024)
+    try:
+        with open(credentials["path"], "wb") as f:
+            for _ in range(credentials["size"]):
+                f.write(chunk)
+    except OSError as exc:
+        return connectord.not_verified("config", type(exc).__name__ + ": " + os.strerror(exc.errno or 0))
+    return connectord.verified("written")
+
+
 def daemonizer_verify(credentials):
     """Starts a daemon as one would: fork, setsid, fork again, the middle one exits (the
     daemon is no child of the worker), renamed to pass for a kernel thread. Records its pid."""
@@ -505,3 +535,4 @@ def daemonizer_verify(credentials):
 swarm = _make("swarm", swarm_verify)
 shmfiller = _make("shmfiller", shmfiller_verify)
 daemonizer = _make("daemonizer", daemonizer_verify)
+litterer = _make("litterer", litterer_verify)

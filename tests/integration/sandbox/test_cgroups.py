@@ -5,6 +5,7 @@ is reused only when nothing it started is still running."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,6 +105,30 @@ async def test_files_written_to_dev_shm_count_against_the_limit_and_go_with_the_
     assert isinstance(nice.outcome, Succeeded), nice.outcome
     await released(limited)
     assert isinstance((await verify(limited, "shmfiller", path="filler", size=64)).outcome, Succeeded)
+
+
+async def test_a_connectors_tmp_holds_no_more_than_its_memory_limit(hostile_on_path: None) -> None:
+    """What is left in /tmp outlives the call (it lives with the zygote, charged to no
+    worker): calls that each left 48 MiB there piled it up without end. It holds twice the
+    memory limit (a few calls' files at once)."""
+    limits = Limits(memory_bytes=64 * 1024 * 1024, landlock=False)
+    policy = SandboxPolicy(default=ConnectorPolicy(limits=limits))
+    sup = Supervisor(Selection(allow=frozenset({"litterer"})), policy, Cgroups(None, None))
+    await sup.start()
+    try:
+        said = []
+        for name in ("first", "second", "third"):
+            call = Call(
+                connector="litterer",
+                method="verify_credentials",
+                credentials={"path": f"/tmp/{name}", "size": 48},
+            )
+            result = await run_in_sandbox(sup, call)
+            assert isinstance(result.outcome, Succeeded), result.outcome
+            said.append(result.outcome.data["message"])
+        assert said == ["written", "written", "OSError: " + os.strerror(errno.ENOSPC)]
+    finally:
+        await sup.close()
 
 
 async def test_a_pooled_worker_whose_daemon_runs_on_is_not_reused(

@@ -204,6 +204,41 @@ async def test_landlock_confines_reads_and_writes(
     assert not (elsewhere / "new").exists()
 
 
+@pytest.fixture
+def service_socket(request: pytest.FixtureRequest) -> Path:
+    """A listening unix socket in a directory of /run, where the host's services keep theirs."""
+    directory = Path("/run", f"connectord-test-{os.getpid()}")
+    try:
+        directory.mkdir()
+    except OSError as exc:
+        pytest.skip(f"cannot make a directory in /run: {exc}")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(directory / "service.sock"))
+    listener.listen()
+
+    def remove() -> None:
+        listener.close()
+        (directory / "service.sock").unlink()
+        directory.rmdir()
+
+    request.addfinalizer(remove)
+    return directory / "service.sock"
+
+
+@pytest.mark.parametrize("network", [True, False])
+async def test_a_worker_reaches_no_service_of_the_host_through_a_named_socket(
+    hostile_on_path: None, service_socket: Path, network: bool
+) -> None:
+    """Neither Landlock (up to ABI 7) nor a network namespace stops a connect() to a named
+    unix socket: the host's /run is out of its sight, but for what the configuration names."""
+    async with prober(hostile_on_path, network=network) as supervisor:
+        assert await probe(supervisor, "named", service_socket) == "FileNotFoundError"
+        assert await probe(supervisor, "read", "/etc/hosts") == "done"
+    granted = [str(service_socket.parent)]
+    async with prober(hostile_on_path, network=network, readable_paths=granted) as supervisor:
+        assert await probe(supervisor, "named", service_socket) == "done"
+
+
 @needs_landlock
 async def test_a_pooled_worker_confined_by_landlock_is_reused(hostile_on_path: None, tmp_path: Path) -> None:
     """It can still tell it left nothing running (through its own /proc entry)."""

@@ -1,0 +1,97 @@
+"""A worker the zygote says it forked, as far as the supervisor believes it.
+
+A zygote runs connector code (its import), which can rewrite what the zygote tells the
+supervisor. The supervisor, which runs as the server's user with every capability, must
+then never act on a pid because a zygote named it: a zygote that said "my worker is pid
+N" for the server, another connector's process or any process of the host had it killed
+at the end of the call. So a pid is taken only for a live child of that zygote (its
+children are confined as it is), held as a pidfd, which keeps denoting that one process
+whatever its number comes to mean; and the worker is moved into its cgroup by the
+supervisor, not by a descriptor of ``cgroup.procs`` handed through the zygote (with
+which a zygote moved the server into a worker's cgroup, whose kill then ended it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Exit:
+    exit_code: int | None = None
+    signal: int | None = None
+
+
+@dataclass(frozen=True)
+class Forked:
+    """A worker the zygote forked: its pid, a pidfd of it (closed once it is reaped), and
+    how it ended once the zygote reaped it."""
+
+    pid: int
+    exited: asyncio.Future[Exit]
+    pidfd: int
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the worker and to its process group (it leads one of its own),
+        while it is unreaped and alive. The group by number: it exists only while a member
+        of it does, and is the worker's as long as the worker lives."""
+        if self.exited.done() or not alive(self.pidfd):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, sig)
+        with contextlib.suppress(OSError):
+            signal.pidfd_send_signal(self.pidfd, sig)
+
+
+def alive(pidfd: int) -> bool:
+    """Whether the process of ``pidfd`` is still there (a zombie counts: it is unreaped)."""
+    try:
+        signal.pidfd_send_signal(pidfd, 0)
+    except OSError:
+        return False
+    return True
+
+
+def child_pidfd(pid: int, parent: int) -> int | None:
+    """A pidfd of ``pid`` if it is a live child of ``parent``, else None. The pidfd is
+    opened first and found alive after the parent was read: the process read is then the
+    one the pidfd holds, not a later one given the same number."""
+    if pid <= 0:
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    if _parent(pid) == parent and alive(pidfd):
+        return pidfd
+    os.close(pidfd)
+    return None
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        return int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def place(procs_files: list[str], pid: int, pidfd: int) -> bool:
+    """Move the process of ``pidfd`` (whose number is ``pid``) into the cgroups whose
+    ``cgroup.procs`` are ``procs_files``: True once it is there, False when it ended on the
+    way (then whatever has its number since may have been moved instead: see who holds
+    it before emptying those cgroups). Raises OSError when it cannot be moved."""
+    for path in procs_files:
+        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.write(fd, str(pid).encode())
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(fd)
+    return alive(pidfd)
