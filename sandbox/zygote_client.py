@@ -425,6 +425,7 @@ class ZygoteClient:
             if not future.done():
                 future.set_exception(ZygoteDiedError("its worker is no child of it"))
             return f"it named process {pid}, which is not its child, as its worker"
+        failure: ZygoteError | None
         try:
             placed = place(_procs_paths(cgroups), pid, pidfd)
         except OSError as exc:
