@@ -2,13 +2,17 @@
 
 ``landlock`` and ``seccomp`` default to "wherever the host has them" (None in the
 configuration); a policy that asks for one (True) on a host without it does not start,
-with a message that names what is missing. The server logs the protections in force once
-at start (``describe``).
+with a message that names what is missing. ``concurrency`` 0 becomes the number of calls
+the memory this server may use allows (``SandboxPolicy.derived_concurrency``). The server
+logs the protections in force once at start (``describe``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import msgspec
 
@@ -27,6 +31,10 @@ class Host:
     landlock_abi: int
     #: Why seccomp cannot be had here; None where it can.
     seccomp_missing: str | None
+    #: The memory this server and its workers may use: the host's, or less where a cgroup
+    #: it is in says so; None: unknown.
+    memory_bytes: int | None = None
+    cores: int = 2
 
     @classmethod
     def detect(cls) -> Host:
@@ -35,15 +43,20 @@ class Host:
             missing = None
         except SeccompUnavailableError as exc:
             missing = str(exc)
-        return cls(landlock.abi_version(), missing)
+        return cls(landlock.abi_version(), missing, memory_allowed(), os.cpu_count() or 1)
 
     def resolve(self, policy: SandboxPolicy) -> SandboxPolicy:
-        """``policy`` with every connector's ``landlock`` and ``seccomp`` True or False."""
-        return msgspec.structs.replace(
+        """``policy`` with every connector's ``landlock`` and ``seccomp`` True or False, and
+        ``concurrency`` a number of slots."""
+        resolved = msgspec.structs.replace(
             policy,
             default=self._resolved("default", policy.default),
             connectors={name: self._resolved(name, p) for name, p in policy.connectors.items()},
         )
+        if policy.concurrency:
+            return resolved
+        slots = policy.derived_concurrency(self.memory_bytes, self.cores)
+        return msgspec.structs.replace(resolved, concurrency=slots)
 
     def _resolved(self, name: str, policy: ConnectorPolicy) -> ConnectorPolicy:
         limits = policy.limits
@@ -72,5 +85,47 @@ class Host:
             f"seccomp: {'yes' if limits.seccomp else 'no'}",
             f"network: {'yes' if limits.network else 'none'}",
             f"cgroups: {cgroups}",
+            f"slots: {policy.capacity()} (at most {policy.slots_per_connector()} per connector)",
         ]
         return "sandbox protections by default: " + ", ".join(parts)
+
+
+def memory_allowed(proc: Path = Path("/proc"), cgroup_mount: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The host's memory (``MemTotal``), or less where a cgroup this process is in, or one
+    above it, is limited (v2 ``memory.max``, v1 ``memory.limit_in_bytes``); None: unknown."""
+    found = [total for total in [_mem_total(proc / "meminfo")] if total is not None]
+    try:
+        lines = (proc / "self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            found += _limits_along(cgroup_mount, path, "memory.max")
+            found += _limits_along(cgroup_mount / "unified", path, "memory.max")
+        elif "memory" in controllers.split(","):
+            found += _limits_along(cgroup_mount / "memory", path, "memory.limit_in_bytes")
+    return min(found) if found else None
+
+
+def _mem_total(meminfo: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _limits_along(mount: Path, path: str, name: str) -> list[int]:
+    """The limits ``name`` sets on the cgroup at ``path`` and on each of its ancestors
+    ("max", or v1's huge number: none)."""
+    limits = []
+    place = mount / path.lstrip("/")
+    for directory in [place, *place.parents]:
+        if directory == mount.parent:
+            break
+        with contextlib.suppress(OSError, ValueError):
+            value = (directory / name).read_text().strip()
+            if value != "max" and int(value) < 2**62:
+                limits.append(int(value))
+    return limits
