@@ -349,7 +349,14 @@ class ConnectordServer:
     """A real ``connectord serve`` in a temporary data directory, with no-op connectors:
     ``noop`` per-call, ``pooled`` pooled, and ``cold_<n>_<isolation>`` for first calls."""
 
-    def __init__(self, root: Path, cold: int, store_url: str | None = None, log_level: str = "INFO") -> None:
+    def __init__(
+        self,
+        root: Path,
+        cold: int,
+        store_url: str | None = None,
+        log_level: str = "INFO",
+        launcher: list[str] | None = None,
+    ) -> None:
         install_noop = _sibling("sandbox").install_noop
         site, data = root / "site", root / "data"
         site.mkdir()
@@ -374,7 +381,7 @@ class ConnectordServer:
         ).stdout.strip()
         auth = "Basic " + base64.b64encode(f"bench@example.test:{key}".encode()).decode()
         self.process = subprocess.Popen(
-            [CONNECTORD, "serve", "--port", "0"],
+            [*(launcher or [CONNECTORD]), "serve", "--port", "0"],
             env=env,
             text=True,
             stdout=subprocess.PIPE,
