@@ -356,6 +356,8 @@ class ConnectordServer:
         store_url: str | None = None,
         log_level: str = "INFO",
         launcher: list[str] | None = None,
+        sandbox_toml: str = "",
+        extra: dict[str, str] | None = None,
     ) -> None:
         install_noop = _sibling("sandbox").install_noop
         site, data = root / "site", root / "data"
@@ -364,9 +366,11 @@ class ConnectordServer:
         self.cold = [f"cold_{n}_{isolation}" for n in range(cold) for isolation in ("per_call", "pooled")]
         for connector in ["noop", "pooled", *self.cold]:
             install_noop(site, connector)
+        for connector, source in (extra or {}).items():
+            install_noop(site, connector, source)
         pooled = ["pooled", *(name for name in self.cold if name.endswith("_pooled"))]
         (data / "connectord.toml").write_text(
-            "".join(f'[sandbox.connectors.{name}]\nisolation = "pooled"\n' for name in pooled)
+            sandbox_toml + "".join(f'[sandbox.connectors.{name}]\nisolation = "pooled"\n' for name in pooled)
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
         env |= {"CONNECTORD_DATA_DIR": str(data), "PYTHONPATH": str(site), "CONNECTORD_LOG_LEVEL": log_level}
@@ -393,7 +397,8 @@ class ConnectordServer:
             self.process.kill()
             raise SystemExit("the server did not start")
         self.process.stdout.close()
-        self.client = ExecClient(match.group(1), auth)
+        self.url, self.auth = match.group(1), auth
+        self.client = ExecClient(self.url, auth)
 
     def call(self, component: str) -> float:
         """One schedule → result, in ms."""

@@ -57,10 +57,11 @@ def verify_credentials(credentials):
 """
 
 
-def install_noop(site: Path, connector_id: str = "noop") -> None:
-    """A no-op connector installed as ``connector_id`` in the site directory ``site``."""
+def install_noop(site: Path, connector_id: str = "noop", source: str = NOOP) -> None:
+    """A connector (by default the no-op one) installed as ``connector_id`` in the site
+    directory ``site``."""
     module = f"connectord_bench_{connector_id}"
-    (site / f"{module}.py").write_text(NOOP)
+    (site / f"{module}.py").write_text(source)
     dist_info = site / f"{module}-1.dist-info"
     dist_info.mkdir()
     (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1\n")
