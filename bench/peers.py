@@ -3,6 +3,7 @@ task on each, measured in one run.
 
     pip install -e '.[bench]'      # Celery, RQ (and py-spy for bench/server_profile.py)
     python bench/peers.py [--tasks 2000] [--round-trips 200] [--rounds 3] [--pg-tasks 500]
+                          [--rq-tasks N]
 
 Systems: Celery prefork + Redis (``--concurrency`` = cores, results in Redis), RQ with one
 fork-per-job worker per core, and a real ``connectord serve`` (SQLite store in a temporary
@@ -218,7 +219,7 @@ def per_execution(before: dict[str, float], after: dict[str, float], tasks: int)
     operations = {
         k.removeprefix("store."): round(v / tasks, 2)
         for k, v in delta.items()
-        if k.startswith("store.") and v
+        if k.startswith("store.") and round(v / tasks, 2)
     }
     figures: dict[str, Any] = {
         "store_calls": round(sum(operations.values()), 2),
@@ -553,7 +554,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for index in range(args.rounds):
                 order = systems[index % len(systems) :] + systems[: index % len(systems)]
                 for system in order:
-                    figures = system.batch(args.tasks).figures()
+                    tasks = (
+                        args.rq_tasks if isinstance(system, RQForkPerJob) and args.rq_tasks else args.tasks
+                    )
+                    figures = system.batch(tasks).figures()
                     trips = system.round_trips(args.round_trips)
                     figures |= {"p50_ms": statistics.median(trips), "p95_ms": quantile(trips, 0.95)}
                     rounds[system.name].append(figures)
@@ -585,8 +589,9 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
 def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]:
     table = {name: medians(rounds) for name, rounds in measured["rounds"].items()}
     celery, rq = table["Celery prefork + Redis"], table["RQ fork per job"]
+    rq_tasks = f" (RQ: {args.rq_tasks})" if args.rq_tasks else ""
     print(
-        f"\n{args.tasks} trivial tasks per batch (one client: enqueue all, then collect all), "
+        f"\n{args.tasks} trivial tasks per batch{rq_tasks} (one client: enqueue all, then collect all), "
         f"{args.round_trips} sequential round trips; medians of {args.rounds} interleaved rounds, "
         f"{measured['cores']} cores, load average {', '.join(f'{x:.1f}' for x in measured['loads'])}"
     )
@@ -660,6 +665,12 @@ def main() -> None:
     )
     parser.add_argument("--tasks", type=int, default=2000)
     parser.add_argument("--round-trips", type=int, default=200)
+    parser.add_argument(
+        "--rq-tasks",
+        type=int,
+        default=0,
+        help="RQ's batch, if not --tasks (a fork per job is slow on a loaded machine)",
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--pg-tasks", type=int, default=500, help="0: no PostgreSQL run")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/7")
