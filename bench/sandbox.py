@@ -49,7 +49,7 @@ import connectord
 
 @connectord.hookimpl
 def describe_connector():
-    return connectord.ConnectorInfo(id="noop", title="No-op", version="1")
+    return connectord.ConnectorInfo(id=__name__.removeprefix("connectord_bench_"), title="No-op", version="1")
 
 @connectord.hookimpl
 def verify_credentials(credentials):
@@ -57,12 +57,15 @@ def verify_credentials(credentials):
 """
 
 
-def install_noop(site: Path) -> None:
-    (site / "connectord_bench_noop.py").write_text(NOOP)
-    dist_info = site / "connectord_bench_noop-1.dist-info"
+def install_noop(site: Path, connector_id: str = "noop", source: str = NOOP) -> None:
+    """A connector (by default the no-op one) installed as ``connector_id`` in the site
+    directory ``site``."""
+    module = f"connectord_bench_{connector_id}"
+    (site / f"{module}.py").write_text(source)
+    dist_info = site / f"{module}-1.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: connectord-bench-noop\nVersion: 1\n")
-    (dist_info / "entry_points.txt").write_text("[connectord.connectors]\nnoop = connectord_bench_noop\n")
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1\n")
+    (dist_info / "entry_points.txt").write_text(f"[connectord.connectors]\n{connector_id} = {module}\n")
 
 
 def summary(latencies_us: list[float], wall_s: float) -> dict[str, float]:

@@ -164,6 +164,8 @@ class TimedRunner:
     def __init__(self, inner: Any, metrics: Metrics) -> None:
         self._inner = inner
         self._metrics = metrics
+        if isinstance(getattr(inner, "turns", None), int):
+            metrics.registry.register(TransactionsCollector(inner))
 
     async def __call__(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         name = getattr(method, "__name__", "call")
@@ -181,3 +183,18 @@ class TimedRunner:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
+
+
+class TransactionsCollector(Collector):
+    """Transactions a group-committing store runner committed (SQLite: several store calls
+    can share one), counted by the runner as it goes and read only when scraped."""
+
+    def __init__(self, runner: Any) -> None:
+        self.runner = runner
+
+    def collect(self) -> Iterator[Any]:
+        yield CounterMetricFamily(
+            "connectord_store_transactions",
+            "Store transactions committed (a group commit of several store calls counts once)",
+            value=self.runner.turns,
+        )

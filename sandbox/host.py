@@ -2,12 +2,15 @@
 
 ``landlock`` and ``seccomp`` default to "wherever the host has them" (None in the
 configuration), ``user_ids`` to "wherever the server is root" ("auto"); a policy that
-asks for one on a host without it does not start, with a message that names what is
-missing. The server logs the protections in force once at start (``describe``).
+asks for one (True) on a host without it does not start, with a message that names what is
+missing. ``concurrency`` 0 becomes the number of calls the memory this server may use
+allows (``SandboxPolicy.derived_concurrency``). The server logs the protections in force
+once at start (``describe``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +41,10 @@ class Host:
     #: This user namespace's /proc/self/uid_map and gid_map: which ids exist here.
     uid_map: str = ""
     gid_map: str = ""
+    #: The memory this server and its workers may use: the host's, or less where a cgroup
+    #: it is in says so; None: unknown.
+    memory_bytes: int | None = None
+    cores: int = 2
 
     @classmethod
     def detect(cls) -> Host:
@@ -53,17 +60,24 @@ class Host:
             subordinate_range(_read("/etc/subuid"), _read("/etc/subgid")),
             _read("/proc/self/uid_map"),
             _read("/proc/self/gid_map"),
+            memory_allowed(),
+            os.cpu_count() or 1,
         )
 
     def resolve(self, policy: SandboxPolicy) -> SandboxPolicy:
         """``policy`` with every connector's ``landlock`` and ``seccomp`` True or False,
-        and ``user_ids`` False or the range connectors' ids come from."""
-        return msgspec.structs.replace(
+        ``user_ids`` False or the range connectors' ids come from, and ``concurrency`` a
+        number of slots."""
+        resolved = msgspec.structs.replace(
             policy,
             user_ids=self._user_ids(policy.user_ids),
             default=self._resolved("default", policy.default),
             connectors={name: self._resolved(name, p) for name, p in policy.connectors.items()},
         )
+        if policy.concurrency:
+            return resolved
+        slots = policy.derived_concurrency(self.memory_bytes, self.cores)
+        return msgspec.structs.replace(resolved, concurrency=slots)
 
     def _user_ids(self, asked: bool | str) -> bool | str:
         if asked is False:
@@ -119,6 +133,7 @@ class Host:
             f"network: {'yes' if limits.network else 'none'}",
             f"cgroups: {cgroups}",
             self._describe_user_ids(policy),
+            f"slots: {policy.capacity()} (at most {policy.slots_per_connector()} per connector)",
         ]
         return "sandbox protections by default: " + ", ".join(parts)
 
@@ -144,3 +159,44 @@ def _read(path: str) -> str:
         return Path(path).read_text()
     except OSError:
         return ""
+
+
+def memory_allowed(proc: Path = Path("/proc"), cgroup_mount: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The host's memory (``MemTotal``), or less where a cgroup this process is in, or one
+    above it, is limited (v2 ``memory.max``, v1 ``memory.limit_in_bytes``); None: unknown."""
+    found = [total for total in [_mem_total(proc / "meminfo")] if total is not None]
+    try:
+        lines = (proc / "self/cgroup").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":
+            found += _limits_along(cgroup_mount, path, "memory.max")
+            found += _limits_along(cgroup_mount / "unified", path, "memory.max")
+        elif "memory" in controllers.split(","):
+            found += _limits_along(cgroup_mount / "memory", path, "memory.limit_in_bytes")
+    return min(found) if found else None
+
+
+def _mem_total(meminfo: Path) -> int | None:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in meminfo.read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def _limits_along(mount: Path, path: str, name: str) -> list[int]:
+    """The limits ``name`` sets on the cgroup at ``path`` and on each of its ancestors
+    ("max", or v1's huge number: none)."""
+    limits = []
+    place = mount / path.lstrip("/")
+    for directory in [place, *place.parents]:
+        if directory == mount.parent:
+            break
+        with contextlib.suppress(OSError, ValueError):
+            value = (directory / name).read_text().strip()
+            if value != "max" and int(value) < 2**62:
+                limits.append(int(value))
+    return limits

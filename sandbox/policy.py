@@ -26,6 +26,16 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
 
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=24 * 3600)]
+
+#: What a running call may cost beyond its ``memory_bytes``: its cgroup's allowance for the
+#: zygote pages it copies (10 MB for a trivial connector's zygote, 26 MB shared), the
+#: worker's kernel objects and the supervisor's share of it.
+SLOT_OVERHEAD_BYTES = 32 * 1024 * 1024
+#: Memory kept for the server, its zygotes and the store before slots are counted.
+RESERVED_BYTES = 512 * 1024 * 1024
+#: Most slots the memory bound gives, however large the host: each running call is a
+#: process with a socket and open cgroup files, and the dispatcher claims 64 at a time.
+MAX_DERIVED_SLOTS = 64
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -43,7 +53,9 @@ class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
 
 
 class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):
-    #: Concurrent invocations; 0 means the number of cores (at least 2).
+    #: Concurrent invocations; 0: as many as the memory this server may use allows, each
+    #: call counted at its ``memory_bytes`` (``derived_concurrency``). A call waiting on the
+    #: network needs no core, so cores do not bound it.
     concurrency: Count = 0
     #: How many of those one (tenant, connector) may hold; 0 means all but one, so a
     #: connector whose calls all hang cannot take every slot.
@@ -67,7 +79,31 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
             parse_range(self.user_ids)  # its ValueError names the setting
 
     def capacity(self) -> int:
+        """Concurrent invocations; with ``concurrency`` 0 and no memory known (a policy
+        not resolved for a host), the number of cores (at least 2)."""
         return self.concurrency or max(2, os.cpu_count() or 1)
+
+    def slots_per_connector(self) -> int:
+        """What one (tenant, connector), and one connector, may hold of ``capacity``."""
+        capacity = self.capacity()
+        return min(self.per_connector or max(1, capacity - 1), capacity)
+
+    def derived_concurrency(self, memory_allowed: int | None, cores: int) -> int:
+        """Slots for ``concurrency = 0``: as many calls as fit in ``memory_allowed`` (the
+        host's memory, or its cgroup's limit) less ``RESERVED_BYTES``, each taking the
+        largest ``memory_bytes`` of any connector plus ``SLOT_OVERHEAD_BYTES``; at least the
+        number of cores (at least 2), at most ``MAX_DERIVED_SLOTS``. A connector without a
+        memory limit, or a host whose memory is unknown, leaves only the cores to go by."""
+        floor = max(2, cores)
+        limits = [
+            self.default.limits.memory_bytes,
+            *(p.limits.memory_bytes for p in self.connectors.values()),
+        ]
+        if memory_allowed is None or None in limits:
+            return floor
+        slot = max(limit for limit in limits if limit is not None) + SLOT_OVERHEAD_BYTES
+        fitting = max(0, memory_allowed - RESERVED_BYTES) // slot
+        return max(floor, min(MAX_DERIVED_SLOTS, fitting))
 
     def for_connector(self, connector: str) -> ConnectorPolicy:
         return self.connectors.get(connector, self.default)

@@ -115,7 +115,7 @@ class Supervisor:
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
         # Keys are (tenant, connector); a connector's calls of all tenants form a group.
         self.limiter: FairLimiter[tuple[str, str]] = FairLimiter(
-            policy.capacity(), policy.per_connector or None, group=lambda key: key[1]
+            policy.capacity(), policy.slots_per_connector(), group=lambda key: key[1]
         )
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)
         self._running: dict[str, WorkerProcess] = {}

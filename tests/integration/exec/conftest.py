@@ -107,9 +107,9 @@ async def api(
     limits = request.node.get_closest_marker("limits")
     # pytest's temporary directories: where tests hand the connector files
     given = {"writable_paths": [TEST_TEMP], **(limits.kwargs if limits else {})}
+    sandbox = request.node.get_closest_marker("sandbox")
     policy = SandboxPolicy(
-        concurrency=2,
-        grace=0.2,
+        **{"concurrency": 2, "grace": 0.2, **(sandbox.kwargs if sandbox else {})},
         default=ConnectorPolicy(limits=Limits(**given), timeouts={"verify_credentials": 20}),
     )
     supervisor = Supervisor(Selection(allow=allow), policy, Cgroups(None, None))

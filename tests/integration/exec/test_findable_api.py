@@ -189,6 +189,9 @@ async def test_metrics_count_executions_requests_and_the_sandbox(api: Api) -> No
     timed = "connectord_store_call_duration_seconds_count"
     store_calls = [v for (name, _), v in after.items() if name == timed]
     assert sum(store_calls) > 0
+    # SQLite commits in groups: at most one transaction per store call, and some for these runs
+    committed = "connectord_store_transactions_total"
+    assert value(before, committed) < value(after, committed) <= sum(store_calls)
     # no raw path, tenant id, or secret in any label
     labels = " ".join(str(sorted(key[1])) for key in after)
     assert not any(i in labels for i in ids) and SECRET not in text and "acme" not in labels
