@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from connectord.runtime.store.records import FINAL_STATUSES, NewJob
 
 DEFINITION_COLUMNS = (
@@ -64,3 +66,30 @@ def new_job_args(job: NewJob, sealed: object) -> tuple[object, ...]:
 def placeholders(columns: str, mark: str) -> str:
     """One parameter ``mark`` ("?" or "%s") per column of ``columns``, comma-separated."""
     return ", ".join([mark] * (columns.count(",") + 1))
+
+
+def fields(record: type[msgspec.Struct]) -> tuple[str, ...]:
+    return record.__struct_fields__
+
+
+def columns(record: type[msgspec.Struct], **sql: str) -> str:
+    """``record``'s fields as a column list; ``sql`` names the expression of a field whose
+    column is named otherwise."""
+    return ", ".join(sql.get(name, name) for name in fields(record))
+
+
+def values(record: type[msgspec.Struct], **sql: str) -> str:
+    """A ``:field`` parameter per field of ``record``; ``sql`` gives other values."""
+    return ", ".join(sql.get(name, f":{name}") for name in fields(record))
+
+
+def assignments(record: type[msgspec.Struct], *names: str) -> str:
+    """``column = :column`` for each of ``names`` (all fields of ``record`` when none)."""
+    return ", ".join(f"{name} = :{name}" for name in names or fields(record))
+
+
+def params(record: msgspec.Struct, **more: object) -> dict[str, object]:
+    """A record's fields as query parameters, with ``more``."""
+    found = msgspec.structs.asdict(record)
+    found.update(more)
+    return found
