@@ -33,7 +33,6 @@ from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Ses
 from connectord.runtime.store.events import CHANNEL
 from connectord.runtime.store.postgres_executions import ExecutionsPG
 from connectord.runtime.store.postgres_jobs import JobsPG
-from connectord.runtime.store.postgres_leases import LeasesPG
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
 from connectord.runtime.store.store import Store
@@ -287,7 +286,7 @@ class Postgres(Dialect):
             raise ConfigurationError(f"store {self.url}: cannot migrate: {message}") from None
 
 
-class PostgresStore(Store, ExecutionsPG, JobsPG, LeasesPG):
+class PostgresStore(Store, ExecutionsPG, JobsPG):
     """The store in a PostgreSQL database several nodes share (created and migrated if need be)."""
 
     db: Postgres
@@ -302,14 +301,6 @@ class PostgresStore(Store, ExecutionsPG, JobsPG, LeasesPG):
     @contextlib.contextmanager
     def _tx(self) -> Iterator[psycopg.Connection[Row]]:
         with self.db.connection() as conn, conn.transaction():
-            yield conn
-
-    def _lease_conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Row]]:
-        return self.db._lease_conn()
-
-    @contextlib.contextmanager
-    def _lease_tx(self) -> Iterator[psycopg.Connection[Row]]:
-        with self.db._lease_conn() as conn, conn.transaction():
             yield conn
 
 

@@ -22,7 +22,6 @@ from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Ses
 from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.sqlite_executions import ExecutionsSQL
 from connectord.runtime.store.sqlite_jobs import JobsSQL
-from connectord.runtime.store.sqlite_leases import LeasesSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.store import Store
 
@@ -207,7 +206,7 @@ class SQLite(Dialect):
         return applied
 
 
-class SQLiteStore(Store, ExecutionsSQL, JobsSQL, LeasesSQL):
+class SQLiteStore(Store, ExecutionsSQL, JobsSQL):
     """The store in one SQLite file (created and migrated if need be)."""
 
     db: SQLite
