@@ -32,7 +32,6 @@ from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.events import CHANNEL
 from connectord.runtime.store.postgres_executions import ExecutionsPG
-from connectord.runtime.store.postgres_jobs import JobsPG
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
 from connectord.runtime.store.store import Store
@@ -286,7 +285,7 @@ class Postgres(Dialect):
             raise ConfigurationError(f"store {self.url}: cannot migrate: {message}") from None
 
 
-class PostgresStore(Store, ExecutionsPG, JobsPG):
+class PostgresStore(Store, ExecutionsPG):
     """The store in a PostgreSQL database several nodes share (created and migrated if need be)."""
 
     db: Postgres

@@ -21,7 +21,6 @@ from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.sqlite_executions import ExecutionsSQL
-from connectord.runtime.store.sqlite_jobs import JobsSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.store import Store
 
@@ -206,7 +205,7 @@ class SQLite(Dialect):
         return applied
 
 
-class SQLiteStore(Store, ExecutionsSQL, JobsSQL):
+class SQLiteStore(Store, ExecutionsSQL):
     """The store in one SQLite file (created and migrated if need be)."""
 
     db: SQLite
