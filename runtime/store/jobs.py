@@ -24,6 +24,7 @@ from connectord.runtime.store.records import (
     ConflictError,
     DefinitionRecord,
     Fire,
+    JobEnd,
     JobRecord,
     JobStatus,
     NewJob,
@@ -367,16 +368,7 @@ class Jobs:
                 == 1
             )
 
-    def finish_job(
-        self,
-        job_id: str,
-        fence: int,
-        status: JobStatus,
-        attempts: bytes,
-        result: bytes | None,
-        logs: bytes | None,
-        now: float,
-    ) -> bool:
+    def finish_job(self, job_id: str, fence: int, end: JobEnd) -> bool:
         """Record how a job STARTED under claim ``fence`` ended and forget its params;
         False when it is not running under that claim any more (cancelled, or requeued
         after its lease ran out). The node that ran it stays recorded."""
@@ -387,8 +379,7 @@ class Jobs:
                                        logs = :logs, finished_at = :finished_at, sealed_params = NULL,
                                        run_at = NULL, lease_until = NULL
                        WHERE id = :id AND status = 'STARTED' AND fence = :fence""",
-                    {"status": status, "attempts": attempts, "result": result, "logs": logs}
-                    | {"finished_at": now, "id": job_id, "fence": fence},
+                    params(end, id=job_id, fence=fence),
                 )
                 == 1
             )

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from connectord.runtime.store.dialect import Dialect
 from connectord.runtime.store.records import (
+    ExecutionEnd,
     Reaped,
     Renewed,
     lost_attempt,
@@ -79,13 +80,11 @@ class Leases:
             )
         return released
 
-    def reap_executions(
-        self, now: float, max_claims: int, crashed: bytes, logs: bytes, expires_at: float
-    ) -> Reaped:
+    def reap_executions(self, now: float, max_claims: int, crashed: ExecutionEnd) -> Reaped:
         """Running executions whose lease ended before ``now``: requeued (new fence), or
         finished with ``crashed`` once claimed ``max_claims`` times."""
-        args = {"outcome": crashed, "logs": logs, "finished_at": now}
-        args.update(expires_at=expires_at, now=now, max_claims=max_claims)
+        args = {"outcome": crashed.outcome, "logs": crashed.logs, "finished_at": crashed.finished_at}
+        args.update(expires_at=crashed.expires_at, now=now, max_claims=max_claims)
         with self.db.transaction(lease=True) as db:
             ended = db.all(
                 f"""UPDATE executions SET state = 'done', outcome = :outcome, logs = :logs,

@@ -31,7 +31,6 @@ from psycopg_pool import ConnectionPool
 from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.events import CHANNEL
-from connectord.runtime.store.postgres_executions import ExecutionsPG
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
 from connectord.runtime.store.store import Store
@@ -285,22 +284,13 @@ class Postgres(Dialect):
             raise ConfigurationError(f"store {self.url}: cannot migrate: {message}") from None
 
 
-class PostgresStore(Store, ExecutionsPG):
+class PostgresStore(Store):
     """The store in a PostgreSQL database several nodes share (created and migrated if need be)."""
 
     db: Postgres
 
     def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
         super().__init__(Postgres(url, pool_size, pool_timeout))
-
-    # raw connections, for the concerns not yet written against the dialect
-    def _conn(self) -> contextlib.AbstractContextManager[psycopg.Connection[Row]]:
-        return self.db.connection()
-
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection[Row]]:
-        with self.db.connection() as conn, conn.transaction():
-            yield conn
 
 
 def _migrate(conn: psycopg.Connection, url: str) -> list[int]:

@@ -20,7 +20,6 @@ from pathlib import Path
 from connectord.runtime.config import ConfigurationError
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.records import StoreUnavailableError
-from connectord.runtime.store.sqlite_executions import ExecutionsSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.store import Store
 
@@ -205,7 +204,7 @@ class SQLite(Dialect):
         return applied
 
 
-class SQLiteStore(Store, ExecutionsSQL):
+class SQLiteStore(Store):
     """The store in one SQLite file (created and migrated if need be)."""
 
     db: SQLite
@@ -213,14 +212,3 @@ class SQLiteStore(Store, ExecutionsSQL):
     def __init__(self, path: Path) -> None:
         super().__init__(SQLite(path))
         self.path = path
-
-    # the raw connection, for the concerns not yet written against the dialect
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self.db._tx():
-            yield self.db._conn
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self.db.read():
-            yield self.db._conn

@@ -1,9 +1,8 @@
 """The store: what connectord keeps, one class over either backend (its ``Dialect``).
 
-Each concern is written once, in a module of its own: job definitions and jobs (jobs.py),
-leases (leases.py), tenants, users, keys and accounts (tenants.py); what the backends do
-differently is in sqlite.py and postgres.py. (Executions are still written per backend,
-in sqlite_executions and postgres_executions.) Its
+Each concern is written once, in a module of its own: executions (executions.py), job
+definitions and jobs (jobs.py), leases (leases.py), tenants, users, keys and accounts
+(tenants.py); what the backends do differently is in sqlite.py and postgres.py. Its
 methods are synchronous and short: the async layer runs them through a StoreRunner.
 """
 
@@ -12,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from connectord.runtime.store.dialect import Batch, Dialect
+from connectord.runtime.store.executions import Executions
 from connectord.runtime.store.jobs import Jobs
 from connectord.runtime.store.leases import Leases
 from connectord.runtime.store.records import has_nul, refuse_nul
@@ -20,7 +20,7 @@ from connectord.runtime.store.tenants import Tenants
 _SETTING = "SELECT value FROM store_settings WHERE name = :name"
 
 
-class Store(Jobs, Leases, Tenants):
+class Store(Executions, Jobs, Leases, Tenants):
     def __init__(self, db: Dialect) -> None:
         self.db = db
 
