@@ -96,7 +96,7 @@ from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.secrets import SecretBox
-from connectord.runtime.store.records import DefinitionRecord, NewJob
+from connectord.runtime.store.records import DefinitionRecord, JobEnd, NewJob
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.store.sqlite import SQLiteStore
 from connectord.sandbox.cgroups import Cgroups
@@ -443,11 +443,8 @@ class Claimer:
             self.claimed[job.definition_code.split("-")[0]].append(
                 (job.scheduled_for or job.run_at or now, job.started_at, time.time())
             )
-            done = asyncio.ensure_future(
-                self.run(
-                    self.store.finish_job, job.id, claimed.fence, "COMPLETED", b"[]", None, None, time.time()
-                )
-            )
+            end = JobEnd("COMPLETED", b"[]", None, None, time.time())
+            done = asyncio.ensure_future(self.run(self.store.finish_job, job.id, claimed.fence, end))
             self.pending.add(done)
             done.add_done_callback(self.pending.discard)
 
@@ -693,7 +690,7 @@ async def measure(args: argparse.Namespace, info: dict[str, Any], tmp: Path) -> 
     rss_start = rss_mb()
     store = SQLiteStore(path)
     if args.wal_autocheckpoint is not None:
-        store._conn.execute(f"PRAGMA wal_autocheckpoint={int(args.wal_autocheckpoint)}")
+        store.db._conn.execute(f"PRAGMA wal_autocheckpoint={int(args.wal_autocheckpoint)}")
     run = StoreRunner()
     log = FireLog()
     scheduler = Scheduler(store, run, time.time, on_fired=log)

@@ -38,10 +38,12 @@ from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     ClaimedExecution,
     ExecutionAbout,
+    ExecutionEnd,
     ExecutionFilter,
     ExecutionInfo,
     ExecutionRecord,
     FinishedExecution,
+    NewExecution,
     Principal,
     Reaped,
     StoreUnavailableError,
@@ -121,31 +123,25 @@ class Executions:
             cached = await self.run(self.store.cached_outcome, principal.tenant_id, cache_key, self.clock())
             if cached is not None:
                 now = self.clock()
+                answer = ExecutionEnd(cached, encode_logs([]), now, now + self.settings.retention)
                 record = await self.run(
-                    self.store.add_answered_execution,
-                    uuid.uuid4().hex,
-                    principal.tenant_id,
-                    cached,
-                    encode_logs([]),
-                    now,
-                    now + self.settings.retention,
-                    about=about,
+                    self.store.add_answered_execution, uuid.uuid4().hex, principal.tenant_id, answer, about
                 )
                 self._log_scheduled(principal, record.id, about, cached=True)
                 return record, True
         sealed = self.box.seal(encode_call(call))
-        record, created = await self.run(
-            self.store.add_execution,
+        execution = NewExecution(
             uuid.uuid4().hex,
             principal.tenant_id,
             sealed,
             self.clock(),
-            idempotency_key,
-            digest,
-            cache_key,
-            cache_seconds,
+            idempotency_key=idempotency_key,
+            request_hash=digest,
+            cache_key=cache_key,
+            cache_seconds=cache_seconds,
             about=about,
         )
+        record, created = await self.run(self.store.add_execution, execution)
         if not created and record.request_hash != digest:
             raise IdempotencyConflictError(
                 f"Idempotency-Key '{idempotency_key}' was used with a different request"
@@ -226,15 +222,8 @@ class Executions:
         # Queued, or running on another node: recorded as cancelled now, under a new fence,
         # so the node running it cannot record anything else.
         now = self.clock()
-        cancelled = await self.run(
-            self.store.cancel_execution,
-            principal.tenant_id,
-            execution_id,
-            encode_outcome(Cancelled()),
-            encode_logs([]),
-            now,
-            now + self.settings.retention,
-        )
+        end = ExecutionEnd(encode_outcome(Cancelled()), encode_logs([]), now, now + self.settings.retention)
+        cancelled = await self.run(self.store.cancel_execution, principal.tenant_id, execution_id, end)
         if not cancelled:
             return False  # it finished meanwhile
         self._finished.signal(execution_id)
@@ -391,14 +380,8 @@ class Executions:
         """Take back executions whose node stopped renewing its lease: they run again, or
         are reported as crashed once they have lost ``max_claims`` nodes."""
         now = self.clock()
-        reaped = await self.run(
-            self.store.reap_executions,
-            now,
-            self.settings.max_claims,
-            encode_outcome(Crashed()),
-            encode_logs([]),
-            now + self.settings.retention,
-        )
+        crashed = ExecutionEnd(encode_outcome(Crashed()), encode_logs([]), now, now + self.settings.retention)
+        reaped = await self.run(self.store.reap_executions, now, self.settings.max_claims, crashed)
         if reaped.requeued:
             log.warning("%d executions of lost nodes run again", reaped.requeued)
             self.wake()
@@ -466,22 +449,14 @@ class Executions:
                 # too late to cancel from here on (a newer claim of the same id keeps its entry)
                 forget_task(self._tasks_by_id, execution_id, asyncio.current_task())
             now = self.clock()
-            encoded, encoded_logs = encode_outcome(outcome), encode_logs(logs)
+            encoded = encode_outcome(outcome)
+            end = ExecutionEnd(encoded, encode_logs(logs), now, now + self.settings.retention)
             kind = outcome_kind(outcome)
             self._count(claimed, kind, time.perf_counter() - started)
             # Kept until the store is back (a restarting database, say): running it again
             # would cost more, and our claim stays valid as long as our lease is renewed.
             recorded = await until_available(
-                lambda: self.run(
-                    self.store.finish_execution,
-                    execution_id,
-                    claimed.fence,
-                    encoded,
-                    encoded_logs,
-                    now,
-                    now + self.settings.retention,
-                    kind,
-                ),
+                lambda: self.run(self.store.finish_execution, execution_id, claimed.fence, end, kind),
                 f"record execution {execution_id}",
             )
             if not recorded:

@@ -40,7 +40,14 @@ from connectord.runtime.metrics import Metrics
 from connectord.runtime.secrets import SecretBox, SecretsError
 from connectord.runtime.store import Store
 from connectord.runtime.store.events import event
-from connectord.runtime.store.records import ClaimedJob, JobRecord, JobStatus, Reaped, StoreUnavailableError
+from connectord.runtime.store.records import (
+    ClaimedJob,
+    JobEnd,
+    JobRecord,
+    JobStatus,
+    Reaped,
+    StoreUnavailableError,
+)
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
@@ -322,16 +329,8 @@ class JobRunner:
                     log.warning("job %s: attempt discarded, this node's claim had ended", job.id)
                 return
             status, result = "FAILED", None
-        if await self.run(
-            self.store.finish_job,
-            job.id,
-            claimed.fence,
-            status,
-            msgspec.json.encode(attempts),
-            result,
-            encoded_logs,
-            now,
-        ):
+        end = JobEnd(status, msgspec.json.encode(attempts), result, encoded_logs, now)
+        if await self.run(self.store.finish_job, job.id, claimed.fence, end):
             lifecycle.ended(job, status, now - started, self.metrics)
             self.signal(job.id)
             await self._notify(job, status)

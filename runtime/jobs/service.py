@@ -401,7 +401,13 @@ class Jobs:
         since: float | None,
     ) -> list[JobRecord]:
         return await self.run(
-            self.store.jobs, principal.tenant_id, limit, offset, definition_code, status, since
+            self.store.jobs,
+            principal.tenant_id,
+            limit,
+            offset,
+            definition_code=definition_code,
+            status=status,
+            since=since,
         )
 
     async def cancel(self, principal: Principal, job_id: str) -> JobRecord:

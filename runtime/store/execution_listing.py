@@ -1,53 +1,41 @@
-"""The listing and lookup of executions both SQL backends share: columns and the filter's
-WHERE clause, written once with the backend's placeholder."""
+"""The listing and lookup of executions: their columns, and the filter's WHERE clause."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from connectord.runtime.store.columns import columns
 from connectord.runtime.store.records import ExecutionFilter, ExecutionInfo
 
-INFO_COLUMNS = (
-    "id, state, component, execution_type, action, outcome_kind, created_at, started_at, "
-    "finished_at, expires_at"
-)
+INFO_COLUMNS = columns(ExecutionInfo, kind="execution_type", outcome="outcome_kind")
 
 _STATUS_SQL = {
     "queued": "state = 'queued'",
     "running": "state = 'running'",
-    "ready": "state = 'done' AND expires_at > {p}",
-    "expired": "state = 'done' AND expires_at <= {p}",
+    "ready": "state = 'done' AND expires_at > :now",
+    "expired": "state = 'done' AND expires_at <= :now",
     "delivered": "state = 'delivered'",
 }
 
 
 def listing_query(
-    tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int, p: str
-) -> tuple[str, list[Any]]:
-    """The SELECT of a page of ``tenant_id``'s executions, newest first, and its arguments;
-    ``p`` is the backend's placeholder (``?`` or ``%s``)."""
-    where, args = ["tenant_id = " + p], [tenant_id]
+    tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int
+) -> tuple[str, dict[str, Any]]:
+    """The SELECT of a page of ``tenant_id``'s executions, newest first, and its parameters."""
+    where = ["tenant_id = :tenant_id"]
     if wanted.status is not None:
-        clause = _STATUS_SQL[wanted.status]
-        where.append(clause.format(p=p))
-        if "{p}" in clause:
-            args.append(now)
-    for column, value in (("component", wanted.component), ("execution_type", wanted.kind)):
-        if value is not None:
-            where.append(f"{column} = {p}")
-            args.append(value)
+        where.append(_STATUS_SQL[wanted.status])
+    for column, name in (("component", "component"), ("execution_type", "kind")):
+        if getattr(wanted, name) is not None:
+            where.append(f"{column} = :{name}")
     if wanted.since is not None:
-        where.append(f"created_at >= {p}")
-        args.append(wanted.since)
+        where.append("created_at >= :since")
     if wanted.until is not None:
-        where.append(f"created_at < {p}")
-        args.append(wanted.until)
+        where.append("created_at < :until")
     sql = (
         f"SELECT {INFO_COLUMNS} FROM executions WHERE {' AND '.join(where)} "
-        f"ORDER BY created_at DESC, id LIMIT {p} OFFSET {p}"
+        "ORDER BY created_at DESC, id LIMIT :limit OFFSET :offset"
     )
-    return sql, [*args, limit, offset]
-
-
-def info(row: tuple[Any, ...]) -> ExecutionInfo:
-    return ExecutionInfo(*row)
+    args = {"tenant_id": tenant_id, "now": now, "limit": limit, "offset": offset}
+    args.update(component=wanted.component, kind=wanted.kind, since=wanted.since, until=wanted.until)
+    return sql, args

@@ -1,9 +1,10 @@
 """The PostgreSQL store, for several nodes sharing one database: a pool of connections,
 migrated on open, events between nodes through LISTEN/NOTIFY.
 
-Every method is one transaction. Most are a single statement on a connection in autocommit
-mode (one round trip, atomic all the same); the few that need several statements take an
-explicit transaction (``_tx``). Claims and reapers lock rows with ``FOR UPDATE SKIP LOCKED``,
+Every store call is one transaction, or statements each atomic on its own: most are a
+single statement on a connection in autocommit mode (``write``: one round trip, atomic all
+the same); those that need several statements at once take an explicit one
+(``transaction``). Claims and reapers lock rows with ``FOR UPDATE SKIP LOCKED``,
 so nodes never wait for one another's claims nor take the same row twice; fencing tokens
 make a node that lost its lease unable to record anything (see records.py).
 
@@ -17,24 +18,22 @@ text raise ``InvalidTextError``, lookups by such a key find nothing, as on SQLit
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from connectord.runtime.config import ConfigurationError
+from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.events import CHANNEL
-from connectord.runtime.store.postgres_accounts import AccountsPG
-from connectord.runtime.store.postgres_executions import ExecutionsPG
-from connectord.runtime.store.postgres_jobs import JobsPG
-from connectord.runtime.store.postgres_leases import LeasesPG
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
-from connectord.runtime.store.postgres_users import UsersPG
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
+from connectord.runtime.store.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +83,48 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
+_FRAGMENTS = {
+    # claims and reapers: rows another node is taking are skipped, not waited for
+    "skip_locked": Fragment("FOR UPDATE SKIP LOCKED"),
+    "for_update": Fragment("FOR UPDATE"),
+    "for_share": Fragment("FOR SHARE"),
+    "greatest": Fragment("greatest"),
+    "is": Fragment("IS NOT DISTINCT FROM"),
+    "in_list": Fragment("= ANY(:{0})"),
+    "position": Fragment("position({1}::bytea IN {0})"),
+}
+#: A ``:name`` parameter (not a ``::type`` cast).
+_PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class PostgresSession(Session):
+    fragments = _FRAGMENTS
+
+    @staticmethod
+    @functools.lru_cache(maxsize=512)
+    def render(query: str) -> str:
+        filled = query.format_map(_FRAGMENTS).replace("%", "%%")
+        return _PARAMETER.sub(r"%(\1)s", filled)
+
+    def array(self, values: Sequence[str]) -> object:
+        return list(values)
+
+    def take(self, table: str, columns: str, where: str, change: str, params: Params) -> Row | None:
+        # One statement: the row is locked, changed and returned as it was (one round trip);
+        # a second taker waits for the lock, then finds it changed.
+        found = ", ".join(f"found.{column.strip()}" for column in columns.split(","))
+        return self.one(
+            f"""WITH found AS (SELECT {columns} FROM {table} WHERE {where} FOR UPDATE)
+                UPDATE {table} SET {change} FROM found WHERE {table}.id = found.id
+                RETURNING {found}""",
+            params,
+        )
+
+
+class Postgres(Dialect):
     #: Several nodes share the database: leases, not restarts, decide what was interrupted.
     single_node = False
+    integrity_error = psycopg.IntegrityError
 
     def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
         self.url = redact_url(url)
@@ -99,10 +137,9 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         self._listeners: set[_Listener] = set()
         self._listeners_lock = threading.Lock()
         self._lease_lock = threading.Lock()
-        self._lease_connection: psycopg.Connection | None = None
-        #: The migrations this open applied (``connectord migrate`` reports them).
-        self.applied: list[int] = self._migrate()
-        self._pool = ConnectionPool(
+        self._lease_connection: psycopg.Connection[Row] | None = None
+        self.applied = self._migrate()
+        self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
@@ -113,16 +150,6 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         )
 
     # -- the store's life ---------------------------------------------------------------
-
-    @property
-    def schema_version(self) -> int:
-        with self._conn() as conn:
-            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        return int(row[0]) if row else 0
-
-    def ping(self) -> None:
-        with self._conn() as conn:
-            conn.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         self._closed = True
@@ -135,16 +162,16 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         self._pool.close()
 
     def database_time(self) -> float:
-        with self._conn() as conn:
-            row = conn.execute("SELECT extract(epoch FROM clock_timestamp())::float8").fetchone()
+        with self.read() as db:
+            row = db.one("SELECT extract(epoch FROM clock_timestamp())::float8")
         assert row is not None
         return float(row[0])
 
     # -- events between nodes -----------------------------------------------------------
 
     def announce(self, event: str) -> None:
-        with self._conn() as conn:
-            conn.execute("SELECT pg_notify(%s, %s)", (CHANNEL, event))
+        with self.read() as db:
+            db.one("SELECT pg_notify(:channel, :event)", {"channel": CHANNEL, "event": event})
 
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Listen on a connection of its own (not from the pool): events sent after this
@@ -163,36 +190,47 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
     # -- connections and transactions ----------------------------------------------------
 
     @contextlib.contextmanager
-    def _conn(self) -> Iterator[psycopg.Connection]:
+    def read(self) -> Iterator[Session]:
+        with self.connection() as conn:
+            yield PostgresSession(conn)
+
+    def write(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+        """Each statement a transaction of its own (autocommit: one round trip). ``lease``:
+        the connection of this node's lease keeper, outside the pool: renewals never
+        queue behind requests for a pooled connection, nor wait out the pool's reconnection
+        backoff after a restart of the server, so a live node renews within one tick of the
+        store coming back (its peers reap only after a whole lease of their own renewals)."""
+        return self._session(lease, transaction=False)
+
+    def transaction(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+        return self._session(lease, transaction=True)
+
+    @contextlib.contextmanager
+    def _session(self, lease: bool, transaction: bool) -> Iterator[Session]:
+        with self._lease_conn() if lease else self.connection() as conn:
+            if not transaction:
+                yield PostgresSession(conn)
+                return
+            with conn.transaction():
+                yield PostgresSession(conn)
+
+    @contextlib.contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Row]]:
         """A pooled connection in autocommit mode: each statement is a transaction of its
         own (one round trip). Unavailability and NUL errors are mapped to the store's."""
         with self._store_errors(self._check_pool_soon), self._pool.connection() as conn:
             yield conn
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[psycopg.Connection]:
-        """One transaction of several statements, committed or rolled back whole."""
-        with self._conn() as conn, conn.transaction():
-            yield conn
-
-    @contextlib.contextmanager
-    def _lease_conn(self) -> Iterator[psycopg.Connection]:
-        """The connection of this node's lease keeper, outside the pool: renewals never
-        queue behind requests for a pooled connection, nor wait out the pool's reconnection
-        backoff after a restart of the server, so a live node renews within one tick of the
-        store coming back (its peers reap only after a whole lease of their own renewals).
-        Opened on first use and again after it broke."""
+    def _lease_conn(self) -> Iterator[psycopg.Connection[Row]]:
+        """The lease keeper's connection (see ``write``), opened on first use and again
+        after it broke."""
         with self._lease_lock, self._store_errors(self._drop_lease_connection):
             if self._lease_connection is None or self._lease_connection.closed:
                 self._lease_connection = psycopg.connect(
                     self._conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT
                 )
             yield self._lease_connection
-
-    @contextlib.contextmanager
-    def _lease_tx(self) -> Iterator[psycopg.Connection]:
-        with self._lease_conn() as conn, conn.transaction():
-            yield conn
 
     def _drop_lease_connection(self) -> None:
         if self._lease_connection is not None:
@@ -244,6 +282,15 @@ class PostgresStore(UsersPG, ExecutionsPG, AccountsPG, JobsPG, LeasesPG):
         except psycopg.Error as exc:
             message = _first_line(exc, self._secrets)
             raise ConfigurationError(f"store {self.url}: cannot migrate: {message}") from None
+
+
+class PostgresStore(Store):
+    """The store in a PostgreSQL database several nodes share (created and migrated if need be)."""
+
+    db: Postgres
+
+    def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
+        super().__init__(Postgres(url, pool_size, pool_timeout))
 
 
 def _migrate(conn: psycopg.Connection, url: str) -> list[int]:

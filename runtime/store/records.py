@@ -63,6 +63,31 @@ class ExecutionAbout(msgspec.Struct, frozen=True):
     action: str | None = None
 
 
+class NewExecution(msgspec.Struct, frozen=True):
+    """An execution to queue: its call sealed, what runs it (for listings), the request's
+    idempotency key and hash, and where a successful outcome is cached for how long."""
+
+    id: str
+    tenant_id: str
+    sealed_call: bytes
+    created_at: float
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+    cache_key: str | None = None
+    cache_seconds: float | None = None
+    about: ExecutionAbout | None = None
+
+
+class ExecutionEnd(msgspec.Struct, frozen=True):
+    """How an execution ended: its outcome and logs (msgpack) as of ``finished_at``, to be
+    fetched before ``expires_at``."""
+
+    outcome: bytes
+    logs: bytes
+    finished_at: float
+    expires_at: float
+
+
 class ExecutionFilter(msgspec.Struct, frozen=True):
     """Which of a tenant's executions a listing wants; None matches all. ``status`` is
     one of EXECUTION_STATUSES (``ready``/``expired``: finished, before and after ``now``)."""
@@ -194,6 +219,16 @@ class JobRecord(msgspec.Struct, frozen=True):
     connector: str | None = None
     #: How its webhooks were delivered (JSON list, see runtime/jobs/webhooks.py); None: none sent.
     webhooks: bytes | None = None
+
+
+class JobEnd(msgspec.Struct, frozen=True):
+    """How a job ended: its final status, attempt log (JSON), result and logs, at ``finished_at``."""
+
+    status: JobStatus
+    attempts: bytes
+    result: bytes | None
+    logs: bytes | None
+    finished_at: float
 
 
 class ClaimedJob(msgspec.Struct, frozen=True):

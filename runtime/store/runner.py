@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from connectord.runtime.store.dialect import Batch
 from connectord.runtime.store.records import StoreUnavailableError
 
 if TYPE_CHECKING:
@@ -38,9 +39,6 @@ class StoreRunner:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
-
-
-Batch = Callable[[], contextlib.AbstractContextManager[None]]
 
 
 @dataclass
@@ -138,9 +136,8 @@ class GroupCommitRunner(StoreRunner):
 def store_runner(store: Store) -> StoreRunner:
     """Group commit for a store with one writer that can batch (SQLite), else a thread per
     connection the store can use at once."""
-    batch = getattr(store, "batch", None)
-    if batch is not None:
-        return GroupCommitRunner(batch)
+    if store.batch is not None:
+        return GroupCommitRunner(store.batch)
     return StoreRunner(store.concurrency)
 
 

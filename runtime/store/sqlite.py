@@ -1,37 +1,68 @@
 """The embedded store: one SQLite file in WAL mode, migrated on open.
 
-Methods are synchronous and short; the async layer runs them on one thread of their own,
-so the event loop never waits on the disk. Each write is one transaction, committed before
-the method returns.
+Methods are synchronous and short; the async layer runs them on one thread of their own
+(``GroupCommitRunner``), so the event loop never waits on the disk. Each write is one
+transaction, committed before the method returns, or a savepoint of the batch the runner
+commits for the calls that queued meanwhile.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from connectord.runtime.config import ConfigurationError
+from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.records import StoreUnavailableError
-from connectord.runtime.store.sqlite_accounts import AccountsSQL
-from connectord.runtime.store.sqlite_executions import ExecutionsSQL
-from connectord.runtime.store.sqlite_jobs import JobsSQL
-from connectord.runtime.store.sqlite_leases import LeasesSQL
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
-from connectord.runtime.store.sqlite_users import UsersSQL
+from connectord.runtime.store.store import Store
 
 #: "file is not a database", "database disk image is malformed" are plain DatabaseErrors.
 _CORRUPT = sqlite3.DatabaseError
 
+_FRAGMENTS = {
+    # one writer holds the whole file: no row locks to take or skip
+    "skip_locked": Fragment(""),
+    "for_update": Fragment(""),
+    "for_share": Fragment(""),
+    "greatest": Fragment("max"),
+    "is": Fragment("IS"),
+    "in_list": Fragment("IN (SELECT value FROM json_each(:{0}))"),
+    "position": Fragment("instr({0}, {1})"),
+}
 
-class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
+
+class SQLiteSession(Session):
+    fragments = _FRAGMENTS
+
+    @staticmethod
+    @functools.lru_cache(maxsize=512)
+    def render(query: str) -> str:
+        return query.format_map(_FRAGMENTS)  # sqlite3 takes ``:name`` parameters as they are
+
+    def array(self, values: Sequence[str]) -> object:
+        return json.dumps(list(values))
+
+    def take(self, table: str, columns: str, where: str, change: str, params: Params) -> Row | None:
+        # the write lock is held from here (BEGIN IMMEDIATE): no one else can read it meanwhile
+        row = self.one(f"SELECT {columns} FROM {table} WHERE {where}", params)
+        if row is not None:
+            self.run(f"UPDATE {table} SET {change} WHERE id = :taken_id", {**params, "taken_id": row[0]})
+        return row
+
+
+class SQLite(Dialect):
     #: One process owns the file: what runs when it starts was interrupted.
     single_node = True
     #: SQLite has one writer; one thread keeps the order of writes.
     concurrency = 1
+    integrity_error = sqlite3.IntegrityError
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -41,25 +72,16 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
         self._lock = threading.RLock()
         #: The thread whose batch is open (only it holds the lock meanwhile).
         self._batch_thread: int | None = None
+        self.batch = self._batch
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")  # an accepted execution survives power loss
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            self.applied = self._migrate()
         except sqlite3.Error as exc:
             raise ConfigurationError(f"store {path}: {exc}") from None
-
-    @property
-    def schema_version(self) -> int:
-        with self._read() as conn:
-            row = conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchone()
-        return int(row[0])
-
-    def ping(self) -> None:
-        with self._read() as conn:
-            conn.execute("SELECT 1").fetchone()
 
     def close(self) -> None:
         with self._lock:
@@ -74,8 +96,26 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
     def listen(self, callback: Callable[[str], None]) -> Callable[[], None]:
         return lambda: None  # no other process writes, so no event is ever missed
 
+    # -- connections and transactions ---------------------------------------------------
+
     @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
+    def read(self) -> Iterator[Session]:
+        with self._lock:
+            try:
+                yield SQLiteSession(self._conn)
+            except sqlite3.IntegrityError:
+                raise
+            except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
+                raise StoreUnavailableError(str(exc)) from None
+
+    def write(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+        return self._tx()
+
+    def transaction(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+        return self._tx()
+
+    @contextlib.contextmanager
+    def _batch(self) -> Iterator[None]:
         """One transaction around several method calls, made on this thread (group commit:
         one sync of the disk for all). Each call's writes are a savepoint of their own: a
         call that fails is undone alone. Nothing is committed before the batch ends."""
@@ -93,17 +133,17 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
             self._conn.execute("COMMIT")
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self) -> Iterator[Session]:
         """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole;
         within a batch, a savepoint of it."""
         if self._batch_thread == threading.get_ident():
             with self._savepoint():
-                yield self._conn
+                yield SQLiteSession(self._conn)
             return
         with self._lock, self._unavailable_on_error():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield SQLiteSession(self._conn)
             except BaseException:
                 self._conn.execute("ROLLBACK")
                 raise
@@ -134,19 +174,9 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
                     self._conn.execute("ROLLBACK")
             raise StoreUnavailableError(str(exc)) from None
 
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn
-            except sqlite3.IntegrityError:
-                raise
-            except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
-                raise StoreUnavailableError(str(exc)) from None
-
-    def _migrate(self) -> None:
-        #: The migrations this open applied (``connectord migrate`` reports them).
-        self.applied: list[int] = []
+    def _migrate(self) -> list[int]:
+        """The migrations this open applied (``connectord migrate`` reports them)."""
+        applied: list[int] = []
         with self._lock:
             self._conn.execute(MIGRATIONS[0])
             current = self._conn.execute(
@@ -170,4 +200,15 @@ class SQLiteStore(UsersSQL, ExecutionsSQL, AccountsSQL, JobsSQL, LeasesSQL):
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
                     raise
-                self.applied.append(version)
+                applied.append(version)
+        return applied
+
+
+class SQLiteStore(Store):
+    """The store in one SQLite file (created and migrated if need be)."""
+
+    db: SQLite
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(SQLite(path))
+        self.path = path

@@ -12,7 +12,7 @@ import pytest
 
 from connectord.runtime.cluster import Node
 from connectord.runtime.leases import LeaseKeeper
-from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.store.records import ExecutionEnd, NewExecution, StoreUnavailableError
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.store.sqlite import SQLiteStore
 
@@ -57,7 +57,8 @@ class Holder:
 
     async def reap_once(self) -> None:
         self.reaps.append(self.now[0])
-        await self.run(self.store.reap_executions, self.now[0], 3, b"crashed", b"[]", self.now[0] + 60)
+        crashed = ExecutionEnd(b"crashed", b"[]", self.now[0], self.now[0] + 60)
+        await self.run(self.store.reap_executions, self.now[0], 3, crashed)
 
 
 @dataclass
@@ -104,7 +105,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     principal = store.principal("hash")
     assert principal is not None
     for execution_id in ("mine", "theirs"):
-        store.add_execution(execution_id, principal.tenant_id, b"call", T0)
+        store.add_execution(NewExecution(execution_id, principal.tenant_id, b"call", T0))
     mine = store.claim_execution(T0, "node-a", T0 + LEASE)
     assert mine is not None
     store.claim_execution(T0, "node-b", T0 + LEASE)
@@ -160,7 +161,9 @@ async def test_a_claim_the_renewal_no_longer_finds_is_reported_lost(scene: Scene
     assert scene.holder.lost == []
     fence = scene.holder.running["mine"]
     # cancelled through another node, whose event never reached this one
-    assert scene.store.cancel_execution(scene.tenant_id, "mine", b"cancelled", b"[]", T0, T0 + 60)
+    assert scene.store.cancel_execution(
+        scene.tenant_id, "mine", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 60)
+    )
     scene.at(1.0)
     assert not await scene.keeper.once()
     assert scene.holder.lost == [{"mine": fence}]

@@ -37,7 +37,7 @@ from connectord.runtime.config import Settings
 from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
 from connectord.runtime.secrets import MASK, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
-from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.store.records import ExecutionEnd, JobEnd, JobStatus, StoreUnavailableError
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Rejected, Succeeded
 from connectord.sandbox.supervisor import Reloaded
@@ -410,8 +410,8 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     while claimed is None or claimed.id != ex:  # the oldest queued ones come first
         claimed = await run(store.claim_execution, now, "test-node", now + 60)
         assert claimed is not None
-    finished = encode_outcome(outcome), encode_logs(logs), now, now + 600
-    assert await run(store.finish_execution, ex, claimed.fence, *finished)
+    finished = ExecutionEnd(encode_outcome(outcome), encode_logs(logs), now, now + 600)
+    assert await run(store.finish_execution, ex, claimed.fence, finished)
     _, success = await call("GET", result, f"/v1/exec/result/{ex}?logs=1", 200, headers=alice)
     assert success["logs"][0]["message"] == "verifying"
 
@@ -522,8 +522,8 @@ async def tour_findable(server: Server, alice: dict[str, str], account_id: str) 
         claimed = await run(store.claim_execution, now, "test-node", now + 60)
         assert claimed is not None
     verified = encode_outcome(Succeeded({"verified": True, "message": "ok"}))
-    finished = verified, encode_logs([]), now, now + 600, "succeeded"
-    assert await run(store.finish_execution, execution_id, claimed.fence, *finished)
+    finished = ExecutionEnd(verified, encode_logs([]), now, now + 600)
+    assert await run(store.finish_execution, execution_id, claimed.fence, finished, "succeeded")
     server.app[EXECUTIONS].finished(execution_id)
     _, body = await answer
     assert body == {"id": execution_id, "outcome": "succeeded", "data": {"verified": True, "message": "ok"}}
@@ -552,13 +552,14 @@ async def tour_jobs(
         assert claimed is not None and claimed.job.id == job_id, claimed
         fences[job_id] = claimed.fence
 
-    async def finish(job_id: str, status: str, attempts: list[Any], data: Any = None, **outputs: Any) -> None:
+    async def finish(
+        job_id: str, status: JobStatus, attempts: list[Any], data: Any = None, **outputs: Any
+    ) -> None:
         result = msgspec.json.encode({"data": data, "outputs": outputs}) if status == "COMPLETED" else None
         logs = msgspec.json.encode([LogLine(server.clock(), "INFO", "tiny", "pinged example.org")])
         encoded = msgspec.json.encode(attempts)
-        assert await run(
-            store.finish_job, job_id, fences[job_id], status, encoded, result, logs, server.clock()
-        )
+        end = JobEnd(status, encoded, result, logs, server.clock())
+        assert await run(store.finish_job, job_id, fences[job_id], end)
 
     # job types: Tiny's ping, and whoami that needs an account
     one_type, run_type = "/v1/job-types/{code}", "/v1/job-types/{code}/_execute"

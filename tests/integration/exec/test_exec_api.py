@@ -11,6 +11,7 @@ from connectord.api.keys import EXECUTIONS
 from connectord.runtime.executions.results import encode_outcome
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store import open_store
+from connectord.runtime.store.records import ExecutionEnd
 from connectord.sandbox.outcomes import Cancelled
 from connectord.sandbox.redact import MASK
 
@@ -108,7 +109,9 @@ async def test_a_running_execution_cancelled_through_the_store_is_stopped_at_the
         assert record is not None and record.state == "running"
         now = api.clock()
         cancelled = encode_outcome(Cancelled())
-        assert store.cancel_execution(record.tenant_id, execution_id, cancelled, b"[]", now, now + 600)
+        assert store.cancel_execution(
+            record.tenant_id, execution_id, ExecutionEnd(cancelled, b"[]", now, now + 600)
+        )
     finally:
         store.close()
     async with asyncio.timeout(20):  # a renewal every 0.5 s; the worker sleeps for 60 s

@@ -76,7 +76,7 @@ async def test_full_disk_gives_503_and_recovers(
     # the refused request left nothing behind: exactly one execution exists
     check = open_store(settings)
     try:
-        with check._read() as conn:
-            assert conn.execute("SELECT count(*) FROM executions").fetchone() == (1,)
+        with check.db.read() as db:
+            assert db.one("SELECT count(*) FROM executions") == (1,)
     finally:
         check.close()

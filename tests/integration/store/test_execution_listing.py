@@ -5,7 +5,7 @@ backend. And the queue depth /metrics reads."""
 from __future__ import annotations
 
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import ExecutionAbout, ExecutionFilter
+from connectord.runtime.store.records import ExecutionAbout, ExecutionEnd, ExecutionFilter, NewExecution
 
 T0 = 1_800_000_000.0
 NODE = "node-1"
@@ -26,12 +26,13 @@ def five(store: Store, tenant: str) -> None:
     """e0..e4 at T0..T0+4: e0 delivered, e1 ready (expires T0+100), e2 expired at T0+20,
     e3 running, e4 queued; e0, e2 and e4 verify sql, e1 and e3 read shop's metadata."""
     for n in range(5):
-        store.add_execution(f"e{n}", tenant, b"sealed", T0 + n, about=META if n % 2 else VERIFY)
+        store.add_execution(NewExecution(f"e{n}", tenant, b"sealed", T0 + n, about=META if n % 2 else VERIFY))
     ended = [(0, "succeeded", T0 + 100), (1, "rejected", T0 + 100), (2, "timed_out", T0 + 20)]
     for n, outcome, expires in ended:
         claimed = store.claim_execution(T0 + 10, NODE, LEASE)
         assert claimed is not None and claimed.id == f"e{n}"
-        assert store.finish_execution(f"e{n}", claimed.fence, b"out", b"logs", T0 + 11, expires, outcome)
+        end = ExecutionEnd(b"out", b"logs", T0 + 11, expires)
+        assert store.finish_execution(f"e{n}", claimed.fence, end, outcome)
     assert store.deliver_result(tenant, "e0", T0 + 12) is not None
     claimed = store.claim_execution(T0 + 13, NODE, LEASE)
     assert claimed is not None
@@ -82,12 +83,12 @@ def test_another_tenants_executions_are_not_found(store: Store, tenant: str) -> 
 
 
 def test_cancelled_cached_and_crashed_executions_say_so(store: Store, tenant: str) -> None:
-    store.add_execution("c", tenant, b"sealed", T0, about=VERIFY)
-    assert store.cancel_execution(tenant, "c", b"out", b"logs", T0 + 1, T0 + 100)
-    store.add_answered_execution("a", tenant, b"out", b"logs", T0, T0 + 100, about=META)
-    store.add_execution("r", tenant, b"sealed", T0, about=VERIFY)
+    store.add_execution(NewExecution("c", tenant, b"sealed", T0, about=VERIFY))
+    assert store.cancel_execution(tenant, "c", ExecutionEnd(b"out", b"logs", T0 + 1, T0 + 100))
+    store.add_answered_execution("a", tenant, ExecutionEnd(b"out", b"logs", T0, T0 + 100), META)
+    store.add_execution(NewExecution("r", tenant, b"sealed", T0, about=VERIFY))
     assert store.claim_execution(T0, NODE, T0 + 1) is not None
-    store.reap_executions(T0 + 5, 1, b"crashed", b"logs", T0 + 100)
+    store.reap_executions(T0 + 5, 1, ExecutionEnd(b"crashed", b"logs", T0 + 5, T0 + 100))
     listed = store.list_executions(tenant, ExecutionFilter(), T0, 10, 0)
     found = {e.id: (e.state, e.outcome) for e in listed}
     assert found == {"c": ("done", "cancelled"), "a": ("done", "succeeded"), "r": ("done", "crashed")}

@@ -4,7 +4,7 @@ idempotency, the result cache, delivery exactly once, cancel and purge, on every
 from __future__ import annotations
 
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import Renewed
+from connectord.runtime.store.records import ExecutionEnd, NewExecution, Renewed
 
 T0 = 1_800_000_000.0
 NODE = "node-1"
@@ -12,9 +12,9 @@ LEASE = T0 + 60
 
 
 def test_claims_take_the_oldest_queued_execution_with_a_fresh_fence(store: Store, tenant: str) -> None:
-    store.add_execution("late", tenant, b"call-late", T0 + 1)
+    store.add_execution(NewExecution("late", tenant, b"call-late", T0 + 1))
     record, created = store.add_execution(
-        "early", tenant, b"call-early", T0, cache_key="k", cache_seconds=5.0
+        NewExecution("early", tenant, b"call-early", T0, cache_key="k", cache_seconds=5.0)
     )
     assert created and (record.id, record.state, record.created_at, record.expires_at) == (
         "early",
@@ -35,20 +35,24 @@ def test_claims_take_the_oldest_queued_execution_with_a_fresh_fence(store: Store
 
 
 def test_a_finish_counts_only_under_its_own_claim(store: Store, tenant: str) -> None:
-    store.add_execution("e1", tenant, b"call", T0)
+    store.add_execution(NewExecution("e1", tenant, b"call", T0))
     claimed = store.claim_execution(T0, NODE, LEASE)
     assert claimed is not None
-    assert not store.finish_execution("e1", claimed.fence + 1, b"out", b"logs", T0 + 1, T0 + 100)
-    assert store.finish_execution("e1", claimed.fence, b"out", b"logs", T0 + 1, T0 + 100)
-    assert not store.finish_execution("e1", claimed.fence, b"again", b"logs", T0 + 2, T0 + 100)  # once
-    assert not store.finish_execution("missing", 1, b"out", b"logs", T0 + 1, T0 + 100)
+    assert not store.finish_execution(
+        "e1", claimed.fence + 1, ExecutionEnd(b"out", b"logs", T0 + 1, T0 + 100)
+    )
+    assert store.finish_execution("e1", claimed.fence, ExecutionEnd(b"out", b"logs", T0 + 1, T0 + 100))
+    assert not store.finish_execution(
+        "e1", claimed.fence, ExecutionEnd(b"again", b"logs", T0 + 2, T0 + 100)
+    )  # once
+    assert not store.finish_execution("missing", 1, ExecutionEnd(b"out", b"logs", T0 + 1, T0 + 100))
     done = store.execution(tenant, "e1")
     assert done is not None and (done.state, done.expires_at) == ("done", T0 + 100)
 
 
 def test_a_queued_execution_cannot_be_finished_without_a_claim(store: Store, tenant: str) -> None:
-    store.add_execution("e1", tenant, b"call", T0)
-    assert not store.finish_execution("e1", 0, b"out", b"logs", T0 + 1, T0 + 100)
+    store.add_execution(NewExecution("e1", tenant, b"call", T0))
+    assert not store.finish_execution("e1", 0, ExecutionEnd(b"out", b"logs", T0 + 1, T0 + 100))
     queued = store.execution(tenant, "e1")
     assert queued is not None and queued.state == "queued"
 
@@ -57,28 +61,34 @@ def test_an_idempotency_key_adds_once_per_tenant(store: Store, tenant: str) -> N
     store.add_user("b@example.com", "beta", "hash-b", T0)
     other = store.principal("hash-b")
     assert other is not None
-    first, created = store.add_execution("e1", tenant, b"call", T0, "key-1", "hash-1")
+    first, created = store.add_execution(
+        NewExecution("e1", tenant, b"call", T0, idempotency_key="key-1", request_hash="hash-1")
+    )
     assert created and first.request_hash == "hash-1"
-    again, created = store.add_execution("e2", tenant, b"call", T0 + 1, "key-1", "hash-2")
+    again, created = store.add_execution(
+        NewExecution("e2", tenant, b"call", T0 + 1, idempotency_key="key-1", request_hash="hash-2")
+    )
     assert not created and (again.id, again.request_hash, again.created_at) == ("e1", "hash-1", T0)
     assert store.execution(tenant, "e2") is None
     # another tenant's key is its own
-    theirs, created = store.add_execution("e3", other.tenant_id, b"call", T0, "key-1", "hash-1")
+    theirs, created = store.add_execution(
+        NewExecution("e3", other.tenant_id, b"call", T0, idempotency_key="key-1", request_hash="hash-1")
+    )
     assert created and theirs.id == "e3"
     # no key: always added
-    assert store.add_execution("e4", tenant, b"call", T0)[1]
-    assert store.add_execution("e5", tenant, b"call", T0)[1]
+    assert store.add_execution(NewExecution("e4", tenant, b"call", T0))[1]
+    assert store.add_execution(NewExecution("e5", tenant, b"call", T0))[1]
 
 
 def test_results_are_delivered_once_and_only_to_their_tenant_before_they_expire(
     store: Store, tenant: str
 ) -> None:
     for execution_id in ("e1", "e2"):
-        store.add_execution(execution_id, tenant, b"call", T0)
+        store.add_execution(NewExecution(execution_id, tenant, b"call", T0))
         claimed = store.claim_execution(T0, NODE, LEASE)
         assert claimed is not None
         store.finish_execution(
-            claimed.id, claimed.fence, b"out-" + claimed.id.encode(), b"logs", T0, T0 + 100
+            claimed.id, claimed.fence, ExecutionEnd(b"out-" + claimed.id.encode(), b"logs", T0, T0 + 100)
         )
     assert store.deliver_result("another-tenant", "e1", T0 + 1) is None
     delivered = store.deliver_result(tenant, "e1", T0 + 1)
@@ -96,7 +106,7 @@ def test_results_are_delivered_once_and_only_to_their_tenant_before_they_expire(
 
 
 def test_a_result_not_yet_done_is_not_delivered(store: Store, tenant: str) -> None:
-    store.add_execution("e1", tenant, b"call", T0)
+    store.add_execution(NewExecution("e1", tenant, b"call", T0))
     assert store.deliver_result(tenant, "e1", T0) is None
     store.claim_execution(T0, NODE, LEASE)
     assert store.deliver_result(tenant, "e1", T0) is None
@@ -109,7 +119,7 @@ def test_cached_outcomes_answer_at_once_until_they_expire(store: Store, tenant: 
     assert store.cached_outcome(tenant, "k", T0 + 15) == b"new"
     assert store.cached_outcome(tenant, "k", T0 + 20) is None
     assert store.cached_outcome("another-tenant", "k", T0) is None
-    answered = store.add_answered_execution("e1", tenant, b"new", b"[]", T0, T0 + 100)
+    answered = store.add_answered_execution("e1", tenant, ExecutionEnd(b"new", b"[]", T0, T0 + 100))
     assert (answered.state, answered.expires_at) == ("done", T0 + 100)
     assert store.claim_execution(T0, NODE, LEASE) is None  # nothing to run
     delivered = store.deliver_result(tenant, "e1", T0 + 1)
@@ -117,16 +127,16 @@ def test_cached_outcomes_answer_at_once_until_they_expire(store: Store, tenant: 
 
 
 def test_cancel_finishes_a_queued_or_running_execution(store: Store, tenant: str) -> None:
-    store.add_execution("e1", tenant, b"call", T0)
-    store.add_execution("e2", tenant, b"call", T0 + 1)
-    assert not store.cancel_execution("another-tenant", "e1", b"cancelled", b"[]", T0, T0 + 100)
-    assert store.cancel_execution(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)
-    assert not store.cancel_execution(tenant, "e1", b"cancelled", b"[]", T0, T0 + 100)  # ended
+    store.add_execution(NewExecution("e1", tenant, b"call", T0))
+    store.add_execution(NewExecution("e2", tenant, b"call", T0 + 1))
+    assert not store.cancel_execution("another-tenant", "e1", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 100))
+    assert store.cancel_execution(tenant, "e1", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 100))
+    assert not store.cancel_execution(tenant, "e1", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 100))  # ended
     claimed = store.claim_execution(T0, NODE, LEASE)
     assert claimed is not None and claimed.id == "e2"  # a cancelled one is not claimed
-    assert store.cancel_execution(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)  # running
+    assert store.cancel_execution(tenant, "e2", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 100))  # running
     # the node running it can no longer record another outcome, nor keep its lease
-    assert not store.finish_execution("e2", claimed.fence, b"out", b"[]", T0, T0 + 100)
+    assert not store.finish_execution("e2", claimed.fence, ExecutionEnd(b"out", b"[]", T0, T0 + 100))
     assert store.renew_leases(NODE, LEASE + 60, ["e2"], []) == Renewed([], [])
     for execution_id in ("e1", "e2"):
         delivered = store.deliver_result(tenant, execution_id, T0)
@@ -136,25 +146,25 @@ def test_cancel_finishes_a_queued_or_running_execution(store: Store, tenant: str
 def test_requeue_running_puts_every_running_execution_back_under_a_new_fence(
     store: Store, tenant: str
 ) -> None:
-    store.add_execution("e1", tenant, b"call", T0)
-    store.add_execution("e2", tenant, b"call", T0 + 1)
+    store.add_execution(NewExecution("e1", tenant, b"call", T0))
+    store.add_execution(NewExecution("e2", tenant, b"call", T0 + 1))
     interrupted = store.claim_execution(T0, NODE, LEASE)
     assert interrupted is not None and interrupted.id == "e1"
     assert store.requeue_running() == 1
     again = store.claim_execution(T0, "node-2", LEASE)
     assert again is not None and again.id == "e1" and again.fence > interrupted.fence
-    assert not store.finish_execution("e1", interrupted.fence, b"late", b"[]", T0, T0 + 100)
-    assert store.finish_execution("e1", again.fence, b"out", b"[]", T0, T0 + 100)
+    assert not store.finish_execution("e1", interrupted.fence, ExecutionEnd(b"late", b"[]", T0, T0 + 100))
+    assert store.finish_execution("e1", again.fence, ExecutionEnd(b"out", b"[]", T0, T0 + 100))
 
 
 def test_purge_forgets_old_delivered_and_expired_results(store: Store, tenant: str) -> None:
     for execution_id in ("delivered", "expired", "fresh"):
-        store.add_execution(execution_id, tenant, b"call", T0)
+        store.add_execution(NewExecution(execution_id, tenant, b"call", T0))
         claimed = store.claim_execution(T0, NODE, LEASE)
         assert claimed is not None
         expires = T0 + 10 if execution_id == "expired" else T0 + 10**6
-        store.finish_execution(claimed.id, claimed.fence, b"out", b"[]", T0, expires)
-    store.add_execution("queued", tenant, b"call", T0)
+        store.finish_execution(claimed.id, claimed.fence, ExecutionEnd(b"out", b"[]", T0, expires))
+    store.add_execution(NewExecution("queued", tenant, b"call", T0))
     assert store.deliver_result(tenant, "delivered", T0 + 1) is not None
     store.cache_outcome(tenant, "old", b"o", T0 + 5)
     store.cache_outcome(tenant, "new", b"n", T0 + 10**6)

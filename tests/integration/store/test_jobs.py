@@ -13,6 +13,7 @@ from connectord.runtime.store.records import (
     ConflictError,
     DefinitionRecord,
     Fire,
+    JobEnd,
     NewJob,
     Renewed,
 )
@@ -41,7 +42,7 @@ def claim(store: Store, now: float) -> ClaimedJob | None:
 
 def finish(store: Store, claimed: ClaimedJob | None, now: float) -> None:
     assert claimed is not None
-    assert store.finish_job(claimed.job.id, claimed.fence, "COMPLETED", b"[]", None, b"[]", now)
+    assert store.finish_job(claimed.job.id, claimed.fence, JobEnd("COMPLETED", b"[]", None, b"[]", now))
 
 
 def definition(
@@ -147,7 +148,7 @@ def test_overlap_queue_waits_for_the_running_job_of_its_definition(store: Store)
     first = claim(store, T0 + 2)
     assert first is not None and first.job.id == "j1"
     assert claim(store, T0 + 2) is None  # j2 waits its turn
-    assert store.finish_job("j1", first.fence, "COMPLETED", b"[]", b'{"data": 1}', b"[]", T0 + 3)
+    assert store.finish_job("j1", first.fence, JobEnd("COMPLETED", b"[]", b'{"data": 1}', b"[]", T0 + 3))
     second = claim(store, T0 + 3)
     assert second is not None and second.job.id == "j2"
 
@@ -169,9 +170,10 @@ def test_retry_finish_cancel_and_requeue(store: Store) -> None:
     claimed = claim(store, T0 + 31)
     assert claimed is not None and claimed.job.attempt == 2
     assert claimed.fence > interrupted.fence  # the interrupted claim can record nothing
-    assert not store.finish_job("j1", interrupted.fence, "COMPLETED", b"[]", None, b"[]", T0 + 32)
-    assert store.finish_job("j1", claimed.fence, "FAILED", b"[]", None, b"[]", T0 + 32)
-    assert not store.finish_job("j1", claimed.fence, "COMPLETED", b"[]", None, b"[]", T0 + 33)  # once only
+    assert not store.finish_job("j1", interrupted.fence, JobEnd("COMPLETED", b"[]", None, b"[]", T0 + 32))
+    assert store.finish_job("j1", claimed.fence, JobEnd("FAILED", b"[]", None, b"[]", T0 + 32))
+    again = JobEnd("COMPLETED", b"[]", None, b"[]", T0 + 33)
+    assert not store.finish_job("j1", claimed.fence, again)  # once only
     finished = store.job(record.tenant_id, "j1")
     assert finished is not None and finished.status == "FAILED" and finished.finished_at == T0 + 32
     store.add_definition_job(ledger_row(record, T0 + 60, "j2"))
@@ -189,7 +191,7 @@ def test_a_running_job_is_cancelled_under_a_new_fence_with_its_attempt_ended(sto
     assert claimed is not None
     assert store.cancel_job(record.tenant_id, "j1", T0 + 5, CANCELLED) == "STARTED"
     # the node running it can record nothing else, and the renewal finds it gone
-    assert not store.finish_job("j1", claimed.fence, "COMPLETED", b"[]", None, b"[]", T0 + 6)
+    assert not store.finish_job("j1", claimed.fence, JobEnd("COMPLETED", b"[]", None, b"[]", T0 + 6))
     assert store.renew_leases(NODE, T0 + 60, [], ["j1"]) == Renewed([], [])
     cancelled = store.job(record.tenant_id, "j1")
     assert cancelled is not None and cancelled.status == "CANCELLED" and cancelled.finished_at == T0 + 5

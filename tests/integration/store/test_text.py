@@ -11,7 +11,14 @@ from aiohttp.test_utils import TestClient
 
 from connectord.api.errors import error_middleware
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import AccountRecord, DefinitionRecord, InvalidTextError, NewJob
+from connectord.runtime.store.records import (
+    AccountRecord,
+    DefinitionRecord,
+    ExecutionEnd,
+    InvalidTextError,
+    NewExecution,
+    NewJob,
+)
 
 T0 = 1_800_000_000.0
 NUL = "a\x00b"
@@ -33,7 +40,7 @@ def test_writes_of_a_text_with_nul_are_refused_and_keep_nothing(store: Store, te
     kept = store.account(tenant, "acc")
     assert kept is not None and kept.name == "fine"
     with pytest.raises(InvalidTextError, match=r"^idempotency_key must not"):
-        store.add_execution("e1", tenant, b"call", T0, NUL, "hash")
+        store.add_execution(NewExecution("e1", tenant, b"call", T0, idempotency_key=NUL, request_hash="hash"))
     assert store.execution(tenant, "e1") is None
     definition = DefinitionRecord(
         "d", tenant, NUL, "echo", "STARTED", b"{}", b"sealed", T0, 1, 10, 86400.0, T0, T0
@@ -53,7 +60,7 @@ def test_lookups_by_a_key_with_nul_find_nothing(store: Store, tenant: str) -> No
     assert store.delete_user(NUL) is False
     assert store.execution(tenant, NUL) is None
     assert store.deliver_result(tenant, NUL, T0) is None
-    assert not store.cancel_execution(tenant, NUL, b"o", b"l", T0, T0 + 1)
+    assert not store.cancel_execution(tenant, NUL, ExecutionEnd(b"o", b"l", T0, T0 + 1))
     assert store.cached_outcome(tenant, NUL, T0) is None
     assert store.account(tenant, NUL) is None
     assert store.accounts(NUL, 10, 0) == []

@@ -13,7 +13,14 @@ from typing import TypeVar
 import pytest
 
 from connectord.runtime.store.postgres import PostgresStore
-from connectord.runtime.store.records import DefinitionRecord, Fire, NewJob
+from connectord.runtime.store.records import (
+    DefinitionRecord,
+    ExecutionEnd,
+    Fire,
+    JobEnd,
+    NewExecution,
+    NewJob,
+)
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
@@ -49,7 +56,7 @@ def test_many_claimers_on_two_nodes_claim_each_execution_exactly_once(
     a, b = nodes
     count, per_node = 200, 4
     for i in range(count):
-        a.add_execution(f"e{i:03}", tenant, b"call", T0 + i)
+        a.add_execution(NewExecution(f"e{i:03}", tenant, b"call", T0 + i))
 
     def claimer(store: PostgresStore, node: str) -> Callable[[], list[tuple[str, int]]]:
         def claim_all() -> list[tuple[str, int]]:
@@ -72,10 +79,10 @@ def test_a_result_asked_on_two_nodes_at_once_is_delivered_to_one(
 ) -> None:
     a, b = nodes
     for i in range(20):
-        a.add_execution(f"e{i}", tenant, b"call", T0)
+        a.add_execution(NewExecution(f"e{i}", tenant, b"call", T0))
         claimed = a.claim_execution(T0, "node-a", LEASE)
         assert claimed is not None
-        a.finish_execution(claimed.id, claimed.fence, b"out", b"[]", T0, T0 + 100)
+        a.finish_execution(claimed.id, claimed.fence, ExecutionEnd(b"out", b"[]", T0, T0 + 100))
         got = together(
             partial(a.deliver_result, tenant, f"e{i}", T0), partial(b.deliver_result, tenant, f"e{i}", T0)
         )
@@ -199,10 +206,10 @@ def test_a_queue_definition_runs_one_job_at_a_time_whichever_node_claims(
         assert len(a.jobs(tenant, 10, 0, definition_code=record.code, status="STARTED")) == 1
         # once it is over, the other one runs
         done = started[0]
-        assert a.finish_job(done.job.id, done.fence, "COMPLETED", b"[]", None, None, T0 + 1)
+        assert a.finish_job(done.job.id, done.fence, JobEnd("COMPLETED", b"[]", None, None, T0 + 1))
         following = b.claim_job(T0 + 1, "node-b", LEASE)
         assert following is not None and following.job.definition_id == record.id
-        assert b.finish_job(following.job.id, following.fence, "COMPLETED", b"[]", None, None, T0 + 2)
+        assert b.finish_job(following.job.id, following.fence, JobEnd("COMPLETED", b"[]", None, None, T0 + 2))
 
 
 def test_reapers_on_two_nodes_share_the_expired_leases(
@@ -211,13 +218,13 @@ def test_reapers_on_two_nodes_share_the_expired_leases(
     a, b = nodes
     count = 50
     for i in range(count):
-        a.add_execution(f"e{i}", tenant, b"call", T0 + i)
+        a.add_execution(NewExecution(f"e{i}", tenant, b"call", T0 + i))
         a.add_job(NewJob(f"j{i}", tenant, "echo", "api", "WAITING", T0, max_retries=1, run_at=T0))
         assert a.claim_execution(T0, "dead-node", LEASE) is not None
         assert a.claim_job(T0, "dead-node", LEASE) is not None
     reaped = together(
-        partial(a.reap_executions, LEASE + 1, 5, b"crashed", b"[]", T0 + 100),
-        partial(b.reap_executions, LEASE + 1, 5, b"crashed", b"[]", T0 + 100),
+        partial(a.reap_executions, LEASE + 1, 5, ExecutionEnd(b"crashed", b"[]", LEASE + 1, T0 + 100)),
+        partial(b.reap_executions, LEASE + 1, 5, ExecutionEnd(b"crashed", b"[]", LEASE + 1, T0 + 100)),
         partial(a.reap_jobs, LEASE + 1),
         partial(b.reap_jobs, LEASE + 1),
     )

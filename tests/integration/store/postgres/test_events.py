@@ -13,7 +13,14 @@ import psycopg
 import pytest
 
 from connectord.runtime.store.postgres import LISTEN_POLL, PostgresStore, _Listener
-from connectord.runtime.store.records import DefinitionRecord, Fire, NewJob
+from connectord.runtime.store.records import (
+    DefinitionRecord,
+    ExecutionEnd,
+    Fire,
+    JobEnd,
+    NewExecution,
+    NewJob,
+)
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
@@ -52,25 +59,25 @@ def test_executions_queued_and_done_on_one_node_are_heard_on_the_other(
     events = Events()
     stop = b.listen(events)
     try:
-        a.add_execution("e1", tenant, b"call", T0)
+        a.add_execution(NewExecution("e1", tenant, b"call", T0))
         events.expect("execution-queued")
         claimed = a.claim_execution(T0, "node-a", LEASE)
         assert claimed is not None
         events.expect_only(a)  # a claim is no news
-        a.finish_execution("e1", claimed.fence, b"out", b"[]", T0, T0 + 100)
+        a.finish_execution("e1", claimed.fence, ExecutionEnd(b"out", b"[]", T0, T0 + 100))
         events.expect("execution-done:e1")
         a.deliver_result(tenant, "e1", T0)
-        a.add_execution("e2", tenant, b"call", T0)
-        a.cancel_execution(tenant, "e2", b"cancelled", b"[]", T0, T0 + 100)
+        a.add_execution(NewExecution("e2", tenant, b"call", T0))
+        a.cancel_execution(tenant, "e2", ExecutionEnd(b"cancelled", b"[]", T0, T0 + 100))
         events.expect_only(a, "execution-queued", "execution-done:e2")
-        a.add_answered_execution("e3", tenant, b"cached", b"[]", T0, T0 + 100)
+        a.add_answered_execution("e3", tenant, ExecutionEnd(b"cached", b"[]", T0, T0 + 100))
         events.expect_only(a)  # answered at once: no one waits for it
         # a node died: its execution is queued again, then ends as crashed
-        a.add_execution("e4", tenant, b"call", T0)
+        a.add_execution(NewExecution("e4", tenant, b"call", T0))
         a.claim_execution(T0, "node-a", LEASE)
-        a.reap_executions(LEASE + 1, 2, b"crashed", b"[]", T0 + 100)
+        a.reap_executions(LEASE + 1, 2, ExecutionEnd(b"crashed", b"[]", LEASE + 1, T0 + 100))
         a.claim_execution(T0, "node-a", LEASE)
-        a.reap_executions(LEASE + 1, 2, b"crashed", b"[]", T0 + 100)
+        a.reap_executions(LEASE + 1, 2, ExecutionEnd(b"crashed", b"[]", LEASE + 1, T0 + 100))
         events.expect_only(a, "execution-queued", "execution-queued", "execution-done:e4")
     finally:
         stop()
@@ -90,7 +97,7 @@ def test_jobs_and_definitions_changes_are_heard_but_not_the_schedulers_moves(
         a.retry_job("j1", claimed.fence, b"[]", T0 + 1)
         claimed = a.claim_job(T0 + 1, "node-a", LEASE)
         assert claimed is not None
-        a.finish_job("j1", claimed.fence, "COMPLETED", b"[]", None, None, T0 + 2)
+        a.finish_job("j1", claimed.fence, JobEnd("COMPLETED", b"[]", None, None, T0 + 2))
         events.expect_only(a, "job-queued", "job-done:j1")
 
         record = DefinitionRecord(
@@ -141,7 +148,7 @@ def test_a_listener_that_lost_its_connection_comes_back_and_says_so(
             ).fetchall()
         assert killed == [(True,)]
         events.expect("reconnected")
-        a.add_execution("e1", tenant, b"call", T0)
+        a.add_execution(NewExecution("e1", tenant, b"call", T0))
         events.expect("execution-queued")
     finally:
         stop()

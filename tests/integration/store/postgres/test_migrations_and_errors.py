@@ -16,7 +16,14 @@ from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store import open_store
 from connectord.runtime.store.postgres import PostgresStore, redact_url
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
-from connectord.runtime.store.records import InvalidTextError, Reaped, Renewed, StoreUnavailableError
+from connectord.runtime.store.records import (
+    ExecutionEnd,
+    InvalidTextError,
+    NewExecution,
+    Reaped,
+    Renewed,
+    StoreUnavailableError,
+)
 
 pytestmark = pytest.mark.postgres
 T0 = 1_800_000_000.0
@@ -162,7 +169,7 @@ def test_killed_connections_cost_a_few_unavailable_calls_then_work_again(
     barrier = threading.Barrier(holders)
 
     def hold() -> None:
-        with store._conn() as conn:
+        with store.db.connection() as conn:
             conn.execute("SELECT 1")
             barrier.wait(timeout=10)
 
@@ -189,7 +196,7 @@ def test_a_pool_with_no_connection_to_give_is_unavailable(pg_database: str) -> N
     store = PostgresStore(pg_database, pool_size=1, pool_timeout=0.2)
     try:
         assert store.concurrency == 1
-        with store._conn(), pytest.raises(StoreUnavailableError):
+        with store.db.connection(), pytest.raises(StoreUnavailableError):
             store.ping()
         store.ping()
     finally:
@@ -199,15 +206,17 @@ def test_a_pool_with_no_connection_to_give_is_unavailable(pg_database: str) -> N
 def test_renewals_and_reapers_do_not_wait_for_the_pool(pg_database: str, tenant: str) -> None:
     store = PostgresStore(pg_database, pool_size=1, pool_timeout=0.2)
     try:
-        store.add_execution("x1", tenant, b"call", T0)
+        store.add_execution(NewExecution("x1", tenant, b"call", T0))
         claimed = store.claim_execution(T0, "node-a", T0 + 3)
         assert claimed is not None
-        with store._conn():  # every request for a pooled connection would time out now
+        with store.db.connection():  # every request for a pooled connection would time out now
             with pytest.raises(StoreUnavailableError):
                 store.ping()
             assert store.renew_leases("node-a", T0 + 6, ["x1"], []) == Renewed(["x1"], [])
             assert store.reap_jobs(T0 + 7) == Reaped(0, [])
-            assert store.reap_executions(T0 + 7, 3, b"crashed", b"[]", T0 + 60) == Reaped(1, [])
+            assert store.reap_executions(
+                T0 + 7, 3, ExecutionEnd(b"crashed", b"[]", T0 + 7, T0 + 60)
+            ) == Reaped(1, [])
     finally:
         store.close()
 
@@ -224,13 +233,13 @@ def test_a_broken_lease_connection_fails_one_renewal_then_reconnects(
 
 
 def test_a_text_with_nul_that_slipped_through_is_refused_not_an_error(store: PostgresStore) -> None:
-    with pytest.raises(InvalidTextError, match="NUL"), store._conn() as conn:
+    with pytest.raises(InvalidTextError, match="NUL"), store.db.connection() as conn:
         conn.execute("SELECT %s::text", ("a\x00b",))
     store.ping()
 
 
 def test_bad_sql_is_a_bug_not_an_unavailable_store(store: PostgresStore) -> None:
-    with pytest.raises(psycopg.errors.UndefinedTable), store._conn() as conn:
+    with pytest.raises(psycopg.errors.UndefinedTable), store.db.connection() as conn:
         conn.execute("SELECT * FROM no_such_table")
 
 

@@ -1,0 +1,250 @@
+"""Scheduled executions: a queue that nodes claim from (on PostgreSQL several at once,
+skipping the rows another is claiming), fenced finishes, results delivered exactly once,
+and the cache of successful outcomes.
+
+An execution's way through the store is ``add``, ``claim``, ``finish`` and ``deliver``:
+each a function of a ``Session``, so that one transaction can carry several of them; the
+``Executions`` methods run each in one of its own (on PostgreSQL, one statement each: one
+round trip in autocommit).
+"""
+
+from __future__ import annotations
+
+from connectord.runtime.store.columns import columns, params
+from connectord.runtime.store.dialect import Dialect, Session
+from connectord.runtime.store.execution_listing import INFO_COLUMNS, listing_query
+from connectord.runtime.store.records import (
+    ClaimedExecution,
+    ExecutionAbout,
+    ExecutionEnd,
+    ExecutionFilter,
+    ExecutionInfo,
+    ExecutionRecord,
+    FinishedExecution,
+    NewExecution,
+    StoreUnavailableError,
+    has_nul,
+    refuse_nul,
+)
+
+_RECORD = columns(ExecutionRecord)
+#: Inserting with an idempotency key races another node's insert at most this many times.
+_IDEMPOTENT_ATTEMPTS = 5
+_ADD = """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key, request_hash,
+                                  created_at, cache_key, cache_seconds, component, execution_type,
+                                  action)
+          VALUES (:id, :tenant_id, 'queued', :sealed_call, :idempotency_key, :request_hash,
+                  :created_at, :cache_key, :cache_seconds, :component, :kind, :action)"""
+_BY_KEY = f"SELECT {_RECORD} FROM executions WHERE tenant_id = :tenant_id AND idempotency_key = :key"
+_BY_ID = "FROM executions WHERE id = :id AND tenant_id = :tenant_id"
+_CLAIMED = columns(ClaimedExecution, kind="execution_type")
+_CLAIM = f"""UPDATE executions SET state = 'running', started_at = :now, claimed_by = :node,
+                                   lease_until = :lease_until, fence = fence + 1, claims = claims + 1
+             WHERE id = (SELECT id FROM executions WHERE state = 'queued'
+                         ORDER BY created_at LIMIT 1 {{skip_locked}})
+             RETURNING {_CLAIMED}"""
+#: Done: the outcome kept, the inputs (credentials included) forgotten.
+_DONE = """state = 'done', outcome = :outcome, logs = :logs, finished_at = :finished_at,
+           expires_at = :expires_at, sealed_call = NULL, lease_until = NULL"""
+_FINISH = f"""UPDATE executions SET {_DONE}, outcome_kind = :kind
+              WHERE id = :id AND state = 'running' AND fence = :fence"""
+
+
+def add(db: Session, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
+    """Queue ``execution``; with an idempotency key the tenant used already, the execution
+    that has it, and False (two nodes adding one key at once: one adds, the other gets it)."""
+    args = params(execution, **_about(execution.about))
+    record = ExecutionRecord(
+        execution.id, execution.tenant_id, "queued", execution.created_at, None, execution.request_hash
+    )
+    added = record, True
+    if execution.idempotency_key is None:
+        db.run(_ADD, args)
+        return added
+    for _ in range(_IDEMPOTENT_ATTEMPTS):
+        if db.one(f"{_ADD} ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id", args):
+            return added
+        # Taken: the other insert has committed (ON CONFLICT waited for it), so this
+        # statement, with a snapshot of its own, sees it (unless purged meanwhile).
+        row = db.one(_BY_KEY, {"tenant_id": execution.tenant_id, "key": execution.idempotency_key})
+        if row is not None:
+            return ExecutionRecord(*row), False
+    raise StoreUnavailableError(f"Idempotency-Key '{execution.idempotency_key}' keeps changing; try again")
+
+
+def claim(db: Session, now: float, node: str, lease_until: float) -> ClaimedExecution | None:
+    """Take the oldest queued execution and mark it running on ``node`` until
+    ``lease_until``, with a new fencing token. Rows other nodes are claiming are skipped,
+    not waited for."""
+    row = db.one(_CLAIM, {"now": now, "node": node, "lease_until": lease_until})
+    return ClaimedExecution(*row) if row else None
+
+
+def finish(db: Session, execution_id: str, fence: int, end: ExecutionEnd, kind: str | None) -> bool:
+    """Record how a running execution ended (``kind``: its outcome's) and forget its inputs;
+    False when it is not running under claim ``fence`` any more (cancelled, or requeued
+    after its lease ran out). The node that ran it stays recorded."""
+    args = {"id": execution_id, "fence": fence, "kind": kind, **params(end)}
+    return db.run(_FINISH, args) == 1
+
+
+def deliver(db: Session, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None:
+    """Hand out a finished, unexpired result exactly once: marked delivered and emptied in
+    the step that reads it, so no second reader (on any node) can get it."""
+    if has_nul(tenant_id, execution_id):
+        return None
+    row = db.take(
+        "executions",
+        columns(FinishedExecution),
+        "id = :id AND tenant_id = :tenant_id AND state = 'done' AND expires_at > :now",
+        "state = 'delivered', outcome = NULL, logs = NULL",
+        {"id": execution_id, "tenant_id": tenant_id, "now": now},
+    )
+    return FinishedExecution(*row) if row else None
+
+
+def _about(about: ExecutionAbout | None) -> dict[str, object]:
+    if about is None:
+        return {"component": None, "kind": None, "action": None}
+    return {"component": about.component, "kind": about.kind, "action": about.action}
+
+
+class Executions:
+    db: Dialect
+
+    def add_execution(self, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
+        """Queue an execution, committed before this returns. With an idempotency key
+        already used by the tenant, nothing is added: the existing execution is returned
+        with ``False``."""
+        refuse_nul(
+            id=execution.id,
+            tenant=execution.tenant_id,
+            idempotency_key=execution.idempotency_key,
+            request_hash=execution.request_hash,
+            cache_key=execution.cache_key,
+        )
+        with self.db.write() as db:
+            return add(db, execution)
+
+    def claim_execution(self, now: float, node: str, lease_until: float) -> ClaimedExecution | None:
+        with self.db.write() as db:
+            return claim(db, now, node, lease_until)
+
+    def finish_execution(
+        self, execution_id: str, fence: int, end: ExecutionEnd, kind: str | None = None
+    ) -> bool:
+        with self.db.write() as db:
+            return finish(db, execution_id, fence, end, kind)
+
+    def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None:
+        with self.db.write() as db:
+            return deliver(db, tenant_id, execution_id, now)
+
+    def add_answered_execution(
+        self, execution_id: str, tenant_id: str, end: ExecutionEnd, about: ExecutionAbout | None = None
+    ) -> ExecutionRecord:
+        """An execution answered at once (from the cache): nothing to run."""
+        refuse_nul(id=execution_id, tenant=tenant_id)
+        args = {"id": execution_id, "tenant_id": tenant_id, **params(end), **_about(about)}
+        with self.db.write() as db:
+            db.run(
+                """INSERT INTO executions (id, tenant_id, state, outcome, logs, created_at,
+                                           finished_at, expires_at, component, execution_type,
+                                           action, outcome_kind)
+                   VALUES (:id, :tenant_id, 'done', :outcome, :logs, :finished_at, :finished_at,
+                           :expires_at, :component, :kind, :action, 'succeeded')""",
+                args,
+            )
+        return ExecutionRecord(execution_id, tenant_id, "done", end.finished_at, end.expires_at, None)
+
+    def execution(self, tenant_id: str, execution_id: str) -> ExecutionRecord | None:
+        if has_nul(tenant_id, execution_id):
+            return None
+        with self.db.read() as db:
+            row = db.one(f"SELECT {_RECORD} {_BY_ID}", {"id": execution_id, "tenant_id": tenant_id})
+        return ExecutionRecord(*row) if row else None
+
+    def execution_info(self, tenant_id: str, execution_id: str) -> ExecutionInfo | None:
+        """An execution's status and metadata; its result stays where it is."""
+        if has_nul(tenant_id, execution_id):
+            return None
+        with self.db.read() as db:
+            row = db.one(f"SELECT {INFO_COLUMNS} {_BY_ID}", {"id": execution_id, "tenant_id": tenant_id})
+        return ExecutionInfo(*row) if row else None
+
+    def list_executions(
+        self, tenant_id: str, wanted: ExecutionFilter, now: float, limit: int, offset: int
+    ) -> list[ExecutionInfo]:
+        """A page of the tenant's executions that match ``wanted``, newest first."""
+        if has_nul(tenant_id, wanted.component, wanted.kind):
+            return []
+        sql, args = listing_query(tenant_id, wanted, now, limit, offset)
+        with self.db.read() as db:
+            rows = db.all(sql, args)
+        return [ExecutionInfo(*row) for row in rows]
+
+    def queue_depth(self, now: float) -> tuple[int, int]:
+        """How much work waits: queued executions, and jobs due that wait for a runner."""
+        with self.db.read() as db:
+            row = db.one(
+                """SELECT (SELECT count(*) FROM executions WHERE state = 'queued'),
+                          (SELECT count(*) FROM jobs WHERE status = 'WAITING' AND run_at <= :now)""",
+                {"now": now},
+            )
+        return (int(row[0]), int(row[1])) if row else (0, 0)
+
+    def cancel_execution(self, tenant_id: str, execution_id: str, cancelled: ExecutionEnd) -> bool:
+        """Finish a queued or running execution with ``cancelled`` under a new fence, so
+        whichever node runs it cannot record another; False if it has ended."""
+        if has_nul(tenant_id, execution_id):
+            return False
+        args = {"id": execution_id, "tenant_id": tenant_id, **params(cancelled)}
+        with self.db.write() as db:
+            return (
+                db.run(
+                    f"""UPDATE executions SET {_DONE}, fence = fence + 1, outcome_kind = 'cancelled'
+                        WHERE id = :id AND tenant_id = :tenant_id AND state IN ('queued', 'running')""",
+                    args,
+                )
+                == 1
+            )
+
+    def cached_outcome(self, tenant_id: str, cache_key: str, now: float) -> bytes | None:
+        if has_nul(tenant_id, cache_key):
+            return None
+        with self.db.read() as db:
+            row = db.one(
+                """SELECT outcome FROM result_cache
+                   WHERE tenant_id = :tenant_id AND cache_key = :cache_key AND expires_at > :now""",
+                {"tenant_id": tenant_id, "cache_key": cache_key, "now": now},
+            )
+        return bytes(row[0]) if row else None
+
+    def cache_outcome(self, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float) -> None:
+        refuse_nul(tenant=tenant_id, cache_key=cache_key)
+        with self.db.write() as db:
+            db.run(
+                """INSERT INTO result_cache (tenant_id, cache_key, outcome, expires_at)
+                   VALUES (:tenant_id, :cache_key, :outcome, :expires_at)
+                   ON CONFLICT (tenant_id, cache_key) DO UPDATE
+                   SET outcome = excluded.outcome, expires_at = excluded.expires_at""",
+                {
+                    "tenant_id": tenant_id,
+                    "cache_key": cache_key,
+                    "outcome": outcome,
+                    "expires_at": expires_at,
+                },
+            )
+
+    def purge_executions(self, now: float, keep_delivered: float) -> int:
+        """Delete delivered executions older than ``keep_delivered`` seconds and expired
+        results (their ids then answer 404 'Result does not exist.'), and expired cache."""
+        with self.db.write() as db:
+            purged = db.run(
+                """DELETE FROM executions
+                   WHERE (state = 'delivered' AND finished_at < :before)
+                      OR (state = 'done' AND expires_at < :before)""",
+                {"before": now - keep_delivered},
+            )
+            db.run("DELETE FROM result_cache WHERE expires_at < :now", {"now": now})
+        return purged
