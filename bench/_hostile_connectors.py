@@ -236,6 +236,9 @@ def attempt(action):
         return type(exc).__name__
 
 
+import resource
+
+
 def sigio_to(pid):
     """Have the kernel send SIGIO to ``pid`` on our behalf (fcntl F_SETOWN)."""
     import fcntl
@@ -259,6 +262,8 @@ def verify_credentials(credentials):
         "pidfd_server": attempt(lambda: signal.pidfd_send_signal(os.pidfd_open(server), signal.SIGSTOP)),
         "sigio_server": attempt(lambda: sigio_to(server)),
         "group_server": attempt(lambda: os.killpg(os.getpgid(server), signal.SIGSTOP)),
+        # reading the server's limits (allowed, lowering them is too: open files to 3 ...)
+        "limits_server": attempt(lambda: resource.prlimit(server, resource.RLIMIT_NOFILE)),
     }
     # Every process of the server's tree (its zygotes, the other tenant's workers): the
     # bench names them, so that a sandbox that let this through harms nothing else here.

@@ -76,6 +76,8 @@ DENIED = (
     "nfsservctl",
 )
 
+#: prlimit64(2) on a pid other than 0 (itself) is refused too: see ``compiled_filter``.
+
 #: clone(2) flags that create namespaces, refused like unshare(2).
 _NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
@@ -111,6 +113,10 @@ def compiled_filter() -> bytes:
         rules.add_rule(refuse, name)
     for flag in _NAMESPACE_FLAGS:
         rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    # Another process's limits: a process without capabilities may lower those of any
+    # process of its user (the kernel checks user ids only), and a worker set the server's
+    # open-files limit to 3: it accepted no connection again. Its own (pid 0) stay its own.
+    rules.add_rule(refuse, "prlimit64", seccomp.Arg(0, seccomp.NE, 0))
     # clone3 passes its flags in memory, out of a filter's sight: ENOSYS makes the C
     # library fall back to clone, whose flags are checked above.
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")

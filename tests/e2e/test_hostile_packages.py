@@ -115,6 +115,11 @@ def describe_connector():
     return connectord.ConnectorInfo(id="intruder", title="Intruder", version="1")
 
 
+def limits_of(pid):
+    """Reading them is as allowed as lowering them (its open files to 3: no connection again)."""
+    return resource.prlimit(pid, resource.RLIMIT_NOFILE) and "read"
+
+
 def in_the_call(credentials):
     seen = {{}}
     attempt(seen, "descriptor", lambda: os.fstat(900) and "open")
@@ -122,6 +127,7 @@ def in_the_call(credentials):
     attempt(seen, "signal_zygote", lambda: os.kill(os.getppid(), 0) or "sent")
     attempt(seen, "server_file", lambda: read(SERVER_FILE))
     attempt(seen, "uid", os.getuid)
+    attempt(seen, "server_limits", lambda: limits_of(credentials["server"]))
     attempt(seen, "tmpdir", lambda: os.environ.get("TMPDIR", ""))
     if credentials.get("leave"):
         mine = os.path.join(os.environ["TMPDIR"], "tenant-secret")
@@ -281,6 +287,10 @@ def test_a_worker_signals_neither_the_server_nor_its_zygote(served: Server) -> N
     call = served.report({})["call"]
     assert call["signal_server"] == "PermissionError"
     assert call["signal_zygote"] == "PermissionError"
+
+
+def test_a_worker_cannot_touch_the_servers_limits(served: Server) -> None:
+    assert served.report({})["call"]["server_limits"] == "PermissionError"
 
 
 def test_files_pass_between_no_tenants(served: Server) -> None:

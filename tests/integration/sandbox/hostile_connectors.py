@@ -310,6 +310,11 @@ def _probe(name, path):
         with socket.socket(socket.AF_UNIX) as client:
             client.connect("\0" + path)
         return None
+    if name == "prlimit":  # may it read (so lower) the limits of process ``path``?
+        import resource
+
+        resource.prlimit(int(path), resource.RLIMIT_NOFILE)
+        return None
     if name == "named":  # may it reach a named unix socket of the host (a service's)?
         import socket
 

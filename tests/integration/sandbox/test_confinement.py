@@ -78,9 +78,12 @@ async def test_no_process_can_inspect_a_worker(hostile_on_path: None) -> None:
 async def test_seccomp_refuses_what_a_connector_never_needs(hostile_on_path: None) -> None:
     async with prober(hostile_on_path, seccomp=False) as open_worker:
         assert await probe(open_worker, "traceme") == "done"
+        assert await probe(open_worker, "prlimit", str(os.getpid())) == "done"
     async with prober(hostile_on_path, seccomp=True) as filtered:
         for what in ("traceme", "unshare", "clone_newuser", "bpf"):
             assert await probe(filtered, what) == REFUSED, what
+        # another process's limits: the supervisor's, which it could lower else
+        assert await probe(filtered, "prlimit", str(os.getpid())) == "PermissionError"
         # what connectors do stays possible: threads, children, programs
         for what in ("thread", "subprocess"):
             assert await probe(filtered, what) == "done", what
