@@ -17,12 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import importlib
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +34,7 @@ from cryptography.fernet import Fernet
 
 # Run as a script, bench/ is first on sys.path: its sibling loads by name (and loads its own).
 _exec_bench = importlib.import_module("exec_api")
-CONNECTORD, start_server = _exec_bench.CONNECTORD, _exec_bench.start_server
+start_server = _exec_bench.start_server
 install_noop = _exec_bench.install_noop
 
 
@@ -119,14 +117,7 @@ def run_configuration(
     env["CONNECTORD_DATA_DIR"] = str(tmp / name / "users")
     processes = []
     try:
-        key = subprocess.run(
-            [CONNECTORD, "users", "add", "bench@example.test"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        auth = "Basic " + base64.b64encode(f"bench@example.test:{key}".encode()).decode()
+        auth = _exec_bench.add_user(env)
         urls = []
         for i in range(nodes):
             node_env = (

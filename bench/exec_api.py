@@ -48,9 +48,17 @@ LISTENING = re.compile(r"connectord listening on (http://\S+)")
 CONNECTORD = shutil.which("connectord", path=str(Path(sys.executable).parent)) or "connectord"
 
 
-def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    env: dict[str, str], launcher: list[str] | None = None, stderr: int | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """``connectord serve`` on a free port (``launcher``: what runs it instead of the
+    ``connectord`` script); the process and its URL."""
     process = subprocess.Popen(
-        [CONNECTORD, "serve", "--port", "0"], env=env, text=True, stdout=subprocess.PIPE
+        [*(launcher or [CONNECTORD]), "serve", "--port", "0"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
     )
     assert process.stdout is not None
     match = LISTENING.search(process.stdout.readline())
@@ -58,6 +66,14 @@ def start_server(env: dict[str, str]) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise SystemExit("the server did not start")
     return process, match.group(1)
+
+
+def add_user(env: dict[str, str], email: str = "bench@example.test") -> str:
+    """A user of the server ``env`` configures; its Basic Authorization header."""
+    key = subprocess.run(
+        [CONNECTORD, "users", "add", email], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    return "Basic " + base64.b64encode(f"{email}:{key}".encode()).decode()
 
 
 async def client(
@@ -112,14 +128,7 @@ def main() -> None:
         install_noop(site)
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
         env |= {"CONNECTORD_DATA_DIR": str(data), "PYTHONPATH": str(site), "CONNECTORD_LOG_LEVEL": "WARNING"}
-        key = subprocess.run(
-            [CONNECTORD, "users", "add", "bench@example.test"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        auth = "Basic " + base64.b64encode(f"bench@example.test:{key}".encode()).decode()
+        auth = add_user(env)
         process, url = start_server(env)
         try:
             latencies, wall, errors = asyncio.run(drive(url, auth, args.executions, args.clients))

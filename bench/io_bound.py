@@ -17,18 +17,15 @@ import argparse
 import importlib.util
 import json
 import os
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
-HERE = Path(__file__).resolve().parent
 FETCHER = """
 import urllib.request
 
@@ -43,14 +40,6 @@ def verify_credentials(credentials):
     with urllib.request.urlopen(credentials["url"], timeout=120) as answer:
         return connectord.verified(answer.read().decode())
 """
-
-
-def _sibling(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
-    spec.loader.exec_module(module)
-    return module
 
 
 class SlowEndpoint(ThreadingHTTPServer):
@@ -83,7 +72,7 @@ class SlowHandler(BaseHTTPRequestHandler):
         pass
 
 
-def burst(peers: ModuleType, server: Any, url: str, calls: int) -> float:
+def burst(peers: Any, server: Any, url: str, calls: int) -> float:
     """Seconds from the first schedule to the last result of ``calls`` calls made at once."""
     body = json.dumps(
         {"execution_type": "verify_credentials", "component": "fetcher", "account_data": {"url": url}}
@@ -103,7 +92,7 @@ def burst(peers: ModuleType, server: Any, url: str, calls: int) -> float:
     return max(ended) - started
 
 
-def measure(peers: ModuleType, sandbox_toml: str, calls: int, wait: float) -> dict[str, Any]:
+def measure(peers: Any, sandbox_toml: str, calls: int, wait: float) -> dict[str, Any]:
     endpoint = SlowEndpoint(wait)
     threading.Thread(target=endpoint.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{endpoint.server_address[1]}/slow"
@@ -126,7 +115,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--wait", type=float, default=2.0)
     args = parser.parse_args()
-    peers = _sibling("peers")
+    peers = importlib.import_module("peers")  # bench/ is on the path of its scripts
     cores = os.cpu_count() or 2
     by_memory = measure(peers, "", args.calls, args.wait)
     by_cores = measure(peers, f"[sandbox]\nconcurrency = {max(2, cores)}\n", args.calls, args.wait)

@@ -42,14 +42,12 @@ object. The machine may be loaded by other work: the spread of the rounds is pri
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import http.client
-import importlib.util
+import importlib
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -59,25 +57,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 HERE = Path(__file__).resolve().parent
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
-CONNECTORD = shutil.which("connectord", path=str(Path(sys.executable).parent)) or "connectord"
-LISTENING = re.compile(r"connectord listening on (http://\S+)")
 COUNT_LINE = re.compile(r'^connectord_store_call_duration_seconds_count\{operation="(\w+)"\} (\S+)$', re.M)
 TRANSACTIONS_LINE = re.compile(r"^connectord_store_transactions_total (\S+)$", re.M)
-
-
-def _sibling(name: str) -> ModuleType:
-    """bench/ is a folder of scripts, not a package: load a sibling by its path."""
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 # -- CPU from /proc -------------------------------------------------------------------
@@ -360,7 +346,8 @@ class ConnectordServer:
         sandbox_toml: str = "",
         extra: dict[str, str] | None = None,
     ) -> None:
-        install_noop = _sibling("sandbox").install_noop
+        exec_bench = importlib.import_module("exec_api")  # bench/ is on the path of its scripts
+        install_noop = exec_bench.install_noop
         site, data = root / "site", root / "data"
         site.mkdir()
         data.mkdir()
@@ -377,28 +364,11 @@ class ConnectordServer:
         env |= {"CONNECTORD_DATA_DIR": str(data), "PYTHONPATH": str(site), "CONNECTORD_LOG_LEVEL": log_level}
         if store_url:
             env["CONNECTORD_STORE_URL"] = store_url
-        key = subprocess.run(
-            [CONNECTORD, "users", "add", "bench@example.test"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        auth = "Basic " + base64.b64encode(f"bench@example.test:{key}".encode()).decode()
-        self.process = subprocess.Popen(
-            [*(launcher or [CONNECTORD]), "serve", "--port", "0"],
-            env=env,
-            text=True,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )
+        auth = exec_bench.add_user(env)
+        self.process, url = exec_bench.start_server(env, launcher, stderr=subprocess.DEVNULL)
         assert self.process.stdout is not None
-        match = LISTENING.search(self.process.stdout.readline())
-        if not match:
-            self.process.kill()
-            raise SystemExit("the server did not start")
         self.process.stdout.close()
-        self.url, self.auth = match.group(1), auth
+        self.url, self.auth = url, auth
         self.client = ExecClient(self.url, auth)
 
     def call(self, component: str) -> float:

@@ -35,7 +35,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -61,14 +60,6 @@ COMPONENTS: list[tuple[str, re.Pattern[str]]] = [
     ("event loop: asyncio, selectors, sockets", re.compile(r"asyncio/|selectors|socket|epoll|select")),
 ]
 OTHER = "other"
-
-
-def _sibling(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # dataclasses look it up
-    spec.loader.exec_module(module)
-    return module
 
 
 def component(filename: str, function: str) -> str:
@@ -172,7 +163,7 @@ def main() -> None:
     )
     parser.add_argument("--tasks", type=int, default=2000)
     args = parser.parse_args()
-    peers = _sibling("peers")
+    peers = importlib.import_module("peers")  # bench/ is on the path of its scripts
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp, "profile.pstats")
