@@ -132,8 +132,8 @@ class Host:
             f"seccomp: {'yes' if limits.seccomp else 'no'}",
             f"network: {'yes' if limits.network else 'none'}",
             f"cgroups: {cgroups}",
-            self._describe_user_ids(policy),
             f"slots: {policy.capacity()} (at most {policy.slots_per_connector()} per connector)",
+            self._describe_user_ids(policy),
         ]
         return "sandbox protections by default: " + ", ".join(parts)
 
