@@ -26,6 +26,7 @@ DEFAULT_TIMEOUTS: dict[str, float] = {
 
 
 Seconds = Annotated[float, msgspec.Meta(gt=0, le=24 * 3600)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
 
 #: What a running call may cost beyond its ``memory_bytes``: its cgroup's allowance for the
 #: zygote pages it copies (10 MB for a trivial connector's zygote, 26 MB shared), the
@@ -36,7 +37,6 @@ RESERVED_BYTES = 512 * 1024 * 1024
 #: Most slots the memory bound gives, however large the host: each running call is a
 #: process with a socket and open cgroup files, and the dispatcher claims 64 at a time.
 MAX_DERIVED_SLOTS = 64
-Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True):

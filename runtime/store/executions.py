@@ -35,8 +35,11 @@ _ADD = """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency
                                   action)
           VALUES (:id, :tenant_id, 'queued', :sealed_call, :idempotency_key, :request_hash,
                   :created_at, :cache_key, :cache_seconds, :component, :kind, :action)"""
+_ADD_UNLESS_KEY_TAKEN = f"{_ADD} ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id"
 _BY_KEY = f"SELECT {_RECORD} FROM executions WHERE tenant_id = :tenant_id AND idempotency_key = :key"
 _BY_ID = "FROM executions WHERE id = :id AND tenant_id = :tenant_id"
+_RECORD_BY_ID = f"SELECT {_RECORD} {_BY_ID}"
+_INFO_BY_ID = f"SELECT {INFO_COLUMNS} {_BY_ID}"
 _CLAIMED = columns(ClaimedExecution, kind="execution_type")
 _CLAIM = f"""UPDATE executions SET state = 'running', started_at = :now, claimed_by = :node,
                                    lease_until = :lease_until, fence = fence + 1, claims = claims + 1
@@ -62,7 +65,7 @@ def add(db: Session, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
         db.run(_ADD, args)
         return added
     for _ in range(_IDEMPOTENT_ATTEMPTS):
-        if db.one(f"{_ADD} ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id", args):
+        if db.one(_ADD_UNLESS_KEY_TAKEN, args):
             return added
         # Taken: the other insert has committed (ON CONFLICT waited for it), so this
         # statement, with a snapshot of its own, sees it (unless purged meanwhile).
@@ -161,7 +164,7 @@ class Executions:
         if has_nul(tenant_id, execution_id):
             return None
         with self.db.read() as db:
-            row = db.one(f"SELECT {_RECORD} {_BY_ID}", {"id": execution_id, "tenant_id": tenant_id})
+            row = db.one(_RECORD_BY_ID, {"id": execution_id, "tenant_id": tenant_id})
         return ExecutionRecord(*row) if row else None
 
     def execution_info(self, tenant_id: str, execution_id: str) -> ExecutionInfo | None:
@@ -169,7 +172,7 @@ class Executions:
         if has_nul(tenant_id, execution_id):
             return None
         with self.db.read() as db:
-            row = db.one(f"SELECT {INFO_COLUMNS} {_BY_ID}", {"id": execution_id, "tenant_id": tenant_id})
+            row = db.one(_INFO_BY_ID, {"id": execution_id, "tenant_id": tenant_id})
         return ExecutionInfo(*row) if row else None
 
     def list_executions(

@@ -43,6 +43,7 @@ _REPLACE = assignments(
 )
 _JOB = columns(JobRecord)
 _JOB_FIELDS = len(fields(JobRecord))
+_JOB_BY_ID = f"SELECT {_JOB} FROM jobs WHERE id = :id AND tenant_id = :tenant_id"
 _FINAL = "(" + ", ".join(f"'{status}'" for status in FINAL_STATUSES) + ")"
 _UNFINISHED = "status IN ('WAITING', 'STARTED')"
 #: A job starts with an empty attempt log (a JSON list).
@@ -73,6 +74,7 @@ _CLAIM_ATTEMPTS = 5
 #: write lock and works read-only.
 _UNBOUND_TYPES = f"""SELECT job_type FROM job_definitions WHERE connector IS NULL UNION
                      SELECT job_type FROM jobs WHERE connector IS NULL AND {_UNFINISHED}"""
+_BUSY = f"SELECT 1 FROM jobs WHERE definition_id = :id AND {_UNFINISHED} LIMIT 1"
 _BIND_UNBOUND = (
     "UPDATE job_definitions SET connector = :connector WHERE connector IS NULL AND job_type = :job_type",
     f"""UPDATE jobs SET connector = :connector
@@ -92,10 +94,7 @@ def add_job(db: Session, job: NewJob, sealed_from_definition: bool = False) -> b
 
 
 def _busy(db: Session, definition_id: str) -> bool:
-    row = db.one(
-        f"SELECT 1 FROM jobs WHERE definition_id = :id AND {_UNFINISHED} LIMIT 1", {"id": definition_id}
-    )
-    return row is not None
+    return db.one(_BUSY, {"id": definition_id}) is not None
 
 
 def _definition(row: Sequence[Any] | None) -> DefinitionRecord | None:
@@ -293,10 +292,7 @@ class Jobs:
         if has_nul(tenant_id, job_id):
             return None
         with self.db.read() as db:
-            row = db.one(
-                f"SELECT {_JOB} FROM jobs WHERE id = :id AND tenant_id = :tenant_id",
-                {"id": job_id, "tenant_id": tenant_id},
-            )
+            row = db.one(_JOB_BY_ID, {"id": job_id, "tenant_id": tenant_id})
         return JobRecord(*row) if row else None
 
     def jobs(
