@@ -9,11 +9,11 @@ from connectord.cli.common import (
     add_config_option,
     add_connector_options,
     add_store_options,
-    configured,
     settings_from_args,
 )
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.runtime.config import LOG_FORMATS, parse_port
+from connectord.runtime.configured import configured
 
 
 def register(commands: argparse._SubParsersAction) -> None:
