@@ -5,7 +5,7 @@ from __future__ import annotations
 import msgspec
 from aiohttp import web
 
-from connectord.api.body import read_body
+from connectord.api.body import decode_json, read_body
 from connectord.api.executions import verified_view
 from connectord.api.keys import ACCOUNTS, EXECUTIONS, PRINCIPAL, SETTINGS
 from connectord.api.paging import integer, seconds
@@ -13,7 +13,6 @@ from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.server_errors import NotFound
 from connectord.runtime.accounts import AccountBody
-from connectord.runtime.bodies import decode_json
 
 _body = msgspec.json.Decoder(AccountBody)
 NOT_FOUND = "Account does not exist."

@@ -7,18 +7,18 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectord.api.body import read_body
+from connectord.api.body import decode_json, read_body
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.paging import instant, integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.definitions import FIELD
 from connectord.runtime.jobs.schedules import iso
 from connectord.runtime.jobs.views import definition_view, job_view, zone_of
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
+from connectord.runtime.validation import InvalidRequestError
 
 MAX_PAGE = 500
 MAX_NEXT = 1000

@@ -12,13 +12,13 @@ from typing import Annotated, Any
 import msgspec
 
 from connectord.plugins.manager import Catalog, UnknownConnectorError
-from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import credentials_problem
 from connectord.runtime.secrets import MASK, SecretBox, SecretsError, mask, unmask
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import AccountRecord, Principal
 from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.times import iso_utc
+from connectord.runtime.validation import InvalidRequestError, check_integers
 
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 #: ISO 8601 in UTC (runtime/times.py), as every time in our answers.

@@ -26,7 +26,6 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.plugins.server_errors import Conflict
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime import log_context
-from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
 from connectord.runtime.cluster import Node, forget_claim, forget_task
 from connectord.runtime.executions.requests import ScheduleRequest
@@ -49,6 +48,7 @@ from connectord.runtime.store.records import (
     StoreUnavailableError,
 )
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
+from connectord.runtime.validation import InvalidRequestError
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine

@@ -17,7 +17,6 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import params_problem
 from connectord.runtime.cluster import Node
 from connectord.runtime.jobs import lifecycle, webhooks
@@ -49,6 +48,7 @@ from connectord.runtime.store.records import (
     Principal,
 )
 from connectord.runtime.store.runner import StoreRunner
+from connectord.runtime.validation import InvalidRequestError, check_integers
 from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
