@@ -17,11 +17,11 @@ import msgspec
 from aiohttp import web
 
 from connectord.api.body import decode_json, read_body
+from connectord.api.job_views import PROCESS_STATUS
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.responses import json_response
 from connectord.plugins.server_errors import NotFound
 from connectord.runtime.jobs.errors import StateError
-from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import JobRecord
 from connectord.runtime.times import iso_utc
 from connectord.runtime.validation import InvalidRequestError

@@ -5,18 +5,29 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
+from dataclasses import dataclass
 from typing import Any
 
-from connectord.runtime.executions.service import Executions
-from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.dispatch import Dispatcher
+from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.store.events import parse_event
+from connectord.runtime.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Where one kind of work (executions, jobs) is run and waited for."""
+
+    dispatcher: Dispatcher[Any]
+    #: Requests waiting for its items to end.
+    ends: Waiters
+
+
 class EventRouter:
-    def __init__(self, executions: Executions, jobs: Jobs) -> None:
-        self.executions, self.jobs = executions, jobs
+    def __init__(self, executions: Lane, jobs: Lane, scheduler: Scheduler) -> None:
+        self.executions, self.jobs, self.scheduler = executions, jobs, scheduler
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, payload: str) -> None:
@@ -27,27 +38,26 @@ class EventRouter:
             return
         kind, subject = parsed
         if kind == "reconnected":  # events may have been missed: look at everything again
-            self.executions.wake()
-            self.executions.recheck_waiters()
-            self.jobs.runner.wake()
-            self.jobs.runner.recheck_waiters()
-            self._spawn(self.jobs.scheduler.load())
+            for lane in (self.executions, self.jobs):
+                lane.dispatcher.wake()
+                lane.ends.signal_all()
+            self._spawn(self.scheduler.load())
         elif kind == "execution-queued":
-            self.executions.wake()
+            self.executions.dispatcher.wake()
         elif kind == "job-queued":
-            self.jobs.runner.wake()
+            self.jobs.dispatcher.wake()
         elif subject is None:
             log.debug("ignoring event %r without an id", payload)
         elif kind == "execution-done":
-            self.executions.finished(subject)
+            self.executions.ends.signal(subject)
         elif kind == "cancel-execution":
-            self.executions.cancel_local(subject)
+            self.executions.dispatcher.cancel_local(subject)
         elif kind == "job-done":
-            self.jobs.runner.signal(subject)
+            self.jobs.ends.signal(subject)
         elif kind == "cancel-job":
-            self.jobs.runner.cancel_local(subject)
+            self.jobs.dispatcher.cancel_local(subject)
         elif kind == "definition":
-            self._spawn(self.jobs.scheduler.refresh(subject))
+            self._spawn(self.scheduler.refresh(subject))
 
     def _spawn(self, step: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(self._quietly(step))
