@@ -17,6 +17,7 @@ from typing import Generic, Protocol, TypeVar
 from connectord.runtime.cluster import Member, forget_claim, forget_task
 from connectord.runtime.store.records import Reaped, StoreUnavailableError
 from connectord.runtime.store.runner import STORE_RETRY, until_available
+from connectord.runtime.waiters import Waiters
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Cancelled, Outcome
 
@@ -37,6 +38,8 @@ class Work(Protocol[C]):
     purge_every: float
     #: Whether a claim's end may let another one run (a job of a ``queue`` definition).
     wake_when_done: bool
+    #: What became of a claim a lost node held once it is not run again, in log lines.
+    lost_for_good: str
 
     def identify(self, claimed: C) -> tuple[str, int]:
         """The claim's id and fence."""
@@ -70,7 +73,8 @@ class Work(Protocol[C]):
         ...
 
     async def reap(self) -> Reaped:
-        """Take back the claims of nodes that stopped renewing their leases."""
+        """Take back the claims of nodes that stopped renewing their leases: they run
+        again, or end for good."""
         ...
 
     async def release(self, member: Member, ids: list[str]) -> int:
@@ -92,10 +96,12 @@ class Dispatcher(Generic[C]):
         clock: Callable[[], float],
         cancel_running: Callable[[str], bool],
         max_running: int,
+        ends: Waiters,
     ) -> None:
         """``cancel_running(id)``: kill the claim's worker if the sandbox runs it (else it
-        is waiting for a slot or its worker, and its task is cancelled)."""
-        self.work, self.member, self.clock = work, member, clock
+        is waiting for a slot or its worker, and its task is cancelled). ``ends``: the
+        requests waiting for claims to end (the work signals what it records)."""
+        self.work, self.member, self.clock, self.ends = work, member, clock, ends
         self._cancel_running = cancel_running
         self._wakeup = asyncio.Event()
         self._slots = asyncio.Semaphore(max_running)
@@ -200,8 +206,13 @@ class Dispatcher(Generic[C]):
     async def reap_once(self) -> Reaped:
         """Take back the claims of lost nodes; claim at once what runs again."""
         reaped = await self.work.reap()
+        noun = self.work.noun
         if reaped.requeued:
+            log.warning("%d %ss of lost nodes run again", reaped.requeued, noun)
             self.wake()
+        for key in reaped.ended:
+            log.error("%s %s: %s", noun, key, self.work.lost_for_good)
+            self.ends.signal(key)
         return reaped
 
     async def purge_once(self) -> int:

@@ -5,28 +5,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from connectord.runtime.dispatch import Dispatcher
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.store.events import parse_event
-from connectord.runtime.waiters import Waiters
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Lane:
-    """Where one kind of work (executions, jobs) is run and waited for."""
-
-    dispatcher: Dispatcher[Any]
-    #: Requests waiting for its items to end.
-    ends: Waiters
-
-
 class EventRouter:
-    def __init__(self, executions: Lane, jobs: Lane, scheduler: Scheduler) -> None:
+    def __init__(self, executions: Dispatcher[Any], jobs: Dispatcher[Any], scheduler: Scheduler) -> None:
         self.executions, self.jobs, self.scheduler = executions, jobs, scheduler
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -38,24 +27,24 @@ class EventRouter:
             return
         kind, subject = parsed
         if kind == "reconnected":  # events may have been missed: look at everything again
-            for lane in (self.executions, self.jobs):
-                lane.dispatcher.wake()
-                lane.ends.signal_all()
+            for dispatcher in (self.executions, self.jobs):
+                dispatcher.wake()
+                dispatcher.ends.signal_all()
             self._spawn(self.scheduler.load())
         elif kind == "execution-queued":
-            self.executions.dispatcher.wake()
+            self.executions.wake()
         elif kind == "job-queued":
-            self.jobs.dispatcher.wake()
+            self.jobs.wake()
         elif subject is None:
             log.debug("ignoring event %r without an id", payload)
         elif kind == "execution-done":
             self.executions.ends.signal(subject)
         elif kind == "cancel-execution":
-            self.executions.dispatcher.cancel_local(subject)
+            self.executions.cancel_local(subject)
         elif kind == "job-done":
             self.jobs.ends.signal(subject)
         elif kind == "cancel-job":
-            self.jobs.dispatcher.cancel_local(subject)
+            self.jobs.cancel_local(subject)
         elif kind == "definition":
             self._spawn(self.scheduler.refresh(subject))
 

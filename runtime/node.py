@@ -25,7 +25,7 @@ from connectord.runtime.cluster import Member, default_node_id
 from connectord.runtime.config import Settings
 from connectord.runtime.dbclock import DatabaseClock
 from connectord.runtime.dispatch import Dispatcher
-from connectord.runtime.event_routing import EventRouter, Lane
+from connectord.runtime.event_routing import EventRouter
 from connectord.runtime.executions.service import Executions
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.executions.work import ExecutionWork
@@ -35,6 +35,7 @@ from connectord.runtime.jobs.webhooks import WebhookSender
 from connectord.runtime.jobs.work import JobWork
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.metrics import Metrics, TimedRunner
+from connectord.runtime.parts import Parts
 from connectord.runtime.reload import reload_connectors
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
@@ -91,37 +92,27 @@ class Node:
         self._stack: contextlib.AsyncExitStack | None = None
 
     def _build_services(self, supervisor: Supervisor) -> None:
-        settings, store, run, box, clock = self.settings, self.store, self.run, self.box, self.clock
+        settings, member, clock = self.settings, self.member, self.clock
+        parts = Parts(self.store, self.run, self.box, supervisor, clock, self.metrics)
         executions = ExecutionSettings(retention=settings.result_retention)
         jobs = JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait)
-        execution_ends, job_ends = Waiters(), Waiters()
         cancel = supervisor.cancel if self.runs_calls else lambda key: False
+        execution_ends, job_ends = Waiters(), Waiters()
         self.execution_dispatcher = Dispatcher(
-            ExecutionWork(store, run, box, supervisor, clock, executions, self.metrics, execution_ends),
-            self.member,
+            ExecutionWork(parts, executions, execution_ends),
+            member,
             clock,
             cancel,
             executions.max_running,
+            execution_ends,
         )
         self.job_dispatcher = Dispatcher(
-            JobWork(store, run, box, supervisor, clock, jobs, self.metrics, job_ends, self.webhooks),
-            self.member,
-            clock,
-            cancel,
-            jobs.max_running,
+            JobWork(parts, jobs, job_ends, self.webhooks), member, clock, cancel, jobs.max_running, job_ends
         )
-        self.executions = Executions(
-            store, run, box, supervisor, clock, executions, self.execution_dispatcher, execution_ends
-        )
-        self.jobs = Jobs(
-            store, run, box, supervisor, clock, jobs, self.job_dispatcher, job_ends, self.metrics
-        )
-        self.accounts = Accounts(store, run, box, lambda: self.connectors.catalog, clock)
-        self.router = EventRouter(
-            Lane(self.execution_dispatcher, execution_ends),
-            Lane(self.job_dispatcher, job_ends),
-            self.jobs.scheduler,
-        )
+        self.executions = Executions(parts, executions, self.execution_dispatcher)
+        self.jobs = Jobs(parts, jobs, self.job_dispatcher)
+        self.accounts = Accounts(self.store, self.run, self.box, lambda: self.connectors.catalog, clock)
+        self.router = EventRouter(self.execution_dispatcher, self.job_dispatcher, self.jobs.scheduler)
 
     @classmethod
     def open(cls, settings: Settings, policy: SandboxPolicy, webhooks: WebhookSender | None = None) -> Node:

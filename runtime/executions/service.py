@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import logging
 import uuid
-from collections.abc import Callable
 from typing import Any, Literal
 
 import msgspec
@@ -27,8 +26,8 @@ from connectord.runtime.dispatch import Dispatcher
 from connectord.runtime.executions.requests import ScheduleRequest
 from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome
 from connectord.runtime.executions.settings import ExecutionSettings
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     ClaimedExecution,
@@ -41,12 +40,9 @@ from connectord.runtime.store.records import (
     NewExecution,
     Principal,
 )
-from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.validation import InvalidRequestError
-from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Cancelled, Outcome
-from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -59,23 +55,15 @@ class IdempotencyConflictError(Conflict):
 
 class Executions:
     def __init__(
-        self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
-        settings: ExecutionSettings,
-        dispatcher: Dispatcher[ClaimedExecution],
-        ends: Waiters,
+        self, parts: Parts, settings: ExecutionSettings, dispatcher: Dispatcher[ClaimedExecution]
     ) -> None:
-        """``dispatcher`` runs what is scheduled; ``ends`` is signalled as executions finish."""
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.clock = clock
+        """``dispatcher`` runs what is scheduled."""
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock = parts.clock
         self.settings = settings
         self.dispatcher = dispatcher
         #: Long polls waiting for an execution to finish.
-        self.ends = ends
+        self.ends = dispatcher.ends
 
     # -- the API side -----------------------------------------------------------------
 

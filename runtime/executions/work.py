@@ -16,16 +16,14 @@ from connectord.runtime.cluster import Member
 from connectord.runtime.dispatch import IDLE_LOOK, Result
 from connectord.runtime.executions.results import encode_logs, encode_outcome, outcome_kind
 from connectord.runtime.executions.settings import ExecutionSettings
-from connectord.runtime.metrics import Metrics
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.records import ClaimedExecution, ExecutionEnd, Reaped, StoreUnavailableError
-from connectord.runtime.store.runner import StoreRunner, until_available
+from connectord.runtime.store.runner import until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
-from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -36,21 +34,14 @@ class ExecutionWork:
     noun = "execution"
     purge_every = 60.0
     wake_when_done = False
+    #: How a lost node's execution ends once it has lost too many.
+    lost_for_good = "its node was lost too often; reported as crashed"
 
-    def __init__(
-        self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
-        settings: ExecutionSettings,
-        metrics: Metrics,
-        ends: Waiters,
-    ) -> None:
+    def __init__(self, parts: Parts, settings: ExecutionSettings, ends: Waiters) -> None:
         """``ends``: the long polls waiting for executions to finish."""
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.clock, self.settings, self.metrics, self.ends = clock, settings, metrics, ends
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock, self.metrics = parts.clock, parts.metrics
+        self.settings, self.ends = settings, ends
 
     def identify(self, claimed: ClaimedExecution) -> tuple[str, int]:
         return claimed.id, claimed.fence
@@ -148,13 +139,7 @@ class ExecutionWork:
         lost ``max_claims`` nodes."""
         now = self.clock()
         crashed = ExecutionEnd(encode_outcome(Crashed()), encode_logs([]), now, now + self.settings.retention)
-        reaped = await self.run(self.store.reap_executions, now, self.settings.max_claims, crashed)
-        if reaped.requeued:
-            log.warning("%d executions of lost nodes run again", reaped.requeued)
-        for execution_id in reaped.ended:
-            log.error("execution %s: its node was lost too often; reported as crashed", execution_id)
-            self.ends.signal(execution_id)
-        return reaped
+        return await self.run(self.store.reap_executions, now, self.settings.max_claims, crashed)
 
     async def release(self, member: Member, ids: list[str]) -> int:
         return await self.run(self.store.release_claims, member.id, ids, [])

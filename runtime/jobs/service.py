@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -37,9 +36,8 @@ from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.secret_params import masked, unmasked
 from connectord.runtime.jobs.settings import JobSettings
-from connectord.runtime.metrics import Metrics
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     ClaimedJob,
@@ -48,11 +46,8 @@ from connectord.runtime.store.records import (
     NewJob,
     Principal,
 )
-from connectord.runtime.store.runner import StoreRunner
 from connectord.runtime.validation import InvalidRequestError, check_integers
-from connectord.runtime.waiters import Waiters
 from connectord.sandbox.outcomes import Cancelled
-from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -61,27 +56,15 @@ CANCEL_WAIT = 10.0
 
 
 class Jobs:
-    def __init__(
-        self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
-        settings: JobSettings,
-        dispatcher: Dispatcher[ClaimedJob],
-        ends: Waiters,
-        metrics: Metrics,
-    ) -> None:
-        """``dispatcher`` runs the jobs; ``ends`` is signalled as they end."""
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.clock = clock
+    def __init__(self, parts: Parts, settings: JobSettings, dispatcher: Dispatcher[ClaimedJob]) -> None:
+        """``dispatcher`` runs the jobs."""
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock, self.metrics = parts.clock, parts.metrics
         self.settings = settings
         self.dispatcher = dispatcher
         #: Requests waiting for a job to end.
-        self.ends = ends
-        self.metrics = metrics
-        self.scheduler = Scheduler(store, run, clock, on_fired=self._fired)
+        self.ends = dispatcher.ends
+        self.scheduler = Scheduler(self.store, self.run, self.clock, on_fired=self._fired)
 
     def _fired(self, jobs: list[NewJob]) -> None:
         lifecycle.added(jobs, self.metrics)

@@ -32,16 +32,14 @@ from connectord.runtime.jobs.errors import NotFoundError
 from connectord.runtime.jobs.planning import retry_at
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.jobs.webhooks import Delivery, WebhookSender, encode_deliveries, opened, targets
-from connectord.runtime.metrics import Metrics
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.records import ClaimedJob, JobEnd, JobRecord, JobStatus, Reaped
-from connectord.runtime.store.runner import StoreRunner, until_available
+from connectord.runtime.store.runner import until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Cancelled, Outcome, Rejected, Succeeded
-from connectord.sandbox.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -53,25 +51,22 @@ class JobWork:
     purge_every = 300.0
     #: A job's end may let a job of a 'queue' definition run.
     wake_when_done = True
+    #: How a lost node's job ends once no retry is left.
+    lost_for_good = "its node was lost on the last attempt; FAILED"
 
     def __init__(
         self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
+        parts: Parts,
         settings: JobSettings,
-        metrics: Metrics,
         ends: Waiters,
         webhooks: WebhookSender | None = None,
         rng: random.Random | None = None,
     ) -> None:
         """``ends``: the requests waiting for jobs to end; ``webhooks`` delivers those of
         definitions (none: this node serves no API, and sends none)."""
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.clock, self.settings, self.metrics, self.ends = clock, settings, metrics, ends
-        self.webhooks = webhooks
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock, self.metrics = parts.clock, parts.metrics
+        self.settings, self.ends, self.webhooks = settings, ends, webhooks
         self.rng = rng or random.Random()
 
     def identify(self, claimed: ClaimedJob) -> tuple[str, int]:
@@ -106,13 +101,7 @@ class JobWork:
     async def reap(self) -> Reaped:
         """Jobs of lost nodes: the lost attempt counts; they wait for their next one, or
         fail when no retries are left."""
-        reaped = await self.run(self.store.reap_jobs, self.clock())
-        if reaped.requeued:
-            log.warning("%d jobs of lost nodes run again", reaped.requeued)
-        for job_id in reaped.ended:
-            log.error("job %s: its node was lost on the last attempt; FAILED", job_id)
-            self.ends.signal(job_id)
-        return reaped
+        return await self.run(self.store.reap_jobs, self.clock())
 
     async def release(self, member: Member, ids: list[str]) -> int:
         return await self.run(self.store.release_claims, member.id, [], ids)
