@@ -54,4 +54,14 @@ async def reload_components(request: web.Request) -> web.Response:
     """Take in connectors installed, upgraded or removed since the server started."""
     if not hasattr(request.app[CONNECTORS], "reload"):
         raise NotFound("this server cannot reload its connectors")
-    return json_response(await request.app[NODE].reload())
+    reloaded = await request.app[NODE].reload()
+    catalog = request.app[CONNECTORS].catalog
+    return json_response(
+        {
+            "added": reloaded.added,
+            "removed": reloaded.removed,
+            "changed": reloaded.changed,
+            "loaded": sorted(catalog.connectors),
+            "errors": [{"id": e.name, "origin": e.origin, "reason": e.reason} for e in catalog.errors],
+        }
+    )

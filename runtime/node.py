@@ -43,7 +43,7 @@ from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.runner import StoreRunner, store_runner, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.policy import SandboxPolicy
-from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.supervisor import Reloaded, Supervisor
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ class Node:
         log.info(supervisor.host.describe(supervisor.policy, cgroups.describe()))
         return cls(settings, supervisor, store, box, webhooks=webhooks)
 
-    async def reload(self) -> dict[str, Any]:
+    async def reload(self) -> Reloaded:
         """Take in connectors installed, upgraded or removed since (runtime/reload.py)."""
         return await reload_connectors(self.connectors, self.jobs)
 

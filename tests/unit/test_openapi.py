@@ -31,7 +31,6 @@ from connectord.plugins.types import (
     SelectResult,
     VerifyResult,
 )
-from connectord.runtime.accounts import AccountBody, AccountView
 from connectord.runtime.executions.requests import REQUIRED, ScheduleRequest
 from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.store.records import EXECUTION_STATUSES, DefinitionState, JobStatus
@@ -295,8 +294,8 @@ def test_schemas_mirror_the_structs_field_by_field() -> None:
             VerifyResult,
             SelectResult,
             MetaModel,
-            AccountBody,
-            AccountView,
+            accounts.AccountBody,
+            accounts.AccountView,
             DefinitionSpec,
             jobs.ExecuteBody,
             process.ProcessStart,
