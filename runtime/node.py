@@ -175,6 +175,8 @@ class Node:
             clock = self.clock
             await until_available(lambda: self.run(clock.sync, self.store), "read the store's clock")
         binding = await self._bind_job_types()
+        if binding is not None:
+            stack.push_async_callback(_cancel, [binding])
         sealed = await until_available(self.jobs.seal_plain_webhooks, "seal stored webhook URLs")
         if sealed:
             log.info("sealed the webhook URLs of %d job definitions", sealed)
@@ -200,8 +202,6 @@ class Node:
         if isinstance(self.clock, DatabaseClock):
             loops.append(self.clock.sync_forever(self.store, self.run))
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(each) for each in loops]
-        if binding is not None:
-            tasks.append(binding)
         stack.push_async_callback(_stop_loops, stop_listening, tasks, lease_runner)
 
     async def _give_back(self) -> None:
@@ -252,10 +252,14 @@ async def _stop_loops(
     stop_listening: Callable[[], None], tasks: list[asyncio.Future[Any]], lease_runner: StoreRunner
 ) -> None:
     await asyncio.to_thread(stop_listening)  # joins its thread: not on the loop
+    await _cancel(tasks)
+    await asyncio.to_thread(lease_runner.close)  # a renewal may still be connecting
+
+
+async def _cancel(tasks: list[asyncio.Future[Any]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await asyncio.to_thread(lease_runner.close)  # a renewal may still be connecting
 
 
 def _call_soon(loop: asyncio.AbstractEventLoop, router: EventRouter, payload: str) -> None:
