@@ -1,4 +1,5 @@
-"""Reading a request's body, decoded as its ``Content-Encoding`` says.
+"""Reading a request's body, decoded as its ``Content-Encoding`` says, and decoding it as
+JSON of a msgspec type with errors that name the parameter at fault.
 
 aiohttp's own decoding is off (``auto_decompress=False`` in the app): it answers an encoding
 it cannot decode (``br`` without Brotli) with a plain-text 400 of its own and a body that is
@@ -8,11 +9,18 @@ the decoded size is held to the same limit as the body itself (413).
 
 from __future__ import annotations
 
+import json
+import math
 import zlib
+from typing import TypeVar, cast
 
+import msgspec
 from aiohttp import web
 
 from connectord.plugins.server_errors import Invalid
+from connectord.runtime.validation import InvalidRequestError, convert, first_path, integral, named
+
+T = TypeVar("T")
 
 HEADER = "Content-Encoding"
 #: zlib's window bits: a gzip member, a zlib stream, a raw deflate stream.
@@ -49,3 +57,32 @@ def _decode(raw: bytes, wbits: int, limit: int) -> bytes | None:
     if not decompressor.eof or decompressor.unused_data or decompressor.unconsumed_tail:
         return None
     return decoded
+
+
+def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
+    """The body as ``decoder``'s type; every error names the parameter at fault."""
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        if str(exc).startswith("Number out of range"):  # msgspec loses the path: find it
+            raise _out_of_range(body) from None
+        if "got `float`" not in str(exc):
+            raise named(str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise InvalidRequestError(f"the body is not valid JSON: {exc}", "body") from None
+    except RecursionError:
+        raise InvalidRequestError("the body is nested too deeply", "body") from None
+    # JSON Schema's integers include 3.0: the document says "integer", msgspec wants an int.
+    # convert() checked it as decoder's type, which the stubs give as a TypeForm, not a type.
+    return cast(T, convert(integral(msgspec.json.decode(body)), decoder.type))
+
+
+def _out_of_range(body: bytes) -> InvalidRequestError:
+    """The error for a number no float can hold (1e400), naming where it is."""
+    try:
+        data = json.loads(body)  # Python reads 1e400 as inf, where msgspec refuses
+    except (ValueError, RecursionError):
+        return InvalidRequestError("a number in the body is out of range", "body")
+    path = first_path(data, lambda v: isinstance(v, float) and not math.isfinite(v))
+    name = path or "body"
+    return InvalidRequestError(f"parameter '{name}': number out of range", name)

@@ -8,12 +8,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectord.api.keys import CONNECTORS, JOBS
+from connectord.api.keys import CONNECTORS, NODE
 from connectord.api.responses import json_response
 from connectord.plugins.manager import CatalogEntry, LoadError, UnknownConnectorError
 from connectord.plugins.server_errors import Invalid, NotFound
 from connectord.plugins.types import CONNECTOR_ID_PATTERN
-from connectord.runtime.reload import reload_connectors
 
 
 def component_body(connector: CatalogEntry) -> dict[str, Any]:
@@ -53,7 +52,16 @@ async def get_component(request: web.Request) -> web.Response:
 
 async def reload_components(request: web.Request) -> web.Response:
     """Take in connectors installed, upgraded or removed since the server started."""
-    connectors = request.app[CONNECTORS]
-    if not hasattr(connectors, "reload"):
+    if not hasattr(request.app[CONNECTORS], "reload"):
         raise NotFound("this server cannot reload its connectors")
-    return json_response(await reload_connectors(connectors, request.app[JOBS]))
+    reloaded = await request.app[NODE].reload()
+    catalog = request.app[CONNECTORS].catalog
+    return json_response(
+        {
+            "added": reloaded.added,
+            "removed": reloaded.removed,
+            "changed": reloaded.changed,
+            "loaded": sorted(catalog.connectors),
+            "errors": [{"id": e.name, "origin": e.origin, "reason": e.reason} for e in catalog.errors],
+        }
+    )

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import re
 
+import msgspec
 from aiohttp import web
 
-from connectord.api.body import read_body
+from connectord.api.body import decode_json, read_body
 from connectord.api.keys import EXECUTIONS, PRINCIPAL, SETTINGS
 from connectord.api.paging import integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.server_errors import Invalid
-from connectord.runtime.executions.requests import parse_schedule_request
+from connectord.runtime.executions.requests import ScheduleRequest, check_schedule_request
 from connectord.runtime.executions.results import (
     decode_logs,
     decode_outcome,
@@ -38,13 +39,14 @@ EXPIRED = {"message": "Expired."}
 RETRY_AFTER = "1"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_PAGE = 500
+_schedule_body = msgspec.json.Decoder(ScheduleRequest)
 
 
 async def schedule(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
-    body = parse_schedule_request(await read_body(request))
+    body = check_schedule_request(decode_json(_schedule_body, await read_body(request)))
     record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
     location = absolute(request, f"/v1/exec/poll/{record.id}")
     return json_response({"message": "ok", "id": record.id}, 202, {"Location": location})

@@ -24,7 +24,7 @@ async def health(request: web.Request) -> web.Response:
     body = {
         "status": "ok" if store == "ok" else "unavailable",
         "version": __version__,
-        "node": request.app[NODE].id,
+        "node": request.app[NODE].member.id,
         "store": store,
         "connectors": {"loaded": len(catalog.connectors), "failed": len(catalog.errors)},
     }

@@ -7,18 +7,17 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectord.api.body import read_body
+from connectord.api.body import decode_json, read_body
+from connectord.api.job_views import definition_view, job_type_view, job_view, zone_of
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.paging import instant, integer, seconds
 from connectord.api.responses import json_response
 from connectord.api.urls import absolute
 from connectord.plugins.server_errors import Invalid
-from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.definitions import FIELD
 from connectord.runtime.jobs.schedules import iso
-from connectord.runtime.jobs.views import definition_view, job_view, zone_of
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
+from connectord.runtime.validation import InvalidRequestError
 
 MAX_PAGE = 500
 MAX_NEXT = 1000
@@ -35,17 +34,6 @@ _execute_body = msgspec.json.Decoder(ExecuteBody)
 
 
 # -- job types ----------------------------------------------------------------------------
-
-
-def job_type_view(connector: str, job_type: JobType) -> dict[str, Any]:
-    return {
-        "code": job_type.code,
-        "title": job_type.title,
-        "description": job_type.description,
-        "paramsSchema": job_type.params_schema,
-        "needsAccount": job_type.needs_account,
-        "component": connector,
-    }
 
 
 async def list_job_types(request: web.Request) -> web.Response:

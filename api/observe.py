@@ -10,10 +10,12 @@ import time
 import uuid
 
 from aiohttp import web
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from connectord.api.errors import Handler
 from connectord.api.keys import METRICS, PRINCIPAL, SETTINGS
 from connectord.runtime import log_context
+from connectord.runtime.metrics import DURATION_BUCKETS
 
 REQUEST_ID = "X-Request-Id"
 #: An incoming id is kept only if it is short and plain (it goes into every log line).
@@ -22,6 +24,28 @@ UNMATCHED = "unmatched"
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 access_log = logging.getLogger("connectord.access")
+
+
+class HttpMetrics:
+    """The requests' metrics, in the node's registry (route patterns, never raw paths)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.requests = Counter(
+            "connectord_http_requests",
+            "HTTP requests answered, by route pattern, method and status",
+            ("route", "method", "status"),
+            registry=registry,
+        )
+        self.seconds = Histogram(
+            "connectord_http_request_duration_seconds",
+            "How long answering an HTTP request took, by route pattern",
+            ("route",),
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+
+
+HTTP_METRICS = web.AppKey("http_metrics", HttpMetrics)
 
 
 def route_of(request: web.Request) -> str:
@@ -59,10 +83,10 @@ async def tenant_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 def _record(request: web.Request, request_id: str, status: int, seconds: float) -> None:
     route = route_of(request)
-    metrics = request.app[METRICS]
+    metrics, http = request.app[METRICS], request.app[HTTP_METRICS]
     method = request.method if request.method in METHODS else "other"  # any token is a method
-    metrics.child(metrics.http_requests, route, method, str(status)).inc()
-    metrics.child(metrics.http_seconds, route).observe(seconds)
+    metrics.child(http.requests, route, method, str(status)).inc()
+    metrics.child(http.seconds, route).observe(seconds)
     if not request.app[SETTINGS].access_log:
         return
     principal = request.get(PRINCIPAL)

@@ -16,15 +16,15 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from connectord.api.body import read_body
+from connectord.api.body import decode_json, read_body
+from connectord.api.job_views import PROCESS_STATUS
 from connectord.api.keys import JOBS, PRINCIPAL
 from connectord.api.responses import json_response
 from connectord.plugins.server_errors import NotFound
-from connectord.runtime.bodies import InvalidRequestError, decode_json
 from connectord.runtime.jobs.errors import StateError
-from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import JobRecord
 from connectord.runtime.times import iso_utc
+from connectord.runtime.validation import InvalidRequestError
 
 #: "Y"/"N" as the document writes them; its example has a stray comma inside the quotes.
 _FLAG = re.compile(r"^\s*(y|yes|n|no|true|false)\s*,?\s*$", re.IGNORECASE)

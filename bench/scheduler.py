@@ -36,17 +36,17 @@ IANA zones (half-hour and 45-minute offsets among them):
    started with, before the read, the planning and the commit) and commit lag = when
    ``on_fired`` ran (after the batch's transaction committed) - slot.
 3. B, "start lag": the same scheduler plus a claimer loop shaped like
-   ``Jobs.dispatch_forever`` WITHOUT the sandbox: ``store.claim_job(now)`` through the same
+   ``Dispatcher.forever`` WITHOUT the sandbox: ``store.claim_job(now)`` through the same
    StoreRunner thread, woken by the scheduler's ``on_fired``, each claimed job marked
    COMPLETED at once (``finish_job``). Start lag = ``started_at`` - slot (``started_at`` is
    the ``now`` given to the claim) and claimed lag = when the claim returned - slot.
    hotA's jobs left WAITING by phase A are cancelled before (one UPDATE, not measured).
 4. idle: the same scheduler, nothing due for IDLE_SECONDS: process CPU time / wall time.
-5. C, "sandbox start lag": the real ``Jobs`` service (its own Scheduler, loading the 100k
-   again, and ``dispatch_forever``) with a real ``Supervisor`` and a no-op ``run_job``
-   connector installed in a temporary site directory; start lag = ``started_at`` - slot,
-   done lag = ``finished_at`` - slot; then the whole service's idle CPU (this process only;
-   the zygote is another process).
+5. C, "sandbox start lag": the real ``Jobs`` service of a ``Node`` (its own Scheduler,
+   loading the 100k again, and the node's job ``Dispatcher.forever``) with a real
+   ``Supervisor`` and a no-op ``run_job`` connector installed in a temporary site
+   directory; start lag = ``started_at`` - slot, done lag = ``finished_at`` - slot; then
+   the whole service's idle CPU (this process only; the zygote is another process).
 6. tick anatomy: batches of RATE hotA definitions (now due an hour later) read
    (``definitions_by_id``), planned (``Scheduler._plan``) and fired (``store.fire``)
    synchronously, each timed; the planning under cProfile.
@@ -90,11 +90,12 @@ import msgspec
 from cryptography.fernet import Fernet
 
 from connectord.plugins.manager import Selection
+from connectord.runtime.config import Settings
 from connectord.runtime.jobs import schedules
 from connectord.runtime.jobs.definitions import Definition, check_spec, decode_spec, encode_spec, parse_spec
 from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.scheduler import Scheduler
-from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store.records import DefinitionRecord, JobEnd, NewJob
 from connectord.runtime.store.runner import StoreRunner
@@ -415,7 +416,7 @@ class FireLog:
 
 
 class Claimer:
-    """Jobs.dispatch_forever's loop without the sandbox: claim the due job, mark it done."""
+    """The job dispatcher's loop without the sandbox: claim the due job, mark it done."""
 
     def __init__(self, store: SQLiteStore, run: StoreRunner) -> None:
         self.store, self.run = store, run
@@ -507,12 +508,15 @@ async def phase_c(
     await supervisor.start()
     supervisor_s = time.perf_counter() - started
     assert supervisor.catalog.job_type(JOB_TYPE) is not None, "the bench connector did not load"
-    jobs = Jobs(store, run, box, supervisor, time.time)
+    # The node's jobs service and dispatcher, on the bench's store and runner; only their
+    # loops run (not the node's executions, leases or purges).
+    node = Node(Settings(data_dir=tmp), supervisor, store, box, time.time, run=run)
+    jobs, dispatcher = node.jobs, node.job_dispatcher
     log = FireLog()
     log.forward = jobs.scheduler.on_fired
     jobs.scheduler.on_fired = log
     started = time.perf_counter()
-    tasks = [asyncio.ensure_future(jobs.dispatch_forever()), asyncio.ensure_future(jobs.scheduler_forever())]
+    tasks = [asyncio.ensure_future(dispatcher.forever()), asyncio.ensure_future(jobs.scheduler.run_forever())]
     while not jobs.scheduler.loaded:
         await asyncio.sleep(0.01)
     load_s = time.perf_counter() - started
@@ -534,7 +538,7 @@ async def phase_c(
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    await jobs.close()
+    await dispatcher.close()
     await supervisor.close()
     sys.path.remove(str(site))
 

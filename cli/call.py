@@ -18,7 +18,6 @@ from connectord.cli import exits
 from connectord.cli.common import (
     add_config_option,
     add_connector_options,
-    configured,
     parse_json_object,
     seconds_arg,
     settings_from_args,
@@ -27,6 +26,7 @@ from connectord.cli.exits import CliError
 from connectord.plugins.manager import HookNotImplementedError
 from connectord.plugins.types import MAX_PAGE, SelectQuery
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
+from connectord.runtime.configured import configured
 from connectord.sandbox.calls import METHODS, Call
 from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded

@@ -10,9 +10,10 @@ from typing import Any
 import msgspec
 
 from connectord.cli import exits
-from connectord.cli.common import add_config_option, configured, parse_json_object, settings_from_args
+from connectord.cli.common import add_config_option, parse_json_object, settings_from_args
 from connectord.cli.exits import CliError
 from connectord.plugins.manager import Selection
+from connectord.runtime.configured import configured
 from connectord.sandbox.zygote_client import ZygoteError
 from connectord.testing.acceptance import MAX_PAGES, PAGE_SIZE, Acceptance, CheckResult
 

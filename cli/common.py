@@ -10,8 +10,6 @@ from typing import Any
 
 from connectord.cli.exits import CliError
 from connectord.runtime.config import Settings, parse_id_list, settings_from_env
-from connectord.runtime.config_file import load_config_file
-from connectord.sandbox.policy import SandboxPolicy
 
 
 def add_connector_options(parser: argparse.ArgumentParser) -> None:
@@ -73,36 +71,6 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         config_file=getattr(args, "config_file", None),
         log_format=getattr(args, "log_format", None),
     )
-
-
-def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
-    """The settings with the configuration file's ``[egress] allow`` added to the
-    environment's, its log format, access log and ``[metrics]`` where neither a flag nor
-    the environment set them, and the sandbox policy (see :func:`sandbox_policy`)."""
-    file = load_config_file(settings.config_file, settings.data_dir)
-    egress = (*file.egress.allow, *(e for e in settings.egress_allow if e not in file.egress.allow))
-    settings = settings.with_overrides(
-        egress_allow=egress,
-        log_format=settings.log_format or file.log_format,
-        metrics_token=settings.metrics_token or file.metrics.token,
-        metrics_tenant_labels=settings.metrics_tenant_labels or file.metrics.tenant_labels,
-        access_log=settings.access_log and file.access_log,
-    )
-    return settings, sandbox_policy(settings, file.sandbox)
-
-
-def sandbox_policy(settings: Settings, configured: SandboxPolicy) -> SandboxPolicy:
-    """The configured policy, with the server's own files hidden from every worker: the
-    data directory (store, secret key), a store file kept elsewhere, and the configuration
-    file (its ``[metrics] token``; Landlock, where it is off, would not keep it)."""
-    hidden = [str(settings.data_dir.expanduser().absolute())]
-    if settings.config_file is not None:
-        hidden.append(str(settings.config_file.absolute()))
-    url = settings.store_url or ""
-    if url.startswith("sqlite:///"):
-        store = str(Path(url.removeprefix("sqlite:///")).expanduser().absolute())
-        hidden += [store, f"{store}-wal", f"{store}-shm"]
-    return configured.hiding(hidden)
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any]:

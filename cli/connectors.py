@@ -9,9 +9,10 @@ from collections.abc import Sequence
 
 import msgspec
 
-from connectord.cli.common import add_config_option, add_connector_options, configured, settings_from_args
+from connectord.cli.common import add_config_option, add_connector_options, settings_from_args
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
+from connectord.runtime.configured import configured
 from connectord.sandbox.supervisor import Supervisor
 from connectord.sandbox.zygote_client import ZygoteError
 

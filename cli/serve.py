@@ -9,11 +9,11 @@ from connectord.cli.common import (
     add_config_option,
     add_connector_options,
     add_store_options,
-    configured,
     settings_from_args,
 )
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.runtime.config import LOG_FORMATS, parse_port
+from connectord.runtime.configured import configured
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -39,13 +39,10 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from connectord.api.app import create_app, serve
-    from connectord.runtime.key_check import check_secret_key
+    from connectord.api.webhooks import HttpWebhooks
     from connectord.runtime.log_format import configure_logging
-    from connectord.runtime.secrets import load_secret_box
-    from connectord.runtime.store import open_store, prepare_data_dir
-    from connectord.sandbox.cgroups import Cgroups
+    from connectord.runtime.node import Node
     from connectord.sandbox.isolation import forbid_inspection
-    from connectord.sandbox.supervisor import Supervisor
     from connectord.sandbox.zygote_client import ZygoteError
 
     # The server holds every tenant's credentials and the key to them: no process of the
@@ -53,26 +50,20 @@ def run(args: argparse.Namespace) -> int:
     forbid_inspection()
     settings, policy = configured(settings_from_args(args))
     configure_logging(settings.log_level, settings.log_format or "text")
-    store = open_store(settings)
-    box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
-    check_secret_key(store, box)
-    cgroups = Cgroups.detect()
     try:
-        supervisor = Supervisor(settings.connectors, policy, cgroups, settings.egress_allow)
+        node = Node.open(settings, policy, HttpWebhooks.of(settings))
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
-    logging.getLogger("connectord").info(supervisor.host.describe(supervisor.policy, cgroups.describe()))
-    app = create_app(settings, supervisor, store, box)
 
     def ready(url: str) -> None:
-        for error in supervisor.catalog.errors:
+        for error in node.connectors.catalog.errors:
             logging.getLogger("connectord").warning(
                 "connector '%s' not loaded (%s): %s", error.name, error.origin, error.reason
             )
-        print(f"connectord listening on {url} (store: {store.url})", flush=True)
+        print(f"connectord listening on {url} (store: {node.store.url})", flush=True)
 
     try:
-        serve(app, settings, ready)
+        serve(create_app(node), settings, ready)
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", CONFIGURATION) from None
     except OSError as exc:

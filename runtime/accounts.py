@@ -7,37 +7,26 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Any
 
 import msgspec
 
 from connectord.plugins.manager import Catalog, UnknownConnectorError
-from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import credentials_problem
 from connectord.runtime.secrets import MASK, SecretBox, SecretsError, mask, unmask
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import AccountRecord, Principal
 from connectord.runtime.store.runner import StoreRunner
-from connectord.runtime.times import iso_utc
-
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
-#: ISO 8601 in UTC (runtime/times.py), as every time in our answers.
-Time = Annotated[str, msgspec.Meta(extra_json_schema={"format": "date-time"})]
+from connectord.runtime.validation import InvalidRequestError, check_integers
 
 
-class AccountBody(msgspec.Struct, forbid_unknown_fields=True):
-    name: Name
-    component: str
+@dataclass(frozen=True)
+class Account:
+    """A stored account as its tenant sees it: its keys, the secret ones masked."""
+
+    record: AccountRecord
     keys: dict[str, Any]
-
-
-class AccountView(msgspec.Struct):
-    id: str
-    name: str
-    component: str
-    keys: dict[str, Any]
-    created_at: Time
-    updated_at: Time
 
 
 class Accounts:
@@ -51,65 +40,67 @@ class Accounts:
     ) -> None:
         self.store, self.run, self.box, self.catalog, self.clock = store, run, box, catalog, clock
 
-    async def create(self, principal: Principal, body: AccountBody) -> AccountView:
-        masked = [f for f in self._secret_fields(body.component) if body.keys.get(f) == MASK]
+    async def create(self, principal: Principal, name: str, component: str, keys: dict[str, Any]) -> Account:
+        masked = [f for f in self._secret_fields(component) if keys.get(f) == MASK]
         if masked:
             raise InvalidRequestError(
                 f"keys.{masked[0]} is the mask '{MASK}', not a secret: send the real value",
                 f"keys.{masked[0]}",
             )
-        self._check(body, body.keys)
+        self._check(component, keys)
         now = self.clock()
         record = AccountRecord(
             uuid.uuid4().hex,
             principal.tenant_id,
-            body.name,
-            body.component,
-            self.box.seal_json(body.keys),
+            name,
+            component,
+            self.box.seal_json(keys),
             now,
             now,
         )
         await self.run(self.store.add_account, record)
-        return self._view(record, body.keys)
+        return self._shown(record, keys)
 
-    async def get(self, principal: Principal, account_id: str) -> AccountView | None:
+    async def get(self, principal: Principal, account_id: str) -> Account | None:
         record = await self.run(self.store.account, principal.tenant_id, account_id)
-        return self._view(record, self._keys(record)) if record else None
+        return self._shown(record, self._keys(record)) if record else None
 
-    async def list(self, principal: Principal, limit: int, offset: int) -> list[AccountView]:
+    async def list(self, principal: Principal, limit: int, offset: int) -> list[Account]:
         records = await self.run(self.store.accounts, principal.tenant_id, limit, offset)
-        return [self._view(r, self._keys(r)) for r in records]
+        return [self._shown(r, self._keys(r)) for r in records]
 
-    async def replace(self, principal: Principal, account_id: str, body: AccountBody) -> AccountView | None:
+    async def replace(
+        self, principal: Principal, account_id: str, name: str, component: str, keys: dict[str, Any]
+    ) -> Account | None:
+        """The account with a new name, component and keys; a secret key sent masked keeps
+        the stored one (of the same component only)."""
         stored = await self.run(self.store.account, principal.tenant_id, account_id)
         if stored is None:
             return None
-        secret_fields = self._secret_fields(body.component)
+        secret_fields = self._secret_fields(component)
         try:
-            keys = unmask(
-                body.keys, self._keys(stored) if stored.component == body.component else {}, secret_fields
-            )
+            keys = unmask(keys, self._keys(stored) if stored.component == component else {}, secret_fields)
         except SecretsError as exc:
             raise InvalidRequestError(str(exc), "keys") from None
-        self._check(body, keys)
+        self._check(component, keys)
         record = msgspec.structs.replace(
             stored,
-            name=body.name,
-            component=body.component,
+            name=name,
+            component=component,
             sealed_keys=self.box.seal_json(keys),
             updated_at=self.clock(),
         )
         if not await self.run(self.store.update_account, record):
             return None
-        return self._view(record, keys)
+        return self._shown(record, keys)
 
     async def delete(self, principal: Principal, account_id: str) -> bool:
         return await self.run(self.store.delete_account, principal.tenant_id, account_id)
 
-    def _check(self, body: AccountBody, keys: dict[str, Any]) -> None:
+    def _check(self, component: str, keys: dict[str, Any]) -> None:
         check_integers(keys, "keys")  # what a call will carry to the worker (msgpack)
         try:
-            info = self.catalog().get(body.component).info
+            info = self.catalog().get(component).info
         except UnknownConnectorError as exc:
             raise InvalidRequestError(str(exc), "component") from None
         problem = credentials_problem(info, keys)
@@ -124,15 +115,8 @@ class Accounts:
         entry = self.catalog().connectors.get(component)
         return entry.info.secret_fields() if entry else []
 
-    def _view(self, record: AccountRecord, keys: dict[str, Any]) -> AccountView:
+    def _shown(self, record: AccountRecord, keys: dict[str, Any]) -> Account:
         # A component no longer installed: mask everything rather than guess.
         entry = self.catalog().connectors.get(record.component)
         fields = entry.info.secret_fields() if entry else list(keys)
-        return AccountView(
-            record.id,
-            record.name,
-            record.component,
-            mask(keys, fields),
-            iso_utc(record.created_at) or "",
-            iso_utc(record.updated_at) or "",
-        )
+        return Account(record, mask(keys, fields))

@@ -1,5 +1,4 @@
-"""This process as a node of a cluster: its name, its leases, and the events other nodes
-send it (through the store) routed to the services they concern."""
+"""This process as a member of a cluster: its name and the terms of its leases."""
 
 from __future__ import annotations
 
@@ -19,7 +18,7 @@ def default_node_id() -> str:
 
 
 @dataclass(frozen=True)
-class Node:
+class Member:
     id: str = field(default_factory=default_node_id)
     #: Work claimed by this node is taken back by any node this long after its last renewal.
     lease_seconds: float = LEASE_SECONDS

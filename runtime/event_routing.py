@@ -7,16 +7,16 @@ import logging
 from collections.abc import Coroutine
 from typing import Any
 
-from connectord.runtime.executions.service import Executions
-from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.dispatch import Dispatcher
+from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.store.events import parse_event
 
 log = logging.getLogger(__name__)
 
 
 class EventRouter:
-    def __init__(self, executions: Executions, jobs: Jobs) -> None:
-        self.executions, self.jobs = executions, jobs
+    def __init__(self, executions: Dispatcher[Any], jobs: Dispatcher[Any], scheduler: Scheduler) -> None:
+        self.executions, self.jobs, self.scheduler = executions, jobs, scheduler
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, payload: str) -> None:
@@ -27,27 +27,26 @@ class EventRouter:
             return
         kind, subject = parsed
         if kind == "reconnected":  # events may have been missed: look at everything again
-            self.executions.wake()
-            self.executions.recheck_waiters()
-            self.jobs.runner.wake()
-            self.jobs.runner.recheck_waiters()
-            self._spawn(self.jobs.scheduler.load())
+            for dispatcher in (self.executions, self.jobs):
+                dispatcher.wake()
+                dispatcher.ends.signal_all()
+            self._spawn(self.scheduler.load())
         elif kind == "execution-queued":
             self.executions.wake()
         elif kind == "job-queued":
-            self.jobs.runner.wake()
+            self.jobs.wake()
         elif subject is None:
             log.debug("ignoring event %r without an id", payload)
         elif kind == "execution-done":
-            self.executions.finished(subject)
+            self.executions.ends.signal(subject)
         elif kind == "cancel-execution":
             self.executions.cancel_local(subject)
         elif kind == "job-done":
-            self.jobs.runner.signal(subject)
+            self.jobs.ends.signal(subject)
         elif kind == "cancel-job":
-            self.jobs.runner.cancel_local(subject)
+            self.jobs.cancel_local(subject)
         elif kind == "definition":
-            self._spawn(self.jobs.scheduler.refresh(subject))
+            self._spawn(self.scheduler.refresh(subject))
 
     def _spawn(self, step: Coroutine[Any, Any, object]) -> None:
         task = asyncio.ensure_future(self._quietly(step))

@@ -18,20 +18,20 @@ import logging
 from collections.abc import Callable
 from typing import Protocol
 
-from connectord.runtime.cluster import Node
+from connectord.runtime.cluster import Member
 from connectord.runtime.store import Store
 from connectord.runtime.store.runner import StoreRunner
 
 log = logging.getLogger(__name__)
 
 
-def may_reap(now: float, renewing_since: float | None, node: Node) -> bool:
+def may_reap(now: float, renewing_since: float | None, node: Member) -> bool:
     """Whether this node has renewed its leases without a break for a whole lease."""
     return renewing_since is not None and now - renewing_since >= node.lease_seconds
 
 
 def unbroken_since(
-    since: float | None, last_done: float | None, started: float, done: float, node: Node
+    since: float | None, last_done: float | None, started: float, done: float, node: Member
 ) -> float:
     """When the unbroken run of renewals began, given that one started at ``started`` and
     succeeded at ``done``. A renewal that was slow (it waited for a store that was away)
@@ -43,7 +43,7 @@ def unbroken_since(
 
 
 class Holder(Protocol):
-    """What holds claims: the executions' dispatcher, the jobs' runner."""
+    """What holds claims: the dispatchers of executions and of jobs."""
 
     def held(self) -> dict[str, int]:
         """The claims it runs now (id: fence), their leases to renew."""
@@ -65,7 +65,7 @@ class LeaseKeeper:
         store: Store,
         run: StoreRunner,
         clock: Callable[[], float],
-        node: Node,
+        node: Member,
         executions: Holder,
         jobs: Holder,
     ) -> None:

@@ -5,7 +5,7 @@ The hot paths only increment counters and observe histograms (prometheus-client'
 per-metric lock); what costs more (queue depth, sandbox slots, zygote restarts, workers
 killed) is read when ``/metrics`` is scraped. No label holds a tenant id unless
 ``tenant_labels`` is set, and none ever holds a secret: connector ids, hook names, job
-types, outcome kinds and route patterns only."""
+types and outcome kinds only. The API adds the metrics of its requests (api/observe.py)."""
 
 from __future__ import annotations
 
@@ -66,19 +66,6 @@ class Metrics:
             "connectord_job_fire_lag_seconds",
             "How late a scheduled job's first attempt started after its slot",
             buckets=LAG_BUCKETS,
-            registry=r,
-        )
-        self.http_requests = Counter(
-            "connectord_http_requests",
-            "HTTP requests answered, by route pattern, method and status",
-            ("route", "method", "status"),
-            registry=r,
-        )
-        self.http_seconds = Histogram(
-            "connectord_http_request_duration_seconds",
-            "How long answering an HTTP request took, by route pattern",
-            ("route",),
-            buckets=DURATION_BUCKETS,
             registry=r,
         )
         self.webhooks = Counter(

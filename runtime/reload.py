@@ -8,15 +8,16 @@ from typing import Any
 
 from connectord.runtime.jobs.service import Jobs
 from connectord.runtime.store.records import StoreUnavailableError
+from connectord.sandbox.supervisor import Reloaded
 
 log = logging.getLogger(__name__)
 
 
-async def reload_connectors(supervisor: Any, jobs: Jobs) -> dict[str, Any]:
+async def reload_connectors(supervisor: Any, jobs: Jobs) -> Reloaded:
     """Describe the installed connectors again (``Supervisor.reload``), bind definitions stored
-    before their job type was installed to its connector, and say what changed: ``added``,
-    ``removed`` and ``changed`` connector ids, and the load failures now."""
-    reloaded = await supervisor.reload()
+    before their job type was installed to its connector, and say which connector ids were
+    added, removed and changed (the catalog tells the load failures now)."""
+    reloaded: Reloaded = await supervisor.reload()
     try:
         await jobs.bind_job_types()
     except StoreUnavailableError as exc:  # bound at the next reload or start
@@ -32,10 +33,4 @@ async def reload_connectors(supervisor: Any, jobs: Jobs) -> dict[str, Any]:
     )
     for error in catalog.errors:
         log.warning("connector '%s' not loaded (%s): %s", error.name, error.origin, error.reason)
-    return {
-        "added": reloaded.added,
-        "removed": reloaded.removed,
-        "changed": reloaded.changed,
-        "loaded": sorted(catalog.connectors),
-        "errors": [{"id": e.name, "origin": e.origin, "reason": e.reason} for e in catalog.errors],
-    }
+    return reloaded

@@ -202,8 +202,8 @@ def configured_sandbox(selection: Selection, config_file: str | None = None) -> 
     environment's (``CONNECTORD_CONFIG``, ``CONNECTORD_EGRESS_ALLOW``), or ``config_file``."""
     from pathlib import Path
 
-    from connectord.cli.common import configured
     from connectord.runtime.config import settings_from_env
+    from connectord.runtime.configured import configured
 
     settings = settings_from_env().with_overrides(
         connectors=selection, config_file=Path(config_file) if config_file else None

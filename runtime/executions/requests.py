@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.types import SelectQuery
-from connectord.runtime.bodies import InvalidRequestError, check_integers, decode_json
+from connectord.runtime.validation import InvalidRequestError, check_integers
 from connectord.sandbox.calls import DesignTimeMethod
 
 #: Seed 001's table: the parameters each execution type requires (besides its type and component).
@@ -30,12 +30,9 @@ class ScheduleRequest(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=
     query: SelectQuery | None = None
 
 
-_decoder = msgspec.json.Decoder(ScheduleRequest)
-
-
-def parse_schedule_request(body: bytes) -> ScheduleRequest:
-    """Decode and check a schedule body; every error names the parameter at fault."""
-    request = decode_json(_decoder, body)
+def check_schedule_request(request: ScheduleRequest) -> ScheduleRequest:
+    """``request`` if it has what its execution type needs and only what a worker can be
+    handed; else an error naming the parameter at fault."""
     check_integers(request.cfg, "cfg")  # what msgpack carries to the worker
     check_integers(request.account_data, "account_data")
     for name in REQUIRED[request.execution_type]:

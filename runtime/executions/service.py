@@ -1,5 +1,5 @@
-"""The execution service: schedule, poll, result and cancel for one tenant at a time, and
-the dispatcher that runs queued executions in the sandbox.
+"""The execution service: schedule, poll, result and cancel for one tenant at a time. The
+dispatcher (runtime/dispatch.py, with work.py) runs what is queued.
 
 Everything accepted is committed to the store before ``schedule`` returns; the inputs
 (credentials included) are sealed at rest and dropped once the execution has finished.
@@ -10,30 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import hashlib
 import hmac
 import logging
-import time
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import msgspec
 
-from connectord.plugins.manager import HookNotImplementedError, UnknownConnectorError
 from connectord.plugins.server_errors import Conflict
 from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime import log_context
-from connectord.runtime.bodies import InvalidRequestError
-from connectord.runtime.calls import InvalidCallError, check_call, run_in_sandbox
-from connectord.runtime.cluster import Node, forget_claim, forget_task
+from connectord.runtime.calls import check_call
+from connectord.runtime.dispatch import Dispatcher
 from connectord.runtime.executions.requests import ScheduleRequest
-from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome, outcome_kind
-from connectord.runtime.metrics import Metrics
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome
+from connectord.runtime.executions.settings import ExecutionSettings
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     ClaimedExecution,
@@ -45,67 +39,31 @@ from connectord.runtime.store.records import (
     FinishedExecution,
     NewExecution,
     Principal,
-    Reaped,
-    StoreUnavailableError,
 )
-from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
-from connectord.runtime.waiters import Waiters
+from connectord.runtime.validation import InvalidRequestError
 from connectord.sandbox.calls import Call
-from connectord.sandbox.logs import LogLine
-from connectord.sandbox.outcomes import Cancelled, Crashed, Outcome, Rejected, Succeeded
-from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.outcomes import Cancelled, Outcome
 
 log = logging.getLogger(__name__)
 
 PollState = Literal["not_ready", "ready", "missing", "expired"]
-_call_decoder = msgspec.msgpack.Decoder(Call)
 
 
 class IdempotencyConflictError(Conflict):
     """The Idempotency-Key was used before with another request."""
 
 
-@dataclass(frozen=True)
-class ExecutionSettings:
-    #: How long a finished result can be fetched.
-    retention: float = 3600.0
-    #: How long a delivered or expired execution is remembered (poll says "Expired.").
-    remember: float = 24 * 3600.0
-    #: At most this many executions run (or wait for a sandbox slot) at once.
-    max_running: int = 64
-    #: An execution whose node was lost this many times (it may be what kills them) is
-    #: reported as crashed instead of running again.
-    max_claims: int = 3
-
-
 class Executions:
     def __init__(
-        self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
-        settings: ExecutionSettings = ExecutionSettings(),
-        node: Node | None = None,
-        metrics: Metrics | None = None,
+        self, parts: Parts, settings: ExecutionSettings, dispatcher: Dispatcher[ClaimedExecution]
     ) -> None:
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.metrics = metrics or Metrics()
-        self.clock = clock
+        """``dispatcher`` runs what is scheduled."""
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock = parts.clock
         self.settings = settings
-        self.node = node or Node()
-        self._wakeup = asyncio.Event()
+        self.dispatcher = dispatcher
         #: Long polls waiting for an execution to finish.
-        self._finished = Waiters()
-        self._slots = asyncio.Semaphore(settings.max_running)
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._tasks_by_id: dict[str, asyncio.Task[None]] = {}
-        #: Executions this node has claimed and not yet recorded, with their claims' fences:
-        #: the leases it renews.
-        self._held: dict[str, int] = {}
-        self._closing = False
-        self._cancel_requested: set[str] = set()
+        self.ends = dispatcher.ends
 
     # -- the API side -----------------------------------------------------------------
 
@@ -147,7 +105,7 @@ class Executions:
                 f"Idempotency-Key '{idempotency_key}' was used with a different request"
             )
         if created:
-            self._wakeup.set()
+            self.dispatcher.wake()
             self._log_scheduled(principal, record.id, about, cached=False)
         return record, created
 
@@ -195,7 +153,7 @@ class Executions:
         if wait <= 0:
             return self._state(await self.run(self.store.execution, principal.tenant_id, execution_id))
         # Listen before looking, so a finish between the look and the wait is not missed.
-        with self._finished.listening(execution_id) as finished:
+        with self.ends.listening(execution_id) as finished:
             record = await self.run(self.store.execution, principal.tenant_id, execution_id)
             if record is not None and record.state in ("queued", "running"):
                 with contextlib.suppress(TimeoutError):
@@ -217,7 +175,7 @@ class Executions:
         record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         if record is None or record.state not in ("queued", "running"):
             return False
-        if self.cancel_local(execution_id):
+        if self.dispatcher.cancel_local(execution_id):
             return True  # its worker is killed; the dispatcher records the outcome and logs
         # Queued, or running on another node: recorded as cancelled now, under a new fence,
         # so the node running it cannot record anything else.
@@ -226,44 +184,12 @@ class Executions:
         cancelled = await self.run(self.store.cancel_execution, principal.tenant_id, execution_id, end)
         if not cancelled:
             return False  # it finished meanwhile
-        self._finished.signal(execution_id)
-        self.cancel_local(execution_id)  # claimed here meanwhile
+        self.ends.signal(execution_id)
+        self.dispatcher.cancel_local(execution_id)  # claimed here meanwhile
         if not self.store.single_node:
             # Its node kills the worker when told, or at its next renewal at the latest
             # (which finds the claim gone), should this event be missed.
             await self.run(self.store.announce, event("cancel-execution", execution_id))
-        return True
-
-    def cancel_local(self, execution_id: str) -> bool:
-        """Kill the execution if this node runs it; False if it does not."""
-        return self.supervisor.cancel(execution_id) or self._cancel_task(execution_id)
-
-    def claims_lost(self, lost: dict[str, int]) -> None:
-        """These claims (id: fence) are no longer this node's (cancelled through another
-        node, or taken back after its lease ran out): stop running them."""
-        for execution_id, fence in lost.items():
-            if self._held.get(execution_id) == fence and self.cancel_local(execution_id):
-                log.warning("execution %s: no longer this node's claim; stopped", execution_id)
-
-    def wake(self) -> None:
-        """Executions were queued (here or on another node): claim now."""
-        self._wakeup.set()
-
-    def finished(self, execution_id: str) -> None:
-        """An execution finished (here or on another node): answer its long polls."""
-        self._finished.signal(execution_id)
-
-    def recheck_waiters(self) -> None:
-        """Endings may have been missed (events lost): every long poll looks again."""
-        self._finished.signal_all()
-
-    def _cancel_task(self, execution_id: str) -> bool:
-        """Cancel a claimed execution still waiting for a sandbox slot or its worker."""
-        task = self._tasks_by_id.get(execution_id)
-        if task is None:
-            return False
-        self._cancel_requested.add(execution_id)
-        task.cancel()
         return True
 
     def _state(self, record: ExecutionRecord | None) -> PollState:
@@ -338,184 +264,6 @@ class Executions:
     def _digest(self, body: bytes) -> str:
         # Keyed, so a stored digest does not let anyone test guesses of the credentials.
         return hmac.new(self.box.digest_key, body, hashlib.sha256).hexdigest()
-
-    # -- the dispatcher ---------------------------------------------------------------
-
-    async def dispatch_forever(self) -> None:
-        """Run queued executions until cancelled. Woken by ``schedule``; also looks every
-        few seconds, so work queued by another process is not left waiting."""
-        if self.store.single_node:
-            requeued = await until_available(
-                lambda: self.run(self.store.requeue_running), "requeue interrupted executions"
-            )
-            if requeued:
-                log.warning("%d executions were running when connectord stopped; they run again", requeued)
-        while True:
-            await self._slots.acquire()
-            self._wakeup.clear()  # before the claim, so a schedule that commits after it wakes us
-            try:
-                now = self.clock()
-                claimed = await self.run(
-                    self.store.claim_execution, now, self.node.id, self.node.lease_until(now)
-                )
-            except Exception as exc:  # the dispatcher must outlive any one failure
-                self._slots.release()
-                log.error("cannot claim executions: %s; trying again in %g s", exc, STORE_RETRY)
-                await asyncio.sleep(STORE_RETRY)
-                continue
-            if claimed is None:
-                self._slots.release()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(5.0):
-                        await self._wakeup.wait()
-                continue
-            self._held[claimed.id] = claimed.fence
-            task = asyncio.ensure_future(self._execute(claimed))
-            self._tasks.add(task)
-            self._tasks_by_id[claimed.id] = task
-            task.add_done_callback(self._tasks.discard)
-            task.add_done_callback(functools.partial(forget_task, self._tasks_by_id, claimed.id))
-
-    async def reap_once(self) -> Reaped:
-        """Take back executions whose node stopped renewing its lease: they run again, or
-        are reported as crashed once they have lost ``max_claims`` nodes."""
-        now = self.clock()
-        crashed = ExecutionEnd(encode_outcome(Crashed()), encode_logs([]), now, now + self.settings.retention)
-        reaped = await self.run(self.store.reap_executions, now, self.settings.max_claims, crashed)
-        if reaped.requeued:
-            log.warning("%d executions of lost nodes run again", reaped.requeued)
-            self.wake()
-        for execution_id in reaped.ended:
-            log.error("execution %s: its node was lost too often; reported as crashed", execution_id)
-            self.finished(execution_id)
-        return reaped
-
-    async def purge_once(self) -> int:
-        """Delete results expired for longer than ``remember`` and delivered executions as
-        old, and stale cache entries; the number of executions deleted."""
-        return await self.run(self.store.purge_executions, self.clock(), self.settings.remember)
-
-    async def purge_forever(self, interval: float = 60.0) -> None:
-        """Purge in the background; the store runs it on its own thread, so requests are
-        never held up by it."""
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                deleted = await self.purge_once()
-            except StoreUnavailableError as exc:
-                log.warning("purging old executions failed, will try again: %s", exc)
-                continue
-            if deleted:
-                log.info("purged %d old executions", deleted)
-
-    def held(self) -> dict[str, int]:
-        """The executions this node runs (claimed, not yet recorded), with their fences."""
-        return dict(self._held)
-
-    async def close(self) -> None:
-        """Stop running: what was running is given back to be run again at once, by this
-        node after a restart or by another node now."""
-        self._closing = True  # what runs now is given back, not forgotten
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._held:
-            try:
-                released = await self.run(self.store.release_claims, self.node.id, list(self._held), [])
-            except StoreUnavailableError as exc:  # their leases run out instead
-                log.warning("cannot give back running executions: %s", exc)
-            else:
-                log.info("gave back %d running executions", released)
-            self._held.clear()
-
-    async def _execute(self, claimed: ClaimedExecution) -> None:
-        execution_id = claimed.id
-        # This task's own context: every line logged while it runs names the execution.
-        log_context.bind(execution_id=execution_id, tenant=claimed.tenant_id, connector=claimed.component)
-        log.info("execution started", extra={"event": "execution.started", "kind": claimed.kind})
-        started = time.perf_counter()
-        try:
-            try:
-                outcome, logs = await self._invoke(execution_id, claimed.tenant_id, claimed.sealed_call)
-            except asyncio.CancelledError:
-                if execution_id not in self._cancel_requested:
-                    raise  # shutting down: close() gives it back
-                outcome, logs = Cancelled(), []
-            except Exception:
-                log.exception("execution %s failed in connectord itself", execution_id)
-                outcome, logs = Crashed(), []
-            finally:
-                self._cancel_requested.discard(execution_id)
-                # too late to cancel from here on (a newer claim of the same id keeps its entry)
-                forget_task(self._tasks_by_id, execution_id, asyncio.current_task())
-            now = self.clock()
-            encoded = encode_outcome(outcome)
-            end = ExecutionEnd(encoded, encode_logs(logs), now, now + self.settings.retention)
-            kind = outcome_kind(outcome)
-            self._count(claimed, kind, time.perf_counter() - started)
-            # Kept until the store is back (a restarting database, say): running it again
-            # would cost more, and our claim stays valid as long as our lease is renewed.
-            recorded = await until_available(
-                lambda: self.run(self.store.finish_execution, execution_id, claimed.fence, end, kind),
-                f"record execution {execution_id}",
-            )
-            if not recorded:
-                # Cancelled through another node (recorded there), or our lease ran out and
-                # another node took it over: that outcome counts.
-                if not isinstance(outcome, Cancelled):
-                    log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
-                return
-            self._finished.signal(execution_id)
-            if (
-                claimed.cache_key is not None
-                and claimed.cache_seconds is not None
-                and isinstance(outcome, Succeeded)
-            ):
-                await self.run(
-                    self.store.cache_outcome,
-                    claimed.tenant_id,
-                    claimed.cache_key,
-                    encoded,
-                    now + claimed.cache_seconds,
-                )
-        except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
-            log.warning("execution %s: its outcome could not be cached: %s", execution_id, exc)
-        finally:
-            if not self._closing:  # recorded, or failed for good: its lease may run out
-                forget_claim(self._held, execution_id, claimed.fence)
-            self._slots.release()
-
-    def _count(self, claimed: ClaimedExecution, outcome: str, seconds: float) -> None:
-        """Count the finished execution and log it (its ids are in this task's context)."""
-        connector, kind = claimed.component or "unknown", claimed.kind or "unknown"
-        metrics = self.metrics
-        metrics.child(metrics.executions, connector, kind, outcome, *metrics.tenant(claimed.tenant_id)).inc()
-        metrics.child(metrics.execution_seconds, connector, kind).observe(seconds)
-        log.info(
-            "execution finished: %s",
-            outcome,
-            extra={
-                "event": "execution.finished",
-                "kind": kind,
-                "outcome": outcome,
-                "duration_ms": round(seconds * 1000, 1),
-            },
-        )
-
-    async def _invoke(
-        self, execution_id: str, tenant_id: str, sealed_call: bytes
-    ) -> tuple[Outcome, list[LogLine]]:
-        try:
-            call = _call_decoder.decode(self.box.open(sealed_call))
-        except (SecretsError, msgspec.DecodeError):
-            log.error("execution %s: its inputs cannot be read with the configured keys", execution_id)
-            return Rejected("Unreadable", "the execution's inputs cannot be read by this server"), []
-        try:
-            result = await run_in_sandbox(self.supervisor, call, invocation_id=execution_id, tenant=tenant_id)
-        except (InvalidCallError, UnknownConnectorError, HookNotImplementedError) as exc:
-            # Checked when scheduled; the connector changed since (uninstalled, upgraded).
-            return Rejected("Unavailable", str(exc)), []
-        return result.outcome, result.logs
 
 
 def encode_call(call: Call) -> bytes:

@@ -8,9 +8,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from connectord.runtime.bodies import InvalidRequestError, convert
 from connectord.runtime.jobs import schedules
 from connectord.runtime.jobs.schedules import Schedule, ScheduleError, next_fire, parse_schedule
+from connectord.runtime.validation import InvalidRequestError, convert
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
 Overlap = Literal["skip", "queue", "allow"]

@@ -15,12 +15,12 @@ import heapq
 import logging
 from collections.abc import Callable
 
-from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.jobs.definitions import check_spec, decode_spec
 from connectord.runtime.jobs.planning import plan_fire
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import DefinitionRecord, Fire, NewJob
 from connectord.runtime.store.runner import STORE_RETRY, StoreRunner, until_available
+from connectord.runtime.validation import InvalidRequestError
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError
+from connectord.runtime.validation import InvalidRequestError
 from connectord.sandbox.redact import MASK
 
 

@@ -1,5 +1,6 @@
 """The jobs service: job types, definitions and jobs for one tenant at a time. The
-scheduler fires definitions; the runner (runner.py) runs the jobs in the sandbox.
+scheduler fires definitions; the dispatcher (runtime/dispatch.py, with work.py) runs the
+jobs in the sandbox.
 
 A job's params (and the account it uses) are sealed at rest and dropped once it has
 finished. Every run goes through the supervisor, like every design-time call.
@@ -10,16 +11,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
-from collections.abc import Callable
 from typing import Any
 
 import msgspec
 
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError, check_integers
 from connectord.runtime.calls import params_problem
-from connectord.runtime.cluster import Node
+from connectord.runtime.dispatch import Dispatcher
+from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs import lifecycle, webhooks
 from connectord.runtime.jobs.binding import account_mismatch, bound_job_type, owner_changed
 from connectord.runtime.jobs.definitions import (
@@ -33,51 +32,43 @@ from connectord.runtime.jobs.definitions import (
     parse_spec,
 )
 from connectord.runtime.jobs.errors import NotFoundError, StateError
-from connectord.runtime.jobs.notify import Notifier
 from connectord.runtime.jobs.planning import dated_id
-from connectord.runtime.jobs.runner import JobRunner
 from connectord.runtime.jobs.scheduler import Scheduler
 from connectord.runtime.jobs.secret_params import masked, unmasked
 from connectord.runtime.jobs.settings import JobSettings
-from connectord.runtime.metrics import Metrics
-from connectord.runtime.secrets import SecretBox, SecretsError
-from connectord.runtime.store import Store
+from connectord.runtime.parts import Parts
+from connectord.runtime.secrets import SecretsError
+from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
+    ClaimedJob,
     DefinitionRecord,
     JobRecord,
     NewJob,
     Principal,
 )
-from connectord.runtime.store.runner import StoreRunner
-from connectord.sandbox.supervisor import Supervisor
+from connectord.runtime.validation import InvalidRequestError, check_integers
+from connectord.sandbox.outcomes import Cancelled
 
 log = logging.getLogger(__name__)
 
+#: Longest a cancel waits for the killed run to be recorded.
+CANCEL_WAIT = 10.0
+
 
 class Jobs:
-    def __init__(
-        self,
-        store: Store,
-        run: StoreRunner,
-        box: SecretBox,
-        supervisor: Supervisor,
-        clock: Callable[[], float],
-        settings: JobSettings | None = None,
-        rng: random.Random | None = None,
-        notifier: Notifier | None = None,
-        node: Node | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        self.store, self.run, self.box, self.supervisor = store, run, box, supervisor
-        self.clock = clock
-        self.settings = settings = settings or JobSettings()
-        self.metrics = metrics = metrics or Metrics()
-        self.runner = JobRunner(store, run, box, supervisor, clock, settings, rng, notifier, node, metrics)
-        self.scheduler = Scheduler(store, run, clock, on_fired=self._fired)
+    def __init__(self, parts: Parts, settings: JobSettings, dispatcher: Dispatcher[ClaimedJob]) -> None:
+        """``dispatcher`` runs the jobs."""
+        self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
+        self.clock, self.metrics = parts.clock, parts.metrics
+        self.settings = settings
+        self.dispatcher = dispatcher
+        #: Requests waiting for a job to end.
+        self.ends = dispatcher.ends
+        self.scheduler = Scheduler(self.store, self.run, self.clock, on_fired=self._fired)
 
     def _fired(self, jobs: list[NewJob]) -> None:
         lifecycle.added(jobs, self.metrics)
-        self.runner.wake()
+        self.dispatcher.wake()
 
     # -- job types ----------------------------------------------------------------------
 
@@ -360,7 +351,7 @@ class Jobs:
         if wait <= 0:
             return await self._job_record(principal, job_id)
         # Listen before looking, so an end between the look and the wait is not missed.
-        with self.runner.listening(job_id) as finished:
+        with self.ends.listening(job_id) as finished:
             record = await self._job_record(principal, job_id)
             if record.status in ("WAITING", "STARTED"):
                 with contextlib.suppress(TimeoutError):
@@ -378,18 +369,6 @@ class Jobs:
         if bound:
             log.info("bound %d job definitions and jobs to their job type's connector", bound)
         return bound
-
-    async def dispatch_forever(self) -> None:
-        await self.runner.dispatch_forever()
-
-    async def scheduler_forever(self) -> None:
-        await self.scheduler.run_forever()
-
-    async def purge_forever(self) -> None:
-        await self.runner.purge_forever()
-
-    async def close(self) -> None:
-        await self.runner.close()
 
     async def jobs(
         self,
@@ -417,8 +396,29 @@ class Jobs:
             raise StateError(
                 f"job '{job_id}' is {record.status}; only a waiting or running job can be cancelled"
             )
-        await self.runner.cancel(principal.tenant_id, job_id)
+        await self._cancel(principal.tenant_id, job_id)
         return await self._job_record(principal, job_id)
+
+    async def _cancel(self, tenant_id: str, job_id: str) -> None:
+        """A run of this node's is killed and records itself (with its logs; waited for).
+        Any other is recorded as cancelled at once, under a new fence; the node running it
+        stops it when told, or at its next lease renewal at the latest, should the event
+        be missed."""
+        with self.ends.listening(job_id) as finished:
+            if self.dispatcher.cancel_local(job_id):
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(CANCEL_WAIT):
+                        await finished.wait()
+                return
+        error = rejection_reason(Cancelled(), "job")
+        was = await self.run(self.store.cancel_job, tenant_id, job_id, self.clock(), error)
+        if was is None:
+            return  # it ended meanwhile
+        self.ends.signal(job_id)
+        if was == "STARTED":
+            self.dispatcher.cancel_local(job_id)  # claimed here meanwhile
+            if not self.store.single_node:
+                await self.run(self.store.announce, event("cancel-job", job_id))
 
     async def _job_record(self, principal: Principal, job_id: str) -> JobRecord:
         record = await self.run(self.store.job, principal.tenant_id, job_id)

@@ -1,15 +1,18 @@
 """A definition's webhooks as data: sealed at rest (their URLs often carry tokens), masked
-in answers like secret params, and each delivery recorded on its job."""
+in answers like secret params, each delivery recorded on its job; and what delivers them
+(:class:`WebhookSender`, over HTTP in api/webhooks.py)."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
 
 import msgspec
 
 from connectord.runtime.jobs.definitions import DefinitionSpec, Options, Webhooks
 from connectord.runtime.jobs.secret_params import unmasked
 from connectord.runtime.secrets import SecretBox
+from connectord.runtime.store.records import JobRecord
 from connectord.sandbox.redact import MASK
 
 #: The webhook lists, as API field names, and the job status each is sent for.
@@ -27,6 +30,22 @@ class Delivery(msgspec.Struct, frozen=True, rename="camel", omit_defaults=True):
     attempts: int
     status_code: int | None = None
     error: str | None = None
+
+
+Recorder = Callable[[list[Delivery]], Awaitable[None]]
+
+
+class WebhookSender(Protocol):
+    """Delivers the webhooks of a job that is over, best effort and in the background."""
+
+    def send(self, targets: list[tuple[str, str]], job: JobRecord, status: str, record: Recorder) -> None:
+        """Deliver to each (name, URL) of ``targets`` that ``job`` ended ``status``, then
+        hand ``record`` how each delivery went."""
+        ...
+
+    async def close(self) -> None:
+        """Stop delivering (what is under way is given up)."""
+        ...
 
 
 def without_webhooks(spec: DefinitionSpec) -> DefinitionSpec:
@@ -86,11 +105,8 @@ def encode_deliveries(deliveries: list[Delivery]) -> bytes:
     return msgspec.json.encode(deliveries)
 
 
-def deliveries_view(stored: bytes | None) -> list[dict[str, Any]]:
-    """The recorded deliveries as the API shows them (``webhooks`` of a job)."""
-    if stored is None:
-        return []
-    return [msgspec.to_builtins(d) for d in _deliveries.decode(stored)]
+def decode_deliveries(stored: bytes | None) -> list[Delivery]:
+    return [] if stored is None else _deliveries.decode(stored)
 
 
 def _with(options: Options, webhooks: Webhooks) -> Options:

@@ -12,6 +12,7 @@ import connectord
 from connectord.api.app import create_app
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import load_secret_box
 from connectord.runtime.store import open_store
 
@@ -54,7 +55,7 @@ async def client(aiohttp_client: Any, tmp_path: Path) -> TestClient:
     )
     box = load_secret_box(tmp_path, None)
     return await aiohttp_client(
-        create_app(settings, LoadedHere(registry.catalog()), open_store(settings), box)
+        create_app(Node(settings, LoadedHere(registry.catalog()), open_store(settings), box))
     )
 
 

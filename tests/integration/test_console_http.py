@@ -14,6 +14,7 @@ from connectord.api.console.middleware import CSRF_HEADER
 from connectord.api.console.sessions import COOKIE
 from connectord.plugins.manager import Catalog
 from connectord.runtime.config import Settings
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 
@@ -37,7 +38,7 @@ async def signed_in(aiohttp_client: Any, tmp_path: Path) -> TestClient:
     store = open_store(settings)
     key = new_api_key()
     store.add_user(EMAIL, "acme", hash_api_key(key), time.time())
-    app = create_app(settings, NoConnectors(), store, load_secret_box(tmp_path, None))
+    app = create_app(Node(settings, NoConnectors(), store, load_secret_box(tmp_path, None)))
     client: TestClient = await aiohttp_client(app)
     form = {"email": EMAIL, "api_key": key}
     response = await client.post("/console/login", data=form, allow_redirects=False)

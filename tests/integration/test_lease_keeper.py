@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from connectord.runtime.cluster import Node
+from connectord.runtime.cluster import Member
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.store.records import ExecutionEnd, NewExecution, StoreUnavailableError
 from connectord.runtime.store.runner import StoreRunner
@@ -110,7 +110,7 @@ def scene(tmp_path: Path) -> Iterator[Scene]:
     assert mine is not None
     store.claim_execution(T0, "node-b", T0 + LEASE)
     holder = Holder(store, run, now, {"mine": mine.fence})
-    keeper = LeaseKeeper(store, run, lambda: now[0], Node("node-a", LEASE), holder, NoJobs())
+    keeper = LeaseKeeper(store, run, lambda: now[0], Member("node-a", LEASE), holder, NoJobs())
     yield Scene(store, keeper, holder, principal.tenant_id, now)
     run.close()
     store.close()

@@ -35,6 +35,7 @@ from connectord.api.keys import EXECUTIONS, STORE, STORE_RUNNER
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import MASK, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import ExecutionEnd, JobEnd, JobStatus, StoreUnavailableError
@@ -238,7 +239,7 @@ async def server(aiohttp_client: Any, tmp_path: Path) -> Server:
     )
     connectors = CatalogOnly(registry.catalog())
     clock = Clock()
-    app = create_app(settings, connectors, open_store(settings), load_secret_box(tmp_path, None), clock)
+    app = create_app(Node(settings, connectors, open_store(settings), load_secret_box(tmp_path, None), clock))
     return Server(await aiohttp_client(app), app, settings, clock, connectors)
 
 
@@ -524,7 +525,7 @@ async def tour_findable(server: Server, alice: dict[str, str], account_id: str) 
     verified = encode_outcome(Succeeded({"verified": True, "message": "ok"}))
     finished = ExecutionEnd(verified, encode_logs([]), now, now + 600)
     assert await run(store.finish_execution, execution_id, claimed.fence, finished, "succeeded")
-    server.app[EXECUTIONS].finished(execution_id)
+    server.app[EXECUTIONS].ends.signal(execution_id)
     _, body = await answer
     assert body == {"id": execution_id, "outcome": "succeeded", "data": {"verified": True, "message": "ok"}}
     _, info = await call("GET", one, f"/v1/exec/{execution_id}", 200, headers=alice)

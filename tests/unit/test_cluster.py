@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from connectord.runtime.cluster import Node, default_node_id, forget_claim, forget_task
+from connectord.runtime.cluster import Member, default_node_id, forget_claim, forget_task
 from connectord.runtime.leases import may_reap, unbroken_since
 
 
 def test_a_lease_is_renewed_three_times_over_and_reaping_waits_for_a_whole_one() -> None:
-    node = Node("n1", lease_seconds=30)
+    node = Member("n1", lease_seconds=30)
     assert node.lease_until(100.0) == 130.0 and node.renew_every == 10.0
     assert not may_reap(100.0, None, node)  # the last renewal failed
     assert not may_reap(129.9, 100.0, node)
@@ -17,7 +17,7 @@ def test_a_lease_is_renewed_three_times_over_and_reaping_waits_for_a_whole_one()
 
 
 def test_a_slow_or_late_renewal_starts_the_unbroken_run_again() -> None:
-    node = Node("n1", lease_seconds=30)  # renews every 10 s
+    node = Member("n1", lease_seconds=30)  # renews every 10 s
     assert unbroken_since(None, None, 100.0, 100.1, node) == 100.1  # the first one
     assert unbroken_since(100.1, 100.1, 110.1, 110.2, node) == 100.1  # on time and quick
     assert unbroken_since(100.1, 100.1, 120.1, 120.2, node) == 100.1  # one tick late is fine

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from connectord.cli.common import configured
 from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.config_file import FILE_NAME, load_config_file, parse_config
+from connectord.runtime.configured import configured
 from connectord.sandbox.protocol import Limits
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -12,9 +12,9 @@ import pytest
 from connectord.api.errors import STATUS
 from connectord.plugins.errors import ConnectorError
 from connectord.plugins.server_errors import KINDS, ConnectordError, Invalid, NotFound, kind_of
-from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.jobs.errors import NotFoundError
 from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.validation import InvalidRequestError
 
 #: The server's layers; connectors, the CLI, the client and the pytest plugin have errors of
 #: their own (a connector's are outcomes of its calls, the CLI's are exit codes).

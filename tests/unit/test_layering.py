@@ -23,19 +23,29 @@ ALLOWED = {
 }
 
 
+#: What a folder must not import at all: the runtime knows nothing of HTTP (the API's
+#: aiohttp application is built around it: api/app.py).
+FORBIDDEN = {"runtime": {"aiohttp", "yarl", "multidict", "http"}}
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """The absolute names of the modules ``path`` imports."""
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
 def _imported_packages(path: Path) -> set[str]:
     """The connectord packages ``path`` imports ("" for ``connectord`` itself)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
-            parts = name.split(".")
-            if parts[0] == "connectord":
-                found.add(parts[1] if len(parts) > 1 else "")
+    for name in _imported_modules(path):
+        parts = name.split(".")
+        if parts[0] == "connectord":
+            found.add(parts[1] if len(parts) > 1 else "")
     return found
 
 
@@ -45,6 +55,16 @@ def test_dependencies_point_one_way(folder: str) -> None:
         str(path.relative_to(ROOT)): sorted(bad)
         for path in sorted((ROOT / folder).rglob("*.py"))
         if (bad := _imported_packages(path) - ALLOWED[folder] - {folder})
+    }
+    assert wrong == {}
+
+
+@pytest.mark.parametrize("folder", sorted(FORBIDDEN))
+def test_the_runtime_imports_no_http(folder: str) -> None:
+    wrong = {
+        str(path.relative_to(ROOT)): bad
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if (bad := sorted({n for n in _imported_modules(path) if n.split(".")[0] in FORBIDDEN[folder]}))
     }
     assert wrong == {}
 

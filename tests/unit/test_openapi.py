@@ -20,7 +20,8 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 import connectord
-from connectord.api import accounts, auth, errors, executions, jobs, openapi, process
+from connectord.api import accounts, auth, errors, executions, job_views, jobs, openapi, process
+from connectord.api.job_views import PROCESS_STATUS
 from connectord.api.routes import ROUTES
 from connectord.plugins.types import (
     CONNECTOR_ID_PATTERN,
@@ -30,10 +31,8 @@ from connectord.plugins.types import (
     SelectResult,
     VerifyResult,
 )
-from connectord.runtime.accounts import AccountBody, AccountView
 from connectord.runtime.executions.requests import REQUIRED, ScheduleRequest
 from connectord.runtime.jobs.definitions import DefinitionSpec
-from connectord.runtime.jobs.views import PROCESS_STATUS
 from connectord.runtime.store.records import EXECUTION_STATUSES, DefinitionState, JobStatus
 from connectord.sandbox.calls import METHODS as SANDBOX_METHODS
 
@@ -295,8 +294,8 @@ def test_schemas_mirror_the_structs_field_by_field() -> None:
             VerifyResult,
             SelectResult,
             MetaModel,
-            AccountBody,
-            AccountView,
+            accounts.AccountBody,
+            accounts.AccountView,
             DefinitionSpec,
             jobs.ExecuteBody,
             process.ProcessStart,
@@ -336,7 +335,7 @@ def test_the_definition_view_and_patch_have_the_specs_fields() -> None:
 
 
 def test_job_type_and_process_status_views_match_their_schemas() -> None:
-    view = jobs.job_type_view("tiny", JobType(code="ping", title="Ping"))
+    view = job_views.job_type_view("tiny", JobType(code="ping", title="Ping"))
     assert not [e.message for e in validator("#/components/schemas/JobType").iter_errors(view)]
     status = validator("#/components/schemas/ProcessStatus")
     for body in (process.status_body(None, 1_800_000_000.0), process.status_body(None, None)):

@@ -19,6 +19,7 @@ from tests.conftest import LOOPBACK_EGRESS, TEST_TEMP
 from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.sandbox.cgroups import Cgroups
@@ -119,7 +120,7 @@ async def console(
     store = open_store(settings)
     key = new_api_key()
     store.add_user(EMAIL, "acme", hash_api_key(key), time.time())
-    app = create_app(settings, supervisor, store, load_secret_box(tmp_path, None))
+    app = create_app(Node(settings, supervisor, store, load_secret_box(tmp_path, None)))
     server = await aiohttp_server(app)
     yield Console(str(server.make_url("")).rstrip("/"), settings, key)
 

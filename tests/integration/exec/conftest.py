@@ -18,6 +18,7 @@ from tests.conftest import TEST_TEMP
 from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import AccountRecord
@@ -115,6 +116,6 @@ async def api(
     supervisor = Supervisor(Selection(allow=allow), policy, Cgroups(None, None))
     box = load_secret_box(tmp_path, None)
     clock = Clock()
-    app = create_app(settings, supervisor, open_store(settings), box, clock)
+    app = create_app(Node(settings, supervisor, open_store(settings), box, clock))
     client = await aiohttp_client(app)
     yield Api(client, settings, box, clock)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectord.api.keys import EXECUTIONS
+from connectord.api.keys import EXECUTIONS, NODE
 from connectord.runtime.executions.results import encode_outcome
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store import open_store
@@ -97,7 +97,7 @@ async def test_a_running_execution_cancelled_through_the_store_is_stopped_at_the
     alice = api.add_user("alice@acme.test", "acme")
     location = (await schedule(api, alice, verify("sleep"))).headers["Location"]
     execution_id = location.rsplit("/", 1)[1]
-    executions = api.client.app[EXECUTIONS]
+    executions = api.client.app[NODE].execution_dispatcher
     store = open_store(api.settings)
     try:
         async with asyncio.timeout(20):
@@ -428,18 +428,17 @@ async def test_cacheable_answers_are_reused_until_refreshed(api: Api) -> None:
 
 
 async def test_old_executions_are_purged_after_they_expired(api: Api) -> None:
-    from connectord.api.keys import EXECUTIONS
 
     alice = api.add_user("alice@acme.test", "acme")
     location = (await schedule(api, alice, verify())).headers["Location"]
     assert (
         await api.client.get(path_of(location) + "?wait=20", headers=alice, allow_redirects=False)
     ).status == 303
-    executions = api.client.app[EXECUTIONS]
+    executions = api.client.app[NODE].execution_dispatcher
     assert await executions.purge_once() == 0  # fresh: kept
     api.clock.offset = api.settings.result_retention + 1
     assert await (await api.client.get(path_of(location), headers=alice)).json() == {"message": "Expired."}
-    api.clock.offset = api.settings.result_retention + executions.settings.remember + 2
+    api.clock.offset = api.settings.result_retention + api.client.app[EXECUTIONS].settings.remember + 2
     assert await executions.purge_once() == 1
     gone = await api.client.get(path_of(location), headers=alice)
     assert gone.status == 404 and await gone.json() == {"message": "Result does not exist."}
@@ -479,12 +478,12 @@ async def test_inputs_that_cannot_be_carried_are_400_not_500(api: Api) -> None:
 async def test_the_dispatcher_outlives_a_store_that_fails_for_a_while(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from connectord.api.keys import EXECUTIONS, STORE
-    from connectord.runtime.executions import service
+    from connectord.api.keys import STORE
+    from connectord.runtime import dispatch
     from connectord.runtime.store.records import StoreUnavailableError
 
     alice = api.add_user("alice@acme.test", "acme")
-    monkeypatch.setattr(service, "STORE_RETRY", 0.05)
+    monkeypatch.setattr(dispatch, "STORE_RETRY", 0.05)
     store = api.client.app[STORE]
     real_claim = store.claim_execution
     failures = {"left": 3}
@@ -497,7 +496,7 @@ async def test_the_dispatcher_outlives_a_store_that_fails_for_a_while(
         return real_claim(now, node, lease_until)
 
     monkeypatch.setattr(store, "claim_execution", flaky_claim)
-    api.client.app[EXECUTIONS]._wakeup.set()
+    api.client.app[NODE].execution_dispatcher.wake()
     location = (await schedule(api, alice, verify())).headers["Location"]
     result = await api.client.get(path_of(location) + "?wait=20", headers=alice)
     assert result.status == 200 and failures["left"] == 0
@@ -522,6 +521,7 @@ async def test_a_public_url_is_used_for_locations(
     from connectord.api.app import create_app
     from connectord.plugins.manager import Selection
     from connectord.runtime.config import Settings
+    from connectord.runtime.node import Node
     from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
     from connectord.runtime.store import open_store
     from connectord.sandbox.supervisor import Supervisor
@@ -531,7 +531,8 @@ async def test_a_public_url_is_used_for_locations(
     key = new_api_key()
     store.add_user("alice@acme.test", "acme", hash_api_key(key), 0.0)
     supervisor = Supervisor(Selection(allow=frozenset({"echo"})))
-    client = await aiohttp_client(create_app(settings, supervisor, store, load_secret_box(tmp_path, None)))
+    node = Node(settings, supervisor, store, load_secret_box(tmp_path, None))
+    client = await aiohttp_client(create_app(node))
     scheduled = await client.post("/v1/exec/schedule", json=verify(), headers=basic("alice@acme.test", key))
     assert scheduled.status == 202
     assert scheduled.headers["Location"].startswith("https://api.example.test/base/v1/exec/poll/")

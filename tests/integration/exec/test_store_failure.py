@@ -14,6 +14,7 @@ import pytest
 from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.sandbox.supervisor import Supervisor
@@ -56,9 +57,8 @@ async def test_full_disk_gives_503_and_recovers(
     key = new_api_key()
     store.add_user("alice@acme.test", "acme", hash_api_key(key), time.time())
     headers = basic("alice@acme.test", key)
-    app = create_app(
-        settings, Supervisor(Selection(allow=frozenset({"echo"}))), store, load_secret_box(small_disk, None)
-    )
+    supervisor = Supervisor(Selection(allow=frozenset({"echo"})))
+    app = create_app(Node(settings, supervisor, store, load_secret_box(small_disk, None)))
     client = await aiohttp_client(app)
     body = {"execution_type": "verify_credentials", "component": "echo", "account_data": {"token": "t"}}
 

@@ -17,10 +17,12 @@ from aiohttp.test_utils import TestClient
 from tests.conftest import TEST_TEMP
 
 from connectord.api.app import create_app
-from connectord.api.keys import JOBS
+from connectord.api.keys import JOBS, NODE
+from connectord.api.webhooks import HttpWebhooks
 from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
 from connectord.runtime.jobs.service import Jobs
+from connectord.runtime.node import Node
 from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
 from connectord.runtime.store.records import AccountRecord
@@ -67,6 +69,10 @@ class JobsApi:
     @property
     def jobs(self) -> Jobs:
         return self.client.app[JOBS]
+
+    @property
+    def node(self) -> Node:
+        return self.client.app[NODE]
 
     def add_user(self, email: str, tenant: str) -> dict[str, str]:
         store = open_store(self.settings)
@@ -132,7 +138,8 @@ def serve_jobs(aiohttp_client: Callable[..., Any]) -> ServeJobs:
         supervisor = Supervisor(selection, policy, Cgroups(None, None), settings.egress_allow)
         box = load_secret_box(settings.data_dir, None)
         clock = Clock()
-        app = create_app(settings, supervisor, open_store(settings), box, clock)
+        node = Node(settings, supervisor, open_store(settings), box, clock, HttpWebhooks.of(settings))
+        app = create_app(node)
         return JobsApi(await aiohttp_client(app), settings, box, clock)
 
     return serve

@@ -68,7 +68,7 @@ async def test_job_runs_retries_failures_fire_lag_and_webhooks_are_counted_and_l
         failed = await jobs_api.finished(answer["jobId"])
         assert failed["status"] == "FAILED"
         await asyncio.wait_for(delivered.get(), 20)
-        await jobs_api.jobs.runner.notifier.drain()
+        await jobs_api.node.webhooks.drain()  # type: ignore[union-attr]
 
     text = await jobs_api.call("GET", "/metrics", 200, headers={})
     found = samples(text)

@@ -334,7 +334,7 @@ async def test_a_running_job_cancelled_through_the_store_is_stopped_at_the_next_
     """Another node cancelled it and the event never arrived: the lease renewal finds the
     claim gone and kills the worker (it would sleep for 60 s)."""
     job_id = await start_sleeper(jobs_api, tmp_path)
-    runner = jobs_api.jobs.runner
+    runner = jobs_api.node.job_dispatcher
     assert job_id in runner.held()
     store = open_store(jobs_api.settings)
     try:

@@ -3,8 +3,8 @@
 import pytest
 
 from connectord.plugins.types import JobType
-from connectord.runtime.bodies import InvalidRequestError
 from connectord.runtime.jobs.secret_params import masked, unmasked
+from connectord.runtime.validation import InvalidRequestError
 from connectord.sandbox.redact import MASK
 
 pytestmark = pytest.mark.unit

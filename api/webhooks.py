@@ -1,50 +1,54 @@
-"""Webhooks: a POST with the job's summary to each URL a definition names, when a job
-completes or fails. Best effort: a slow or failing receiver is logged, never retried
-forever, and never holds up the job or the scheduler. Each connection follows the egress
-policy (plugins/egress_policy.py): the server itself sends these, so a URL of this machine
-or of an internal network is refused unless ``[egress] allow`` permits it. How each was
-delivered is handed to ``record`` (kept on the job)."""
+"""Webhooks over HTTP: a POST with the job's summary (as ``GET /v1/jobs`` shows it) to each
+URL a definition names, when a job completes or fails. Best effort: a slow or failing
+receiver is logged, never retried forever, and never holds up the job or the scheduler.
+Each connection follows the egress policy (plugins/egress_policy.py): the server itself
+sends these, so a URL of this machine or of an internal network is refused unless
+``[egress] allow`` permits it. How each was delivered is handed to ``record`` (kept on the
+job)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from connectord.api.job_views import job_view
 from connectord.plugins.egress_http import checked_session
 from connectord.plugins.egress_policy import EgressPolicy, EgressRefused
-from connectord.runtime.jobs.webhooks import Delivery
-from connectord.runtime.metrics import Metrics
+from connectord.runtime.config import Settings
+from connectord.runtime.jobs.webhooks import Delivery, Recorder
+from connectord.runtime.store.records import JobRecord
 
 log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 ATTEMPTS = 3
 
-Recorder = Callable[[list[Delivery]], Awaitable[None]]
 
+class HttpWebhooks:
+    """The :class:`~connectord.runtime.jobs.webhooks.WebhookSender` of a node that serves
+    the API."""
 
-class Notifier:
     def __init__(
-        self,
-        policy: EgressPolicy | None = None,
-        timeout: float = TIMEOUT,
-        attempts: int = ATTEMPTS,
-        metrics: Metrics | None = None,
+        self, policy: EgressPolicy | None = None, timeout: float = TIMEOUT, attempts: int = ATTEMPTS
     ) -> None:
         self.policy = policy or EgressPolicy()
-        self.metrics = metrics or Metrics()
         self.timeout = timeout
         self.attempts = attempts
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def send(self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder) -> None:
+    @classmethod
+    def of(cls, settings: Settings) -> HttpWebhooks:
+        """The sender of a node with ``settings``: its egress policy (``[egress] allow``)."""
+        return cls(EgressPolicy.parse(settings.egress_allow))
+
+    def send(self, targets: list[tuple[str, str]], job: JobRecord, status: str, record: Recorder) -> None:
         """Deliver to each (name, URL) in the background, then ``record`` how it went."""
+        payload = {"event": f"job.{status.lower()}", "job": job_view(job, with_logs=False)}
         task = asyncio.ensure_future(self._deliver_all(targets, payload, record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -65,8 +69,6 @@ class Notifier:
         self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
     ) -> None:
         deliveries = await asyncio.gather(*(self._deliver(name, url, payload) for name, url in targets))
-        for delivery in deliveries:
-            self.metrics.webhooks.labels(delivery.event, delivery.outcome).inc()
         try:
             await record(list(deliveries))
         except Exception as exc:  # best effort: the job itself is recorded already

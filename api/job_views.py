@@ -1,4 +1,5 @@
-"""Jobs and job definitions as the API shows them (seed 003's field names)."""
+"""Job types, jobs and job definitions as the API shows them (seed 003's field names), and
+the words of seed 004's process status. Webhooks carry the same job view."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ from typing import Any
 
 import msgspec
 
+from connectord.plugins.types import JobType
 from connectord.runtime.jobs.definitions import DefinitionSpec
 from connectord.runtime.jobs.schedules import iso
-from connectord.runtime.jobs.webhooks import deliveries_view
+from connectord.runtime.jobs.webhooks import decode_deliveries
 from connectord.runtime.store.records import DefinitionRecord, JobRecord
 from connectord.runtime.times import iso_utc
 
@@ -22,6 +24,17 @@ PROCESS_STATUS = {
     "MISSED": "FAILED",
     "SKIPPED": "FAILED",
 }
+
+
+def job_type_view(connector: str, job_type: JobType) -> dict[str, Any]:
+    return {
+        "code": job_type.code,
+        "title": job_type.title,
+        "description": job_type.description,
+        "paramsSchema": job_type.params_schema,
+        "needsAccount": job_type.needs_account,
+        "component": connector,
+    }
 
 
 def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
@@ -53,7 +66,8 @@ def job_view(record: JobRecord, with_logs: bool = True) -> dict[str, Any]:
     if attempts and record.status in ("FAILED", "WAITING"):
         view["error"] = attempts[-1].get("error")
     if record.webhooks is not None:
-        view["webhooks"] = deliveries_view(record.webhooks)
+        # how each webhook was delivered: its name and host, never its URL
+        view["webhooks"] = [msgspec.to_builtins(d) for d in decode_deliveries(record.webhooks)]
     if with_logs:
         lines = msgspec.json.decode(record.logs) if record.logs is not None else []
         # the same shape as an execution's logs (GET /v1/exec/result/{id}?logs=true)

@@ -1,17 +1,15 @@
-"""Decoding request bodies with msgspec, with errors that name the parameter at fault."""
+"""Checking JSON-like data against msgspec types, with errors that name the parameter at
+fault (decoding a request's bytes is the API's: api/body.py)."""
 
 from __future__ import annotations
 
-import json
-import math
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import msgspec
 
 from connectord.plugins.server_errors import Invalid
 
-T = TypeVar("T")
 #: What msgpack (the worker protocol) carries: int64 and uint64.
 INT_RANGE = (-(2**63), 2**64 - 1)
 
@@ -23,24 +21,6 @@ class InvalidRequestError(Invalid, ValueError):
 
     def __init__(self, message: str, field: str) -> None:
         super().__init__(message, field)
-
-
-def decode_json(decoder: msgspec.json.Decoder[T], body: bytes) -> T:
-    """The body as ``decoder``'s type; every error names the parameter at fault."""
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        if str(exc).startswith("Number out of range"):  # msgspec loses the path: find it
-            raise _out_of_range(body) from None
-        if "got `float`" not in str(exc):
-            raise named(str(exc)) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestError(f"the body is not valid JSON: {exc}", "body") from None
-    except RecursionError:
-        raise InvalidRequestError("the body is nested too deeply", "body") from None
-    # JSON Schema's integers include 3.0: the document says "integer", msgspec wants an int.
-    # convert() checked it as decoder's type, which the stubs give as a TypeForm, not a type.
-    return cast(T, convert(integral(msgspec.json.decode(body)), decoder.type))
 
 
 def convert(data: Any, type_: Any) -> Any:
@@ -71,17 +51,6 @@ def integral(value: Any) -> Any:
             elif isinstance(item, dict | list):
                 stack.append(item)
     return root[0]
-
-
-def _out_of_range(body: bytes) -> InvalidRequestError:
-    """The error for a number no float can hold (1e400), naming where it is."""
-    try:
-        data = json.loads(body)  # Python reads 1e400 as inf, where msgspec refuses
-    except (ValueError, RecursionError):
-        return InvalidRequestError("a number in the body is out of range", "body")
-    path = first_path(data, lambda v: isinstance(v, float) and not math.isfinite(v))
-    name = path or "body"
-    return InvalidRequestError(f"parameter '{name}': number out of range", name)
 
 
 def first_path(value: Any, bad: Callable[[Any], bool], prefix: str = "") -> str | None:
