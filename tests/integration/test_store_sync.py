@@ -61,8 +61,20 @@ store.close()
 def syncs_per_step(tmp_path: Path, mode: str) -> dict[str, int]:
     trace = tmp_path / f"trace-{mode}"
     subprocess.run(
-        ["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync,access", "-o", str(trace),
-         sys.executable, "-c", SCRIPT, str(tmp_path / f"{mode}.sqlite3"), mode],
+        [
+            "strace",
+            "-f",
+            "-qq",
+            "-e",
+            "trace=fsync,fdatasync,access",
+            "-o",
+            str(trace),
+            sys.executable,
+            "-c",
+            SCRIPT,
+            str(tmp_path / f"{mode}.sqlite3"),
+            mode,
+        ],
         check=True,
         timeout=120,
     )
