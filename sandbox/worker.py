@@ -143,10 +143,13 @@ def serve(
     """Answer requests until the supervisor closes the socket. The first runs only once
     the supervisor says the worker is in its cgroups: what it starts is then there too. The
     worker prepares itself meanwhile (its request was sent before the fork, its placement
-    follows it), so that waiting costs it little."""
+    follows it), so that waiting costs it little; a worker forked ahead of its call (a
+    spare) is placed before its request comes."""
     log_handler.channel = channel
     request = channel.receive()
-    if request is not None and not isinstance(channel.receive(), Placed):
+    if isinstance(request, Placed):  # forked ahead (a spare): placed first, its call comes later
+        request = channel.receive()
+    elif request is not None and not isinstance(channel.receive(), Placed):
         return
     while request is not None:
         assert isinstance(request, Request)
