@@ -18,7 +18,7 @@ from connectord.sandbox.bounds import (
     MAX_VALUES,
     REPLY_VALUES,
     TOO_MANY_VALUES,
-    msgpack_shape_problem,
+    msgpack_shape_scan,
 )
 from connectord.sandbox.cgroups import WorkerCgroups
 from connectord.sandbox.forked import Exit, Forked
@@ -127,12 +127,17 @@ class WorkerProcess:
         body = start + await self.reader.readexactly(length - len(start))
         # What a reply costs once decoded is not its size: 2 MB of empty objects became
         # 2,000,000 dicts, which held the loop for seconds. Its values are counted first,
-        # without building any, off the loop (a scan stops past MAX_VALUES: ≈ 0.2 s at most).
-        limits = (MAX_DEPTH + 2, MAX_VALUES + REPLY_VALUES)  # the result is the reply's 3rd level
-        problem = await asyncio.to_thread(msgpack_shape_problem, body, *limits)
-        if problem is not None:
-            raise ContentError(problem)
-        return decode(_decoder, body)
+        # without building any, in steps between which the loop serves others (a scan stops
+        # past MAX_VALUES: ≈ 0.2 s in all at most). A thread would hold the GIL as long.
+        scan = msgpack_shape_scan(body, MAX_DEPTH + 2, MAX_VALUES + REPLY_VALUES)  # the result: 3rd level
+        while True:
+            try:
+                next(scan)
+            except StopIteration as done:
+                if done.value is not None:
+                    raise ContentError(done.value) from None
+                return decode(_decoder, body)
+            await asyncio.sleep(0)
 
     def signal_group(self, sig: int) -> None:
         """Signal the worker (through its pidfd) and its process group, while it lives."""

@@ -14,6 +14,7 @@ from connectord.sandbox.bounds import (
     NESTS_TOO_DEEP,
     TOO_MANY_VALUES,
     msgpack_shape_problem,
+    msgpack_shape_scan,
     shape_problem,
 )
 
@@ -68,3 +69,9 @@ def test_nesting_deeper_than_the_limit_is_refused_in_bytes_and_objects(depth: in
 def test_what_is_no_msgpack_is_left_to_the_decoder() -> None:
     assert msgpack_shape_problem(b"\xc1") is None
     assert msgpack_shape_problem(b"\x92\x01") is None  # cut short
+
+
+def test_the_scan_pauses_every_step_so_the_loop_serves_others_meanwhile() -> None:
+    body = msgspec.msgpack.encode([0] * 100)  # 101 values
+    assert len(list(msgpack_shape_scan(body, step=10))) == 10
+    assert len(list(msgpack_shape_scan(body, step=10, value_limit=55))) == 5  # then stopped
