@@ -19,12 +19,14 @@ import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from connectord.plugins.server_errors import Invalid
+
 if TYPE_CHECKING:
     # Imported where used, as in runtime/calls.py: zygotes never check schemas.
     import jsonschema
 
 
-class UnsupportedPatternError(ValueError):
+class UnsupportedPatternError(Invalid, ValueError):
     """RE2 cannot compile the pattern; the message says why."""
 
 
