@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,6 +116,8 @@ class ZygoteClient:
         self._exits: dict[int, asyncio.Future[Exit]] = {}
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
+        #: Callers waiting for ``_starting``: the last to give up ends it.
+        self._awaiting_start: Counter[asyncio.Task[None]] = Counter()
         self._frames = FrameBuffer()
         self._pidfd: int | None = None
         #: What each hidden path was when the zygote hid it (device, inode).
@@ -138,10 +141,24 @@ class ZygoteClient:
             return
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
+        starting = self._starting
+        self._awaiting_start[starting] += 1
         try:
-            await asyncio.shield(self._starting)
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            if self._awaiting_start[starting] == 1 and not starting.done():
+                # Nobody else waits for it: it goes (killed and reaped) before we do, and a
+                # caller that comes meanwhile starts another.
+                if self._starting is starting:
+                    self._starting = None
+                starting.cancel()
+                await asyncio.wait([starting])
+            raise
         finally:
-            if self._starting is not None and self._starting.done():
+            self._awaiting_start[starting] -= 1
+            if not self._awaiting_start[starting]:
+                del self._awaiting_start[starting]
+            if self._starting is starting and starting.done():
                 self._starting = None
 
     async def spawn(
@@ -228,6 +245,11 @@ class ZygoteClient:
         try:
             ready = await self._first_message(ours, process)
         except BaseException:
+            # Failed, timed out or given up by its callers: nothing of it may run on.
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.to_thread(process.wait)
             self._release_leaf(leaf)
             raise
         self._process, self._control, self._leaf = process, ours, leaf
