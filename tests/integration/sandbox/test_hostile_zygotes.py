@@ -177,6 +177,28 @@ async def test_a_zygote_still_starting_when_its_caller_gives_up_is_killed_and_re
         await supervisor.close()
 
 
+async def test_a_zygote_starts_on_while_one_caller_of_two_gives_up(hostile_zygotes: None) -> None:
+    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        client = supervisor.zygote_for("stuck")
+        before = set(children())
+        first = asyncio.ensure_future(client.ensure_started())
+        second = asyncio.ensure_future(client.ensure_started())
+        while not set(children()) - before:
+            await asyncio.sleep(0)
+        [zygote] = set(children()) - before
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert zygote in children() and not second.done()
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert zygote not in children()
+    finally:
+        await supervisor.close()
+
+
 def children() -> list[int]:
     """This process's children (zombies included)."""
     found = []
