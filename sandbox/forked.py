@@ -28,12 +28,15 @@ class Exit:
 
 @dataclass(frozen=True)
 class Forked:
-    """A worker the zygote forked: its pid, a pidfd of it (closed once it is reaped), and
-    how it ended once the zygote reaped it."""
+    """A worker the zygote forked: its pid, a pidfd of it (closed once it is reaped), how it
+    ended once the zygote reaped it (``exited``), and ``ended`` as soon as the kernel says
+    it did (its pidfd) or it counts as ended (``exited``, also when its zygote is lost): a
+    zygote that reaps it late, or never, delays only the exit code."""
 
     pid: int
     exited: asyncio.Future[Exit]
     pidfd: int
+    ended: asyncio.Future[None]
 
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the worker and to its process group (it leads one of its own),
@@ -45,6 +48,26 @@ class Forked:
             os.killpg(self.pid, sig)
         with contextlib.suppress(OSError):
             signal.pidfd_send_signal(self.pidfd, sig)
+
+
+def watch(pidfd: int, exited: asyncio.Future[Exit]) -> asyncio.Future[None]:
+    """A future done once the process of ``pidfd`` has ended (a zombie has) or ``exited`` is
+    done; ``pidfd`` is closed once ``exited`` is, and never while the loop watches it."""
+    loop = asyncio.get_running_loop()
+    ended: asyncio.Future[None] = loop.create_future()
+
+    def end() -> None:
+        loop.remove_reader(pidfd)
+        if not ended.done():
+            ended.set_result(None)
+
+    def close(_: object) -> None:
+        end()
+        os.close(pidfd)
+
+    loop.add_reader(pidfd, end)
+    exited.add_done_callback(close)
+    return ended
 
 
 def alive(pidfd: int) -> bool:

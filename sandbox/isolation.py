@@ -292,7 +292,7 @@ def enter_own_view(
     except OSError:
         cwd = "/"
     user_namespace = os.stat("/proc/self/ns/user").st_ino
-    hide_paths(hidden)
+    hide_paths([*hidden, *device_sockets(visible)])
     if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
         _kernel_files_read_only()
     covered: list[str] = []
@@ -330,6 +330,21 @@ def enter_own_view(
         os.chdir(cwd)
     except OSError:
         os.chdir("/")
+
+
+def device_sockets(visible: list[str]) -> list[str]:
+    """The named unix sockets in /dev (a syslog daemon's /dev/log) but those ``visible``:
+    /dev stays in sight (a worker needs its devices), and a socket, like those in
+    SERVICE_DIRS, is no file Landlock governs nor network a network namespace cuts. Each
+    is covered by /dev/null (``hide_paths``): a connect() is refused."""
+    shown = {os.path.abspath(path) for path in visible}
+    found = []
+    with contextlib.suppress(OSError), os.scandir("/dev") as entries:
+        for entry in entries:
+            with contextlib.suppress(OSError):
+                if stat.S_ISSOCK(entry.stat(follow_symlinks=False).st_mode) and entry.path not in shown:
+                    found.append(entry.path)
+    return found
 
 
 def _impassable(visible: list[str], user: int) -> list[str]:

@@ -54,7 +54,14 @@ from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.sandbox.user_ids import RangeExhaustedError, UserIds, parse_range
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
-from connectord.sandbox.zygote_client import Confinement, SandboxUnavailableError, ZygoteClient, ZygoteError
+from connectord.sandbox.zygote_client import (
+    Confinement,
+    OrphanHandler,
+    SandboxUnavailableError,
+    ZygoteClient,
+    ZygoteDiedError,
+    ZygoteError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -515,26 +522,54 @@ class Supervisor:
             else:
                 forked.exited.add_done_callback(recycle)
 
+        order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
+        for attempt in (1, 2):
+            spawning: list[bool] = []
+            try:
+                worker = await self._spawned_worker(request, key, order, zygote, cgroups, on_orphan, spawning)
+            except ZygoteDiedError:
+                # Its workers died with it and none was placed: the cgroups are free for a
+                # new zygote, so a call queued while it died still runs.
+                if attempt == 1:
+                    continue
+                recycle()
+                raise ZygoteError("the zygote died twice in a row") from None
+            except BaseException as exc:
+                if not (spawning and isinstance(exc, asyncio.CancelledError)):
+                    recycle()  # no worker exists; a cancelled spawn calls on_orphan instead
+                raise
+            worker.exited.add_done_callback(recycle)
+            return worker
+        raise AssertionError("unreachable")
+
+    async def _spawned_worker(
+        self,
+        request: Request | None,
+        key: tuple[str, str],
+        order: Spawn,
+        zygote: ZygoteClient,
+        cgroups: WorkerCgroups,
+        on_orphan: OrphanHandler,
+        spawning: list[bool],
+    ) -> WorkerProcess:
+        """One try: a new socket with the request queued on it, and a worker forked for it
+        (``spawning`` once the zygote is asked). A try never reuses a socket of the one
+        before: the zygote of that had it, and may have read the request off it."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         worker: WorkerProcess | None = None
-        spawning = False
         try:
             worker = opened = await WorkerProcess.open(ours, cgroups, key)
             if request is not None:  # else a spare: its call is sent once there is one
                 worker.send(request)
-            spawning = True
-            order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
+            spawning.append(True)
             forked = await zygote.spawn(order, theirs, on_orphan, cgroups, lambda _: opened.placed())
-        except BaseException as exc:
+        except BaseException:
             if worker is not None:
                 worker.close()
             ours.close()
             theirs.close()
-            if not (spawning and isinstance(exc, asyncio.CancelledError)):
-                recycle()  # no worker exists; a cancelled spawn calls on_orphan instead
             raise
         worker.started(forked)
-        forked.exited.add_done_callback(recycle)
         return worker
 
     def _release(

@@ -4,6 +4,7 @@ killing its whole process group (and cgroup) when it must go."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 import socket
@@ -89,9 +90,19 @@ class WorkerProcess:
         self.exited = forked.exited
         self._forked = forked
         forked.exited.add_done_callback(self._ended)
+        forked.ended.add_done_callback(self._stop_reading)
 
     def _ended(self, _: object) -> None:
         self.alive = False
+
+    def _stop_reading(self, _: object) -> None:
+        """The worker ended: what it sent is all it will send. Whatever else holds the other
+        end of its socket (its zygote may keep a copy, a process it started may inherit
+        one) must not keep a reply waiting: the reader gets what is queued, then the end."""
+        sock = self.writer.get_extra_info("socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RD)
 
     async def reply(self, invocation_id: str, on_log: Callable[[Log], None]) -> Reply:
         """Read until the reply to ``invocation_id``; its logs go to ``on_log`` as they come

@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,7 +27,7 @@ import msgspec
 from connectord.plugins.manager import Catalog, LoadError
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
-from connectord.sandbox.forked import Exit, Forked, child_pidfd, place
+from connectord.sandbox.forked import Exit, Forked, child_pidfd, place, watch
 from connectord.sandbox.protocol import (
     ControlOut,
     FrameBuffer,
@@ -115,6 +116,8 @@ class ZygoteClient:
         self._exits: dict[int, asyncio.Future[Exit]] = {}
         self._send_lock = asyncio.Lock()
         self._starting: asyncio.Task[None] | None = None
+        #: Callers waiting for ``_starting``: the last to give up ends it.
+        self._awaiting_start: Counter[asyncio.Task[None]] = Counter()
         self._frames = FrameBuffer()
         self._pidfd: int | None = None
         #: What each hidden path was when the zygote hid it (device, inode).
@@ -138,10 +141,24 @@ class ZygoteClient:
             return
         if self._starting is None:
             self._starting = asyncio.ensure_future(self._start())
+        starting = self._starting
+        self._awaiting_start[starting] += 1
         try:
-            await asyncio.shield(self._starting)
+            await asyncio.shield(starting)
+        except asyncio.CancelledError:
+            if self._awaiting_start[starting] == 1 and not starting.done():
+                # Nobody else waits for it: it goes (killed and reaped) before we do, and a
+                # caller that comes meanwhile starts another.
+                if self._starting is starting:
+                    self._starting = None
+                starting.cancel()
+                await asyncio.wait([starting])
+            raise
         finally:
-            if self._starting is not None and self._starting.done():
+            self._awaiting_start[starting] -= 1
+            if not self._awaiting_start[starting]:
+                del self._awaiting_start[starting]
+            if self._starting is starting and starting.done():
                 self._starting = None
 
     async def spawn(
@@ -156,22 +173,22 @@ class ZygoteClient:
         (closed here; the worker has its own copy), and move it into ``cgroups``; then call
         ``on_placed`` at once (the worker waits for word of it), and return it.
 
-        A zygote found dead on the way is replaced once, so a call queued while it died
-        still runs. If the caller is cancelled, ``on_orphan`` is called exactly once, later:
-        with the worker (already killed) if one was forked after all, else with None. Nothing
-        runs unsupervised, and the caller learns when what it set aside can be reused."""
+        A zygote that dies on the way (or breaks the protocol) raises ZygoteDiedError, and
+        the next spawn starts a new one. ``sock`` is no good for another try then: the zygote
+        had it, and what it or a child of it read from it (the request) is gone; a caller
+        that tries again does so with a new socket. If the caller is cancelled,
+        ``on_orphan`` is called exactly once, later: with the worker (already killed) if one
+        was forked after all, else with None. Nothing runs unsupervised, and the caller
+        learns when what it set aside can be reused."""
         handed_over: list[bool] = []
         try:
-            for attempt in (1, 2):
-                await self.ensure_started()
-                try:
-                    placement = _Placement(cgroups, on_placed)
-                    return await self._spawn_once(order, sock, on_orphan, handed_over, placement)
-                except (BrokenPipeError, ConnectionResetError, ZygoteDiedError):
-                    self._drop("the zygote died")
-                    if attempt == 2:
-                        raise ZygoteError("the zygote died twice in a row") from None
-            raise AssertionError("unreachable")
+            await self.ensure_started()
+            placement = _Placement(cgroups, on_placed)
+            try:
+                return await self._spawn_once(order, sock, on_orphan, handed_over, placement)
+            except (BrokenPipeError, ConnectionResetError):
+                self._drop("the zygote died")
+                raise ZygoteDiedError("the zygote died") from None
         except asyncio.CancelledError:
             if not handed_over:
                 asyncio.get_running_loop().call_soon(on_orphan, None)
@@ -228,6 +245,11 @@ class ZygoteClient:
         try:
             ready = await self._first_message(ours, process)
         except BaseException:
+            # Failed, timed out or given up by its callers: nothing of it may run on.
+            ours.close()
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+            await asyncio.to_thread(process.wait)
             self._release_leaf(leaf)
             raise
         self._process, self._control, self._leaf = process, ours, leaf
@@ -441,8 +463,7 @@ class ZygoteClient:
             return None
         # Spawned always comes before its Reaped: the zygote sends it right after the fork.
         exited = self._exits[pid] = asyncio.get_running_loop().create_future()
-        exited.add_done_callback(lambda _: os.close(pidfd))
-        forked = Forked(pid, exited, pidfd)
+        forked = Forked(pid, exited, pidfd, watch(pidfd, exited))
         if future.done():  # failed by a drop meanwhile: nobody waits for this worker
             forked.signal(signal.SIGKILL)
         else:

@@ -244,6 +244,37 @@ async def test_a_worker_reaches_no_service_of_the_host_through_a_named_socket(
         assert await probe(supervisor, "named", service_socket) == "done"
 
 
+@pytest.fixture
+def device_socket(request: pytest.FixtureRequest) -> Path:
+    """A listening unix socket in /dev, where a syslog daemon keeps /dev/log."""
+    path = Path("/dev", f"connectord-test-{os.getpid()}.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    try:
+        listener.bind(str(path))
+    except OSError as exc:
+        listener.close()
+        pytest.skip(f"cannot make a socket in /dev: {exc}")
+    path.chmod(0o777)  # as /dev/log: any user may connect
+    listener.listen()
+
+    def remove() -> None:
+        listener.close()
+        path.unlink()
+
+    request.addfinalizer(remove)
+    return path
+
+
+@pytest.mark.parametrize("network", [True, False])
+async def test_a_worker_reaches_no_service_listening_in_dev(
+    hostile_on_path: None, device_socket: Path, network: bool
+) -> None:
+    """/dev stays (a worker needs its devices), but a socket in it is the host's: covered."""
+    async with prober(hostile_on_path, network=network) as supervisor:
+        assert await probe(supervisor, "named", device_socket) == "ConnectionRefusedError"
+        assert await probe(supervisor, "read", "/dev/null") == "done"
+
+
 @needs_landlock
 async def test_a_pooled_worker_confined_by_landlock_is_reused(hostile_on_path: None, tmp_path: Path) -> None:
     """It can still tell it left nothing running (through its own /proc entry)."""

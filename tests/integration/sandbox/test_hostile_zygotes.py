@@ -1,0 +1,214 @@
+"""A zygote is connector code too (its import can rewrite it): what it does with a worker's
+socket and the child it names as the worker must never leave a call waiting for its
+deadline. Each connector here rewrites its own zygote; one more hangs in its import."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from connectord.plugins.manager import Selection
+from connectord.sandbox.calls import Call
+from connectord.sandbox.cgroups import Cgroups
+from connectord.sandbox.outcomes import Crashed
+from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+from connectord.sandbox.redact import Redactor
+from connectord.sandbox.supervisor import Supervisor
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+#: Long enough that a call answered only at its deadline fails the test before it ends.
+DEADLINE = 30.0
+
+PREAMBLE = """
+import os
+import socket
+import struct
+import sys
+
+import connectord
+from connectord.sandbox.protocol import Spawned
+
+ZYGOTE = getattr(sys.modules.get("__main__"), "Zygote", None)
+
+
+def read_frame(sock):
+    length = struct.unpack(">I", sock.recv(4, socket.MSG_WAITALL))[0]
+    return sock.recv(length, socket.MSG_WAITALL)
+
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id=NAME, title=NAME, version="1")
+
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    return connectord.verified()
+"""
+
+#: Reads the call's request off the worker's socket, then names a child that has ended
+#: and been reaped: the server drops the zygote, and the request it sent is gone.
+THIEF = """
+NAME = "thief"
+
+if ZYGOTE is not None:
+
+    def spawn(self, request, fd, cgroups):
+        read_frame(socket.socket(fileno=os.dup(fd)))
+        child = os.fork()
+        if child == 0:
+            os._exit(0)
+        os.waitpid(child, 0)
+        os.close(fd)
+        self._send(Spawned(request.token, child))
+
+    ZYGOTE._spawn = spawn
+"""
+
+#: Keeps a copy of the worker's socket for good; the child it names reads the request and
+#: the word that it was placed, then exits: the socket never reaches its end.
+HOLDER = """
+NAME = "holder"
+KEPT = []
+
+if ZYGOTE is not None:
+
+    def spawn(self, request, fd, cgroups):
+        KEPT.append(os.dup(fd))
+        child = os.fork()
+        if child == 0:
+            sock = socket.socket(fileno=fd)
+            read_frame(sock)
+            read_frame(sock)
+            os._exit(3)
+        os.close(fd)
+        self._send(Spawned(request.token, child))
+
+    ZYGOTE._spawn = spawn
+"""
+
+#: Its import never ends.
+STUCK = """
+NAME = "stuck"
+
+if ZYGOTE is not None:
+    import time
+
+    time.sleep(3600)
+"""
+
+SOURCES = {"thief": THIEF, "holder": HOLDER, "stuck": STUCK}
+
+
+@pytest.fixture(scope="module")
+def hostile_zygotes(
+    tmp_path_factory: pytest.TempPathFactory,
+    connector_site: Callable[[str, Path, dict[str, str]], Path],
+    site_on_path: Callable[[Path], AbstractContextManager[None]],
+) -> Iterator[None]:
+    sources = tmp_path_factory.mktemp("hostile-zygotes")
+    with ExitStack() as stack:
+        for name, body in SOURCES.items():
+            source = sources / f"{name}.py"
+            source.write_text(textwrap.dedent(PREAMBLE) + textwrap.dedent(body))
+            site = connector_site(f"zygote_{name}", source, {name: f"zygote_{name}"})
+            stack.enter_context(site_on_path(site))
+        yield
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def supervisor(hostile_zygotes: None) -> AsyncIterator[Supervisor]:
+    policy = SandboxPolicy(default=ConnectorPolicy(timeouts={"verify_credentials": DEADLINE}))
+    sup = Supervisor(Selection(allow=frozenset({"thief", "holder"})), policy, Cgroups.detect())
+    await sup.start()
+    try:
+        yield sup
+    finally:
+        await sup.close()
+
+
+async def verify(supervisor: Supervisor, connector: str) -> object:
+    call = Call(connector=connector, method="verify_credentials", credentials={})
+    return (await supervisor.invoke(call, Redactor(set()))).outcome
+
+
+async def test_a_zygote_that_took_the_request_and_died_does_not_leave_the_call_waiting(
+    supervisor: Supervisor,
+) -> None:
+    """The spawn is tried again on a new zygote, over a new socket with the request on it:
+    on the old one, a zygote had read it and nothing would ever come."""
+    assert isinstance(await verify(supervisor, "thief"), Crashed)
+    assert supervisor.pending_spawns == 0
+
+
+async def test_a_worker_that_ended_is_a_crash_while_its_zygote_holds_its_socket(
+    supervisor: Supervisor,
+) -> None:
+    """The kernel says when a worker ends (its pidfd): its socket need not reach its end."""
+    outcome = await verify(supervisor, "holder")
+    assert outcome == Crashed(exit_code=3)
+
+
+async def test_a_zygote_still_starting_when_its_caller_gives_up_is_killed_and_reaped(
+    hostile_zygotes: None,
+) -> None:
+    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        client = supervisor.zygote_for("stuck")
+        before = set(children())
+        starting = asyncio.ensure_future(client.ensure_started())
+        while not set(children()) - before:  # launched in the first step of its start
+            await asyncio.sleep(0)
+        [zygote] = set(children()) - before
+        starting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await starting
+        assert zygote not in children()  # neither running nor left unreaped
+        assert client.pid is None
+    finally:
+        await supervisor.close()
+
+
+async def test_a_zygote_starts_on_while_one_caller_of_two_gives_up(hostile_zygotes: None) -> None:
+    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        client = supervisor.zygote_for("stuck")
+        before = set(children())
+        first = asyncio.ensure_future(client.ensure_started())
+        second = asyncio.ensure_future(client.ensure_started())
+        while not set(children()) - before:
+            await asyncio.sleep(0)
+        [zygote] = set(children()) - before
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+        assert zygote in children() and not second.done()
+        second.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await second
+        assert zygote not in children()
+    finally:
+        await supervisor.close()
+
+
+def children() -> list[int]:
+    """This process's children (zombies included)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_bytes()
+        except OSError:
+            continue
+        if int(stat.rsplit(b")", 1)[1].split()[1]) == os.getpid():
+            found.append(int(entry))
+    return found
