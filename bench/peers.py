@@ -24,6 +24,8 @@ Each round, for every system (in an order that rotates round by round):
   process) separately. "total" is service + broker, without the client;
 - **round trips**: ``--round-trips`` sequential schedule → result, one at a time: on an
   otherwise idle server this is the design-time latency a user sees (p50, p95);
+  connectord also with ``Prefer: wait=30`` on schedule (the result in its answer: one
+  request instead of three, ``inline_p50_ms``);
 - connectord only: the **first call** of a connector whose zygote is not running yet (a
   connector of its own per round, per-call and pooled), and **store calls and
   transactions per execution** during the batch, from ``/metrics`` (store calls by
@@ -314,6 +316,21 @@ class ExecClient:
             raise SystemExit(f"schedule answered {status}: {answer[:200]!r}")
         return urlsplit(location).path
 
+    def inline(self, component: str) -> Any:
+        """Schedule with ``Prefer: wait=30``: the result in the same answer (one request)."""
+        body = {"execution_type": "verify_credentials", "component": component, "account_data": {}}
+        self.connection.request(
+            "POST",
+            "/v1/exec/schedule",
+            json.dumps(body).encode(),
+            {**self.headers, "Content-Type": "application/json", "Prefer": "wait=30"},
+        )
+        response = self.connection.getresponse()
+        answer = response.read()
+        if response.status != 200:
+            raise SystemExit(f"schedule with Prefer: wait answered {response.status}: {answer[:200]!r}")
+        return json.loads(answer)
+
     def result(self, poll: str) -> Any:
         while True:
             status, location, answer = self.request("GET", f"{poll}?wait=30")
@@ -410,6 +427,17 @@ class ConnectordSystem(System):
 
     def counters(self) -> dict[str, float]:
         return self.server.counters()
+
+    def inline_round_trips(self, count: int) -> list[float]:
+        """Sequential round trips of one request each (``Prefer: wait``), in ms."""
+        latencies = []
+        for _ in range(count):
+            started = time.perf_counter()
+            answer = self.server.client.inline(self.component)
+            if not answer.get("data", {}).get("verified"):
+                raise SystemExit(f"{self.name}: unexpected result {answer}")
+            latencies.append((time.perf_counter() - started) * 1000)
+        return latencies
 
 
 def _stop(process: subprocess.Popen[Any]) -> None:
@@ -530,6 +558,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     figures = system.batch(tasks).figures()
                     trips = system.round_trips(args.round_trips)
                     figures |= {"p50_ms": statistics.median(trips), "p95_ms": quantile(trips, 0.95)}
+                    if isinstance(system, ConnectordSystem):
+                        inline = system.inline_round_trips(args.round_trips)
+                        figures["inline_p50_ms"] = statistics.median(inline)
                     rounds[system.name].append(figures)
                     print(f"round {index + 1}: {system.name}: {figures['per_s']:.0f}/s", file=sys.stderr)
                 for isolation in cold:
@@ -545,7 +576,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 NUMBERS = ("per_s", "enqueue_per_s", "p50_ms", "p95_ms", "cpu_ms", "service_ms", "main_ms", "helpers_ms")
-NUMBERS += ("broker_ms", "client_ms", "store_calls", "transactions")
+NUMBERS += ("broker_ms", "client_ms", "store_calls", "transactions", "inline_p50_ms")
 
 
 def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -608,7 +639,9 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     print(
         "\nidle design-time latency, schedule → result through HTTP with long poll, p50: "
         f"per-call {table['connectord per-call']['p50_ms']:.2f} ms, "
-        f"pooled {table['connectord pooled']['p50_ms']:.2f} ms; "
+        f"pooled {table['connectord pooled']['p50_ms']:.2f} ms; with Prefer: wait (one request): "
+        f"per-call {table['connectord per-call']['inline_p50_ms']:.2f} ms, "
+        f"pooled {table['connectord pooled']['inline_p50_ms']:.2f} ms; "
         f"first call of a connector whose zygote is not running: per-call {cold['per_call']:.0f} ms, "
         f"pooled {cold['pooled']:.0f} ms (rounds: {measured['cold']})"
     )

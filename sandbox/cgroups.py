@@ -16,6 +16,16 @@ What a process group and rlimits cannot do, a worker's leaf cgroup does:
   ``memory.oom.group``), which the leaf's ``oom_kill`` count tells the supervisor. The
   limit is the call's ``memory_bytes`` plus ``zygote_allowance``.
 
+- weigh all connector code together as one against the server for the CPU: the v1 ``cpu``
+  controller's per-supervisor directory holds a group per connector (``cpu_group``), which
+  its zygote joins before the connector's first line runs, so its workers and what they
+  start are there too. Within the server's own cgroup, the whole of it weighs as much as
+  one busy thread of the server (``cpu.shares`` 1024), and connectors share it equally:
+  import code spinning on every core cannot starve the server's event loop, and one
+  connector's calls cannot starve another's. (Under v2 every leaf is beneath the
+  supervisor's directory, which weighs as one against its siblings where the cpu
+  controller is enabled above it.)
+
 Each v1 controller's per-supervisor directory is made beneath the cgroup the server runs
 in (so the server's own limits cover its workers), else at the top of the hierarchy,
 wherever it is writable. Without a writable hierarchy the supervisor falls back to
@@ -31,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -268,10 +279,19 @@ NO_CGROUPS = WorkerCgroups((), None)
 class Cgroups:
     """Hands out per-worker cgroups under one directory per supervisor and hierarchy."""
 
-    def __init__(self, v2_root: Path | None, pids_root: Path | None, memory_root: Path | None = None) -> None:
+    def __init__(
+        self,
+        v2_root: Path | None,
+        pids_root: Path | None,
+        memory_root: Path | None = None,
+        cpu_root: Path | None = None,
+    ) -> None:
         self.v2_root = v2_root
         self.pids_root = pids_root
         self.memory_root = memory_root
+        #: The v1 cpu controller's directory: a group per connector beneath it (no leaves).
+        self.cpu_root = cpu_root
+        self._cpu_groups: dict[str, Path | None] = {}
         self._free: list[WorkerCgroups] = []
         self._all: list[WorkerCgroups] = []
         self._allowances: dict[int, int] = {}
@@ -296,7 +316,20 @@ class Cgroups:
     def describe(self) -> str:
         """Which hierarchies workers get a cgroup in, for the start-up log."""
         found = [name for name, root in (("v2", self.v2_root), ("pids", self.pids_root)) if root is not None]
+        if self.cpu_root is not None:
+            found.append("cpu (a group per connector)")
         return " + ".join(found) if found else "none (process groups only)"
+
+    def cpu_group(self, connector: str) -> Path | None:
+        """The cpu cgroup of ``connector``'s processes (made on first use), if there is a
+        writable cpu hierarchy."""
+        if self.cpu_root is None:
+            return None
+        if connector not in self._cpu_groups:
+            # A name of the cgroup file system's liking, and one connector's alone.
+            name = "c-" + hashlib.sha256(connector.encode()).hexdigest()[:16]
+            self._cpu_groups[connector] = _make(self.cpu_root / name)
+        return self._cpu_groups[connector]
 
     @property
     def available(self) -> bool:
@@ -306,8 +339,8 @@ class Cgroups:
     def detect(cls, name: str = "") -> Cgroups:
         name = name or f"connectord-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         v2_base = next((root for root in V2_CANDIDATES if _has_kill(root)), None)
-        pids_base, memory_base = _v1_base("pids"), _v1_base("memory")
-        for base in (v2_base, pids_base, memory_base):
+        pids_base, memory_base, cpu_base = _v1_base("pids"), _v1_base("memory"), _v1_base("cpu")
+        for base in (v2_base, pids_base, memory_base, cpu_base):
             if base is not None:
                 _remove_stale(base)
         v2_root = _make(v2_base / name) if v2_base is not None else None
@@ -315,7 +348,8 @@ class Cgroups:
             _enable_controllers(v2_root)
         pids_root = _make(pids_base / name) if pids_base is not None else None
         memory_root = _make(memory_base / name) if memory_base is not None else None
-        cgroups = cls(v2_root, pids_root, memory_root)
+        cpu_root = _make(cpu_base / name) if cpu_base is not None else None
+        cgroups = cls(v2_root, pids_root, memory_root, cpu_root)
         if not cgroups.available:
             log.warning("no writable cgroup hierarchy: workers are contained by process group only")
         elif not cgroups.limits_memory:
@@ -380,7 +414,14 @@ class Cgroups:
             leaf.remove()
         self._free.clear()
         self._all.clear()
-        for root in self.roots:
+        for group in self._cpu_groups.values():
+            if group is not None:  # its processes are gone with the zygotes
+                with contextlib.suppress(OSError):
+                    group.rmdir()
+        self._cpu_groups.clear()
+        for root in (*self.roots, self.cpu_root):
+            if root is None:
+                continue
             with contextlib.suppress(OSError):
                 root.rmdir()
         if self._oom_events is not None:

@@ -247,6 +247,10 @@ def hide_paths(paths: list[str], via_user_namespace: bool = False) -> None:
     if via_user_namespace or _libc.unshare(CLONE_NEWNS) != 0:
         _enter_user_namespace()
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    _cover(paths)
+
+
+def _cover(paths: list[str]) -> None:
     for path in paths:
         if os.path.isdir(path):
             flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
@@ -294,6 +298,9 @@ def enter_own_view(
     user_namespace = os.stat("/proc/self/ns/user").st_ino
     hide_paths([*hidden, *device_sockets(visible)])
     if os.geteuid() == 0 and os.stat("/proc/self/ns/user").st_ino == user_namespace:
+        if user is not None:
+            _other_users_processes_hidden()
+            _cover([path for path in hidden if path == "/proc" or path.startswith("/proc/")])
         _kernel_files_read_only()
     covered: list[str] = []
     if user is not None:
@@ -418,6 +425,15 @@ def _bind_back(fd: int, path: str) -> None:
 #: is the file mode): kernel settings (core_pattern runs a program as root), the SysRq
 #: trigger, and /sys with the cgroup tree (a worker could move out of its cgroup).
 KERNEL_FILES = ("/proc/sys", "/proc/sysrq-trigger", "/sys")
+
+
+def _other_users_processes_hidden() -> None:
+    """Mount a procfs of our own over /proc that lists only the processes we may trace
+    (hidepid=2): once this process is the connector's user, those of its connector. Else
+    the command lines of every host process (a password passed as an argument, say) were
+    there to read, to import code above all (its Landlock domain reads /proc: the workers'
+    own entries are beneath it)."""
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
 
 
 def _kernel_files_read_only() -> None:

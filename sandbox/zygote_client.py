@@ -301,8 +301,12 @@ class ZygoteClient:
         theirs.close()
         # It waits for Hello before anything else: in its cgroup before the connector runs.
         limits = self.confinement.limits
-        leaf = self.confinement.cgroups.acquire(limits.processes, limits.memory_bytes)
+        cgroups = self.confinement.cgroups
+        leaf = cgroups.acquire(limits.processes, limits.memory_bytes)
         _move_into(leaf, process.pid)
+        cpu = cgroups.cpu_group(self.source.name)
+        if cpu is not None:  # its workers are forked there too: all its code weighs as one
+            _move_into_group(cpu, process.pid)
         ours.sendall(
             frame(
                 Hello(
@@ -536,8 +540,12 @@ def _procs_paths(cgroups: WorkerCgroups) -> list[str]:
 
 def _move_into(leaf: WorkerCgroups, pid: int) -> None:
     for path in leaf.paths:
-        with open(os.path.join(path, "cgroup.procs"), "w") as procs:
-            procs.write(str(pid))
+        _move_into_group(path, pid)
+
+
+def _move_into_group(path: str | os.PathLike[str], pid: int) -> None:
+    with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+        procs.write(str(pid))
 
 
 def _release_when_empty(cgroups: Cgroups, leaf: WorkerCgroups, tries: int = 250) -> None:

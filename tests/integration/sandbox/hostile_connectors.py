@@ -263,6 +263,8 @@ def _probe(name, path):
         with open(path) as f:
             f.read()
         return None
+    if name == "processes":  # the pids /proc lists
+        return " ".join(sorted(entry for entry in os.listdir("/proc") if entry.isdigit()))
     if name == "open_for_writing":  # opens, writes nothing
         with open(path, "a"):
             return None

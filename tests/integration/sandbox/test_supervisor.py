@@ -99,6 +99,15 @@ async def test_no_zombies_descriptors_or_cgroups_leak(supervisor: Supervisor) ->
     assert [p for p in procs if _stat(p)[:1] == "Z" and _stat(p).split()[1] in zygotes] == []
 
 
+async def _settled(supervisor: Supervisor) -> None:
+    """Until no fork is under way (a spare forked after an earlier test's call, say)."""
+    for _ in range(300):
+        if not supervisor.pending_spawns:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("forks still under way")
+
+
 def _stat(proc: Path) -> str:
     try:
         return (proc / "stat").read_text().rsplit(")", 1)[1].strip()
@@ -173,7 +182,8 @@ def _zygote_children(supervisor: Supervisor) -> list[int]:
 async def test_a_caller_cancelled_at_any_point_leaves_no_worker_running(
     supervisor: Supervisor, yields: int
 ) -> None:
-    idle = set(_zygote_children(supervisor))  # pooled workers of earlier tests
+    await _settled(supervisor)
+    idle = set(_zygote_children(supervisor))  # pooled workers and spares of earlier tests
     tasks = []
     for _ in range(4):
         task = asyncio.ensure_future(

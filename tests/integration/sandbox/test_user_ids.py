@@ -102,8 +102,26 @@ async def test_a_worker_reaches_no_process_of_another_connector_nor_the_server(h
         for target in (neighbour, neighbours_zygote, server):
             assert await said(supervisor, "prober", "signal_pid", target) == "PermissionError", target
         for what in ("environ", "mem"):
-            for target in (neighbour, server):
-                assert await said(supervisor, "prober", "read", f"/proc/{target}/{what}") == "PermissionError"
+            for target in (neighbour, server):  # not even listed (hidepid)
+                answer = await said(supervisor, "prober", "read", f"/proc/{target}/{what}")
+                assert answer == "FileNotFoundError"
+
+
+async def test_a_connector_sees_no_process_of_another_user(hostile_on_path: None) -> None:
+    """Its own procfs lists only what its user may trace (hidepid), also where Landlock
+    does not keep it to its own entry (off here; import code reads /proc): the server's
+    and every other host process's command line are not there to read."""
+    async with running(hostile_on_path, landlock=False) as supervisor:
+        assert supervisor.user_ids is not None
+        neighbour, _ = await probe(supervisor, "neighbour", "dumpable")
+        own, listed = await probe(supervisor, "prober", "processes")
+        visible = {int(pid) for pid in listed.split()}
+        prober = supervisor.user_ids.of("prober")
+        assert own in visible and neighbour not in visible and os.getpid() not in visible
+        still_there = [pid for pid in visible if Path(f"/proc/{pid}").exists()]
+        assert all(os.stat(f"/proc/{pid}").st_uid == prober for pid in still_there)
+        for target in (os.getpid(), 1, neighbour):
+            assert await said(supervisor, "prober", "read", f"/proc/{target}/cmdline") == "FileNotFoundError"
 
 
 async def test_the_user_ids_alone_keep_connectors_apart(hostile_on_path: None) -> None:

@@ -200,3 +200,41 @@ async def test_a_description_with_an_invalid_schema_is_a_load_failure(
             assert "credentials_schema is not a valid JSON schema" in failure.reason
         finally:
             await supervisor.close()
+
+
+def cpu_cgroup(pid: int) -> str:
+    """The v1 cpu controller's cgroup of ``pid``."""
+    for line in Path(f"/proc/{pid}/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        if "cpu" in controllers.split(","):
+            return path
+    raise AssertionError(f"process {pid} is in no cpu cgroup")
+
+
+async def test_each_connectors_processes_share_a_cpu_group_of_their_own(two_connectors: None) -> None:
+    """All the code of one connector weighs as one for the CPU against the server and the
+    other connectors: its zygote, where import code runs, and the workers forked from it."""
+    cgroups = Cgroups.detect()
+    if cgroups.cpu_root is None:
+        cgroups.close()
+        pytest.skip("no writable v1 cpu cgroup hierarchy here")
+    policy = SandboxPolicy()
+    supervisor = Supervisor(Selection(allow=frozenset({"patcher", "victim"})), policy, cgroups)
+    await supervisor.start()
+    try:
+        groups = {}
+        for connector in ("patcher", "victim"):
+            await seen_by(supervisor, connector)
+            spare = await supervisor._spare(connector)  # a worker forked from its zygote
+            zygote = supervisor.zygote_for(connector).pid
+            assert spare is not None and zygote is not None
+            groups[connector] = {cpu_cgroup(zygote), cpu_cgroup(spare.pid)}
+            spare.kill()
+        server = cpu_cgroup(os.getpid())
+        for connector, found in groups.items():
+            [group] = found  # zygote and worker in one
+            assert group.startswith(server.rstrip("/") + "/") and group != server, connector
+        assert groups["patcher"] != groups["victim"]
+    finally:
+        await supervisor.close()
+    assert not (cgroups.cpu_root is not None and cgroups.cpu_root.exists())  # removed on close
