@@ -179,13 +179,18 @@ class Executions:
         is answered without asking the store (see local.py)."""
         if wait <= 0:
             return await self._look(principal, execution_id)
+        tenant, deadline = principal.tenant_id, asyncio.get_running_loop().time() + wait
         # Listen before looking, so a finish between the look and the wait is not missed.
         with self.ends.listening(execution_id) as finished:
             state = await self._look(principal, execution_id)
             if state == "not_ready":
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await finished.wait()
+                    async with asyncio.timeout_at(deadline):
+                        # Run here: wait for this node to record its end, not for the
+                        # store's event of it (which may come first, see local.py).
+                        await (self.local.end_of(tenant, execution_id) or finished).wait()
+                        if (ended_here := self.local.end_of(tenant, execution_id)) is not None:
+                            await ended_here.wait()  # claimed here meanwhile
                 state = await self._look(principal, execution_id)
         return state
 
