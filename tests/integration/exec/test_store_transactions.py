@@ -105,3 +105,14 @@ async def test_one_execution_costs_at_most_three_store_transactions(api: Api) ->
             assert "principal" not in calls  # remembered
             return
     pytest.fail(f"no round trip without other store calls in {ATTEMPTS} attempts: {seen}")
+
+
+async def test_a_remembered_key_revoked_through_the_node_stops_working_at_once(api: Api) -> None:
+    alice = user(api)
+    node = api.client.app[NODE]
+    assert (await api.client.get("/v1/exec", headers=alice)).status == 200  # remembered now
+    assert (await api.client.get("/v1/exec", headers=alice)).status == 200
+    assert counts(node)[1]["principal"] == 1
+    assert await node.run(node.store.revoke_keys, "alice@acme.test", time.time()) == 1
+    refused = await api.client.get("/v1/exec", headers=alice)
+    assert refused.status == 401 and "WWW-Authenticate" in refused.headers
