@@ -38,6 +38,8 @@ EXPIRED = {"message": "Expired."}
 #: Seconds a client is told to wait before polling again.
 RETRY_AFTER = "1"
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+#: RFC 7240's ``wait`` preference among others in ``Prefer`` (a list of token[=value]).
+PREFER_WAIT = re.compile(r"(?:^|[,;])\s*wait\s*=\s*\"?(\d{1,9})\"?\s*(?=$|[,;])", re.IGNORECASE)
 MAX_PAGE = 500
 _schedule_body = msgspec.json.Decoder(ScheduleRequest)
 
@@ -47,9 +49,26 @@ async def schedule(request: web.Request) -> web.Response:
     if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
         raise Invalid("Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key")
     body = check_schedule_request(decode_json(_schedule_body, await read_body(request)))
-    record, _ = await request.app[EXECUTIONS].schedule(request[PRINCIPAL], body, key)
+    executions, principal = request.app[EXECUTIONS], request[PRINCIPAL]
+    record, _ = await executions.schedule(principal, body, key)
+    wait = _preferred_wait(request)
+    if wait:
+        found = await executions.result_within(principal, record.id, wait)
+        if found is not None:  # answered as its /result would be, which it has used up
+            response = _finished(found, with_logs=False)
+            response.headers["Content-Location"] = absolute(request, f"/v1/exec/result/{record.id}")
+            response.headers["Preference-Applied"] = f"wait={wait:g}"
+            return response
     location = absolute(request, f"/v1/exec/poll/{record.id}")
     return json_response({"message": "ok", "id": record.id}, 202, {"Location": location})
+
+
+def _preferred_wait(request: web.Request) -> float:
+    """Seconds ``Prefer: wait=N`` asks to wait for the result, at most the longest poll; 0
+    when not asked (a preference the server does not know or cannot parse is ignored, as
+    RFC 7240 has it)."""
+    found = PREFER_WAIT.search(",".join(request.headers.getall("Prefer", [])))
+    return min(float(found.group(1)), request.app[SETTINGS].max_poll_wait) if found else 0.0
 
 
 async def poll(request: web.Request) -> web.Response:

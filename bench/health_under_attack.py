@@ -1,6 +1,7 @@
 """Benchmark: does the server keep answering while connectors attack it?
 
     python bench/health_under_attack.py [--calls 3] [--baseline 3] [--tiny-objects 2000000]
+                                        [--only WORDS]
 
 Starts a real ``connectord serve`` (default settings, a temporary SQLite data directory)
 with the hostile connector packages of bench/_hostile_connectors.py installed, and for each
@@ -438,6 +439,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=3, help="concurrent calls per attack")
     parser.add_argument("--baseline", type=float, default=3.0, help="seconds of each no-attack baseline")
     parser.add_argument("--tiny-objects", type=int, default=2_000_000, help="empty objects in one result")
+    parser.add_argument("--only", default="", help="the attacks whose name holds these words")
     args = parser.parse_args()
 
     results: dict[str, Any] = {"baselines": [], "attacks": {}}
@@ -449,6 +451,8 @@ def main() -> None:
         polling.start()
         try:
             for attack in attacks(args.calls, args.tiny_objects):
+                if args.only not in attack.name:
+                    continue
                 if not server.alive:
                     results["attacks"][attack.name] = {"skipped": "the server is gone"}
                     continue

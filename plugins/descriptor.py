@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from connectord.plugins.schema_patterns import UnsupportedPatternError, unsupported_pattern, validator_class
 from connectord.plugins.secret_marks import bad_secret_mark
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
@@ -51,13 +52,32 @@ SchemaCheck = Callable[[dict[str, Any]], "str | None"]
 
 
 def _schema_error(schema: dict[str, Any]) -> str | None:
-    """Why ``schema`` is not a valid JSON schema, or None."""
+    """Why ``schema`` is not a valid JSON schema, or one the server cannot check in linear
+    time (a pattern RE2 cannot compile: plugins/schema_patterns.py), or None."""
     import jsonschema  # here: a zygote that never checks schemas need not load it
 
+    validator = validator_class()
     try:
-        jsonschema.Draft202012Validator.check_schema(schema)
+        validator.check_schema(schema, format_checker=validator.FORMAT_CHECKER)
     except jsonschema.SchemaError as exc:
+        if isinstance(exc.cause, UnsupportedPatternError):
+            return str(exc.cause)
         return exc.message
+    return unsupported_pattern(schema)
+
+
+def unsupported_patterns(info: ConnectorInfo) -> str | None:
+    """Why one of the connector's schemas cannot be checked in linear time, naming the
+    schema, the place and the pattern, or None. The server asks it of every description it
+    receives: the description was checked in the connector's own process, whose code may
+    have changed how."""
+    schemas = [("credentials_schema", info.credentials_schema)]
+    ops = (*info.actions, *info.triggers)
+    schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
+    schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
+    for where, schema in schemas:
+        if (problem := unsupported_pattern(schema)) is not None:
+            return f"{where}: {problem}"
     return None
 
 

@@ -12,9 +12,10 @@ every header value secret but Accept's. Other keywords (``$ref``, ``allOf``,
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import Any
+
+from connectord.plugins.schema_patterns import UnsupportedPatternError, search
 
 #: Keywords whose value is a mapping of names to subschemas.
 _MAPS = ("properties", "patternProperties")
@@ -75,8 +76,8 @@ def _schemas_of_property(schema: dict[str, Any], key: str) -> list[Any]:
 
 def _search(pattern: str, key: str) -> bool:
     try:
-        return re.search(pattern, key) is not None
-    except re.error:  # cannot happen for a loaded connector: its schema's patterns were checked
+        return search(pattern, key)  # RE2: a connector's pattern must not hang the server
+    except UnsupportedPatternError:  # cannot happen for a loaded connector: its patterns were checked
         return False
 
 

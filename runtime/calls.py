@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
@@ -19,6 +18,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 import msgspec
 
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
+from connectord.plugins.schema_patterns import (
+    UnsupportedPatternError,
+    additional_keys,
+    unsupported_pattern,
+    validator_class,
+)
 from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
@@ -190,12 +195,17 @@ def cfg_problem(op: Operation, cfg: dict[str, Any], *, complete: bool) -> tuple[
 
 
 @functools.lru_cache(maxsize=256)
-def schema_validator(schema: bytes) -> jsonschema.protocols.Validator:
+def schema_validator(schema: bytes) -> jsonschema.protocols.Validator | str:
     """A validator per distinct schema, credentials or params (building one costs far more
-    than using it)."""
-    import jsonschema
-
-    return jsonschema.Draft202012Validator(msgspec.json.decode(schema))
+    than using it), or why the schema cannot be checked in linear time (the server checks
+    its connectors' descriptions when it loads them; a schema that reaches a check
+    otherwise is refused here all the same). Its patterns are matched by RE2, never by
+    Python's backtracking ``re``: see plugins/schema_patterns.py."""
+    decoded = msgspec.json.decode(schema)
+    unsupported = unsupported_pattern(decoded)
+    if unsupported is not None:
+        return f"cannot be checked: the connector's schema is not supported: {unsupported}"
+    return validator_class()(decoded)
 
 
 def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
@@ -239,6 +249,8 @@ def _schema_problem(
     end (``{"allOf": [{"$ref": "#"}]}``: a connector describes what it likes) cannot pass:
     the check's recursion ends, and the input is refused, rather than the request."""
     validator = schema_validator(msgspec.json.encode(schema))
+    if isinstance(validator, str):
+        return validator, ""
     errors = validator.iter_errors(instance)
     if skip_required:
         errors = (e for e in errors if e.validator != "required")
@@ -246,6 +258,8 @@ def _schema_problem(
         error = _best_match()(errors)
     except RecursionError:
         return UNCHECKABLE, ""
+    except UnsupportedPatternError as exc:  # a pattern under a $ref unsupported_pattern missed
+        return f"cannot be checked: the connector's schema is not supported: {exc}", ""
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]
@@ -258,7 +272,7 @@ def _schema_problem(
         path.append(missing)
         rule = "is required"
     elif error.validator == "additionalProperties":
-        extra = sorted(_unknown_keys(error.schema, error.instance))
+        extra = sorted(additional_keys(error.schema, error.instance))
         path.append(extra[0] if extra else "?")
         rule = f"is not a known {noun}"
     elif error.validator == "not" and _forbids_required(error.validator_value):
@@ -277,15 +291,6 @@ def _best_match() -> Callable[..., jsonschema.ValidationError | None]:
     from jsonschema.exceptions import best_match
 
     return best_match
-
-
-def _unknown_keys(schema: Any, instance: Any) -> set[str]:
-    """The keys of ``instance`` that neither ``properties`` nor ``patternProperties`` declare."""
-    if not isinstance(schema, dict) or not isinstance(instance, dict):
-        return set()
-    known = set(schema.get("properties", {}))
-    patterns = list(schema.get("patternProperties", {}))
-    return {key for key in instance if key not in known and not any(re.search(p, key) for p in patterns)}
 
 
 def _forbids_required(subschema: object) -> TypeGuard[dict[str, Any]]:

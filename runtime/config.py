@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from connectord.plugins.egress_policy import EgressPolicy
 from connectord.plugins.manager import Selection
@@ -20,6 +20,11 @@ from connectord.plugins.server_errors import Invalid
 ENV_PREFIX = "CONNECTORD_"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+#: Which commits of the SQLite store reach the disk before they return: what a client was
+#: told is accepted (``accepted``, the default), every commit (``all``), or none, left to
+#: the OS (``none``: a killed process loses nothing, a power loss the latest commits).
+StoreSync = Literal["accepted", "all", "none"]
+STORE_SYNC_MODES: tuple[StoreSync, ...] = ("accepted", "all", "none")
 
 
 class ConfigurationError(Invalid, ValueError):
@@ -33,6 +38,8 @@ class Settings:
     port: int = DEFAULT_PORT
     #: ``None`` means the embedded SQLite file in ``data_dir``.
     store_url: str | None = None
+    #: ``CONNECTORD_STORE_SYNC`` / ``[store] sync``; None: the file's, else ``accepted``.
+    store_sync: StoreSync | None = None
     connectors: Selection = field(default_factory=Selection)
     log_level: str = "INFO"
     #: The TOML configuration file; ``None`` means ``connectord.toml`` in ``data_dir`` if present.
@@ -95,6 +102,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         host=get("HOST") or DEFAULT_HOST,
         port=parse_port(get("PORT"), ENV_PREFIX + "PORT") if get("PORT") else DEFAULT_PORT,
         store_url=get("STORE_URL"),
+        store_sync=parse_store_sync(get("STORE_SYNC"), ENV_PREFIX + "STORE_SYNC"),
         connectors=Selection(
             allow=parse_id_list(allow) if allow is not None else None,
             block=parse_id_list(get("CONNECTORS_BLOCK") or ""),
@@ -204,6 +212,14 @@ def parse_log_format(value: str | None, name: str) -> str | None:
     if value.lower() not in LOG_FORMATS:
         raise ConfigurationError(f"{name} must be one of {', '.join(LOG_FORMATS)}, got {value!r}")
     return value.lower()
+
+
+def parse_store_sync(value: str | None, name: str) -> StoreSync | None:
+    if value is None:
+        return None
+    if value.lower() not in STORE_SYNC_MODES:
+        raise ConfigurationError(f"{name} must be one of {', '.join(STORE_SYNC_MODES)}, got {value!r}")
+    return cast(StoreSync, value.lower())
 
 
 def parse_flag(value: str | None, name: str, default: bool) -> bool:

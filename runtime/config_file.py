@@ -20,6 +20,9 @@ directory; without one the defaults hold. A connector's table is merged over
     log_format = "json"      # top-level keys go before the first table
     [metrics]
     token = "a-long-random-token"
+
+    [store]
+    sync = "accepted"        # or "all", "none" (SQLite; see the README's Operations)
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from typing import Any, Literal
 import msgspec
 
 from connectord.plugins.egress_policy import parse_rule
-from connectord.runtime.config import ConfigurationError, parse_token
+from connectord.runtime.config import ConfigurationError, StoreSync, parse_token
 from connectord.sandbox.policy import SandboxPolicy
 
 FILE_NAME = "connectord.toml"
@@ -61,7 +64,14 @@ class MetricsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError(str(exc)) from None
 
 
+class StoreConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The store: which SQLite commits are synced to the disk before they return."""
+
+    sync: StoreSync = "accepted"
+
+
 class ConfigFile(msgspec.Struct, forbid_unknown_fields=True):
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     sandbox: SandboxPolicy = msgspec.field(default_factory=SandboxPolicy)
     egress: Egress = msgspec.field(default_factory=Egress)
     metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)

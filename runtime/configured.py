@@ -12,7 +12,7 @@ from connectord.sandbox.policy import SandboxPolicy
 
 def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
     """The settings with the configuration file's ``[egress] allow`` added to the
-    environment's, its log format, access log and ``[metrics]`` where neither a flag nor
+    environment's, its log format, access log, ``[store] sync`` and ``[metrics]`` where neither a flag nor
     the environment set them, and the sandbox policy (see :func:`sandbox_policy`)."""
     file = load_config_file(settings.config_file, settings.data_dir)
     egress = (*file.egress.allow, *(e for e in settings.egress_allow if e not in file.egress.allow))
@@ -22,6 +22,7 @@ def configured(settings: Settings) -> tuple[Settings, SandboxPolicy]:
         metrics_token=settings.metrics_token or file.metrics.token,
         metrics_tenant_labels=settings.metrics_tenant_labels or file.metrics.tenant_labels,
         access_log=settings.access_log and file.access_log,
+        store_sync=settings.store_sync or file.store.sync,
     )
     return settings, sandbox_policy(settings, file.sandbox)
 

@@ -71,6 +71,10 @@ class SandboxPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omi
     #: (the default) wherever the server runs as root, True required, False off, or
     #: "START-END" (required, from these ids). The host resolves it to False or a range.
     user_ids: bool | str = "auto"
+    #: Per-call isolation: after each call, fork the connector's next worker ahead (it
+    #: confines itself and waits, having run nothing), so a call does not wait for a fork.
+    #: One per connector called since its zygote started; it goes with the zygote.
+    spare_workers: bool = True
     default: ConnectorPolicy = ConnectorPolicy()
     connectors: dict[str, ConnectorPolicy] = msgspec.field(default_factory=dict)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, NESTS_TOO_DEEP, nests_too_deep
+from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, TOO_MANY_VALUES, shape_problem
 from connectord.sandbox.calls import checked_result
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 from connectord.sandbox.redact import Redactor, kept_rejection
@@ -26,9 +26,10 @@ def kept_outcome(outcome: Outcome, redactor: Redactor, method: str, *, debug: bo
         return kept_rejection(outcome, redactor, debug=debug)
     if not isinstance(outcome, Succeeded):
         return outcome
-    if nests_too_deep(outcome.data):  # only a hand-made frame gets past the worker's check
-        log.warning("a worker's %s result was refused: %s", method, NESTS_TOO_DEEP)
-        return Rejected("InvalidResult", NESTS_TOO_DEEP)
+    problem = shape_problem(outcome.data)  # only a hand-made frame gets past the worker's check
+    if problem is not None:
+        log.warning("a worker's %s result was refused: %s", method, problem)
+        return Rejected("ResultTooLarge" if problem == TOO_MANY_VALUES else "InvalidResult", problem)
     try:
         data = checked_result(method, outcome.data)
     except ValueError as exc:

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from connectord.plugins.descriptor import unsupported_patterns
 from connectord.plugins.manager import (
     Catalog,
     CatalogEntry,
@@ -59,6 +60,9 @@ log = logging.getLogger(__name__)
 
 #: How long to wait for the zygote's word on a worker that closed its socket.
 EXIT_REPORT_WAIT = 5.0
+#: The tenant of per-call workers forked ahead, under which they wait in ``_idle``: no
+#: tenant's (a tenant id holds no NUL).
+SPARE = "\x00spare"
 
 
 class InvocationResult(msgspec.Struct, frozen=True):
@@ -117,7 +121,11 @@ class Supervisor:
         self.limiter: FairLimiter[tuple[str, str]] = FairLimiter(
             policy.capacity(), policy.slots_per_connector(), group=lambda key: key[1]
         )
+        #: Pooled workers waiting for their (tenant, connector)'s next call, and per-call
+        #: spares waiting for any tenant's, under (SPARE, connector): both go with the zygote.
         self._idle: defaultdict[tuple[str, str], list[WorkerProcess]] = defaultdict(list)
+        #: Spares being forked, by connector (one at a time).
+        self._sparing: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, WorkerProcess] = {}
         self._cancelled: set[str] = set()
         #: Workers killed at their deadline or for memory, by (connector, outcome kind):
@@ -136,7 +144,8 @@ class Supervisor:
 
     @property
     def pending_spawns(self) -> int:
-        return sum(zygote.pending_spawns for zygote in self.zygotes)
+        """Forks asked of the zygotes and not answered yet, and spares being forked."""
+        return sum(zygote.pending_spawns for zygote in self.zygotes) + len(self._sparing)
 
     def zygote_for(self, connector: str) -> ZygoteClient:
         """The zygote that forks ``connector``'s workers (it starts on demand)."""
@@ -251,11 +260,18 @@ class Supervisor:
         call uses it (its workers die with it)."""
         zygote = self._own_zygotes.pop(connector)
         self._prints.pop(connector, None)
+        self._drop_idle(connector)
+        self._retiring.add(zygote)
+        self._stop_if_unused(zygote)
+
+    def _drop_idle(self, connector: str) -> None:
+        """Kill ``connector``'s idle pooled workers and spares, and stop forking one."""
+        forking = self._sparing.pop(connector, None)
+        if forking is not None:
+            forking.cancel()
         for key in [key for key in self._idle if key[1] == connector]:
             for worker in self._idle.pop(key):
                 worker.kill()
-        self._retiring.add(zygote)
-        self._stop_if_unused(zygote)
 
     def _stop_if_unused(self, zygote: ZygoteClient) -> None:
         if zygote in self._retiring and zygote not in self._zygote_of.values():
@@ -297,9 +313,7 @@ class Supervisor:
                 continue
             if self._last_call.get(connector, float("-inf")) > unused_since:
                 continue
-            for key in [key for key in self._idle if key[1] == connector]:
-                for worker in self._idle.pop(key):
-                    worker.kill()
+            self._drop_idle(connector)
             zygote.stop()
             stopped.append(connector)
         return stopped
@@ -317,6 +331,10 @@ class Supervisor:
         self._idle.clear()
 
     async def close(self) -> None:
+        sparing = list(self._sparing.values())
+        for task in sparing:
+            task.cancel()
+        await asyncio.gather(*sparing, return_exceptions=True)
         if self._idle_check is not None:
             self._idle_check.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -393,8 +411,11 @@ class Supervisor:
         # The call keeps the zygote it began with, also when a reload replaces it meanwhile.
         zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
         try:
-            idle = self._idle_worker(key) if isolation == "pooled" else None
-            if idle is None:
+            idle = self._idle_worker(key) if isolation == "pooled" else await self._spare(key[1])
+            if idle is not None:  # of the zygote now current (a retired one's spares are gone)
+                zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
+                idle.key = key
+            else:
                 zygote = self._zygote_of[request.invocation_id] = self.zygote_for(key[1])
                 # A connector's own zygote starts on its first call: not the call's time.
                 await zygote.ensure_started()
@@ -407,6 +428,8 @@ class Supervisor:
                     worker.send(request)
                 self._running[request.invocation_id] = worker
                 reply = await worker.reply(request.invocation_id, logs.add)
+            if isolation == "per-call" and zygote is not None:
+                self._spare_ahead(key[1], zygote, policy)  # for the next call, once this one is done
         except ZygoteError as exc:
             log.error("no worker for %s: %s", key[1], exc)
             return Crashed()
@@ -438,8 +461,40 @@ class Supervisor:
                 return worker
         return None
 
+    async def _spare(self, connector: str) -> WorkerProcess | None:
+        """A spare of ``connector``: one waiting, or the one being forked (sooner than a
+        fork of our own: it began first)."""
+        forking = self._sparing.get(connector)
+        if forking is not None and not self._idle.get((SPARE, connector)):
+            await asyncio.wait({forking})  # neither cancelled with us nor raising its errors
+        return self._idle_worker((SPARE, connector)) if (SPARE, connector) in self._idle else None
+
+    def _spare_ahead(self, connector: str, zygote: ZygoteClient, policy: ConnectorPolicy) -> None:
+        """Fork ``connector``'s next per-call worker now, unless one waits or is forking."""
+        if not self.policy.spare_workers or connector in self._sparing or self._idle.get((SPARE, connector)):
+            return
+        task = asyncio.ensure_future(self._fork_spare(connector, zygote, policy))
+        self._sparing[connector] = task
+        task.add_done_callback(lambda done: self._forget_fork(connector, done))
+
+    def _forget_fork(self, connector: str, done: asyncio.Task[None]) -> None:
+        if self._sparing.get(connector) is done:  # not a later fork's
+            del self._sparing[connector]
+
+    async def _fork_spare(self, connector: str, zygote: ZygoteClient, policy: ConnectorPolicy) -> None:
+        try:
+            worker = await self._new_worker(None, (SPARE, connector), policy, zygote)
+        except Exception as exc:  # the next call forks its own, and says what failed
+            log.info("no spare worker for %s: %s", connector, exc)
+            return
+        current = zygote is self._own_zygotes.get(connector) and zygote not in self._retiring
+        if current and zygote.pid is not None:
+            self._idle[SPARE, connector].append(worker)
+        else:  # replaced or stopped meanwhile
+            worker.kill()
+
     async def _new_worker(
-        self, request: Request, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
+        self, request: Request | None, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
         """Queue the request on a new socket, have the zygote fork the worker for it, and
         tell the worker to run it once it is in its cgroups, which bound the memory of all it
@@ -465,7 +520,8 @@ class Supervisor:
         spawning = False
         try:
             worker = opened = await WorkerProcess.open(ours, cgroups, key)
-            worker.send(request)
+            if request is not None:  # else a spare: its call is sent once there is one
+                worker.send(request)
             spawning = True
             order = Spawn(0, key[1], policy.limits, egress_allow=self.egress_allow)
             forked = await zygote.spawn(order, theirs, on_orphan, cgroups, lambda _: opened.placed())
@@ -621,6 +677,8 @@ def merged_catalog(sources: list[PluginSource], described: list[Catalog]) -> Cat
             errors.append(LoadError(source.name, source.origin, "it cannot be imported by name"))
         elif entry is not None:
             clash = job_type_clash(connectors, entry.info)
+            if clash is None and (unsupported := unsupported_patterns(entry.info)) is not None:
+                clash = f"invalid description: {unsupported}"  # its zygote's check ran beside its code
             if clash is None:
                 connectors[source.name] = entry
             else:

@@ -23,11 +23,11 @@ from connectord.sandbox import isolation
 from connectord.sandbox.bounds import (
     MAX_NAME_CHARS,
     MAX_TEXT_CHARS,
-    NESTS_TOO_DEEP,
     NOT_UNICODE,
     TOO_LARGE_INTEGER,
-    nests_too_deep,
+    TOO_MANY_VALUES,
     sent_part,
+    shape_problem,
     without_surrogates,
 )
 from connectord.sandbox.calls import RESULT_TYPES, invoke_hook, warm_result_type
@@ -143,10 +143,13 @@ def serve(
     """Answer requests until the supervisor closes the socket. The first runs only once
     the supervisor says the worker is in its cgroups: what it starts is then there too. The
     worker prepares itself meanwhile (its request was sent before the fork, its placement
-    follows it), so that waiting costs it little."""
+    follows it), so that waiting costs it little; a worker forked ahead of its call (a
+    spare) is placed before its request comes."""
     log_handler.channel = channel
     request = channel.receive()
-    if request is not None and not isinstance(channel.receive(), Placed):
+    if isinstance(request, Placed):  # forked ahead (a spare): placed first, its call comes later
+        request = channel.receive()
+    elif request is not None and not isinstance(channel.receive(), Placed):
         return
     while request is not None:
         assert isinstance(request, Request)
@@ -192,8 +195,9 @@ def _reply_frame(reply: Reply) -> bytes:
     surrogate (which UTF-8 cannot encode), an integer beyond 64 bits or more bytes than a
     frame becomes a rejection; a lone surrogate in a rejection's own texts becomes U+FFFD."""
     outcome = reply.outcome
-    if isinstance(outcome, Succeeded) and nests_too_deep(outcome.data):
-        outcome = Rejected("InvalidResult", NESTS_TOO_DEEP)
+    problem = shape_problem(outcome.data) if isinstance(outcome, Succeeded) else None
+    if problem is not None:
+        outcome = Rejected("ResultTooLarge" if problem == TOO_MANY_VALUES else "InvalidResult", problem)
     try:
         data = frame(_with(reply, outcome))
     except UnicodeEncodeError:

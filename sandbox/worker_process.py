@@ -12,7 +12,14 @@ from collections.abc import Callable
 import msgspec
 
 from connectord.plugins.server_errors import Internal
-from connectord.sandbox.bounds import MAX_LOG_FRAME
+from connectord.sandbox.bounds import (
+    MAX_DEPTH,
+    MAX_LOG_FRAME,
+    MAX_VALUES,
+    REPLY_VALUES,
+    TOO_MANY_VALUES,
+    msgpack_shape_scan,
+)
 from connectord.sandbox.cgroups import WorkerCgroups
 from connectord.sandbox.forked import Exit, Forked
 from connectord.sandbox.outcomes import Rejected
@@ -97,7 +104,8 @@ class WorkerProcess:
                     message = await self._receive()
                 except ContentError as exc:
                     log.warning("a worker of %s broke the protocol: %s", self.key[1], exc)
-                    return Reply(invocation_id, Rejected("InvalidResult", str(exc)), clean=False)
+                    kind = "ResultTooLarge" if str(exc) == TOO_MANY_VALUES else "InvalidResult"
+                    return Reply(invocation_id, Rejected(kind, str(exc)), clean=False)
                 if isinstance(message, Log):
                     if message.invocation_id == invocation_id:
                         on_log(message)
@@ -116,7 +124,20 @@ class WorkerProcess:
         start = await self.reader.readexactly(len(REPLY_START))
         if start[1:] != REPLY_START[1:]:  # the first byte is the map's size
             raise ContentError(f"the worker sent a frame of {length} bytes that is no reply")
-        return decode(_decoder, start + await self.reader.readexactly(length - len(start)))
+        body = start + await self.reader.readexactly(length - len(start))
+        # What a reply costs once decoded is not its size: 2 MB of empty objects became
+        # 2,000,000 dicts, which held the loop for seconds. Its values are counted first,
+        # without building any, in steps between which the loop serves others (a scan stops
+        # past MAX_VALUES: ≈ 0.2 s in all at most). A thread would hold the GIL as long.
+        scan = msgpack_shape_scan(body, MAX_DEPTH + 2, MAX_VALUES + REPLY_VALUES)  # the result: 3rd level
+        while True:
+            try:
+                next(scan)
+            except StopIteration as done:
+                if done.value is not None:
+                    raise ContentError(done.value) from None
+                return decode(_decoder, body)
+            await asyncio.sleep(0)
 
     def signal_group(self, sig: int) -> None:
         """Signal the worker (through its pidfd) and its process group, while it lives."""

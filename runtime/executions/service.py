@@ -157,10 +157,8 @@ class Executions:
             return None
         request = ScheduleRequest("verify_credentials", account.component, account_id=account_id)
         record, _ = await self.schedule(principal, request)
-        if await self.poll(principal, record.id, wait) != "ready":
-            return record.id, None
-        found = await self.result(principal, record.id)
-        return record.id, decode_outcome(found.outcome) if isinstance(found, FinishedExecution) else None
+        found = await self.result_within(principal, record.id, wait)
+        return record.id, decode_outcome(found.outcome) if found is not None else None
 
     async def info(self, principal: Principal, execution_id: str) -> ExecutionInfo | None:
         """An execution's status and metadata, its result left unread."""
@@ -208,6 +206,16 @@ class Executions:
             return finished
         record = await self.run(self.store.execution, principal.tenant_id, execution_id)
         return self._state(record)
+
+    async def result_within(
+        self, principal: Principal, execution_id: str, wait: float
+    ) -> FinishedExecution | None:
+        """The result, delivered (once) if the execution finishes within ``wait`` seconds;
+        else None, and it stays to be polled for."""
+        if await self.poll(principal, execution_id, wait) != "ready":
+            return None
+        found = await self.result(principal, execution_id)
+        return found if isinstance(found, FinishedExecution) else None
 
     async def cancel(self, principal: Principal, execution_id: str) -> bool:
         """Cancel a queued or running execution; False when there is none to cancel."""

@@ -15,11 +15,11 @@ __all__ = ["SQLITE_FILE", "Store", "open_store", "prepare_data_dir"]
 
 def open_store(settings: Settings) -> Store:
     """Open (and create or migrate) the store the settings name."""
-    url = settings.store_url
+    url, sync = settings.store_url, settings.store_sync or "accepted"
     if url is None:
-        return SQLiteStore(prepare_data_dir(settings.data_dir) / SQLITE_FILE)
+        return SQLiteStore(prepare_data_dir(settings.data_dir) / SQLITE_FILE, sync)
     if url.startswith("sqlite:///"):
-        return SQLiteStore(Path(url.removeprefix("sqlite:///")).expanduser())
+        return SQLiteStore(Path(url.removeprefix("sqlite:///")).expanduser(), sync)
     scheme = url.split(":", 1)[0]
     if scheme in ("postgresql", "postgres"):
         try:

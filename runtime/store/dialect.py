@@ -127,14 +127,23 @@ class Dialect(ABC):
         """A connection to read from."""
 
     @abstractmethod
-    def write(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+    def write(self, lease: bool = False, synced: bool = True) -> contextlib.AbstractContextManager[Session]:
         """A connection to write with, each statement atomic on its own (SQLite: all of them
         in one transaction). ``lease``: on the node's lease connection, where the backend
-        keeps one apart (renewals and reapers)."""
+        keeps one apart (renewals and reapers). ``synced``: see :meth:`transaction`."""
 
     @abstractmethod
-    def transaction(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
-        """A connection in one transaction, committed or rolled back whole."""
+    def transaction(
+        self, lease: bool = False, synced: bool = True
+    ) -> contextlib.AbstractContextManager[Session]:
+        """A connection in one transaction, committed or rolled back whole.
+
+        ``synced=False`` is for commits that acknowledge nothing to a client (a claim, an
+        outcome, a delivery): they are written before the method returns, so a killed
+        process loses none of them, but they reach the disk with the next synced commit
+        (SQLite, per the store's ``sync`` setting). A power loss may undo the latest of
+        them, never leave the store inconsistent: a call runs again, a result can be read
+        again. What a client was told was accepted is always synced first."""
 
     @property
     def schema_version(self) -> int:

@@ -202,17 +202,17 @@ class Executions:
     def claim_executions(
         self, now: float, node: str, lease_until: float, limit: int = 1, recent: Sequence[str] = ()
     ) -> list[ClaimedExecution]:
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return claim(db, now, node, lease_until, limit, recent)
 
     def finish_execution(
         self, execution_id: str, fence: int, end: ExecutionEnd, kind: str | None = None
     ) -> bool:
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return finish(db, execution_id, fence, end, kind)
 
     def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None:
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return deliver(db, tenant_id, execution_id, now)
 
     def add_answered_execution(
@@ -297,7 +297,7 @@ class Executions:
 
     def cache_outcome(self, tenant_id: str, cache_key: str, outcome: bytes, expires_at: float) -> None:
         refuse_nul(tenant=tenant_id, cache_key=cache_key)
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             db.run(
                 """INSERT INTO result_cache (tenant_id, cache_key, outcome, expires_at)
                    VALUES (:tenant_id, :cache_key, :outcome, :expires_at)
@@ -314,7 +314,7 @@ class Executions:
     def purge_executions(self, now: float, keep_delivered: float) -> int:
         """Delete delivered executions older than ``keep_delivered`` seconds and expired
         results (their ids then answer 404 'Result does not exist.'), and expired cache."""
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             purged = db.run(
                 """DELETE FROM executions
                    WHERE (state = 'delivered' AND finished_at < :before)

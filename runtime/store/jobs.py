@@ -332,7 +332,7 @@ class Jobs:
         ``lease_until``, counting an attempt, with a new fencing token."""
         for _ in range(_CLAIM_ATTEMPTS):
             try:
-                with self.db.write() as db:
+                with self.db.write(synced=False) as db:
                     row = db.one(_CLAIM, {"now": now, "node": node, "lease_until": lease_until})
             except self.db.integrity_error:
                 continue  # another node started a job of this 'queue' definition first
@@ -353,7 +353,7 @@ class Jobs:
     def retry_job(self, job_id: str, fence: int, attempts: bytes, run_at: float) -> bool:
         """A failed attempt of a job STARTED under claim ``fence``: it waits until
         ``run_at`` for the next one."""
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return (
                 db.run(
                     """UPDATE jobs SET status = 'WAITING', attempts = :attempts, run_at = :run_at,
@@ -368,7 +368,7 @@ class Jobs:
         """Record how a job STARTED under claim ``fence`` ended and forget its params;
         False when it is not running under that claim any more (cancelled, or requeued
         after its lease ran out). The node that ran it stays recorded."""
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return (
                 db.run(
                     """UPDATE jobs SET status = :status, attempts = :attempts, result = :result,
@@ -382,7 +382,7 @@ class Jobs:
 
     def record_webhooks(self, job_id: str, deliveries: bytes) -> bool:
         """Keep how a finished job's webhooks were delivered (JSON); False if it is gone."""
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return (
                 db.run(
                     "UPDATE jobs SET webhooks = :deliveries WHERE id = :id",
@@ -420,7 +420,7 @@ class Jobs:
     def purge_jobs(self, now: float, adhoc_seconds: float) -> int:
         """Delete finished jobs beyond their definition's history limits (count and age),
         and finished ad-hoc jobs older than ``adhoc_seconds``."""
-        with self.db.write() as db:
+        with self.db.write(synced=False) as db:
             return db.run(
                 f"""DELETE FROM jobs WHERE id IN (
                       SELECT id FROM (

@@ -54,7 +54,7 @@ class Leases:
     ) -> Renewed:
         """Extend the leases of these executions and jobs, where ``node`` still holds them;
         which. A claim the node no longer runs (its task died) is left to run out."""
-        with self.db.write(lease=True) as db:
+        with self.db.write(lease=True, synced=False) as db:
             renewed = [
                 [
                     str(row[0])

@@ -231,25 +231,30 @@ class Postgres(Dialect):
         with self.connection() as conn:
             yield PostgresSession(conn, self._one_more)
 
-    def write(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
+    def write(self, lease: bool = False, synced: bool = True) -> contextlib.AbstractContextManager[Session]:
         """Each statement a transaction of its own (autocommit: one round trip). ``lease``:
         the connection of this node's lease keeper, outside the pool: renewals never
         queue behind requests for a pooled connection, nor wait out the pool's reconnection
         backoff after a restart of the server, so a live node renews within one tick of the
-        store coming back (its peers reap only after a whole lease of their own renewals)."""
-        return self._session(lease, transaction=False)
+        store coming back (its peers reap only after a whole lease of their own renewals).
+        Always synced: an unsynced autocommit statement would cost a round trip more."""
+        return self._session(lease, transaction=False, synced=True)
 
-    def transaction(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
-        return self._session(lease, transaction=True)
+    def transaction(
+        self, lease: bool = False, synced: bool = True
+    ) -> contextlib.AbstractContextManager[Session]:
+        return self._session(lease, transaction=True, synced=synced)
 
     @contextlib.contextmanager
-    def _session(self, lease: bool, transaction: bool) -> Iterator[Session]:
+    def _session(self, lease: bool, transaction: bool, synced: bool) -> Iterator[Session]:
         with self._lease_conn() if lease else self.connection() as conn:
             if not transaction:
                 yield PostgresSession(conn, self._one_more)
                 return
             self._one_more()
             with conn.transaction():
+                if not synced:  # the commit does not wait for the WAL flush (see Dialect)
+                    conn.execute("SET LOCAL synchronous_commit = off")
                 yield PostgresSession(conn)
 
     @contextlib.contextmanager

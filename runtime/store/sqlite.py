@@ -11,13 +11,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from connectord.runtime.config import ConfigurationError
+from connectord.runtime.config import ConfigurationError, StoreSync
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.records import StoreUnavailableError
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
@@ -65,9 +66,13 @@ class SQLite(Dialect):
     concurrency = 1
     integrity_error = sqlite3.IntegrityError
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, sync: StoreSync = "accepted") -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
+        self.sync = sync
+        self._wal = Path(f"{path}-wal")
+        #: A commit of the open batch must be synced (a savepoint asked for it).
+        self._batch_synced = False
         # One connection, used from the store's own thread; the lock also guards the
         # rare direct calls (CLI commands, tests). Reentrant: a batch holds it around its calls.
         self._lock = threading.RLock()
@@ -77,7 +82,9 @@ class SQLite(Dialect):
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
             self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")  # an accepted execution survives power loss
+            # Commits are written, not synced; those that must survive a power loss sync the
+            # WAL themselves (``_sync``), so one batch of many calls syncs once at most.
+            self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.applied = self._migrate()
@@ -109,11 +116,28 @@ class SQLite(Dialect):
             except (sqlite3.OperationalError, sqlite3.ProgrammingError, _CORRUPT) as exc:
                 raise StoreUnavailableError(str(exc)) from None
 
-    def write(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
-        return self._tx()
+    def write(self, lease: bool = False, synced: bool = True) -> contextlib.AbstractContextManager[Session]:
+        return self._tx(synced)
 
-    def transaction(self, lease: bool = False) -> contextlib.AbstractContextManager[Session]:
-        return self._tx()
+    def transaction(
+        self, lease: bool = False, synced: bool = True
+    ) -> contextlib.AbstractContextManager[Session]:
+        return self._tx(synced)
+
+    def _must_sync(self, synced: bool) -> bool:
+        return self.sync == "all" or (self.sync == "accepted" and synced)
+
+    def _sync(self) -> None:
+        """Flush the WAL to the disk: what synchronous=FULL does at each commit, once for
+        all that was committed since."""
+        try:
+            fd = os.open(self._wal, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreUnavailableError(f"{self._wal}: {exc.strerror}") from None
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:
@@ -122,7 +146,7 @@ class SQLite(Dialect):
         call that fails is undone alone. Nothing is committed before the batch ends."""
         with self._lock, self._unavailable_on_error():
             self._conn.execute("BEGIN IMMEDIATE")
-            self._batch_thread = threading.get_ident()
+            self._batch_thread, self._batch_synced = threading.get_ident(), False
             try:
                 yield
             except BaseException:
@@ -132,14 +156,18 @@ class SQLite(Dialect):
             finally:
                 self._batch_thread = None
             self._conn.execute("COMMIT")
+            if self._batch_synced:
+                self._sync()
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Session]:
+    def _tx(self, synced: bool) -> Iterator[Session]:
         """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole;
         within a batch, a savepoint of it."""
+        must_sync = self._must_sync(synced)
         if self._batch_thread == threading.get_ident():
             with self._savepoint():
                 yield SQLiteSession(self._conn)
+            self._batch_synced |= must_sync
             return
         with self._lock, self._unavailable_on_error():
             self._conn.execute("BEGIN IMMEDIATE")
@@ -149,6 +177,8 @@ class SQLite(Dialect):
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+            if must_sync:
+                self._sync()
 
     @contextlib.contextmanager
     def _savepoint(self) -> Iterator[None]:
@@ -210,6 +240,6 @@ class SQLiteStore(Store):
 
     db: SQLite
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(SQLite(path))
+    def __init__(self, path: Path, sync: StoreSync = "accepted") -> None:
+        super().__init__(SQLite(path, sync))
         self.path = path

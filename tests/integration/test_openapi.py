@@ -531,6 +531,37 @@ async def tour_findable(server: Server, alice: dict[str, str], account_id: str) 
     _, info = await call("GET", one, f"/v1/exec/{execution_id}", 200, headers=alice)
     assert (info["status"], info["outcome"]) == ("delivered", "succeeded")
 
+    # Prefer: wait=N on schedule: the result in the answer (finished here by hand, as above),
+    # or the rejection of one cancelled meanwhile
+    verification = {"execution_type": "verify_credentials", "component": "tiny", "account_data": {}}
+    prefer = {**alice, "Prefer": "wait=20"}
+    for outcome, status in ((Succeeded({"verified": True, "message": "ok"}), 200), (None, 400)):
+
+        async def queued_ids() -> set[str]:
+            return {e["id"] for e in (await call("GET", listing, queued, 200, headers=alice))[1]["data"]}
+
+        waiting = await queued_ids()
+        inline = asyncio.ensure_future(
+            call("POST", "/v1/exec/schedule", status=status, json=verification, headers=prefer)
+        )
+        new = set()
+        while not new:
+            await asyncio.sleep(0.01)  # until the scheduled execution is committed
+            new = await queued_ids() - waiting
+        [execution_id] = new
+        if outcome is None:
+            await call("DELETE", "/v1/exec/{execution_id}", f"/v1/exec/{execution_id}", 202, headers=alice)
+        else:
+            claimed = None
+            while claimed is None or claimed.id != execution_id:
+                claimed = await run(store.claim_execution, now, "test-node", now + 60)
+                assert claimed is not None
+            finished = ExecutionEnd(encode_outcome(outcome), encode_logs([]), now, now + 600)
+            assert await run(store.finish_execution, execution_id, claimed.fence, finished, "succeeded")
+            server.app[EXECUTIONS].ends.signal(execution_id)
+        answered, _ = await inline
+        assert answered.headers["Content-Location"].endswith(f"/v1/exec/result/{execution_id}")
+
     await call("GET", "/metrics", status=200)
     openmetrics = {"Accept": "application/openmetrics-text; version=1.0.0"}
     await call("GET", "/metrics", status=200, headers=openmetrics)

@@ -10,8 +10,12 @@ import sys
 
 import pytest
 
+from connectord.plugins.descriptor import DescriptorError, check_descriptor
+from connectord.plugins.manager import Catalog, CatalogEntry, PluginSource
+from connectord.plugins.schema_patterns import unsupported_pattern
 from connectord.plugins.types import ConnectorInfo, JobType
 from connectord.runtime.calls import UNCHECKABLE, credentials_problem, params_problem
+from connectord.sandbox.supervisor import merged_catalog
 
 #: Exponential backtracking in Python's ``re``: ``(a|aa)+`` tries every way to split the
 #: run of "a" before the "!" refuses them all (about 1.5e12 ways for 60 of them).
@@ -25,12 +29,6 @@ print(credentials_problem(info, {"name": "a" * 60 + "!"}))
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the server matches a connector's `pattern` with Python's backtracking `re`, which "
-    "holds the GIL: one call with 61 characters of input hangs the whole server (see the report "
-    "of the h-attack branch: a linear-time engine, RE2, for pattern and patternProperties)",
-)
 def test_a_pattern_of_a_connectors_schema_cannot_hang_the_server() -> None:
     # A bound for a hang, not a speed goal: the check takes microseconds, the hang hours.
     checked = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=10)
@@ -50,3 +48,100 @@ def test_a_schema_that_refers_to_itself_without_end_refuses_the_input() -> None:
     )
     job = JobType(code="loop", title="Loop", params_schema=SELF_REFERENCE)
     assert params_problem(job, {}) == (f"params {UNCHECKABLE}", "params")
+
+
+#: The same through ``patternProperties``: a tenant's key is matched against a connector's
+#: patterns by ``patternProperties``, ``additionalProperties`` (jsonschema's and the server's
+#: own naming of an unknown key) and the secret marks of a job's params.
+CHECK_KEYS = """
+from connectord.plugins.secret_marks import marked_values
+from connectord.plugins.types import ConnectorInfo, JobType
+from connectord.runtime.calls import credentials_problem, params_problem
+
+hostile = {"^(a|aa)+$": {"type": "string", "secret": True}}
+schema = {"type": "object", "patternProperties": hostile, "additionalProperties": False}
+info = ConnectorInfo(id="redos", title="ReDoS", version="1", credentials_schema=schema)
+key = "a" * 60 + "!"
+print(credentials_problem(info, {key: "x"}))
+print(params_problem(JobType(code="redos", title="ReDoS", params_schema=schema), {key: "x"}))
+print(marked_values(schema, {key: "x"}))
+"""
+
+
+def test_a_pattern_of_a_connectors_schema_cannot_hang_the_server_through_a_key() -> None:
+    checked = subprocess.run([sys.executable, "-c", CHECK_KEYS], capture_output=True, text=True, timeout=10)
+    assert checked.stdout.splitlines() == [
+        f"(\"credential field '{'a' * 60}!' is not a known credential field\", '{'a' * 60}!')",
+        f"(\"parameter '{'a' * 60}!' of job type 'redos' is not a known parameter\", 'params.{'a' * 60}!')",
+        "[]",
+    ], checked.stderr
+
+
+LOOKAHEAD = {"type": "object", "properties": {"name": {"type": "string", "pattern": "^(?=a)a+$"}}}
+
+
+def test_a_pattern_that_cannot_be_matched_in_linear_time_is_a_load_failure() -> None:
+    """Lookaround and backreferences need backtracking: refused when the connector is
+    described, naming the schema, the place and the pattern."""
+    raw = {"id": "ahead", "title": "Ahead", "version": "1", "credentials_schema": LOOKAHEAD}
+    with pytest.raises(DescriptorError) as refused:
+        check_descriptor(raw)
+    assert str(refused.value).startswith(
+        "credentials_schema is not a valid JSON schema: pattern '^(?=a)a+$' cannot be matched in linear time"
+    )
+    params = {"type": "object", "patternProperties": {r"(x)\1": {}}}
+    job = {"code": "back", "title": "Back", "params_schema": params}
+    with pytest.raises(DescriptorError, match=r"job type 'back': params_schema .*'\(x\)\\\\1' cannot be"):
+        check_descriptor({**raw, "credentials_schema": {"type": "object"}, "job_types": [job]})
+
+
+def test_the_server_refuses_a_description_its_connectors_own_process_let_through() -> None:
+    """The description was checked in the connector's process, where its code runs first."""
+    info = ConnectorInfo(id="ahead", title="Ahead", version="1", credentials_schema=LOOKAHEAD)
+    source = PluginSource(name="ahead", origin="pkg", load=lambda: None, target="ahead")
+    described = Catalog(connectors={"ahead": CatalogEntry(info, "pkg", frozenset())}, errors=[])
+    merged = merged_catalog([source], [described])
+    assert merged.connectors == {}
+    [error] = merged.errors
+    assert error.name == "ahead"
+    assert error.reason.startswith(
+        "invalid description: credentials_schema: properties.name.pattern: pattern '^(?=a)a+$' cannot be "
+        "matched in linear time (RE2: invalid perl operator: (?=;"
+    )
+    # And a check that meets it all the same refuses the input, not the server.
+    problem = credentials_problem(info, {"name": "a"})
+    assert problem is not None
+    message, field = problem
+    assert field == "credentials"
+    assert message.startswith("credential field 'credentials' cannot be checked: the connector's schema")
+
+
+def test_unevaluated_properties_and_pattern_properties_cannot_be_combined() -> None:
+    """jsonschema matches ``patternProperties`` with ``re`` for ``unevaluatedProperties``."""
+    schema = {
+        "type": "object",
+        "allOf": [{"patternProperties": {"^x": {}}}],
+        "unevaluatedProperties": False,
+    }
+    assert unsupported_pattern(schema) == (
+        "it uses both unevaluatedProperties and patternProperties, which cannot be checked together"
+    )
+    raw = {"id": "both", "title": "Both", "version": "1", "credentials_schema": schema}
+    with pytest.raises(DescriptorError, match="unevaluatedProperties and patternProperties"):
+        check_descriptor(raw)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "matches"),
+    [
+        ("b", "abc", True),  # searched for, not anchored
+        ("^b", "abc", False),
+        ("^a$", "a\n", False),  # `$` ends the text, as in ECMA-262 (Python's `re` takes a final newline)
+        (r"^\d+$", "\u0663", False),  # ASCII digits, as in ECMA-262
+        (r"^\p{L}+$", "café", True),  # ECMA-262's Unicode property escapes, which Python's `re` lacks
+    ],
+)
+def test_patterns_keep_the_semantics_of_json_schema(pattern: str, value: str, matches: bool) -> None:
+    schema = {"type": "object", "properties": {"v": {"type": "string", "pattern": pattern}}}
+    info = check_descriptor({"id": "sem", "title": "Sem", "version": "1", "credentials_schema": schema})
+    assert (credentials_problem(info, {"v": value}) is None) is matches

@@ -451,6 +451,8 @@ class Shaper:
     def get_meta_model(self, action, credentials, cfg):
         if "integer" in cfg:
             return {"in": {"const": cfg["integer"] ** 2}, "out": {}}
+        if "values" in cfg:  # 7 values and these
+            return {"in": {"enum": [0] * cfg["values"]}, "out": {}}
         return {"in": _nested(cfg.get("depth", 700)), "out": {}}
 
 

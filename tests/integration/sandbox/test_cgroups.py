@@ -28,10 +28,12 @@ from .test_hostile_connectors import gone
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 LIMIT = 256 * 1024 * 1024
-#: One leaf only (one call at a time), so that the next call shows whether it can be reused.
+#: One leaf only (one call at a time, no spare worker forked ahead on a leaf of its own),
+#: so that the next call shows whether it can be reused.
 MEMORY_POLICY = SandboxPolicy(
     concurrency=1,
     per_connector=1,
+    spare_workers=False,
     default=ConnectorPolicy(
         timeouts={"verify_credentials": 20.0},
         limits=Limits(memory_bytes=LIMIT, processes=32, writable_paths=[TEST_TEMP]),

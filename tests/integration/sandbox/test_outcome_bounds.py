@@ -12,7 +12,14 @@ from typing import Any
 import pytest
 
 from connectord.runtime.calls import run_in_sandbox
-from connectord.sandbox.bounds import MAX_DEPTH, MAX_NAME_CHARS, MAX_TEXT_CHARS, cut_note
+from connectord.sandbox.bounds import (
+    MAX_DEPTH,
+    MAX_NAME_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_VALUES,
+    TOO_MANY_VALUES,
+    cut_note,
+)
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Rejected, Succeeded
 from connectord.sandbox.redact import MASK
@@ -170,24 +177,40 @@ async def test_a_log_frame_longer_than_a_worker_sends_is_not_decoded(
     assert_quiet(caplog)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a reply is decoded whole before any bound but the frame's size is checked: one byte "
-    "of msgpack (an empty map) becomes a 64-byte dict, then copied by each check (see the report "
-    "of the h-attack branch: results should reach the server as bytes, not objects)",
-)
 async def test_a_reply_of_many_tiny_objects_costs_the_supervisor_a_few_times_its_size(
     supervisor: Supervisor,
 ) -> None:
     count = 1_000_000  # a frame of 1 MB
+    credentials = {"probe": "raw_tiny_objects", "size": count}
+    call = Call(connector="shaper", method="verify_credentials", credentials=credentials)
     tracemalloc.start()
     try:
-        result = await shape(supervisor, "raw_tiny_objects", size=count)
+        # tracemalloc slows the supervisor's count of the values tenfold: past the usual deadline
+        result = await run_in_sandbox(supervisor, call, timeout=30)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert isinstance(result.outcome, Rejected)
+    assert result.outcome == Rejected("ResultTooLarge", TOO_MANY_VALUES)
     assert peak < 16 * count, f"the supervisor held {peak / 2**20:.0f} MiB for a reply of 1 MB"
+
+
+async def test_a_result_of_more_values_than_the_limit_is_rejected_by_the_worker(
+    supervisor: Supervisor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Said by the worker itself: a connector's honest result (a tenant's ``json_agg`` of a
+    million empty objects through the ``sql`` connector) is refused before it is sent."""
+
+    async def meta(values: int) -> InvocationResult:
+        call = Call(connector="shaper", method="get_meta_model", action="deep", cfg={"values": values})
+        return await run_in_sandbox(supervisor, call)
+
+    with caplog.at_level(logging.WARNING):
+        assert (await meta(MAX_VALUES - 6)).outcome == Rejected("ResultTooLarge", TOO_MANY_VALUES)
+        assert (await meta(2_000_000)).outcome == Rejected("ResultTooLarge", TOO_MANY_VALUES)
+        assert_quiet(caplog)
+    # The most a result may hold passes the supervisor's own count of the reply, too.
+    kept = (await meta(MAX_VALUES - 7)).outcome
+    assert isinstance(kept, Succeeded) and len(kept.data["in"]["enum"]) == MAX_VALUES - 7
 
 
 async def test_a_huge_log_line_is_cut_and_the_supervisor_goes_on(supervisor: Supervisor) -> None:

@@ -80,14 +80,18 @@ async def test_no_zombies_descriptors_or_cgroups_leak(supervisor: Supervisor) ->
     fds_before = len(os.listdir("/proc/self/fd"))
     for i in range(150):
         await nice(supervisor, tenant=f"t{i % 3}", isolation="per-call" if i % 2 else "pooled")
-    idle = sum(len(workers) for workers in supervisor._idle.values())
-    idle += sum(1 for zygote in supervisor.zygotes if zygote.leaf is not None)  # a zygote's own
-    for _ in range(100):  # reaps and cgroup recycling arrive asynchronously
-        if supervisor.cgroups.in_use <= idle and not supervisor.pending_spawns:
+
+    def idle() -> int:
+        """Idle pooled workers and spares, and the zygotes' own leaves."""
+        workers = sum(len(workers) for workers in supervisor._idle.values())
+        return workers + sum(1 for zygote in supervisor.zygotes if zygote.leaf is not None)
+
+    for _ in range(100):  # reaps, cgroup recycling and spare forks arrive asynchronously
+        if not supervisor.pending_spawns and supervisor.cgroups.in_use <= idle():
             break
         await asyncio.sleep(0.05)
-    # every cgroup leaf is free again but those of the idle pooled workers and the zygotes
-    assert supervisor.cgroups.in_use <= idle
+    # every cgroup leaf is free again but those of the idle workers and the zygotes
+    assert supervisor.cgroups.in_use <= idle()
     assert len(os.listdir("/proc/self/fd")) <= fds_before
     zygotes = {str(pid) for pid in _zygote_pids(supervisor)}
     assert zygotes, "the calls above ran in no zygote"
