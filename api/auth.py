@@ -13,7 +13,7 @@ import re
 from aiohttp import web
 
 from connectord.api.errors import Handler
-from connectord.api.keys import PRINCIPAL, STORE, STORE_RUNNER
+from connectord.api.keys import NODE, PRINCIPAL
 from connectord.plugins.server_errors import Forbidden, Unauthorized
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store.records import Principal
@@ -61,7 +61,8 @@ async def authenticate(request: web.Request) -> Principal:
     if not header:
         raise Unauthorized("Authentication required: Basic EMAIL:APIKEY or Bearer APIKEY.")
     email, key = _credentials(header)
-    principal = await request.app[STORE_RUNNER](request.app[STORE].principal, hash_api_key(key))
+    # remembered for a few seconds by the key's hash (runtime/principals.py)
+    principal = await request.app[NODE].principals(hash_api_key(key))
     if principal is None or (email is not None and email.lower() != principal.email.lower()):
         raise Unauthorized("Invalid credentials.")
     return principal

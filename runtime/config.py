@@ -62,6 +62,9 @@ class Settings:
     node_id: str | None = None
     #: Work a node claimed is taken back by the others this long after its last renewal.
     lease_seconds: float = 30.0
+    #: How long a verified API key is remembered (seconds; 0: looked up every request). A
+    #: key revoked through another process on a SQLite store still works this long.
+    key_cache_seconds: float = 5.0
     #: Egress allow-list entries (``[egress] allow`` of the file, then CONNECTORD_EGRESS_ALLOW):
     #: destinations of the server and its connectors that the egress policy would refuse.
     egress_allow: tuple[str, ...] = ()
@@ -113,6 +116,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         max_body_bytes=parse_size(get("MAX_BODY_BYTES"), ENV_PREFIX + "MAX_BODY_BYTES", 1024 * 1024),
         node_id=get("NODE_ID"),
         lease_seconds=parse_lease(get("LEASE_SECONDS"), ENV_PREFIX + "LEASE_SECONDS"),
+        key_cache_seconds=parse_seconds(get("KEY_CACHE_SECONDS"), ENV_PREFIX + "KEY_CACHE_SECONDS", 5.0),
         egress_allow=parse_egress_allow(get("EGRESS_ALLOW") or "", ENV_PREFIX + "EGRESS_ALLOW"),
         metrics_token=parse_token(get("METRICS_TOKEN"), ENV_PREFIX + "METRICS_TOKEN"),
         log_format=parse_log_format(get("LOG_FORMAT"), ENV_PREFIX + "LOG_FORMAT"),

@@ -40,6 +40,8 @@ class Work(Protocol[C]):
     wake_when_done: bool
     #: What became of a claim a lost node held once it is not run again, in log lines.
     lost_for_good: str
+    #: Most claims one claim takes (one transaction): as many as slots are free, up to this.
+    claim_batch: int
 
     def identify(self, claimed: C) -> tuple[str, int]:
         """The claim's id and fence."""
@@ -50,8 +52,9 @@ class Work(Protocol[C]):
         its lease runs out instead); how many."""
         ...
 
-    async def claim(self, now: float, member: Member) -> C | None:
-        """Claim one due item for ``member``, under a lease; None if nothing is due."""
+    async def claim(self, now: float, member: Member, limit: int) -> list[C]:
+        """Claim up to ``limit`` due items for ``member``, under a lease, in one
+        transaction; fewer than ``limit`` (none) when no more are due."""
         ...
 
     async def idle_for(self, now: float) -> float:
@@ -116,10 +119,30 @@ class Dispatcher(Generic[C]):
         self._invoking: set[str] = set()
         self._cancel_requested: set[str] = set()
         self._closing = False
+        #: The last claim took fewer than it asked for and nothing woke us since: nothing
+        #: is queued, as far as this node knows (see ``reserve``).
+        self._drained = False
 
     def wake(self) -> None:
         """Work was added (here or on another node), or may run now: claim now."""
+        self._drained = False
         self._wakeup.set()
+
+    async def reserve(self) -> bool:
+        """Take a free slot for work about to be added claimed by this node (its claim in
+        the transaction that adds it): only when a slot is free and nothing is queued, so
+        it jumps no queue; the caller then gives it to :meth:`start` or :meth:`unreserve`."""
+        if self._closing or not self._drained or self._wakeup.is_set() or self._slots.locked():
+            return False
+        await self._slots.acquire()  # free: taken at once
+        return True
+
+    def unreserve(self) -> None:
+        self._slots.release()
+
+    def start(self, claimed: C) -> None:
+        """Run ``claimed``, claimed in a slot taken by :meth:`reserve`."""
+        self._start(claimed)
 
     def held(self) -> dict[str, int]:
         """The claims this node runs (claimed, not yet recorded), with their fences."""
@@ -151,23 +174,35 @@ class Dispatcher(Generic[C]):
             log.warning("%d %ss were running when connectord stopped; they run again", requeued, noun)
         while True:
             await self._slots.acquire()
+            free = 1  # and as many more as are free now: one claim for all of them
+            while free < self.work.claim_batch and not self._slots.locked():
+                await self._slots.acquire()
+                free += 1
             self._wakeup.clear()  # before the claim, so work committed after it wakes us
+            self._drained = False
             try:
                 now = self.clock()
-                claimed = await self.work.claim(now, self.member)
-                pause = None if claimed is not None else await self.work.idle_for(now)
+                claimed = await self.work.claim(now, self.member, free)
+                drained = len(claimed) < free
+                pause = await self.work.idle_for(now) if drained else None
             except Exception as exc:  # the dispatcher must outlive any one failure
-                self._slots.release()
+                for _ in range(free):
+                    self._slots.release()
                 log.error("cannot claim %ss: %s; trying again in %g s", noun, exc, STORE_RETRY)
                 await asyncio.sleep(STORE_RETRY)
                 continue
-            if claimed is None:
+            for each in claimed:
+                self._start(each)
+            for _ in range(free - len(claimed)):
                 self._slots.release()
+            if pause is not None:
+                # Fewer than asked: nothing more is due. Claiming again now would only find
+                # nothing (a transaction for nothing); wait for a wake-up instead.
+                self._drained = not self._wakeup.is_set()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(pause):
                         await self._wakeup.wait()
-                continue
-            self._start(claimed)
+                self._drained = False
 
     def _start(self, claimed: C) -> None:
         key, fence = self.work.identify(claimed)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from connectord.runtime.dispatch import Dispatcher
@@ -15,8 +15,16 @@ log = logging.getLogger(__name__)
 
 
 class EventRouter:
-    def __init__(self, executions: Dispatcher[Any], jobs: Dispatcher[Any], scheduler: Scheduler) -> None:
+    def __init__(
+        self,
+        executions: Dispatcher[Any],
+        jobs: Dispatcher[Any],
+        scheduler: Scheduler,
+        keys_changed: Callable[[], None],
+    ) -> None:
+        """``keys_changed``: forget remembered principals."""
         self.executions, self.jobs, self.scheduler = executions, jobs, scheduler
+        self.keys_changed = keys_changed
         self._tasks: set[asyncio.Task[None]] = set()
 
     def __call__(self, payload: str) -> None:
@@ -27,6 +35,7 @@ class EventRouter:
             return
         kind, subject = parsed
         if kind == "reconnected":  # events may have been missed: look at everything again
+            self.keys_changed()
             for dispatcher in (self.executions, self.jobs):
                 dispatcher.wake()
                 dispatcher.ends.signal_all()
@@ -35,6 +44,8 @@ class EventRouter:
             self.executions.wake()
         elif kind == "job-queued":
             self.jobs.wake()
+        elif kind == "keys-changed":
+            self.keys_changed()
         elif subject is None:
             log.debug("ignoring event %r without an id", payload)
         elif kind == "execution-done":

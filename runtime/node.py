@@ -26,6 +26,7 @@ from connectord.runtime.config import Settings
 from connectord.runtime.dbclock import DatabaseClock
 from connectord.runtime.dispatch import Dispatcher
 from connectord.runtime.event_routing import EventRouter
+from connectord.runtime.executions.local import LocalExecutions
 from connectord.runtime.executions.service import Executions
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.executions.work import ExecutionWork
@@ -36,6 +37,7 @@ from connectord.runtime.jobs.work import JobWork
 from connectord.runtime.leases import LeaseKeeper
 from connectord.runtime.metrics import Metrics, TimedRunner
 from connectord.runtime.parts import Parts
+from connectord.runtime.principals import Principals
 from connectord.runtime.reload import reload_connectors
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store import Store
@@ -98,8 +100,9 @@ class Node:
         jobs = JobSettings(adhoc_retention=settings.job_retention, max_wait=settings.max_poll_wait)
         cancel = supervisor.cancel if self.runs_calls else lambda key: False
         execution_ends, job_ends = Waiters(), Waiters()
+        local_executions = LocalExecutions()
         self.execution_dispatcher = Dispatcher(
-            ExecutionWork(parts, executions, execution_ends),
+            ExecutionWork(parts, executions, execution_ends, local_executions),
             member,
             clock,
             cancel,
@@ -109,10 +112,13 @@ class Node:
         self.job_dispatcher = Dispatcher(
             JobWork(parts, jobs, job_ends, self.webhooks), member, clock, cancel, jobs.max_running, job_ends
         )
-        self.executions = Executions(parts, executions, self.execution_dispatcher)
+        self.executions = Executions(parts, executions, self.execution_dispatcher, local_executions)
         self.jobs = Jobs(parts, jobs, self.job_dispatcher)
         self.accounts = Accounts(self.store, self.run, self.box, lambda: self.connectors.catalog, clock)
-        self.router = EventRouter(self.execution_dispatcher, self.job_dispatcher, self.jobs.scheduler)
+        self.principals = Principals(self.store, self.run, settings.key_cache_seconds)
+        self.router = EventRouter(
+            self.execution_dispatcher, self.job_dispatcher, self.jobs.scheduler, self.principals.forget_all
+        )
 
     @classmethod
     def open(cls, settings: Settings, policy: SandboxPolicy, webhooks: WebhookSender | None = None) -> Node:

@@ -23,12 +23,14 @@ from connectord.plugins.types import ConnectorInfo, SelectQuery
 from connectord.runtime import log_context
 from connectord.runtime.calls import check_call
 from connectord.runtime.dispatch import Dispatcher
+from connectord.runtime.executions.local import LocalExecutions
 from connectord.runtime.executions.requests import ScheduleRequest
 from connectord.runtime.executions.results import decode_outcome, encode_logs, encode_outcome
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.parts import Parts
 from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.events import event
+from connectord.runtime.store.executions import claimed_as_added
 from connectord.runtime.store.records import (
     ClaimedExecution,
     ExecutionAbout,
@@ -55,9 +57,15 @@ class IdempotencyConflictError(Conflict):
 
 class Executions:
     def __init__(
-        self, parts: Parts, settings: ExecutionSettings, dispatcher: Dispatcher[ClaimedExecution]
+        self,
+        parts: Parts,
+        settings: ExecutionSettings,
+        dispatcher: Dispatcher[ClaimedExecution],
+        local: LocalExecutions,
     ) -> None:
-        """``dispatcher`` runs what is scheduled."""
+        """``dispatcher`` runs what is scheduled; ``local``: what it runs and finished,
+        known without asking the store."""
+        self.local = local
         self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
         self.clock = parts.clock
         self.settings = settings
@@ -88,24 +96,42 @@ class Executions:
                 self._log_scheduled(principal, record.id, about, cached=True)
                 return record, True
         sealed = self.box.seal(encode_call(call))
+        now = self.clock()
         execution = NewExecution(
             uuid.uuid4().hex,
             principal.tenant_id,
             sealed,
-            self.clock(),
+            now,
             idempotency_key=idempotency_key,
             request_hash=digest,
             cache_key=cache_key,
             cache_seconds=cache_seconds,
             about=about,
         )
-        record, created = await self.run(self.store.add_execution, execution)
+        # With a slot free and nothing queued, it is added claimed by this node: the claim
+        # the dispatcher would make next costs no transaction of its own.
+        member = self.dispatcher.member
+        reserved = await self.dispatcher.reserve()
+        claim_for = (member.id, member.lease_until(now)) if reserved else None
+        try:
+            record, created = await self.run(self.store.add_execution, execution, claim_for)
+        except BaseException:
+            if reserved:
+                self.dispatcher.unreserve()
+            raise
+        if reserved and not created:
+            self.dispatcher.unreserve()
         if not created and record.request_hash != digest:
             raise IdempotencyConflictError(
                 f"Idempotency-Key '{idempotency_key}' was used with a different request"
             )
         if created:
-            self.dispatcher.wake()
+            if reserved:
+                claimed = claimed_as_added(execution)
+                self.local.claimed(claimed)
+                self.dispatcher.start(claimed)
+            else:
+                self.dispatcher.wake()
             self._log_scheduled(principal, record.id, about, cached=False)
         return record, created
 
@@ -147,21 +173,34 @@ class Executions:
 
     async def poll(self, principal: Principal, execution_id: str, wait: float = 0.0) -> PollState:
         """Where an execution is; with ``wait``, answers as soon as it finishes (or ``wait``
-        seconds have passed) without a busy loop."""
+        seconds have passed) without a busy loop. What this node runs or finished itself
+        is answered without asking the store (see local.py)."""
         if wait <= 0:
-            return self._state(await self.run(self.store.execution, principal.tenant_id, execution_id))
+            return await self._look(principal, execution_id)
+        tenant, deadline = principal.tenant_id, asyncio.get_running_loop().time() + wait
         # Listen before looking, so a finish between the look and the wait is not missed.
         with self.ends.listening(execution_id) as finished:
-            record = await self.run(self.store.execution, principal.tenant_id, execution_id)
-            if record is not None and record.state in ("queued", "running"):
+            state = await self._look(principal, execution_id)
+            if state == "not_ready":
                 with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait):
-                        await finished.wait()
-                record = await self.run(self.store.execution, principal.tenant_id, execution_id)
-        return self._state(record)
+                    async with asyncio.timeout_at(deadline):
+                        # Run here: wait for this node to record its end, not for the
+                        # store's event of it (which may come first, see local.py).
+                        await (self.local.end_of(tenant, execution_id) or finished).wait()
+                        if (ended_here := self.local.end_of(tenant, execution_id)) is not None:
+                            await ended_here.wait()  # claimed here meanwhile
+                state = await self._look(principal, execution_id)
+        return state
+
+    async def _look(self, principal: Principal, execution_id: str) -> PollState:
+        known = self.local.state(principal.tenant_id, execution_id, self.clock())
+        if known is not None:
+            return known
+        return self._state(await self.run(self.store.execution, principal.tenant_id, execution_id))
 
     async def result(self, principal: Principal, execution_id: str) -> FinishedExecution | PollState:
         """The finished result, exactly once; else why there is none."""
+        self.local.forget(execution_id)
         finished = await self.run(self.store.deliver_result, principal.tenant_id, execution_id, self.clock())
         if finished is not None:
             return finished

@@ -14,6 +14,7 @@ from connectord.runtime import log_context
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Member
 from connectord.runtime.dispatch import IDLE_LOOK, Result
+from connectord.runtime.executions.local import LocalExecutions
 from connectord.runtime.executions.results import encode_logs, encode_outcome, outcome_kind
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.parts import Parts
@@ -36,12 +37,19 @@ class ExecutionWork:
     wake_when_done = False
     #: How a lost node's execution ends once it has lost too many.
     lost_for_good = "its node was lost too often; reported as crashed"
+    #: Claims taken in one transaction, at most (as many as slots are free).
+    claim_batch = 64
 
-    def __init__(self, parts: Parts, settings: ExecutionSettings, ends: Waiters) -> None:
-        """``ends``: the long polls waiting for executions to finish."""
+    def __init__(
+        self, parts: Parts, settings: ExecutionSettings, ends: Waiters, local: LocalExecutions
+    ) -> None:
+        """``ends``: the long polls waiting for executions to finish; ``local``: what this
+        node tells them without asking the store."""
         self.store, self.run, self.box, self.supervisor = parts.store, parts.run, parts.box, parts.supervisor
         self.clock, self.metrics = parts.clock, parts.metrics
-        self.settings, self.ends = settings, ends
+        self.settings, self.ends, self.local = settings, ends, local
+        #: The tenants this node's last claim served: they wait one turn (fairness).
+        self._served: list[str] = []
 
     def identify(self, claimed: ClaimedExecution) -> tuple[str, int]:
         return claimed.id, claimed.fence
@@ -49,8 +57,16 @@ class ExecutionWork:
     async def requeue_interrupted(self) -> int:
         return await self.run(self.store.requeue_running) if self.store.single_node else 0
 
-    async def claim(self, now: float, member: Member) -> ClaimedExecution | None:
-        return await self.run(self.store.claim_execution, now, member.id, member.lease_until(now))
+    async def claim(self, now: float, member: Member, limit: int) -> list[ClaimedExecution]:
+        lease_until = member.lease_until(now)
+        claimed = await self.run(
+            self.store.claim_executions, now, member.id, lease_until, limit, self._served
+        )
+        for each in claimed:
+            self.local.claimed(each)
+        if claimed:
+            self._served = sorted({each.tenant_id for each in claimed})
+        return claimed
 
     async def idle_for(self, now: float) -> float:
         return IDLE_LOOK
@@ -63,12 +79,15 @@ class ExecutionWork:
         log_context.bind(execution_id=claimed.id, tenant=claimed.tenant_id, connector=claimed.component)
         log.info("execution started", extra={"event": "execution.started", "kind": claimed.kind})
         started = time.perf_counter()
-        outcome, logs = await invoke()
-        self._count(claimed, outcome_kind(outcome), time.perf_counter() - started)
         try:
-            await self._record(claimed, outcome, logs)
-        except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
-            log.warning("execution %s: its outcome could not be cached: %s", claimed.id, exc)
+            outcome, logs = await invoke()
+            self._count(claimed, outcome_kind(outcome), time.perf_counter() - started)
+            try:
+                await self._record(claimed, outcome, logs)
+            except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
+                log.warning("execution %s: its outcome could not be cached: %s", claimed.id, exc)
+        finally:
+            self.local.dropped(claimed.id)
 
     async def invoke(self, claimed: ClaimedExecution) -> Result:
         execution_id = claimed.id
@@ -103,6 +122,7 @@ class ExecutionWork:
             if not isinstance(outcome, Cancelled):
                 log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
             return
+        self.local.recorded(execution_id, end.expires_at)
         self.ends.signal(execution_id)
         if (
             claimed.cache_key is not None

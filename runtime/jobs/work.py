@@ -53,6 +53,8 @@ class JobWork:
     wake_when_done = True
     #: How a lost node's job ends once no retry is left.
     lost_for_good = "its node was lost on the last attempt; FAILED"
+    #: One job per claim: which may run depends on the ones claimed before (overlap rules).
+    claim_batch = 1
 
     def __init__(
         self,
@@ -75,8 +77,9 @@ class JobWork:
     async def requeue_interrupted(self) -> int:
         return await self.run(self.store.requeue_started_jobs) if self.store.single_node else 0
 
-    async def claim(self, now: float, member: Member) -> ClaimedJob | None:
-        return await self.run(self.store.claim_job, now, member.id, member.lease_until(now))
+    async def claim(self, now: float, member: Member, limit: int) -> list[ClaimedJob]:
+        claimed = await self.run(self.store.claim_job, now, member.id, member.lease_until(now))
+        return [claimed] if claimed is not None else []
 
     async def idle_for(self, now: float) -> float:
         """Until the next job is due, at most IDLE_LOOK."""

@@ -8,6 +8,7 @@ and, where the backends' SQL truly differs, ``{fragment}`` markers each backend 
 fragment                    SQLite                          PostgreSQL
 ==========================  ==============================  ===================================
 ``{skip_locked}``           (nothing: one writer)           ``FOR UPDATE SKIP LOCKED`` (claims)
+``{skip_locked_of:t}``      (nothing)                       ``FOR UPDATE OF t SKIP LOCKED``
 ``{for_update}``            (nothing)                       ``FOR UPDATE``
 ``{for_share}``             (nothing)                       ``FOR SHARE``
 ``{greatest}``              ``max``                         ``greatest``
@@ -117,6 +118,9 @@ class Dialect(ABC):
     integrity_error: type[Exception]
     #: Several calls in one transaction (group commit), if the backend can.
     batch: Batch | None = None
+    #: How many transactions the store ran so far, if the backend counts them itself (where
+    #: the runner cannot: PostgreSQL, a transaction per statement in autocommit).
+    transactions: Callable[[], int] | None = None
 
     @abstractmethod
     def read(self) -> contextlib.AbstractContextManager[Session]:

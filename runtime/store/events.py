@@ -2,7 +2,8 @@
 
 An event is a short text: a kind, and for most kinds the id it concerns, as
 ``kind:id``. The store emits the work events itself when the rows change (so no write
-costs an extra round trip); ``cancel-*`` events are announced by the node that was asked.
+costs an extra round trip); ``cancel-*`` events are announced by the node that was asked,
+``keys-changed`` by the process that revoked, rotated or deleted API keys.
 A listener that lost its connection is told ``reconnected``: events may have been missed,
 so it looks at everything again.
 """
@@ -19,6 +20,7 @@ EventKind = Literal[
     "job-done",
     "cancel-job",
     "definition",
+    "keys-changed",
     "reconnected",
 ]
 #: The PostgreSQL channel every node listens on.

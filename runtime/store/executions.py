@@ -10,6 +10,8 @@ round trip in autocommit).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from connectord.runtime.store.columns import columns, params
 from connectord.runtime.store.dialect import Dialect, Session
 from connectord.runtime.store.execution_listing import INFO_COLUMNS, listing_query
@@ -20,6 +22,7 @@ from connectord.runtime.store.records import (
     ExecutionFilter,
     ExecutionInfo,
     ExecutionRecord,
+    ExecutionState,
     FinishedExecution,
     NewExecution,
     StoreUnavailableError,
@@ -32,19 +35,39 @@ _RECORD = columns(ExecutionRecord)
 _IDEMPOTENT_ATTEMPTS = 5
 _ADD = """INSERT INTO executions (id, tenant_id, state, sealed_call, idempotency_key, request_hash,
                                   created_at, cache_key, cache_seconds, component, execution_type,
-                                  action)
-          VALUES (:id, :tenant_id, 'queued', :sealed_call, :idempotency_key, :request_hash,
-                  :created_at, :cache_key, :cache_seconds, :component, :kind, :action)"""
+                                  action, started_at, claimed_by, lease_until, fence, claims)
+          VALUES (:id, :tenant_id, :state, :sealed_call, :idempotency_key, :request_hash,
+                  :created_at, :cache_key, :cache_seconds, :component, :kind, :action,
+                  :started_at, :claimed_by, :lease_until, :fence, :fence)"""
 _ADD_UNLESS_KEY_TAKEN = f"{_ADD} ON CONFLICT (tenant_id, idempotency_key) DO NOTHING RETURNING id"
 _BY_KEY = f"SELECT {_RECORD} FROM executions WHERE tenant_id = :tenant_id AND idempotency_key = :key"
 _BY_ID = "FROM executions WHERE id = :id AND tenant_id = :tenant_id"
 _RECORD_BY_ID = f"SELECT {_RECORD} {_BY_ID}"
 _INFO_BY_ID = f"SELECT {INFO_COLUMNS} {_BY_ID}"
 _CLAIMED = columns(ClaimedExecution, kind="execution_type")
-_CLAIM = f"""UPDATE executions SET state = 'running', started_at = :now, claimed_by = :node,
+#: Fair across tenants, round robin: a tenant's queued executions take turns 1, 2, 3…
+#: (oldest first), after as many turns as it has running already, and one more if it was
+#: served by this node's last claim (``:recent``); lowest turns first, oldest first within
+#: a turn. So one tenant's thousand queued calls do not hold up another's single call,
+#: even one slot at a time. Ranked on the queued and running rows only (their indexes;
+#: done rows are never read); on PostgreSQL the picked rows are locked once (MATERIALIZED)
+#: and rows another node is claiming skipped.
+_CLAIM = f"""WITH picked AS MATERIALIZED (
+                 SELECT q.id FROM executions q
+                 JOIN (SELECT e.id, e.created_at,
+                              row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.created_at)
+                              + coalesce(r.running, 0)
+                              + CASE WHEN e.tenant_id {{in_list:recent}} THEN 1 ELSE 0 END AS turn
+                       FROM executions e
+                       LEFT JOIN (SELECT tenant_id, count(*) AS running FROM executions
+                                  WHERE state = 'running' GROUP BY tenant_id) r
+                              ON r.tenant_id = e.tenant_id
+                       WHERE e.state = 'queued') ranked ON ranked.id = q.id
+                 WHERE q.state = 'queued'
+                 ORDER BY ranked.turn, ranked.created_at LIMIT :limit {{skip_locked_of:q}})
+             UPDATE executions SET state = 'running', started_at = :now, claimed_by = :node,
                                    lease_until = :lease_until, fence = fence + 1, claims = claims + 1
-             WHERE id = (SELECT id FROM executions WHERE state = 'queued'
-                         ORDER BY created_at LIMIT 1 {{skip_locked}})
+             WHERE id IN (SELECT id FROM picked)
              RETURNING {_CLAIMED}"""
 #: Done: the outcome kept, the inputs (credentials included) forgotten.
 _DONE = """state = 'done', outcome = :outcome, logs = :logs, finished_at = :finished_at,
@@ -53,12 +76,19 @@ _FINISH = f"""UPDATE executions SET {_DONE}, outcome_kind = :kind
               WHERE id = :id AND state = 'running' AND fence = :fence"""
 
 
-def add(db: Session, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
+def add(
+    db: Session, execution: NewExecution, claim_for: tuple[str, float] | None = None
+) -> tuple[ExecutionRecord, bool]:
     """Queue ``execution``; with an idempotency key the tenant used already, the execution
-    that has it, and False (two nodes adding one key at once: one adds, the other gets it)."""
-    args = params(execution, **_about(execution.about))
+    that has it, and False (two nodes adding one key at once: one adds, the other gets it).
+
+    ``claim_for`` (node, lease_until): added already claimed by that node, as ``claim``
+    would have marked it (running, fence 1), in the same transaction: for a node with a
+    free slot and nothing queued, which would claim it next anyway."""
+    args = {**params(execution, **_about(execution.about)), **_claim_args(execution, claim_for)}
+    state: ExecutionState = "queued" if claim_for is None else "running"
     record = ExecutionRecord(
-        execution.id, execution.tenant_id, "queued", execution.created_at, None, execution.request_hash
+        execution.id, execution.tenant_id, state, execution.created_at, None, execution.request_hash
     )
     added = record, True
     if execution.idempotency_key is None:
@@ -75,12 +105,16 @@ def add(db: Session, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
     raise StoreUnavailableError(f"Idempotency-Key '{execution.idempotency_key}' keeps changing; try again")
 
 
-def claim(db: Session, now: float, node: str, lease_until: float) -> ClaimedExecution | None:
-    """Take the oldest queued execution and mark it running on ``node`` until
-    ``lease_until``, with a new fencing token. Rows other nodes are claiming are skipped,
-    not waited for."""
-    row = db.one(_CLAIM, {"now": now, "node": node, "lease_until": lease_until})
-    return ClaimedExecution(*row) if row else None
+def claim(
+    db: Session, now: float, node: str, lease_until: float, limit: int = 1, recent: Sequence[str] = ()
+) -> list[ClaimedExecution]:
+    """Take up to ``limit`` queued executions, fairly across tenants (see ``_CLAIM``;
+    ``recent``: the tenants this node's last claim served), and mark them running on
+    ``node`` until ``lease_until``, each with a new fencing token. Rows other nodes are
+    claiming are skipped, not waited for."""
+    args = {"now": now, "node": node, "lease_until": lease_until, "limit": limit, "recent": db.array(recent)}
+    rows = db.all(_CLAIM, args)
+    return [ClaimedExecution(*row) for row in rows]
 
 
 def finish(db: Session, execution_id: str, fence: int, end: ExecutionEnd, kind: str | None) -> bool:
@@ -106,6 +140,35 @@ def deliver(db: Session, tenant_id: str, execution_id: str, now: float) -> Finis
     return FinishedExecution(*row) if row else None
 
 
+def _claim_args(execution: NewExecution, claim_for: tuple[str, float] | None) -> dict[str, object]:
+    """What ``claim`` would set, for an execution added claimed (``claim_for``: node, lease)."""
+    if claim_for is None:
+        return {"state": "queued", "started_at": None, "claimed_by": None, "lease_until": None, "fence": 0}
+    node, lease_until = claim_for
+    return {
+        "state": "running",
+        "started_at": execution.created_at,
+        "claimed_by": node,
+        "lease_until": lease_until,
+        "fence": 1,
+    }
+
+
+def claimed_as_added(execution: NewExecution) -> ClaimedExecution:
+    """The claim of an execution ``add`` added claimed (what ``claim`` would have returned)."""
+    about = execution.about
+    return ClaimedExecution(
+        execution.id,
+        execution.tenant_id,
+        execution.sealed_call,
+        1,
+        execution.cache_key,
+        execution.cache_seconds,
+        about.component if about else None,
+        about.kind if about else None,
+    )
+
+
 def _about(about: ExecutionAbout | None) -> dict[str, object]:
     if about is None:
         return {"component": None, "kind": None, "action": None}
@@ -115,10 +178,12 @@ def _about(about: ExecutionAbout | None) -> dict[str, object]:
 class Executions:
     db: Dialect
 
-    def add_execution(self, execution: NewExecution) -> tuple[ExecutionRecord, bool]:
-        """Queue an execution, committed before this returns. With an idempotency key
-        already used by the tenant, nothing is added: the existing execution is returned
-        with ``False``."""
+    def add_execution(
+        self, execution: NewExecution, claim_for: tuple[str, float] | None = None
+    ) -> tuple[ExecutionRecord, bool]:
+        """Queue an execution (or add it claimed, see ``add``), committed before this
+        returns. With an idempotency key already used by the tenant, nothing is added: the
+        existing execution is returned with ``False``."""
         refuse_nul(
             id=execution.id,
             tenant=execution.tenant_id,
@@ -127,11 +192,18 @@ class Executions:
             cache_key=execution.cache_key,
         )
         with self.db.write() as db:
-            return add(db, execution)
+            return add(db, execution, claim_for)
 
     def claim_execution(self, now: float, node: str, lease_until: float) -> ClaimedExecution | None:
+        """The one execution ``claim_executions`` would take first, or None."""
+        claimed = self.claim_executions(now, node, lease_until, 1)
+        return claimed[0] if claimed else None
+
+    def claim_executions(
+        self, now: float, node: str, lease_until: float, limit: int = 1, recent: Sequence[str] = ()
+    ) -> list[ClaimedExecution]:
         with self.db.write(synced=False) as db:
-            return claim(db, now, node, lease_until)
+            return claim(db, now, node, lease_until, limit, recent)
 
     def finish_execution(
         self, execution_id: str, fence: int, end: ExecutionEnd, kind: str | None = None

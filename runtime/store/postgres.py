@@ -22,14 +22,14 @@ import functools
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from urllib.parse import unquote, urlsplit, urlunsplit
 
 import psycopg
 from psycopg_pool import ConnectionPool
 
 from connectord.runtime.config import ConfigurationError
-from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
+from connectord.runtime.store.dialect import Connection, Dialect, Fragment, Params, Row, Session
 from connectord.runtime.store.events import CHANNEL
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
@@ -86,6 +86,7 @@ def redact_url(url: str) -> str:
 _FRAGMENTS = {
     # claims and reapers: rows another node is taking are skipped, not waited for
     "skip_locked": Fragment("FOR UPDATE SKIP LOCKED"),
+    "skip_locked_of": Fragment("FOR UPDATE OF {0} SKIP LOCKED"),
     "for_update": Fragment("FOR UPDATE"),
     "for_share": Fragment("FOR SHARE"),
     "greatest": Fragment("greatest"),
@@ -99,6 +100,31 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 class PostgresSession(Session):
     fragments = _FRAGMENTS
+
+    def __init__(self, conn: Connection, statement: Callable[[], None] | None = None) -> None:
+        """``statement``: called for each statement (in autocommit, each one a transaction)."""
+        super().__init__(conn)
+        self._statement = statement
+
+    def run(self, query: str, params: Params | None = None) -> int:
+        self._counted()
+        return super().run(query, params)
+
+    def one(self, query: str, params: Params | None = None) -> Row | None:
+        self._counted()
+        return super().one(query, params)
+
+    def all(self, query: str, params: Params | None = None) -> list[Row]:
+        self._counted()
+        return super().all(query, params)
+
+    def many(self, query: str, params: Iterable[Params]) -> None:
+        self._counted()
+        super().many(query, params)
+
+    def _counted(self) -> None:
+        if self._statement is not None:
+            self._statement()
 
     @staticmethod
     @functools.lru_cache(maxsize=512)
@@ -138,6 +164,10 @@ class Postgres(Dialect):
         self._listeners_lock = threading.Lock()
         self._lease_lock = threading.Lock()
         self._lease_connection: psycopg.Connection[Row] | None = None
+        #: Transactions run so far through sessions (reads included, as PostgreSQL's own
+        #: xact_commit counts them): a statement in autocommit, or a ``transaction`` block.
+        self._transactions = 0
+        self._tally = threading.Lock()
         self.applied = self._migrate()
         self._pool: ConnectionPool[psycopg.Connection[Row]] = ConnectionPool(
             url,
@@ -189,10 +219,17 @@ class Postgres(Dialect):
 
     # -- connections and transactions ----------------------------------------------------
 
+    def transactions(self) -> int:
+        return self._transactions
+
+    def _one_more(self) -> None:
+        with self._tally:
+            self._transactions += 1
+
     @contextlib.contextmanager
     def read(self) -> Iterator[Session]:
         with self.connection() as conn:
-            yield PostgresSession(conn)
+            yield PostgresSession(conn, self._one_more)
 
     def write(self, lease: bool = False, synced: bool = True) -> contextlib.AbstractContextManager[Session]:
         """Each statement a transaction of its own (autocommit: one round trip). ``lease``:
@@ -212,8 +249,9 @@ class Postgres(Dialect):
     def _session(self, lease: bool, transaction: bool, synced: bool) -> Iterator[Session]:
         with self._lease_conn() if lease else self.connection() as conn:
             if not transaction:
-                yield PostgresSession(conn)
+                yield PostgresSession(conn, self._one_more)
                 return
+            self._one_more()
             with conn.transaction():
                 if not synced:  # the commit does not wait for the WAL flush (see Dialect)
                     conn.execute("SET LOCAL synchronous_commit = off")

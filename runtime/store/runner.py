@@ -41,6 +41,19 @@ class StoreRunner:
         self._executor.shutdown(wait=True)
 
 
+class CountingRunner(StoreRunner):
+    """A thread per connection, for a store that counts its transactions itself."""
+
+    def __init__(self, threads: int, transactions: Callable[[], int]) -> None:
+        super().__init__(threads)
+        self._transactions = transactions
+
+    @property
+    def turns(self) -> int:
+        """Transactions the store ran so far (the metric, as the group commit's ``turns``)."""
+        return self._transactions()
+
+
 @dataclass
 class _Pending:
     call: Callable[[], Any]
@@ -138,6 +151,8 @@ def store_runner(store: Store) -> StoreRunner:
     connection the store can use at once."""
     if store.batch is not None:
         return GroupCommitRunner(store.batch)
+    if store.db.transactions is not None:
+        return CountingRunner(store.concurrency, store.db.transactions)
     return StoreRunner(store.concurrency)
 
 

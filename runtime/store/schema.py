@@ -141,6 +141,11 @@ _IN_STEP = (
     ALTER TABLE executions ADD COLUMN outcome_kind TEXT;
     CREATE INDEX executions_by_tenant ON executions (tenant_id, created_at);
     """,
+    """
+    -- claims fair per tenant: each tenant's queued executions in order, without done rows
+    CREATE INDEX executions_queued_by_tenant ON executions (tenant_id, created_at)
+        WHERE state = 'queued';
+    """,
 )
 
 

@@ -30,6 +30,7 @@ _CORRUPT = sqlite3.DatabaseError
 _FRAGMENTS = {
     # one writer holds the whole file: no row locks to take or skip
     "skip_locked": Fragment(""),
+    "skip_locked_of": Fragment(""),
     "for_update": Fragment(""),
     "for_share": Fragment(""),
     "greatest": Fragment("max"),

@@ -7,6 +7,7 @@ import uuid
 
 from connectord.runtime.store.columns import columns, params, values
 from connectord.runtime.store.dialect import Dialect
+from connectord.runtime.store.events import event
 from connectord.runtime.store.records import (
     AccountRecord,
     ConflictError,
@@ -26,6 +27,9 @@ _ADD_KEY = "INSERT INTO api_keys (key_hash, user_id, created_at) VALUES (:key, :
 
 class Tenants:
     db: Dialect
+    #: Keys revoked, rotated or deleted through this store object so far: remembered
+    #: principals (runtime/principals.py) older than a change are looked up again.
+    key_changes: int = 0
 
     # -- users and keys -------------------------------------------------------------------
 
@@ -66,11 +70,14 @@ class Tenants:
         if has_nul(email):
             return 0
         with self.db.write() as db:
-            return db.run(
+            revoked = db.run(
                 """UPDATE api_keys SET revoked_at = :now
                    WHERE revoked_at IS NULL AND user_id = (SELECT id FROM users WHERE email = :email)""",
                 {"now": now, "email": email},
             )
+        if revoked:
+            self._keys_changed()
+        return revoked
 
     def rotate_key(self, email: str, key_hash: str, now: float) -> int | None:
         """Revoke every active key of the user and give it ``key_hash`` instead, in one
@@ -87,6 +94,7 @@ class Tenants:
                 "UPDATE api_keys SET revoked_at = :now WHERE revoked_at IS NULL AND user_id = :user", args
             )
             db.run(_ADD_KEY, args)
+        self._keys_changed()
         return revoked
 
     def delete_user(self, email: str) -> bool:
@@ -100,7 +108,13 @@ class Tenants:
                 return False
             db.run("DELETE FROM api_keys WHERE user_id = :user", {"user": row[0]})
             db.run("DELETE FROM users WHERE id = :user", {"user": row[0]})
+        self._keys_changed()
         return True
+
+    def _keys_changed(self) -> None:
+        """Keys stopped working: forget them here at once, and on every node listening."""
+        self.key_changes += 1
+        self.db.announce(event("keys-changed"))
 
     def principal(self, key_hash: str) -> Principal | None:
         """Who holds the active API key whose hash is ``key_hash``."""

@@ -485,17 +485,17 @@ async def test_the_dispatcher_outlives_a_store_that_fails_for_a_while(
     alice = api.add_user("alice@acme.test", "acme")
     monkeypatch.setattr(dispatch, "STORE_RETRY", 0.05)
     store = api.client.app[STORE]
-    real_claim = store.claim_execution
+    real_claim = store.claim_executions
     failures = {"left": 3}
 
-    def flaky_claim(now: float, node: str, lease_until: float) -> Any:
+    def flaky_claim(*args: Any) -> Any:
         # The real disk cannot be made to fail for exactly three claims; this stands in for it.
         if failures["left"]:
             failures["left"] -= 1
             raise StoreUnavailableError("database is locked")
-        return real_claim(now, node, lease_until)
+        return real_claim(*args)
 
-    monkeypatch.setattr(store, "claim_execution", flaky_claim)
+    monkeypatch.setattr(store, "claim_executions", flaky_claim)
     api.client.app[NODE].execution_dispatcher.wake()
     location = (await schedule(api, alice, verify())).headers["Location"]
     result = await api.client.get(path_of(location) + "?wait=20", headers=alice)

@@ -174,3 +174,59 @@ def test_purge_forgets_old_delivered_and_expired_results(store: Store, tenant: s
     assert store.execution(tenant, "fresh") is not None and store.execution(tenant, "queued") is not None
     assert store.cached_outcome(tenant, "new", T0) == b"n"
     assert store.cached_outcome(tenant, "old", T0) is None  # purged (it had expired at T0 + 5)
+
+
+def test_claims_are_fair_across_tenants_beyond_the_oldest(store: Store, tenant: str) -> None:
+    store.add_user("b@example.com", "beta", "hash-b", T0)
+    other = store.principal("hash-b")
+    assert other is not None
+    for i in range(30):  # one tenant queues many, then another tenant one
+        store.add_execution(NewExecution(f"a-{i:02}", tenant, b"call", T0 + i))
+    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
+    # one claim of two: the oldest of each tenant, not A's two oldest (a claim's rows come
+    # back in no particular order: they start together)
+    assert {c.id for c in store.claim_executions(T0 + 200, NODE, LEASE, 2)} == {"a-00", "b-0"}
+    rest = store.claim_executions(T0 + 200, NODE, LEASE, 64)
+    assert sorted(c.id for c in rest) == [f"a-{i:02}" for i in range(1, 30)]  # all at once
+    assert store.claim_executions(T0 + 200, NODE, LEASE, 64) == []
+
+
+def test_one_tenant_single_call_is_claimed_before_the_others_second(store: Store, tenant: str) -> None:
+    store.add_user("b@example.com", "beta", "hash-b", T0)
+    other = store.principal("hash-b")
+    assert other is not None
+    for i in range(10):
+        store.add_execution(NewExecution(f"a-{i}", tenant, b"call", T0 + i))
+    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
+    [first] = store.claim_executions(T0 + 200, NODE, LEASE, 1)
+    assert first.id == "a-0"
+    # while A's first runs, B's single call is next, not A's second
+    [second] = store.claim_executions(T0 + 200, NODE, LEASE, 1, [tenant])
+    assert second.id == "b-0"
+    # one slot at a time (nothing of either runs): the tenant the last claim served waits
+    # a turn, however much older its queued calls are
+    for claimed in (first, second):
+        assert store.finish_execution(claimed.id, claimed.fence, ExecutionEnd(b"o", b"l", T0, T0 + 1))
+    store.add_execution(NewExecution("b-1", other.tenant_id, b"call", T0 + 101))
+    [third] = store.claim_executions(T0 + 202, NODE, LEASE, 1, [tenant])
+    assert third.id == "b-1"
+    [fourth] = store.claim_executions(T0 + 202, NODE, LEASE, 1, [other.tenant_id])
+    assert fourth.id == "a-1"
+
+
+def test_an_execution_added_claimed_runs_under_its_first_fence(store: Store, tenant: str) -> None:
+    record, created = store.add_execution(NewExecution("now", tenant, b"call", T0), (NODE, LEASE))
+    assert created and record.state == "running"
+    assert store.claim_executions(T0, NODE, LEASE, 8) == []  # not queued: nothing to claim
+    running = store.execution(tenant, "now")
+    assert running is not None and running.state == "running"
+    assert store.renew_leases(NODE, LEASE + 1, ["now"], []) == Renewed(["now"], [])
+    end = ExecutionEnd(b"outcome", b"logs", T0 + 1, T0 + 100)
+    assert store.finish_execution("now", 1, end)  # the fence a claim would have given it
+    finished = store.deliver_result(tenant, "now", T0 + 2)
+    assert finished is not None and finished.outcome == b"outcome"
+    # given back at a restart like any claim: queued again
+    store.add_execution(NewExecution("cut", tenant, b"call", T0 + 3), (NODE, LEASE))
+    assert store.requeue_running() == 1
+    again = store.claim_execution(T0 + 4, "node-2", LEASE)
+    assert again is not None and again.id == "cut" and again.fence > 1
