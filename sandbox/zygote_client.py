@@ -146,6 +146,11 @@ class ZygoteClient:
         try:
             await asyncio.shield(starting)
         except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if starting.cancelled() and current is not None and not current.cancelling():
+                # Not we were cancelled: the zygote was stopped while it started.
+                name = self.source.name
+                raise ZygoteError(f"connector {name}: its zygote was stopped as it started") from None
             if self._awaiting_start[starting] == 1 and not starting.done():
                 # Nobody else waits for it: it goes (killed and reaped) before we do, and a
                 # caller that comes meanwhile starts another.
@@ -230,12 +235,18 @@ class ZygoteClient:
         return self._leaf
 
     def stop(self) -> None:
-        """Stop the zygote (it is reaped in the background); the next spawn starts it again."""
+        """Stop the zygote (it is reaped in the background), also one still starting (its
+        callers get a ZygoteError); the next spawn starts it again."""
+        starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.cancel()  # it kills and reaps what it launched
         self._drop(SHUTDOWN)
 
     async def close(self) -> None:
-        process = self._process
+        process, starting = self._process, self._starting
         self.stop()
+        if starting is not None:
+            await asyncio.wait([starting])
         if process is not None:
             await asyncio.to_thread(process.wait)
 

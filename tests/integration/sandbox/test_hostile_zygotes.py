@@ -21,6 +21,7 @@ from connectord.sandbox.outcomes import Crashed
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.zygote_client import ZygoteError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -212,3 +213,27 @@ def children() -> list[int]:
         if int(stat.rsplit(b")", 1)[1].split()[1]) == os.getpid():
             found.append(int(entry))
     return found
+
+
+@pytest.mark.parametrize("how", ["stop", "close"])
+async def test_a_zygote_stopped_as_it_starts_is_killed_and_its_callers_told(
+    hostile_zygotes: None, how: str
+) -> None:
+    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        client = supervisor.zygote_for("stuck")
+        before = set(children())
+        starting = asyncio.ensure_future(client.ensure_started())
+        while not set(children()) - before:
+            await asyncio.sleep(0)
+        [zygote] = set(children()) - before
+        if how == "stop":
+            client.stop()
+        else:
+            await client.close()
+        with pytest.raises(ZygoteError, match="stopped as it started"):
+            await starting
+        assert zygote not in children()  # killed and reaped before its callers hear of it
+        assert client.pid is None
+    finally:
+        await supervisor.close()
