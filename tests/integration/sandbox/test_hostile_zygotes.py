@@ -5,6 +5,7 @@ deadline. Each connector here rewrites its own zygote; one more hangs in its imp
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import textwrap
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,7 @@ from connectord.sandbox.outcomes import Crashed
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.supervisor import Supervisor
-from connectord.sandbox.zygote_client import ZygoteError
+from connectord.sandbox.zygote_client import ZygoteClient, ZygoteError
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -158,36 +159,35 @@ async def test_a_worker_that_ended_is_a_crash_while_its_zygote_holds_its_socket(
     assert outcome == Crashed(exit_code=3)
 
 
-async def test_a_zygote_still_starting_when_its_caller_gives_up_is_killed_and_reaped(
-    hostile_zygotes: None,
-) -> None:
+@contextlib.asynccontextmanager
+async def stuck_starting(callers: int) -> AsyncIterator[tuple[ZygoteClient, list[asyncio.Future[None]], int]]:
+    """The zygote of ``stuck`` (its import never ends) as it starts for ``callers``, and its pid."""
     supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
     try:
         client = supervisor.zygote_for("stuck")
         before = set(children())
-        starting = asyncio.ensure_future(client.ensure_started())
+        waiting = [asyncio.ensure_future(client.ensure_started()) for _ in range(callers)]
         while not set(children()) - before:  # launched in the first step of its start
             await asyncio.sleep(0)
         [zygote] = set(children()) - before
+        yield client, waiting, zygote
+    finally:
+        await supervisor.close()
+
+
+async def test_a_zygote_still_starting_when_its_caller_gives_up_is_killed_and_reaped(
+    hostile_zygotes: None,
+) -> None:
+    async with stuck_starting(1) as (client, [starting], zygote):
         starting.cancel()
         with pytest.raises(asyncio.CancelledError):
             await starting
         assert zygote not in children()  # neither running nor left unreaped
         assert client.pid is None
-    finally:
-        await supervisor.close()
 
 
 async def test_a_zygote_starts_on_while_one_caller_of_two_gives_up(hostile_zygotes: None) -> None:
-    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
-    try:
-        client = supervisor.zygote_for("stuck")
-        before = set(children())
-        first = asyncio.ensure_future(client.ensure_started())
-        second = asyncio.ensure_future(client.ensure_started())
-        while not set(children()) - before:
-            await asyncio.sleep(0)
-        [zygote] = set(children()) - before
+    async with stuck_starting(2) as (_, [first, second], zygote):
         first.cancel()
         with pytest.raises(asyncio.CancelledError):
             await first
@@ -196,8 +196,21 @@ async def test_a_zygote_starts_on_while_one_caller_of_two_gives_up(hostile_zygot
         with pytest.raises(asyncio.CancelledError):
             await second
         assert zygote not in children()
-    finally:
-        await supervisor.close()
+
+
+@pytest.mark.parametrize("how", ["stop", "close"])
+async def test_a_zygote_stopped_as_it_starts_is_killed_and_its_callers_told(
+    hostile_zygotes: None, how: str
+) -> None:
+    async with stuck_starting(1) as (client, [starting], zygote):
+        if how == "stop":
+            client.stop()
+        else:
+            await client.close()
+        with pytest.raises(ZygoteError, match="stopped as it started"):
+            await starting
+        assert zygote not in children()  # killed and reaped before its callers hear of it
+        assert client.pid is None
 
 
 def children() -> list[int]:
@@ -213,27 +226,3 @@ def children() -> list[int]:
         if int(stat.rsplit(b")", 1)[1].split()[1]) == os.getpid():
             found.append(int(entry))
     return found
-
-
-@pytest.mark.parametrize("how", ["stop", "close"])
-async def test_a_zygote_stopped_as_it_starts_is_killed_and_its_callers_told(
-    hostile_zygotes: None, how: str
-) -> None:
-    supervisor = Supervisor(Selection(allow=frozenset({"stuck"})), SandboxPolicy(), Cgroups.detect())
-    try:
-        client = supervisor.zygote_for("stuck")
-        before = set(children())
-        starting = asyncio.ensure_future(client.ensure_started())
-        while not set(children()) - before:
-            await asyncio.sleep(0)
-        [zygote] = set(children()) - before
-        if how == "stop":
-            client.stop()
-        else:
-            await client.close()
-        with pytest.raises(ZygoteError, match="stopped as it started"):
-            await starting
-        assert zygote not in children()  # killed and reaped before its callers hear of it
-        assert client.pid is None
-    finally:
-        await supervisor.close()
