@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import signal
 from dataclasses import dataclass
 
@@ -68,6 +69,12 @@ def watch(pidfd: int, exited: asyncio.Future[Exit]) -> asyncio.Future[None]:
     loop.add_reader(pidfd, end)
     exited.add_done_callback(close)
     return ended
+
+
+def ended_now(pidfd: int) -> bool:
+    """Whether the process of ``pidfd`` has ended (a zombie has), asked of the kernel now:
+    the loop may not have heard yet."""
+    return bool(select.select([pidfd], [], [], 0)[0])
 
 
 def alive(pidfd: int) -> bool:

@@ -464,8 +464,9 @@ class Supervisor:
         idle = self._idle[key]
         while idle:
             worker = idle.pop()
-            if worker.alive:
+            if worker.usable:
                 return worker
+            worker.close()  # gone: nothing more to read from it
         return None
 
     async def _spare(self, connector: str) -> WorkerProcess | None:

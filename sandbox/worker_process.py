@@ -22,7 +22,7 @@ from connectord.sandbox.bounds import (
     msgpack_shape_scan,
 )
 from connectord.sandbox.cgroups import WorkerCgroups
-from connectord.sandbox.forked import Exit, Forked
+from connectord.sandbox.forked import Exit, Forked, ended_now
 from connectord.sandbox.outcomes import Rejected
 from connectord.sandbox.protocol import (
     HEADER,
@@ -94,6 +94,13 @@ class WorkerProcess:
 
     def _ended(self, _: object) -> None:
         self.alive = False
+
+    @property
+    def usable(self) -> bool:
+        """Alive as the kernel says now, not only as the loop has heard: an idle worker
+        whose zygote was just killed is gone before the loop knows."""
+        forked = self._forked
+        return self.alive and forked is not None and not forked.ended.done() and not ended_now(forked.pidfd)
 
     def _stop_reading(self, _: object) -> None:
         """The worker ended: what it sent is all it will send. Whatever else holds the other

@@ -31,7 +31,7 @@ from referencing.jsonschema import DRAFT202012
 import connectord
 from connectord.api import openapi
 from connectord.api.app import create_app
-from connectord.api.keys import EXECUTIONS, STORE, STORE_RUNNER
+from connectord.api.keys import EXECUTIONS, NODE, STORE, STORE_RUNNER
 from connectord.plugins.manager import Catalog, PluginSource, Selection, load_connectors
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.results import encode_logs, encode_outcome, rejection_reason
@@ -460,6 +460,7 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
         raise RuntimeError("boom")
 
     for failure, status in [(store_unavailable, 503), (store_broken, 500)]:
+        server.app[NODE].principals.forget_all()  # alice's key is looked up in the store again
         with monkeypatch.context() as patch:
             patch.setattr(store, "principal", failure)
             patch.setattr(store, "ping", failure)

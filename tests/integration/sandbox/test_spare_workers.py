@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import select
+import signal
 import textwrap
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -117,6 +119,24 @@ async def test_a_spare_goes_with_its_zygote(supervisor: Supervisor) -> None:
     _, calls = await call(supervisor)  # the zygote starts again, and forks a spare again
     assert calls == 1
     assert (await spare_of(supervisor)).alive
+
+
+async def test_a_spare_that_died_before_the_loop_heard_is_not_given_a_call(supervisor: Supervisor) -> None:
+    """Its zygote killed, the spare dies with it; a call that comes before the supervisor
+    has heard of either runs in a worker of a new zygote, not in the dead spare."""
+    await call(supervisor)
+    spare = await spare_of(supervisor)
+    zygote = supervisor.zygote_for("counted").pid
+    assert zygote is not None
+    pidfd = os.pidfd_open(spare.pid)
+    try:
+        os.kill(zygote, signal.SIGKILL)
+        assert select.select([pidfd], [], [], 10)[0]  # blocking the loop: it hears of nothing
+    finally:
+        os.close(pidfd)
+    assert spare.alive  # as far as the loop knows
+    pid, calls = await call(supervisor)
+    assert calls == 1 and pid != spare.pid
 
 
 async def test_no_spare_is_forked_when_turned_off(counted: None) -> None:
