@@ -136,6 +136,30 @@ def grant_opened(ruleset_fd: int, opened: tuple[int, int]) -> None:
         raise _error("landlock_add_rule")
 
 
+class Rule:
+    """A rule for a path opened once (``open_beneath``), added to many rulesets: its
+    arguments are built once, so that adding it makes no Python object (the zygote adds
+    its system paths to every worker's ruleset; each page it writes after a fork is copied)."""
+
+    def __init__(self, opened: tuple[int, int]) -> None:
+        self.fd = opened[0]
+        self._attr = _PathBeneathAttr(opened[1], opened[0])
+        self.argument = ctypes.byref(self._attr)
+
+
+_ADD_RULE = ctypes.c_long(_SYS_ADD_RULE)
+_PATH_BENEATH = ctypes.c_long(_RULE_PATH_BENEATH)
+_NO_FLAGS = ctypes.c_long(0)
+
+
+def add_rules(ruleset_fd: int, rules: list[Rule]) -> None:
+    """Add ``rules`` (their descriptors stay open)."""
+    ruleset = ctypes.c_long(ruleset_fd)
+    for rule in rules:
+        if _libc.syscall(_ADD_RULE, ruleset, _PATH_BENEATH, rule.argument, _NO_FLAGS) != 0:
+            raise _error("landlock_add_rule")
+
+
 def grant(ruleset_fd: int, path: str, rights: int) -> None:
     """Grant ``rights`` beneath ``path``; a path that does not exist grants nothing."""
     opened = open_beneath(path, rights)
