@@ -46,9 +46,11 @@ class Preparations:
         self._system_rules: list[landlock.Rule] | None = None
         #: The private directories this host has (a container may have no /dev/shm).
         self._tops = [top for top in isolation.PRIVATE_DIRS if os.path.isdir(top)]
+        self._prefixes = [os.path.join(top, "worker-") for top in self._tops]
 
     def prepare(self, spawn: Spawn, cgroups: list[int]) -> Prepared:
-        temporary = tuple(os.path.join(top, f"worker-{spawn.token}") for top in self._tops)
+        token = str(spawn.token)
+        temporary = tuple([prefix + token for prefix in self._prefixes])
         try:
             for path in temporary:
                 os.mkdir(path, 0o700)
@@ -77,8 +79,10 @@ class Preparations:
             landlock.add_rules(ruleset, self._system_rules)
             for path in limits.readable_paths:
                 landlock.grant(ruleset, path, landlock.READ)
-            for path in (*limits.writable_paths, *temporary):
+            for path in limits.writable_paths:
                 landlock.grant(ruleset, path, landlock.WRITE)
+            for path in temporary:  # made just now: directories
+                landlock.grant_directory(ruleset, path, landlock.WRITE)
         except OSError:
             with contextlib.suppress(OSError):
                 os.close(ruleset)

@@ -568,7 +568,7 @@ def restrict_files(ruleset: int, files: bool = True) -> None:
     copied on write."""
     if files:
         try:
-            landlock.grant(ruleset, "/proc/self", landlock.READ)
+            landlock.grant_directory(ruleset, "/proc/self", landlock.READ)
         except OSError:
             os.close(ruleset)
             raise
