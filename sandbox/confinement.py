@@ -42,12 +42,15 @@ class Prepared:
 class Preparations:
     def __init__(self, system_paths: list[str]) -> None:
         self.system_paths = system_paths
-        self._system_rules: list[tuple[int, int]] | None = None
+        #: The system paths and devices, opened once for the rules of every worker.
+        self._system_rules: list[landlock.Rule] | None = None
         #: The private directories this host has (a container may have no /dev/shm).
         self._tops = [top for top in isolation.PRIVATE_DIRS if os.path.isdir(top)]
+        self._prefixes = [os.path.join(top, "worker-") for top in self._tops]
 
     def prepare(self, spawn: Spawn, cgroups: list[int]) -> Prepared:
-        temporary = tuple(os.path.join(top, f"worker-{spawn.token}") for top in self._tops)
+        token = str(spawn.token)
+        temporary = tuple([prefix + token for prefix in self._prefixes])
         try:
             for path in temporary:
                 os.mkdir(path, 0o700)
@@ -67,17 +70,19 @@ class Preparations:
         if not limits.landlock:
             return landlock.new_ruleset(files=False) if landlock.scopes() else None
         if self._system_rules is None:
-            self._system_rules = _opened_for_rules(self.system_paths)
+            self._system_rules = _opened_for_rules(
+                [(path, landlock.READ) for path in self.system_paths]
+                + [(path, landlock.DEVICE) for path in isolation.DEVICES]
+            )
         ruleset = landlock.new_ruleset()
         try:
-            for rule in self._system_rules:
-                landlock.grant_opened(ruleset, rule)
-            for path in isolation.DEVICES:
-                landlock.grant(ruleset, path, landlock.DEVICE)
+            landlock.add_rules(ruleset, self._system_rules)
             for path in limits.readable_paths:
                 landlock.grant(ruleset, path, landlock.READ)
-            for path in (*limits.writable_paths, *temporary):
+            for path in limits.writable_paths:
                 landlock.grant(ruleset, path, landlock.WRITE)
+            for path in temporary:  # made just now: directories
+                landlock.grant_directory(ruleset, path, landlock.WRITE)
         except OSError:
             with contextlib.suppress(OSError):
                 os.close(ruleset)
@@ -114,16 +119,17 @@ def _why(exc: OSError | ValueError) -> str:
     return (exc.strerror if isinstance(exc, OSError) else None) or str(exc)
 
 
-def _opened_for_rules(paths: list[str]) -> list[tuple[int, int]]:
-    """``paths`` opened for read rules, all or none (nothing is left open on a failure)."""
-    rules: list[tuple[int, int]] = []
+def _opened_for_rules(paths: list[tuple[str, int]]) -> list[landlock.Rule]:
+    """Rules for ``paths`` (each with its rights), opened all or none (nothing is left
+    open on a failure)."""
+    rules: list[landlock.Rule] = []
     try:
-        for path in paths:
-            rule = landlock.open_beneath(path, landlock.READ)
-            if rule is not None:
-                rules.append(rule)
+        for path, rights in paths:
+            opened = landlock.open_beneath(path, rights)
+            if opened is not None:
+                rules.append(landlock.Rule(opened))
     except BaseException:
-        for fd, _ in rules:
-            os.close(fd)
+        for rule in rules:
+            os.close(rule.fd)
         raise
     return rules

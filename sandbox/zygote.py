@@ -17,7 +17,7 @@ import contextlib
 import gc
 import inspect
 import os
-import selectors
+import select
 import signal
 import socket
 import sys
@@ -125,12 +125,15 @@ class Zygote:
         signal.signal(signal.SIGTERM, lambda *_: self._orphaned())
 
     def run(self) -> None:
-        selector = selectors.DefaultSelector()
-        selector.register(self.control, selectors.EVENT_READ, self._on_control)
-        selector.register(self.wake_r, selectors.EVENT_READ, self._on_signal)
+        # epoll itself, not ``selectors``: the Python code this loop runs between two forks
+        # writes pages the last fork shared with a live worker, each then copied.
+        poller = select.epoll()
+        handlers = {self.control.fileno(): self._on_control, self.wake_r: self._on_signal}
+        for fd in handlers:
+            poller.register(fd, select.EPOLLIN)
         while True:
-            for key, _ in selector.select():
-                key.data()
+            for fd, _ in poller.poll():
+                handlers[fd]()
 
     def _on_control(self) -> None:
         try:
