@@ -498,6 +498,7 @@ def postgres_counts(admin_dsn: str, tasks: int) -> dict[str, Any]:
         "per_s": round(figures["per_s"], 1),
         "store_calls": figures.get("store_calls"),
         "store_operations": figures.get("store_operations"),
+        "transactions": figures.get("transactions"),  # the store's own count, /metrics
         "xact_commit": round((after - before) / tasks, 2),
     }
 
@@ -631,8 +632,9 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
     if postgres:
         print(
             f"  PostgreSQL, pooled ({postgres['tasks']} tasks, {postgres['per_s']}/s): "
-            f"{postgres['store_calls']} store calls, {postgres['xact_commit']} committed transactions "
-            "(pg_stat_database) per execution"
+            f"{postgres['store_calls']} store calls, {postgres['transactions']} transactions "
+            f"(the store's count); {postgres['xact_commit']} committed transactions in all "
+            "(pg_stat_database: the background loops', the start's and the stop's included) per execution"
         )
         print(f"    {postgres['store_operations']}")
     cold = {k: statistics.median(v) for k, v in measured["cold"].items()}
