@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Literal
 
 from connectord.runtime.config import ConfigurationError, StoreSync
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
@@ -69,7 +70,8 @@ class SQLite(Dialect):
     def __init__(self, path: Path, sync: StoreSync = "accepted") -> None:
         self.path = path
         self.url = f"sqlite:///{path}"
-        self.sync = sync
+        #: ``sync``, or "builtin" where the file has no WAL to sync (SQLite's FULL then).
+        self.sync: StoreSync | Literal["builtin"] = sync
         self._wal = Path(f"{path}-wal")
         #: A commit of the open batch must be synced (a savepoint asked for it).
         self._batch_synced = False
@@ -81,10 +83,14 @@ class SQLite(Dialect):
         self.batch = self._batch
         try:
             self._conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            mode = self._conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                # No WAL on this file system (a network one): SQLite syncs every commit itself.
+                self.sync = "none" if sync == "none" else "builtin"
             # Commits are written, not synced; those that must survive a power loss sync the
             # WAL themselves (``_sync``), so one batch of many calls syncs once at most.
-            self._conn.execute("PRAGMA synchronous=NORMAL")
+            level = "FULL" if self.sync == "builtin" else "NORMAL"
+            self._conn.execute(f"PRAGMA synchronous={level}")
             self._conn.execute("PRAGMA busy_timeout=5000")
             self._conn.execute("PRAGMA foreign_keys=ON")
             self.applied = self._migrate()
