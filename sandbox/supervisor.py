@@ -416,16 +416,16 @@ class Supervisor:
         self._last_call[key[1]] = time.monotonic()
         self._calls[key[1]] += 1  # its zygote is not stopped under it
         # The call keeps the zygote it began with, also when a reload replaces it meanwhile.
-        zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
+        zygote: ZygoteClient | None = None
         try:
+            zygote = self._zygote_of[request.invocation_id] = self.zygote_for(key[1])
+            # A connector's own zygote starts on its first call (not the call's time). One
+            # whose hidden paths changed since it hid them is replaced first, and the idle
+            # workers and spares forked from it go with it: they see what it saw.
+            await zygote.ensure_started()
             idle = self._idle_worker(key) if isolation == "pooled" else await self._spare(key[1])
-            if idle is not None:  # of the zygote now current (a retired one's spares are gone)
-                zygote = self._zygote_of[request.invocation_id] = self._own_zygotes.get(key[1])
+            if idle is not None:
                 idle.key = key
-            else:
-                zygote = self._zygote_of[request.invocation_id] = self.zygote_for(key[1])
-                # A connector's own zygote starts on its first call: not the call's time.
-                await zygote.ensure_started()
             async with asyncio.timeout(deadline):
                 worker = idle
                 if worker is None:

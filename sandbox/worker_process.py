@@ -100,7 +100,9 @@ class WorkerProcess:
         """Alive as the kernel says now, not only as the loop has heard: an idle worker
         whose zygote was just killed is gone before the loop knows."""
         forked = self._forked
-        return self.alive and forked is not None and not forked.ended.done() and not ended_now(forked.pidfd)
+        if not self.alive or forked is None or forked.exited.done() or forked.ended.done():
+            return False  # (its pidfd is closed soon after it is reaped: not asked then)
+        return not ended_now(forked.pidfd)
 
     def _stop_reading(self, _: object) -> None:
         """The worker ended: what it sent is all it will send. Whatever else holds the other

@@ -21,7 +21,7 @@ from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Succeeded
 from connectord.sandbox.policy import SandboxPolicy
-from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.supervisor import SPARE, Supervisor
 
 from .conftest import DEFAULT
 
@@ -142,13 +142,18 @@ async def test_a_hidden_file_stays_hidden_when_replaced_or_created_later(
     store, wal = tmp_path / "store.sqlite3", tmp_path / "store.sqlite3-wal"
     store.write_text("first secret")
     async with prober(hostile_on_path, hidden_paths=[str(store), str(wal)]) as supervisor:
-        assert await probe(supervisor, "content", store) == "''"
+        assert await probe(supervisor, "content", store, "pooled") == "''"
         assert await probe(supervisor, "content", wal) == "FileNotFoundError"
+        # a pooled worker and a spare forked ahead are waiting: they saw what their zygote saw
+        spare = await supervisor._spare("prober")
+        assert spare is not None
+        supervisor._idle[SPARE, "prober"].append(spare)
         replacement = tmp_path / "replacement"
         replacement.write_text("second secret")
         replacement.rename(store)
         wal.write_text("written later")
         assert await probe(supervisor, "content", store) == "''"
+        assert await probe(supervisor, "content", store, "pooled") == "''"
         assert await probe(supervisor, "content", wal) == "''"
 
 
