@@ -64,27 +64,11 @@ def sent_part(text: str, limit: int) -> tuple[str, int]:
     return sent, len(text) - len(sent)
 
 
-def nests_too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """Whether ``value`` (JSON-like data as msgspec decodes it) nests more than ``limit``
-    objects or arrays. Walks with a stack of its own, never by recursion, so any depth is
-    answered without a RecursionError; a container of scalars only is looked through in C."""
-    if type(value) not in _CONTAINERS:
-        return False
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        children = item.values() if type(item) is dict else item
-        if _CONTAINERS.isdisjoint(map(type, children)):
-            continue
-        if depth >= limit:
-            return True
-        stack.extend((child, depth + 1) for child in children if type(child) in _CONTAINERS)
-    return False
-
-
 def shape_problem(value: Any) -> str | None:
-    """Why ``value`` (JSON-like data) cannot be a result: it nests deeper than MAX_DEPTH
-    or holds more than MAX_VALUES values; None when it fits. A loop, as ``nests_too_deep``."""
+    """Why ``value`` (JSON-like data as msgspec decodes it) cannot be a result: it nests
+    deeper than MAX_DEPTH objects or arrays, or holds more than MAX_VALUES values; None
+    when it fits. Walks with a stack of its own, never by recursion, so any depth is
+    answered without a RecursionError; a container of scalars only is looked through in C."""
     if type(value) not in _CONTAINERS:
         return None
     values = 1

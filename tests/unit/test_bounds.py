@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectord.sandbox.bounds import MAX_DEPTH, nests_too_deep, without_surrogates
+from connectord.sandbox.bounds import MAX_DEPTH, NESTS_TOO_DEEP, shape_problem, without_surrogates
 
 
 def nested(depth: int) -> Any:
@@ -15,14 +15,13 @@ def nested(depth: int) -> Any:
 
 
 def test_depth_counts_objects_and_arrays_up_to_the_limit() -> None:
-    assert not nests_too_deep(nested(MAX_DEPTH))
-    assert nests_too_deep(nested(MAX_DEPTH + 1))
-    assert not nests_too_deep("text") and not nests_too_deep([]) and not nests_too_deep({})
-    assert nests_too_deep([[]], limit=1) and not nests_too_deep([[]], limit=2)
+    assert shape_problem(nested(MAX_DEPTH)) is None
+    assert shape_problem(nested(MAX_DEPTH + 1)) == NESTS_TOO_DEEP
+    assert shape_problem("text") is None and shape_problem([]) is None and shape_problem({}) is None
 
 
 def test_any_depth_is_answered_without_recursion() -> None:
-    assert nests_too_deep(nested(200_000))
+    assert shape_problem(nested(200_000)) == NESTS_TOO_DEEP
 
 
 def test_lone_surrogates_become_replacement_characters() -> None:
