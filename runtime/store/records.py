@@ -317,6 +317,15 @@ class StoreUnavailableError(Unavailable):
     public_message = "The store is unavailable; nothing was changed. Try again later."
 
 
+class StoreSyncError(StoreUnavailableError):
+    """A commit was made, but the disk did not confirm it was written: it may not survive
+    a power cut. Never made again in its place (it was made once)."""
+
+    public_message = (
+        "The store made the change but the disk did not confirm it; look before trying again."
+    )
+
+
 class ConflictError(Conflict):
     """A write conflicts with what is stored (a unique key is taken)."""
 

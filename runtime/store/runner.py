@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from connectord.runtime.store.dialect import Batch
-from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.store.records import StoreSyncError, StoreUnavailableError
 
 if TYPE_CHECKING:
     from connectord.runtime.store import Store
@@ -138,6 +138,13 @@ class GroupCommitRunner(StoreRunner):
                         if isinstance(each.error, StoreUnavailableError):
                             raise each.error
                 self.turns += 1
+                return
+            except StoreSyncError as exc:
+                # Committed, not confirmed on disk: made once, so not made again alone.
+                self.turns += 1
+                for each in pending:
+                    if each.error is None:
+                        each.result, each.error = None, exc
                 return
             except StoreUnavailableError:
                 pass  # nothing of the batch was committed: each call on its own, below

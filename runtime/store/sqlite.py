@@ -21,7 +21,7 @@ from typing import Literal
 
 from connectord.runtime.config import ConfigurationError, StoreSync
 from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
-from connectord.runtime.store.records import StoreUnavailableError
+from connectord.runtime.store.records import StoreSyncError, StoreUnavailableError
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.store import Store
 
@@ -142,8 +142,8 @@ class SQLite(Dialect):
                 os.fdatasync(fd)
             finally:
                 os.close(fd)
-        except OSError as exc:
-            raise StoreUnavailableError(f"{self._wal}: {exc.strerror}") from None
+        except OSError as exc:  # committed all the same: see StoreSyncError
+            raise StoreSyncError(f"{self._wal}: {exc.strerror}") from None
 
     @contextlib.contextmanager
     def _batch(self) -> Iterator[None]:

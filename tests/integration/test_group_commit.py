@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from connectord.runtime.store.records import ConflictError, StoreUnavailableError
+from connectord.runtime.store.records import ConflictError, StoreSyncError, StoreUnavailableError
 from connectord.runtime.store.runner import GroupCommitRunner, store_runner
 from connectord.runtime.store.sqlite import SQLiteStore
 
@@ -130,3 +130,24 @@ async def test_a_caller_that_gives_up_does_not_stop_the_others(
     assert gone.cancelled()
     # the call was on its way: it ran all the same, as with a thread pool
     assert settings(store, "gone", "kept") == [b"g", b"k"]
+
+
+async def test_a_batch_the_disk_did_not_confirm_is_not_made_again(
+    runner: GroupCommitRunner, store: SQLiteStore
+) -> None:
+    """Its commit was made, then the sync of the WAL failed (here: the WAL file is gone
+    from the directory, so it cannot be opened to sync): each call is told so, and none
+    is run again on its own (which would make it twice)."""
+    store.put_setting("first", b"1")  # the WAL exists from here
+    wal = Path(f"{store.path}-wal")
+    async with held(runner):
+        queued = [
+            asyncio.ensure_future(runner(lambda n=n: store.add_user(f"{n}@example.com", n, f"hash-{n}", 1.0)))
+            for n in ("a", "b")
+        ]
+        await asyncio.sleep(0)
+        wal.unlink()  # SQLite writes on through the descriptor it holds
+    results = await asyncio.gather(*queued, return_exceptions=True)
+    assert [type(r) for r in results] == [StoreSyncError, StoreSyncError]
+    assert runner.turns == 2  # the held call, then the batch: no call alone after it
+    assert store.principal("hash-a") is not None and store.principal("hash-b") is not None
