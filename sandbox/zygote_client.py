@@ -27,7 +27,7 @@ import msgspec
 from connectord.plugins.manager import Catalog, LoadError
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
-from connectord.sandbox.forked import Exit, Forked, child_pidfd, place, watch
+from connectord.sandbox.forked import Exit, Forked, child_pidfd, mover, place, watch
 from connectord.sandbox.protocol import (
     ControlOut,
     FrameBuffer,
@@ -252,8 +252,9 @@ class ZygoteClient:
 
     async def _start(self) -> None:
         hidden = _identities(self.confinement.limits.hidden_paths)
-        process, ours, leaf = self._launch(describe=False)
+        process, ours, leaf = self._launch()
         try:
+            await self._admit(process, ours, leaf, describe=False)
             ready = await self._first_message(ours, process)
         except BaseException:
             # Failed, timed out or given up by its callers: nothing of it may run on.
@@ -279,8 +280,9 @@ class ZygoteClient:
         """Start a process that imports the connector alone, confined as its zygote would
         be, and return its description; one that fails, ends or hangs is a load failure.
         Raises SandboxUnavailableError for a configuration its user cannot use."""
-        process, ours, leaf = self._launch(describe=True)
+        process, ours, leaf = self._launch()
         try:
+            await self._admit(process, ours, leaf, describe=True)
             ready = await self._first_message(ours, process)
         except SandboxUnavailableError:
             raise
@@ -294,7 +296,8 @@ class ZygoteClient:
             self._release_leaf(leaf)
         return ready.catalog
 
-    def _launch(self, describe: bool) -> tuple[subprocess.Popen[bytes], socket.socket, WorkerCgroups]:
+    def _launch(self) -> tuple[subprocess.Popen[bytes], socket.socket, WorkerCgroups]:
+        """Start a zygote, which waits for its Hello (``_admit``), and take its cgroup."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Popen runs in this (the event loop's) thread: PR_SET_PDEATHSIG in the zygote
         # fires when the thread that forked it ends, so it must be one that lives on. A
@@ -310,14 +313,21 @@ class ZygoteClient:
             start_new_session=True,
         )
         theirs.close()
-        # It waits for Hello before anything else: in its cgroup before the connector runs.
         limits = self.confinement.limits
-        cgroups = self.confinement.cgroups
-        leaf = cgroups.acquire(limits.processes, limits.memory_bytes)
-        _move_into(leaf, process.pid)
-        cpu = cgroups.cpu_group(self.source.name)
+        leaf = self.confinement.cgroups.acquire(limits.processes, limits.memory_bytes)
+        self._frames = FrameBuffer()
+        return process, ours, leaf
+
+    async def _admit(
+        self, process: subprocess.Popen[bytes], ours: socket.socket, leaf: WorkerCgroups, describe: bool
+    ) -> None:
+        """Move a launched zygote into its cgroups (in the mover thread: ``forked.mover``),
+        then tell it how to confine itself: it is in them before the connector runs."""
+        groups: list[str | os.PathLike[str]] = list(leaf.paths)
+        cpu = self.confinement.cgroups.cpu_group(self.source.name)
         if cpu is not None:  # its workers are forked there too: all its code weighs as one
-            _move_into_group(cpu, process.pid)
+            groups.append(cpu)
+        await asyncio.get_running_loop().run_in_executor(mover, _move_into_groups, groups, process.pid)
         ours.sendall(
             frame(
                 Hello(
@@ -330,8 +340,6 @@ class ZygoteClient:
                 )
             )
         )
-        self._frames = FrameBuffer()
-        return process, ours, leaf
 
     def _release_leaf(self, leaf: WorkerCgroups | None) -> None:
         """Kill what is left in a zygote's cgroup (what its connector's import started)."""
@@ -452,39 +460,55 @@ class ZygoteClient:
         return None
 
     def _spawned(self, pid: int, future: asyncio.Future[Forked], placement: _Placement) -> str | None:
-        """Take the worker the zygote names if it is the zygote's own child, and move it
-        into its cgroups. Its caller is told from here (``then``), not once it runs again:
-        the worker waits for word of it."""
+        """Take the worker the zygote names if it is the zygote's own child, and have it
+        moved into its cgroups (in the mover thread: see ``forked.mover``). Its caller is
+        told once it is there (``_placed``), not once it runs again: the worker waits for
+        word of it."""
         assert self._process is not None
-        cgroups = placement.cgroups
         pidfd = child_pidfd(pid, self._process.pid)
         if pidfd is None:
             if not future.done():
                 future.set_exception(ZygoteDiedError("its worker is no child of it"))
             return f"it named process {pid}, which is not its child, as its worker"
-        failure: ZygoteError | None
+        # Spawned always comes before its Reaped (the zygote sends it right after the fork):
+        # a Reaped that comes while the worker is moved finds this.
+        loop = asyncio.get_running_loop()
+        exited = self._exits[pid] = loop.create_future()
+        moving = loop.run_in_executor(mover, place, _procs_paths(placement.cgroups), pid, pidfd)
+        moving.add_done_callback(functools.partial(self._placed, pid, pidfd, exited, future, placement))
+        return None
+
+    def _placed(
+        self,
+        pid: int,
+        pidfd: int,
+        exited: asyncio.Future[Exit],
+        future: asyncio.Future[Forked],
+        placement: _Placement,
+        moving: asyncio.Future[bool],
+    ) -> None:
+        failure: ZygoteError | None = None
         try:
-            placed = place(_procs_paths(cgroups), pid, pidfd)
+            placed = moving.result()
         except OSError as exc:
-            signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # it must not run unconfined
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)  # it must not run unconfined
             placed, failure = False, ZygoteError(f"cannot move the worker into its cgroup: {exc.strerror}")
-        else:
-            failure = None if placed else ZygoteError("the worker ended before it ran")
         if not placed:
             os.close(pidfd)
-            cgroups.forsake_if_holding(pid)
+            if self._exits.get(pid) is exited:
+                del self._exits[pid]
+            placement.cgroups.forsake_if_holding(pid)
             if not future.done():
                 future.set_exception(failure or ZygoteError("the worker ended before it ran"))
-            return None
-        # Spawned always comes before its Reaped: the zygote sends it right after the fork.
-        exited = self._exits[pid] = asyncio.get_running_loop().create_future()
-        forked = Forked(pid, exited, pidfd, watch(pidfd, exited))
+            return
         if future.done():  # failed by a drop meanwhile: nobody waits for this worker
-            forked.signal(signal.SIGKILL)
-        else:
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+        forked = Forked(pid, exited, pidfd, watch(pidfd, exited))
+        if not future.done():
             future.set_result(forked)
             placement.then(forked)
-        return None
 
     def _spawn_failure(self, said: str) -> str:
         """Why the zygote could not fork, if it is one of the reasons a zygote gives, else a
@@ -549,14 +573,10 @@ def _procs_paths(cgroups: WorkerCgroups) -> list[str]:
     return [os.path.join(path, "cgroup.procs") for path in cgroups.paths]
 
 
-def _move_into(leaf: WorkerCgroups, pid: int) -> None:
-    for path in leaf.paths:
-        _move_into_group(path, pid)
-
-
-def _move_into_group(path: str | os.PathLike[str], pid: int) -> None:
-    with open(os.path.join(path, "cgroup.procs"), "w") as procs:
-        procs.write(str(pid))
+def _move_into_groups(paths: list[str | os.PathLike[str]], pid: int) -> None:
+    for path in paths:
+        with open(os.path.join(path, "cgroup.procs"), "w") as procs:
+            procs.write(str(pid))
 
 
 def _release_when_empty(cgroups: Cgroups, leaf: WorkerCgroups, tries: int = 250) -> None:

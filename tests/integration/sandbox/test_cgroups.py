@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -152,3 +154,48 @@ async def test_a_pooled_worker_whose_daemon_runs_on_is_not_reused(
     second = await daemonize(tmp_path / "second")
     assert second != first
     assert await gone([int((tmp_path / "second").read_text())])
+
+
+#: (thread, path) of each cgroup.procs opened for writing while ``_moves`` is being kept.
+_moves: list[tuple[int, str]] | None = None
+
+
+def _record_moves(event: str, args: tuple[object, ...]) -> None:
+    if _moves is None or event != "open" or not str(args[0]).endswith("cgroup.procs"):
+        return
+    mode, flags = args[1], args[2]
+    if isinstance(mode, str):
+        writes = "w" in mode
+    else:
+        writes = isinstance(flags, int) and flags & os.O_ACCMODE != os.O_RDONLY
+    if writes:
+        _moves.append((threading.get_ident(), str(args[0])))
+
+
+async def test_no_process_is_moved_between_cgroups_in_the_event_loops_thread(hostile_on_path: None) -> None:
+    """On cgroup v1 a move waits for an RCU grace period once the host was quiet a few ms
+    (about 10 ms here) and for every fork in progress on the host (up to a second under a
+    connector's fork swarm): the loop, which also answers /health, must never wait for one.
+    Zygotes and workers alike are moved in another thread."""
+    global _moves
+    cgroups = Cgroups.detect()
+    if not cgroups.available:
+        cgroups.close()
+        pytest.skip("no writable cgroup here: nothing is moved")
+    sys.addaudithook(_record_moves)  # for good; it records only while _moves is a list
+    policy = SandboxPolicy(default=ConnectorPolicy(limits=Limits(landlock=False)))
+    sup = Supervisor(Selection(allow=frozenset({"nice"})), policy, cgroups)
+    _moves = []
+    try:
+        await sup.start()
+        call = Call(connector="nice", method="verify_credentials")
+        for isolation in ("per-call", "per-call", "pooled"):
+            result = await run_in_sandbox(sup, call, isolation=isolation)
+            assert isinstance(result.outcome, Succeeded), result.outcome
+        moves, _moves = _moves, None
+    finally:
+        _moves = None
+        await sup.close()
+    loop_thread = threading.get_ident()
+    assert len({path for _, path in moves}) >= 2, moves  # the zygote's and a worker's leaf at least
+    assert all(thread != loop_thread for thread, _ in moves), moves
