@@ -81,7 +81,7 @@ def configure_logging(level: str, log_format: str) -> None:
     """Send every log line to standard error in ``log_format`` (text or json)."""
     # No line shows the source line, thread or process that logged it: not looking them
     # up makes a line about a third cheaper (the logging HOWTO's "Optimization").
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())

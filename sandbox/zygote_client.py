@@ -327,7 +327,13 @@ class ZygoteClient:
         cpu = self.confinement.cgroups.cpu_group(self.source.name)
         if cpu is not None:  # its workers are forked there too: all its code weighs as one
             groups.append(cpu)
-        await asyncio.get_running_loop().run_in_executor(mover, _move_into_groups, groups, process.pid)
+        moving = asyncio.get_running_loop().run_in_executor(mover, _move_into_groups, groups, process.pid)
+        try:
+            await asyncio.shield(moving)
+        except asyncio.CancelledError:
+            # Its caller reaps it next: its number must not be written anywhere after that.
+            await asyncio.wait([moving])
+            raise
         ours.sendall(
             frame(
                 Hello(
