@@ -7,6 +7,7 @@ they ended. If the zygote dies it is started again on the next request.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import dataclasses
 import errno
@@ -21,6 +22,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import msgspec
 
@@ -48,6 +50,7 @@ from connectord.sandbox.protocol import (
 )
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The whole environment the zygote (and so every worker) gets: no server secrets.
 WORKER_ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
@@ -480,8 +483,9 @@ class ZygoteClient:
         # a Reaped that comes while the worker is moved finds this.
         loop = asyncio.get_running_loop()
         exited = self._exits[pid] = loop.create_future()
-        moving = loop.run_in_executor(mover, place, _procs_paths(placement.cgroups), pid, pidfd)
-        moving.add_done_callback(functools.partial(self._placed, pid, pidfd, exited, future, placement))
+        moving = mover.submit(place, _procs_paths(placement.cgroups), pid, pidfd)
+        placed = functools.partial(self._placed, pid, pidfd, exited, future, placement)
+        moving.add_done_callback(functools.partial(_call_soon_on, loop, placed))
         return None
 
     def _placed(
@@ -491,7 +495,7 @@ class ZygoteClient:
         exited: asyncio.Future[Exit],
         future: asyncio.Future[Forked],
         placement: _Placement,
-        moving: asyncio.Future[bool],
+        moving: concurrent.futures.Future[bool],
     ) -> None:
         failure: ZygoteError | None = None
         try:
@@ -577,6 +581,13 @@ _SPAWN_FAILURES = frozenset(
 
 def _procs_paths(cgroups: WorkerCgroups) -> list[str]:
     return [os.path.join(path, "cgroup.procs") for path in cgroups.paths]
+
+
+def _call_soon_on(loop: asyncio.AbstractEventLoop, callback: Callable[[T], None], done: T) -> None:
+    """``callback(done)`` on ``loop``'s thread, from another; nothing once the loop closed
+    (the server is gone: nobody waits)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(callback, done)
 
 
 def _move_into_groups(paths: list[str | os.PathLike[str]], pid: int) -> None:
