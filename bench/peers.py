@@ -29,7 +29,11 @@ Each round, for every system (in an order that rotates round by round):
 - connectord only: the **first call** of a connector whose zygote is not running yet (a
   connector of its own per round, per-call and pooled), and **store calls and
   transactions per execution** during the batch, from ``/metrics`` (store calls by
-  operation; SQLite transactions, group commit counted once).
+  operation; SQLite transactions, group commit counted once), and the server's mean time
+  per request in each route's handler and per store operation (queue, run, commit);
+- **where the batch's time goes**: enqueue ms and collect ms per task, and the share of the
+  cores left idle during the batch. One client waits for each answer before its next
+  request: where the cores stay idle, the sum of the waits bounds tasks/s, not the CPU.
 
 Then once, on PostgreSQL (``--pg-dsn``, a database created and dropped): a pooled batch of
 ``--pg-tasks`` with store calls from ``/metrics`` and ``xact_commit`` of
@@ -66,6 +70,12 @@ HERE = Path(__file__).resolve().parent
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 COUNT_LINE = re.compile(r'^connectord_store_call_duration_seconds_count\{operation="(\w+)"\} (\S+)$', re.M)
 TRANSACTIONS_LINE = re.compile(r"^connectord_store_transactions_total (\S+)$", re.M)
+#: Seconds the server spent, summed, per store operation and per HTTP route (and their counts).
+SECONDS_LINE = re.compile(
+    r"^connectord_(store_call|http_request)_duration_seconds_(sum|count)"
+    r'\{(?:operation|route)="([^"]+)"\} (\S+)$',
+    re.M,
+)
 
 
 # -- CPU from /proc -------------------------------------------------------------------
@@ -115,6 +125,13 @@ def process_cpu(pid: int | None) -> float:
     return tree_cpu([pid])[0]
 
 
+def idle_seconds() -> float:
+    """Seconds all cores together have been idle (idle + iowait in /proc/stat) since boot."""
+    with open("/proc/stat") as stat:
+        fields = stat.readline().split()
+    return (int(fields[4]) + int(fields[5])) / CLOCK_TICK
+
+
 def client_cpu() -> float:
     times = os.times()
     return times.user + times.system
@@ -132,6 +149,7 @@ class Batch:
     helpers_cpu: float  # connectord: zygotes and workers; Celery/RQ: pool children, horses
     broker_cpu: float
     client_cpu: float
+    idle: float  # seconds all cores were idle during the batch
     extra: dict[str, Any] = field(default_factory=dict)
 
     def figures(self) -> dict[str, float]:
@@ -140,6 +158,8 @@ class Batch:
         return {
             "per_s": self.tasks / self.wall,
             "enqueue_per_s": self.enqueue_per_s,
+            "collect_ms": (self.wall - self.tasks / self.enqueue_per_s) * per_ms,
+            "idle_share": self.idle / (self.wall * (os.cpu_count() or 1)),
             "cpu_ms": (service + self.broker_cpu) * per_ms,
             "service_ms": service * per_ms,
             "main_ms": self.service_cpu * per_ms,
@@ -168,12 +188,14 @@ class System:
 
     def batch(self, tasks: int) -> Batch:
         before = (tree_cpu(self.roots()), process_cpu(self.broker_pid), client_cpu(), self.counters())
+        idle = idle_seconds()
         started = time.perf_counter()
         handles = [self.enqueue() for _ in range(tasks)]
         enqueued = time.perf_counter() - started
         for handle in handles:
             self.collect(handle)
         wall = time.perf_counter() - started
+        idle = idle_seconds() - idle
         (main, helpers), broker, client = tree_cpu(self.roots()), process_cpu(self.broker_pid), client_cpu()
         return Batch(
             tasks,
@@ -183,6 +205,7 @@ class System:
             helpers - before[0][1],
             broker - before[1],
             client - before[2],
+            idle,
             per_execution(before[3], self.counters(), tasks),
         )
 
@@ -215,6 +238,11 @@ def per_execution(before: dict[str, float], after: dict[str, float], tasks: int)
     }
     if "transactions" in delta:
         figures["transactions"] = round(delta["transactions"] / tasks, 2)
+    figures["server_ms"] = {
+        name.removeprefix("sum."): round(1000 * seconds / delta[f"count.{name[4:]}"], 3)
+        for name, seconds in delta.items()
+        if name.startswith("sum.") and delta.get(f"count.{name[4:]}", 0) >= tasks / 2
+    }
     return figures
 
 
@@ -399,6 +427,8 @@ class ConnectordServer:
     def counters(self) -> dict[str, float]:
         text = self.client.metrics()
         found = {f"store.{operation}": float(count) for operation, count in COUNT_LINE.findall(text)}
+        for kind, part, name, value in SECONDS_LINE.findall(text):
+            found[f"{part}.{'store ' if kind == 'store_call' else ''}{name}"] = float(value)
         transactions = TRANSACTIONS_LINE.search(text)
         if transactions:
             found["transactions"] = float(transactions.group(1))
@@ -578,6 +608,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 NUMBERS = ("per_s", "enqueue_per_s", "p50_ms", "p95_ms", "cpu_ms", "service_ms", "main_ms", "helpers_ms")
 NUMBERS += ("broker_ms", "client_ms", "store_calls", "transactions", "inline_p50_ms")
+NUMBERS += ("collect_ms", "idle_share")
 
 
 def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
@@ -585,6 +616,9 @@ def medians(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     found["per_s_range"] = [min(r["per_s"] for r in rounds), max(r["per_s"] for r in rounds)]
     if "store_operations" in rounds[-1]:
         found["store_operations"] = rounds[-1]["store_operations"]
+    if "server_ms" in rounds[-1]:
+        names = set.intersection(*(set(r["server_ms"]) for r in rounds))
+        found["server_ms"] = {n: statistics.median(r["server_ms"][n] for r in rounds) for n in sorted(names)}
     return found
 
 
@@ -637,6 +671,18 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             "(pg_stat_database: the background loops', the start's and the stop's included) per execution"
         )
         print(f"    {postgres['store_operations']}")
+    print(
+        "\nwhere the batch's time goes (one client, one request at a time: each waits for the last; "
+        "idle: the cores' share unused during the batch):"
+    )
+    for name, row in table.items():
+        print(
+            f"  {name}: enqueue {1000 / row['enqueue_per_s']:.2f} ms per task, then collect "
+            f"{row['collect_ms']:.2f} ms per task; cores idle {100 * row['idle_share']:.0f} %"
+        )
+        if row.get("server_ms"):
+            spent = ", ".join(f"{n} {ms:.3f}" for n, ms in row["server_ms"].items())
+            print(f"    server-side means, ms (HTTP: in the handlers; store: queue, run, commit): {spent}")
     cold = {k: statistics.median(v) for k, v in measured["cold"].items()}
     print(
         "\nidle design-time latency, schedule → result through HTTP with long poll, p50: "
