@@ -10,6 +10,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.schema_patterns import UnsupportedPatternError, unsupported_pattern, validator_class
+from connectord.plugins.schema_refs import outside_reference
 from connectord.plugins.secret_marks import bad_secret_mark
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
@@ -52,8 +53,9 @@ SchemaCheck = Callable[[dict[str, Any]], "str | None"]
 
 
 def _schema_error(schema: dict[str, Any]) -> str | None:
-    """Why ``schema`` is not a valid JSON schema, or one the server cannot check in linear
-    time (a pattern RE2 cannot compile: plugins/schema_patterns.py), or None."""
+    """Why ``schema`` is not a valid JSON schema, or one the server cannot check safely (a
+    pattern RE2 cannot compile: plugins/schema_patterns.py; a reference outside the schema:
+    plugins/schema_refs.py), or None."""
     import jsonschema  # here: a zygote that never checks schemas need not load it
 
     validator = validator_class()
@@ -63,20 +65,26 @@ def _schema_error(schema: dict[str, Any]) -> str | None:
         if isinstance(exc.cause, UnsupportedPatternError):
             return str(exc.cause)
         return exc.message
-    return unsupported_pattern(schema)
+    return unsupported_part(schema)
 
 
-def unsupported_patterns(info: ConnectorInfo) -> str | None:
-    """Why one of the connector's schemas cannot be checked in linear time, naming the
-    schema, the place and the pattern, or None. The server asks it of every description it
-    receives: the description was checked in the connector's own process, whose code may
-    have changed how."""
+def unsupported_part(schema: Any) -> str | None:
+    """Where ``schema`` refers outside itself or has a pattern that cannot be matched in
+    linear time, or None."""
+    return outside_reference(schema) or unsupported_pattern(schema)
+
+
+def unsupported_schemas(info: ConnectorInfo) -> str | None:
+    """Why one of the connector's schemas cannot be checked safely, naming the schema, the
+    place and the reference or pattern, or None. The server asks it of every description
+    it receives: the description was checked in the connector's own process, whose code
+    may have changed how."""
     schemas = [("credentials_schema", info.credentials_schema)]
     ops = (*info.actions, *info.triggers)
     schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
     schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
     for where, schema in schemas:
-        if (problem := unsupported_pattern(schema)) is not None:
+        if (problem := unsupported_part(schema)) is not None:
             return f"{where}: {problem}"
     return None
 

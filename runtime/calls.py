@@ -17,13 +17,10 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
 import msgspec
 
+from connectord.plugins.descriptor import unsupported_part
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
-from connectord.plugins.schema_patterns import (
-    UnsupportedPatternError,
-    additional_keys,
-    unsupported_pattern,
-    validator_class,
-)
+from connectord.plugins.schema_patterns import UnsupportedPatternError, additional_keys, validator_class
+from connectord.plugins.schema_refs import no_retrieval
 from connectord.plugins.secret_marks import marked_values
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
@@ -202,10 +199,10 @@ def schema_validator(schema: bytes) -> jsonschema.protocols.Validator | str:
     otherwise is refused here all the same). Its patterns are matched by RE2, never by
     Python's backtracking ``re``: see plugins/schema_patterns.py."""
     decoded = msgspec.json.decode(schema)
-    unsupported = unsupported_pattern(decoded)
+    unsupported = unsupported_part(decoded)
     if unsupported is not None:
         return f"cannot be checked: the connector's schema is not supported: {unsupported}"
-    return validator_class()(decoded)
+    return validator_class()(decoded, registry=no_retrieval())
 
 
 def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
@@ -260,6 +257,8 @@ def _schema_problem(
         return UNCHECKABLE, ""
     except UnsupportedPatternError as exc:  # a pattern under a $ref unsupported_pattern missed
         return f"cannot be checked: the connector's schema is not supported: {exc}", ""
+    except _unresolvable() as exc:  # "#/nowhere": within the schema, yet not in it
+        return f"cannot be checked: the connector's schema has a reference that does not resolve: {exc}", ""
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]
@@ -282,6 +281,14 @@ def _schema_problem(
     else:
         rule = f"fails '{error.validator}': {_rule_text(error)}"
     return rule, ".".join(path)
+
+
+@functools.cache
+def _unresolvable() -> type[Exception]:
+    """referencing's error for a reference that does not resolve, imported once."""
+    from referencing.exceptions import Unresolvable
+
+    return Unresolvable
 
 
 @functools.cache

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import msgspec
 
-from connectord.plugins.descriptor import unsupported_patterns
+from connectord.plugins.descriptor import unsupported_schemas
 from connectord.plugins.manager import (
     Catalog,
     CatalogEntry,
@@ -713,7 +713,7 @@ def merged_catalog(sources: list[PluginSource], described: list[Catalog]) -> Cat
             errors.append(LoadError(source.name, source.origin, "it cannot be imported by name"))
         elif entry is not None:
             clash = job_type_clash(connectors, entry.info)
-            if clash is None and (unsupported := unsupported_patterns(entry.info)) is not None:
+            if clash is None and (unsupported := unsupported_schemas(entry.info)) is not None:
                 clash = f"invalid description: {unsupported}"  # its zygote's check ran beside its code
             if clash is None:
                 connectors[source.name] = entry

@@ -17,6 +17,7 @@ import base64
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -179,6 +180,24 @@ def run_job(job_type, params, credentials):
 """
 
 
+#: A schema that refers to a URL: jsonschema would fetch it, in the process checking a call.
+REFERRER = """
+import connectord
+
+SCHEMA = {{"type": "object", "properties": {{"token": {{"$ref": "http://127.0.0.1:{port}/token.json"}}}}}}
+
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="referrer", title="Referrer", version="1", credentials_schema=SCHEMA)
+
+
+@connectord.hookimpl
+def verify_credentials(credentials):
+    return connectord.verified()
+"""
+
+
 class Server:
     def __init__(self, url: str, email: str, keys: dict[str, str], process: subprocess.Popen[str]) -> None:
         self.url, self.email, self.keys, self.process = url, email, keys, process
@@ -218,8 +237,20 @@ class Server:
 
 
 @pytest.fixture(scope="module")
+def tarpit() -> Iterator[socket.socket]:
+    """A port that takes connections and never answers: whatever connects waits forever.
+    Nothing accepts them, so a connection made is one left in its queue."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=16)
+    listener.setblocking(False)
+    yield listener
+    listener.close()
+
+
+@pytest.fixture(scope="module")
 def served(
-    install_connector: Callable[[str, str], Path], tmp_path_factory: pytest.TempPathFactory
+    install_connector: Callable[[str, str], Path],
+    tmp_path_factory: pytest.TempPathFactory,
+    tarpit: socket.socket,
 ) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("hostile-server") / "data"
     # In a path every connector may write (so Landlock lets them read it): only its mode keeps it.
@@ -228,7 +259,8 @@ def served(
     server_file.chmod(0o600)
     intruder = install_connector("intruder", INTRUDER.format(data=str(data), server_file=str(server_file)))
     claimant = install_connector("claimant", CLAIMANT.format())
-    env = server_env(data, intruder, claimant) | {"INTRUDER_BAIT": BAIT}
+    referrer = install_connector("referrer", REFERRER.format(port=tarpit.getsockname()[1]))
+    env = server_env(data, intruder, claimant, referrer) | {"INTRUDER_BAIT": BAIT}
     other = subprocess.run(
         [CONNECTORD, "users", "add", "globex@hostile.test", "--tenant", "globex"],
         env=env, capture_output=True, text=True, timeout=60,
@@ -335,6 +367,23 @@ def test_a_connector_cannot_take_another_connectors_job_type(served: Server) -> 
     status, components = served.get("/v1/components")
     failures = {f["id"]: f["reason"] for f in components["errors"]}
     assert "runQuery" in failures.get("claimant", ""), components
+
+
+def test_a_schema_that_refers_to_a_url_is_a_load_failure_and_nothing_fetches_it(
+    served: Server, tarpit: socket.socket
+) -> None:
+    """jsonschema fetched such a reference with ``urlopen`` and no timeout, on the server's
+    event loop: one call of a tenant made the server connect where the connector chose and
+    hold every request while the other end kept quiet."""
+    _, components = served.get("/v1/components")
+    reason = {f["id"]: f["reason"] for f in components["errors"]}.get("referrer", "")
+    assert "properties.token.$ref" in reason and "refers outside the schema" in reason, components
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        served.verify("referrer", {"token": "t"}, tenant="globex")
+    assert refused.value.code == 400
+    with pytest.raises(BlockingIOError):
+        tarpit.accept()  # no connection was ever made to it
+    assert served.get("/health")[0] == 200
 
 
 def test_the_server_answers_health_and_other_tenants_throughout(served: Server) -> None:

@@ -8,11 +8,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import msgspec
 import pytest
 
 from connectord.plugins.descriptor import DescriptorError, check_descriptor
 from connectord.plugins.manager import Catalog, CatalogEntry, PluginSource
-from connectord.plugins.schema_patterns import unsupported_pattern
+from connectord.plugins.schema_patterns import unsupported_pattern, validator_class
+from connectord.plugins.schema_refs import no_retrieval, outside_reference
 from connectord.plugins.types import ConnectorInfo, JobType
 from connectord.runtime.calls import UNCHECKABLE, credentials_problem, params_problem
 from connectord.sandbox.supervisor import merged_catalog
@@ -145,3 +147,59 @@ def test_patterns_keep_the_semantics_of_json_schema(pattern: str, value: str, ma
     schema = {"type": "object", "properties": {"v": {"type": "string", "pattern": pattern}}}
     info = check_descriptor({"id": "sem", "title": "Sem", "version": "1", "credentials_schema": schema})
     assert (credentials_problem(info, {"v": value}) is None) is matches
+
+
+#: A reference out of the schema, hidden where no keyword leads: ``#/x-hidden`` reaches it.
+REMOTE = {
+    "type": "object",
+    "properties": {"token": {"$ref": "#/x-hidden"}},
+    "x-hidden": {"allOf": [{"$ref": "http://127.0.0.1:9/token.json"}]},
+}
+
+
+def test_a_reference_outside_the_schema_is_a_load_failure_wherever_it_hides() -> None:
+    raw = {"id": "referrer", "title": "Referrer", "version": "1", "credentials_schema": REMOTE}
+    with pytest.raises(DescriptorError) as refused:
+        check_descriptor(raw)
+    assert "x-hidden.allOf.0.$ref: 'http://127.0.0.1:9/token.json' refers outside the schema" in str(
+        refused.value
+    )
+    assert outside_reference({"$defs": {"a": {"$dynamicRef": "other.json#meta"}}}) == (
+        "$defs.a.$dynamicRef: 'other.json#meta' refers outside the schema; only references within it "
+        "('#...') are supported"
+    )
+    within = {"$defs": {"n": {"type": "integer"}}, "properties": {"a": {"$ref": "#/$defs/n"}}}
+    assert outside_reference(within) is None
+    assert outside_reference({"properties": {"$ref": {"type": "string"}}}) is None  # a field named so
+
+
+def test_a_reference_is_never_fetched_and_one_that_does_not_resolve_refuses_the_input() -> None:
+    """A description the server let through all the same (its check ran beside the
+    connector's code): the input is refused, nothing is fetched, nothing raises."""
+    info = ConnectorInfo(id="referrer", title="Referrer", version="1", credentials_schema=REMOTE)
+    source = PluginSource(name="referrer", origin="pkg", load=lambda: None, target="referrer")
+    described = Catalog(connectors={"referrer": CatalogEntry(info, "pkg", frozenset())}, errors=[])
+    [error] = merged_catalog([source], [described]).errors
+    assert "refers outside the schema" in error.reason
+    message, field = credentials_problem(info, {"token": "t"}) or ("", "")
+    assert field == "credentials" and "refers outside the schema" in message
+    dangling = {"type": "object", "properties": {"token": {"$ref": "#/$defs/missing"}}}
+    info = ConnectorInfo(id="dangler", title="Dangler", version="1", credentials_schema=dangling)
+    message, field = credentials_problem(info, {"token": "t"}) or ("", "")
+    assert field == "credentials"
+    assert message.startswith("credential field 'credentials' cannot be checked: the connector's schema")
+    assert "reference that does not resolve" in message
+
+
+def test_a_validator_of_a_connectors_schema_fetches_nothing() -> None:
+    """The second line: should a reference out of the schema reach a validator, it does not
+    resolve; jsonschema's default fetched it with urlopen."""
+    from referencing.exceptions import Unresolvable
+
+    from connectord.runtime.calls import schema_validator
+
+    schema = {"properties": {"token": {"$ref": "http://127.0.0.1:9/token.json"}}}
+    validator = validator_class()(schema, registry=no_retrieval())
+    with pytest.raises(Unresolvable, match=r"http://127\.0\.0\.1:9/token\.json"):
+        list(validator.iter_errors({"token": "t"}))
+    assert isinstance(schema_validator(msgspec.json.encode(schema)), str)  # refused before
