@@ -7,7 +7,8 @@ supervisor that runs this first, in this order:
 1. a mount namespace of its own: the server's data directory and store hidden, kernel
    settings read-only, a fresh /tmp and /dev/shm (``isolation.enter_own_view``), and,
    for a connector with a user id of its own, a way for that user to what it must read
-   (the interpreter beneath /root, mode 0700) with nothing else of what it passes;
+   (the interpreter beneath /root, mode 0700) with nothing else of what it passes; and an
+   IPC namespace of its own (System V shared memory and the like end with it);
 2. without network where the connector may have none (a network namespace of its own);
 3. parent of whatever its descendants leave behind, so that it can kill them all;
 4. no descriptor but its control socket (standard input and output on /dev/null: what
@@ -50,6 +51,7 @@ def enclose(hello: Hello, control_fd: int) -> None:
     limits = hello.limits
     private = None if limits.memory_bytes is None else PRIVATE_DIR_LIMITS * limits.memory_bytes
     isolation.enter_own_view(limits.hidden_paths, [*visible_paths(limits), *code], user, private)
+    isolation.own_ipc_namespace()
     if not hello.limits.network:
         isolation.cut_network()
     isolation.adopt_orphans()

@@ -200,6 +200,17 @@ def reset_signals() -> None:
 
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWIPC = 0x08000000
+
+
+def own_ipc_namespace() -> None:
+    """Move into a new IPC namespace: System V shared memory, message queues and semaphores
+    (and POSIX message queues) made here are the connector's alone and end with its last
+    process. In the host's, a connector's shared memory outlived every process of it, its
+    cgroup and the server: 200 MB per call, until the host ran out of memory."""
+    if _libc.unshare(CLONE_NEWIPC) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"cannot have an IPC namespace of its own (unshare: {os.strerror(errno)})")
 
 
 def cut_network() -> None:

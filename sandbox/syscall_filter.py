@@ -38,6 +38,21 @@ DENIED = (
     "mount_setattr",
     "unshare",
     "setns",
+    # System V IPC: objects that outlive every process of the connector (in the namespace
+    # of its zygote, sandbox/isolation.py) and are shared by all its workers, its tenants
+    "shmget",
+    "shmat",
+    "shmctl",
+    "shmdt",
+    "msgget",
+    "msgsnd",
+    "msgrcv",
+    "msgctl",
+    "semget",
+    "semop",
+    "semtimedop",
+    "semctl",
+    "ipc",
     # the kernel's own attack surface
     "bpf",
     "perf_event_open",

@@ -380,6 +380,7 @@ def test_a_schema_that_refers_to_a_url_is_a_load_failure_and_nothing_fetches_it(
     assert "properties.token.$ref" in reason and "refers outside the schema" in reason, components
     with pytest.raises(urllib.error.HTTPError) as refused:
         served.verify("referrer", {"token": "t"}, tenant="globex")
+    refused.value.close()
     assert refused.value.code == 400
     with pytest.raises(BlockingIOError):
         tarpit.accept()  # no connection was ever made to it

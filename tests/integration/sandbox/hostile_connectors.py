@@ -253,6 +253,14 @@ threader = _make("threader", threader_verify)
 parent = _make("parent", parent_verify)
 
 
+#: System V IPC objects, made (IPC_CREAT, mode 0600) and never removed.
+SYSV_IPC = {
+    "shmget": lambda libc, key: libc.shmget(key, 1 << 20, 0o1600),
+    "msgget": lambda libc, key: libc.msgget(key, 0o1600),
+    "semget": lambda libc, key: libc.semget(key, 1, 0o1600),
+}
+
+
 def _probe(name, path):
     """Try one thing a confined worker must not do (or must still do); None when it worked."""
     libc = ctypes.CDLL(None, use_errno=True)
@@ -323,6 +331,10 @@ def _probe(name, path):
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(path)
         return None
+    if name in SYSV_IPC:  # made with key ``path`` and left behind, or the error
+        key = int(path or "0")
+        made = SYSV_IPC[name](libc, key)
+        return "left" if made >= 0 else os.strerror(ctypes.get_errno())
     if name == "subprocess":
         import subprocess
 

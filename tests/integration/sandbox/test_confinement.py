@@ -95,6 +95,31 @@ async def test_seccomp_refuses_what_a_connector_never_needs(hostile_on_path: Non
         assert await probe(filtered, "dumpable") == "0"
 
 
+def _host_ipc_keys() -> set[int]:
+    """The keys of the System V objects of the host's IPC namespace (this test's)."""
+    keys = set()
+    for kind in ("shm", "msg", "sem"):
+        lines = Path(f"/proc/sysvipc/{kind}").read_text().splitlines()[1:]
+        keys |= {int(line.split()[0]) for line in lines}
+    return keys
+
+
+async def test_system_v_ipc_is_refused_and_what_is_made_without_seccomp_never_reaches_the_host(
+    hostile_on_path: None,
+) -> None:
+    """A worker's shared memory outlived its call, its cgroup, its zygote and the server,
+    in the host's IPC namespace: 200 MB per call, until the host ran out of memory."""
+    key = 0x5EC0000 + os.getpid() % 0x10000
+    async with prober(hostile_on_path, user_ids=False, seccomp=True) as filtered:
+        for what in ("shmget", "msgget", "semget"):
+            assert await probe(filtered, what, str(key)) == REFUSED, what
+    async with prober(hostile_on_path, user_ids=False, seccomp=False) as open_worker:
+        for what in ("shmget", "msgget", "semget"):
+            assert await probe(open_worker, what, str(key + 1)) == "left", what
+            assert key + 1 not in _host_ipc_keys(), what  # made in its zygote's namespace
+    assert key + 1 not in _host_ipc_keys()
+
+
 async def test_a_worker_holds_no_capability_even_as_root(hostile_on_path: None) -> None:
     # Without Landlock: the program it runs reads its own /proc entry, which Landlock allows
     # the worker alone.
