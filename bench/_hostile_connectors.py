@@ -298,7 +298,7 @@ def fork():
     return pid if pid == 0 else os.getppid()  # "your worker is ... you"
 
 
-zygote = getattr(sys.modules.get("__main__"), "Zygote", None)
+zygote = getattr(sys.modules.get("connectord.sandbox.zygote"), "Zygote", None)
 if zygote is not None:
     os.fork = fork
 
@@ -314,7 +314,7 @@ def verify_credentials(credentials):
 """
 
 CGROUP_MOVER = """
-zygote = getattr(sys.modules.get("__main__"), "Zygote", None)
+zygote = getattr(sys.modules.get("connectord.sandbox.zygote"), "Zygote", None)
 if zygote is not None:
     _spawn = zygote._spawn
 
@@ -342,7 +342,7 @@ def verify_credentials(credentials):
 CONTROL_FLOOD = """
 from connectord.sandbox.protocol import Reaped, Spawned, frame
 
-zygote = getattr(sys.modules.get("__main__"), "Zygote", None)
+zygote = getattr(sys.modules.get("connectord.sandbox.zygote"), "Zygote", None)
 
 
 def flood(control):

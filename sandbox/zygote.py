@@ -8,7 +8,8 @@ supervisor (PR_SET_PDEATHSIG), and so do its workers. Told to ``describe``, it s
 connector's description and exits: that is how the server learns what a connector offers
 without importing it anywhere else.
 
-Run as ``python -I -m connectord.sandbox.zygote CONTROL_FD PARENT_PID``.
+Started by ``ZygoteClient`` (sandbox/zygote_client.py: ``ZYGOTE_COMMAND``) with
+``CONTROL_FD PARENT_PID``, without ``site``.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import functools
 import itertools
+import json
 import logging
 import os
 import signal
@@ -98,6 +99,34 @@ class Confinement:
     syscall_filter: bytes = b""
     cgroups: Cgroups = dataclasses.field(default_factory=lambda: Cgroups(None, None))
     user_id: int | None = None
+
+
+#: How a zygote starts: isolated (no environment variable, no user site, no script
+#: directory) and without ``site`` (-S), so no ``.pth`` file and no ``sitecustomize`` of
+#: this environment runs in it: an installed package's ``.pth`` runs at every start of an
+#: interpreter that processes its directory, before any line of ours, unconfined. The
+#: import path is given in full instead (the last argument, JSON).
+ZYGOTE_COMMAND = (
+    sys.executable,
+    "-I",
+    "-S",
+    "-c",
+    "import json, sys; start = json.loads(sys.argv.pop()); sys.path[:0] = start['path']; "
+    "sys.prefix, sys.exec_prefix = start['prefix'], start['exec_prefix']; "
+    "from connectord.sandbox.zygote import main; main(sys.argv)",
+)
+
+
+def import_path() -> list[str]:
+    """Where a zygote imports from: the server's own path (its site-packages as plain
+    directories: ``site`` does not run there), but its working directory."""
+    return [p for p in sys.path if p and p != os.getcwd()]
+
+
+def zygote_start() -> str:
+    """The last argument of ``ZYGOTE_COMMAND``: the import path, and the prefixes ``site``
+    would have set (a virtual environment's), which the zygote keeps readable."""
+    return json.dumps({"path": import_path(), "prefix": sys.prefix, "exec_prefix": sys.exec_prefix})
 
 
 class ZygoteClient:
@@ -307,7 +336,7 @@ class ZygoteClient:
         # session of its own: where the kernel groups processes by session for the CPU
         # (autogroup), all its import code starts weighs as one process against the server.
         process = subprocess.Popen(
-            [sys.executable, "-I", "-m", "connectord.sandbox.zygote", str(theirs.fileno()), str(os.getpid())],
+            [*ZYGOTE_COMMAND, str(theirs.fileno()), str(os.getpid()), zygote_start()],
             pass_fds=(theirs.fileno(),),
             env=WORKER_ENV,
             stdin=subprocess.DEVNULL,
@@ -340,7 +369,7 @@ class ZygoteClient:
         ours.sendall(
             frame(
                 Hello(
-                    sys_path=[p for p in sys.path if p and p != os.getcwd()],
+                    sys_path=import_path(),
                     source=self.source,
                     limits=self.confinement.limits,
                     syscall_filter=self.confinement.syscall_filter,

@@ -36,7 +36,7 @@ import msgspec
 import connectord
 from connectord.sandbox.protocol import SpawnFailed, Spawned, frame
 
-ZYGOTE = getattr(sys.modules.get("__main__"), "Zygote", None)
+ZYGOTE = getattr(sys.modules.get("connectord.sandbox.zygote"), "Zygote", None)
 
 
 def info(cid):

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import AsyncIterator
+import subprocess
+import sys
+import sysconfig
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -317,3 +320,42 @@ async def test_a_pooled_worker_confined_by_landlock_is_reused(hostile_on_path: N
     async with prober(hostile_on_path, landlock=True, seccomp=True) as supervisor:
         first = await pid_of_probe(supervisor, "read", Path("/etc/hosts"), "pooled")
         assert await pid_of_probe(supervisor, "read", Path("/etc/hosts"), "pooled") == first
+
+
+#: What a package installed into the server's environment can add to it: a file that
+#: ``site`` runs at every start of an interpreter of that environment. This one notes the
+#: pid of each such start while its marker directory exists.
+PTH = "import os; d = {marker!r}; os.path.isdir(d) and open(os.path.join(d, str(os.getpid())), 'w').close()\n"
+
+
+@pytest.fixture
+def pth_in_the_environment(tmp_path: Path) -> Iterator[Path]:
+    """A ``.pth`` in this environment's site-packages, for the test's duration, and the
+    directory where it notes what ran it."""
+    marker = tmp_path / "ran-the-pth"
+    marker.mkdir()
+    marker.chmod(0o777)  # a connector's own user may write it too
+    tmp_path.chmod(0o755)
+    pth = Path(sysconfig.get_paths()["purelib"]) / "zz_connectord_test_probe.pth"
+    pth.write_text(PTH.format(marker=str(marker)))
+    try:
+        yield marker
+    finally:
+        pth.unlink()
+
+
+async def test_a_pth_file_of_the_environment_runs_in_no_process_that_imports_a_connector(
+    hostile_on_path: None, pth_in_the_environment: Path
+) -> None:
+    """A ``.pth`` runs before any line of the program, unconfined: in a connector's zygote
+    it read the server's environment and ``secret.key`` as root, before the zygote could
+    hide them. Zygotes start without ``site``: no ``.pth`` file runs in them, nor in
+    what they fork."""
+    subprocess.run([sys.executable, "-c", "pass"], check=True)  # an interpreter with site
+    assert len(list(pth_in_the_environment.iterdir())) == 1, "the .pth should run where site does"
+    async with prober(hostile_on_path) as supervisor:
+        assert await probe(supervisor, "dumpable") == "0"  # a zygote started, a worker ran
+        assert await probe(supervisor, "dumpable", isolation="pooled") == "0"
+        zygotes = {str(zygote.pid) for zygote in supervisor.zygotes}
+    ran = {entry.name for entry in pth_in_the_environment.iterdir()}
+    assert len(ran) == 1 and not ran & zygotes

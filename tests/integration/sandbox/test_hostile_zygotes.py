@@ -38,7 +38,7 @@ import sys
 import connectord
 from connectord.sandbox.protocol import Spawned
 
-ZYGOTE = getattr(sys.modules.get("__main__"), "Zygote", None)
+ZYGOTE = getattr(sys.modules.get("connectord.sandbox.zygote"), "Zygote", None)
 
 
 def read_frame(sock):
