@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import msgspec
 import pluggy
@@ -21,6 +22,9 @@ from connectord.plugins.descriptor import DescriptorError, check_descriptor
 from connectord.plugins.markers import PROJECT
 from connectord.plugins.server_errors import Internal, Invalid
 from connectord.plugins.types import ConnectorInfo, JobType
+
+if TYPE_CHECKING:
+    from importlib.metadata import Distribution, PackagePath
 
 T = TypeVar("T")
 ENTRY_POINT_GROUP = "connectord.connectors"
@@ -42,6 +46,8 @@ class PluginSource:
     #: said): a connector's own zygote imports it directly, without reading every installed
     #: distribution's entry points itself (importlib.metadata would weigh on every fork).
     target: str = ""
+    #: Why it must not be loaded at all, found before anything of it runs ("": nothing).
+    refused: str = ""
 
 
 class LoadError(msgspec.Struct, frozen=True):
@@ -221,8 +227,45 @@ def entry_point_sources() -> list[PluginSource]:
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         dist = f" from {ep.dist.name} {ep.dist.version}" if ep.dist else ""
         target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
-        sources.append(PluginSource(ep.name, f"entry point {ep.name} = {ep.value}{dist}", ep.load, target))
+        refused = startup_refusal(ep.dist) if ep.dist else ""
+        origin = f"entry point {ep.name} = {ep.value}{dist}"
+        sources.append(PluginSource(ep.name, origin, ep.load, target, refused))
     return sources
+
+
+def startup_refusal(dist: Distribution) -> str:
+    """Why a connector of ``dist`` is refused for what its package installed, or "": files
+    in the server's own site-packages that every interpreter of this environment runs at
+    its start, before any line of the program (a ``.pth`` file with an ``import`` line, a
+    ``sitecustomize``). Such a file ran already, in the server, unconfined; refusing the
+    connector says so, and keeps its code from running anywhere else."""
+    import site  # here: a connector's zygote starts without it
+
+    base = os.path.realpath(str(dist.locate_file("")))
+    site_dirs = {os.path.realpath(p) for p in [*site.getsitepackages(), site.getusersitepackages()]}
+    if base not in site_dirs:
+        return ""  # a directory on the path: site reads no .pth file there
+    found = [str(file) for file in dist.files or () if _runs_at_start(file)]
+    if not found:
+        return ""
+    return (
+        f"its distribution {dist.name} installed {', '.join(found)} into the server's environment, which "
+        "every interpreter of it runs at its start, unconfined, the server's included: remove "
+        "the distribution, and install connectors with pip install --target DIR --only-binary :all:, "
+        "DIR on PYTHONPATH"
+    )
+
+
+def _runs_at_start(file: PackagePath) -> bool:
+    if file.parts[0] in ("sitecustomize.py", "usercustomize.py", "sitecustomize", "usercustomize"):
+        return True
+    if len(file.parts) != 1 or not file.name.endswith(".pth"):
+        return False
+    try:
+        lines = file.read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return True  # cannot be read here: site may read it all the same
+    return any(line.startswith(("import ", "import\t")) for line in lines)
 
 
 def target_source(name: str, origin: str, target: str) -> PluginSource:

@@ -290,7 +290,7 @@ class Supervisor:
     ) -> Catalog:
         """Its description; a configuration its user cannot use raises (at start: the server
         does not start) or, unless ``fatal`` (a reload), is its load failure."""
-        if first.get(source.name) is not source or not source.target:
+        if first.get(source.name) is not source or not source.target or source.refused:
             return Catalog(connectors={}, errors=[])  # merged_catalog says why
         client = ZygoteClient(preload(source), self._confinement(source.name), self.policy.import_timeout)
         try:
@@ -709,7 +709,9 @@ def merged_catalog(sources: list[PluginSource], described: list[Catalog]) -> Cat
         first[source.name] = source.origin
         errors += [e for e in catalog.errors if e.name == source.name]
         entry = catalog.connectors.get(source.name)
-        if not source.target:
+        if source.refused:
+            errors.append(LoadError(source.name, source.origin, source.refused))
+        elif not source.target:
             errors.append(LoadError(source.name, source.origin, "it cannot be imported by name"))
         elif entry is not None:
             clash = job_type_clash(connectors, entry.info)

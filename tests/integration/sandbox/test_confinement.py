@@ -5,6 +5,7 @@ and what it gets."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -359,3 +360,44 @@ async def test_a_pth_file_of_the_environment_runs_in_no_process_that_imports_a_c
         zygotes = {str(zygote.pid) for zygote in supervisor.zygotes}
     ran = {entry.name for entry in pth_in_the_environment.iterdir()}
     assert len(ran) == 1 and not ran & zygotes
+
+
+@pytest.fixture
+def connector_with_a_pth_in_the_environment() -> Iterator[str]:
+    """A connector distribution installed into this environment's site-packages whose
+    package also put a ``.pth`` file with an ``import`` line there (a harmless one)."""
+    site_packages = Path(sysconfig.get_paths()["purelib"])
+    module, dist_info = "zz_connectord_pth_connector", "zz_connectord_pth_connector-1.0.dist-info"
+    made = [site_packages / f"{module}.py", site_packages / f"{module}.pth", site_packages / dist_info]
+    made[0].write_text("raise SystemExit('imported: it must not be')\n")
+    made[1].write_text("import sys\n")
+    made[2].mkdir()
+    (made[2] / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0\n")
+    (made[2] / "entry_points.txt").write_text(f"[connectord.connectors]\npthconn = {module}\n")
+    record = [f"{module}.py,,", f"{module}.pth,,", *(f"{dist_info}/{n},," for n in ("METADATA", "RECORD"))]
+    (made[2] / "RECORD").write_text("\n".join([*record, f"{dist_info}/entry_points.txt,,"]) + "\n")
+    try:
+        yield module
+    finally:
+        made[0].unlink()
+        made[1].unlink()
+        shutil.rmtree(made[2])
+
+
+async def test_a_connector_whose_package_put_a_pth_file_into_the_environment_is_refused(
+    connector_with_a_pth_in_the_environment: str,
+) -> None:
+    """What the file does ran in the server already (site runs it at every start); the
+    connector is refused, saying why, and no process imports it."""
+    supervisor = Supervisor(Selection(allow=frozenset({"pthconn"})), SandboxPolicy(), Cgroups(None, None))
+    await supervisor.start()
+    try:
+        [error] = supervisor.catalog.errors
+        assert error.name == "pthconn" and "pthconn" not in supervisor.catalog.connectors
+        assert error.reason.startswith(
+            f"its distribution {connector_with_a_pth_in_the_environment} installed "
+            f"{connector_with_a_pth_in_the_environment}.pth into the server's environment"
+        )
+        assert supervisor.zygotes == []
+    finally:
+        await supervisor.close()
