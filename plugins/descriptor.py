@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.schema_patterns import UnsupportedPatternError, unsupported_pattern, validator_class
-from connectord.plugins.schema_refs import outside_reference
+from connectord.plugins.schema_refs import reference_problem
 from connectord.plugins.secret_marks import bad_secret_mark
 from connectord.plugins.server_errors import Invalid
 from connectord.plugins.types import (
@@ -54,7 +54,7 @@ SchemaCheck = Callable[[dict[str, Any]], "str | None"]
 
 def _schema_error(schema: dict[str, Any]) -> str | None:
     """Why ``schema`` is not a valid JSON schema, or one the server cannot check safely (a
-    pattern RE2 cannot compile: plugins/schema_patterns.py; a reference outside the schema:
+    pattern RE2 cannot compile: plugins/schema_patterns.py; a reference it cannot allow:
     plugins/schema_refs.py), or None."""
     import jsonschema  # here: a zygote that never checks schemas need not load it
 
@@ -65,27 +65,29 @@ def _schema_error(schema: dict[str, Any]) -> str | None:
         if isinstance(exc.cause, UnsupportedPatternError):
             return str(exc.cause)
         return exc.message
+    except RecursionError:
+        return "it is nested too deeply to be checked"
     return unsupported_part(schema)
 
 
 def unsupported_part(schema: Any) -> str | None:
-    """Where ``schema`` refers outside itself or has a pattern that cannot be matched in
-    linear time, or None."""
-    return outside_reference(schema) or unsupported_pattern(schema)
+    """Where ``schema``'s references or patterns cannot be checked safely (see
+    plugins/schema_refs.py and plugins/schema_patterns.py), or None."""
+    return reference_problem(schema) or unsupported_pattern(schema)
 
 
 def unsupported_schemas(info: ConnectorInfo) -> str | None:
-    """Why one of the connector's schemas cannot be checked safely, naming the schema, the
-    place and the reference or pattern, or None. The server asks it of every description
-    it receives: the description was checked in the connector's own process, whose code
-    may have changed how."""
+    """Why one of the connector's schemas is not a valid schema or cannot be checked
+    safely, naming the schema and the place, or None. The server asks it of every
+    description it receives: the description was checked in the connector's own process,
+    whose code may have changed how (or switched the check off)."""
     schemas = [("credentials_schema", info.credentials_schema)]
     ops = (*info.actions, *info.triggers)
     schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
     schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
     for where, schema in schemas:
-        if (problem := unsupported_part(schema)) is not None:
-            return f"{where}: {problem}"
+        if (problem := unsupported_part(schema) or _schema_error(schema)) is not None:
+            return f"{where}: {problem}"  # the place of a pattern first, as unsupported_part names it
     return None
 
 

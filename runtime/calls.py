@@ -259,6 +259,9 @@ def _schema_problem(
         return f"cannot be checked: the connector's schema is not supported: {exc}", ""
     except _unresolvable() as exc:  # "#/nowhere": within the schema, yet not in it
         return f"cannot be checked: the connector's schema has a reference that does not resolve: {exc}", ""
+    except Exception as exc:  # the schema is the connector's: its fault is no 500 of ours
+        log.warning("a connector's schema could not be applied: %s", type(exc).__name__)
+        return f"cannot be checked: the connector's schema is not valid ({type(exc).__name__})", ""
     if error is None:
         return None
     path = [str(p) for p in error.absolute_path]

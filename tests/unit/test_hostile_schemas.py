@@ -5,6 +5,7 @@ server runs on a tenant's input."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -203,3 +204,76 @@ def test_a_validator_of_a_connectors_schema_fetches_nothing() -> None:
     with pytest.raises(Unresolvable, match=r"http://127\.0\.0\.1:9/token\.json"):
         list(validator.iter_errors({"token": "t"}))
     assert isinstance(schema_validator(msgspec.json.encode(schema)), str)  # refused before
+
+
+def _ref_bomb(levels: int) -> dict[str, object]:
+    """Each definition refers twice to the next: checking one value visits 2^levels."""
+    defs: dict[str, object] = {
+        f"d{i}": {"allOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]}
+        for i in range(levels)
+    }
+    defs[f"d{levels}"] = {"type": "string"}
+    return {"type": "object", "$defs": defs, "properties": {"token": {"$ref": "#/$defs/d0"}}}
+
+
+def test_references_that_multiply_the_work_of_a_check_are_a_load_failure() -> None:
+    """20 levels held the server's event loop for 20 s per input, for every tenant."""
+    raw = {"id": "bomber", "title": "Bomber", "version": "1", "credentials_schema": _ref_bomb(20)}
+    with pytest.raises(DescriptorError, match="its references multiply: checking one input would visit more"):
+        check_descriptor(raw)
+    info = ConnectorInfo(id="bomber", title="Bomber", version="1", credentials_schema=_ref_bomb(20))
+    message, field = credentials_problem(info, {"token": "t"}) or ("", "")
+    assert field == "credentials" and "its references multiply" in message
+    # a recursive schema (a tree) follows its references once per level of the input
+    tree = {
+        "$defs": {
+            "node": {
+                "type": "object",
+                "properties": {"kids": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+            }
+        },
+        "type": "object",
+        "$ref": "#/$defs/node",
+    }
+    assert check_descriptor({**raw, "credentials_schema": tree}).credentials_schema == tree
+    info = ConnectorInfo(id="tree", title="Tree", version="1", credentials_schema=tree)
+    assert credentials_problem(info, {"kids": [{"kids": []}]}) is None
+    assert credentials_problem(info, {"kids": [{"kids": 1}]}) is not None
+
+
+@pytest.mark.parametrize(
+    ("schema", "why"),
+    [
+        ({"$ref": "#anchor"}, "$ref: only JSON pointers within the schema"),
+        ({"properties": {"a": {"$id": "urn:x", "type": "string"}}}, "properties.a.$id: an identifier below"),
+        ({"$dynamicRef": "#meta"}, "$dynamicRef: dynamic references are not supported"),
+    ],
+)
+def test_references_of_a_form_the_server_cannot_follow_are_a_load_failure(
+    schema: dict[str, object], why: str
+) -> None:
+    raw = {"id": "former", "title": "Former", "version": "1", "credentials_schema": schema}
+    with pytest.raises(DescriptorError, match=re.escape(why)):
+        check_descriptor(raw)
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"properties": {"token": {"type": "bogus"}}},
+        {"properties": {"token": {"multipleOf": 0}}},
+        {"properties": {"token": {"$ref": 5}}},
+    ],
+)
+def test_the_server_checks_a_received_description_is_a_valid_schema_and_no_input_meets_a_500(
+    schema: dict[str, object],
+) -> None:
+    """A connector's import code can switch its own process's check off: the server checks
+    again, and should such a schema reach a check all the same, the input is refused."""
+    info = ConnectorInfo(id="broken", title="Broken", version="1", credentials_schema=schema)
+    source = PluginSource(name="broken", origin="pkg", load=lambda: None, target="broken")
+    described = Catalog(connectors={"broken": CatalogEntry(info, "pkg", frozenset())}, errors=[])
+    [error] = merged_catalog([source], [described]).errors
+    assert error.reason.startswith("invalid description: credentials_schema: ")
+    message, field = credentials_problem(info, {"token": 3}) or ("", "")
+    assert field == "credentials" and "cannot be checked" in message
