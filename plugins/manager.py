@@ -48,6 +48,8 @@ class PluginSource:
     target: str = ""
     #: Why it must not be loaded at all, found before anything of it runs ("": nothing).
     refused: str = ""
+    #: The directory it was found in, when that is none of the server's import path.
+    home: str = ""
 
 
 class LoadError(msgspec.Struct, frozen=True):
@@ -103,6 +105,10 @@ class Selection:
     block: frozenset[str] = frozenset()
     builtins: bool = True
     entry_points: bool = True
+    #: Directories connectors are installed in (``pip install --target DIR``): their entry
+    #: points are read, but they are never on the server's import path; a connector's
+    #: zygote imports from them once it is confined.
+    paths: tuple[str, ...] = ()
 
     def admits(self, name: str) -> bool:
         return name not in self.block and (self.allow is None or name in self.allow)
@@ -218,7 +224,32 @@ def builtin_sources() -> list[PluginSource]:
     ]
 
 
-def entry_point_sources() -> list[PluginSource]:
+def entry_point_sources(paths: Iterable[str] = ()) -> list[PluginSource]:
+    """The environment's connectors, then those installed in ``paths`` (read, not imported)."""
+    sources = _environment_sources()
+    for path in paths:
+        sources += _directory_sources(path)
+    return sources
+
+
+def _directory_sources(path: str) -> list[PluginSource]:
+    from importlib.metadata import distributions
+
+    sources = []
+    for dist in distributions(path=[path]):
+        for ep in dist.entry_points.select(group=ENTRY_POINT_GROUP):
+            target = f"{ep.module}:{ep.attr}" if ep.attr else ep.module
+            origin = f"entry point {ep.name} = {ep.value} from {dist.name} {dist.version} in {path}"
+            load = functools.partial(_sandboxed_only, ep.name, path)
+            sources.append(PluginSource(ep.name, origin, load, target, home=path))
+    return sources
+
+
+def _sandboxed_only(name: str, path: str) -> object:
+    raise ImportError(f"connector '{name}' is installed in {path}: only its sandbox imports from there")
+
+
+def _environment_sources() -> list[PluginSource]:
     # Imported here: it brings zipfile, email, csv and their compression libraries, which a
     # connector's own zygote (it never reads entry points) would otherwise hold, and fork.
     from importlib.metadata import entry_points
@@ -282,7 +313,7 @@ def selected_sources(
     if selection.builtins:
         sources += builtin_sources()
     if selection.entry_points:
-        sources += entry_point_sources()
+        sources += entry_point_sources(selection.paths)
     sources += list(extra)
     return [source for source in sources if selection.admits(source.name)]
 

@@ -106,6 +106,7 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         connectors=Selection(
             allow=parse_id_list(allow) if allow is not None else None,
             block=parse_id_list(get("CONNECTORS_BLOCK") or ""),
+            paths=parse_connector_path(get("CONNECTOR_PATH") or "", ENV_PREFIX + "CONNECTOR_PATH"),
         ),
         log_level=parse_log_level(get("LOG_LEVEL") or "INFO", ENV_PREFIX + "LOG_LEVEL"),
         config_file=Path(config_file).expanduser() if config_file else None,
@@ -122,6 +123,17 @@ def settings_from_env(env: Mapping[str, str] = os.environ) -> Settings:
         log_format=parse_log_format(get("LOG_FORMAT"), ENV_PREFIX + "LOG_FORMAT"),
         access_log=parse_flag(get("ACCESS_LOG"), ENV_PREFIX + "ACCESS_LOG", True),
     )
+
+
+def parse_connector_path(value: str, name: str) -> tuple[str, ...]:
+    """Directories (``os.pathsep`` between them) connectors are installed in; each must exist."""
+    paths = []
+    for raw in filter(None, value.split(os.pathsep)):
+        path = os.path.abspath(os.path.expanduser(raw))
+        if not os.path.isdir(path):
+            raise ConfigurationError(f"{name}: {raw} is not a directory")
+        paths.append(path)
+    return tuple(paths)
 
 
 def parse_port(value: str | None, name: str) -> int:

@@ -46,7 +46,7 @@ class Unusable(Invalid):
 def enclose(hello: Hello, control_fd: int) -> None:
     """Confine this process as ``hello`` says; raises OSError naming what could not be
     had, Unusable naming a path of the configuration the connector's user cannot use."""
-    code = hello.source.code_paths
+    code = [*hello.source.code_paths, *hello.connector_path]
     user = hello.user_id
     limits = hello.limits
     private = None if limits.memory_bytes is None else PRIVATE_DIR_LIMITS * limits.memory_bytes

@@ -76,6 +76,9 @@ class Preload(msgspec.Struct, frozen=True):
     #: Where its code lives, beyond the import path (an editable install, a linked
     #: package): readable by its processes.
     code_paths: list[str] = msgspec.field(default_factory=list)
+    #: Directories its distribution was found in (``Selection.paths``): imported from only
+    #: once the zygote is confined.
+    path: list[str] = msgspec.field(default_factory=list)
 
 
 class Hello(msgspec.Struct, tag="hello"):
@@ -94,6 +97,10 @@ class Hello(msgspec.Struct, tag="hello"):
     describe: bool = False
     #: The connector's own user and group id (sandbox/user_ids.py); None: stay as started.
     user_id: int | None = None
+    #: Where connector code is installed (the source's ``path``, the server's PYTHONPATH):
+    #: on the import path only once the zygote is confined, after ``sys_path``, so that none
+    #: of it stands in for a module of Python's or of connectord's before.
+    connector_path: list[str] = msgspec.field(default_factory=list)
 
 
 class Spawn(msgspec.Struct, tag="spawn"):

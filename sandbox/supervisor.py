@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.machinery
 import importlib.util
 import logging
 import os
@@ -659,8 +660,9 @@ def _redacted(outcome: Outcome, redactor: Redactor, method: str, debug: bool) ->
 def preload(source: PluginSource) -> Preload:
     """What a zygote needs to import ``source``, with where its code lives and where
     connectord's own does (a worker imports some of it lazily)."""
-    places = sorted({*code_locations(source.target), *code_locations("connectord")})
-    return Preload(source.name, source.origin, source.target, places)
+    home = [source.home] if source.home else []
+    places = sorted({*code_locations(source.target, home), *code_locations("connectord")})
+    return Preload(source.name, source.origin, source.target, places, home)
 
 
 def fingerprint(source: Preload) -> tuple[object, ...]:
@@ -673,12 +675,13 @@ def fingerprint(source: Preload) -> tuple[object, ...]:
     return (source.origin, source.target, tuple(source.code_paths), tuple(times))
 
 
-def code_locations(target: str) -> list[str]:
+def code_locations(target: str, path: list[str] | None = None) -> list[str]:
     """The directories of ``target``'s top-level package, and where links directly in them
-    lead: found by the import system's finders, without running the package's code."""
+    lead: found by the import system's finders (in ``path`` alone, when given), without
+    running the package's code."""
     top = target.split(":")[0].split(".")[0]
     try:
-        spec = importlib.util.find_spec(top)
+        spec = importlib.machinery.PathFinder.find_spec(top, path) if path else importlib.util.find_spec(top)
     except (ImportError, ValueError):
         return []
     if spec is None:

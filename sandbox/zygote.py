@@ -70,6 +70,7 @@ def main(argv: list[str]) -> None:
     except Unusable as exc:
         control.sendall(frame(Misconfigured(str(exc))))
         os._exit(1)
+    sys.path.extend(hello.connector_path)
     control.sendall(frame(Importing()))
     source = hello.source
     # Describing is where a description's schemas are checked: a zygote imports a connector

@@ -105,22 +105,33 @@ class Confinement:
 #: directory) and without ``site`` (-S), so no ``.pth`` file and no ``sitecustomize`` of
 #: this environment runs in it: an installed package's ``.pth`` runs at every start of an
 #: interpreter that processes its directory, before any line of ours, unconfined. The
-#: import path is given in full instead (the last argument, JSON).
+#: import path is given in full instead (the last argument, JSON), after Python's own
+#: library and without the directories connectors are installed in (``connector_dirs``):
+#: a module there named like one of Python's or connectord's (a ``msgspec/`` beside a
+#: connector) would run in its place, as root, before the zygote confines itself.
 ZYGOTE_COMMAND = (
     sys.executable,
     "-I",
     "-S",
     "-c",
-    "import json, sys; start = json.loads(sys.argv.pop()); sys.path[:0] = start['path']; "
+    "import json, sys; start = json.loads(sys.argv.pop()); sys.path.extend(start['path']); "
     "sys.prefix, sys.exec_prefix = start['prefix'], start['exec_prefix']; "
     "from connectord.sandbox.zygote import main; main(sys.argv)",
 )
 
 
 def import_path() -> list[str]:
-    """Where a zygote imports from: the server's own path (its site-packages as plain
-    directories: ``site`` does not run there), but its working directory."""
-    return [p for p in sys.path if p and p != os.getcwd()]
+    """Where a zygote imports from before it has imported its connector: the server's own
+    path (its site-packages as plain directories: ``site`` does not run there), but its
+    working directory and the directories connectors are installed in."""
+    installed = set(connector_dirs())
+    return [p for p in sys.path if p and p != os.getcwd() and p not in installed]
+
+
+def connector_dirs() -> list[str]:
+    """The server's PYTHONPATH: where connectors are installed, as far as the server
+    knows (``Selection.paths`` are the source's own)."""
+    return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p in sys.path]
 
 
 def zygote_start() -> str:
@@ -375,6 +386,7 @@ class ZygoteClient:
                     syscall_filter=self.confinement.syscall_filter,
                     describe=describe,
                     user_id=self.confinement.user_id,
+                    connector_path=[*connector_dirs(), *self.source.path],
                 )
             )
         )

@@ -401,3 +401,57 @@ async def test_a_connector_whose_package_put_a_pth_file_into_the_environment_is_
         assert supervisor.zygotes == []
     finally:
         await supervisor.close()
+
+
+SHADOW = "import os; d = {marker!r}; os.path.isdir(d) and open(os.path.join(d, {name!r} + str(os.getpid())), 'w').close()\n"
+SHADOWED = ("msgspec", "pluggy", "json")
+
+
+@pytest.fixture
+def connector_dir_with_shadows(tmp_path: Path, connector_site: Any) -> tuple[Path, Path]:
+    """A directory as ``pip install --target`` makes it, holding a connector and, beside
+    it, modules named like one of Python's and two of connectord's dependencies, each of
+    which notes that it ran; and where they note it."""
+    marker = tmp_path / "shadows-ran"
+    marker.mkdir()
+    marker.chmod(0o777)
+    tmp_path.chmod(0o755)
+    source = tmp_path / "shadowed.py"
+    source.write_text(
+        "import connectord\n\n@connectord.hookimpl\ndef describe_connector():\n"
+        "    return connectord.ConnectorInfo(id='shadowed', title='Shadowed', version='1')\n\n"
+        "@connectord.hookimpl\ndef verify_credentials(credentials):\n    return connectord.verified()\n"
+    )
+    site = Path(connector_site("shadowed", source, {"shadowed": "shadowed"}))
+    for name in SHADOWED:
+        package = site / name
+        package.mkdir()
+        (package / "__init__.py").write_text(SHADOW.format(marker=str(marker), name=name))
+    return site, marker
+
+
+@pytest.mark.parametrize("installed", ["PYTHONPATH", "CONNECTORD_CONNECTOR_PATH"])
+async def test_a_module_beside_a_connector_stands_in_for_none_of_pythons_or_connectords(
+    connector_dir_with_shadows: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, installed: str
+) -> None:
+    """The zygote imports Python's and connectord's modules as root before it confines
+    itself: a ``msgspec/`` beside a connector, first on the import path, ran there and read
+    ``secret.key``. Directories connectors are installed in come last, once confined."""
+    site, marker = connector_dir_with_shadows
+    selection = Selection(allow=frozenset({"shadowed"}))
+    if installed == "PYTHONPATH":  # as the server has it: on its own path too
+        monkeypatch.setenv("PYTHONPATH", str(site))
+        monkeypatch.syspath_prepend(str(site))
+    else:  # read for its entry points only: never on the server's path
+        selection = Selection(allow=frozenset({"shadowed"}), paths=(str(site),))
+    supervisor = Supervisor(selection, SandboxPolicy(), Cgroups(None, None))
+    await supervisor.start()
+    try:
+        assert "shadowed" in supervisor.catalog.connectors, supervisor.catalog.errors
+        for isolation in ("per-call", "pooled"):
+            call = Call(connector="shadowed", method="verify_credentials")
+            result = await run_in_sandbox(supervisor, call, isolation=isolation)  # type: ignore[arg-type]
+            assert isinstance(result.outcome, Succeeded), result.outcome
+    finally:
+        await supervisor.close()
+    assert sorted(entry.name for entry in marker.iterdir()) == []
