@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from typing import Any
@@ -12,7 +13,6 @@ import msgspec
 from connectord.cli import exits
 from connectord.cli.common import add_config_option, parse_json_object, settings_from_args
 from connectord.cli.exits import CliError
-from connectord.plugins.manager import Selection
 from connectord.runtime.configured import configured
 from connectord.sandbox.zygote_client import ZygoteError
 from connectord.testing.acceptance import MAX_PAGES, PAGE_SIZE, Acceptance, CheckResult
@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
     from connectord.testing.harness import SandboxRunner  # its supervisor needs a loop thread
 
     try:
-        runner = SandboxRunner(Selection(allow=frozenset({args.connector})), policy, settings.egress_allow)
+        only = frozenset({args.connector})
+        selection = dataclasses.replace(settings.connectors, allow=only, block=frozenset())
+        runner = SandboxRunner(selection, policy, settings.egress_allow)
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None
     try:

@@ -403,7 +403,10 @@ async def test_a_connector_whose_package_put_a_pth_file_into_the_environment_is_
         await supervisor.close()
 
 
-SHADOW = "import os; d = {marker!r}; os.path.isdir(d) and open(os.path.join(d, {name!r} + str(os.getpid())), 'w').close()\n"
+SHADOW = (
+    "import os; d = {marker!r}; "
+    "os.path.isdir(d) and open(os.path.join(d, {name!r} + str(os.getpid())), 'w').close()\n"
+)
 SHADOWED = ("msgspec", "pluggy", "json")
 
 
