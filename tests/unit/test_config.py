@@ -69,3 +69,16 @@ def test_public_url_must_be_an_http_url() -> None:
     )
     with pytest.raises(ConfigurationError, match="CONNECTORD_PUBLIC_URL must be an http"):
         settings_from_env({"CONNECTORD_PUBLIC_URL": "ftp://x"})
+
+
+def test_connector_path_names_existing_directories_made_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "acme").mkdir()
+    (tmp_path / "shop").mkdir()
+    settings = settings_from_env({"CONNECTORD_CONNECTOR_PATH": f"acme:{tmp_path / 'shop'}:"})
+    assert settings.connectors.paths == (str(tmp_path / "acme"), str(tmp_path / "shop"))
+    assert settings_from_env({}).connectors.paths == ()
+    with pytest.raises(ConfigurationError, match="CONNECTORD_CONNECTOR_PATH: missing is not a directory"):
+        settings_from_env({"CONNECTORD_CONNECTOR_PATH": "acme:missing"})
