@@ -19,6 +19,7 @@ import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from connectord.plugins.schema_cost import counted, unique_items
 from connectord.plugins.server_errors import Invalid
 
 if TYPE_CHECKING:
@@ -57,8 +58,10 @@ def search(pattern: str, text: str) -> bool:
 
 @functools.cache
 def validator_class() -> type[jsonschema.Draft202012Validator]:
-    """jsonschema's Draft 2020-12 validator with every keyword that matches a pattern
-    (``pattern``, ``patternProperties``, ``additionalProperties``) matching it with RE2,
+    """jsonschema's Draft 2020-12 validator with every keyword counted against the budget
+    of a check (plugins/schema_cost.py), ``uniqueItems`` in linear time, and every keyword
+    that matches a pattern (``pattern``, ``patternProperties``, ``additionalProperties``)
+    matching it with RE2,
     and whose ``check_schema`` takes as a ``regex`` only what RE2 compiles (pass it
     ``format_checker=``: jsonschema looks its own up otherwise). A pattern RE2 cannot compile
     raises UnsupportedPatternError from ``iter_errors``: ``unsupported_pattern`` finds them
@@ -103,13 +106,15 @@ def validator_class() -> type[jsonschema.Draft202012Validator]:
     checker.checkers = dict(jsonschema.Draft202012Validator.FORMAT_CHECKER.checkers)
     checker.checks("regex", raises=UnsupportedPatternError)(is_pattern)
     keywords = {
+        **jsonschema.Draft202012Validator.VALIDATORS,
         "pattern": pattern,
         "patternProperties": pattern_properties,
         "additionalProperties": additional_properties,
+        "uniqueItems": unique_items,
     }
     extend: Any = jsonschema.validators.extend  # untyped in types-jsonschema
     extended: type[jsonschema.Draft202012Validator] = extend(
-        jsonschema.Draft202012Validator, keywords, format_checker=checker
+        jsonschema.Draft202012Validator, counted(keywords), format_checker=checker
     )
     return extended
 

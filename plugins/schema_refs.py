@@ -118,15 +118,19 @@ def _objects(schema: Any) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _resolve(root: Any, ref: str) -> Any:
-    """The value the JSON pointer ``ref`` ('#' or '#/a/b') names in ``root``, or None."""
+    """The value the JSON pointer ``ref`` ('#' or '#/a/b') names in ``root``, or None,
+    read as ``referencing`` reads it (it resolves for jsonschema): the pointer unquoted
+    whole, then split (``%2F`` separates), a list indexed by ``int`` (``-1`` is the last)."""
     value = root
-    for raw in ref[2:].split("/") if ref != "#" else ():
-        token = urllib.parse.unquote(raw).replace("~1", "/").replace("~0", "~")
-        if isinstance(value, dict) and token in value:
-            value = value[token]
-        elif isinstance(value, list) and token.isdigit() and int(token) < len(value):
-            value = value[int(token)]
-        else:
+    for segment in urllib.parse.unquote(ref[2:]).split("/") if ref != "#" else ():
+        try:
+            if isinstance(value, list):
+                value = value[int(segment)]
+            elif isinstance(value, dict):
+                value = value[segment.replace("~1", "/").replace("~0", "~")]
+            else:
+                return None
+        except (LookupError, ValueError):
             return None
     return value
 

@@ -19,6 +19,7 @@ import msgspec
 
 from connectord.plugins.descriptor import unsupported_part
 from connectord.plugins.manager import ConnectorRegistry, HookNotImplementedError
+from connectord.plugins.schema_cost import CheckTooCostlyError, within_budget
 from connectord.plugins.schema_patterns import UnsupportedPatternError, additional_keys, validator_class
 from connectord.plugins.schema_refs import no_retrieval
 from connectord.plugins.secret_marks import marked_values
@@ -252,7 +253,10 @@ def _schema_problem(
     if skip_required:
         errors = (e for e in errors if e.validator != "required")
     try:
-        error = _best_match()(errors)
+        with within_budget():
+            error = _best_match()(errors)
+    except CheckTooCostlyError as exc:
+        return f"cannot be checked against the connector's schema: {exc}", ""
     except RecursionError:
         return UNCHECKABLE, ""
     except UnsupportedPatternError as exc:  # a pattern under a $ref unsupported_pattern missed

@@ -386,7 +386,8 @@ class ZygoteClient:
                     syscall_filter=self.confinement.syscall_filter,
                     describe=describe,
                     user_id=self.confinement.user_id,
-                    connector_path=[*connector_dirs(), *self.source.path],
+                    # its own directory alone; a PYTHONPATH is every connector's
+                    connector_path=self.source.path or connector_dirs(),
                 )
             )
         )
