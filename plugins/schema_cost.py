@@ -69,6 +69,17 @@ def spend(steps: int) -> None:
             raise CheckTooCostlyError(f"checking it would take more than {MAX_STEPS} steps")
 
 
+def costing_its_length(function: Keyword) -> Keyword:
+    """A keyword whose value is a list it goes through (``enum``, ``required``), costing
+    a step per element: a description may hold a list of a million."""
+
+    def keyword(validator: Any, value: Any, instance: Any, schema: Any) -> Any:
+        spend(len(value) if isinstance(value, list) else 1)
+        return function(validator, value, instance, schema)
+
+    return keyword
+
+
 def unique_items(validator: Any, unique: Any, instance: Any, schema: Any) -> Iterator[Any]:
     """``uniqueItems`` in linear time: each item's canonical JSON, hashed. Numbers equal as
     JSON Schema has them (1 and 1.0) at the array's level; nested in objects or arrays, an

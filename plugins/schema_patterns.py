@@ -19,7 +19,7 @@ import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from connectord.plugins.schema_cost import counted, unique_items
+from connectord.plugins.schema_cost import costing_its_length, counted, spend, unique_items
 from connectord.plugins.server_errors import Invalid
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ def validator_class() -> type[jsonschema.Draft202012Validator]:
     ) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "object"):
             return
+        spend(len(patterns) * len(instance))  # a search per pattern and key
         for patrn, subschema in patterns.items():
             for key, value in instance.items():
                 if search(patrn, key):
@@ -88,12 +89,13 @@ def validator_class() -> type[jsonschema.Draft202012Validator]:
     ) -> Iterator[ValidationError]:
         if not validator.is_type(instance, "object"):
             return
+        spend(len(instance) * (1 + len(schema.get("patternProperties") or ())))
         extras = sorted(additional_keys(schema, instance), key=str)
         if validator.is_type(additional, "object"):
             for extra in extras:
                 yield from validator.descend(instance[extra], additional, path=extra)
         elif not additional and extras:
-            listed = ", ".join(repr(extra) for extra in extras)
+            listed = ", ".join(repr(extra) for extra in extras[:20])
             verb = "was" if len(extras) == 1 else "were"
             yield ValidationError(f"Additional properties are not allowed ({listed} {verb} unexpected)")
 
@@ -111,6 +113,8 @@ def validator_class() -> type[jsonschema.Draft202012Validator]:
         "patternProperties": pattern_properties,
         "additionalProperties": additional_properties,
         "uniqueItems": unique_items,
+        "enum": costing_its_length(jsonschema.Draft202012Validator.VALIDATORS["enum"]),
+        "required": costing_its_length(jsonschema.Draft202012Validator.VALIDATORS["required"]),
     }
     extend: Any = jsonschema.validators.extend  # untyped in types-jsonschema
     extended: type[jsonschema.Draft202012Validator] = extend(

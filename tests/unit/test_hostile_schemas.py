@@ -330,3 +330,29 @@ def test_a_pointer_is_followed_as_jsonschema_follows_it(spell: Callable[[int], s
     raw = {"id": "chain", "title": "Chain", "version": "1", "credentials_schema": schema}
     with pytest.raises(DescriptorError, match="its references multiply"):
         check_descriptor(raw)
+
+
+@pytest.mark.parametrize(
+    ("schema", "value"),
+    [
+        ({"patternProperties": {f"^k{i}$": {} for i in range(100)}}, {f"x{i}": 1 for i in range(100)}),
+        (
+            {"additionalProperties": False, "patternProperties": {f"^k{i}$": {} for i in range(50)}},
+            {f"x{i}": 1 for i in range(100)},
+        ),
+        ({"enum": list(range(MAX_STEPS + 1))}, 1),
+    ],
+    ids=["patternProperties", "additionalProperties", "enum"],
+)
+def test_a_keyword_that_goes_through_many_keys_or_values_costs_a_step_for_each(
+    schema: dict[str, object], value: object
+) -> None:
+    """A search per pattern and key is one keyword applied, and as many searches."""
+    info = ConnectorInfo(
+        id="wide",
+        title="Wide",
+        version="1",
+        credentials_schema={"type": "object", "properties": {"v": schema}},
+    )
+    message, field = credentials_problem(info, {"v": value}) or ("", "")
+    assert field == "credentials" and f"would take more than {MAX_STEPS} steps" in message
