@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from connectord.plugins.schema_cost import quadratic_keyword
 from connectord.plugins.schema_patterns import UnsupportedPatternError, unsupported_pattern, validator_class
 from connectord.plugins.schema_refs import reference_problem
 from connectord.plugins.secret_marks import bad_secret_mark
@@ -73,7 +74,7 @@ def _schema_error(schema: dict[str, Any]) -> str | None:
 def unsupported_part(schema: Any) -> str | None:
     """Where ``schema``'s references or patterns cannot be checked safely (see
     plugins/schema_refs.py and plugins/schema_patterns.py), or None."""
-    return reference_problem(schema) or unsupported_pattern(schema)
+    return reference_problem(schema) or quadratic_keyword(schema) or unsupported_pattern(schema)
 
 
 def unsupported_schemas(info: ConnectorInfo) -> str | None:

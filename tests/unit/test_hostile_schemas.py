@@ -121,8 +121,10 @@ def test_the_server_refuses_a_description_its_connectors_own_process_let_through
     assert message.startswith("credential field 'credentials' cannot be checked: the connector's schema")
 
 
-def test_unevaluated_properties_and_pattern_properties_cannot_be_combined() -> None:
-    """jsonschema matches ``patternProperties`` with ``re`` for ``unevaluatedProperties``."""
+def test_unevaluated_properties_is_not_supported_with_or_without_pattern_properties() -> None:
+    """jsonschema matches ``patternProperties`` with ``re`` for ``unevaluatedProperties``,
+    and checks ``unevaluated*`` in time that grows with the square of the input (20,000
+    keys under ``unevaluatedProperties: true``: 2.6 s of the server's loop)."""
     schema = {
         "type": "object",
         "allOf": [{"patternProperties": {"^x": {}}}],
@@ -132,8 +134,16 @@ def test_unevaluated_properties_and_pattern_properties_cannot_be_combined() -> N
         "it uses both unevaluatedProperties and patternProperties, which cannot be checked together"
     )
     raw = {"id": "both", "title": "Both", "version": "1", "credentials_schema": schema}
-    with pytest.raises(DescriptorError, match="unevaluatedProperties and patternProperties"):
+    with pytest.raises(
+        DescriptorError, match=r"unevaluatedProperties: not supported \(checking it takes time"
+    ):
         check_descriptor(raw)
+    items = {
+        "type": "object",
+        "properties": {"ids": {"type": "array", "items": {}, "unevaluatedItems": False}},
+    }
+    with pytest.raises(DescriptorError, match=r"properties\.ids\.unevaluatedItems: not supported"):
+        check_descriptor({**raw, "credentials_schema": items})
 
 
 @pytest.mark.parametrize(
@@ -341,8 +351,18 @@ def test_a_pointer_is_followed_as_jsonschema_follows_it(spell: Callable[[int], s
             {f"x{i}": 1 for i in range(100)},
         ),
         ({"enum": list(range(MAX_STEPS + 1))}, 1),
+        ({"allOf": [{"pattern": f"b|q{i}q"} for i in range(10)]}, "a" * 1_000_000),
+        ({"items": {"description": "an id"}}, [0] * (MAX_STEPS + 1)),
+        ({"propertyNames": {}}, {f"k{i}": 0 for i in range(MAX_STEPS + 1)}),
     ],
-    ids=["patternProperties", "additionalProperties", "enum"],
+    ids=[
+        "patternProperties",
+        "additionalProperties",
+        "enum",
+        "pattern on a long text",
+        "items",
+        "propertyNames",
+    ],
 )
 def test_a_keyword_that_goes_through_many_keys_or_values_costs_a_step_for_each(
     schema: dict[str, object], value: object
@@ -356,3 +376,41 @@ def test_a_keyword_that_goes_through_many_keys_or_values_costs_a_step_for_each(
     )
     message, field = credentials_problem(info, {"v": value}) or ("", "")
     assert field == "credentials" and f"would take more than {MAX_STEPS} steps" in message
+
+
+def test_a_call_with_more_secrets_than_can_be_masked_is_refused_before_any_is_compiled() -> None:
+    """Each password in a job's URLs became alternatives of one regular expression, compiled
+    on the server's loop when the job ran: 15,000 of them took 0.8 s."""
+    from connectord.runtime.calls import MAX_SECRET_FORMS, InvalidCallError, redactor_for
+    from connectord.sandbox.calls import Call
+
+    job = JobType(code="urls", title="URLs", params_schema={"type": "object"})
+    info = ConnectorInfo(id="fetcher", title="Fetcher", version="1", job_types=[job])
+    urls = [f"https://user:pass{i}@example.test/" for i in range(MAX_SECRET_FORMS // 8 + 1)]
+    call = Call(connector="fetcher", method="run_job", action="urls", cfg={"urls": urls})
+    with pytest.raises(InvalidCallError, match="more than can be masked") as refused:
+        redactor_for(info, call)
+    assert refused.value.field == "params"
+    few = Call(connector="fetcher", method="run_job", action="urls", cfg={"urls": urls[:10]})
+    assert (
+        redactor_for(info, few).text("https://user:pass3@example.test/") == "https://**********@example.test/"
+    )
+
+
+def test_an_integer_beyond_64_bits_is_named_wherever_it_is_without_a_walk_in_python() -> None:
+    """A walk over 340,000 values spelled a path for each (a long key in every one of them:
+    hundreds of MB) and held the loop; the encoder now finds that there is one, in C, and
+    halving finds which."""
+    from connectord.runtime.validation import InvalidRequestError, check_integers, first_path
+
+    for value, path in (
+        ([0] * 340_000 + [2**70], "p[340000]"),
+        ({"k" * 50_000: [0] * 16_000, "x": {"y": [1, -(2**64)]}}, "p.x.y[1]"),
+        ({"a": [1, {"b": 2**70, "c": 2**70}]}, "p.a[1].b"),
+    ):
+        with pytest.raises(InvalidRequestError) as refused:
+            check_integers(value, "p")
+        assert refused.value.field == path
+    check_integers({"k" * 50_000: [2**63 - 1, -(2**63)] * 8_000}, "p")  # all fit: nothing
+    assert first_path([0] * 100 + [1], lambda v: v == 1, limit=50) is None
+    assert first_path({".h": 1}, lambda v: v == 1) == ".h"
