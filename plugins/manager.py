@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -293,10 +294,22 @@ def _runs_at_start(file: PackagePath) -> bool:
     if len(file.parts) != 1 or not file.name.endswith(".pth"):
         return False
     try:
-        lines = file.read_text().splitlines()
-    except (OSError, UnicodeDecodeError):
+        text = _head(str(file.locate()))
+    except OSError:
         return True  # cannot be read here: site may read it all the same
-    return any(line.startswith(("import ", "import\t")) for line in lines)
+    return any(line.startswith((b"import ", b"import\t")) for line in text.splitlines())
+
+
+def _head(path: str, size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes of the regular file ``path``: a fifo or a device in its
+    place would hold the server's start (OSError for what is no regular file)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{path} is no regular file")
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
 
 
 def target_source(name: str, origin: str, target: str) -> PluginSource:
