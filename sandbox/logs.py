@@ -30,6 +30,9 @@ class LogCollector:
         if len(self.lines) >= self.max_lines:
             self.dropped += 1
             return
+        if not self.redactor.spend_on_log(min(len(record.message), MAX_TEXT_CHARS) + MAX_NAME_CHARS):
+            self.dropped += 1  # searching more lines for the call's secrets would hold the server
+            return
         # Cut first (the redaction's cost is the text's length), masking whole a secret the cut splits.
         message = self.redactor.bounded(record.message, MAX_TEXT_CHARS, len(record.message) + record.cut)
         logger = self.redactor.bounded(record.logger, MAX_NAME_CHARS)

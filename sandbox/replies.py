@@ -13,7 +13,7 @@ from typing import Any
 from connectord.sandbox.bounds import MAX_NAME_CHARS, MAX_TEXT_CHARS, TOO_MANY_VALUES, shape_problem
 from connectord.sandbox.calls import checked_result
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
-from connectord.sandbox.redact import Redactor, kept_rejection
+from connectord.sandbox.redact import RedactionTooCostlyError, Redactor, kept_rejection
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,11 @@ def kept_outcome(outcome: Outcome, redactor: Redactor, method: str, *, debug: bo
         return kept_rejection(Rejected("InvalidResult", str(exc)), redactor)
     if isinstance(data, dict) and method == "verify_credentials":
         return Succeeded(_kept_verification(data, redactor))
-    return Succeeded(redactor.data(data))
+    try:
+        return Succeeded(redactor.data(data))
+    except RedactionTooCostlyError as exc:  # never the text unsearched
+        log.warning("a worker's %s result was refused: %s", method, exc)
+        return Rejected("ResultTooLarge", f"the result was refused: {exc}")
 
 
 def _kept_verification(data: dict[str, Any], redactor: Redactor) -> dict[str, Any]:

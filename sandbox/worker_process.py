@@ -129,6 +129,7 @@ class WorkerProcess:
                 if isinstance(message, Log):
                     if message.invocation_id == invocation_id:
                         on_log(message)
+                    await asyncio.sleep(0)  # frames already read come without a pause: make one
                 elif isinstance(message, Reply) and message.invocation_id == invocation_id:
                     return message
                 else:

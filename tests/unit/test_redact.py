@@ -104,3 +104,41 @@ def test_a_traceback_is_kept_only_when_asked_and_then_bounded_and_redacted() -> 
     kept = kept_rejection(sent, redactor, debug=True).traceback
     assert kept is not None and "hunter2-secret" not in kept and MASK in kept
     assert kept.endswith(cut_note(trace, MAX_TRACEBACK_CHARS))
+
+
+def test_a_result_too_long_to_be_searched_for_the_calls_secrets_is_refused_never_kept_unsearched() -> None:
+    """Python's ``re`` tries each form of each secret at every position, on the server's
+    loop: a 15 MB result with 100 secrets held it 20 s."""
+    from connectord.sandbox.outcomes import Rejected, Succeeded
+    from connectord.sandbox.redact import MAX_REDACTION_WORK
+    from connectord.sandbox.replies import kept_outcome
+
+    redactor = Redactor([f"pw{i:04d}xyzsecret" for i in range(100)])
+    long_text = "pw" * (MAX_REDACTION_WORK // redactor.forms)
+    refused = kept_outcome(Succeeded({"data": {"text": long_text}}), redactor, "run_job")
+    assert isinstance(refused, Rejected) and refused.error_type == "ResultTooLarge"
+    assert "too long to be searched" in refused.message
+    many = kept_outcome(
+        Succeeded({"data": {"lines": ["pw" * 50] * (MAX_REDACTION_WORK // redactor.forms // 50)}}),
+        redactor,
+        "run_job",
+    )
+    assert isinstance(many, Rejected)  # many short texts add up
+    kept = kept_outcome(Succeeded({"data": {"text": "a pw0007xyzsecret b"}}), redactor, "run_job")
+    assert isinstance(kept, Succeeded) and kept.data["data"] == {"text": f"a {MASK} b"}
+    assert Redactor([]).data({"text": long_text}) == {"text": long_text}  # nothing to search for
+
+
+def test_log_lines_past_the_calls_budget_for_searching_them_are_dropped_and_counted() -> None:
+    from connectord.sandbox.logs import LogCollector
+    from connectord.sandbox.protocol import Log
+    from connectord.sandbox.redact import MAX_REDACTION_WORK
+
+    redactor = Redactor([f"pw{i:04d}xyzsecret" for i in range(100)])
+    logs = LogCollector(redactor)
+    line = "pw" * 2000
+    for _ in range(1000):
+        logs.add(Log("i", 0.0, 30, "connector", line))
+    searched = MAX_REDACTION_WORK // ((len(line) + 200) * redactor.forms)
+    assert len(logs.lines) == searched < 1000
+    assert logs.result()[-1].message == f"{1000 - searched} more log lines were dropped"
