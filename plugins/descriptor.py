@@ -56,7 +56,12 @@ SchemaCheck = Callable[[dict[str, Any]], "str | None"]
 def _schema_error(schema: dict[str, Any]) -> str | None:
     """Why ``schema`` is not a valid JSON schema, or one the server cannot check safely (a
     pattern RE2 cannot compile: plugins/schema_patterns.py; a reference it cannot allow:
-    plugins/schema_refs.py), or None."""
+    plugins/schema_refs.py; a keyword too costly: plugins/schema_cost.py), or None."""
+    return _invalid_schema(schema) or unsupported_part(schema)
+
+
+def _invalid_schema(schema: dict[str, Any]) -> str | None:
+    """Why ``schema`` is not a valid JSON schema (its metaschema says), or None."""
     import jsonschema  # here: a zygote that never checks schemas need not load it
 
     validator = validator_class()
@@ -68,12 +73,12 @@ def _schema_error(schema: dict[str, Any]) -> str | None:
         return exc.message
     except RecursionError:
         return "it is nested too deeply to be checked"
-    return unsupported_part(schema)
+    return None
 
 
 def unsupported_part(schema: Any) -> str | None:
-    """Where ``schema``'s references or patterns cannot be checked safely (see
-    plugins/schema_refs.py and plugins/schema_patterns.py), or None."""
+    """Where ``schema``'s references, keywords or patterns cannot be checked safely (see
+    plugins/schema_refs.py, plugins/schema_cost.py and plugins/schema_patterns.py), or None."""
     return reference_problem(schema) or quadratic_keyword(schema) or unsupported_pattern(schema)
 
 
@@ -87,8 +92,9 @@ def unsupported_schemas(info: ConnectorInfo) -> str | None:
     schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
     schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
     for where, schema in schemas:
-        if (problem := unsupported_part(schema) or _schema_error(schema)) is not None:
-            return f"{where}: {problem}"  # the place of a pattern first, as unsupported_part names it
+        # unsupported_part first: it names a pattern's place, the metaschema does not
+        if (problem := unsupported_part(schema) or _invalid_schema(schema)) is not None:
+            return f"{where}: {problem}"
     return None
 
 

@@ -60,6 +60,14 @@ def describe_connector() -> ConnectorInfo:  # type: ignore[empty-body]
       :func:`run_job` runs: a ``code`` unique across all installed connectors, a
       ``params_schema`` (secret params marked ``"secret": true``) and ``needs_account``.
 
+    The server checks tenants' input against these schemas (Draft 2020-12) itself, so what
+    they may use is bounded, and a schema beyond it makes the connector fail to load, with
+    the reason: ``$ref`` only as a JSON pointer within the schema (``#/$defs/...``; no
+    ``$id`` below the root, no ``$dynamicRef``, nothing fetched), references that do not
+    multiply (at most 2,000 values, references followed), no ``unevaluatedProperties`` or
+    ``unevaluatedItems``, patterns RE2 can match (no lookaround or backreferences). One
+    input's check may apply 2,000 keywords; an input that needs more is refused.
+
     This hook must be cheap and must not do I/O: it is called when connectors are loaded.
     """
 

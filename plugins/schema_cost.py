@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from connectord.plugins.schema_refs import at, objects
 from connectord.plugins.server_errors import Invalid
 
 #: Keywords one check may apply (and items ``uniqueItems`` may look at): a form's
@@ -104,17 +105,10 @@ SQUARE = "checking it takes time that grows with the square of the input"
 
 def quadratic_keyword(schema: Any) -> str | None:
     """Where ``schema`` uses a keyword of QUADRATIC, or None."""
-    stack: list[tuple[str, Any]] = [("", schema)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
-            for keyword in QUADRATIC:
-                if keyword in value:
-                    where = f"{path}.{keyword}" if path else keyword
-                    return f"{where}: not supported ({SQUARE})"
-            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+    for path, value in objects(schema):
+        for keyword in QUADRATIC:
+            if keyword in value:
+                return f"{at(path, keyword)}: not supported ({SQUARE})"
     return None
 
 

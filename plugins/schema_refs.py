@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import urllib.parse
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -38,24 +39,34 @@ MAX_EXPANDED = 2_000
 def outside_reference(schema: Any) -> str | None:
     """Where ``schema`` refers to anything but a part of itself (a reference that does not
     begin with ``#``), with the reference, or None. Every object of the document counts,
-    not only subschemas: ``"$ref": "#/x"`` can point anywhere in it. A loop, not
-    recursion: a description may nest deeper than Python's stack."""
+    not only subschemas: ``"$ref": "#/x"`` can point anywhere in it."""
+    for path, value in objects(schema):
+        for keyword in REFERENCES:
+            target = value.get(keyword)
+            if isinstance(target, str) and not target.startswith("#"):
+                return (
+                    f"{at(path, keyword)}: {target[:200]!r} refers outside the schema; only references "
+                    "within it ('#...') are supported"
+                )
+    return None
+
+
+def objects(schema: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every object of the JSON document ``schema`` with its dotted place, itself first. A
+    loop, not recursion: a description may nest deeper than Python's stack."""
     stack: list[tuple[str, Any]] = [("", schema)]
     while stack:
         path, value = stack.pop()
         if isinstance(value, dict):
-            for keyword in REFERENCES:
-                target = value.get(keyword)
-                if isinstance(target, str) and not target.startswith("#"):
-                    where = f"{path}.{keyword}" if path else keyword
-                    return (
-                        f"{where}: {target[:200]!r} refers outside the schema; only references "
-                        "within it ('#...') are supported"
-                    )
-            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
+            yield path, value
+            stack.extend((at(path, str(key)), item) for key, item in value.items())
         elif isinstance(value, list):
             stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
-    return None
+
+
+def at(path: str, key: str) -> str:
+    """``key`` beneath the dotted place ``path`` ("" is the root)."""
+    return f"{path}.{key}" if path else key
 
 
 @functools.cache
@@ -88,7 +99,7 @@ def reference_problem(schema: Any) -> str | None:
 
 
 def _unfollowed_form(schema: Any) -> str | None:
-    for path, value in _objects(schema):
+    for path, value in objects(schema):
         where = f"{path}." if path else ""
         if "$id" in value and path:
             return f"{where}$id: an identifier below the root is not supported"
@@ -102,19 +113,6 @@ def _unfollowed_form(schema: Any) -> str | None:
 
 def _pointer(ref: str) -> bool:
     return ref == "#" or ref.startswith("#/")
-
-
-def _objects(schema: Any) -> list[tuple[str, dict[str, Any]]]:
-    found: list[tuple[str, dict[str, Any]]] = []
-    stack: list[tuple[str, Any]] = [("", schema)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, dict):
-            found.append((path, value))
-            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in value.items())
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{index}", item) for index, item in enumerate(value))
-    return found
 
 
 def _resolve(root: Any, ref: str) -> Any:
