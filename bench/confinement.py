@@ -119,7 +119,6 @@ def main() -> None:
     if landlock.abi_version() < 1:
         raise SystemExit("this kernel has no Landlock: nothing to measure")
     os.makedirs(HIDDEN, exist_ok=True)
-    program = compiled_filter()
     # As a zygote: its workers' directories are made on its own tmpfs (on this disk's
     # /tmp, a directory made and removed costs 0.3 ms of journaling instead of 0.01).
     isolation.enter_own_view([HIDDEN], [sys.prefix, *sys.path])
@@ -134,7 +133,7 @@ def main() -> None:
             sys.path,
             source,
             Limits(hidden_paths=[HIDDEN], **limits),
-            program,
+            compiled_filter(limits.get("network", True)),
             user_id=own_slot("bench", DEFAULT) if own_user else None,
         )
         for name, (limits, own_user) in ZYGOTE_CASES.items()

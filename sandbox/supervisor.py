@@ -744,7 +744,7 @@ def _syscall_filter(policy: ConnectorPolicy) -> bytes:
     if not policy.limits.seccomp:
         return b""
     try:
-        return compiled_filter()
+        return compiled_filter(policy.limits.network)
     except SeccompUnavailableError as exc:
         raise ZygoteError(str(exc)) from None
 

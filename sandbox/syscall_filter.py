@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import errno
 import functools
+import socket
 import tempfile
+from typing import Any
 
 from connectord.plugins.server_errors import Internal
 
@@ -93,6 +95,19 @@ DENIED = (
 
 #: prlimit64(2) on a pid other than 0 (itself) is refused too: see ``compiled_filter``.
 
+#: The socket families a connector may open: unix, IPv4, IPv6 and netlink (the addresses of
+#: its interfaces). Any other fails with EAFNOSUPPORT, as where the kernel lacks it: AF_VSOCK
+#: reaches the hypervisor's host from a virtual machine past a network namespace (on a
+#: Firecracker VM, a connect() to the host's CID from a fresh namespace was answered by the
+#: host), and packet, crypto (AF_ALG), TIPC, RDS and their like are kernel code no connector
+#: needs.
+SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK)
+#: Without network (``limits.network = false``), no unix socket either (EPERM) but a connected
+#: stream pair (socketpair, as asyncio makes): a named socket of a host's service anywhere in
+#: sight is no network a namespace cuts, nor a file Landlock (up to ABI 7) governs, and a
+#: datagram pair could still send to one (sendto with an address). IPv4 and IPv6 sockets stay:
+#: the namespace has no interface up, and libraries probe them.
+
 #: clone(2) flags that create namespaces, refused like unshare(2).
 _NAMESPACE_FLAGS = (
     0x00020000,  # CLONE_NEWNS
@@ -110,8 +125,9 @@ class SeccompUnavailableError(Internal, RuntimeError):
 
 
 @functools.cache
-def compiled_filter() -> bytes:
-    """The filter as a BPF program for this machine's architecture."""
+def compiled_filter(network: bool = True) -> bytes:
+    """The filter as a BPF program for this machine's architecture; without ``network``, it
+    also refuses unix sockets but connected pairs."""
     try:
         import pyseccomp as seccomp
     except (ImportError, OSError, RuntimeError) as exc:
@@ -135,7 +151,30 @@ def compiled_filter() -> bytes:
     # clone3 passes its flags in memory, out of a filter's sight: ENOSYS makes the C
     # library fall back to clone, whose flags are checked above.
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
+    _socket_rules(seccomp, rules, network)
     with tempfile.TemporaryFile() as out:
         rules.export_bpf(out)
         out.seek(0)
         return out.read()
+
+
+def _socket_rules(seccomp: Any, rules: Any, network: bool) -> None:
+    """Refuse the socket families not in SOCKET_FAMILIES (the rules of one call are ORed: one
+    per family below the highest allowed, one for all above; a family with its upper bits
+    set is above), and without ``network`` unix sockets and datagram pairs too."""
+    unsupported = seccomp.ERRNO(errno.EAFNOSUPPORT)
+    highest = max(SOCKET_FAMILIES)
+    for call in ("socket", "socketpair"):
+        rules.add_rule(unsupported, call, seccomp.Arg(0, seccomp.GT, highest))
+        for family in range(highest):
+            if family not in SOCKET_FAMILIES:
+                rules.add_rule(unsupported, call, seccomp.Arg(0, seccomp.EQ, family))
+    if not network:
+        refuse = seccomp.ERRNO(errno.EPERM)
+        rules.add_rule(refuse, "socket", seccomp.Arg(0, seccomp.EQ, socket.AF_UNIX))
+        kind = seccomp.Arg(1, seccomp.MASKED_EQ, _SOCKET_TYPE_MASK, socket.SOCK_DGRAM)
+        rules.add_rule(refuse, "socketpair", kind)
+
+
+#: The type's bits of socket(2)'s second argument (the rest: SOCK_NONBLOCK, SOCK_CLOEXEC).
+_SOCKET_TYPE_MASK = 0xF

@@ -331,6 +331,28 @@ def _probe(name, path):
         with socket.socket(socket.AF_UNIX) as client:
             client.connect(path)
         return None
+    if name == "family":  # may it open a socket of family ``path`` (the whole register)?
+        import errno
+
+        fd = libc.syscall(ctypes.c_long(41), ctypes.c_long(int(path)), ctypes.c_long(1), ctypes.c_long(0))
+        if fd < 0:
+            return errno.errorcode.get(ctypes.get_errno(), "?")  # socket(family, SOCK_STREAM, 0)
+        os.close(fd)
+        return None
+    if name == "datagram_pair":  # may a datagram pair send to named socket ``path``?
+        import socket
+
+        first, second = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        with first, second:
+            first.sendto(b"hello", path)
+        return None
+    if name == "stream_pair":  # as asyncio makes one
+        import socket
+
+        first, second = socket.socketpair()
+        with first, second:
+            first.sendall(b"x")
+            return None if second.recv(1) == b"x" else "no echo"
     if name in SYSV_IPC:  # made with key ``path`` and left behind, or the error
         key = int(path or "0")
         made = SYSV_IPC[name](libc, key)

@@ -32,6 +32,8 @@ from .conftest import DEFAULT
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 REFUSED = os.strerror(1)  # EPERM: "Operation not permitted"
+#: How the prober names a refusal with EPERM.
+REFUSED_NAME = "PermissionError"
 #: Reading another process's /proc entry: where each connector runs as a user of its own
 #: (the server is root here), its procfs does not even list it (hidepid); else Landlock
 #: or the process's non-dumpability refuses.
@@ -276,12 +278,79 @@ async def test_a_worker_reaches_no_service_of_the_host_through_a_named_socket(
 ) -> None:
     """Neither Landlock (up to ABI 7) nor a network namespace stops a connect() to a named
     unix socket: the host's /run is out of its sight, but for what the configuration names."""
+    unseen = "FileNotFoundError" if network else REFUSED_NAME  # no unix socket at all (below)
     async with prober(hostile_on_path, network=network) as supervisor:
-        assert await probe(supervisor, "named", service_socket) == "FileNotFoundError"
+        assert await probe(supervisor, "named", service_socket) == unseen
         assert await probe(supervisor, "read", "/etc/hosts") == "done"
     granted = [str(service_socket.parent)]
     async with prober(hostile_on_path, network=network, readable_paths=granted) as supervisor:
-        assert await probe(supervisor, "named", service_socket) == "done"
+        # without network, seccomp refuses every unix socket (below): a granted one too
+        assert await probe(supervisor, "named", service_socket) == ("done" if network else REFUSED_NAME)
+
+
+@pytest.fixture
+def sockets_elsewhere(request: pytest.FixtureRequest) -> tuple[Path, Path]:
+    """A listening stream socket and a bound datagram socket, any user's to use, in a directory
+    that no mount covers (outside /run, /tmp and /dev: a service's under /var/lib, say)."""
+    directory = Path("/var/tmp", f"connectord-test-{os.getpid()}")
+    directory.mkdir(mode=0o755)
+    stream, datagram = socket.socket(socket.AF_UNIX), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    paths = (directory / "stream.sock", directory / "datagram.sock")
+    stream.bind(str(paths[0]))
+    datagram.bind(str(paths[1]))
+    stream.listen()
+    for path in paths:
+        path.chmod(0o777)
+
+    def remove() -> None:
+        stream.close()
+        datagram.close()
+        shutil.rmtree(directory)
+
+    request.addfinalizer(remove)
+    return paths
+
+
+@pytest.mark.parametrize("network", [True, False])
+async def test_without_network_no_named_socket_is_reachable_wherever_it_is(
+    hostile_on_path: None, sockets_elsewhere: tuple[Path, Path], network: bool
+) -> None:
+    """A named socket outside the covered directories is no network a namespace cuts nor a
+    file Landlock (up to ABI 7) governs: without network, seccomp refuses the unix socket
+    itself, and a datagram pair (which could send to one); a connected stream pair, as
+    asyncio makes, still works."""
+    stream, datagram = sockets_elsewhere
+    expected = "done" if network else REFUSED_NAME
+    async with prober(hostile_on_path, network=network) as supervisor:
+        assert await probe(supervisor, "named", stream) == expected
+        assert await probe(supervisor, "datagram_pair", datagram) == expected
+        assert await probe(supervisor, "stream_pair") == "done"
+
+
+def _host_has(family: int) -> bool:
+    try:
+        socket.socket(family, socket.SOCK_STREAM).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("network", [True, False])
+async def test_a_worker_opens_no_socket_family_but_unix_ip_and_netlink(
+    hostile_on_path: None, network: bool
+) -> None:
+    """AF_VSOCK is no network a namespace cuts: from a virtual machine it reaches the
+    hypervisor's host. It and every other family (AF_ALG: the kernel's crypto) fail as where
+    the kernel lacks them; without seccomp, what the host has is there."""
+    vsock, alg = socket.AF_VSOCK, socket.AF_ALG
+    async with prober(hostile_on_path, network=network) as supervisor:
+        assert await probe(supervisor, "family", str(vsock)) == "EAFNOSUPPORT"
+        assert await probe(supervisor, "family", str(alg)) == "EAFNOSUPPORT"
+        # the kernel reads an int: upper bits set are not taken for the family below them
+        assert await probe(supervisor, "family", str(1 << 32 | socket.AF_INET)) == "EAFNOSUPPORT"
+        assert await probe(supervisor, "family", str(socket.AF_INET6)) == "done"
+    async with prober(hostile_on_path, network=network, seccomp=False) as supervisor:
+        assert (await probe(supervisor, "family", str(vsock)) == "done") == _host_has(vsock)
 
 
 @pytest.fixture
@@ -311,7 +380,8 @@ async def test_a_worker_reaches_no_service_listening_in_dev(
 ) -> None:
     """/dev stays (a worker needs its devices), but a socket in it is the host's: covered."""
     async with prober(hostile_on_path, network=network) as supervisor:
-        assert await probe(supervisor, "named", device_socket) == "ConnectionRefusedError"
+        refused = "ConnectionRefusedError" if network else REFUSED_NAME  # no unix socket at all
+        assert await probe(supervisor, "named", device_socket) == refused
         assert await probe(supervisor, "read", "/dev/null") == "done"
 
 
