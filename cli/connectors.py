@@ -1,4 +1,5 @@
-"""``connectord connectors list|show``: what is installed, and what failed to load."""
+"""``connectord connectors list|show|install``: what is installed, what failed to load, and
+installing one (cli/connector_install.py)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import msgspec
 
+from connectord.cli import connector_install
 from connectord.cli.common import add_config_option, add_connector_options, settings_from_args
 from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
@@ -36,6 +38,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_config_option(show)
     add_connector_options(show)
     show.set_defaults(run=run_show)
+    connector_install.register(sub)
 
 
 def load_catalog(args: argparse.Namespace) -> Catalog:

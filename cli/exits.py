@@ -5,6 +5,8 @@ OK = 0
 CALL_REJECTED = 1
 #: ``connectord check``: a check failed.
 CHECK_FAILED = 1
+#: ``connectord connectors install``: pip could not install what was asked.
+INSTALL_FAILED = 1
 #: Bad command-line input: unknown connector or action, invalid JSON, missing option.
 USAGE = 2
 #: The environment is unusable: bad setting, data directory or store, port in use.

@@ -53,7 +53,7 @@ def install_connector(tmp_path_factory: pytest.TempPathFactory) -> Callable[...,
 
     def install(name: str, source: str, site: Path | None = None) -> Path:
         site = site or root / f"site-{name}"
-        wheel = _build_wheel(root / "dist", name, textwrap.dedent(source))
+        wheel = build_wheel(root / "dist", name, textwrap.dedent(source))
         subprocess.run(
             [
                 sys.executable,
@@ -82,17 +82,23 @@ def add_to_pythonpath(env: dict[str, str], *sites: Path) -> None:
     env["PYTHONPATH"] = os.pathsep.join([*map(str, sites), *filter(None, [env.get("PYTHONPATH")])])
 
 
-def _build_wheel(dist: Path, name: str, source: str) -> Path:
+def build_wheel(
+    dist: Path, name: str, source: str, extra: dict[str, str] | None = None, connector: bool = True
+) -> Path:
+    """A wheel of connector ``name`` (module ``{name}_connector``; without its entry point
+    unless ``connector``), with ``extra`` files beside the module (path in the wheel: text)."""
     module = f"{name}_connector"
     info = f"{module}-1.0.0.dist-info"
     files = {
+        **(extra or {}),
         f"{module}.py": source,
         f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {module}\nVersion: 1.0.0\n",
         f"{info}/WHEEL": (
             "Wheel-Version: 1.0\nGenerator: connectord-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
         ),
-        f"{info}/entry_points.txt": f"[connectord.connectors]\n{name} = {module}\n",
     }
+    if connector:
+        files[f"{info}/entry_points.txt"] = f"[connectord.connectors]\n{name} = {module}\n"
     record = [f"{path},sha256={_digest(text)},{len(text.encode())}" for path, text in files.items()]
     files[f"{info}/RECORD"] = "\n".join([*record, f"{info}/RECORD,,"]) + "\n"
     dist.mkdir(exist_ok=True)
