@@ -283,8 +283,8 @@ def startup_refusal(dist: Distribution) -> str:
     return (
         f"its distribution {dist.name} installed {', '.join(found)} into the server's environment, which "
         "every interpreter of it runs at its start, unconfined, the server's included: remove "
-        "the distribution, and install connectors with pip install --target DIR --only-binary :all:, "
-        "DIR on PYTHONPATH"
+        "the distribution, and install connectors with connectord connectors install SPEC --into DIR, "
+        "DIR named in CONNECTORD_CONNECTOR_PATH"
     )
 
 

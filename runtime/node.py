@@ -129,6 +129,7 @@ class Node:
         from connectord.runtime.secrets import load_secret_box
         from connectord.runtime.store import open_store, prepare_data_dir
         from connectord.sandbox.cgroups import Cgroups
+        from connectord.sandbox.zygote_client import connectors_on_pythonpath
 
         store = open_store(settings)
         try:
@@ -140,6 +141,13 @@ class Node:
             store.close()
             raise
         log.info(supervisor.host.describe(supervisor.policy, cgroups.describe()))
+        if shared := connectors_on_pythonpath():
+            log.warning(
+                "connectors installed on PYTHONPATH (%s): every connector's zygote imports from there, "
+                "and this server imports any module there; give each connector a directory of its own "
+                "(connectord connectors install SPEC --into DIR) named in CONNECTORD_CONNECTOR_PATH",
+                ", ".join(shared),
+            )
         return cls(settings, supervisor, store, box, webhooks=webhooks)
 
     async def reload(self) -> Reloaded:

@@ -23,11 +23,12 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import metadata
 from typing import TypeVar
 
 import msgspec
 
-from connectord.plugins.manager import Catalog, LoadError
+from connectord.plugins.manager import ENTRY_POINT_GROUP, Catalog, LoadError
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.forked import Exit, Forked, child_pidfd, mover, place, watch
@@ -132,6 +133,19 @@ def connector_dirs() -> list[str]:
     """The server's PYTHONPATH: where connectors are installed, as far as the server
     knows (``Selection.paths`` are the source's own)."""
     return [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p in sys.path]
+
+
+def connectors_on_pythonpath() -> list[str]:
+    """The directories of the server's PYTHONPATH that hold a connector (an entry point of
+    ENTRY_POINT_GROUP): shared by every zygote, and by the server."""
+    return [
+        directory
+        for directory in connector_dirs()
+        if any(
+            dist.entry_points.select(group=ENTRY_POINT_GROUP)
+            for dist in metadata.distributions(path=[directory])
+        )
+    ]
 
 
 def zygote_start() -> str:

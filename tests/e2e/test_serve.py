@@ -9,13 +9,13 @@ import signal
 import subprocess
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import CONNECTORD
+from .conftest import CONNECTORD, add_to_pythonpath
 from .sandboxing import TEST_TEMP
 
 LISTENING = re.compile(r"connectord listening on (http://\S+)")
@@ -69,11 +69,47 @@ def test_serve_answers_health_and_components_then_stops_cleanly(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert process.stderr is not None
-    [protections] = [line for line in process.stderr if "sandbox protections by default" in line]
+    logged = process.stderr.readlines()
+    [protections] = [line for line in logged if "sandbox protections by default" in line]
     root = os.geteuid() == 0
     assert (
         "user ids: one per connector (" if root else "user ids: none (the server is not root)"
     ) in protections
+    assert not [line for line in logged if SHARED_PATH in line]
+
+
+#: The start-up warning about connectors every zygote (and the server) imports from.
+SHARED_PATH = "connectors installed on PYTHONPATH"
+
+PATHY = """
+import connectord
+
+@connectord.hookimpl
+def describe_connector():
+    return connectord.ConnectorInfo(id="pathy", title="Pathy", version="1.0.0")
+"""
+
+
+@pytest.fixture
+def connector_on_pythonpath(cli_env: dict[str, str], install_connector: Callable[..., Path]) -> Path:
+    site = install_connector("pathy", PATHY)
+    add_to_pythonpath(cli_env, site)
+    return site
+
+
+def test_a_connector_on_pythonpath_is_warned_about(
+    connector_on_pythonpath: Path, server: tuple[subprocess.Popen[str], str]
+) -> None:
+    """Every zygote imports from a PYTHONPATH, and the server any module there: a directory
+    of its own per connector is the way (``connectord connectors install``)."""
+    process, url = server
+    assert "pathy" in {c["id"] for c in get(f"{url}/v1/components")[1]["data"]}
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert process.stderr is not None
+    [warning] = [line for line in process.stderr if SHARED_PATH in line]
+    assert str(connector_on_pythonpath) in warning
+    assert "connectord connectors install SPEC --into DIR" in warning
 
 
 def test_a_port_in_use_is_a_clear_error(
