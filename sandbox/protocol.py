@@ -21,6 +21,15 @@ from connectord.sandbox.outcomes import Outcome, Rejected
 
 MAX_FRAME = 16 * 1024 * 1024
 HEADER = struct.Struct(">I")
+#: A connector's description (the first frame of a process that imported it) may hold at
+#: most this many bytes and values (objects, arrays, keys, strings, numbers): what it costs
+#: the server to decode and check is bounded, whatever the connector's own check did (its
+#: import code can send any frame). The bundled connectors together hold 1,032 values in
+#: 10 KB; a forged description of 16 million empty objects held the server's loop 97 s.
+MAX_DESCRIPTION_FRAME = 1024 * 1024
+MAX_DESCRIPTION_VALUES = 50_000
+#: Every later frame of a zygote is a report of a few fields (Spawned, SpawnFailed, Reaped).
+MAX_REPORT_FRAME = 64 * 1024
 
 
 Positive = Annotated[int, msgspec.Meta(ge=1)]
@@ -207,6 +216,8 @@ REPLY_START = msgspec.msgpack.encode(Reply("", Rejected("", "")))[: len(b"\x85\x
 
 ControlIn = Hello | Spawn
 ControlOut = Ready | Importing | Unconfined | Misconfigured | Spawned | SpawnFailed | Reaped
+#: What a zygote may send once it is ready: anything else breaks the protocol, undecoded.
+ZygoteReport = Spawned | SpawnFailed | Reaped
 WorkerOut = Log | Reply
 
 _encoder = msgspec.msgpack.Encoder()
@@ -227,10 +238,10 @@ class ContentError(FrameError):
     told so, rather than end as a crash."""
 
 
-def frame_length(header: bytes) -> int:
+def frame_length(header: bytes, limit: int = MAX_FRAME) -> int:
     length: int = HEADER.unpack(header)[0]
-    if length > MAX_FRAME:
-        raise FrameError(f"frame of {length} bytes exceeds the {MAX_FRAME} byte limit")
+    if length > limit:
+        raise FrameError(f"frame of {length} bytes exceeds the {limit} byte limit")
     return length
 
 
@@ -265,16 +276,18 @@ def _without_values(error: msgspec.MsgspecError) -> str:
 
 
 class FrameBuffer:
-    """Reassembles frames from a byte stream read in arbitrary pieces."""
+    """Reassembles frames from a byte stream read in arbitrary pieces; a frame longer than
+    ``limit`` (which may change between two feeds) is refused from its header on."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = MAX_FRAME) -> None:
         self._data = bytearray()
+        self.limit = limit
 
     def feed(self, data: bytes) -> list[bytes]:
         self._data += data
         bodies = []
         while len(self._data) >= HEADER.size:
-            length = frame_length(bytes(self._data[: HEADER.size]))
+            length = frame_length(bytes(self._data[: HEADER.size]), self.limit)
             end = HEADER.size + length
             if len(self._data) < end:
                 break

@@ -223,7 +223,9 @@ class Supervisor:
         first = self._selected(sources)
         self._assign_user_ids(sources)
         described = await asyncio.gather(*(self._describe(s, first) for s in sources), return_exceptions=True)
-        self._catalog = merged_catalog(sources, _raised(described))
+        # Checking the descriptions' schemas costs up to milliseconds a value: in a thread, so
+        # that the loop goes on serving (a start blocks nothing else; a reload does).
+        self._catalog = await asyncio.to_thread(merged_catalog, sources, _raised(described))
         self._described = True
         if self._idle_check is None:
             self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
@@ -243,7 +245,7 @@ class Supervisor:
                 first.setdefault(source.name, source)
             self._assign_user_ids(sources)
             described = await asyncio.gather(*(self._describe(s, first, fatal=False) for s in sources))
-            catalog = merged_catalog(sources, described)
+            catalog = await asyncio.to_thread(merged_catalog, sources, described)
             self._sources = first
             self._catalog = catalog
             stale = [

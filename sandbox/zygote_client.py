@@ -30,9 +30,13 @@ import msgspec
 
 from connectord.plugins.manager import ENTRY_POINT_GROUP, Catalog, LoadError
 from connectord.plugins.server_errors import Internal
+from connectord.sandbox.bounds import MAX_DEPTH, msgpack_shape_scan
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.forked import Exit, Forked, child_pidfd, mover, place, watch
 from connectord.sandbox.protocol import (
+    MAX_DESCRIPTION_FRAME,
+    MAX_DESCRIPTION_VALUES,
+    MAX_REPORT_FRAME,
     ControlOut,
     FrameBuffer,
     FrameError,
@@ -47,6 +51,7 @@ from connectord.sandbox.protocol import (
     Spawned,
     SpawnFailed,
     Unconfined,
+    ZygoteReport,
     decode,
     frame,
 )
@@ -57,6 +62,7 @@ T = TypeVar("T")
 #: The whole environment the zygote (and so every worker) gets: no server secrets.
 WORKER_ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
 _decoder = msgspec.msgpack.Decoder(ControlOut)
+_reports = msgspec.msgpack.Decoder(ZygoteReport)
 SHUTDOWN = "connectord is shutting down"
 
 
@@ -160,7 +166,6 @@ class ZygoteClient:
         self.confinement = confinement
         self.import_timeout = import_timeout
         self.start_timeout = 60.0
-        self.catalog = Catalog(connectors={}, errors=[])
         #: How often a running zygote was lost other than by a stop (it died, broke the
         #: protocol): each is started again at the next call. Read by the metrics.
         self.restarts = 0
@@ -323,7 +328,7 @@ class ZygoteClient:
             raise
         self._process, self._control, self._leaf = process, ours, leaf
         self._hidden = hidden
-        self.catalog = ready.catalog
+        self._frames.limit = MAX_REPORT_FRAME  # a zygote keeps no description of its own
         asyncio.get_running_loop().add_reader(ours.fileno(), self._on_readable)
         # Its end of the socket may live on in what its connector started at import: its
         # exit, not the socket's end, tells that it died.
@@ -372,7 +377,7 @@ class ZygoteClient:
         theirs.close()
         limits = self.confinement.limits
         leaf = self.confinement.cgroups.acquire(limits.processes, limits.memory_bytes)
-        self._frames = FrameBuffer()
+        self._frames = FrameBuffer(MAX_DESCRIPTION_FRAME)
         return process, ours, leaf
 
     async def _admit(
@@ -415,11 +420,13 @@ class ZygoteClient:
     async def _first_message(self, sock: socket.socket, process: subprocess.Popen[bytes]) -> Ready:
         """Its description, once it has confined itself (within ``start_timeout``, which
         covers the interpreter's own start) and imported its connector (within
-        ``import_timeout`` of saying it begins)."""
+        ``import_timeout`` of saying it begins). What it says once its connector's import
+        began comes from connector code: only its description is taken then, bounded."""
         loop = asyncio.get_running_loop()
         sock.setblocking(False)
         deadline, importing = loop.time() + self.start_timeout, False
         message: object = None
+        broken = ""
         pending: list[bytes] = []
         try:
             while True:
@@ -432,7 +439,10 @@ class ZygoteClient:
                     if not data:
                         raise FrameError("it closed its socket")
                     pending = self._frames.feed(data)
-                message = decode(_decoder, pending.pop(0))
+                body = pending.pop(0)
+                async with asyncio.timeout_at(deadline):
+                    await _within_description_budget(body)
+                message = decode(_decoder, body)
                 if not isinstance(message, Importing) or importing:
                     break
                 deadline, importing = loop.time() + self.import_timeout, True
@@ -442,17 +452,23 @@ class ZygoteClient:
             if importing:
                 raise ZygoteError(f"importing it did not finish within {self.import_timeout:g} s") from None
             raise ZygoteError(f"it was not ready to import within {self.start_timeout:g} s") from None
-        except FrameError:
-            message = None
+        except FrameError as exc:
+            message, broken = None, str(exc)
         if isinstance(message, Ready):
             return message
         process.kill()
         code = await asyncio.to_thread(process.wait)
         sock.close()
-        if isinstance(message, Unconfined):
+        if isinstance(message, Unconfined | Misconfigured) and importing:
+            # Sent by its own start-up code before the import only: this came from the
+            # connector's, which would have made a load failure stop the server.
+            broken = "it reported its confinement once its connector's import had begun"
+        elif isinstance(message, Unconfined):
             raise ZygoteError(f"cannot confine it: {message.reason}")
-        if isinstance(message, Misconfigured):
+        elif isinstance(message, Misconfigured):
             raise SandboxUnavailableError(f"connector '{self.source.name}': {message.reason}")
+        if broken:
+            raise ZygoteError(f"it broke the protocol ({broken})")
         raise ZygoteError(_ended_how(code))
 
     async def _send(self, data: bytes, fds: list[int]) -> None:
@@ -498,7 +514,7 @@ class ZygoteClient:
             return
         try:
             for body in self._frames.feed(data):
-                broken = self._dispatch(decode(_decoder, body))
+                broken = self._dispatch(decode(_reports, body))
                 if broken is not None:
                     self._drop(f"the zygote broke the protocol ({broken})")
                     return
@@ -676,3 +692,20 @@ def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
             continue
         found.append((st.st_dev, st.st_ino))
     return found
+
+
+async def _within_description_budget(body: bytes) -> None:
+    """Raise FrameError if ``body`` holds more values than a description may (read without
+    decoding it, the loop served between steps)."""
+    scan = msgpack_shape_scan(body, MAX_DEPTH, MAX_DESCRIPTION_VALUES)
+    while True:
+        try:
+            next(scan)
+        except StopIteration as done:
+            if done.value is not None:
+                raise FrameError(
+                    f"its description is larger than one may be: more than {MAX_DESCRIPTION_VALUES:,} "
+                    f"values or {MAX_DEPTH} levels"
+                ) from None
+            return
+        await asyncio.sleep(0)

@@ -107,7 +107,80 @@ if ZYGOTE is not None:
     time.sleep(3600)
 """
 
-SOURCES = {"thief": THIEF, "holder": HOLDER, "stuck": STUCK}
+#: Import code of the process that describes it (never of its zygote) sends the server a
+#: forged description first: 900,000 empty objects, 900 KB (a frame under the size limit:
+#: it is the values that cost), as a ``credentials_schema``.
+FORGED = """
+import msgspec
+from connectord.plugins.manager import Catalog, CatalogEntry
+from connectord.sandbox.protocol import Ready
+
+
+def forged_description():
+    \"\"\"A frame of a description whose ``credentials_schema`` holds 900,000 empty objects.\"\"\"
+    info = connectord.ConnectorInfo(id=NAME, title=NAME, version="1", credentials_schema={"x": "MARK"})
+    entry = CatalogEntry(info=info, origin="forged", hooks=frozenset({"describe_connector"}))
+    body = msgspec.msgpack.encode(Ready(os.getpid(), Catalog(connectors={NAME: entry}, errors=[])))
+    empties = b"\\xdd" + struct.pack(">I", 900_000) + b"\\x80" * 900_000
+    body = body.replace(msgspec.msgpack.encode("MARK"), empties)
+    return struct.pack(">I", len(body)) + body
+
+
+def _hello():
+    frame = sys._getframe()
+    while frame is not None and "hello" not in frame.f_locals:
+        frame = frame.f_back
+    return None if frame is None else frame.f_locals["hello"]
+"""
+
+#: Import code of the process that describes it (never of its zygote) sends the server a
+#: forged description first: 900 KB, a frame under the size limit: the values cost.
+FORGER = """
+NAME = "forger"
+
+if getattr(_hello(), "describe", False):
+    socket.socket(fileno=os.dup(int(sys.argv[1]))).sendall(forged_description())
+"""
+
+#: Import code of its zygote (not of the process that describes it) sends, from a thread, a
+#: forged description after another once the zygote is ready.
+FLOODER = """
+NAME = "flooder"
+
+import threading
+import time
+
+
+def _flood(control):
+    time.sleep(0.5)
+    while True:
+        control.sendall(forged_description())
+
+
+if ZYGOTE is not None:
+    control = socket.socket(fileno=os.dup(int(sys.argv[1])))
+    threading.Thread(target=_flood, args=(control,), daemon=True).start()
+"""
+
+#: Import code of the process that describes it says the configuration is unusable, as
+#: the start-up code of a zygote does before any import (which stops the server's start).
+MISCONFIGURED = """
+NAME = "misconfigured"
+
+from connectord.sandbox.protocol import Misconfigured, frame
+
+control = socket.socket(fileno=os.dup(int(sys.argv[1])))
+control.sendall(frame(Misconfigured("writable path /x is not writable")))
+"""
+
+SOURCES = {
+    "thief": THIEF,
+    "holder": HOLDER,
+    "stuck": STUCK,
+    "forger": FORGED + FORGER,
+    "flooder": FORGED + FLOODER,
+    "misconfigured": MISCONFIGURED,
+}
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +299,81 @@ def children() -> list[int]:
         if int(stat.rsplit(b")", 1)[1].split()[1]) == os.getpid():
             found.append(int(entry))
     return found
+
+
+@contextlib.asynccontextmanager
+async def loop_watch() -> AsyncIterator[list[float]]:
+    """The longest the event loop went without serving a 10 ms ticker, in seconds (its
+    single element), over the block."""
+    longest = [0.0]
+
+    async def tick() -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.01)
+            now = loop.time()
+            longest[0] = max(longest[0], now - last)
+            last = now
+
+    ticker = asyncio.ensure_future(tick())
+    try:
+        yield longest
+    finally:
+        ticker.cancel()
+
+
+async def test_a_forged_description_past_its_budget_is_a_load_failure_and_the_loop_goes_on(
+    hostile_zygotes: None,
+) -> None:
+    """Decoding and checking 900,000 values held the loop for seconds (a start, or any
+    reload); they are counted first, without building any, and the description refused."""
+    supervisor = Supervisor(Selection(allow=frozenset({"forger"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        async with loop_watch() as longest:
+            await supervisor.start()
+            await supervisor.reload()
+        [error] = supervisor.catalog.errors
+        assert error.name == "forger"
+        assert "its description is larger than one may be: more than 50,000 values" in error.reason
+        assert longest[0] < 1.0, f"the loop was held {longest[0]:.2f} s"
+    finally:
+        await supervisor.close()
+
+
+async def test_a_zygote_that_sends_what_no_running_zygote_may_is_dropped_undecoded(
+    hostile_zygotes: None,
+) -> None:
+    """Once ready, a zygote reports forks and exits only: a description it sends again (each
+    decoded whole, then ignored, held the loop ≈ 1 s apiece) breaks the protocol at its
+    header, and the zygote is replaced at the next call."""
+    supervisor = Supervisor(Selection(allow=frozenset({"flooder"})), SandboxPolicy(), Cgroups.detect())
+    await supervisor.start()
+    try:
+        async with loop_watch() as longest:
+            assert not isinstance(await verify(supervisor, "flooder"), Crashed)
+            zygote = supervisor.zygote_for("flooder")
+            for _ in range(500):
+                if zygote.restarts:
+                    break
+                await asyncio.sleep(0.01)
+        assert zygote.restarts == 1 and zygote.pid is None
+        assert longest[0] < 1.0, f"the loop was held {longest[0]:.2f} s"
+    finally:
+        await supervisor.close()
+
+
+async def test_a_connector_that_says_its_configuration_is_unusable_stops_no_server(
+    hostile_zygotes: None,
+) -> None:
+    """Only a zygote's own start-up code, before the import, tells of an unusable
+    configuration (which stops the server's start, naming it): from the connector's import
+    code, it is that connector's load failure."""
+    supervisor = Supervisor(Selection(allow=frozenset({"misconfigured"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        await supervisor.start()
+        [error] = supervisor.catalog.errors
+        assert error.name == "misconfigured"
+        assert "it reported its confinement once its connector's import had begun" in error.reason
+    finally:
+        await supervisor.close()
