@@ -31,6 +31,7 @@ from connectord.sandbox.calls import METHODS, Call
 from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Outcome, Rejected, Succeeded
 from connectord.sandbox.supervisor import InvocationResult, Supervisor
+from connectord.sandbox.user_ids import record_in
 from connectord.sandbox.zygote_client import ZygoteError
 
 EPILOG = """\
@@ -123,7 +124,10 @@ def run(args: argparse.Namespace) -> int:
     )
     settings, policy = configured(settings_from_args(args))
     try:
-        supervisor = Supervisor(settings.connectors, policy, Cgroups.detect(), settings.egress_allow)
+        record = record_in(settings.data_dir)
+        supervisor = Supervisor(
+            settings.connectors, policy, Cgroups.detect(), settings.egress_allow, user_id_record=record
+        )
         result = asyncio.run(_invoke(supervisor, call, args.timeout, args.isolation, args.debug))
     except ZygoteError as exc:
         raise CliError(f"the sandbox could not start: {exc}", exits.CONFIGURATION) from None

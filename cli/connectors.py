@@ -16,6 +16,7 @@ from connectord.cli.exits import CONFIGURATION, OK, CliError
 from connectord.plugins.manager import Catalog
 from connectord.runtime.configured import configured
 from connectord.sandbox.supervisor import Supervisor
+from connectord.sandbox.user_ids import record_in
 from connectord.sandbox.zygote_client import ZygoteError
 
 
@@ -47,7 +48,10 @@ def load_catalog(args: argparse.Namespace) -> Catalog:
     settings, policy = configured(settings_from_args(args))
 
     async def catalog() -> Catalog:
-        supervisor = Supervisor(settings.connectors, policy, egress_allow=settings.egress_allow)
+        record = record_in(settings.data_dir)
+        supervisor = Supervisor(
+            settings.connectors, policy, egress_allow=settings.egress_allow, user_id_record=record
+        )
         try:
             await supervisor.start()
             return supervisor.catalog

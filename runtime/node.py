@@ -129,6 +129,7 @@ class Node:
         from connectord.runtime.secrets import load_secret_box
         from connectord.runtime.store import open_store, prepare_data_dir
         from connectord.sandbox.cgroups import Cgroups
+        from connectord.sandbox.user_ids import RECORD_FILE
         from connectord.sandbox.zygote_client import connectors_on_pythonpath
 
         store = open_store(settings)
@@ -136,7 +137,13 @@ class Node:
             box = load_secret_box(prepare_data_dir(settings.data_dir), settings.secret_key)
             check_secret_key(store, box)
             cgroups = Cgroups.detect()
-            supervisor = Supervisor(settings.connectors, policy, cgroups, settings.egress_allow)
+            supervisor = Supervisor(
+                settings.connectors,
+                policy,
+                cgroups,
+                settings.egress_allow,
+                user_id_record=settings.data_dir / RECORD_FILE,
+            )
         except BaseException:
             store.close()
             raise

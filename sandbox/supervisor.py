@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 import msgspec
 
@@ -53,7 +54,7 @@ from connectord.sandbox.protocol import Preload, Reply, Request, Spawn
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
-from connectord.sandbox.user_ids import RangeExhaustedError, UserIds, parse_range
+from connectord.sandbox.user_ids import IdRecord, RangeExhaustedError, UserIds, parse_range
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
 from connectord.sandbox.zygote_client import (
     Confinement,
@@ -97,12 +98,16 @@ class Supervisor:
         cgroups: Cgroups | None = None,
         egress_allow: Sequence[str] = (),
         host: Host | None = None,
+        user_id_record: Path | None = None,
     ) -> None:
         self.host = host or Host.detect()
         #: Raises SandboxUnavailableError for a protection asked for that the host lacks.
         self.policy = policy = self.host.resolve(policy or SandboxPolicy())
-        #: Each connector's own user id, where the host resolved ``user_ids`` to a range.
-        self.user_ids = UserIds(parse_range(policy.user_ids)) if isinstance(policy.user_ids, str) else None
+        #: Each connector's own user id, where the host resolved ``user_ids`` to a range;
+        #: kept for good in ``user_id_record`` (the data directory's), where one is given.
+        record = IdRecord(user_id_record) if user_id_record is not None else None
+        ids = parse_range(policy.user_ids) if isinstance(policy.user_ids, str) else None
+        self.user_ids = UserIds(ids, record) if ids is not None else None
         #: ``[egress] allow``, sent to every worker (the connectors' egress policy).
         self.egress_allow = list(egress_allow)
         self.selection = selection or Selection()

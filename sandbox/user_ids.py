@@ -8,18 +8,26 @@ supplementary group: the kernel then refuses it signals to, tracing of and
 
 Ids come from a range: root's subordinate range where /etc/subuid and /etc/subgid give
 root the same one, else ``DEFAULT``, or the range the configuration names. A connector's
-id is its id's hash within the range, so it stays the same across restarts and whatever
-else is installed, and an operator can give it what it may write once for good. Two
-connector ids whose hashes collide are told apart by name order: the later one takes the
-next free id after its own (and logs it, since its id then depends on the other being
-installed).
+id is its id's hash within the range, so that an operator can know it before its first
+start; once given, it is recorded (``IdRecord``, in the data directory) and kept for good,
+whatever is installed later, so that the operator gives it what it may write once. A
+connector whose hash falls on an id already given takes the next free one (and logs it):
+a connector installed later cannot take an id another has (with 65,536 slots, a name that
+hashed onto ``sql``'s was found among 100,000 tries, and sorted before it, took it at the
+next start, and with it what ``sql`` owned). Connectors first seen at the same start are
+given theirs in name order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
-from collections.abc import Iterable, Mapping
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from connectord.plugins.server_errors import Invalid
 
@@ -129,16 +137,73 @@ def assign(names: Iterable[str], ids: IdRange, taken: Mapping[str, int]) -> dict
     return assigned
 
 
-class UserIds:
-    """Each connector's id, given once and kept while the server runs (also for a
-    connector uninstalled since: one installed again gets its id back)."""
+#: The record's file in the server's data directory (hidden from connectors, as all of it).
+RECORD_FILE = "user-ids.json"
 
-    def __init__(self, ids: IdRange) -> None:
+
+def record_in(data_dir: Path) -> Path | None:
+    """The record of ``data_dir`` where that directory exists (a command run elsewhere, with
+    none, gives ids for its own run only)."""
+    return data_dir / RECORD_FILE if data_dir.is_dir() else None
+
+
+class IdRecord:
+    """The ids given so far, in a file (JSON: connector id to user id) that every process of
+    the server's data directory shares, read and written under a lock."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[dict[str, int]]:
+        """The ids recorded (those of ``ids`` only, each given once); what the block leaves
+        in the dict is written back."""
+        with open(self.path.with_name(self.path.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            given = self._read()
+            before = dict(given)
+            yield given
+            if given != before:
+                self._write(given)
+
+    def _read(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {k: v for k, v in data.items() if isinstance(k, str) and type(v) is int}
+
+    def _write(self, given: dict[str, int]) -> None:
+        partial = self.path.with_name(self.path.name + ".new")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(given, out, indent=1, sort_keys=True)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, self.path)
+
+
+class UserIds:
+    """Each connector's id, given once and kept for good where ``record`` keeps them (else
+    while the server runs; also for a connector uninstalled since: one installed again gets
+    its id back)."""
+
+    def __init__(self, ids: IdRange, record: IdRecord | None = None) -> None:
         self.ids = ids
+        self.record = record
         self._of: dict[str, int] = {}
 
     def assign(self, names: Iterable[str]) -> None:
-        self._of = assign(names, self.ids, self._of)
+        if self.record is None:
+            self._of = assign(names, self.ids, self._of)
+            return
+        with self.record.locked() as given:
+            kept = _usable(given, self.ids)
+            kept.update({name: uid for name, uid in self._of.items() if name not in kept})
+            self._of = assign(names, self.ids, _usable(kept, self.ids))
+            given.update(self._of)
 
     def of(self, name: str) -> int:
         if name not in self._of:
@@ -154,3 +219,14 @@ class UserIds:
             if holder != name:
                 found.append((name, uid, holder))
         return found
+
+
+def _usable(given: Mapping[str, int], ids: IdRange) -> dict[str, int]:
+    """Those of ``given`` in ``ids``, none reserved, each id once (the first name, sorted)."""
+    usable: dict[str, int] = {}
+    seen: set[int] = set()
+    for name, uid in sorted(given.items()):
+        if uid in ids and uid not in RESERVED and uid not in seen:
+            usable[name] = uid
+            seen.add(uid)
+    return usable

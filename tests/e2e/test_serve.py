@@ -76,6 +76,9 @@ def test_serve_answers_health_and_components_then_stops_cleanly(
         "user ids: one per connector (" if root else "user ids: none (the server is not root)"
     ) in protections
     assert not [line for line in logged if SHARED_PATH in line]
+    if root:  # each connector's id, kept for good (a later one cannot take it)
+        given = json.loads((Path(cli_env["CONNECTORD_DATA_DIR"]) / "user-ids.json").read_text())
+        assert {"sql", "webservice", "shop"} <= set(given)
 
 
 #: The start-up warning about connectors every zygote (and the server) imports from.

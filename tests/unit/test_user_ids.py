@@ -4,6 +4,8 @@ when the host gives them (sandbox/user_ids.py, sandbox/host.py)."""
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +14,7 @@ from connectord.sandbox.policy import SandboxPolicy
 from connectord.sandbox.user_ids import (
     DEFAULT,
     IdRange,
+    IdRecord,
     RangeExhaustedError,
     UserIds,
     assign,
@@ -79,6 +82,38 @@ def test_a_collision_goes_to_the_later_name_and_never_moves_an_id_given() -> Non
     users = UserIds(ids)
     users.assign([first, second])
     assert users.displaced() == [(second, both[second], first)]
+
+
+def test_an_id_once_given_is_kept_at_every_later_start_whatever_is_installed(tmp_path: Path) -> None:
+    """A name found to hash onto an installed connector's id, and to sort before it, took
+    that id at the next start (and with it what the operator gave the other connector)."""
+    ids = IdRange(5000, 5015)
+    first, second = _colliding(ids)  # first sorts before second, both hash to one slot
+    record = tmp_path / "user-ids.json"
+    victim = UserIds(ids, IdRecord(record))
+    victim.assign([second])  # installed first: its own slot
+    assert victim.of(second) == own_slot(second, ids)
+    restarted = UserIds(ids, IdRecord(record))  # the next start, the newcomer installed
+    restarted.assign([first, second])
+    assert restarted.of(second) == own_slot(second, ids)
+    assert restarted.of(first) != restarted.of(second)
+    assert restarted.displaced() == [(first, restarted.of(first), second)]
+    assert json.loads(record.read_text()) == {first: restarted.of(first), second: restarted.of(second)}
+    assert record.stat().st_mode & 0o777 == 0o600
+    # without the record, the name order decided at every start, and the newcomer won
+    assert assign([first, second], ids, {})[first] == own_slot(second, ids)
+
+
+def test_what_of_a_record_cannot_be_used_is_left_out(tmp_path: Path) -> None:
+    record = tmp_path / "user-ids.json"
+    twice = DEFAULT.first + 3
+    for text in ("not json", "[1, 2]", json.dumps({"a": "5001", "b": 0, "c": 99, "d": twice, "e": twice})):
+        record.write_text(text)
+        users = UserIds(DEFAULT, IdRecord(record))
+        users.assign(["x"])
+        assert users.of("x") == own_slot("x", DEFAULT)
+    assert users.of("d") == twice  # "e" had the same id: the first name keeps it
+    assert users.of("e") not in (twice, 0)
 
 
 def test_more_connectors_than_ids_is_refused() -> None:
