@@ -130,9 +130,11 @@ class Supervisor:
         self._retiring: set[ZygoteClient] = set()
         self._reloading = asyncio.Lock()
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
-        # Keys are (tenant, connector); a connector's calls of all tenants form a group.
+        # Keys are (tenant, connector); a connector's calls of all tenants form a group, of
+        # which one tenant leaves a slot to the others.
+        per_connector = policy.slots_per_connector()
         self.limiter: FairLimiter[tuple[str, str]] = FairLimiter(
-            policy.capacity(), policy.slots_per_connector(), group=lambda key: key[1]
+            policy.capacity(), per_connector, group=lambda key: key[1], per_member=max(1, per_connector - 1)
         )
         #: Pooled workers waiting for their (tenant, connector)'s next call, and per-call
         #: spares waiting for any tenant's, under (SPARE, connector): both go with the zygote.

@@ -13,3 +13,9 @@ class JobSettings:
     max_running: int = 32
     #: How long ``?wait=`` may hold a request.
     max_wait: float = 30.0
+
+    @property
+    def max_running_per_tenant(self) -> int:
+        """What one tenant may hold of ``max_running`` (three quarters): the rest waits for
+        other tenants' jobs, so that one tenant's slow jobs never take every slot."""
+        return max(1, self.max_running - max(1, self.max_running // 4))

@@ -78,7 +78,8 @@ class JobWork:
         return await self.run(self.store.requeue_started_jobs) if self.store.single_node else 0
 
     async def claim(self, now: float, member: Member, limit: int) -> list[ClaimedJob]:
-        claimed = await self.run(self.store.claim_job, now, member.id, member.lease_until(now))
+        cap = self.settings.max_running_per_tenant
+        claimed = await self.run(self.store.claim_job, now, member.id, member.lease_until(now), cap)
         return [claimed] if claimed is not None else []
 
     async def idle_for(self, now: float) -> float:

@@ -343,6 +343,31 @@ def test_webhooks_of_a_definition_stored_before_they_were_sealed_are_found_and_s
     assert not store.seal_webhooks(plain.id, 2, b"{}", b"again")  # sealed already
     sealed = store.definition(plain.tenant_id, "old")
     assert sealed is not None and (sealed.document, sealed.sealed_webhooks, sealed.version) == (
-        b"{" + empty + b"}", b"sealed", 2
+        b"{" + empty + b"}",
+        b"sealed",
+        2,
     )
     assert [r.code for r in store.definitions_with_plain_webhooks(empty)] == ["none"]
+
+
+def test_the_tenant_with_fewest_jobs_running_goes_first_and_none_takes_every_slot(store: Store) -> None:
+    """One tenant's slow jobs held another's quick one 95 s when jobs were taken by due time
+    alone, every slot of the node theirs: now turns go by jobs running, and a tenant holding
+    ``tenant_cap`` of a node's jobs waits there for the others."""
+    busy = tenant_of(store)
+    store.add_user("b@example.com", "globex", "hash-b", T0)
+    quiet = store.principal("hash-b")
+    assert quiet is not None
+    for i in range(5):
+        store.add_job(NewJob(f"busy-{i}", busy, "echo", "api", "WAITING", T0, run_at=T0 + i / 10))
+    store.add_job(NewJob("quiet", quiet.tenant_id, "echo", "api", "WAITING", T0, run_at=T0 + 1))
+
+    def next_claimed(node: str = NODE) -> str | None:
+        claimed = store.claim_job(T0 + 2, node, LEASE, tenant_cap=3)
+        return None if claimed is None else claimed.job.id
+
+    assert next_claimed() == "busy-0"  # none running yet: the earliest due
+    assert next_claimed() == "quiet"  # due later, but its tenant runs none
+    assert [next_claimed(), next_claimed()] == ["busy-1", "busy-2"]
+    assert next_claimed() is None  # three of this node's jobs are the busy tenant's
+    assert next_claimed("another-node") == "busy-3"  # the cap is each node's
