@@ -1,6 +1,7 @@
 """Accounts: credentials stored for a component, per tenant. Keys are sealed at rest and
 their secret fields (as the connector's credentials schema marks them) are masked in every
-answer; a masked value sent back keeps the stored secret."""
+answer; a masked value sent back keeps the stored secret, only while the other credential
+fields are unchanged (else the secret could be sent to where the new fields point)."""
 
 from __future__ import annotations
 
@@ -73,7 +74,8 @@ class Accounts:
         self, principal: Principal, account_id: str, name: str, component: str, keys: dict[str, Any]
     ) -> Account | None:
         """The account with a new name, component and keys; a secret key sent masked keeps
-        the stored one (of the same component only)."""
+        the stored one (of the same component only, and only while every non-secret key is
+        as stored: a changed URL or user needs its secrets sent again, 400 naming one)."""
         stored = await self.run(self.store.account, principal.tenant_id, account_id)
         if stored is None:
             return None
@@ -81,7 +83,7 @@ class Accounts:
         try:
             keys = unmask(keys, self._keys(stored) if stored.component == component else {}, secret_fields)
         except SecretsError as exc:
-            raise InvalidRequestError(str(exc), "keys") from None
+            raise InvalidRequestError(str(exc), f"keys.{exc.field}" if exc.field else "keys") from None
         self._check(component, keys)
         record = msgspec.structs.replace(
             stored,

@@ -32,10 +32,12 @@ __all__ = [
     "SECRET_KEY_SETTING",
     "SecretBox",
     "SecretsError",
+    "changed_fields",
     "hash_api_key",
     "load_secret_box",
     "mask",
     "new_api_key",
+    "same_json",
     "unmask",
 ]
 
@@ -263,18 +265,66 @@ def unmask(
     """The incoming credentials with each secret field sent as ``MASK`` given its stored value.
 
     A client that reads an account (secrets masked) and sends it back unchanged keeps its
-    secrets. ``SecretsError`` when a field is sent as ``MASK`` but has no stored value: storing
-    the mask literally would silently replace the secret with asterisks.
+    secrets. A mask stands for the stored secret only while every other (non-secret) field
+    is as stored: a secret kept while the URL or user it goes with changes would be sent
+    wherever the new fields point, to a host of the sender's choosing, so a change of any
+    other field needs every secret sent again. ``SecretsError`` (its ``field`` the secret's
+    name) when a field is sent as ``MASK`` but has no stored value (storing the mask
+    literally would silently replace the secret with asterisks), or when other fields
+    changed.
     """
-    result = dict(incoming)
-    for name in secret_fields:
-        value = incoming.get(name)
-        if not (isinstance(value, str) and value == MASK):
-            continue
+    secret = list(dict.fromkeys(secret_fields))
+    masked = [name for name in secret if _is_mask(incoming.get(name))]
+    if not masked:
+        return dict(incoming)
+    for name in masked:
         if name not in stored:
             raise SecretsError(
                 f"credential field {name!r} was sent masked ({MASK}) but has no stored value; "
-                "send the real value"
+                "send the real value",
+                name,
             )
+    changed = changed_fields(incoming, stored, secret)
+    if changed:
+        # Names only, never values: this message reaches the API's answer.
+        raise SecretsError(
+            f"credential field {masked[0]!r} was sent masked ({MASK}) but "
+            f"{', '.join(repr(name) for name in changed)} changed: secrets must be sent again "
+            "when the other credential fields change",
+            masked[0],
+        )
+    result = dict(incoming)
+    for name in masked:
         result[name] = stored[name]
     return result
+
+
+def changed_fields(
+    incoming: Mapping[str, Any], stored: Mapping[str, Any], secret_fields: Iterable[str]
+) -> list[str]:
+    """The non-secret fields whose value (or presence) differs between the two, sorted."""
+    secret = set(secret_fields)
+    names = (set(incoming) | set(stored)) - secret
+    return sorted(
+        name
+        for name in names
+        if name not in incoming or name not in stored or not same_json(incoming[name], stored[name])
+    )
+
+
+def _is_mask(value: Any) -> bool:
+    return isinstance(value, str) and value == MASK
+
+
+def same_json(a: Any, b: Any) -> bool:
+    """Whether two JSON values are equal, in type as well (``True`` is not ``1``; ``1`` and ``1.0`` are one
+    number, as JSON Schema has it)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b

@@ -3,12 +3,15 @@
 A request without an ``Authorization`` header but with the console's session cookie acts
 as the session's user; a state-changing one must also carry the session's CSRF token in
 ``X-CSRF-Token`` (the cookie is ``SameSite=Strict`` as well: two defences, either enough).
+Where no user is needed (the public reads, and a path or method with no route: 404, 405)
+the cookie is not looked at, so an ended session answers there as no cookie would.
 """
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from connectord.api.auth import PUBLIC_METHODS, PUBLIC_PATHS, PUBLIC_PREFIXES
 from connectord.api.console.sessions import COOKIE, Session, Sessions
 from connectord.api.errors import Handler
 from connectord.api.keys import PRINCIPAL, STORE, STORE_RUNNER
@@ -43,7 +46,7 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise
         response.headers.update(SECURITY_HEADERS)
         return response
-    if "Authorization" in request.headers or COOKIE not in request.cookies:
+    if "Authorization" in request.headers or COOKIE not in request.cookies or not needs_user(request):
         return await handler(request)
     found = await session_principal(request)
     if found is None:
@@ -57,6 +60,16 @@ async def console_middleware(request: web.Request, handler: Handler) -> web.Stre
         )
     request[PRINCIPAL] = principal
     return await handler(request)
+
+
+def needs_user(request: web.Request) -> bool:
+    """Whether the API answers this request only to a user (as ``api/auth.py`` decides):
+    not the public reads, nor a request no route takes (404 or 405: nothing to guard)."""
+    if request.method in PUBLIC_METHODS and (
+        request.path in PUBLIC_PATHS or request.path.startswith(PUBLIC_PREFIXES)
+    ):
+        return False
+    return request.match_info.http_exception is None
 
 
 async def session_principal(request: web.Request) -> tuple[Session, Principal] | None:

@@ -8,6 +8,7 @@ API, with text nodes only.
 from __future__ import annotations
 
 import html
+import logging
 import string
 from importlib import resources
 from typing import Final
@@ -15,7 +16,7 @@ from typing import Final
 from aiohttp import web
 
 from connectord.api.console.middleware import PREFIX, SESSIONS, session_principal
-from connectord.api.console.sessions import COOKIE, Session
+from connectord.api.console.sessions import COOKIE, Session, TooManySessions
 from connectord.api.keys import STORE, STORE_RUNNER
 from connectord.runtime.secrets import hash_api_key
 
@@ -28,6 +29,9 @@ PAGES: Final = {
     "runs": "Runs",
     "executions": "Executions",
 }
+log = logging.getLogger(__name__)
+#: Seconds a refused sign-in (the node is full of sessions) is told to wait.
+RETRY_AFTER: Final = 60
 STATIC_TYPES: Final = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 _PACKAGE = resources.files("connectord.api.console")
 
@@ -105,7 +109,13 @@ async def login(request: web.Request) -> web.Response:
         return _login("Invalid email or API key.", email, 401)
     sessions = request.app[SESSIONS]
     sessions.close(request.cookies.get(COOKIE))  # a new id at every sign-in
-    session = sessions.open(key_hash, principal.email)
+    try:
+        session = sessions.open(key_hash, principal.email)
+    except TooManySessions as exc:
+        log.warning("console sign-in of %s refused: %s", principal.email, exc)
+        refused = _login(exc.public_message, email, 503)
+        refused.headers["Retry-After"] = str(RETRY_AFTER)
+        return refused
     response = _see(f"{PREFIX}/connectors")
     _set_cookie(response, request, session)
     raise response

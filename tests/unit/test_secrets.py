@@ -185,10 +185,42 @@ def test_mask_replaces_present_secret_fields_of_any_type_and_keeps_the_rest() ->
 
 def test_unmask_restores_masked_secrets_and_keeps_new_values() -> None:
     stored = {"user": "bob", "password": "old-pw", "api_key": "old-key"}
-    incoming = {"user": "alice", "password": MASK, "api_key": "new-key"}
+    incoming = {"user": "bob", "password": MASK, "api_key": "new-key"}
     result = unmask(incoming, stored, ["password", "api_key"])
-    assert result == {"user": "alice", "password": "old-pw", "api_key": "new-key"}
+    assert result == {"user": "bob", "password": "old-pw", "api_key": "new-key"}
     assert incoming["password"] == MASK  # the input is left alone
+
+
+@pytest.mark.parametrize(
+    ("incoming", "changed"),
+    [
+        ({"url": "https://evil.example", "user": "bob", "password": MASK}, "'url'"),
+        ({"url": "https://shop.example", "user": "alice", "password": MASK, "pin": "new"}, "'user'"),
+        ({"url": "https://shop.example", "password": MASK}, "'user'"),  # dropped
+        ({"url": "https://shop.example", "user": "bob", "port": 1, "password": MASK}, "'port'"),  # added
+        ({"url": ["https://shop.example"], "user": "bob", "password": MASK}, "'url'"),
+    ],
+)
+def test_a_masked_secret_is_refused_when_another_field_changes(incoming: dict, changed: str) -> None:
+    """Else the stored secret would go wherever the new fields point (a host of the
+    sender's choosing); the error names the secret and the changed field, never a value."""
+    stored = {"url": "https://shop.example", "user": "bob", "password": "pw-1234", "pin": "0000"}
+    with pytest.raises(SecretsError, match="secrets must be sent again") as raised:
+        unmask(incoming, stored, ["password", "pin"])
+    assert raised.value.field == "password"
+    assert changed in str(raised.value)
+    assert "pw-1234" not in str(raised.value) and "evil" not in str(raised.value)
+    sent_again = incoming | {"password": "pw-5678"}  # every secret sent again: the change goes through
+    assert unmask(sent_again, stored, ["password", "pin"]) == sent_again
+
+
+def test_fields_are_unchanged_only_when_equal_as_json_values() -> None:
+    stored = {"n": 3, "flag": True, "nested": {"a": [1, "x"]}, "password": "pw"}
+    same = {"n": 3.0, "flag": True, "nested": {"a": [1, "x"]}, "password": MASK}
+    assert unmask(same, stored, ["password"])["password"] == "pw"
+    for name, value in (("flag", 1), ("n", "3"), ("nested", {"a": [1, "x"], "b": 1})):
+        with pytest.raises(SecretsError):
+            unmask(same | {name: value}, stored, ["password"])
 
 
 def test_what_a_client_read_comes_back_unchanged() -> None:
@@ -198,8 +230,9 @@ def test_what_a_client_read_comes_back_unchanged() -> None:
 
 
 def test_a_mask_for_a_field_with_no_stored_value_is_refused_naming_the_field() -> None:
-    with pytest.raises(SecretsError, match="'password'"):
+    with pytest.raises(SecretsError, match="'password'") as raised:
         unmask({"password": MASK}, {"user": "bob"}, ["password"])
+    assert raised.value.field == "password"
 
 
 def test_only_the_exact_mask_of_a_secret_field_is_replaced() -> None:

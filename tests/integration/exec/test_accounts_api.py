@@ -108,3 +108,35 @@ async def test_accounts_of_another_tenant_do_not_exist(api: Api) -> None:
     listing = await (await api.client.get("/v1/accounts", headers=mallory)).json()
     assert listing["data"] == []
     assert (await api.client.get(f"/v1/accounts/{account['id']}", headers=alice)).status == 200
+
+
+async def test_a_masked_secret_cannot_follow_a_change_of_the_other_credentials(api: Api) -> None:
+    """Re-pointing an account (another URL, mode or user) with its secret sent back masked
+    would send the stored secret wherever the new fields point: the secret must be sent
+    again, else 400 naming it, and nothing is changed."""
+    alice = api.add_user("alice@acme.test", "acme")
+    account = await create(api, alice, keys={"token": SECRET, "mode": "ok"})
+    path = f"/v1/accounts/{account['id']}"
+    for keys in (
+        {"token": "**********", "mode": "fetch", "url": "http://127.0.0.1:9/steal"},
+        {"token": "**********", "mode": "fetch"},
+        {"token": "**********"},
+        {"token": "**********", "mode": "ok", "url": "http://127.0.0.1:9/steal"},
+    ):
+        refused = await api.client.put(
+            path, json={"name": "moved", "component": "echo", "keys": keys}, headers=alice
+        )
+        body = await refused.json()
+        assert refused.status == 400, (keys, body)
+        assert body["field"] == "keys.token"
+        assert "secrets must be sent again when the other credential fields change" in body["message"]
+        assert SECRET not in str(body)
+    kept = await (await api.client.get(path, headers=alice)).json()
+    assert (kept["name"], kept["keys"]) == ("main", {"token": "**********", "mode": "ok"})
+
+    sent_again = {"token": "tok-new", "mode": "fetch", "url": "http://127.0.0.1:9/x"}
+    moved = await api.client.put(
+        path, json={"name": "moved", "component": "echo", "keys": sent_again}, headers=alice
+    )
+    assert moved.status == 200, await moved.text()
+    assert (await moved.json())["keys"] == sent_again | {"token": "**********"}
