@@ -4,14 +4,15 @@ receiver is logged, never retried forever, and never holds up the job or the sch
 Each connection follows the egress policy (plugins/egress_policy.py): the server itself
 sends these, so a URL of this machine or of an internal network is refused unless
 ``[egress] allow`` permits it. How each was delivered is handed to ``record`` (kept on the
-job)."""
+job): whatever goes wrong with one URL (one an earlier version stored without the checks of
+runtime/jobs/webhook_urls.py, say) is a failed delivery of that URL, never an exception that
+loses the others' records."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -19,6 +20,7 @@ from connectord.api.job_views import job_view
 from connectord.plugins.egress_http import checked_session
 from connectord.plugins.egress_policy import EgressPolicy, EgressRefused
 from connectord.runtime.config import Settings
+from connectord.runtime.jobs import webhook_urls
 from connectord.runtime.jobs.webhooks import Delivery, Recorder
 from connectord.runtime.store.records import JobRecord
 
@@ -68,18 +70,33 @@ class HttpWebhooks:
     async def _deliver_all(
         self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
     ) -> None:
-        deliveries = await asyncio.gather(*(self._deliver(name, url, payload) for name, url in targets))
+        results = await asyncio.gather(
+            *(self._deliver(name, url, payload) for name, url in targets), return_exceptions=True
+        )
+        deliveries = [
+            result if isinstance(result, Delivery) else _crashed(name, payload, result)
+            for (name, _), result in zip(targets, results, strict=True)
+        ]
         try:
-            await record(list(deliveries))
+            await record(deliveries)
         except Exception as exc:  # best effort: the job itself is recorded already
             log.warning("webhook deliveries of job %s not recorded: %s", payload["job"]["jobId"], exc)
 
     async def _deliver(self, name: str, url: str, payload: dict[str, Any]) -> Delivery:
+        event = payload["event"]
+        invalid = webhook_urls.problem(url)
+        if invalid is not None:  # stored before the URL was checked: not sent
+            log.warning(
+                "webhook %s of job %s not sent: its URL is not valid: %s",
+                name,
+                payload["job"]["jobId"],
+                invalid,
+            )
+            return Delivery(name, "", event, "failed", 1, None, f"invalid URL: {invalid}")
         if self._session is None:
             timeout = aiohttp.ClientTimeout(total=self.timeout)
             self._session = checked_session(self.policy, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
-        host = urlsplit(url).hostname or ""
-        event = payload["event"]
+        host = webhook_urls.host_of(url)
         status: int | None = None
         attempt = 0
         for attempt in range(1, self.attempts + 1):
@@ -94,10 +111,22 @@ class HttpWebhooks:
             except EgressRefused as exc:
                 problem = str(exc)
                 break  # the policy will not change its mind
+            except aiohttp.InvalidURL as exc:  # its text is the URL
+                status, problem = None, type(exc).__name__
+                break
             except (aiohttp.ClientError, TimeoutError) as exc:
                 status, problem = None, type(exc).__name__  # its text may repeat the URL
+            except Exception as exc:  # a URL the client refuses, say: asking again will not help
+                status, problem = None, type(exc).__name__
+                break
             if attempt < self.attempts:
                 await asyncio.sleep(attempt)
         # Name and host only: the path and query of a webhook URL often hold its token.
         log.warning("webhook %s (%s) of job %s failed: %s", name, host, payload["job"]["jobId"], problem)
         return Delivery(name, host, event, "failed", attempt, status, problem)
+
+
+def _crashed(name: str, payload: dict[str, Any], error: BaseException) -> Delivery:
+    """The record of a delivery that ended in an exception ``_deliver`` did not expect."""
+    log.warning("webhook %s of job %s failed: %s", name, payload["job"]["jobId"], type(error).__name__)
+    return Delivery(name, "", payload["event"], "failed", 1, None, type(error).__name__)

@@ -8,11 +8,24 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from connectord.runtime.jobs import schedules
+from connectord.runtime.jobs import schedules, webhook_urls
 from connectord.runtime.jobs.schedules import Schedule, ScheduleError, next_fire, parse_schedule
 from connectord.runtime.validation import InvalidRequestError, convert
 
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$"
+#: ``(?!\n)$``, not ``$``: msgspec matches with Python's ``re.search``, whose ``$`` also
+#: matches before a final newline ("nl-code\n" would pass). In the OpenAPI document's
+#: ECMA-262 regexes ``$`` is the end only, and the lookahead changes nothing.
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}(?!\n)$"
+#: At most this many URLs in each of ``onCompletion`` and ``onFailure``: each is a POST the
+#: server itself sends (up to three tries) whenever a job ends.
+MAX_WEBHOOKS = 10
+#: At most this many addresses in ``emailList``: the recipients RFC 5321 (§4.5.3.1.8) says
+#: one message must be able to carry; each at most 254 characters (its longest address).
+MAX_EMAILS = 100
+MAX_EMAIL_LENGTH = 254
+WebhookUrl = Annotated[str, msgspec.Meta(max_length=webhook_urls.MAX_URL_LENGTH)]
+WebhookList = Annotated[list[WebhookUrl], msgspec.Meta(max_length=MAX_WEBHOOKS)]
+Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH)]
 Overlap = Literal["skip", "queue", "allow"]
 MisfirePolicy = Literal["fireOnce", "fireAll"]
 FIELD = "jobDefinition"
@@ -21,8 +34,8 @@ FIELD = "jobDefinition"
 class Webhooks(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """URLs that get a POST with the job's summary when a job ends."""
 
-    on_completion: list[str] = msgspec.field(default_factory=list)
-    on_failure: list[str] = msgspec.field(default_factory=list)
+    on_completion: WebhookList = msgspec.field(default_factory=list)
+    on_failure: WebhookList = msgspec.field(default_factory=list)
 
 
 class Options(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
@@ -31,7 +44,9 @@ class Options(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     skip_notification: bool = False
     send_completion_email: bool = False
     send_failure_email: bool = False
-    email_list: list[str] = msgspec.field(default_factory=list)
+    email_list: Annotated[list[Email], msgspec.Meta(max_length=MAX_EMAILS)] = msgspec.field(
+        default_factory=list
+    )
     webhooks: Webhooks = msgspec.field(default_factory=Webhooks)
 
 
@@ -100,7 +115,24 @@ def parse_spec(raw: dict[str, Any]) -> Definition:
         spec = convert(raw, DefinitionSpec)
     except InvalidRequestError as error:
         raise InvalidRequestError(_prefixed(str(error)), f"{FIELD}.{error.field}") from None
+    check_webhook_urls(spec.options.webhooks)
     return check_spec(spec)
+
+
+def check_webhook_urls(webhooks: Webhooks) -> None:
+    """Refuse a webhook URL that could not be sent to, naming it by its place
+    (``jobDefinition.options.webhooks.onFailure[2]``). Only what clients send is checked:
+    a definition stored before a check was added still runs, its delivery to such a URL
+    recorded as failed."""
+    for kind, urls in (("onCompletion", webhooks.on_completion), ("onFailure", webhooks.on_failure)):
+        for i, url in enumerate(urls):
+            problem = webhook_urls.problem(url)
+            if problem is not None:
+                # The URL is not repeated: it may hold a token.
+                raise InvalidRequestError(
+                    f"webhook URL {kind}[{i}] is not valid: {problem}",
+                    f"{FIELD}.options.webhooks.{kind}[{i}]",
+                )
 
 
 def check_spec(spec: DefinitionSpec) -> Definition:
@@ -117,15 +149,6 @@ def check_spec(spec: DefinitionSpec) -> Definition:
         raise InvalidRequestError(
             f"endDate ({spec.end_date}) must be after startDate ({spec.start_date})", f"{FIELD}.endDate"
         )
-    for kind, urls in (("onCompletion", spec.options.webhooks.on_completion),
-                       ("onFailure", spec.options.webhooks.on_failure)):  # fmt: skip
-        for i, url in enumerate(urls):
-            if not url.startswith(("http://", "https://")):
-                # The URL is not repeated: it may hold a token.
-                raise InvalidRequestError(
-                    f"webhook URL {kind}[{i}] must start with http:// or https://",
-                    f"{FIELD}.options.webhooks.{kind}[{i}]",
-                )
     if spec.run_once and schedule is None and not spec.run_immediately:
         raise InvalidRequestError(
             "runOnce needs a schedule or runImmediately, or the definition would never run",
@@ -173,4 +196,28 @@ def encode_spec(spec: DefinitionSpec) -> bytes:
 
 
 def decode_spec(document: bytes) -> DefinitionSpec:
-    return _spec_decoder.decode(document)
+    """A stored definition. One an earlier version stored may break a limit added since (a
+    code ending in a newline, more webhooks or addresses, a longer URL): it is read as it
+    was stored, not refused, so that it can still be listed, run, changed or deleted."""
+    try:
+        return _spec_decoder.decode(document)
+    except msgspec.ValidationError:
+        return _as_stored(msgspec.json.decode(document))
+
+
+def stored_webhooks(data: Any) -> Webhooks:
+    """Webhooks as stored (JSON data), without the limits on what clients send."""
+    urls = msgspec.convert(data, dict[str, list[str]])
+    return Webhooks(urls.get("onCompletion", []), urls.get("onFailure", []))
+
+
+def _as_stored(raw: dict[str, Any]) -> DefinitionSpec:
+    """The spec in ``raw`` with its code, e-mail list and webhooks taken as they are (a
+    Struct's constructor and ``replace`` check no constraints; ``convert`` does)."""
+    code = msgspec.convert(raw["jobDefinitionCode"], str)
+    options = dict(raw.get("options") or {})
+    emails = msgspec.convert(options.pop("emailList", []), list[str])
+    hooks = stored_webhooks(options.pop("webhooks", {}))
+    spec = msgspec.convert({**raw, "jobDefinitionCode": "stored", "options": options}, DefinitionSpec)
+    options_ = msgspec.structs.replace(spec.options, email_list=emails, webhooks=hooks)
+    return msgspec.structs.replace(spec, job_definition_code=code, options=options_)

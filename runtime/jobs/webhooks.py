@@ -4,16 +4,25 @@ in answers like secret params, each delivery recorded on its job; and what deliv
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, Protocol
 
 import msgspec
 
-from connectord.runtime.jobs.definitions import DefinitionSpec, Options, Webhooks
+from connectord.runtime.jobs.definitions import (
+    MAX_WEBHOOKS,
+    DefinitionSpec,
+    Options,
+    Webhooks,
+    stored_webhooks,
+)
 from connectord.runtime.jobs.secret_params import unmasked
 from connectord.runtime.secrets import SecretBox
 from connectord.runtime.store.records import JobRecord
 from connectord.sandbox.redact import MASK
+
+log = logging.getLogger(__name__)
 
 #: The webhook lists, as API field names, and the job status each is sent for.
 EVENTS = {"COMPLETED": "onCompletion", "FAILED": "onFailure"}
@@ -62,10 +71,11 @@ def seal(box: SecretBox, webhooks: Webhooks) -> bytes | None:
 
 def opened(box: SecretBox, sealed: bytes | None, stored: DefinitionSpec) -> DefinitionSpec:
     """``stored`` (a decoded document) with its sealed webhooks; a document stored before
-    webhooks were sealed keeps its own."""
+    webhooks were sealed keeps its own. Taken as stored: a definition an earlier version
+    kept may have more URLs than clients may now send."""
     if sealed is None:
         return stored
-    webhooks = msgspec.convert(box.open_json(sealed), Webhooks)
+    webhooks = stored_webhooks(box.open_json(sealed))
     return msgspec.structs.replace(stored, options=_with(stored.options, webhooks))
 
 
@@ -88,12 +98,19 @@ def unmask(merged: dict[str, Any], stored: Webhooks, field: str) -> dict[str, An
 
 
 def targets(webhooks: Webhooks, status: str) -> list[tuple[str, str]]:
-    """The (name, URL) of each webhook a job ending in ``status`` calls."""
+    """The (name, URL) of each webhook a job ending in ``status`` calls: the first
+    MAX_WEBHOOKS of its list (a definition stored before that limit may list more; the
+    rest are not sent)."""
     name = EVENTS.get(status)
     if name is None:
         return []
     urls = webhooks.on_completion if status == "COMPLETED" else webhooks.on_failure
-    return [(f"{name}[{i}]", url) for i, url in enumerate(urls)]
+    if len(urls) > MAX_WEBHOOKS:
+        log.warning(
+            "%d webhooks %s of a definition stored before the limit: only the first %d are sent",
+            len(urls), name, MAX_WEBHOOKS,
+        )  # fmt: skip
+    return [(f"{name}[{i}]", url) for i, url in enumerate(urls[:MAX_WEBHOOKS])]
 
 
 _deliveries = msgspec.json.Decoder(list[Delivery])

@@ -341,8 +341,10 @@ async def test_every_answer_is_documented_and_every_documented_answer_is_given(
     await call("GET", "/v1/accounts", "/v1/accounts?limit=0", 400, headers=alice)
     await call("GET", "/v1/accounts/{account_id}", one, 200, headers=alice)
     await call("GET", "/v1/accounts/{account_id}", "/v1/accounts/missing", 404, headers=alice)
-    put = {**account_body, "keys": {"key": MASK, "region": "us"}}
+    put = {**account_body, "name": "renamed", "keys": {"key": MASK, "region": "eu"}}
     await call("PUT", "/v1/accounts/{account_id}", one, 200, json=put, headers=alice)
+    moved = {**put, "keys": {"key": MASK, "region": "us"}}  # a masked secret needs the rest as stored
+    await call("PUT", "/v1/accounts/{account_id}", one, 400, json=moved, headers=alice)
     await call("PUT", "/v1/accounts/{account_id}", one, 400, json={**put, "name": ""}, headers=alice)
     await call("PUT", "/v1/accounts/{account_id}", one, 413, data=b"x" * 5000, headers=alice)
     await call("PUT", "/v1/accounts/{account_id}", "/v1/accounts/missing", 404, json=put, headers=alice)

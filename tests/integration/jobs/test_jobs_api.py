@@ -197,6 +197,128 @@ async def test_invalid_definitions_are_refused_saying_why(
     assert words in answer["message"]
 
 
+#: Codes with a newline or another control character: the trailing newline passed
+#: ``re.search`` with a ``$`` pattern and made a second definition beside "nl-code".
+CONTROL_CODES = [
+    "nl-code\n",
+    "nl-code\r\n",
+    "\nnl-code",
+    "nl\ncode",
+    "nl-code\t",
+    "nl-code\x00",
+    "nl-code\x7f",
+    "nl-code\x85",
+    "nl-code\u2028",
+    "nl-code\n\n",
+    " nl-code",
+    "nl-code ",
+]
+
+
+async def test_codes_with_a_newline_or_control_character_are_refused_naming_the_field(
+    jobs_api: JobsApi,
+) -> None:
+    for code in CONTROL_CODES:
+        answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json=definition(code))
+        assert answer["field"] == "jobDefinition.jobDefinitionCode", (code, answer)
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("nl-code"))
+    listed = await jobs_api.call("GET", "/v1/job-definitions", 200)
+    assert [d["jobDefinitionCode"] for d in listed["data"]] == ["nl-code"]
+
+
+def hook(i: int) -> str:
+    return f"https://hooks.example.com/{i}?token=s3cret-{i}"
+
+
+async def test_webhook_and_email_lists_are_capped_naming_the_field(jobs_api: JobsApi) -> None:
+    """At most 10 URLs per webhook list (each a POST the server sends, up to three times,
+    whenever a job ends), at most 2048 characters each; at most 100 addresses of at most
+    254 characters in ``emailList``. On create and on update."""
+    base = "jobDefinition.options"
+    too_many = [
+        ({"webhooks": {"onCompletion": [hook(i) for i in range(11)]}}, f"{base}.webhooks.onCompletion"),
+        ({"webhooks": {"onFailure": [hook(i) for i in range(1000)]}}, f"{base}.webhooks.onFailure"),
+        ({"webhooks": {"onFailure": ["https://x.example/" + "a" * 2031]}}, f"{base}.webhooks.onFailure[0]"),
+        ({"emailList": [f"u{i}@example.com" for i in range(101)]}, f"{base}.emailList"),
+        ({"emailList": ["ok@example.com", "u" * 243 + "@example.com"]}, f"{base}.emailList[1]"),
+    ]
+    for options, field in too_many:
+        body = definition("capped", options=options)
+        answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json=body)
+        assert answer["field"] == field, (field, answer)
+        assert "s3cret" not in answer["message"]
+    at_most = {
+        "webhooks": {
+            "onCompletion": [hook(i) for i in range(10)],
+            "onFailure": ["https://x.example/" + "a" * 2030],
+        },
+        "emailList": [f"u{i}@example.com" for i in range(99)] + ["u" * 242 + "@example.com"],
+    }
+    created = await jobs_api.call(
+        "POST", "/v1/job-definitions", 201, json=definition("capped", options=at_most)
+    )
+    assert created["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK] * 10
+    for options, field in too_many:
+        patch = {"jobDefinition": {"options": options}}
+        answer = await jobs_api.call("PATCH", "/v1/job-definitions/capped", 400, json=patch)
+        assert answer["field"] == field, (field, answer)
+
+
+#: Webhook URLs no request could be sent to (each was accepted with 201, then its
+#: delivery crashed and lost the records of every URL of its list).
+BAD_WEBHOOK_URLS = [
+    "http://[SECRETIPV6/",
+    "http://" + "a" * 64 + ".example/SECRETLONGLABEL",
+    "http://" + ".".join(["a" * 63] * 4) + "/SECRETLONGHOST",
+    "http://x..example/SECRETDOTS",
+    "http://.example/SECRETDOTS",
+    "http://x.example:99999/SECRETPORT",
+    "http://x.example:0/SECRETPORT",
+    "http://x.example:8o/SECRETPORT",
+    "http:///SECRETNOHOST",
+    "http://user:SECRETPW@/x",
+    "http://exa mple.com/SECRETSPACE",
+    "http://example.com/SECRET\nNEWLINE",
+    "http://example.com\t/SECRETTAB",
+    "http://exam\u200bple.com/SECRETZWSP",
+    "http://%41%42/SECRETPCT",
+    "http://[1.2.3.4]/SECRETV4INV6",
+]
+
+
+#: Unusual but sound: accepted beside each of the above.
+GOOD_WEBHOOK_URLS = [
+    "https://hooks.example.com:8443/x?token=1",
+    "http://\u00e9xample.com/",
+    "http://user:pw@example.com./",
+    "http://127.0.0.1:65535/",
+    "http://[2001:db8::1]/",
+    "HTTPS://Example.COM/",
+    "http://" + ".".join(["a" * 63] * 3) + "." + "b" * 61 + "/",  # 253 characters
+]
+
+
+@pytest.mark.parametrize("url", BAD_WEBHOOK_URLS)
+async def test_webhook_urls_that_cannot_be_sent_to_are_refused_naming_the_element(
+    jobs_api: JobsApi, url: str
+) -> None:
+    good = GOOD_WEBHOOK_URLS
+    webhooks = {"onCompletion": good, "onFailure": [*good[:2], url]}
+    body = definition("hooked", options={"webhooks": webhooks})
+    answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json=body)
+    assert answer["field"] == "jobDefinition.options.webhooks.onFailure[2]", answer
+    assert "SECRET" not in answer["message"], answer  # the URL is not repeated
+
+    webhooks = {"onCompletion": good, "onFailure": good}
+    await jobs_api.call(
+        "POST", "/v1/job-definitions", 201, json=definition("hooked", options={"webhooks": webhooks})
+    )
+    patch = {"jobDefinition": {"options": {"webhooks": {"onCompletion": [MASK, url]}}}}
+    answer = await jobs_api.call("PATCH", "/v1/job-definitions/hooked", 400, json=patch)
+    assert answer["field"] == "jobDefinition.options.webhooks.onCompletion[1]", answer
+    assert "SECRET" not in answer["message"], answer
+
+
 async def test_a_body_without_the_job_definition_wrapper_is_refused(jobs_api: JobsApi) -> None:
     answer = await jobs_api.call("POST", "/v1/job-definitions", 400, json={"jobDefinitionCode": "x"})
     assert answer["field"] == "jobDefinition"

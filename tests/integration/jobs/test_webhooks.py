@@ -4,6 +4,8 @@ their URLs sealed in the store and masked in every answer."""
 
 from __future__ import annotations
 
+import gc
+import importlib
 import json
 import sqlite3
 from collections.abc import AsyncIterator
@@ -181,3 +183,127 @@ async def test_webhooks_stored_in_plain_text_before_an_upgrade_are_masked_then_s
     job = await run_and_wait_for_deliveries(jobs_api, "legacy")
     assert job["webhooks"][0]["outcome"] == "delivered"
     assert [path for path, _ in receiver.hits] == [f"/ok/{TOKEN_PATH}"]
+
+
+def store_webhooks(jobs_api: JobsApi, code: str, webhooks: dict[str, list[str]], **options: Any) -> None:
+    """Give definition ``code`` what an earlier version may have stored, past the checks and
+    limits of today: ``webhooks`` sealed, ``options`` in its document."""
+    store = sqlite3.connect(jobs_api.settings.data_dir / SQLITE_FILE)
+    try:
+        (document,) = store.execute("SELECT document FROM job_definitions WHERE code = ?", (code,)).fetchone()
+        spec = json.loads(document)
+        spec["options"].update(options)
+        with store:
+            store.execute(
+                "UPDATE job_definitions SET document = ?, sealed_webhooks = ? WHERE code = ?",
+                (json.dumps(spec).encode(), jobs_api.box.seal_json(webhooks), code),
+            )
+    finally:
+        store.close()
+
+
+def no_unretrieved_task_exceptions(caplog: pytest.LogCaptureFixture) -> bool:
+    gc.collect()  # asyncio reports a failed task nobody awaited when it is collected
+    return not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_bad_urls_stored_before_the_checks_are_failed_deliveries_beside_the_good_ones(
+    jobs_api: JobsApi, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A URL no request can be sent to (as an earlier version accepted them) is recorded as a
+    failed delivery, saying why without the URL; the other URLs of its list are delivered
+    and recorded (an exception of one used to lose every record of the job)."""
+    await jobs_api.call(
+        "POST", "/v1/job-definitions", 201, json=definition("odd", onCompletion=[receiver.url("/ok")])
+    )
+    bad = [
+        "http://[SECRETIPV6/",
+        "http://" + "a" * 70 + ".example/SECRETLONGLABEL",
+        "http://x..example/SECRETDOTS",
+        "http://x.example:99999/SECRETPORT",
+        "http:///SECRETNOHOST",
+        "http://exa mple.com/SECRETSPACE",
+        "http://%41%42/SECRETPCT",
+    ]
+    hooks = [receiver.url("/ok/first"), *bad, receiver.url("/ok/last")]
+    store_webhooks(jobs_api, "odd", {"onCompletion": hooks, "onFailure": []})
+
+    job = await run_and_wait_for_deliveries(jobs_api, "odd")
+    deliveries = job["webhooks"]
+    assert [d["webhook"] for d in deliveries] == [f"onCompletion[{i}]" for i in range(len(hooks))]
+    ends = [deliveries[0], deliveries[-1]]
+    assert [(d["outcome"], d["host"], d["statusCode"]) for d in ends] == [("delivered", "127.0.0.1", 204)] * 2
+    for delivery in deliveries[1:-1]:
+        assert delivery["outcome"] == "failed" and delivery["attempts"] == 1, delivery
+        assert delivery["host"] == "" and delivery["error"].startswith("invalid URL: "), delivery
+    assert "SECRET" not in json.dumps(job) and "SECRET" not in caplog.text
+    assert sorted(path for path, _ in receiver.hits) == ["/ok/first", "/ok/last"]
+    assert no_unretrieved_task_exceptions(caplog)
+
+
+async def test_a_url_the_http_client_refuses_is_a_failed_delivery_never_lost(
+    jobs_api: JobsApi, receiver: Receiver, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should a URL pass the checks and still make the HTTP client (or the sender itself)
+    raise, that URL's delivery is recorded as failed, and the others as they went."""
+    checks = "connectord.runtime.jobs.webhook_urls"
+    monkeypatch.setattr(f"{checks}.problem", lambda url: None)  # a gap in the checks
+    real_host_of = importlib.import_module(checks).host_of
+
+    def host_of(url: str) -> str:  # a bug in the sender, for one URL
+        if "BOOM" in url:
+            raise RuntimeError("SECRETBOOM")
+        return real_host_of(url)
+
+    monkeypatch.setattr(f"{checks}.host_of", host_of)
+    hooks = [
+        "http://" + "a" * 70 + ".example/SECRETLONGLABEL",
+        receiver.url("/ok/BOOM"),
+        "http://[SECRETIPV6/",
+        receiver.url("/ok"),
+    ]
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("gap", onCompletion=hooks))
+
+    job = await run_and_wait_for_deliveries(jobs_api, "gap")
+    outcomes = [(d["webhook"], d["outcome"]) for d in job["webhooks"]]
+    assert outcomes == [
+        ("onCompletion[0]", "failed"),
+        ("onCompletion[1]", "failed"),
+        ("onCompletion[2]", "failed"),
+        ("onCompletion[3]", "delivered"),
+    ]
+    assert [d["attempts"] for d in job["webhooks"][:3]] == [1, 1, 1]  # not asked again
+    assert job["webhooks"][1]["error"] == "RuntimeError"
+    assert "SECRET" not in json.dumps(job) and "SECRET" not in caplog.text
+    assert [path for path, _ in receiver.hits] == ["/ok"]
+    assert no_unretrieved_task_exceptions(caplog)
+
+
+async def test_more_webhooks_than_the_limit_stored_before_it_are_read_and_only_the_first_ten_sent(
+    jobs_api: JobsApi, receiver: Receiver
+) -> None:
+    """A definition an earlier version stored with more webhooks (or e-mail addresses) than
+    may now be sent is still shown and run, but only its first 10 webhooks are called; a
+    change must bring it within the limits."""
+    await jobs_api.call("POST", "/v1/job-definitions", 201, json=definition("many"))
+    hooks = [receiver.url(f"/ok/{i}") for i in range(12)]
+    emails = [f"u{i}@example.com" for i in range(150)]
+    store_webhooks(jobs_api, "many", {"onCompletion": hooks, "onFailure": []}, emailList=emails)
+
+    shown = (await jobs_api.call("GET", "/v1/job-definitions/many", 200))["jobDefinition"]
+    assert shown["options"]["webhooks"]["onCompletion"] == [MASK] * 12
+    assert shown["options"]["emailList"] == emails
+    listed = await jobs_api.call("GET", "/v1/job-definitions", 200)
+    assert [d["jobDefinitionCode"] for d in listed["data"]] == ["many"]
+
+    job = await run_and_wait_for_deliveries(jobs_api, "many")
+    assert [d["webhook"] for d in job["webhooks"]] == [f"onCompletion[{i}]" for i in range(10)]
+    assert sorted(path for path, _ in receiver.hits) == sorted(f"/ok/{i}" for i in range(10))
+
+    rename = {"jobDefinition": {"name": "renamed"}}
+    refused = await jobs_api.call("PATCH", "/v1/job-definitions/many", 400, json=rename)
+    assert refused["field"] == "jobDefinition.options.emailList"  # the first field past its limit
+    within = {"jobDefinition": {"options": {"webhooks": {"onCompletion": [MASK] * 10}}}}
+    patched = await jobs_api.call("PATCH", "/v1/job-definitions/many", 200, json=within)
+    assert patched["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK] * 10
+    assert patched["jobDefinition"]["options"]["emailList"] == []
