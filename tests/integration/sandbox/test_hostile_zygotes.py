@@ -8,18 +8,21 @@ import asyncio
 import contextlib
 import os
 import textwrap
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from tests.conftest import TEST_TEMP
 
 from connectord.plugins.manager import Selection
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Crashed
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
+from connectord.sandbox.protocol import Limits
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.supervisor import Supervisor
 from connectord.sandbox.zygote_client import ZygoteClient, ZygoteError
@@ -173,6 +176,17 @@ control = socket.socket(fileno=os.dup(int(sys.argv[1])))
 control.sendall(frame(Misconfigured("writable path /x is not writable")))
 """
 
+#: Where ``counted`` notes each process that describes it (a path every connector may write).
+DESCRIBED = Path(TEST_TEMP) / f"described-counted-{os.getpid()}"
+#: Counts its descriptions: each process that describes it adds a line to DESCRIBED.
+COUNTED = f"""
+NAME = "counted"
+
+if getattr(_hello(), "describe", False):
+    with open({str(DESCRIBED)!r}, "a") as counts:
+        counts.write("described\\n")
+"""
+
 SOURCES = {
     "thief": THIEF,
     "holder": HOLDER,
@@ -180,6 +194,7 @@ SOURCES = {
     "forger": FORGED + FORGER,
     "flooder": FORGED + FLOODER,
     "misconfigured": MISCONFIGURED,
+    "counted": FORGED + COUNTED,
 }
 
 
@@ -377,3 +392,25 @@ async def test_a_connector_that_says_its_configuration_is_unusable_stops_no_serv
         assert "it reported its confinement once its connector's import had begun" in error.reason
     finally:
         await supervisor.close()
+
+
+async def test_a_reload_describes_again_only_what_changed_on_disk(hostile_zygotes: None) -> None:
+    """Any user may ask for a reload, and each described every connector anew in confined
+    processes (≈ 0.8 s of CPU for four): one unchanged on disk keeps its description."""
+    DESCRIBED.unlink(missing_ok=True)
+    limits = Limits(writable_paths=[TEST_TEMP])
+    policy = SandboxPolicy(default=ConnectorPolicy(limits=limits))
+    supervisor = Supervisor(Selection(allow=frozenset({"counted"})), policy, Cgroups.detect())
+    try:
+        await supervisor.start()
+        assert "counted" in supervisor.catalog.connectors
+        for _ in range(3):
+            assert (await supervisor.reload()).changed == []
+        assert DESCRIBED.read_text().count("described") == 1
+        module = supervisor.zygote_for("counted").source.code_paths[0]
+        os.utime(module, ns=(time.time_ns(), time.time_ns() + 10**9))  # as an upgrade leaves it
+        assert (await supervisor.reload()).changed == ["counted"]
+        assert DESCRIBED.read_text().count("described") == 2
+    finally:
+        await supervisor.close()
+        DESCRIBED.unlink(missing_ok=True)
