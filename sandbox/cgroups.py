@@ -45,6 +45,7 @@ import hashlib
 import logging
 import os
 import signal
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -331,6 +332,11 @@ class Cgroups:
         return tuple(root for root in (self.v2_root, self.pids_root, self.memory_root) if root is not None)
 
     @property
+    def all_roots(self) -> list[Path]:
+        """Every directory of this supervisor's, the connectors' cpu groups' included."""
+        return [root for root in (*self.roots, self.cpu_root) if root is not None]
+
+    @property
     def in_use(self) -> int:
         """Leaves handed out and not yet released."""
         return len(self._all) - len(self._free)
@@ -559,18 +565,32 @@ def _enabled(root: Path | None, controller: str) -> bool:
 
 
 def _remove_stale(base: Path) -> None:
-    """Remove what a supervisor killed without its clean-up (kill -9) left behind."""
+    """Remove what a supervisor killed without its clean-up (kill -9) left behind (its
+    watchdog, sandbox/watchdog.py, does so as it ends, where it could run)."""
     for root in base.glob("connectord-*"):
         owner = root.name.split("-")[1]
-        if not owner.isdigit() or Path(f"/proc/{owner}").exists():
-            continue
-        for leaf in (p for p in root.iterdir() if p.is_dir()):
-            kill_file = leaf / "cgroup.kill"
-            stale = WorkerCgroups((leaf,), kill_file if kill_file.exists() else None)
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            sweep(root)
+
+
+def sweep(root: Path, deadline: float | None = None) -> None:
+    """Kill every process in the cgroups beneath ``root`` (again, until each is empty or
+    ``deadline`` (monotonic) passed: one may fork meanwhile), and remove them and it."""
+    try:
+        leaves = [path for path in root.iterdir() if path.is_dir()]
+    except OSError:
+        return
+    for leaf in leaves:
+        kill_file = leaf / "cgroup.kill"
+        stale = WorkerCgroups((leaf,), kill_file if kill_file.exists() else None)
+        stale.kill()
+        while deadline is not None and not stale.empty() and time.monotonic() < deadline:
+            time.sleep(0.01)
             stale.kill()
-            stale.remove()
-        with contextlib.suppress(OSError):
-            root.rmdir()
+        stale.forget()
+        stale.remove()
+    with contextlib.suppress(OSError):
+        root.rmdir()
 
 
 def _has_kill(root: Path) -> bool:

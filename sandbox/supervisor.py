@@ -17,6 +17,7 @@ import logging
 import os
 import signal
 import socket
+import subprocess
 import time
 import uuid
 from collections import Counter, defaultdict
@@ -35,6 +36,7 @@ from connectord.plugins.manager import (
     job_type_clash,
     selected_sources,
 )
+from connectord.sandbox import watchdog
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
 from connectord.sandbox.fairness import FairLimiter
@@ -57,12 +59,14 @@ from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_
 from connectord.sandbox.user_ids import IdRecord, RangeExhaustedError, UserIds, parse_range
 from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
 from connectord.sandbox.zygote_client import (
+    WORKER_ENV,
     Confinement,
     OrphanHandler,
     SandboxUnavailableError,
     ZygoteClient,
     ZygoteDiedError,
     ZygoteError,
+    import_path,
 )
 
 log = logging.getLogger(__name__)
@@ -127,6 +131,7 @@ class Supervisor:
         #: Each connector's last description, and its fingerprint then: reused while the
         #: connector is unchanged on disk.
         self._descriptions: dict[str, tuple[tuple[object, ...], Catalog]] = {}
+        self._watchdog: subprocess.Popen[bytes] | None = None
         #: The zygote each running call uses, and zygotes replaced by a reload that still
         #: serve calls begun before it: each is stopped once its last call has ended.
         self._zygote_of: dict[str, ZygoteClient | None] = {}
@@ -229,13 +234,19 @@ class Supervisor:
         """Describe the selected connectors (``catalog``): each in a confined process of
         its own that imports it alone, all at once, each within ``import_timeout``."""
         self.cgroups.follow_oom_events(asyncio.get_running_loop())
-        sources = selected_sources(self.selection)
-        first = self._selected(sources)
-        self._assign_user_ids(sources)
-        described = await asyncio.gather(*(self._describe(s, first) for s in sources), return_exceptions=True)
-        # Checking the descriptions' schemas costs up to milliseconds a value: in a thread, so
-        # that the loop goes on serving (a start blocks nothing else; a reload does).
-        self._catalog = await asyncio.to_thread(merged_catalog, sources, _raised(described))
+        self._start_watchdog()
+        try:
+            sources = selected_sources(self.selection)
+            first = self._selected(sources)
+            self._assign_user_ids(sources)
+            describing = (self._describe(source, first) for source in sources)
+            described = await asyncio.gather(*describing, return_exceptions=True)
+            # Checking the descriptions' schemas costs up to milliseconds a value: in a thread,
+            # so that the loop goes on serving (a start blocks nothing else; a reload does).
+            self._catalog = await asyncio.to_thread(merged_catalog, sources, _raised(described))
+        except BaseException:
+            await self._stop_watchdog()  # a start that failed leaves nothing running
+            raise
         self._described = True
         if self._idle_check is None:
             self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
@@ -376,6 +387,19 @@ class Supervisor:
             await zygote.close()
         self._retiring.clear()
         self.cgroups.close()
+        await self._stop_watchdog()
+
+    def _start_watchdog(self) -> None:
+        """Start the process that ends the connectors' processes should this one end without
+        ``close`` (sandbox/watchdog.py); without cgroups there is nothing it could find."""
+        if self._watchdog is None and self.cgroups.available:
+            self._watchdog = watchdog.start(self.cgroups.all_roots, import_path(), WORKER_ENV)
+
+    async def _stop_watchdog(self) -> None:
+        dog, self._watchdog = self._watchdog, None
+        if dog is not None and dog.stdin is not None:
+            dog.stdin.close()  # its cue: it finds the cgroups emptied already, and exits
+            await asyncio.to_thread(dog.wait)
 
     async def invoke(
         self,

@@ -437,7 +437,7 @@ class ZygoteClient:
                         except ConnectionResetError:  # it ended before reading all we sent
                             data = b""
                     if not data:
-                        raise FrameError("it closed its socket")
+                        raise _SocketClosed("it closed its socket")
                     pending = self._frames.feed(data)
                 body = pending.pop(0)
                 async with asyncio.timeout_at(deadline):
@@ -452,8 +452,8 @@ class ZygoteClient:
             if importing:
                 raise ZygoteError(f"importing it did not finish within {self.import_timeout:g} s") from None
             raise ZygoteError(f"it was not ready to import within {self.start_timeout:g} s") from None
-        except FrameError as exc:
-            message, broken = None, str(exc)
+        except FrameError as exc:  # how it ended says more of a closed socket than the close
+            message, broken = None, "" if isinstance(exc, _SocketClosed) else str(exc)
         if isinstance(message, Ready):
             return message
         process.kill()
@@ -692,6 +692,10 @@ def _identities(paths: list[str]) -> list[tuple[int, int] | None]:
             continue
         found.append((st.st_dev, st.st_ino))
     return found
+
+
+class _SocketClosed(FrameError):
+    """A starting zygote's socket ended before its description came."""
 
 
 async def _within_description_budget(body: bytes) -> None:
