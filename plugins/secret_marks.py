@@ -37,25 +37,35 @@ def bad_secret_mark(schema: Any, path: str = "") -> str | None:
     return None
 
 
+#: Where a value sits in params: its keys and list indexes from the top.
+Path = tuple[str | int, ...]
+
+
 def marked_values(schema: Any, value: Any, inherited: bool = False) -> list[str]:
     """The strings of ``value`` that ``schema`` marks secret (``inherited``: a schema above
     marked them already)."""
+    return [string for _, string in marked_paths(schema, value, inherited)]
+
+
+def marked_paths(schema: Any, value: Any, inherited: bool = False, path: Path = ()) -> list[tuple[Path, str]]:
+    """Each string of ``value`` that ``schema`` marks secret, with where it is (``path``:
+    where ``value`` itself is). A place several subschemas mark is listed once for each."""
     schema = schema if isinstance(schema, dict) else {}
     mark = schema.get("secret")
     secret = mark if isinstance(mark, bool) else inherited
     if isinstance(value, str):
-        return [value] if secret else []
-    found: list[str] = []
+        return [(path, value)] if secret else []
+    found: list[tuple[Path, str]] = []
     if isinstance(value, dict):
         for key, item in value.items():
             for sub in _schemas_of_property(schema, str(key)):
-                found += marked_values(sub, item, secret)
+                found += marked_paths(sub, item, secret, (*path, key))
     elif isinstance(value, list):
         prefix = schema.get("prefixItems")
         prefix = prefix if isinstance(prefix, list) else []
         for index, item in enumerate(value):
             sub = prefix[index] if index < len(prefix) else schema.get("items")
-            found += marked_values(sub, item, secret)
+            found += marked_paths(sub, item, secret, (*path, index))
     return found
 
 

@@ -317,8 +317,8 @@ def _is_mask(value: Any) -> bool:
 
 
 def same_json(a: Any, b: Any) -> bool:
-    """Whether two JSON values are equal, in type as well (``True`` is not ``1``; ``1`` and ``1.0`` are one
-    number, as JSON Schema has it)."""
+    """Whether two JSON values are equal, in type as well (``True`` is not ``1``; ``1`` and
+    ``1.0`` are one number, as JSON Schema has it)."""
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
     if isinstance(a, (int, float)) and isinstance(b, (int, float)):

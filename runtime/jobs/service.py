@@ -34,7 +34,7 @@ from connectord.runtime.jobs.definitions import (
 from connectord.runtime.jobs.errors import NotFoundError, StateError
 from connectord.runtime.jobs.planning import dated_id
 from connectord.runtime.jobs.scheduler import Scheduler
-from connectord.runtime.jobs.secret_params import masked, unmasked
+from connectord.runtime.jobs.secret_params import masked, refuse_masks, unmasked_params
 from connectord.runtime.jobs.settings import JobSettings
 from connectord.runtime.parts import Parts
 from connectord.runtime.secrets import SecretsError
@@ -115,6 +115,8 @@ class Jobs:
 
     async def create_definition(self, principal: Principal, raw: dict[str, Any]) -> DefinitionRecord:
         definition = parse_spec(raw)
+        # Nothing is stored for a mask to stand for (a definition copied from an answer).
+        refuse_masks(definition.spec.params, f"{FIELD}.params")
         connector = await self._check_definition(principal, definition, None)
         now = self.clock()
         spec = definition.spec
@@ -175,12 +177,16 @@ class Jobs:
         record = await self.definition(principal, code)
         current = self._stored_spec(record)
         merged = webhooks.unmask(merge(current, patch), current.options.webhooks, FIELD)
-        if merged.get("params") is not None:
+        if isinstance(merged.get("params"), dict):
             # A masked value stands for the stored one only for the same job type: under
-            # another type's schema it might no longer be secret, and would be shown.
+            # another type's schema it might no longer be secret, and would be shown. And
+            # only while every other param is as stored, lest the secret follow a changed
+            # URL (say) to a host of the sender's choosing. Secret as the masked answer
+            # marked it: the job type of the connector the definition is bound to.
             same_type = merged.get("jobType", current.job_type) == current.job_type
-            merged["params"] = unmasked(
-                merged["params"], current.params if same_type else {}, f"{FIELD}.params"
+            job_type = bound_job_type(self.supervisor.catalog, record.job_type, record.connector)
+            merged["params"] = unmasked_params(
+                job_type, merged["params"], current.params if same_type else {}, f"{FIELD}.params"
             )
         definition = parse_spec(merged)
         same_type = definition.spec.job_type == record.job_type

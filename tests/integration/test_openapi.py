@@ -667,7 +667,8 @@ async def tour_jobs(
     await call("GET", definitions, "/v1/job-definitions?limit=0", 400, headers=alice)
     await call("GET", one_def, "/v1/job-definitions/nightly", 200, headers=alice)
     await call("GET", one_def, "/v1/job-definitions/missing", 404, headers=alice)
-    patch = {"jobDefinition": {"name": "renamed", "params": {"host": "example.com", "token": MASK}}}
+    # The params as read: a masked secret is kept only while the other params are as stored.
+    patch = {"jobDefinition": {"name": "renamed", "params": {"host": "example.org", "token": MASK}}}
     await call("PATCH", one_def, "/v1/job-definitions/nightly", 200, json=patch, headers=alice)
     await call("PATCH", one_def, "/v1/job-definitions/every", 200, json={"jobDefinition": {}}, headers=alice)
     renamed = {"jobDefinition": {"jobDefinitionCode": "other"}}

@@ -111,9 +111,10 @@ async def test_definitions_are_created_read_listed_patched_and_deleted(jobs_api:
     page = await jobs_api.call("GET", "/v1/job-definitions?limit=1&offset=1", 200)
     assert [d["jobDefinitionCode"] for d in page["data"]] == ["second"]
 
-    patch = {"jobDefinition": {"name": "renamed", "params": {"message": "new", "password": MASK}}}
+    # The params sent back as read (the other params unchanged): the masked secret is kept.
+    patch = {"jobDefinition": {"name": "renamed", "params": {"message": "hello", "password": MASK}}}
     patched = (await jobs_api.call("PATCH", "/v1/job-definitions/nightly", 200, json=patch))["jobDefinition"]
-    assert patched["name"] == "renamed" and patched["params"]["message"] == "new"
+    assert patched["name"] == "renamed" and patched["params"]["message"] == "hello"
     record = await jobs_api.jobs.definition(await _principal(jobs_api), "nightly")
     assert jobs_api.box.open_json(record.sealed_params)["password"] == "pa55-word-xyz"  # kept, not "***"
 
