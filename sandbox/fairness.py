@@ -3,9 +3,7 @@
 Waiters queue per key (tenant, connector); a freed slot goes to the next key in turn, so a
 connector with a hundred calls queued delays another connector's call by at most one turn.
 One key may hold at most ``per_key`` slots, so a connector whose calls all hang until their
-deadline still leaves slots for the others; and where keys form groups (a connector's
-tenants), one key at most ``per_member`` of its group's: one tenant's slow jobs held every
-slot of a connector, and another tenant's design-time call waited ≈ 2 minutes.
+deadline still leaves slots for the others.
 """
 
 from __future__ import annotations
@@ -28,13 +26,11 @@ class FairLimiter(Generic[K]):
         capacity: int,
         per_key: int | None = None,
         group: Callable[[K], Hashable] = lambda key: key,
-        per_member: int | None = None,
     ) -> None:
         if capacity < 1:
             raise ValueError("capacity must be at least 1")
         self.capacity = capacity
         self.per_key = min(per_key or max(1, capacity - 1), capacity)
-        self.per_member = min(per_member or self.per_key, self.per_key)
         self.group = group
         self.held: Counter[K] = Counter()
         self.group_held: Counter[Hashable] = Counter()
@@ -60,7 +56,7 @@ class FairLimiter(Generic[K]):
         return self.in_use < self.capacity and self._below_limits(key)
 
     def _below_limits(self, key: K) -> bool:
-        return self.held[key] < self.per_member and self.group_held[self.group(key)] < self.per_key
+        return self.held[key] < self.per_key and self.group_held[self.group(key)] < self.per_key
 
     async def _acquire(self, key: K) -> None:
         if key not in self._waiting and self._can_take(key) and not self._others_waiting_first():

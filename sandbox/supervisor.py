@@ -138,11 +138,16 @@ class Supervisor:
         self._retiring: set[ZygoteClient] = set()
         self._reloading = asyncio.Lock()
         self.cgroups = cgroups if cgroups is not None else Cgroups(None, None)
-        # Keys are (tenant, connector); a connector's calls of all tenants form a group, of
-        # which one tenant leaves a slot to the others.
+        # Keys are (tenant, connector); a connector's calls of all tenants form a group.
         per_connector = policy.slots_per_connector()
         self.limiter: FairLimiter[tuple[str, str]] = FairLimiter(
-            policy.capacity(), per_connector, group=lambda key: key[1], per_member=max(1, per_connector - 1)
+            policy.capacity(), per_connector, group=lambda key: key[1]
+        )
+        #: Jobs take a slot of this first: they hold at most all but one of a connector's
+        #: slots, the last left to design-time calls. One tenant's slow jobs held every slot
+        #: of a connector, and another tenant's call waited ≈ 2 minutes for one to end.
+        self.job_limiter: FairLimiter[tuple[str, str]] = FairLimiter(
+            policy.capacity(), max(1, per_connector - 1), group=lambda key: key[1]
         )
         #: Pooled workers waiting for their (tenant, connector)'s next call, and per-call
         #: spares waiting for any tenant's, under (SPARE, connector): both go with the zygote.
@@ -425,7 +430,8 @@ class Supervisor:
             return InvocationResult(invocation_id, _redacted(refused, secrets, call.method, debug), [], 0.0)
         logs = LogCollector(secrets)
         started = time.monotonic()
-        async with self.limiter.slot((tenant, call.connector)):
+        key = (tenant, call.connector)
+        async with self._job_slot(call, key), self.limiter.slot(key):
             outcome = await self._run(
                 Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled", debug=debug),
                 (tenant, call.connector),
@@ -440,6 +446,9 @@ class Supervisor:
             self.kills[call.connector, reason] += 1
         outcome = _redacted(outcome, secrets, call.method, debug)
         return InvocationResult(invocation_id, outcome, logs.result(), seconds)
+
+    def _job_slot(self, call: Call, key: tuple[str, str]) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.job_limiter.slot(key) if call.method == "run_job" else contextlib.nullcontext()
 
     def cancel(self, invocation_id: str) -> bool:
         """Kill the worker of a running invocation; its outcome becomes Cancelled."""

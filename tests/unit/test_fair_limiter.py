@@ -90,20 +90,3 @@ async def test_one_connector_cannot_take_every_slot_across_tenants() -> None:
     release.set()
     await asyncio.gather(*hanging, other)
     assert limiter.in_use == 0 and not limiter.group_held
-
-
-async def test_one_tenant_leaves_a_slot_of_its_connector_to_the_others() -> None:
-    """A tenant's slow calls (jobs) held every slot of a connector: another tenant's call
-    waited until one ended (≈ 2 minutes)."""
-    limiter = FairLimiter(capacity=4, per_key=3, group=lambda key: key[1], per_member=2)
-    release = asyncio.Event()
-    log: list[tuple[str, str]] = []
-    slow = [asyncio.ensure_future(hold(limiter, ("busy", "webservice"), log, release)) for _ in range(5)]
-    await settle()
-    assert log == [("busy", "webservice")] * 2
-    quick = asyncio.ensure_future(hold(limiter, ("quiet", "webservice"), log, release))
-    await settle()
-    assert log[-1] == ("quiet", "webservice") and limiter.group_held["webservice"] == 3
-    release.set()
-    await asyncio.gather(*slow, quick)
-    assert limiter.in_use == 0

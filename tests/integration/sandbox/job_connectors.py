@@ -36,6 +36,10 @@ class JobHostile:
         )
 
     @connectord.hookimpl
+    def verify_credentials(self, credentials):
+        return connectord.verified()
+
+    @connectord.hookimpl
     def run_job(self, job_type, params):
         if job_type == "hostile.hang":
             while True:

@@ -3,6 +3,7 @@ of every other call."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -135,3 +136,25 @@ async def test_pooled_workers_run_jobs_too(supervisor: Supervisor) -> None:
         assert isinstance(result.outcome, Succeeded), result.outcome
         pids.add(result.outcome.data["data"]["pid"])
     assert len(pids) == 1
+
+
+async def test_jobs_leave_a_slot_of_their_connector_to_design_time_calls(job_site_on_path: None) -> None:
+    """One tenant's slow jobs held every slot of a connector: another tenant's design-time
+    call waited for one of them to end (≈ 2 minutes)."""
+    policy = SandboxPolicy(concurrency=3, default=ConnectorPolicy(timeouts={"run_job": 60.0}))
+    own = Supervisor(Selection(allow=frozenset({"jobhostile"})), policy, Cgroups.detect())
+    await own.start()
+    try:
+        nap = Call(connector="jobhostile", method="run_job", action="hostile.nap", cfg={"seconds": 2})
+        jobs = [asyncio.ensure_future(run_in_sandbox(own, nap, tenant="busy")) for _ in range(3)]
+        while own.limiter.in_use < 1:
+            await asyncio.sleep(0.01)
+        verify = Call(connector="jobhostile", method="verify_credentials")
+        call = asyncio.ensure_future(run_in_sandbox(own, verify, tenant="quiet"))
+        done, _ = await asyncio.wait({call, *jobs}, return_when=asyncio.FIRST_COMPLETED)
+        assert done == {call}
+        assert isinstance(call.result().outcome, Succeeded)
+        assert own.limiter.in_use == 1  # (the call's slot is free again) one job runs, two wait
+        await asyncio.gather(*jobs)
+    finally:
+        await own.close()
