@@ -59,6 +59,13 @@ class TextFormatter(logging.Formatter):
         """As logging's own (``2026-12-07 09:41:05,123``), in UTC, the second formatted once."""
         return f"{_utc_second(int(record.created), ' ')},{int(record.msecs):03d}"
 
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # One event per line: a message that carries text from elsewhere (a connector's load
+        # failure quotes what its import raised) could otherwise forge lines after its own.
+        if not record.message.isprintable():
+            record.message = record.message.translate(_ESCAPES)
+        return super().formatMessage(record)
+
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
         extra = " ".join(f"{key}={value}" for key, value in fields(record).items())
@@ -69,6 +76,15 @@ class TextFormatter(logging.Formatter):
 
 
 _encoder = msgspec.json.Encoder(enc_hook=str)
+#: What a text line shows of a control character (C0, DEL, C1) or line separator.
+_ESCAPES = {
+    **{code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))},
+    0x2028: "\\u2028",
+    0x2029: "\\u2029",
+    ord("\n"): "\\n",
+    ord("\r"): "\\r",
+    ord("\t"): "\\t",
+}
 
 
 @functools.lru_cache(maxsize=4)

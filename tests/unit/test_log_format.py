@@ -52,3 +52,14 @@ def test_a_traceback_stays_below_its_line_and_the_fields_on_it() -> None:
     first, *rest = TextFormatter().format(failed).splitlines()
     assert first.endswith("execution e1 started event=x")
     assert rest[0] == "Traceback (most recent call last):" and rest[-1] == "ValueError: boom"
+
+
+def test_a_text_line_is_one_event_whatever_its_message_carries() -> None:
+    """A connector's load failure quotes what its import raised: a newline there forged a
+    line of the server's own, and an escape sequence recoloured the operator's terminal."""
+    quoted = "boom\n2026-12-07 00:00:00,000 ERROR connectord: forged\x1b[31m\u2028tab\there é"
+    record = logging.LogRecord("connectord", logging.ERROR, "", 0, "not loaded: %s", (quoted,), None)
+    line = TextFormatter().format(record)
+    assert "\n" not in line and "\x1b" not in line and "\u2028" not in line
+    shown = "boom\\n2026-12-07 00:00:00,000 ERROR connectord: forged\\x1b[31m\\u2028tab\\there é"
+    assert line.endswith(f"not loaded: {shown}")
