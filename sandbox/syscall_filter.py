@@ -103,9 +103,10 @@ DENIED = (
 #: needs.
 SOCKET_FAMILIES = (socket.AF_UNIX, socket.AF_INET, socket.AF_INET6, socket.AF_NETLINK)
 #: Without network (``limits.network = false``), no unix socket either (EPERM) but a connected
-#: stream pair (socketpair, as asyncio makes): a named socket of a host's service anywhere in
-#: sight is no network a namespace cuts, nor a file Landlock (up to ABI 7) governs, and a
-#: datagram pair could still send to one (sendto with an address). IPv4 and IPv6 sockets stay:
+#: stream or seqpacket pair (socketpair, as asyncio makes): a named socket of a host's service
+#: anywhere in sight is no network a namespace cuts, nor a file Landlock (up to ABI 7)
+#: governs, and a pair of any other type (datagram, or raw, which the kernel makes a datagram
+#: for unix sockets) could still send to one (sendto with an address). IPv4 and IPv6 sockets stay:
 #: the namespace has no interface up, and libraries probe them.
 
 #: clone(2) flags that create namespaces, refused like unshare(2).
@@ -172,8 +173,10 @@ def _socket_rules(seccomp: Any, rules: Any, network: bool) -> None:
     if not network:
         refuse = seccomp.ERRNO(errno.EPERM)
         rules.add_rule(refuse, "socket", seccomp.Arg(0, seccomp.EQ, socket.AF_UNIX))
-        kind = seccomp.Arg(1, seccomp.MASKED_EQ, _SOCKET_TYPE_MASK, socket.SOCK_DGRAM)
-        rules.add_rule(refuse, "socketpair", kind)
+        for kind in range(_SOCKET_TYPE_MASK + 1):  # for AF_UNIX the kernel makes SOCK_RAW a datagram
+            if kind not in (socket.SOCK_STREAM, socket.SOCK_SEQPACKET):
+                typed = seccomp.Arg(1, seccomp.MASKED_EQ, _SOCKET_TYPE_MASK, kind)
+                rules.add_rule(refuse, "socketpair", typed)
 
 
 #: The type's bits of socket(2)'s second argument (the rest: SOCK_NONBLOCK, SOCK_CLOEXEC).

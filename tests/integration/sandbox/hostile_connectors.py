@@ -339,10 +339,11 @@ def _probe(name, path):
             return errno.errorcode.get(ctypes.get_errno(), "?")  # socket(family, SOCK_STREAM, 0)
         os.close(fd)
         return None
-    if name == "datagram_pair":  # may a datagram pair send to named socket ``path``?
+    if name in ("datagram_pair", "raw_pair"):  # may such a pair send to named socket ``path``?
         import socket
 
-        first, second = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        kind = socket.SOCK_DGRAM if name == "datagram_pair" else socket.SOCK_RAW  # a datagram too
+        first, second = socket.socketpair(socket.AF_UNIX, kind)
         with first, second:
             first.sendto(b"hello", path)
         return None

@@ -324,6 +324,7 @@ async def test_without_network_no_named_socket_is_reachable_wherever_it_is(
     async with prober(hostile_on_path, network=network) as supervisor:
         assert await probe(supervisor, "named", stream) == expected
         assert await probe(supervisor, "datagram_pair", datagram) == expected
+        assert await probe(supervisor, "raw_pair", datagram) == expected
         assert await probe(supervisor, "stream_pair") == "done"
 
 
