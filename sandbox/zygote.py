@@ -194,7 +194,10 @@ class Zygote:
                 return
             if pid == 0:
                 return
-            remove_trees(self.workers.pop(pid, ()))
+            temporary = self.workers.pop(pid, None)
+            if temporary is None:
+                continue  # an orphan it adopted: the supervisor hears of its workers only
+            remove_trees(temporary)
             if os.WIFSIGNALED(status):
                 self._send(Reaped(pid, signal=os.WTERMSIG(status)))
             else:
