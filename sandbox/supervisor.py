@@ -143,11 +143,12 @@ class Supervisor:
         self.limiter: FairLimiter[tuple[str, str]] = FairLimiter(
             policy.capacity(), per_connector, group=lambda key: key[1]
         )
-        #: Jobs take a slot of this first: they hold at most all but one of a connector's
-        #: slots, the last left to design-time calls. One tenant's slow jobs held every slot
-        #: of a connector, and another tenant's call waited ≈ 2 minutes for one to end.
+        #: Jobs take a slot of this first: they hold at most all but one of the node's slots
+        #: and of each connector's, the last left to design-time calls. One tenant's slow
+        #: jobs held every slot of a connector (and, spread over two, of the node), and
+        #: another tenant's call waited ≈ 2 minutes (275 s) for one to end.
         self.job_limiter: FairLimiter[tuple[str, str]] = FairLimiter(
-            policy.capacity(), max(1, per_connector - 1), group=lambda key: key[1]
+            max(1, policy.capacity() - 1), max(1, per_connector - 1), group=lambda key: key[1]
         )
         #: Pooled workers waiting for their (tenant, connector)'s next call, and per-call
         #: spares waiting for any tenant's, under (SPARE, connector): both go with the zygote.

@@ -57,3 +57,25 @@ class JobHostile:
 
 
 jobhostile = JobHostile()
+
+
+class JobOther:
+    """Another connector of the same package, with a job type of its own."""
+
+    @connectord.hookimpl
+    def describe_connector(self):
+        code = "other.nap"
+        return connectord.ConnectorInfo(
+            id="jobother",
+            title="Other jobs",
+            version="1",
+            job_types=[connectord.JobType(code=code, title=code, params_schema=SCHEMA)],
+        )
+
+    @connectord.hookimpl
+    def run_job(self, job_type, params):
+        time.sleep(params.get("seconds", 0.2))
+        return connectord.JobResult(data={"pid": os.getpid()})
+
+
+jobother = JobOther()

@@ -36,7 +36,8 @@ TOKEN = "tok/job+secret=value&1"
 
 @pytest.fixture(scope="module")
 def job_site(connector_site: Callable[[str, Path, dict[str, str]], Path]) -> Path:
-    return connector_site(MODULE, SOURCE, {"jobhostile": f"{MODULE}:jobhostile"})
+    entry_points = {"jobhostile": f"{MODULE}:jobhostile", "jobother": f"{MODULE}:jobother"}
+    return connector_site(MODULE, SOURCE, entry_points)
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +156,32 @@ async def test_jobs_leave_a_slot_of_their_connector_to_design_time_calls(job_sit
         assert done == {call}
         assert isinstance(call.result().outcome, Succeeded)
         assert own.limiter.in_use == 1  # (the call's slot is free again) one job runs, two wait
+        await asyncio.gather(*jobs)
+    finally:
+        await own.close()
+
+
+async def test_jobs_leave_a_slot_of_the_node_to_design_time_calls(job_site_on_path: None) -> None:
+    """Jobs spread over two connectors held every slot of the node: another tenant's call
+    of a third connector waited 275 s."""
+    timeouts = {"run_job": 60.0}
+    policy = SandboxPolicy(concurrency=4, per_connector=3, default=ConnectorPolicy(timeouts=timeouts))
+    allowed = frozenset({"jobhostile", "jobother"})
+    own = Supervisor(Selection(allow=allowed), policy, Cgroups.detect())
+    await own.start()
+    try:
+        naps = [
+            Call(connector="jobhostile", method="run_job", action="hostile.nap", cfg={"seconds": 2}),
+            Call(connector="jobother", method="run_job", action="other.nap", cfg={"seconds": 2}),
+        ]
+        jobs = [asyncio.ensure_future(run_in_sandbox(own, nap, tenant="busy")) for nap in naps * 2]
+        while own.limiter.in_use < 3:
+            await asyncio.sleep(0.01)
+        verify = Call(connector="jobhostile", method="verify_credentials")
+        call = asyncio.ensure_future(run_in_sandbox(own, verify, tenant="quiet"))
+        done, _ = await asyncio.wait({call, *jobs}, return_when=asyncio.FIRST_COMPLETED)
+        assert done == {call}
+        assert isinstance(call.result().outcome, Succeeded)
         await asyncio.gather(*jobs)
     finally:
         await own.close()
