@@ -67,6 +67,10 @@ async def observe_middleware(request: web.Request, handler: Handler) -> web.Stre
             if not response.prepared:
                 response.headers[REQUEST_ID] = request_id
             return response
+        except web.HTTPException as answer:  # an answer raised (the console's redirects), not an error
+            status = answer.status
+            answer.headers[REQUEST_ID] = request_id
+            raise
         finally:
             _record(request, request_id, status, time.perf_counter() - started)
 

@@ -229,3 +229,17 @@ async def test_an_ended_session_cookie_is_ignored_where_no_user_is_needed(consol
         assert (await response.json())["message"] == "The console session has ended: sign in again."
     refused = await console.get("/v1/components/_reload", live, method="POST")  # no CSRF token
     assert (refused.status, (await refused.json())["field"]) == (403, CSRF_HEADER)
+
+
+async def test_a_redirect_is_counted_and_answered_as_what_it_is(console: Console) -> None:
+    """The console's redirects are raised: they were counted and logged as 500s (anyone could
+    raise the count an operator alerts on) and went without a request id."""
+    form = {"email": EMAIL, "api_key": console.keys[EMAIL]}
+    signed = await console.client.post("/console/login", data=form, allow_redirects=False)
+    assert signed.status == 303 and signed.headers["X-Request-Id"]
+    away = await console.client.get("/console/", allow_redirects=False)
+    assert away.status in (302, 303) and away.headers["X-Request-Id"]
+    metrics = await (await console.client.get("/metrics")).text()
+    counted = [line for line in metrics.splitlines() if line.startswith("connectord_http_requests_total{")]
+    assert not [line for line in counted if 'status="500"' in line], counted
+    assert [line for line in counted if 'route="/console/login"' in line and 'status="303"' in line]
