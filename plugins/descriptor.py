@@ -10,7 +10,12 @@ from typing import Any
 import msgspec
 
 from connectord.plugins.schema_cost import quadratic_keyword
-from connectord.plugins.schema_patterns import UnsupportedPatternError, unsupported_pattern, validator_class
+from connectord.plugins.schema_patterns import (
+    UnsupportedPatternError,
+    pin,
+    unsupported_pattern,
+    validator_class,
+)
 from connectord.plugins.schema_refs import reference_problem
 from connectord.plugins.secret_marks import bad_secret_mark
 from connectord.plugins.server_errors import Invalid
@@ -87,15 +92,23 @@ def unsupported_schemas(info: ConnectorInfo) -> str | None:
     safely, naming the schema and the place, or None. The server asks it of every
     description it receives: the description was checked in the connector's own process,
     whose code may have changed how (or switched the check off)."""
-    schemas = [("credentials_schema", info.credentials_schema)]
-    ops = (*info.actions, *info.triggers)
-    schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
-    schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
+    schemas = described_schemas(info)
+    if (problem := pin([schema for _, schema in schemas])) is not None:
+        return problem
     for where, schema in schemas:
         # unsupported_part first: it names a pattern's place, the metaschema does not
         if (problem := unsupported_part(schema) or _invalid_schema(schema)) is not None:
             return f"{where}: {problem}"
     return None
+
+
+def described_schemas(info: ConnectorInfo) -> list[tuple[str, Any]]:
+    """Each JSON schema of a description, and where it is."""
+    schemas = [("credentials_schema", info.credentials_schema)]
+    ops = (*info.actions, *info.triggers)
+    schemas += [(f"operation '{op.name}': config_schema", op.config_schema) for op in ops]
+    schemas += [(f"job type '{job.code}': params_schema", job.params_schema) for job in info.job_types]
+    return schemas
 
 
 def _no_error(schema: dict[str, Any]) -> str | None:

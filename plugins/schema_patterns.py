@@ -16,7 +16,8 @@ final newline); ``\\p{L}`` works.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+import time
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from connectord.plugins.schema_cost import (
@@ -38,14 +39,64 @@ class UnsupportedPatternError(Invalid, ValueError):
     """RE2 cannot compile the pattern; the message says why."""
 
 
-@functools.lru_cache(maxsize=1024)
+#: The memory RE2 may give one pattern's programs (its default is 8 MiB). Compiling costs
+#: time in proportion, in one C call that holds the GIL: ``\\pL{200}k`` took 100 to 180 ms at
+#: the default, and a description of 300 such patterns held the server's loop 25 s. At
+#: 2 MiB a compile holds it ≈ 65 ms at most (``^[\\p{L}\\p{N} _-]{1,100}$``), and the rest
+#: are refused within ≈ 12 ms.
+MAX_PATTERN_MEMORY = 2 * 1024 * 1024
+#: Seconds of CPU the patterns of one connector's description may take to compile, once.
+COMPILE_BUDGET = 0.5
+#: The patterns of the descriptions the server took, compiled once and kept while it runs:
+#: a check on the event loop finds them here, never compiles them (``compiled``'s cache
+#: alone could be flushed by a description's 1,100 cheap patterns, and every call then
+#: compiled the costly ones again, on the loop).
+_pinned: dict[str, Any] = {}
+
+
 def compiled(pattern: str) -> Any:
-    """``pattern`` compiled by RE2 (cached: a validator matches the same few patterns on
-    every call); raises UnsupportedPatternError."""
+    """``pattern`` compiled by RE2 (a description's, kept: see ``pin``; any other, cached: a
+    validator matches the same few patterns on every call); raises UnsupportedPatternError."""
+    found = _pinned.get(pattern)
+    return found if found is not None else _compiled(pattern)
+
+
+def pin(schemas: Iterable[Any]) -> str | None:
+    """Compile and keep every pattern of ``schemas`` (a description's) not kept yet; why
+    not, if they take more than COMPILE_BUDGET of CPU (then none of them is kept). A pattern
+    RE2 refuses is left to ``unsupported_pattern``, which says where it is."""
+    started, new = time.thread_time(), []
+    for schema in schemas:
+        for pattern in _patterns(schema):
+            if pattern in _pinned:
+                continue
+            try:
+                _pinned[pattern] = _compiled(pattern)
+            except UnsupportedPatternError:
+                continue
+            new.append(pattern)
+            if time.thread_time() - started > COMPILE_BUDGET:
+                for added in new:
+                    del _pinned[added]
+                return f"its schemas' patterns take more than {COMPILE_BUDGET:g} s to compile"
+    return None
+
+
+def _patterns(schema: Any) -> Iterator[str]:
+    for _path, sub in _subschemas(schema):
+        if isinstance(sub.get("pattern"), str):
+            yield sub["pattern"]
+        if isinstance(sub.get("patternProperties"), dict):
+            yield from (key for key in sub["patternProperties"] if isinstance(key, str))
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(pattern: str) -> Any:
     import re2  # here: a connector's zygote, which never checks schemas, need not load it
 
     options = re2.Options()
     options.log_errors = False  # the reason is raised, not printed on stderr
+    options.max_mem = MAX_PATTERN_MEMORY
     try:
         return re2.compile(pattern, options=options)
     except re2.error as exc:
@@ -145,9 +196,7 @@ def additional_keys(schema: Any, instance: Any) -> set[str]:
         return set()
     known = schema.get("properties", {})
     patterns = schema.get("patternProperties", {})
-    return {
-        key for key in instance if key not in known and not any(search(p, str(key)) for p in patterns)
-    }
+    return {key for key in instance if key not in known and not any(search(p, str(key)) for p in patterns)}
 
 
 #: Keywords whose value is a subschema, a list of them, or a mapping of names to them.

@@ -208,8 +208,24 @@ if ZYGOTE is not None:
     threading.Thread(target=_report, args=(control,), daemon=True).start()
 """
 
+#: Import code of the process that describes it sends a description whose 40 patterns each
+#: take RE2 tens of milliseconds to compile (holding the GIL), bypassing its own check.
+PATTERNED = """
+NAME = "patterned"
+
+if getattr(_hello(), "describe", False):
+    costly = {"type": "string", "pattern": "^[\\\\p{L}\\\\p{N} _-]{1,100}%d$"}
+    fields = {f"f{i}": dict(costly, pattern=costly["pattern"] % i) for i in range(40)}
+    schema = {"type": "object", "properties": fields}
+    info = connectord.ConnectorInfo(id=NAME, title=NAME, version="1", credentials_schema=schema)
+    entry = CatalogEntry(info=info, origin="forged", hooks=frozenset({"describe_connector"}))
+    body = msgspec.msgpack.encode(Ready(os.getpid(), Catalog(connectors={NAME: entry}, errors=[])))
+    socket.socket(fileno=os.dup(int(sys.argv[1]))).sendall(struct.pack(">I", len(body)) + body)
+"""
+
 SOURCES = {
     "thief": THIEF,
+    "patterned": FORGED + PATTERNED,
     "reaper": REAPER,
     "holder": HOLDER,
     "stuck": STUCK,
@@ -453,5 +469,23 @@ async def test_a_zygote_that_reports_the_end_of_a_process_it_never_forked_is_dro
                 break
             await asyncio.sleep(0.01)
         assert zygote.restarts == 1 and zygote.pid is None
+    finally:
+        await supervisor.close()
+
+
+async def test_a_description_whose_patterns_cost_too_much_to_compile_is_a_load_failure(
+    hostile_zygotes: None,
+) -> None:
+    """Each compile holds the GIL: 300 such patterns held the loop 25 s at a reload, and again
+    at every call once a flood of cheap patterns had pushed them out of the cache. Now each
+    description's patterns are compiled once, within a budget, and kept."""
+    supervisor = Supervisor(Selection(allow=frozenset({"patterned"})), SandboxPolicy(), Cgroups.detect())
+    try:
+        async with loop_watch() as longest:
+            await supervisor.start()
+        [error] = supervisor.catalog.errors
+        assert error.name == "patterned"
+        assert "its schemas' patterns take more than 0.5 s to compile" in error.reason
+        assert longest[0] < 0.5, f"the loop was held {longest[0]:.2f} s"
     finally:
         await supervisor.close()
