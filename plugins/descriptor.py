@@ -92,6 +92,10 @@ def unsupported_schemas(info: ConnectorInfo) -> str | None:
     safely, naming the schema and the place, or None. The server asks it of every
     description it receives: the description was checked in the connector's own process,
     whose code may have changed how (or switched the check off)."""
+    try:  # what the connector's process checked beside the schemas
+        check_descriptor(info, schemas=False)
+    except DescriptorError as exc:
+        return str(exc)
     schemas = described_schemas(info)
     if (problem := pin([schema for _, schema in schemas])) is not None:
         return problem

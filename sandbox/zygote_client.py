@@ -61,7 +61,15 @@ T = TypeVar("T")
 
 #: The whole environment the zygote (and so every worker) gets: no server secrets.
 WORKER_ENV = {"PATH": os.defpath, "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
-_decoder = msgspec.msgpack.Decoder(ControlOut)
+
+
+def _no_extension(code: int, data: memoryview) -> object:
+    """A MessagePack extension value in a description reached the catalog undecoded, and
+    every answer that lists connectors failed to encode it (500 for every tenant)."""
+    raise msgspec.ValidationError("a MessagePack extension value")
+
+
+_decoder = msgspec.msgpack.Decoder(ControlOut, ext_hook=_no_extension)
 _reports = msgspec.msgpack.Decoder(ZygoteReport)
 SHUTDOWN = "connectord is shutting down"
 

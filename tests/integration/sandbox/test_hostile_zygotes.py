@@ -223,8 +223,29 @@ if getattr(_hello(), "describe", False):
     socket.socket(fileno=os.dup(int(sys.argv[1]))).sendall(struct.pack(">I", len(body)) + body)
 """
 
+#: Import code of the process that describes it sends a description the connector's own
+#: check would refuse: holding a MessagePack extension value (which no answer could encode),
+#: or an array as its credentials schema.
+ODD = """
+NAME = "odd"
+
+if getattr(_hello(), "describe", False):
+    kind = os.environ.get("ODD_KIND", "")
+    info = connectord.ConnectorInfo(id=NAME, title=NAME, version="1", credentials_schema={"x": "MARK"})
+    entry = CatalogEntry(info=info, origin="forged", hooks=frozenset({"describe_connector"}))
+    body = msgspec.msgpack.encode(Ready(os.getpid(), Catalog(connectors={NAME: entry}, errors=[])))
+    odd = msgspec.msgpack.encode(msgspec.msgpack.Ext(5, b"x"))
+    if {ARRAY!r}:
+        body = body.replace(msgspec.msgpack.encode({"x": "MARK"}), msgspec.msgpack.encode({"type": "array"}))
+    else:
+        body = body.replace(msgspec.msgpack.encode("MARK"), odd)
+    socket.socket(fileno=os.dup(int(sys.argv[1]))).sendall(struct.pack(">I", len(body)) + body)
+"""
+
 SOURCES = {
     "thief": THIEF,
+    "extended": FORGED + ODD.replace('NAME = "odd"', 'NAME = "extended"').replace("{ARRAY!r}", "False"),
+    "arrayed": FORGED + ODD.replace('NAME = "odd"', 'NAME = "arrayed"').replace("{ARRAY!r}", "True"),
     "patterned": FORGED + PATTERNED,
     "reaper": REAPER,
     "holder": HOLDER,
@@ -487,5 +508,27 @@ async def test_a_description_whose_patterns_cost_too_much_to_compile_is_a_load_f
         assert error.name == "patterned"
         assert "its schemas' patterns take more than 0.5 s to compile" in error.reason
         assert longest[0] < 0.5, f"the loop was held {longest[0]:.2f} s"
+    finally:
+        await supervisor.close()
+
+
+@pytest.mark.parametrize(
+    ("connector", "reason"),
+    [
+        ("extended", "it broke the protocol (undecodable frame"),
+        ("arrayed", 'invalid description: credentials_schema must have "type": "object"'),
+    ],
+)
+async def test_a_forged_description_the_connectors_own_check_would_refuse_is_refused(
+    hostile_zygotes: None, connector: str, reason: str
+) -> None:
+    """An extension value reached the catalog and made every listing of connectors a 500;
+    the server checked only the schemas of what it was sent, not the rest of the checks."""
+    supervisor = Supervisor(Selection(allow=frozenset({connector})), SandboxPolicy(), Cgroups.detect())
+    try:
+        await supervisor.start()
+        [error] = supervisor.catalog.errors
+        assert error.name == connector and reason in error.reason, error.reason
+        assert not supervisor.catalog.connectors
     finally:
         await supervisor.close()
