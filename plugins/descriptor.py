@@ -91,11 +91,8 @@ def unsupported_schemas(info: ConnectorInfo) -> str | None:
     """Why one of the connector's schemas is not a valid schema or cannot be checked
     safely, naming the schema and the place, or None. The server asks it of every
     description it receives: the description was checked in the connector's own process,
-    whose code may have changed how (or switched the check off)."""
-    try:  # what the connector's process checked beside the schemas
-        check_descriptor(info, schemas=False)
-    except DescriptorError as exc:
-        return str(exc)
+    whose code may have changed how (or switched the check off); the rest of what that
+    process checked (``check_descriptor``) is asked again too."""
     schemas = described_schemas(info)
     if (problem := pin([schema for _, schema in schemas])) is not None:
         return problem
@@ -103,6 +100,10 @@ def unsupported_schemas(info: ConnectorInfo) -> str | None:
         # unsupported_part first: it names a pattern's place, the metaschema does not
         if (problem := unsupported_part(schema) or _invalid_schema(schema)) is not None:
             return f"{where}: {problem}"
+    try:
+        check_descriptor(info, schemas=False)
+    except DescriptorError as exc:
+        return str(exc)
     return None
 
 
