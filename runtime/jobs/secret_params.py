@@ -113,8 +113,8 @@ _MISSING = _Missing()
 def changed_params(incoming: Any, stored: Any, secret: set[Path]) -> list[Path]:
     """The places outside ``secret`` where the two differ as JSON values, in the order of
     ``incoming`` then of ``stored``: each changed, added or removed value that is not a
-    container (or an empty one), and each place where a value changes kind. A container
-    added or removed counts by what it holds: secrets alone in it are no change."""
+    container (or an empty one), each place where a value changes kind, and each secret
+    added or removed (a secret's new value is no change)."""
     found: list[Path] = []
     _diff(incoming, stored, (), secret, found)
     return found
@@ -122,6 +122,10 @@ def changed_params(incoming: Any, stored: Any, secret: set[Path]) -> list[Path]:
 
 def _diff(a: Any, b: Any, path: Path, secret: set[Path], found: list[Path]) -> None:
     if path in secret:
+        if isinstance(a, _Missing) or isinstance(b, _Missing):
+            # A secret added or removed is a change all the same: a header such as ``Host``
+            # (every header but two is secret) routes the request, stored secrets with it.
+            found.append(path)
         return
     children = _children(a, b)
     if children is not None:

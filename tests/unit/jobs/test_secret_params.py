@@ -160,12 +160,22 @@ def test_a_mask_is_refused_when_any_param_but_the_secrets_changes(
 
 
 def test_secret_params_may_change_beside_a_masked_one() -> None:
-    incoming = masked_with(headers={"Authorization": MASK, "X-Other": "new", "Accept": "json"})
+    incoming = masked_with(headers={"Authorization": MASK, "X-Key": "new", "Accept": "json"})
     incoming["auth"] = {"user": "bob", "password": "pw-2"}
     assert unmasked_params(WEB, incoming, STORED, "params") == {
         **incoming,
-        "headers": {"Authorization": "Bearer tok-1", "X-Other": "new", "Accept": "json"},
+        "headers": {"Authorization": "Bearer tok-1", "X-Key": "new", "Accept": "json"},
     }
+
+
+@pytest.mark.parametrize("headers", [{"Host": "attacker-vhost.example"}, {"X-Key": None}])
+def test_a_secret_param_added_or_removed_beside_a_masked_one_is_a_change(headers: dict[str, Any]) -> None:
+    """Every header but two is secret, ``Host`` too: added beside a masked ``Authorization``,
+    it sent the stored token to a virtual host of the sender's choosing."""
+    sent = {"Authorization": MASK, "X-Key": MASK, "Accept": "json", **headers}
+    incoming = masked_with(headers={k: v for k, v in sent.items() if v is not None})
+    with pytest.raises(InvalidRequestError, match="secrets must be sent again"):
+        unmasked_params(WEB, incoming, STORED, "params")
 
 
 def test_many_changes_are_named_up_to_five() -> None:
@@ -197,8 +207,10 @@ def test_changed_params_name_each_place_outside_the_secrets() -> None:
     secret = {("h", "a"), ("h", "b")}
     stored = {"u": 1, "h": {"a": "x"}, "l": [1, 2], "e": {}}
     incoming = {"u": 1.0, "h": {"b": "y"}, "l": [1], "n": {"h": [None]}, "e": []}
-    assert changed_params(incoming, stored, secret) == [("l", 1), ("n", "h", 0), ("e",)]
-    assert changed_params({"h": {"a": "x"}}, {}, secret) == []  # secrets alone added
+    both_secrets = [("h", "b"), ("h", "a")]  # one added, one removed
+    assert changed_params(incoming, stored, secret) == [*both_secrets, ("l", 1), ("n", "h", 0), ("e",)]
+    assert changed_params({"h": {"a": "y"}}, {"h": {"a": "x"}}, secret) == []  # a secret's new value
+    assert changed_params({"h": {"a": "x"}}, {}, secret) == [("h", "a")]  # a secret added
     assert changed_params({"h": {}}, {}, secret) == [("h",)]
 
 
