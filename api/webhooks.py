@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 TIMEOUT = 10.0
 ATTEMPTS = 3
+#: Connections one tenant's deliveries may hold at once: each tenant has a pool of its own,
+#: since a request's timeout counts its wait for a connection (one tenant's webhooks to a
+#: receiver that never answers took a shared pool of 100, and another's timed out).
+CONNECTIONS_PER_TENANT = 20
 
 
 class HttpWebhooks:
@@ -40,7 +44,7 @@ class HttpWebhooks:
         self.policy = policy or EgressPolicy()
         self.timeout = timeout
         self.attempts = attempts
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -51,7 +55,7 @@ class HttpWebhooks:
     def send(self, targets: list[tuple[str, str]], job: JobRecord, status: str, record: Recorder) -> None:
         """Deliver to each (name, URL) in the background, then ``record`` how it went."""
         payload = {"event": f"job.{status.lower()}", "job": job_view(job, with_logs=False)}
-        task = asyncio.ensure_future(self._deliver_all(targets, payload, record))
+        task = asyncio.ensure_future(self._deliver_all(job.tenant_id, targets, payload, record))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -64,14 +68,16 @@ class HttpWebhooks:
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
-        if self._session is not None:
-            await self._session.close()
+        sessions, self._sessions = list(self._sessions.values()), {}
+        for session in sessions:
+            await session.close()
 
     async def _deliver_all(
-        self, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
+        self, tenant: str, targets: list[tuple[str, str]], payload: dict[str, Any], record: Recorder
     ) -> None:
+        session = self._session(tenant)
         results = await asyncio.gather(
-            *(self._deliver(name, url, payload) for name, url in targets), return_exceptions=True
+            *(self._deliver(session, name, url, payload) for name, url in targets), return_exceptions=True
         )
         deliveries = [
             result if isinstance(result, Delivery) else _crashed(name, payload, result)
@@ -82,7 +88,20 @@ class HttpWebhooks:
         except Exception as exc:  # best effort: the job itself is recorded already
             log.warning("webhook deliveries of job %s not recorded: %s", payload["job"]["jobId"], exc)
 
-    async def _deliver(self, name: str, url: str, payload: dict[str, Any]) -> Delivery:
+    def _session(self, tenant: str) -> aiohttp.ClientSession:
+        session = self._sessions.get(tenant)
+        if session is None:
+            session = self._sessions[tenant] = checked_session(
+                self.policy,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
+                cookie_jar=aiohttp.DummyCookieJar(),
+                connector_options={"limit": CONNECTIONS_PER_TENANT},
+            )
+        return session
+
+    async def _deliver(
+        self, session: aiohttp.ClientSession, name: str, url: str, payload: dict[str, Any]
+    ) -> Delivery:
         event = payload["event"]
         invalid = webhook_urls.problem(url)
         if invalid is not None:  # stored before the URL was checked: not sent
@@ -93,15 +112,12 @@ class HttpWebhooks:
                 invalid,
             )
             return Delivery(name, "", event, "failed", 1, None, f"invalid URL: {invalid}")
-        if self._session is None:
-            timeout = aiohttp.ClientTimeout(total=self.timeout)
-            self._session = checked_session(self.policy, timeout=timeout, cookie_jar=aiohttp.DummyCookieJar())
         host = webhook_urls.host_of(url)
         status: int | None = None
         attempt = 0
         for attempt in range(1, self.attempts + 1):
             try:
-                async with self._session.post(url, json=payload, allow_redirects=False) as response:
+                async with session.post(url, json=payload, allow_redirects=False) as response:
                     status = response.status
                     if status < 300:
                         return Delivery(name, host, event, "delivered", attempt, status)

@@ -4,6 +4,7 @@ their URLs sealed in the store and masked in every answer."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import importlib
 import json
@@ -16,8 +17,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from connectord.api.webhooks import HttpWebhooks
+from connectord.plugins.egress_policy import EgressPolicy
+from connectord.runtime.jobs.webhooks import Delivery, Recorder
 from connectord.runtime.secrets import MASK
 from connectord.runtime.store import SQLITE_FILE
+from connectord.runtime.store.records import JobRecord
 
 from .conftest import JobsApi
 
@@ -307,3 +312,43 @@ async def test_more_webhooks_than_the_limit_stored_before_it_are_read_and_only_t
     patched = await jobs_api.call("PATCH", "/v1/job-definitions/many", 200, json=within)
     assert patched["jobDefinition"]["options"]["webhooks"]["onCompletion"] == [MASK] * 10
     assert patched["jobDefinition"]["options"]["emailList"] == []
+
+
+async def test_one_tenants_webhooks_to_a_receiver_that_never_answers_hold_up_no_other_tenant(
+    receiver: Receiver,
+) -> None:
+    """All tenants' deliveries shared one pool of 100 connections, and a request's timeout
+    counts its wait for one: a tenant's webhooks to a receiver that never answers made
+    another's, to a healthy receiver, time out. Each tenant has a pool of its own now."""
+    silent = await asyncio.start_server(lambda reader, writer: asyncio.sleep(60), "127.0.0.1", 0)
+    silent_port = silent.sockets[0].getsockname()[1]
+    allowed = [f"127.0.0.1:{silent_port}", f"127.0.0.1:{receiver.server.port}"]
+    sender = HttpWebhooks(EgressPolicy.parse(allowed), timeout=3.0, attempts=1)
+    recorded: dict[str, list[Delivery]] = {}
+
+    def recorder(tenant: str) -> Recorder:
+        async def record(deliveries: list[Delivery]) -> None:
+            recorded[tenant] = deliveries
+
+        return record
+
+    try:
+        flood = [(f"onFailure[{i}]", f"http://127.0.0.1:{silent_port}/hang/{i}") for i in range(120)]
+        sender.send(flood, _job("busy"), "FAILED", recorder("busy"))
+        await asyncio.sleep(0.3)  # its connections are open and waiting
+        sender.send([("onCompletion[0]", receiver.url("/ok"))], _job("quiet"), "COMPLETED", recorder("quiet"))
+        await sender.drain()
+    finally:
+        await sender.close()
+        silent.close()
+    assert [d.outcome for d in recorded["quiet"]] == ["delivered"]
+    assert {d.outcome for d in recorded["busy"]} == {"failed"}
+
+
+def _job(tenant: str) -> JobRecord:
+    return JobRecord(
+        id=f"job-{tenant}", tenant_id=tenant, definition_id="d", definition_code="c", job_type="echo",
+        account_id=None, trigger="api", scheduled_for=None, status="COMPLETED", overlap="skip", attempt=1,
+        max_retries=0, backoff=0.0, timeout=None, run_at=None, retry_until=None, attempts=b"[]",
+        result=None, logs=None, created_at=0.0, started_at=0.0, finished_at=1.0,
+    )  # fmt: skip
