@@ -101,3 +101,12 @@ def wait_for_log(served: Served, needle: str, timeout: float = 30) -> str:
             raise AssertionError(f"the server ended without logging {needle!r}")
         if needle in line:
             return line
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is no zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"

@@ -29,7 +29,7 @@ import pytest
 
 from .conftest import CONNECTORD
 from .sandboxing import sandbox_config
-from .server import running_server, server_env
+from .server import alive, running_server, server_env
 
 BAIT = "bait-only-in-the-servers-environment"
 
@@ -271,14 +271,6 @@ def served(
         yield Server(server.url, "hostile.test", keys, server.process)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_import_time_code_reaches_nothing_of_the_server(served: Server) -> None:
     found = served.report({})["import"]
     # the data directory is an empty tmpfs to it; the environment is empty
@@ -350,13 +342,13 @@ def test_daemons_started_at_import_do_not_outlive_their_process(served: Server) 
     daemon = served.report({})["import"]["daemon"]
     assert isinstance(daemon, int)
     zygote = next(z for z in _zygotes_of(served.process.pid) if _daemon_parent(daemon) in (z, 1, None))
-    assert _alive(daemon)  # the zygote's own daemon lives as long as the zygote ...
+    assert alive(daemon)  # the zygote's own daemon lives as long as the zygote ...
     os.kill(zygote, signal.SIGKILL)  # ... and no longer, whatever ends it
     for _ in range(200):
-        if not _alive(daemon):
+        if not alive(daemon):
             break
         time.sleep(0.05)  # another process's end: nothing here to wait on
-    assert not _alive(daemon)
+    assert not alive(daemon)
     assert served.report({})["call"]["tmpdir"]  # the next call starts a zygote again
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import CONNECTORD
-from .server import running_server, server_env
+from .server import alive, running_server, server_env
 
 pytestmark = pytest.mark.e2e
 
@@ -52,14 +52,6 @@ def verify_credentials(credentials):
 """
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
-
-
 def test_a_zygote_that_undid_its_parent_death_signal_ends_with_a_killed_server(
     install_connector: Callable[..., Path], tmp_path: Path, cli_env: dict[str, str]
 ) -> None:
@@ -74,11 +66,11 @@ def test_a_zygote_that_undid_its_parent_death_signal_ends_with_a_killed_server(
         )
         assert called.returncode == 0, called.stderr
         zygote = int(json.loads(called.stdout)["data"]["message"])
-        assert _alive(zygote)
+        assert alive(zygote)
         os.kill(served.process.pid, signal.SIGKILL)
         served.process.wait(timeout=10)
         for _ in range(500):
-            if not _alive(zygote):
+            if not alive(zygote):
                 break
             time.sleep(0.02)
-        assert not _alive(zygote), "the connector's zygote outlived the server"
+        assert not alive(zygote), "the connector's zygote outlived the server"
