@@ -25,7 +25,9 @@ MAX_EMAILS = 100
 MAX_EMAIL_LENGTH = 254
 WebhookUrl = Annotated[str, msgspec.Meta(max_length=webhook_urls.MAX_URL_LENGTH)]
 WebhookList = Annotated[list[WebhookUrl], msgspec.Meta(max_length=MAX_WEBHOOKS)]
-Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH)]
+#: No control character (a newline included: ``$`` alone would take one at the end).
+PRINTABLE_PATTERN = r"^[^\x00-\x1f\x7f]*(?!\n)$"
+Email = Annotated[str, msgspec.Meta(max_length=MAX_EMAIL_LENGTH, pattern=PRINTABLE_PATTERN)]
 Overlap = Literal["skip", "queue", "allow"]
 MisfirePolicy = Literal["fireOnce", "fireAll"]
 FIELD = "jobDefinition"

@@ -242,6 +242,8 @@ async def test_webhook_and_email_lists_are_capped_naming_the_field(jobs_api: Job
         ({"webhooks": {"onFailure": ["https://x.example/" + "a" * 2031]}}, f"{base}.webhooks.onFailure[0]"),
         ({"emailList": [f"u{i}@example.com" for i in range(101)]}, f"{base}.emailList"),
         ({"emailList": ["ok@example.com", "u" * 243 + "@example.com"]}, f"{base}.emailList[1]"),
+        ({"emailList": ["ok@example.com", "nl@example.com\n"]}, f"{base}.emailList[1]"),
+        ({"emailList": ["bell\x07@example.com"]}, f"{base}.emailList[0]"),
     ]
     for options, field in too_many:
         body = definition("capped", options=options)
