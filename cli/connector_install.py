@@ -17,11 +17,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from pathlib import Path
 
 from connectord.cli.exits import CONFIGURATION, INSTALL_FAILED, OK, USAGE, CliError
-from connectord.plugins.manager import ENTRY_POINT_GROUP
+from connectord.plugins.manager import ENTRY_POINT_GROUP, directory_sources
 from connectord.runtime.config import ENV_PREFIX
 
 PATH_SETTING = ENV_PREFIX + "CONNECTOR_PATH"
@@ -66,15 +65,15 @@ def run_install(args: argparse.Namespace) -> int:
     if subprocess.run(command, check=False).returncode != 0:
         specs = " ".join(args.specs)
         raise CliError(f"pip could not install {specs} into {target} (its output is above)", INSTALL_FAILED)
-    found = connectors_in(target)
+    found = directory_sources(str(target))
     if not found:
         raise CliError(
             f"{target} holds no connector: no package there has an entry point in group "
             f"'{ENTRY_POINT_GROUP}'",
             CONFIGURATION,
         )
-    for name, distribution in found:
-        print(f"installed connector '{name}' ({distribution}) in {target}")
+    for source in found:
+        print(f"installed connector '{source.name}': {source.origin}")
     print(path_advice(target, os.environ.get(PATH_SETTING, "")))
     return OK
 
@@ -127,15 +126,6 @@ def pip_command(
     if no_index:
         command.append("--no-index")
     return [*command, *specs]
-
-
-def connectors_in(directory: Path) -> list[tuple[str, str]]:
-    """The connector entry points of the distributions installed in ``directory``: (id, name version)."""
-    found = []
-    for distribution in metadata.distributions(path=[str(directory)]):
-        for entry in distribution.entry_points.select(group=ENTRY_POINT_GROUP):
-            found.append((entry.name, f"{distribution.metadata['Name']} {distribution.version}"))
-    return sorted(found)
 
 
 def path_advice(target: Path, current: str) -> str:

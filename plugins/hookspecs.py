@@ -65,8 +65,11 @@ def describe_connector() -> ConnectorInfo:  # type: ignore[empty-body]
     the reason: ``$ref`` only as a JSON pointer within the schema (``#/$defs/...``; no
     ``$id`` below the root, no ``$dynamicRef``, nothing fetched), references that do not
     multiply (at most 2,000 values, references followed), no ``unevaluatedProperties`` or
-    ``unevaluatedItems``, patterns RE2 can match (no lookaround or backreferences). One
-    input's check may apply 2,000 keywords; an input that needs more is refused.
+    ``unevaluatedItems``, patterns RE2 can match (no lookaround or backreferences) within
+    2 MiB each, and all of a description's patterns compiled within 0.5 s of CPU. One
+    input's check may apply 2,000 keywords; an input that needs more is refused. A whole
+    description holds at most 1 MiB and 50,000 values (objects, arrays, keys, strings,
+    numbers; the three bundled connectors hold about 1,000 together).
 
     This hook must be cheap and must not do I/O: it is called when connectors are loaded.
     """

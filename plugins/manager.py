@@ -229,11 +229,12 @@ def entry_point_sources(paths: Iterable[str] = ()) -> list[PluginSource]:
     """The environment's connectors, then those installed in ``paths`` (read, not imported)."""
     sources = _environment_sources()
     for path in paths:
-        sources += _directory_sources(path)
+        sources += directory_sources(path)
     return sources
 
 
-def _directory_sources(path: str) -> list[PluginSource]:
+def directory_sources(path: str) -> list[PluginSource]:
+    """The connectors installed in directory ``path`` (their entry points; none imported)."""
     from importlib.metadata import distributions
 
     sources = []

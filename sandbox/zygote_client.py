@@ -23,12 +23,11 @@ import sys
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import metadata
 from typing import TypeVar
 
 import msgspec
 
-from connectord.plugins.manager import ENTRY_POINT_GROUP, Catalog, LoadError
+from connectord.plugins.manager import Catalog, LoadError, directory_sources
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.bounds import MAX_DEPTH, msgpack_shape_scan
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
@@ -152,14 +151,7 @@ def connector_dirs() -> list[str]:
 def connectors_on_pythonpath() -> list[str]:
     """The directories of the server's PYTHONPATH that hold a connector (an entry point of
     ENTRY_POINT_GROUP): shared by every zygote, and by the server."""
-    return [
-        directory
-        for directory in connector_dirs()
-        if any(
-            dist.entry_points.select(group=ENTRY_POINT_GROUP)
-            for dist in metadata.distributions(path=[directory])
-        )
-    ]
+    return [directory for directory in connector_dirs() if directory_sources(directory)]
 
 
 def zygote_start() -> str:

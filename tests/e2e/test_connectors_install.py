@@ -69,7 +69,8 @@ def test_a_wheel_goes_into_its_directory_and_the_server_finds_it_there(
     done = run_cli("connectors", "install", str(wheel), "--into", str(target), "--no-index", timeout=180)
 
     assert done.returncode == 0, done.stderr
-    assert f"installed connector 'wheelie' (wheelie_connector 1.0.0) in {target}" in done.stdout
+    origin = f"entry point wheelie = wheelie_connector from wheelie_connector 1.0.0 in {target}"
+    assert f"installed connector 'wheelie': {origin}" in done.stdout
     assert f"CONNECTORD_CONNECTOR_PATH={target}" in done.stdout
     assert (target / "wheelie_connector.py").exists()
     assert set(site_packages.iterdir()) == before  # nothing went into the server's environment

@@ -139,49 +139,39 @@ async def test_pooled_workers_run_jobs_too(supervisor: Supervisor) -> None:
     assert len(pids) == 1
 
 
-async def test_jobs_leave_a_slot_of_their_connector_to_design_time_calls(job_site_on_path: None) -> None:
-    """One tenant's slow jobs held every slot of a connector: another tenant's design-time
-    call waited for one of them to end (≈ 2 minutes)."""
-    policy = SandboxPolicy(concurrency=3, default=ConnectorPolicy(timeouts={"run_job": 60.0}))
-    own = Supervisor(Selection(allow=frozenset({"jobhostile"})), policy, Cgroups.detect())
+def nap(connector: str) -> Call:
+    action = "hostile.nap" if connector == "jobhostile" else "other.nap"
+    return Call(connector=connector, method="run_job", action=action, cfg={"seconds": 2})
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "per_connector", "connectors", "running"),
+    [
+        # One tenant's slow jobs held every slot of a connector: another tenant's call of it
+        # waited for one of them to end (≈ 2 minutes). Here one job runs, two wait.
+        (3, 0, ["jobhostile"] * 3, 1),
+        # Jobs spread over two connectors held every slot of the node: a call waited 275 s.
+        (4, 3, ["jobhostile", "jobother"] * 2, 3),
+    ],
+)
+async def test_jobs_leave_a_slot_to_design_time_calls(
+    job_site_on_path: None, concurrency: int, per_connector: int, connectors: list[str], running: int
+) -> None:
+    """Of each connector's slots and of the node's, jobs hold all but one."""
+    timeouts = ConnectorPolicy(timeouts={"run_job": 60.0})
+    policy = SandboxPolicy(concurrency=concurrency, per_connector=per_connector, default=timeouts)
+    own = Supervisor(Selection(allow=frozenset(connectors)), policy, Cgroups.detect())
     await own.start()
     try:
-        nap = Call(connector="jobhostile", method="run_job", action="hostile.nap", cfg={"seconds": 2})
-        jobs = [asyncio.ensure_future(run_in_sandbox(own, nap, tenant="busy")) for _ in range(3)]
-        while own.limiter.in_use < 1:
+        jobs = [asyncio.ensure_future(run_in_sandbox(own, nap(c), tenant="busy")) for c in connectors]
+        while own.limiter.in_use < running:
             await asyncio.sleep(0.01)
         verify = Call(connector="jobhostile", method="verify_credentials")
         call = asyncio.ensure_future(run_in_sandbox(own, verify, tenant="quiet"))
         done, _ = await asyncio.wait({call, *jobs}, return_when=asyncio.FIRST_COMPLETED)
         assert done == {call}
         assert isinstance(call.result().outcome, Succeeded)
-        assert own.limiter.in_use == 1  # (the call's slot is free again) one job runs, two wait
-        await asyncio.gather(*jobs)
-    finally:
-        await own.close()
-
-
-async def test_jobs_leave_a_slot_of_the_node_to_design_time_calls(job_site_on_path: None) -> None:
-    """Jobs spread over two connectors held every slot of the node: another tenant's call
-    of a third connector waited 275 s."""
-    timeouts = {"run_job": 60.0}
-    policy = SandboxPolicy(concurrency=4, per_connector=3, default=ConnectorPolicy(timeouts=timeouts))
-    allowed = frozenset({"jobhostile", "jobother"})
-    own = Supervisor(Selection(allow=allowed), policy, Cgroups.detect())
-    await own.start()
-    try:
-        naps = [
-            Call(connector="jobhostile", method="run_job", action="hostile.nap", cfg={"seconds": 2}),
-            Call(connector="jobother", method="run_job", action="other.nap", cfg={"seconds": 2}),
-        ]
-        jobs = [asyncio.ensure_future(run_in_sandbox(own, nap, tenant="busy")) for nap in naps * 2]
-        while own.limiter.in_use < 3:
-            await asyncio.sleep(0.01)
-        verify = Call(connector="jobhostile", method="verify_credentials")
-        call = asyncio.ensure_future(run_in_sandbox(own, verify, tenant="quiet"))
-        done, _ = await asyncio.wait({call, *jobs}, return_when=asyncio.FIRST_COMPLETED)
-        assert done == {call}
-        assert isinstance(call.result().outcome, Succeeded)
+        assert own.limiter.in_use == running  # the call's slot is free again; no job took it
         await asyncio.gather(*jobs)
     finally:
         await own.close()
