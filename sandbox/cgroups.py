@@ -50,6 +50,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from connectord.sandbox import forked
+
 log = logging.getLogger(__name__)
 
 #: What a leaf is set for: the process limit, then the memory a call may use and the
@@ -269,6 +271,7 @@ class WorkerCgroups:
         """Close what the leaf keeps open (it is no longer used)."""
         while self._procs:
             os.close(self._procs.popitem()[1])
+        forked.forget_writers([os.path.join(path, "cgroup.procs") for path in self.paths])
         if self.memory is not None:
             self.memory.close()
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, OrderedDict, deque
-from collections.abc import AsyncIterator, Callable, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
@@ -44,13 +43,9 @@ class FairLimiter(Generic[K]):
     def queued(self) -> int:
         return sum(len(q) for q in self._waiting.values())
 
-    @asynccontextmanager
-    async def slot(self, key: K) -> AsyncIterator[None]:
-        await self._acquire(key)
-        try:
-            yield
-        finally:
-            self._release(key)
+    def slot(self, key: K) -> _Slot[K]:
+        """A slot for ``key`` while in ``async with``."""
+        return _Slot(self, key)
 
     def _can_take(self, key: K) -> bool:
         return self.in_use < self.capacity and self._below_limits(key)
@@ -115,6 +110,22 @@ class FairLimiter(Generic[K]):
             queue.remove(waiter)
             if not queue:
                 del self._waiting[key]
+
+
+class _Slot(Generic[K]):
+    # A class, not an asynccontextmanager: taken for every call, where a generator's
+    # machinery cost as much as the taking.
+    __slots__ = ("_key", "_limiter")
+
+    def __init__(self, limiter: FairLimiter[K], key: K) -> None:
+        self._limiter = limiter
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        await self._limiter._acquire(self._key)
+
+    async def __aexit__(self, *_: object) -> None:
+        self._limiter._release(self._key)
 
 
 def _decrement(counter: Counter[H], name: H) -> None:

@@ -48,6 +48,12 @@ class Forked:
     pidfd: int
     ended: asyncio.Future[None]
 
+    def unwatch(self) -> None:
+        """Stop watching for the end of a worker nobody reads from any more: its reaping
+        (``exited``) still ends ``ended``, one turn of the loop less per call."""
+        if not self.exited.done():  # else its pidfd may be closed already
+            asyncio.get_running_loop().remove_reader(self.pidfd)
+
     def signal(self, sig: int) -> None:
         """Send ``sig`` to the worker and to its process group (it leads one of its own),
         while it is unreaped and alive. The group by number: it exists only while a member
@@ -129,13 +135,39 @@ def place(procs_files: list[str], pid: int, pidfd: int) -> bool:
     """Move the process of ``pidfd`` (whose number is ``pid``) into the cgroups whose
     ``cgroup.procs`` are ``procs_files``: True once it is there, False when it ended on the
     way (then whatever has its number since may have been moved instead: see who holds
-    it before emptying those cgroups). Raises OSError when it cannot be moved."""
+    it before emptying those cgroups). Raises OSError when it cannot be moved. Run in the
+    mover thread only."""
+    number = str(pid).encode()
     for path in procs_files:
-        fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
         try:
-            os.write(fd, str(pid).encode())
+            os.write(_writer(path), number)
         except ProcessLookupError:
             return False
-        finally:
-            os.close(fd)
     return alive(pidfd)
+
+
+#: Each leaf's ``cgroup.procs``, opened for writing once and kept by the mover thread
+#: alone: a move is then a write per hierarchy, without a walk of the cgroup tree, and
+#: each syscall the thread makes is one more wait for the GIL.
+_writers: dict[str, int] = {}
+
+
+def _writer(path: str) -> int:
+    fd = _writers.get(path)
+    if fd is None:
+        fd = _writers[path] = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    return fd
+
+
+def forget_writers(procs_files: list[str]) -> None:
+    """Have the mover close what it keeps open of ``procs_files`` (their leaf goes), after
+    the moves asked for before."""
+    with contextlib.suppress(RuntimeError):  # the interpreter is exiting: nothing to keep
+        mover.submit(_close_writers, procs_files)
+
+
+def _close_writers(procs_files: list[str]) -> None:
+    for path in procs_files:
+        fd = _writers.pop(path, None)
+        if fd is not None:
+            os.close(fd)

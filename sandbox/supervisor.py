@@ -57,7 +57,7 @@ from connectord.sandbox.redact import Redactor
 from connectord.sandbox.replies import kept_outcome
 from connectord.sandbox.syscall_filter import SeccompUnavailableError, compiled_filter
 from connectord.sandbox.user_ids import IdRecord, RangeExhaustedError, UserIds, parse_range
-from connectord.sandbox.worker_process import WorkerGone, WorkerProcess
+from connectord.sandbox.worker_process import Framed, WorkerGone, WorkerProcess
 from connectord.sandbox.zygote_client import (
     WORKER_ENV,
     Confinement,
@@ -426,21 +426,16 @@ class Supervisor:
         invocation_id = invocation_id or uuid.uuid4().hex
         policy = self.policy.for_connector(call.connector)
         deadline = timeout if timeout is not None else policy.timeout_for(call.method)
-        refused = refused or _uncarriable(call)
-        if refused is not None:
-            return InvocationResult(invocation_id, _redacted(refused, secrets, call.method, debug), [], 0.0)
+        isolation = isolation or policy.isolation
+        request = None if refused else _framed(Request(invocation_id, call, isolation == "pooled", debug))
+        if request is None:
+            outcome = _redacted(refused or UNCARRIABLE, secrets, call.method, debug)
+            return InvocationResult(invocation_id, outcome, [], 0.0)
         logs = LogCollector(secrets)
         started = time.monotonic()
         key = (tenant, call.connector)
         async with self._job_slot(call, key), self.limiter.slot(key):
-            outcome = await self._run(
-                Request(invocation_id, call, pooled=(isolation or policy.isolation) == "pooled", debug=debug),
-                (tenant, call.connector),
-                policy,
-                isolation or policy.isolation,
-                deadline,
-                logs,
-            )
+            outcome = await self._run(request, key, policy, isolation, deadline, logs)
         seconds = time.monotonic() - started
         if isinstance(outcome, TimedOut | MemoryExceeded):
             reason = "timed_out" if isinstance(outcome, TimedOut) else "memory_exceeded"
@@ -449,7 +444,7 @@ class Supervisor:
         return InvocationResult(invocation_id, outcome, logs.result(), seconds)
 
     def _job_slot(self, call: Call, key: tuple[str, str]) -> contextlib.AbstractAsyncContextManager[None]:
-        return self.job_limiter.slot(key) if call.method == "run_job" else contextlib.nullcontext()
+        return self.job_limiter.slot(key) if call.method == "run_job" else _NO_SLOT
 
     def cancel(self, invocation_id: str) -> bool:
         """Kill the worker of a running invocation; its outcome becomes Cancelled."""
@@ -462,7 +457,7 @@ class Supervisor:
 
     async def _run(
         self,
-        request: Request,
+        request: Framed,
         key: tuple[str, str],
         policy: ConnectorPolicy,
         isolation: Isolation,
@@ -492,8 +487,11 @@ class Supervisor:
                     worker.send(request)
                 self._running[request.invocation_id] = worker
                 reply = await worker.reply(request.invocation_id, logs.add)
-            if isolation == "per-call" and zygote is not None:
-                self._spare_ahead(key[1], zygote, policy)  # for the next call, once this one is done
+            if isolation == "per-call" and zygote is not None and self._calls[key[1]] == 1:
+                # For the next call, once this one is done, of a connector with no other call
+                # in flight: on a busy one each call forks its own anyway, and a spare only
+                # adds a hand-off (measured: 10 % more CPU in the loop's thread).
+                self._spare_ahead(key[1], zygote, policy)
         except ZygoteError as exc:
             log.error("no worker for %s: %s", key[1], exc)
             return Crashed()
@@ -559,7 +557,7 @@ class Supervisor:
             worker.kill()
 
     async def _new_worker(
-        self, request: Request | None, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
+        self, request: Framed | None, key: tuple[str, str], policy: ConnectorPolicy, zygote: ZygoteClient
     ) -> WorkerProcess:
         """Queue the request on a new socket, have the zygote fork the worker for it, and
         tell the worker to run it once it is in its cgroups, which bound the memory of all it
@@ -602,7 +600,7 @@ class Supervisor:
 
     async def _spawned_worker(
         self,
-        request: Request | None,
+        request: Framed | None,
         key: tuple[str, str],
         order: Spawn,
         zygote: ZygoteClient,
@@ -697,13 +695,20 @@ class Supervisor:
         asyncio.get_running_loop().call_later(0.02, self._recycle, cgroups)
 
 
-def _uncarriable(call: Call) -> Outcome | None:
-    """A call msgpack cannot carry to the worker (an integer beyond 64 bits)."""
+#: What a call that needs no slot of a limiter takes (one for every call).
+_NO_SLOT = contextlib.nullcontext()
+
+#: The outcome of a call msgpack cannot carry to the worker.
+UNCARRIABLE = Rejected("InvalidInput", "a number in the call is out of range (integers must fit in 64 bits)")
+
+
+def _framed(request: Request) -> Framed | None:
+    """``request`` encoded for its worker, or None if msgpack cannot carry it (an integer
+    beyond 64 bits)."""
     try:
-        msgspec.msgpack.encode(call)
+        return Framed.of(request)
     except OverflowError:
-        return Rejected("InvalidInput", "a number in the call is out of range (integers must fit in 64 bits)")
-    return None
+        return None
 
 
 def _redacted(outcome: Outcome, redactor: Redactor, method: str, debug: bool) -> Outcome:

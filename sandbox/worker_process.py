@@ -9,6 +9,7 @@ import logging
 import signal
 import socket
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import msgspec
 
@@ -45,6 +46,20 @@ _decoder = msgspec.msgpack.Decoder(WorkerOut)
 _PLACED = frame(Placed())
 
 
+@dataclass(frozen=True, slots=True)
+class Framed:
+    """A request to a worker, encoded once, before anything waits for a worker: a call
+    msgpack cannot carry is refused there (``OverflowError``), and is not encoded again
+    on its way."""
+
+    invocation_id: str
+    data: bytes
+
+    @classmethod
+    def of(cls, request: Request) -> Framed:
+        return cls(request.invocation_id, frame(request))
+
+
 class WorkerGone(Internal):
     """The worker closed its socket or broke the protocol before replying."""
 
@@ -77,9 +92,9 @@ class WorkerProcess:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         return cls(reader, writer, cgroups, key)
 
-    def send(self, request: Request) -> None:
+    def send(self, request: Framed) -> None:
         self.calls += 1
-        self.writer.write(frame(request))
+        self.writer.write(request.data)
 
     def placed(self) -> None:
         """Tell the worker it is in its cgroups: it may run its first request."""
@@ -175,3 +190,5 @@ class WorkerProcess:
     def close(self) -> None:
         self.alive = False
         self.writer.close()
+        if self._forked is not None:
+            self._forked.unwatch()

@@ -179,6 +179,8 @@ class ZygoteClient:
         #: Workers given up before they were placed, whose end the zygote still reports.
         self._gone_before_placed: set[int] = set()
         self._send_lock = asyncio.Lock()
+        #: Frames (or their rests) waiting in tasks for room on the control socket.
+        self._queued_sends = 0
         self._starting: asyncio.Task[None] | None = None
         #: Callers waiting for ``_starting``: the last to give up ends it.
         self._awaiting_start: Counter[asyncio.Task[None]] = Counter()
@@ -281,9 +283,10 @@ class ZygoteClient:
         order = msgspec.structs.replace(order, token=token, cgroups=0)
         # The send runs to its end even if we are cancelled: half a frame on the control
         # socket would break the zygote for everyone. It works on its own copies of the fds.
-        sending = asyncio.ensure_future(self._send(frame(order), fds))
+        sending = self._send_frame(frame(order), fds)
         try:
-            await asyncio.shield(sending)
+            if sending is not None:
+                await asyncio.shield(sending)
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             future.add_done_callback(_orphan_handler(on_orphan))
@@ -473,19 +476,50 @@ class ZygoteClient:
             raise ZygoteError(f"it broke the protocol ({broken})")
         raise ZygoteError(_ended_how(code))
 
-    async def _send(self, data: bytes, fds: list[int]) -> None:
-        """Send one frame with ``fds`` attached to its first byte, then close them."""
+    def _send_frame(self, data: bytes, fds: list[int]) -> asyncio.Future[None] | None:
+        """Send one frame with ``fds`` attached to its first byte, then close them: at once
+        where the control socket has room and no frame waits before it (nearly always: a
+        task and two turns of the loop less per spawn), else the rest in a task, returned."""
+        sent = 0
+        if not self._queued_sends:
+            if self._control is None:
+                _close_all(fds)
+                raise ZygoteDiedError("the zygote died")
+            try:
+                sent = socket.send_fds(self._control, [data], fds)
+            except BlockingIOError:
+                pass
+            except BaseException:
+                _close_all(fds)
+                raise
+            if sent:
+                _close_all(fds)
+                fds = []
+        if sent == len(data):
+            return None
+        self._queued_sends += 1
+        sending = asyncio.ensure_future(self._send(data[sent:], fds, continued=bool(sent)))
+        sending.add_done_callback(self._sent)
+        return sending
+
+    def _sent(self, _: object) -> None:
+        self._queued_sends -= 1
+
+    async def _send(self, data: bytes, fds: list[int], continued: bool = False) -> None:
+        """Send one frame (or, ``continued``, the rest of one) with ``fds`` attached to its
+        first byte, then close them."""
         try:
             async with self._send_lock:
                 if self._control is None:
                     raise ZygoteDiedError("the zygote died")
                 control = self._control
-                sent = await self._writable_then(lambda: socket.send_fds(control, [data], fds))
+                sent = 0
+                if not continued:
+                    sent = await self._writable_then(lambda: socket.send_fds(control, [data], fds))
                 while sent < len(data):
                     sent += await self._writable_then(functools.partial(control.send, data[sent:]))
         finally:
-            for fd in fds:
-                os.close(fd)
+            _close_all(fds)
 
     async def _writable_then(self, send: Callable[[], int]) -> int:
         loop = asyncio.get_running_loop()
@@ -563,8 +597,8 @@ class ZygoteClient:
         # a Reaped that comes while the worker is moved finds this.
         loop = asyncio.get_running_loop()
         exited = self._exits[pid] = loop.create_future()
-        moving = mover.submit(place, _procs_paths(placement.cgroups), pid, pidfd)
         placed = functools.partial(self._placed, pid, pidfd, exited, future, placement)
+        moving = mover.submit(place, _procs_paths(placement.cgroups), pid, pidfd)
         moving.add_done_callback(functools.partial(_call_soon_on, loop, placed))
         return None
 
@@ -659,6 +693,11 @@ _SPAWN_FAILURES = frozenset(
         *(f"fork failed: {os.strerror(code)}" for code in errno.errorcode),
     ]
 )
+
+
+def _close_all(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
 
 
 def _procs_paths(cgroups: WorkerCgroups) -> list[str]:

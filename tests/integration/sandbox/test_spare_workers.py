@@ -5,6 +5,7 @@ there. Each still runs one call only, in a process that ran nothing before it.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import select
 import signal
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 # Module state counts the calls its process ran: a worker that ran one before says 2.
 CONNECTOR = """
 import os
+import time
 
 import connectord
 
@@ -43,6 +45,7 @@ def describe_connector():
 def verify_credentials(credentials):
     global calls
     calls += 1
+    time.sleep(credentials.get("sleep", 0))
     return connectord.verified(f"{os.getpid()} {calls}")
 """
 
@@ -59,8 +62,8 @@ def counted(
         yield
 
 
-async def started(spare_workers: bool) -> Supervisor:
-    policy = SandboxPolicy(spare_workers=spare_workers)
+async def started(spare_workers: bool, per_connector: int = 0) -> Supervisor:
+    policy = SandboxPolicy(concurrency=2, per_connector=per_connector, spare_workers=spare_workers)
     supervisor = Supervisor(Selection(allow=frozenset({"counted"})), policy, Cgroups(None, None))
     await supervisor.start()
     return supervisor
@@ -147,6 +150,30 @@ async def test_no_spare_is_forked_when_turned_off(counted: None) -> None:
         assert calls == 1 and first != second
         assert "counted" not in supervisor._sparing
         assert not supervisor._idle.get((SPARE, "counted"))
+    finally:
+        await supervisor.close()
+
+
+async def test_a_call_that_ends_beside_another_of_its_connector_forks_no_spare(counted: None) -> None:
+    """On a busy connector each call forks its own worker anyway: a spare would only add a
+    hand-off to every call."""
+    supervisor = await started(spare_workers=True, per_connector=2)
+    try:
+        slow = asyncio.ensure_future(
+            run_in_sandbox(
+                supervisor,
+                Call(connector="counted", method="verify_credentials", credentials={"sleep": 60}),
+            )
+        )
+        _, calls = await call(supervisor)  # its worker is forked while the slow one runs
+        assert calls == 1 and not slow.done()
+        assert "counted" not in supervisor._sparing
+        assert not supervisor._idle.get((SPARE, "counted"))
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+        await call(supervisor)  # alone now: the next worker is forked ahead
+        assert (await spare_of(supervisor)).alive
     finally:
         await supervisor.close()
 
