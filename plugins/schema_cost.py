@@ -12,7 +12,6 @@ in linear time.
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -41,14 +40,20 @@ class CheckTooCostlyError(Invalid, RuntimeError):
     """Checking the input against the schema would take more than its budget of steps."""
 
 
-@contextlib.contextmanager
-def within_budget(steps: int = MAX_STEPS) -> Iterator[None]:
-    """Count the keywords checks apply within, and raise CheckTooCostlyError past ``steps``."""
-    token = _left.set([steps])
-    try:
-        yield
-    finally:
-        _left.reset(token)
+class within_budget:
+    """Count the keywords checks apply within, and raise CheckTooCostlyError past ``steps``.
+    A class, not a generator: entered for every call the server checks."""
+
+    __slots__ = ("_steps", "_token")
+
+    def __init__(self, steps: int = MAX_STEPS) -> None:
+        self._steps = steps
+
+    def __enter__(self) -> None:
+        self._token = _left.set([self._steps])
+
+    def __exit__(self, *_: object) -> None:
+        _left.reset(self._token)
 
 
 def counted(keywords: dict[str, Keyword]) -> dict[str, Keyword]:

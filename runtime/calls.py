@@ -221,6 +221,25 @@ def schema_validator(schema: bytes) -> jsonschema.protocols.Validator | str:
     return validator_class()(decoded, registry=no_retrieval())
 
 
+#: The validator of each schema object of the catalog lately checked against, by identity:
+#: a call's schema is the same object each time, and encoding it to find its validator
+#: (``schema_validator``) cost more than most checks. Each entry holds its schema, so that
+#: no other object can take its id while it is here.
+_by_identity: dict[int, tuple[dict[str, Any], jsonschema.protocols.Validator | str]] = {}
+_BY_IDENTITY_MAX = 256
+
+
+def _validator_of(schema: dict[str, Any]) -> jsonschema.protocols.Validator | str:
+    known = _by_identity.get(id(schema))
+    if known is not None and known[0] is schema:
+        return known[1]
+    validator = schema_validator(msgspec.json.encode(schema))
+    if len(_by_identity) >= _BY_IDENTITY_MAX:
+        _by_identity.clear()
+    _by_identity[id(schema)] = (schema, validator)
+    return validator
+
+
 def credentials_problem(info: ConnectorInfo, credentials: dict[str, Any]) -> tuple[str, str] | None:
     """The first way ``credentials`` break the connector's schema, as (message, field).
 
@@ -261,7 +280,7 @@ def _schema_problem(
     ``skip_required``: a missing field is no error. A schema that refers to itself without
     end (``{"allOf": [{"$ref": "#"}]}``: a connector describes what it likes) cannot pass:
     the check's recursion ends, and the input is refused, rather than the request."""
-    validator = schema_validator(msgspec.json.encode(schema))
+    validator = _validator_of(schema)
     if isinstance(validator, str):
         return validator, ""
     errors = validator.iter_errors(instance)
