@@ -42,12 +42,17 @@ class Accounts:
         self.store, self.run, self.box, self.catalog, self.clock = store, run, box, catalog, clock
 
     async def create(self, principal: Principal, name: str, component: str, keys: dict[str, Any]) -> Account:
-        masked = [f for f in self._secret_fields(component) if keys.get(f) == MASK]
+        secret_fields = self._secret_fields(component)
+        masked = [f for f in secret_fields if keys.get(f) == MASK]
         if masked:
             raise InvalidRequestError(
                 f"keys.{masked[0]} is the mask '{MASK}', not a secret: send the real value",
                 f"keys.{masked[0]}",
             )
+        try:
+            unmask(keys, {}, secret_fields)  # a URL with its password masked: none is stored
+        except SecretsError as exc:
+            raise InvalidRequestError(str(exc), f"keys.{exc.field}") from None
         self._check(component, keys)
         now = self.clock()
         record = AccountRecord(

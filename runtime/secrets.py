@@ -23,7 +23,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from connectord.plugins.server_errors import Internal
 from connectord.runtime.config import ENV_PREFIX, ConfigurationError
-from connectord.sandbox.redact import MASK
+from connectord.sandbox.redact import MASK, holds_masked_url, masked_urls
 
 __all__ = [
     "API_KEY_PREFIX",
@@ -254,9 +254,11 @@ def hash_api_key(key: str) -> str:
 
 
 def mask(credentials: Mapping[str, Any], secret_fields: Iterable[str]) -> dict[str, Any]:
-    """The credentials with the value of every secret field present replaced by ``MASK``."""
+    """The credentials with the value of every secret field present replaced by ``MASK``,
+    and the password in the user info of a URL in any other field too (``masked_urls``:
+    ``postgresql://user:pw@host`` is shown as ``postgresql://user:MASK@host``)."""
     secret = set(secret_fields)
-    return {name: MASK if name in secret else value for name, value in credentials.items()}
+    return {name: MASK if name in secret else masked_urls(value) for name, value in credentials.items()}
 
 
 def unmask(
@@ -274,7 +276,8 @@ def unmask(
     changed.
     """
     secret = list(dict.fromkeys(secret_fields))
-    masked = [name for name in secret if _is_mask(incoming.get(name))]
+    incoming, urls = _with_urls_restored(incoming, stored, secret)
+    masked = [name for name in secret if _is_mask(incoming.get(name))] + urls
     if not masked:
         return dict(incoming)
     for name in masked:
@@ -297,6 +300,39 @@ def unmask(
     for name in masked:
         result[name] = stored[name]
     return result
+
+
+def _with_urls_restored(
+    incoming: Mapping[str, Any], stored: Mapping[str, Any], secret: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """``incoming`` with each non-secret field that is its stored value as ``mask`` shows
+    it (a URL's password masked) given that stored value, and the names of those fields;
+    SecretsError for a field that holds a masked URL but is not that: a password sent
+    masked in a changed URL would otherwise be stored as asterisks."""
+    restored = dict(incoming)
+    names: list[str] = []
+    for name, value in incoming.items():
+        if name in secret or not _holds_masked_url(value):
+            continue
+        if name not in stored or masked_urls(stored[name]) != value:
+            raise SecretsError(
+                f"credential field {name!r} holds a URL whose password was sent masked ({MASK}) "
+                "but the URL is not the stored one: send its password again",
+                name,
+            )
+        restored[name] = stored[name]
+        names.append(name)
+    return restored, names
+
+
+def _holds_masked_url(value: Any) -> bool:
+    if isinstance(value, str):
+        return holds_masked_url(value)
+    if isinstance(value, dict):
+        return any(_holds_masked_url(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_holds_masked_url(item) for item in value)
+    return False
 
 
 def changed_fields(

@@ -168,6 +168,30 @@ def url_passwords(value: Any) -> list[str]:
     return found
 
 
+def masked_urls(value: Any) -> Any:
+    """``value`` (JSON-like data) with the secret of the user info of every URL among its
+    strings masked, for API answers: ``scheme://user:MASK@host``, or ``scheme://MASK@host``
+    for a lone user name (see ``url_passwords``)."""
+    if isinstance(value, str):
+        return _USERINFO.sub(_masked_userinfo, value) if "@" in value else value
+    if isinstance(value, dict):
+        return {key: masked_urls(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked_urls(item) for item in value]
+    return value
+
+
+def holds_masked_url(text: str) -> bool:
+    """Whether a URL in ``text`` has MASK in its user info (as ``masked_urls`` puts it)."""
+    return MASK in text and any(MASK in match.group(1) for match in _USERINFO.finditer(text))
+
+
+def _masked_userinfo(match: re.Match[str]) -> str:
+    user, colon, _ = match.group(1).partition(":")
+    scheme = match.group(0)[: match.start(1) - match.start(0)]
+    return f"{scheme}{user}:{MASK}@" if colon else f"{scheme}{MASK}@"
+
+
 def _strings(value: Any) -> Iterable[str]:
     if isinstance(value, str):
         yield value

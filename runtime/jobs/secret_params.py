@@ -11,19 +11,21 @@ from connectord.plugins.secret_marks import Path, marked_paths, marked_values
 from connectord.plugins.types import JobType
 from connectord.runtime.secrets import same_json
 from connectord.runtime.validation import InvalidRequestError
-from connectord.sandbox.redact import MASK
+from connectord.sandbox.redact import MASK, holds_masked_url, masked_urls
 
 #: At most this many changed params are named in a refusal.
 _NAMED = 5
 
 
 def masked(job_type: JobType | None, params: dict[str, Any]) -> dict[str, Any]:
-    """``params`` with every secret string replaced by MASK; every string, when the job
-    type is not installed (any of them may be secret)."""
+    """``params`` with every secret string replaced by MASK, and the password of every URL
+    in the others masked (``masked_urls``); every string, when the job type is not
+    installed (any of them may be secret)."""
     if job_type is None:
         return {k: _replace(v, lambda _: True) for k, v in params.items()}
     secrets = set(marked_values({"type": "object", **job_type.params_schema}, params))
-    return {k: _replace(v, secrets.__contains__) for k, v in params.items()} if secrets else params
+    shown = {k: _replace(v, secrets.__contains__) for k, v in params.items()} if secrets else params
+    return masked_urls(shown)
 
 
 def _replace(value: Any, secret: Callable[[str], bool]) -> Any:
@@ -43,6 +45,14 @@ def unmasked(incoming: Any, stored: Any, field: str) -> Any:
         if isinstance(stored, str):
             return stored
         raise InvalidRequestError(f"{field} was sent masked ({MASK}) but has no stored value", field)
+    if isinstance(incoming, str) and holds_masked_url(incoming):
+        if isinstance(stored, str) and masked_urls(stored) == incoming:
+            return stored
+        raise InvalidRequestError(
+            f"{field} holds a URL whose password was sent masked ({MASK}) but the URL is not the "
+            "stored one: send its password again",
+            field,
+        )
     if isinstance(incoming, dict):
         fields = stored if isinstance(stored, dict) else {}
         return {k: unmasked(v, fields.get(k), f"{field}.{k}") for k, v in incoming.items()}
@@ -160,7 +170,7 @@ def _item(items: list[Any], index: int) -> Any:
 
 def _mask_paths(value: Any, path: Path) -> list[Path]:
     if isinstance(value, str):
-        return [path] if value == MASK else []
+        return [path] if value == MASK or holds_masked_url(value) else []
     if isinstance(value, dict):
         return [p for k, v in value.items() for p in _mask_paths(v, (*path, k))]
     if isinstance(value, list):

@@ -140,3 +140,41 @@ async def test_a_masked_secret_cannot_follow_a_change_of_the_other_credentials(a
     )
     assert moved.status == 200, await moved.text()
     assert (await moved.json())["keys"] == sent_again | {"token": "**********"}
+
+
+async def test_a_password_in_a_url_credential_is_masked_and_kept_only_for_that_url(api: Api) -> None:
+    """A URL credential may carry its password (``postgresql://user:pw@host``): masked in
+    every answer, kept when the URL comes back as read, refused (naming the field) when the
+    masked URL is another one, or nothing is stored for it."""
+    alice = api.add_user("alice@acme.test", "acme")
+    url = "postgresql://alice:pw-in-url-31@db.example:5432/app"
+    shown = "postgresql://alice:**********@db.example:5432/app"
+    account = await create(api, alice, keys={"token": SECRET, "mode": "ok", "url": url})
+    assert account["keys"]["url"] == shown
+    path = f"/v1/accounts/{account['id']}"
+    listing = await (await api.client.get("/v1/accounts?limit=10", headers=alice)).json()
+    assert "pw-in-url-31" not in str(listing) and "pw-in-url-31" not in str(account)
+
+    def stored() -> dict:
+        with sqlite3.connect(api.settings.data_dir / SQLITE_FILE) as conn:
+            return api.box.open_json(conn.execute("SELECT sealed_keys FROM accounts").fetchone()[0])
+
+    as_read = {"name": "renamed", "component": "echo", "keys": account["keys"]}
+    updated = await api.client.put(path, json=as_read, headers=alice)
+    assert updated.status == 200, await updated.text()
+    assert (await updated.json())["keys"]["url"] == shown and stored()["url"] == url
+
+    for keys in (
+        account["keys"] | {"url": shown.replace("db.example", "evil.example")},
+        {"token": "tok-new", "mode": "ok", "url": shown.replace("db.example", "evil.example")},
+    ):
+        refused = await api.client.put(path, json=as_read | {"keys": keys}, headers=alice)
+        body = await refused.json()
+        assert refused.status == 400 and body["field"] == "keys.url", body
+        assert "send its password again" in body["message"]
+    assert stored()["url"] == url
+
+    copied = await api.client.post(
+        "/v1/accounts", json={"name": "copy", "component": "echo", "keys": {"url": shown}}, headers=alice
+    )
+    assert copied.status == 400 and (await copied.json())["field"] == "keys.url"

@@ -153,3 +153,40 @@ async def test_a_new_definition_with_a_masked_param_is_refused_naming_it(jobs_ap
     assert refused["field"] == AUTH_FIELD
     assert "has no stored value" in refused["message"]
     await jobs_api.call("GET", "/v1/job-definitions/web", 404)
+
+
+async def test_a_password_in_a_url_param_is_masked_and_kept_only_for_that_url(
+    jobs_api: JobsApi, service: Receiver, attacker: Receiver
+) -> None:
+    """``http://user:password@host`` in a param: the password is masked in every answer,
+    kept when the URL comes back as read, and refused (naming the param) when the masked
+    URL points elsewhere or nothing is stored for it. (The webservice job type itself
+    refuses such a URL when it runs; a job type of another connector may take one.)"""
+    password = "pw-in-url-9931"
+    url = service.url("/in").replace("http://", f"http://bot:{password}@")
+    body = web_definition(url)
+    body["jobDefinition"]["params"]["headers"] = {"Accept": "application/json"}
+    created = (await jobs_api.call("POST", "/v1/job-definitions", 201, json=body))["jobDefinition"]
+    read = created["params"]
+    assert read["url"] == service.url("/in").replace("http://", f"http://bot:{MASK}@")
+    listed = await jobs_api.call("GET", "/v1/job-definitions", 200)
+    assert password not in str(created) and password not in str(listed)
+
+    sent_back = {"jobDefinition": {"name": "renamed", "params": read}}
+    patched = (await jobs_api.call("PATCH", "/v1/job-definitions/web", 200, json=sent_back))["jobDefinition"]
+    assert patched["params"] == read and (await stored_params(jobs_api))["url"] == url
+
+    elsewhere = {**read, "url": attacker.url("/steal").replace("http://", f"http://bot:{MASK}@")}
+    refused = await jobs_api.call(
+        "PATCH", "/v1/job-definitions/web", 400, json={"jobDefinition": {"params": elsewhere}}
+    )
+    assert refused["field"] == "jobDefinition.params.url"
+    assert "send its password again" in refused["message"] and password not in str(refused)
+    assert (await stored_params(jobs_api))["url"] == url
+
+    body = web_definition(elsewhere["url"])
+    body["jobDefinition"]["jobDefinitionCode"] = "copied"
+    body["jobDefinition"]["params"]["headers"] = {}
+    refused = await jobs_api.call("POST", "/v1/job-definitions", 400, json=body)
+    assert refused["field"] == "jobDefinition.params.url"
+    await jobs_api.call("GET", "/v1/job-definitions/copied", 404)
