@@ -25,7 +25,8 @@ def masked(job_type: JobType | None, params: dict[str, Any]) -> dict[str, Any]:
         return {k: _replace(v, lambda _: True) for k, v in params.items()}
     secrets = set(marked_values({"type": "object", **job_type.params_schema}, params))
     shown = {k: _replace(v, secrets.__contains__) for k, v in params.items()} if secrets else params
-    return masked_urls(shown)
+    result: dict[str, Any] = masked_urls(shown)
+    return result
 
 
 def _replace(value: Any, secret: Callable[[str], bool]) -> Any:
