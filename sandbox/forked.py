@@ -14,6 +14,7 @@ which a zygote moved the server into a worker's cgroup, whose kill then ended it
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import select
@@ -159,11 +160,26 @@ def _writer(path: str) -> int:
     return fd
 
 
+#: The files moves were asked for in (by the loop's thread, which alone reads this): what
+#: the mover may hold open. A process that never moves one starts no mover thread.
+_asked: set[str] = set()
+
+
+def move(procs_files: list[str], pid: int, pidfd: int) -> concurrent.futures.Future[bool]:
+    """``place`` in the mover thread."""
+    _asked.update(procs_files)
+    return mover.submit(place, procs_files, pid, pidfd)
+
+
 def forget_writers(procs_files: list[str]) -> None:
     """Have the mover close what it keeps open of ``procs_files`` (their leaf goes), after
     the moves asked for before."""
+    held = [path for path in procs_files if path in _asked]
+    if not held:
+        return
+    _asked.difference_update(held)
     with contextlib.suppress(RuntimeError):  # the interpreter is exiting: nothing to keep
-        mover.submit(_close_writers, procs_files)
+        mover.submit(_close_writers, held)
 
 
 def _close_writers(procs_files: list[str]) -> None:

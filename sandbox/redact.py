@@ -150,8 +150,13 @@ def secret_values(credentials: dict[str, Any], secret_fields: Iterable[str]) -> 
     return [v for k in secret_fields if isinstance(v := credentials.get(k), str)]
 
 
-#: The user info of a URL: ``scheme://USERINFO@host``.
-_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#@\s]+)@")
+#: The user info of a URL: ``scheme://USERINFO@host``, up to the authority's last ``@`` (a
+#: password typed without percent-encoding may hold one; libpq and the sql connector read
+#: such URLs).
+_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://([^/?#\s]+)@")
+
+#: A ``password`` query parameter, which libpq reads as the password: its value.
+_QUERY_PASSWORD = re.compile(r"([?&]password=)([^&#\s]+)", re.IGNORECASE)
 
 
 def url_passwords(value: Any) -> list[str]:
@@ -165,15 +170,22 @@ def url_passwords(value: Any) -> list[str]:
             user, colon, password = userinfo.partition(":")
             found.append(userinfo)
             found.append(unquote(password if colon else user))
+        for match in _QUERY_PASSWORD.finditer(text):
+            found.append(match.group(2))
+            found.append(unquote(match.group(2)))
     return found
 
 
 def masked_urls(value: Any) -> Any:
     """``value`` (JSON-like data) with the secret of the user info of every URL among its
     strings masked, for API answers: ``scheme://user:MASK@host``, or ``scheme://MASK@host``
-    for a lone user name (see ``url_passwords``)."""
+    for a lone user name (see ``url_passwords``), and a ``password=`` parameter's value.
+    A password holding an unencoded ``/``, ``?``, ``#`` or space is no user info to a URL
+    parser (nor to libpq), and is not recognised: such a secret belongs in a secret field."""
     if isinstance(value, str):
-        return _USERINFO.sub(_masked_userinfo, value) if "@" in value else value
+        if "@" in value:
+            value = _USERINFO.sub(_masked_userinfo, value)
+        return _QUERY_PASSWORD.sub(rf"\g<1>{MASK}", value) if "=" in value else value
     if isinstance(value, dict):
         return {key: masked_urls(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -182,8 +194,12 @@ def masked_urls(value: Any) -> Any:
 
 
 def holds_masked_url(text: str) -> bool:
-    """Whether a URL in ``text`` has MASK in its user info (as ``masked_urls`` puts it)."""
-    return MASK in text and any(MASK in match.group(1) for match in _USERINFO.finditer(text))
+    """Whether a URL in ``text`` has MASK in its user info or ``password`` parameter (as
+    ``masked_urls`` puts it)."""
+    return MASK in text and (
+        any(MASK in match.group(1) for match in _USERINFO.finditer(text))
+        or any(match.group(2) == MASK for match in _QUERY_PASSWORD.finditer(text))
+    )
 
 
 def _masked_userinfo(match: re.Match[str]) -> str:

@@ -124,6 +124,8 @@ class Supervisor:
         #: Calls of each connector under way (waiting for its zygote, a fork or a reply):
         #: its zygote is not stopped while there is one.
         self._calls: Counter[str] = Counter()
+        #: Per-call design-time calls in flight, per connector (see ``_spare_ahead``).
+        self._short_calls: Counter[str] = Counter()
         self._idle_check: asyncio.Task[None] | None = None
         self._described = False
         #: What each own zygote's connector looked like on disk when the zygote was made.
@@ -435,7 +437,8 @@ class Supervisor:
         started = time.monotonic()
         key = (tenant, call.connector)
         async with self._job_slot(call, key), self.limiter.slot(key):
-            outcome = await self._run(request, key, policy, isolation, deadline, logs)
+            short = isolation == "per-call" and call.method != "run_job"
+            outcome = await self._run(request, key, policy, isolation, deadline, logs, short)
         seconds = time.monotonic() - started
         if isinstance(outcome, TimedOut | MemoryExceeded):
             reason = "timed_out" if isinstance(outcome, TimedOut) else "memory_exceeded"
@@ -463,10 +466,13 @@ class Supervisor:
         isolation: Isolation,
         deadline: float,
         logs: LogCollector,
+        short: bool = False,
     ) -> Outcome:
+        """``short``: a per-call design-time call (no job), counted in ``_short_calls``."""
         worker: WorkerProcess | None = None
         self._last_call[key[1]] = time.monotonic()
         self._calls[key[1]] += 1  # its zygote is not stopped under it
+        self._short_calls[key[1]] += short
         # The call keeps the zygote it began with, also when a reload replaces it meanwhile.
         zygote: ZygoteClient | None = None
         try:
@@ -487,10 +493,11 @@ class Supervisor:
                     worker.send(request)
                 self._running[request.invocation_id] = worker
                 reply = await worker.reply(request.invocation_id, logs.add)
-            if isolation == "per-call" and zygote is not None and self._calls[key[1]] == 1:
-                # For the next call, once this one is done, of a connector with no other call
-                # in flight: on a busy one each call forks its own anyway, and a spare only
-                # adds a hand-off (measured: 10 % more CPU in the loop's thread).
+            if isolation == "per-call" and zygote is not None and self._short_calls[key[1]] == short:
+                # For the next call, once this one is done, of a connector with no other
+                # per-call design-time call in flight: while they overlap each forks its own
+                # anyway, and a spare only adds a hand-off (measured: 10 % more CPU in the
+                # loop's thread). A job or pooled call in flight does not count.
                 self._spare_ahead(key[1], zygote, policy)
         except ZygoteError as exc:
             log.error("no worker for %s: %s", key[1], exc)
@@ -508,6 +515,7 @@ class Supervisor:
             raise
         finally:
             self._calls[key[1]] -= 1
+            self._short_calls[key[1]] -= short
             self._running.pop(request.invocation_id, None)
             self._zygote_of.pop(request.invocation_id, None)
             if zygote is not None and zygote in self._retiring:

@@ -31,7 +31,7 @@ from connectord.plugins.manager import Catalog, LoadError, directory_sources
 from connectord.plugins.server_errors import Internal
 from connectord.sandbox.bounds import MAX_DEPTH, msgpack_shape_scan
 from connectord.sandbox.cgroups import Cgroups, WorkerCgroups
-from connectord.sandbox.forked import Exit, Forked, child_pidfd, mover, place, watch
+from connectord.sandbox.forked import Exit, Forked, child_pidfd, move, mover, watch
 from connectord.sandbox.protocol import (
     MAX_DESCRIPTION_FRAME,
     MAX_DESCRIPTION_VALUES,
@@ -598,7 +598,7 @@ class ZygoteClient:
         loop = asyncio.get_running_loop()
         exited = self._exits[pid] = loop.create_future()
         placed = functools.partial(self._placed, pid, pidfd, exited, future, placement)
-        moving = mover.submit(place, _procs_paths(placement.cgroups), pid, pidfd)
+        moving = move(_procs_paths(placement.cgroups), pid, pidfd)
         moving.add_done_callback(functools.partial(_call_soon_on, loop, placed))
         return None
 

@@ -5,7 +5,15 @@ import pytest
 
 from connectord.sandbox.bounds import MAX_TRACEBACK_CHARS, cut_note
 from connectord.sandbox.outcomes import Rejected
-from connectord.sandbox.redact import MASK, Redactor, kept_rejection, secret_values
+from connectord.sandbox.redact import (
+    MASK,
+    Redactor,
+    holds_masked_url,
+    kept_rejection,
+    masked_urls,
+    secret_values,
+    url_passwords,
+)
 
 
 def test_masks_the_value_and_its_encoded_forms() -> None:
@@ -142,3 +150,30 @@ def test_log_lines_past_the_calls_budget_for_searching_them_are_dropped_and_coun
     searched = MAX_REDACTION_WORK // ((len(line) + 200) * redactor.forms)
     assert len(logs.lines) == searched < 1000
     assert logs.result()[-1].message == f"{1000 - searched} more log lines were dropped"
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "secret"),
+    [
+        ("postgresql://bob:pw-1@db:5432/x", "postgresql://bob:**********@db:5432/x", "pw-1"),
+        ("postgresql://bob:p@ss@db/x", "postgresql://bob:**********@db/x", "p@ss"),  # an unencoded @
+        ("https://ghp_tok@github.com/o/r", "https://**********@github.com/o/r", "ghp_tok"),
+        (
+            "postgresql://db/x?sslmode=require&Password=hunter2",
+            "postgresql://db/x?sslmode=require&Password=**********",
+            "hunter2",
+        ),
+        ("https://host:8080/x?email=a@b.com", "https://host:8080/x?email=a@b.com", None),  # no user info
+        (
+            "see http://u:pw-2@h/ and ftp://pw-3@h2/",
+            "see http://u:**********@h/ and ftp://**********@h2/",
+            "pw-2",
+        ),
+    ],
+)
+def test_a_url_is_shown_with_its_password_masked(url: str, shown: str, secret: str | None) -> None:
+    assert masked_urls(url) == shown
+    assert masked_urls({"a": [url, 1]}) == {"a": [shown, 1]}
+    assert holds_masked_url(shown) == (secret is not None) and not holds_masked_url(url)
+    if secret is not None:
+        assert secret in url_passwords(url)  # what logs mask, too

@@ -178,6 +178,28 @@ async def test_a_call_that_ends_beside_another_of_its_connector_forks_no_spare(c
         await supervisor.close()
 
 
+async def test_a_pooled_call_in_flight_does_not_hold_back_the_spare(counted: None) -> None:
+    """Only per-call design-time calls overlapping each other fork their own: one beside a
+    long pooled call (or job) of the connector still gets its spare."""
+    supervisor = await started(spare_workers=True, per_connector=2)
+    try:
+        slow = asyncio.ensure_future(
+            run_in_sandbox(
+                supervisor,
+                Call(connector="counted", method="verify_credentials", credentials={"sleep": 60}),
+                isolation="pooled",
+            )
+        )
+        await call(supervisor)
+        assert not slow.done()
+        assert (await spare_of(supervisor)).alive
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+    finally:
+        await supervisor.close()
+
+
 async def test_closing_kills_the_spares(counted: None) -> None:
     supervisor = await started(spare_workers=True)
     await call(supervisor)
