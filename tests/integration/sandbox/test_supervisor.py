@@ -13,9 +13,10 @@ from connectord.plugins.manager import Selection
 from connectord.runtime.calls import run_in_sandbox
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups
-from connectord.sandbox.outcomes import Cancelled, Succeeded
+from connectord.sandbox.outcomes import Cancelled, Rejected, Succeeded
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
+from connectord.sandbox.redact import Redactor
 from connectord.sandbox.supervisor import InvocationResult, Supervisor
 
 from .conftest import GROWER_MAX_RSS, POLICY
@@ -231,3 +232,17 @@ async def test_a_caller_cancelled_during_the_grace_period_still_kills(supervisor
 def _alive_pid(pid: int) -> bool:
     stat = _stat(Path(f"/proc/{pid}"))
     return bool(stat) and not stat.startswith("Z")
+
+
+async def test_a_call_msgpack_cannot_carry_is_refused_before_any_worker(supervisor: Supervisor) -> None:
+    """An integer beyond 64 bits: the call is encoded once, before it waits for a slot or a
+    worker, and refused there."""
+    spawns = sum(zygote.pending_spawns for zygote in supervisor.zygotes)
+    call = Call(connector="nice", method="verify_credentials", credentials={"n": 2**64})
+    result = await supervisor.invoke(call, Redactor([]), invocation_id="too-big")
+    assert result.outcome == Rejected(
+        "InvalidInput", "a number in the call is out of range (integers must fit in 64 bits)"
+    )
+    assert "too-big" not in supervisor._running
+    assert sum(zygote.pending_spawns for zygote in supervisor.zygotes) == spawns
+    assert supervisor.limiter.in_use == 0
