@@ -154,24 +154,34 @@ async def test_no_spare_is_forked_when_turned_off(counted: None) -> None:
         await supervisor.close()
 
 
+@contextlib.asynccontextmanager
+async def slow_call_running(supervisor: Supervisor, isolation: str) -> AsyncIterator[asyncio.Future[object]]:
+    """A call of the connector that runs for a minute while the body runs, cancelled after."""
+    slow = asyncio.ensure_future(
+        run_in_sandbox(
+            supervisor,
+            Call(connector="counted", method="verify_credentials", credentials={"sleep": 60}),
+            isolation=isolation,
+        )
+    )
+    try:
+        yield slow
+    finally:
+        slow.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await slow
+
+
 async def test_a_call_that_ends_beside_another_of_its_connector_forks_no_spare(counted: None) -> None:
     """On a busy connector each call forks its own worker anyway: a spare would only add a
     hand-off to every call."""
     supervisor = await started(spare_workers=True, per_connector=2)
     try:
-        slow = asyncio.ensure_future(
-            run_in_sandbox(
-                supervisor,
-                Call(connector="counted", method="verify_credentials", credentials={"sleep": 60}),
-            )
-        )
-        _, calls = await call(supervisor)  # its worker is forked while the slow one runs
-        assert calls == 1 and not slow.done()
-        assert "counted" not in supervisor._sparing
-        assert not supervisor._idle.get((SPARE, "counted"))
-        slow.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await slow
+        async with slow_call_running(supervisor, "per-call") as slow:
+            _, calls = await call(supervisor)  # its worker is forked while the slow one runs
+            assert calls == 1 and not slow.done()
+            assert "counted" not in supervisor._sparing
+            assert not supervisor._idle.get((SPARE, "counted"))
         await call(supervisor)  # alone now: the next worker is forked ahead
         assert (await spare_of(supervisor)).alive
     finally:
@@ -183,19 +193,10 @@ async def test_a_pooled_call_in_flight_does_not_hold_back_the_spare(counted: Non
     long pooled call (or job) of the connector still gets its spare."""
     supervisor = await started(spare_workers=True, per_connector=2)
     try:
-        slow = asyncio.ensure_future(
-            run_in_sandbox(
-                supervisor,
-                Call(connector="counted", method="verify_credentials", credentials={"sleep": 60}),
-                isolation="pooled",
-            )
-        )
-        await call(supervisor)
-        assert not slow.done()
-        assert (await spare_of(supervisor)).alive
-        slow.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await slow
+        async with slow_call_running(supervisor, "pooled") as slow:
+            await call(supervisor)
+            assert not slow.done()
+            assert (await spare_of(supervisor)).alive
     finally:
         await supervisor.close()
 
