@@ -312,7 +312,7 @@ def _with_urls_restored(
     restored = dict(incoming)
     names: list[str] = []
     for name, value in incoming.items():
-        if name in secret or not _holds_masked_url(value):
+        if name in secret or not holds_masked_url(value):
             continue
         if name not in stored or masked_urls(stored[name]) != value:
             raise SecretsError(
@@ -323,16 +323,6 @@ def _with_urls_restored(
         restored[name] = stored[name]
         names.append(name)
     return restored, names
-
-
-def _holds_masked_url(value: Any) -> bool:
-    if isinstance(value, str):
-        return holds_masked_url(value)
-    if isinstance(value, dict):
-        return any(_holds_masked_url(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_holds_masked_url(item) for item in value)
-    return False
 
 
 def changed_fields(

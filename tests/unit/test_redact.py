@@ -1,4 +1,6 @@
 import base64
+import subprocess
+import sys
 from urllib.parse import quote
 
 import pytest
@@ -177,3 +179,17 @@ def test_a_url_is_shown_with_its_password_masked(url: str, shown: str, secret: s
     assert holds_masked_url(shown) == (secret is not None) and not holds_masked_url(url)
     if secret is not None:
         assert secret in url_passwords(url)  # what logs mask, too
+
+
+def test_finding_urls_takes_time_linear_in_the_text() -> None:
+    """A run of letters was read again from each of its letters, looking for a scheme: a
+    40 KB string held the server's loop 35 s. 300 KB strings of each shape take
+    milliseconds now (minutes before, hours for a 1 MiB body): in a subprocess, so that a
+    regression fails at the timeout rather than hang the suite."""
+    script = (
+        "from connectord.sandbox.redact import masked_urls, url_passwords\n"
+        "n = 300_000\n"
+        "for text in ('a' * n + '@', 'a' * n + '://' + 'b' * n, 'x://' + 'b@' * n, 'a:' * n + '@'):\n"
+        "    masked_urls({'k': [text]}), url_passwords(text)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=30)
