@@ -61,10 +61,18 @@ class Work(Protocol[C]):
         """Seconds to wait for a wake-up after nothing could be claimed at ``now``."""
         ...
 
-    async def execute(self, claimed: C, invoke: Callable[[], Awaitable[Result]]) -> None:
+    async def execute(
+        self,
+        claimed: C,
+        invoke: Callable[[], Awaitable[Result]],
+        successor: Callable[[], Member | None],
+    ) -> list[C]:
         """Run the claim and record its outcome. ``invoke`` runs it in the sandbox under
         the dispatcher's cancel handling: a cancel asked for gives ``Cancelled``, a failure
-        of connectord itself :meth:`failure`."""
+        of connectord itself :meth:`failure`. Where ``successor()``, asked as the outcome
+        is recorded, names a member (work may be queued), the work may claim the next due
+        item for it in the transaction that records this one, and return it to run in the
+        slot this one leaves (at most one); else []."""
         ...
 
     async def invoke(self, claimed: C) -> Result:
@@ -214,14 +222,29 @@ class Dispatcher(Generic[C]):
         task.add_done_callback(lambda done: forget_task(self._tasks, key, done))
 
     async def _run(self, claimed: C, key: str, fence: int) -> None:
+        successors: list[C] = []
         try:
-            await self.work.execute(claimed, lambda: self._invoke(claimed, key))
+            successors = await self.work.execute(
+                claimed, lambda: self._invoke(claimed, key), self._successor_for
+            )
         finally:
             if not self._closing:  # recorded, or failed for good: its lease may run out
                 forget_claim(self._held, key, fence)
-            self._slots.release()
+            if successors and not self._closing:
+                self._start(successors[0])  # in this slot
+            else:
+                # Claimed as close() began: held, so that it gives them back.
+                self._held.update(self.work.identify(each) for each in successors)
+                self._slots.release()
             if self.work.wake_when_done:
                 self._wakeup.set()
+
+    def _successor_for(self) -> Member | None:
+        """Who the next queued item is claimed for as a claim is recorded: this node,
+        unless it is closing or knows nothing is queued (its last claim found less than it
+        asked for and nothing was added since). Under load, then, a finished claim's slot
+        passes to the next without a claim of its own: one transaction less each."""
+        return None if self._closing or self._drained else self.member
 
     async def _invoke(self, claimed: C, key: str) -> Result:
         self._invoking.add(key)

@@ -62,6 +62,9 @@ class ExecutionWork:
         claimed = await self.run(
             self.store.claim_executions, now, member.id, lease_until, limit, self._served
         )
+        return self._took(claimed)
+
+    def _took(self, claimed: list[ClaimedExecution]) -> list[ClaimedExecution]:
         for each in claimed:
             self.local.claimed(each)
         if claimed:
@@ -74,7 +77,12 @@ class ExecutionWork:
     def failure(self) -> Outcome:
         return Crashed()
 
-    async def execute(self, claimed: ClaimedExecution, invoke: Callable[[], Awaitable[Result]]) -> None:
+    async def execute(
+        self,
+        claimed: ClaimedExecution,
+        invoke: Callable[[], Awaitable[Result]],
+        successor: Callable[[], Member | None],
+    ) -> list[ClaimedExecution]:
         # This task's own context: every line logged while it runs names the execution.
         log_context.bind(execution_id=claimed.id, tenant=claimed.tenant_id, connector=claimed.component)
         log.info("execution started", extra={"event": "execution.started", "kind": claimed.kind})
@@ -82,10 +90,10 @@ class ExecutionWork:
         try:
             outcome, logs = await invoke()
             self._count(claimed, outcome_kind(outcome), time.perf_counter() - started)
-            try:
-                await self._record(claimed, outcome, logs)
-            except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
-                log.warning("execution %s: its outcome could not be cached: %s", claimed.id, exc)
+            recorded, successors = await self._record(claimed, outcome, logs, successor())
+            if recorded:
+                await self._cache(claimed, outcome, recorded)
+            return successors
         finally:
             self.local.dropped(claimed.id)
 
@@ -105,37 +113,52 @@ class ExecutionWork:
             return Rejected("Unavailable", str(exc)), []
         return result.outcome, result.logs
 
-    async def _record(self, claimed: ClaimedExecution, outcome: Outcome, logs: list[LogLine]) -> None:
+    async def _record(
+        self, claimed: ClaimedExecution, outcome: Outcome, logs: list[LogLine], successor: Member | None
+    ) -> tuple[ExecutionEnd | None, list[ClaimedExecution]]:
+        """Record the outcome (its end, None where this node's claim had ended) and, for
+        ``successor``, claim the next queued execution in the same transaction."""
         execution_id, now = claimed.id, self.clock()
-        encoded = encode_outcome(outcome)
-        end = ExecutionEnd(encoded, encode_logs(logs), now, now + self.settings.retention)
-        kind = outcome_kind(outcome)
+        end = ExecutionEnd(encode_outcome(outcome), encode_logs(logs), now, now + self.settings.retention)
+        kind, fence = outcome_kind(outcome), claimed.fence
+
+        async def finish() -> tuple[bool, list[ClaimedExecution]]:
+            if successor is None:
+                return await self.run(self.store.finish_execution, execution_id, fence, end, kind), []
+            at = self.clock()  # each attempt's own: the store may have been away a while
+            claim_for = (at, successor.id, successor.lease_until(at))
+            return await self.run(
+                self.store.finish_and_claim, execution_id, fence, end, kind, claim_for, self._served
+            )
+
         # Kept until the store is back (a restarting database, say): running it again
         # would cost more, and our claim stays valid as long as our lease is renewed.
-        recorded = await until_available(
-            lambda: self.run(self.store.finish_execution, execution_id, claimed.fence, end, kind),
-            f"record execution {execution_id}",
-        )
+        recorded, successors = await until_available(finish, f"record execution {execution_id}")
+        self._took(successors)
         if not recorded:
             # Cancelled through another node (recorded there), or our lease ran out and
             # another node took it over: that outcome counts.
             if not isinstance(outcome, Cancelled):
                 log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
-            return
+            return None, successors
         self.local.recorded(execution_id, end.expires_at)
         self.ends.signal(execution_id)
-        if (
-            claimed.cache_key is not None
-            and claimed.cache_seconds is not None
-            and isinstance(outcome, Succeeded)
-        ):
+        return end, successors
+
+    async def _cache(self, claimed: ClaimedExecution, outcome: Outcome, end: ExecutionEnd) -> None:
+        """Keep a successful outcome for the calls asking with the same cache key."""
+        if claimed.cache_key is None or claimed.cache_seconds is None or not isinstance(outcome, Succeeded):
+            return
+        try:
             await self.run(
                 self.store.cache_outcome,
                 claimed.tenant_id,
                 claimed.cache_key,
-                encoded,
-                now + claimed.cache_seconds,
+                end.outcome,
+                end.finished_at + claimed.cache_seconds,
             )
+        except StoreUnavailableError as exc:  # caching it, only: the outcome is recorded
+            log.warning("execution %s: its outcome could not be cached: %s", claimed.id, exc)
 
     def _count(self, claimed: ClaimedExecution, outcome: str, seconds: float) -> None:
         """Count the finished execution and log it (its ids are in this task's context)."""

@@ -90,7 +90,14 @@ class JobWork:
     def failure(self) -> Outcome:
         return Rejected("InternalError", "connectord failed to run the job")
 
-    async def execute(self, claimed: ClaimedJob, invoke: Callable[[], Awaitable[Result]]) -> None:
+    async def execute(
+        self,
+        claimed: ClaimedJob,
+        invoke: Callable[[], Awaitable[Result]],
+        successor: Callable[[], Member | None],
+    ) -> list[ClaimedJob]:
+        """Run the job and record its attempt. Claims no successor: which job may run next
+        depends on its definition's policy and window, claimed by ``claim`` alone."""
         job = claimed.job
         started = self.clock()
         with lifecycle.job_context(job):  # this task's lines name the job
@@ -101,6 +108,7 @@ class JobWork:
             await until_available(
                 lambda: self._record(claimed, outcome, logs, started), f"record job {job.id}"
             )
+        return []
 
     async def reap(self) -> Reaped:
         """Jobs of lost nodes: the lost attempt counts; they wait for their next one, or

@@ -211,6 +211,23 @@ class Executions:
         with self.db.write(synced=False) as db:
             return finish(db, execution_id, fence, end, kind)
 
+    def finish_and_claim(
+        self,
+        execution_id: str,
+        fence: int,
+        end: ExecutionEnd,
+        kind: str | None,
+        claim_for: tuple[float, str, float],
+        recent: Sequence[str] = (),
+    ) -> tuple[bool, list[ClaimedExecution]]:
+        """``finish_execution``, and in the same transaction ``claim_executions`` of one
+        for ``claim_for`` (now, node, lease_until): the slot the finished execution held
+        goes to the next one without a transaction of its own."""
+        now, node, lease_until = claim_for
+        with self.db.write(synced=False) as db:
+            finished = finish(db, execution_id, fence, end, kind)
+            return finished, claim(db, now, node, lease_until, 1, recent)
+
     def deliver_result(self, tenant_id: str, execution_id: str, now: float) -> FinishedExecution | None:
         with self.db.write(synced=False) as db:
             return deliver(db, tenant_id, execution_id, now)

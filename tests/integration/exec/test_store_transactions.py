@@ -2,16 +2,19 @@
 real HTTP (schedule → 202 + Location, long poll → 303, result once) takes at most three
 store transactions on SQLite and on PostgreSQL — adding it (claimed, when a slot is free),
 recording its outcome, delivering its result. Principals are remembered, long polls are
-answered from what the node itself ran, and no claim finds nothing."""
+answered from what the node itself ran, and no claim finds nothing. Under load, when
+executions queue, each recorded outcome claims the next one in the same transaction."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import TEST_TEMP
@@ -20,6 +23,7 @@ from connectord.api.app import create_app
 from connectord.api.keys import NODE
 from connectord.plugins.manager import Selection
 from connectord.runtime.config import Settings
+from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.node import Node
 from connectord.runtime.secrets import hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
@@ -68,10 +72,18 @@ def user(api: Api) -> dict[str, str]:
 
 
 async def round_trip(api: Api, headers: dict[str, str]) -> None:
-    body = {"execution_type": "verify_credentials", "component": "echo", "account_data": {"mode": "ok"}}
+    await collect(api, headers, await schedule(api, headers, {"mode": "ok"}))
+
+
+async def schedule(api: Api, headers: dict[str, str], account: dict[str, str]) -> str:
+    """The path the execution's 202 points to."""
+    body = {"execution_type": "verify_credentials", "component": "echo", "account_data": account}
     scheduled = await api.client.post("/v1/exec/schedule", json=body, headers=headers)
     assert scheduled.status == 202, await scheduled.text()
-    location = "/" + scheduled.headers["Location"].split("/", 3)[3]
+    return "/" + scheduled.headers["Location"].split("/", 3)[3]
+
+
+async def collect(api: Api, headers: dict[str, str], location: str) -> None:
     polled = await api.client.get(f"{location}?wait=20", headers=headers, allow_redirects=False)
     assert polled.status == 303, await polled.text()
     result = await api.client.get("/" + polled.headers["Location"].split("/", 3)[3], headers=headers)
@@ -105,6 +117,53 @@ async def test_one_execution_costs_at_most_three_store_transactions(api: Api) ->
             assert "principal" not in calls  # remembered
             return
     pytest.fail(f"no round trip without other store calls in {ATTEMPTS} attempts: {seen}")
+
+
+#: Queued beyond what the node's execution slots hold.
+QUEUED = 16
+#: What the queue's executions ask of the store: three calls each, and a claim or two in all.
+QUEUE_OPERATIONS = (
+    "add_execution",
+    "finish_execution",
+    "finish_and_claim",
+    "claim_executions",
+    "deliver_result",
+)
+
+
+async def test_under_load_a_recorded_outcome_hands_its_slot_to_the_next_execution(
+    api: Api, aiohttp_server: Callable[..., Any]
+) -> None:
+    alice = user(api)
+    node = api.client.app[NODE]
+    await round_trip(api, alice)
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.wait_for(release.wait(), 30)
+        return web.Response(text="held")
+
+    endpoint = web.Application()
+    endpoint.router.add_get("/hold", hold)
+    url = str((await aiohttp_server(endpoint)).make_url("/hold"))
+    _, before = counts(node)
+    # The connector's one sandbox slot held: every execution slot of the node fills with
+    # claims waiting for it, and QUEUED more stay queued in the store.
+    held = await schedule(api, alice, {"mode": "fetch", "url": url})
+    await asyncio.wait_for(arrived.wait(), 20)
+    waiting = [
+        await schedule(api, alice, {"token": "t"}) for _ in range(ExecutionSettings.max_running + QUEUED)
+    ]
+    release.set()
+    for location in [held, *waiting]:
+        await collect(api, alice, location)
+    _, after = counts(node)
+    calls = {op: after.get(op, 0) - before.get(op, 0) for op in QUEUE_OPERATIONS}
+    executions = 1 + len(waiting)
+    assert calls["finish_and_claim"] >= QUEUED, calls  # the queue drained through finishes
+    assert calls["claim_executions"] <= 2, calls  # not one claim of its own each
+    assert sum(calls.values()) <= 3 * executions + 2, calls
 
 
 async def test_a_remembered_key_revoked_through_the_node_stops_working_at_once(api: Api) -> None:

@@ -214,6 +214,32 @@ def test_one_tenant_single_call_is_claimed_before_the_others_second(store: Store
     assert fourth.id == "a-1"
 
 
+def test_a_finish_claims_the_next_execution_fairly_in_its_own_transaction(store: Store, tenant: str) -> None:
+    store.add_user("b@example.com", "beta", "hash-b", T0)
+    other = store.principal("hash-b")
+    assert other is not None
+    for i in range(3):
+        store.add_execution(NewExecution(f"a-{i}", tenant, b"call", T0 + i))
+    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
+    [first] = store.claim_executions(T0 + 200, NODE, LEASE, 1)
+    end = ExecutionEnd(b"o", b"l", T0 + 201, T0 + 300)
+    # the tenant just served waits a turn: B's single call is next, not A's second
+    finished, [second] = store.finish_and_claim(
+        first.id, first.fence, end, "succeeded", (T0 + 201, NODE, LEASE), [tenant]
+    )
+    assert finished and second.id == "b-0" and second.fence == 1
+    record = store.execution(tenant, first.id)
+    assert record is not None and record.state == "done"
+    # a stale fence records nothing, and the claim still takes the next one
+    finished, [third] = store.finish_and_claim(
+        first.id, first.fence, end, "succeeded", (T0 + 202, NODE, LEASE)
+    )
+    assert not finished and third.id == "a-1"
+    finished, [fourth] = store.finish_and_claim(second.id, second.fence, end, None, (T0 + 203, NODE, LEASE))
+    assert finished and fourth.id == "a-2"
+    assert store.finish_and_claim(third.id, third.fence, end, None, (T0 + 204, NODE, LEASE)) == (True, [])
+
+
 def test_an_execution_added_claimed_runs_under_its_first_fence(store: Store, tenant: str) -> None:
     record, created = store.add_execution(NewExecution("now", tenant, b"call", T0), (NODE, LEASE))
     assert created and record.state == "running"
