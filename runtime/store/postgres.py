@@ -93,6 +93,13 @@ _FRAGMENTS = {
     "is": Fragment("IS NOT DISTINCT FROM"),
     "in_list": Fragment("= ANY(:{0})"),
     "position": Fragment("position({1}::bytea IN {0})"),
+    # a correlated IN would be planned as a filter on every queued row; LATERAL walks the
+    # partial index once per tenant
+    "first_queued": Fragment(
+        "(SELECT DISTINCT tenant_id FROM executions WHERE state = 'queued') heads "
+        "CROSS JOIN LATERAL (SELECT x.id, x.tenant_id, x.created_at FROM executions x "
+        "WHERE x.tenant_id = heads.tenant_id AND x.state = 'queued' ORDER BY x.created_at LIMIT :window) {0}"
+    ),
 }
 #: A ``:name`` parameter (not a ``::type`` cast).
 _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -100,6 +107,8 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 class PostgresSession(Session):
     fragments = _FRAGMENTS
+    #: Two other nodes' largest claims at once (a dispatcher claims at most 64).
+    claimed_elsewhere = 128
 
     def __init__(self, conn: Connection, statement: Callable[[], None] | None = None) -> None:
         """``statement``: called for each statement (in autocommit, each one a transaction)."""

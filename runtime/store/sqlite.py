@@ -38,6 +38,12 @@ _FRAGMENTS = {
     "is": Fragment("IS"),
     "in_list": Fragment("IN (SELECT value FROM json_each(:{0}))"),
     "position": Fragment("instr({0}, {1})"),
+    # no LATERAL here; the correlated subquery runs once per tenant (the partial index)
+    "first_queued": Fragment(
+        "(SELECT DISTINCT tenant_id FROM executions WHERE state = 'queued') heads "
+        "JOIN executions {0} ON {0}.id IN (SELECT x.id FROM executions x WHERE x.tenant_id = heads.tenant_id "
+        "AND x.state = 'queued' ORDER BY x.created_at LIMIT :window)"
+    ),
 }
 
 

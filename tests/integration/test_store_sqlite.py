@@ -6,7 +6,10 @@ import pytest
 
 from connectord.runtime.config import ConfigurationError, Settings
 from connectord.runtime.store import SQLITE_FILE, open_store
+from connectord.runtime.store.records import NewExecution
 from connectord.runtime.store.sqlite import MIGRATIONS, SQLiteStore
+
+T0 = 1_800_000_000.0
 
 
 def test_the_default_store_is_a_wal_sqlite_file_in_a_private_data_dir(tmp_path: Path) -> None:
@@ -76,3 +79,35 @@ def test_definitions_stored_before_connectors_were_recorded_are_migrated_unbound
         assert after is not None and after.connector == "sql"
     finally:
         store.close()
+
+
+def claim_steps(path: Path, queued: int) -> int:
+    """SQLite virtual-machine instructions (to a hundred) one claim of one execution runs
+    behind ``queued`` executions of one tenant: work counted, not timed."""
+    store = SQLiteStore(path)
+    try:
+        store.add_user("a@example.com", "acme", "hash-a", T0)
+        principal = store.principal("hash-a")
+        assert principal is not None
+        for i in range(queued):
+            store.add_execution(NewExecution(f"e{i}", principal.tenant_id, b"call", T0 + i))
+        steps = 0
+
+        def count() -> int:
+            nonlocal steps
+            steps += 100
+            return 0  # go on
+
+        store.db._conn.set_progress_handler(count, 100)  # type: ignore[attr-defined]
+        [claimed] = store.claim_executions(T0, "node", T0 + 60, 1, [principal.tenant_id])
+        assert claimed.id == "e0"
+        return steps
+    finally:
+        store.close()
+
+
+def test_a_claim_ranks_the_head_of_each_tenants_queue_not_the_whole_queue(tmp_path: Path) -> None:
+    # Behind 2,000 queued rows a claim may still list the tenants that have any (a few
+    # steps a row through the index), but not rank every row: that took ~90 steps a row.
+    short, long = claim_steps(tmp_path / "short.sqlite3", 100), claim_steps(tmp_path / "long.sqlite3", 2100)
+    assert (long - short) / 2000 < 15, (short, long)
