@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
@@ -212,10 +213,10 @@ class Dispatcher(Generic[C]):
                         await self._wakeup.wait()
                 self._drained = False
 
-    def _start(self, claimed: C) -> None:
+    def _start(self, claimed: C, context: contextvars.Context | None = None) -> None:
         key, fence = self.work.identify(claimed)
         self._held[key] = fence
-        task = asyncio.ensure_future(self._run(claimed, key, fence))
+        task = asyncio.get_running_loop().create_task(self._run(claimed, key, fence), context=context)
         self._tasks[key] = task
         self._running.add(task)
         task.add_done_callback(self._running.discard)
@@ -231,7 +232,8 @@ class Dispatcher(Generic[C]):
             if not self._closing:  # recorded, or failed for good: its lease may run out
                 forget_claim(self._held, key, fence)
             if successors and not self._closing:
-                self._start(successors[0])  # in this slot
+                # In this slot, in a context of its own: not this one's log ids.
+                self._start(successors[0], contextvars.Context())
             else:
                 # Claimed as close() began: held, so that it gives them back.
                 self._held.update(self.work.identify(each) for each in successors)

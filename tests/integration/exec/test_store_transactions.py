@@ -8,8 +8,10 @@ executions queue, each recorded outcome claims the next one in the same transact
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ from tests.conftest import TEST_TEMP
 from connectord.api.app import create_app
 from connectord.api.keys import NODE
 from connectord.plugins.manager import Selection
+from connectord.runtime import log_context
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.node import Node
@@ -75,11 +78,16 @@ async def round_trip(api: Api, headers: dict[str, str]) -> None:
     await collect(api, headers, await schedule(api, headers, {"mode": "ok"}))
 
 
-async def schedule(api: Api, headers: dict[str, str], account: dict[str, str]) -> str:
-    """The path the execution's 202 points to."""
+async def schedule(
+    api: Api, headers: dict[str, str], account: dict[str, str], requests: dict[str, str] | None = None
+) -> str:
+    """The path the execution's 202 points to; ``requests``: gets the request's id, mapped to
+    the execution's."""
     body = {"execution_type": "verify_credentials", "component": "echo", "account_data": account}
     scheduled = await api.client.post("/v1/exec/schedule", json=body, headers=headers)
     assert scheduled.status == 202, await scheduled.text()
+    if requests is not None:
+        requests[scheduled.headers["X-Request-Id"]] = (await scheduled.json())["id"]
     return "/" + scheduled.headers["Location"].split("/", 3)[3]
 
 
@@ -88,6 +96,27 @@ async def collect(api: Api, headers: dict[str, str], location: str) -> None:
     assert polled.status == 303, await polled.text()
     result = await api.client.get("/" + polled.headers["Location"].split("/", 3)[3], headers=headers)
     assert result.status == 200 and (await result.json())["data"]["verified"] is True
+
+
+@contextlib.contextmanager
+def started_lines() -> Iterator[list[dict[str, str]]]:
+    """The log ids in context of each "execution started" line logged within."""
+    found: list[dict[str, str]] = []
+
+    class Started(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage() == "execution started":
+                found.append(log_context.current())
+
+    handler, logger = Started(), logging.getLogger("connectord.runtime.executions.work")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # clears the loggers' cache of who logs what
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 def counts(node: Node) -> tuple[int, dict[str, float]]:
@@ -148,17 +177,25 @@ async def test_under_load_a_recorded_outcome_hands_its_slot_to_the_next_executio
     endpoint.router.add_get("/hold", hold)
     url = str((await aiohttp_server(endpoint)).make_url("/hold"))
     _, before = counts(node)
+    requests: dict[str, str] = {}  # request id: the execution it scheduled
     # The connector's one sandbox slot held: every execution slot of the node fills with
     # claims waiting for it, and QUEUED more stay queued in the store.
-    held = await schedule(api, alice, {"mode": "fetch", "url": url})
+    held = await schedule(api, alice, {"mode": "fetch", "url": url}, requests)
     await asyncio.wait_for(arrived.wait(), 20)
-    waiting = [
-        await schedule(api, alice, {"token": "t"}) for _ in range(ExecutionSettings.max_running + QUEUED)
-    ]
-    release.set()
-    for location in [held, *waiting]:
-        await collect(api, alice, location)
+    count = ExecutionSettings.max_running + QUEUED
+    with started_lines() as started:
+        waiting = [await schedule(api, alice, {"token": "t"}, requests) for _ in range(count)]
+        release.set()
+        for location in [held, *waiting]:
+            await collect(api, alice, location)
     _, after = counts(node)
+    assert len(started) == count
+    # An execution's lines name the request that scheduled it, if any: not the one of the
+    # execution whose slot it took over.
+    assert all(
+        ids["execution_id"] == requests.get(ids.get("request_id", ""), ids["execution_id"]) for ids in started
+    )
+    assert sum("request_id" not in ids for ids in started) >= QUEUED
     calls = {op: after.get(op, 0) - before.get(op, 0) for op in QUEUE_OPERATIONS}
     executions = 1 + len(waiting)
     assert calls["finish_and_claim"] >= QUEUED, calls  # the queue drained through finishes
