@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
 from connectord.runtime.cluster import Member, forget_claim, forget_task
@@ -63,17 +64,12 @@ class Work(Protocol[C]):
         ...
 
     async def execute(
-        self,
-        claimed: C,
-        invoke: Callable[[], Awaitable[Result]],
-        successor: Callable[[], Member | None],
-    ) -> list[C]:
+        self, claimed: C, invoke: Callable[[], Awaitable[Result]], handover: Handover[C]
+    ) -> None:
         """Run the claim and record its outcome. ``invoke`` runs it in the sandbox under
         the dispatcher's cancel handling: a cancel asked for gives ``Cancelled``, a failure
-        of connectord itself :meth:`failure`. Where ``successor()``, asked as the outcome
-        is recorded, names a member (work may be queued), the work may claim the next due
-        item for it in the transaction that records this one, and return it to run in the
-        slot this one leaves (at most one); else []."""
+        of connectord itself :meth:`failure`. The work may claim the next due item for the
+        slot this one leaves in the transaction that records it (see :class:`Handover`)."""
         ...
 
     async def invoke(self, claimed: C) -> Result:
@@ -96,6 +92,18 @@ class Work(Protocol[C]):
     async def purge(self) -> int:
         """Delete what is old enough to forget; how many."""
         ...
+
+
+@dataclass(frozen=True)
+class Handover(Generic[C]):
+    """The slot a running claim leaves, offered to the next queued item as its outcome is
+    recorded. ``claimant()``, asked then, is the member to claim it for, or None (nothing
+    is known to be queued, or the node is closing); what the work claimed goes to
+    ``take`` as soon as the store answers, also while the work's task is being cancelled
+    (the store call commits all the same): it runs in that slot, or is given back."""
+
+    claimant: Callable[[], Member | None]
+    take: Callable[[list[C]], None]
 
 
 class Dispatcher(Generic[C]):
@@ -223,21 +231,24 @@ class Dispatcher(Generic[C]):
         task.add_done_callback(lambda done: forget_task(self._tasks, key, done))
 
     async def _run(self, claimed: C, key: str, fence: int) -> None:
-        successors: list[C] = []
+        taken: list[C] = []
+
+        def take(successors: list[C]) -> None:
+            self._held.update(self.work.identify(each) for each in successors)  # renewed
+            taken.extend(successors)
+
         try:
-            successors = await self.work.execute(
-                claimed, lambda: self._invoke(claimed, key), self._successor_for
+            await self.work.execute(
+                claimed, lambda: self._invoke(claimed, key), Handover(self._successor_for, take)
             )
         finally:
             if not self._closing:  # recorded, or failed for good: its lease may run out
                 forget_claim(self._held, key, fence)
-            if successors and not self._closing:
+            if taken and not self._closing:
                 # In this slot, in a context of its own: not this one's log ids.
-                self._start(successors[0], contextvars.Context())
+                self._start(taken[0], contextvars.Context())
             else:
-                # Claimed as close() began: held, so that it gives them back.
-                self._held.update(self.work.identify(each) for each in successors)
-                self._slots.release()
+                self._slots.release()  # what was taken stays held: close() gives it back
             if self.work.wake_when_done:
                 self._wakeup.set()
 

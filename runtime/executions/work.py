@@ -3,9 +3,10 @@ call in the sandbox, record and cache its outcome, count and log it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import msgspec
 
@@ -13,7 +14,7 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.runtime import log_context
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Member
-from connectord.runtime.dispatch import IDLE_LOOK, Result
+from connectord.runtime.dispatch import IDLE_LOOK, Handover, Result
 from connectord.runtime.executions.local import LocalExecutions
 from connectord.runtime.executions.results import encode_logs, encode_outcome, outcome_kind
 from connectord.runtime.executions.settings import ExecutionSettings
@@ -29,6 +30,14 @@ from connectord.sandbox.outcomes import Cancelled, Crashed, Outcome, Rejected, S
 log = logging.getLogger(__name__)
 
 _call_decoder = msgspec.msgpack.Decoder(Call)
+
+
+def waiting_a_turn(served: Sequence[str], ended: str) -> list[str]:
+    """The tenants that wait a turn at the claim for the slot an execution of ``ended``
+    leaves (``recent`` of the store's claim): that tenant, and those the node's last claim
+    served (``served``). Without the first, two tenants with work queued took turns at
+    two slots while a third tenant's single call waited until one of them ran dry."""
+    return sorted({*served, ended})
 
 
 class ExecutionWork:
@@ -81,8 +90,8 @@ class ExecutionWork:
         self,
         claimed: ClaimedExecution,
         invoke: Callable[[], Awaitable[Result]],
-        successor: Callable[[], Member | None],
-    ) -> list[ClaimedExecution]:
+        handover: Handover[ClaimedExecution],
+    ) -> None:
         # This task's own context: every line logged while it runs names the execution.
         log_context.bind(execution_id=claimed.id, tenant=claimed.tenant_id, connector=claimed.component)
         log.info("execution started", extra={"event": "execution.started", "kind": claimed.kind})
@@ -90,10 +99,9 @@ class ExecutionWork:
         try:
             outcome, logs = await invoke()
             self._count(claimed, outcome_kind(outcome), time.perf_counter() - started)
-            recorded, successors = await self._record(claimed, outcome, logs, successor())
+            recorded = await self._record(claimed, outcome, logs, handover)
             if recorded:
                 await self._cache(claimed, outcome, recorded)
-            return successors
         finally:
             self.local.dropped(claimed.id)
 
@@ -114,36 +122,51 @@ class ExecutionWork:
         return result.outcome, result.logs
 
     async def _record(
-        self, claimed: ClaimedExecution, outcome: Outcome, logs: list[LogLine], successor: Member | None
-    ) -> tuple[ExecutionEnd | None, list[ClaimedExecution]]:
-        """Record the outcome (its end, None where this node's claim had ended) and, for
-        ``successor``, claim the next queued execution in the same transaction."""
+        self,
+        claimed: ClaimedExecution,
+        outcome: Outcome,
+        logs: list[LogLine],
+        handover: Handover[ClaimedExecution],
+    ) -> ExecutionEnd | None:
+        """Record the outcome (its end; None where this node's claim had ended), claiming
+        the next queued execution in the same transaction where ``handover`` asks for it."""
         execution_id, now = claimed.id, self.clock()
         end = ExecutionEnd(encode_outcome(outcome), encode_logs(logs), now, now + self.settings.retention)
         kind, fence = outcome_kind(outcome), claimed.fence
 
-        async def finish() -> tuple[bool, list[ClaimedExecution]]:
-            if successor is None:
-                return await self.run(self.store.finish_execution, execution_id, fence, end, kind), []
+        async def finish() -> bool:
+            claimant = handover.claimant()
+            if claimant is None:
+                return await self.run(self.store.finish_execution, execution_id, fence, end, kind)
             at = self.clock()  # each attempt's own: the store may have been away a while
-            claim_for = (at, successor.id, successor.lease_until(at))
-            return await self.run(
-                self.store.finish_and_claim, execution_id, fence, end, kind, claim_for, self._served
+            claim_for = (at, claimant.id, claimant.lease_until(at))
+            recent = waiting_a_turn(self._served, claimed.tenant_id)
+            call = asyncio.ensure_future(
+                self.run(self.store.finish_and_claim, execution_id, fence, end, kind, claim_for, recent)
             )
+            try:
+                recorded, successors = await asyncio.shield(call)
+            except asyncio.CancelledError:
+                # The store call commits all the same: what it claims must reach the
+                # dispatcher, which gives it back as it closes.
+                await asyncio.wait([call])
+                if not call.cancelled() and call.exception() is None:
+                    handover.take(self._took(call.result()[1]))
+                raise
+            handover.take(self._took(successors))
+            return recorded
 
         # Kept until the store is back (a restarting database, say): running it again
         # would cost more, and our claim stays valid as long as our lease is renewed.
-        recorded, successors = await until_available(finish, f"record execution {execution_id}")
-        self._took(successors)
-        if not recorded:
+        if not await until_available(finish, f"record execution {execution_id}"):
             # Cancelled through another node (recorded there), or our lease ran out and
             # another node took it over: that outcome counts.
             if not isinstance(outcome, Cancelled):
                 log.warning("execution %s: outcome discarded, this node's claim had ended", execution_id)
-            return None, successors
+            return None
         self.local.recorded(execution_id, end.expires_at)
         self.ends.signal(execution_id)
-        return end, successors
+        return end
 
     async def _cache(self, claimed: ClaimedExecution, outcome: Outcome, end: ExecutionEnd) -> None:
         """Keep a successful outcome for the calls asking with the same cache key."""

@@ -17,7 +17,7 @@ from connectord.plugins.manager import HookNotImplementedError, UnknownConnector
 from connectord.plugins.server_errors import Conflict
 from connectord.runtime.calls import InvalidCallError, run_in_sandbox
 from connectord.runtime.cluster import Member
-from connectord.runtime.dispatch import IDLE_LOOK, Result
+from connectord.runtime.dispatch import IDLE_LOOK, Handover, Result
 from connectord.runtime.executions.results import rejection_reason
 from connectord.runtime.jobs import lifecycle
 from connectord.runtime.jobs.binding import (
@@ -91,13 +91,10 @@ class JobWork:
         return Rejected("InternalError", "connectord failed to run the job")
 
     async def execute(
-        self,
-        claimed: ClaimedJob,
-        invoke: Callable[[], Awaitable[Result]],
-        successor: Callable[[], Member | None],
-    ) -> list[ClaimedJob]:
-        """Run the job and record its attempt. Claims no successor: which job may run next
-        depends on its definition's policy and window, claimed by ``claim`` alone."""
+        self, claimed: ClaimedJob, invoke: Callable[[], Awaitable[Result]], handover: Handover[ClaimedJob]
+    ) -> None:
+        """Run the job and record its attempt. Claims nothing with it: which job may run
+        next depends on its definition's policy and window, which ``claim`` alone weighs."""
         job = claimed.job
         started = self.clock()
         with lifecycle.job_context(job):  # this task's lines name the job
@@ -108,7 +105,6 @@ class JobWork:
             await until_available(
                 lambda: self._record(claimed, outcome, logs, started), f"record job {job.id}"
             )
-        return []
 
     async def reap(self) -> Reaped:
         """Jobs of lost nodes: the lost attempt counts; they wait for their next one, or

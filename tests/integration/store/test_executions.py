@@ -3,6 +3,7 @@ idempotency, the result cache, delivery exactly once, cancel and purge, on every
 
 from __future__ import annotations
 
+from connectord.runtime.executions.work import waiting_a_turn
 from connectord.runtime.store import Store
 from connectord.runtime.store.records import ExecutionEnd, NewExecution, Renewed
 
@@ -238,6 +239,40 @@ def test_a_finish_claims_the_next_execution_fairly_in_its_own_transaction(store:
     finished, [fourth] = store.finish_and_claim(second.id, second.fence, end, None, (T0 + 203, NODE, LEASE))
     assert finished and fourth.id == "a-2"
     assert store.finish_and_claim(third.id, third.fence, end, None, (T0 + 204, NODE, LEASE)) == (True, [])
+
+
+def test_two_tenants_with_work_queued_do_not_keep_a_third_tenants_call_waiting(
+    store: Store, tenant: str
+) -> None:
+    others = []
+    for name in ("b", "c"):
+        store.add_user(f"{name}@example.com", name, f"hash-{name}", T0)
+        principal = store.principal(f"hash-{name}")
+        assert principal is not None
+        others.append(principal.tenant_id)
+    for i in range(20):
+        store.add_execution(NewExecution(f"a-{i:02}", tenant, b"call", T0 + i))
+        store.add_execution(NewExecution(f"b-{i:02}", others[0], b"call", T0 + i + 0.5))
+    running = store.claim_executions(T0 + 100, NODE, LEASE, 2)  # two slots: A's and B's
+    served = [each.tenant_id for each in running]
+    end = ExecutionEnd(b"o", b"l", T0 + 201, T0 + 300)
+
+    def hand_over() -> str:
+        """The oldest running one finishes and claims the next, as the dispatcher does."""
+        nonlocal served
+        done = running.pop(0)
+        recent = waiting_a_turn(served, done.tenant_id)
+        _, [successor] = store.finish_and_claim(
+            done.id, done.fence, end, None, (T0 + 201, NODE, LEASE), recent
+        )
+        running.append(successor)
+        served = [successor.tenant_id]
+        return successor.id
+
+    assert [hand_over(), hand_over()] == ["a-01", "b-01"]
+    store.add_execution(NewExecution("c-00", others[1], b"call", T0 + 200))
+    # the next slot freed goes to C, not to A and B by turns until they run dry
+    assert hand_over() == "c-00"
 
 
 def test_an_execution_added_claimed_runs_under_its_first_fence(store: Store, tenant: str) -> None:
