@@ -10,6 +10,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TypeVar
 
+import psycopg
 import pytest
 
 from connectord.runtime.store.postgres import PostgresStore
@@ -232,3 +233,23 @@ def test_reapers_on_two_nodes_share_the_expired_leases(
     assert reaped[2].requeued + reaped[3].requeued == count
     assert all(r.ended == [] for r in reaped)
     assert len(a.jobs(tenant, 100, 0, status="WAITING")) == count
+
+
+def test_a_claim_looks_past_rows_other_nodes_are_claiming(
+    nodes: tuple[PostgresStore, PostgresStore], tenant: str, pg_database: str
+) -> None:
+    a, b = nodes
+    for i in range(400):
+        a.add_execution(NewExecution(f"e{i:03}", tenant, b"call", T0 + i))
+    # Three other nodes' largest claims in flight: the head of the tenant's queue locked.
+    others = [psycopg.connect(pg_database) for _ in range(3)]
+    try:
+        for k, other in enumerate(others):
+            ids = [f"e{i:03}" for i in range(64 * k, 64 * k + 64)]
+            other.execute("SELECT id FROM executions WHERE id = ANY(%s) FOR UPDATE", (ids,))
+        claimed = b.claim_executions(T0 + 500, "node-b", LEASE, 64)
+    finally:
+        for other in others:
+            other.rollback()
+            other.close()
+    assert sorted(each.id for each in claimed) == [f"e{i:03}" for i in range(192, 256)]
