@@ -138,23 +138,7 @@ class ExecutionWork:
             claimant = handover.claimant()
             if claimant is None:
                 return await self.run(self.store.finish_execution, execution_id, fence, end, kind)
-            at = self.clock()  # each attempt's own: the store may have been away a while
-            claim_for = (at, claimant.id, claimant.lease_until(at))
-            recent = waiting_a_turn(self._served, claimed.tenant_id)
-            call = asyncio.ensure_future(
-                self.run(self.store.finish_and_claim, execution_id, fence, end, kind, claim_for, recent)
-            )
-            try:
-                recorded, successors = await asyncio.shield(call)
-            except asyncio.CancelledError:
-                # The store call commits all the same: what it claims must reach the
-                # dispatcher, which gives it back as it closes.
-                await asyncio.wait([call])
-                if not call.cancelled() and call.exception() is None:
-                    handover.take(self._took(call.result()[1]))
-                raise
-            handover.take(self._took(successors))
-            return recorded
+            return await self._finish_and_claim(claimed, end, kind, claimant, handover)
 
         # Kept until the store is back (a restarting database, say): running it again
         # would cost more, and our claim stays valid as long as our lease is renewed.
@@ -167,6 +151,34 @@ class ExecutionWork:
         self.local.recorded(execution_id, end.expires_at)
         self.ends.signal(execution_id)
         return end
+
+    async def _finish_and_claim(
+        self,
+        claimed: ClaimedExecution,
+        end: ExecutionEnd,
+        kind: str,
+        claimant: Member,
+        handover: Handover[ClaimedExecution],
+    ) -> bool:
+        """Record the outcome and claim the next queued execution for ``claimant`` in one
+        transaction; what it claims goes to ``handover``."""
+        at = self.clock()  # each attempt's own: the store may have been away a while
+        claim_for = (at, claimant.id, claimant.lease_until(at))
+        recent = waiting_a_turn(self._served, claimed.tenant_id)
+        call = asyncio.ensure_future(
+            self.run(self.store.finish_and_claim, claimed.id, claimed.fence, end, kind, claim_for, recent)
+        )
+        try:
+            recorded, successors = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            # The store call commits all the same: what it claims must reach the
+            # dispatcher, which gives it back as it closes.
+            await asyncio.wait([call])
+            if not call.cancelled() and call.exception() is None:
+                handover.take(self._took(call.result()[1]))
+            raise
+        handover.take(self._took(successors))
+        return recorded
 
     async def _cache(self, claimed: ClaimedExecution, outcome: Outcome, end: ExecutionEnd) -> None:
         """Keep a successful outcome for the calls asking with the same cache key."""

@@ -3,7 +3,10 @@ a real SQLite file, users have real API keys."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
@@ -17,6 +20,7 @@ from tests.conftest import TEST_TEMP
 
 from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
+from connectord.runtime import log_context
 from connectord.runtime.config import Settings
 from connectord.runtime.node import Node
 from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
@@ -28,6 +32,44 @@ from connectord.sandbox.protocol import Limits
 from connectord.sandbox.supervisor import Supervisor
 
 SOURCE = Path(__file__).with_name("echo_connector.py")
+
+
+@dataclass
+class ExecutionLines:
+    """What the executions' work logs, each line with the log ids in context as it was
+    logged (its execution's task logs it); ``grew`` is set at each line."""
+
+    lines: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    grew: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def ids_of(self, message: str) -> list[dict[str, str]]:
+        return [ids for logged, ids in self.lines if logged.startswith(message)]
+
+    async def wait_for(self, message: str, execution_id: str) -> None:
+        while not any(ids.get("execution_id") == execution_id for ids in self.ids_of(message)):
+            self.grew.clear()
+            await asyncio.wait_for(self.grew.wait(), 20)
+
+
+@contextlib.contextmanager
+def execution_lines() -> Iterator[ExecutionLines]:
+    """The executions' work's log lines within (INFO and up)."""
+    found = ExecutionLines()
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            found.lines.append((record.getMessage(), log_context.current()))
+            found.grew.set()
+
+    handler, logger = Collect(), logging.getLogger("connectord.runtime.executions.work")
+    level = logger.level
+    logger.setLevel(logging.INFO)  # clears the loggers' cache of who logs what
+    logger.addHandler(handler)
+    try:
+        yield found
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 @pytest.fixture(scope="session")

@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from connectord.api.keys import NODE
-from connectord.runtime import log_context
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.store import SQLITE_FILE
 
-from .conftest import Api
+from .conftest import Api, execution_lines
 
 
 async def scheduled(api: Api, headers: dict[str, str], account: dict[str, str]) -> str:
@@ -27,32 +25,6 @@ async def scheduled(api: Api, headers: dict[str, str], account: dict[str, str]) 
     answer = await api.client.post("/v1/exec/schedule", json=body, headers=headers)
     assert answer.status == 202, await answer.text()
     return str((await answer.json())["id"])
-
-
-@contextlib.contextmanager
-def on_finished(execution_id: str) -> Iterator[asyncio.Event]:
-    """Set once the execution's "execution finished" line is logged: its outcome is
-    recorded next, in the same step of its task."""
-    finished = asyncio.Event()
-
-    class Finished(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            ids = log_context.current()  # the execution's task logs it
-            if (
-                record.getMessage().startswith("execution finished")
-                and ids.get("execution_id") == execution_id
-            ):
-                finished.set()
-
-    handler, logger = Finished(), logging.getLogger("connectord.runtime.executions.work")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    try:
-        yield finished
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def state(api: Api, execution_id: str) -> str:
@@ -92,10 +64,11 @@ async def test_a_slot_handed_over_as_the_node_closes_goes_back_to_the_queue(
     # starts closing while that transaction (and the claim of the queued one) waits.
     lock = sqlite3.connect(api.settings.data_dir / SQLITE_FILE, isolation_level=None)
     try:
-        with on_finished(held) as finished:
+        with execution_lines() as logged:
             lock.execute("BEGIN IMMEDIATE")
             release.set()
-            await asyncio.wait_for(finished.wait(), 20)
+            # logged as its outcome is recorded next, in the same step of its task
+            await logged.wait_for("execution finished", held)
             closing = asyncio.ensure_future(dispatcher.close())
             await asyncio.sleep(0)  # close() has cancelled the running tasks
             lock.execute("COMMIT")

@@ -8,10 +8,8 @@ executions queue, each recorded outcome claims the next one in the same transact
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from tests.conftest import TEST_TEMP
 from connectord.api.app import create_app
 from connectord.api.keys import NODE
 from connectord.plugins.manager import Selection
-from connectord.runtime import log_context
 from connectord.runtime.config import Settings
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.node import Node
@@ -35,7 +32,7 @@ from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
 from connectord.sandbox.supervisor import Supervisor
 
-from .conftest import Api, Clock, basic
+from .conftest import Api, Clock, basic, execution_lines
 
 #: What an execution's round trip asks of the store when it is added claimed.
 ROUND_TRIP = frozenset({"principal", "add_execution", "finish_execution", "execution", "deliver_result"})
@@ -96,27 +93,6 @@ async def collect(api: Api, headers: dict[str, str], location: str) -> None:
     assert polled.status == 303, await polled.text()
     result = await api.client.get("/" + polled.headers["Location"].split("/", 3)[3], headers=headers)
     assert result.status == 200 and (await result.json())["data"]["verified"] is True
-
-
-@contextlib.contextmanager
-def started_lines() -> Iterator[list[dict[str, str]]]:
-    """The log ids in context of each "execution started" line logged within."""
-    found: list[dict[str, str]] = []
-
-    class Started(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            if record.getMessage() == "execution started":
-                found.append(log_context.current())
-
-    handler, logger = Started(), logging.getLogger("connectord.runtime.executions.work")
-    logger.addHandler(handler)
-    level = logger.level
-    logger.setLevel(logging.INFO)  # clears the loggers' cache of who logs what
-    try:
-        yield found
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def counts(node: Node) -> tuple[int, dict[str, float]]:
@@ -183,12 +159,13 @@ async def test_under_load_a_recorded_outcome_hands_its_slot_to_the_next_executio
     held = await schedule(api, alice, {"mode": "fetch", "url": url}, requests)
     await asyncio.wait_for(arrived.wait(), 20)
     count = ExecutionSettings.max_running + QUEUED
-    with started_lines() as started:
+    with execution_lines() as logged:
         waiting = [await schedule(api, alice, {"token": "t"}, requests) for _ in range(count)]
         release.set()
         for location in [held, *waiting]:
             await collect(api, alice, location)
     _, after = counts(node)
+    started = logged.ids_of("execution started")
     assert len(started) == count
     # An execution's lines name the request that scheduled it, if any: not the one of the
     # execution whose slot it took over.
