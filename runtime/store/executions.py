@@ -55,8 +55,8 @@ _CLAIMED = columns(ClaimedExecution, kind="execution_type")
 #: queue is finding the tenants that have one (an index scan: on SQLite ≈ 5 steps a queued
 #: row, against ≈ 90 ranking them all; 1,000 queued: 0.2 ms against 1.3). On PostgreSQL
 #: the window reaches further, past rows other nodes may be claiming at that moment
-#: (``claimed_elsewhere``); the picked rows are locked once (MATERIALIZED) and rows
-#: another node is claiming skipped.
+#: (``claimed_elsewhere``), and a claim left short looks down the whole queue; the picked
+#: rows are locked once (MATERIALIZED) and rows another node is claiming skipped.
 _CLAIM = f"""WITH picked AS MATERIALIZED (
                  SELECT q.id FROM executions q
                  JOIN (SELECT e.id, e.created_at,
@@ -73,6 +73,8 @@ _CLAIM = f"""WITH picked AS MATERIALIZED (
                                    lease_until = :lease_until, fence = fence + 1, claims = claims + 1
              WHERE id IN (SELECT id FROM picked)
              RETURNING {_CLAIMED}"""
+#: A window past any queue's length.
+_WHOLE_QUEUE = 2**31 - 1
 #: Done: the outcome kept, the inputs (credentials included) forgotten.
 _DONE = """state = 'done', outcome = :outcome, logs = :logs, finished_at = :finished_at,
            expires_at = :expires_at, sealed_call = NULL, lease_until = NULL"""
@@ -125,6 +127,10 @@ def claim(
         "recent": db.array(recent),
     }
     rows = db.all(_CLAIM, args)
+    if len(rows) < limit and db.claimed_elsewhere:
+        # Short: the queue is short (ranking all of it is cheap), or more of its head than
+        # the window was being claimed by other nodes (skipped): look down all of it.
+        rows += db.all(_CLAIM, {**args, "limit": limit - len(rows), "window": _WHOLE_QUEUE})
     return [ClaimedExecution(*row) for row in rows]
 
 
@@ -235,7 +241,10 @@ class Executions:
         for ``claim_for`` (now, node, lease_until): the slot the finished execution held
         goes to the next one without a transaction of its own."""
         now, node, lease_until = claim_for
-        with self.db.write(synced=False) as db:
+        # All or nothing (on PostgreSQL too, where each statement of ``write`` is a
+        # transaction of its own): a finish committed without its claim would be retried
+        # and find itself recorded already.
+        with self.db.transaction(synced=False) as db:
             finished = finish(db, execution_id, fence, end, kind)
             return finished, claim(db, now, node, lease_until, 1, recent)
 

@@ -107,10 +107,9 @@ _PARAMETER = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 class PostgresSession(Session):
     fragments = _FRAGMENTS
-    #: Sixteen other nodes' largest claims at once (a dispatcher claims at most 64): a claim
-    #: behind more locked rows of one tenant finds fewer than it could (its node waits for
-    #: the next wake-up), a deeper window ranks more rows each time.
-    claimed_elsewhere = 1024
+    #: Two other nodes' largest claims at once (a dispatcher claims at most 64); a claim
+    #: that finds fewer rows than it asked for looks again down the whole queue.
+    claimed_elsewhere = 128
 
     def __init__(self, conn: Connection, statement: Callable[[], None] | None = None) -> None:
         """``statement``: called for each statement (in autocommit, each one a transaction)."""

@@ -253,3 +253,19 @@ def test_a_claim_looks_past_rows_other_nodes_are_claiming(
             other.rollback()
             other.close()
     assert sorted(each.id for each in claimed) == [f"e{i:03}" for i in range(192, 256)]
+
+
+def test_a_finish_and_the_claim_it_makes_are_one_transaction(
+    nodes: tuple[PostgresStore, PostgresStore], tenant: str
+) -> None:
+    a, _ = nodes
+    for i in range(2):
+        a.add_execution(NewExecution(f"e{i}", tenant, b"call", T0 + i))
+    [first] = a.claim_executions(T0 + 5, "node-a", LEASE, 1)
+    before = a.db.transactions()
+    end = ExecutionEnd(b"o", b"l", T0 + 6, T0 + 60)
+    finished, [second] = a.finish_and_claim(first.id, first.fence, end, None, (T0 + 6, "node-a", LEASE))
+    assert finished and second.id == "e1"
+    # all or nothing: a finish committed without its claim would be retried, and then
+    # find itself recorded already
+    assert a.db.transactions() - before == 1
