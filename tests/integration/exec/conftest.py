@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from tests.conftest import TEST_TEMP
 
@@ -32,6 +33,31 @@ from connectord.sandbox.protocol import Limits
 from connectord.sandbox.supervisor import Supervisor
 
 SOURCE = Path(__file__).with_name("echo_connector.py")
+
+
+@dataclass
+class HeldEndpoint:
+    """A loopback HTTP endpoint (``url``) that holds each request until ``release`` is set
+    (30 s at most); ``arrived`` is set at the first request."""
+
+    url: str
+    arrived: asyncio.Event
+    release: asyncio.Event
+
+
+@pytest.fixture
+async def held_endpoint(aiohttp_server: Callable[..., Any]) -> HeldEndpoint:
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def hold(request: web.Request) -> web.Response:
+        arrived.set()
+        await asyncio.wait_for(release.wait(), 30)
+        return web.Response(text="held")
+
+    endpoint = web.Application()
+    endpoint.router.add_get("/hold", hold)
+    server = await aiohttp_server(endpoint)
+    return HeldEndpoint(str(server.make_url("/hold")), arrived, release)
 
 
 @dataclass

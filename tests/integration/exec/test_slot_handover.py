@@ -8,16 +8,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Callable
-from typing import Any
-
-from aiohttp import web
 
 from connectord.api.keys import NODE
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.store import SQLITE_FILE
 
-from .conftest import Api, execution_lines
+from .conftest import Api, HeldEndpoint, execution_lines
 
 
 async def scheduled(api: Api, headers: dict[str, str], account: dict[str, str]) -> str:
@@ -36,21 +32,12 @@ def state(api: Api, execution_id: str) -> str:
 
 
 async def test_a_slot_handed_over_as_the_node_closes_goes_back_to_the_queue(
-    api: Api, aiohttp_server: Callable[..., Any]
+    api: Api, held_endpoint: HeldEndpoint
 ) -> None:
     alice = api.add_user("alice@acme.test", "acme")
     node = api.client.app[NODE]
     dispatcher = node.execution_dispatcher
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(request: web.Request) -> web.Response:
-        arrived.set()
-        await asyncio.wait_for(release.wait(), 30)
-        return web.Response(text="held")
-
-    endpoint = web.Application()
-    endpoint.router.add_get("/hold", hold)
-    url = str((await aiohttp_server(endpoint)).make_url("/hold"))
+    url, arrived, release = held_endpoint.url, held_endpoint.arrived, held_endpoint.release
     first = await scheduled(api, alice, {"token": "t"})  # the zygote starts; then nothing is queued
     assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
     for _ in range(ExecutionSettings.max_running - 1):  # every slot but one taken

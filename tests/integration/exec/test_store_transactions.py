@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import TEST_TEMP
@@ -32,7 +31,7 @@ from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
 from connectord.sandbox.supervisor import Supervisor
 
-from .conftest import Api, Clock, basic, execution_lines
+from .conftest import Api, Clock, HeldEndpoint, basic, execution_lines
 
 #: What an execution's round trip asks of the store when it is added claimed.
 ROUND_TRIP = frozenset({"principal", "add_execution", "finish_execution", "execution", "deliver_result"})
@@ -137,21 +136,12 @@ QUEUE_OPERATIONS = (
 
 
 async def test_under_load_a_recorded_outcome_hands_its_slot_to_the_next_execution(
-    api: Api, aiohttp_server: Callable[..., Any]
+    api: Api, held_endpoint: HeldEndpoint
 ) -> None:
     alice = user(api)
     node = api.client.app[NODE]
     await round_trip(api, alice)
-    arrived, release = asyncio.Event(), asyncio.Event()
-
-    async def hold(request: web.Request) -> web.Response:
-        arrived.set()
-        await asyncio.wait_for(release.wait(), 30)
-        return web.Response(text="held")
-
-    endpoint = web.Application()
-    endpoint.router.add_get("/hold", hold)
-    url = str((await aiohttp_server(endpoint)).make_url("/hold"))
+    url, arrived, release = held_endpoint.url, held_endpoint.arrived, held_endpoint.release
     _, before = counts(node)
     requests: dict[str, str] = {}  # request id: the execution it scheduled
     # The connector's one sandbox slot held: every execution slot of the node fills with

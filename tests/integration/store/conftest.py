@@ -52,7 +52,13 @@ def store(open_store: OpenStore) -> Store:
 @pytest.fixture
 def tenant(store: Store) -> str:
     """The tenant of a user 'a@example.com' (key hash 'hash-a')."""
-    store.add_user("a@example.com", "acme", "hash-a", T0)
-    principal = store.principal("hash-a")
+    return add_tenant(store, "a", "acme")
+
+
+def add_tenant(store: Store, user: str, tenant: str) -> str:
+    """The id of a new tenant ``tenant`` with a user '<user>@example.com' (key hash
+    'hash-<user>')."""
+    store.add_user(f"{user}@example.com", tenant, f"hash-{user}", T0)
+    principal = store.principal(f"hash-{user}")
     assert principal is not None
     return principal.tenant_id

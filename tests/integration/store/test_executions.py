@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from connectord.runtime.executions.work import waiting_a_turn
 from connectord.runtime.store import Store
-from connectord.runtime.store.records import ExecutionEnd, NewExecution, Renewed
+from connectord.runtime.store.records import ClaimedExecution, ExecutionEnd, NewExecution, Renewed
+
+from .conftest import add_tenant
 
 T0 = 1_800_000_000.0
 NODE = "node-1"
@@ -59,9 +61,7 @@ def test_a_queued_execution_cannot_be_finished_without_a_claim(store: Store, ten
 
 
 def test_an_idempotency_key_adds_once_per_tenant(store: Store, tenant: str) -> None:
-    store.add_user("b@example.com", "beta", "hash-b", T0)
-    other = store.principal("hash-b")
-    assert other is not None
+    other = add_tenant(store, "b", "beta")
     first, created = store.add_execution(
         NewExecution("e1", tenant, b"call", T0, idempotency_key="key-1", request_hash="hash-1")
     )
@@ -73,7 +73,7 @@ def test_an_idempotency_key_adds_once_per_tenant(store: Store, tenant: str) -> N
     assert store.execution(tenant, "e2") is None
     # another tenant's key is its own
     theirs, created = store.add_execution(
-        NewExecution("e3", other.tenant_id, b"call", T0, idempotency_key="key-1", request_hash="hash-1")
+        NewExecution("e3", other, b"call", T0, idempotency_key="key-1", request_hash="hash-1")
     )
     assert created and theirs.id == "e3"
     # no key: always added
@@ -178,12 +178,10 @@ def test_purge_forgets_old_delivered_and_expired_results(store: Store, tenant: s
 
 
 def test_claims_are_fair_across_tenants_beyond_the_oldest(store: Store, tenant: str) -> None:
-    store.add_user("b@example.com", "beta", "hash-b", T0)
-    other = store.principal("hash-b")
-    assert other is not None
+    other = add_tenant(store, "b", "beta")
     for i in range(30):  # one tenant queues many, then another tenant one
         store.add_execution(NewExecution(f"a-{i:02}", tenant, b"call", T0 + i))
-    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
+    store.add_execution(NewExecution("b-0", other, b"call", T0 + 100))
     # one claim of two: the oldest of each tenant, not A's two oldest (a claim's rows come
     # back in no particular order: they start together)
     assert {c.id for c in store.claim_executions(T0 + 200, NODE, LEASE, 2)} == {"a-00", "b-0"}
@@ -192,15 +190,20 @@ def test_claims_are_fair_across_tenants_beyond_the_oldest(store: Store, tenant: 
     assert store.claim_executions(T0 + 200, NODE, LEASE, 64) == []
 
 
-def test_one_tenant_single_call_is_claimed_before_the_others_second(store: Store, tenant: str) -> None:
-    store.add_user("b@example.com", "beta", "hash-b", T0)
-    other = store.principal("hash-b")
-    assert other is not None
-    for i in range(10):
+def first_of_many(store: Store, tenant: str, many: int, other: str) -> ClaimedExecution:
+    """``many`` executions of ``tenant`` queued ("a-0"…), then one of ``other`` ("b-0");
+    the first claimed: the oldest, "a-0"."""
+    for i in range(many):
         store.add_execution(NewExecution(f"a-{i}", tenant, b"call", T0 + i))
-    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
+    store.add_execution(NewExecution("b-0", other, b"call", T0 + 100))
     [first] = store.claim_executions(T0 + 200, NODE, LEASE, 1)
     assert first.id == "a-0"
+    return first
+
+
+def test_one_tenant_single_call_is_claimed_before_the_others_second(store: Store, tenant: str) -> None:
+    other = add_tenant(store, "b", "beta")
+    first = first_of_many(store, tenant, 10, other)
     # while A's first runs, B's single call is next, not A's second
     [second] = store.claim_executions(T0 + 200, NODE, LEASE, 1, [tenant])
     assert second.id == "b-0"
@@ -208,21 +211,16 @@ def test_one_tenant_single_call_is_claimed_before_the_others_second(store: Store
     # a turn, however much older its queued calls are
     for claimed in (first, second):
         assert store.finish_execution(claimed.id, claimed.fence, ExecutionEnd(b"o", b"l", T0, T0 + 1))
-    store.add_execution(NewExecution("b-1", other.tenant_id, b"call", T0 + 101))
+    store.add_execution(NewExecution("b-1", other, b"call", T0 + 101))
     [third] = store.claim_executions(T0 + 202, NODE, LEASE, 1, [tenant])
     assert third.id == "b-1"
-    [fourth] = store.claim_executions(T0 + 202, NODE, LEASE, 1, [other.tenant_id])
+    [fourth] = store.claim_executions(T0 + 202, NODE, LEASE, 1, [other])
     assert fourth.id == "a-1"
 
 
 def test_a_finish_claims_the_next_execution_fairly_in_its_own_transaction(store: Store, tenant: str) -> None:
-    store.add_user("b@example.com", "beta", "hash-b", T0)
-    other = store.principal("hash-b")
-    assert other is not None
-    for i in range(3):
-        store.add_execution(NewExecution(f"a-{i}", tenant, b"call", T0 + i))
-    store.add_execution(NewExecution("b-0", other.tenant_id, b"call", T0 + 100))
-    [first] = store.claim_executions(T0 + 200, NODE, LEASE, 1)
+    other = add_tenant(store, "b", "beta")
+    first = first_of_many(store, tenant, 3, other)
     end = ExecutionEnd(b"o", b"l", T0 + 201, T0 + 300)
     # the tenant just served waits a turn: B's single call is next, not A's second
     finished, [second] = store.finish_and_claim(
@@ -244,12 +242,7 @@ def test_a_finish_claims_the_next_execution_fairly_in_its_own_transaction(store:
 def test_two_tenants_with_work_queued_do_not_keep_a_third_tenants_call_waiting(
     store: Store, tenant: str
 ) -> None:
-    others = []
-    for name in ("b", "c"):
-        store.add_user(f"{name}@example.com", name, f"hash-{name}", T0)
-        principal = store.principal(f"hash-{name}")
-        assert principal is not None
-        others.append(principal.tenant_id)
+    others = [add_tenant(store, name, name) for name in ("b", "c")]
     for i in range(20):
         store.add_execution(NewExecution(f"a-{i:02}", tenant, b"call", T0 + i))
         store.add_execution(NewExecution(f"b-{i:02}", others[0], b"call", T0 + i + 0.5))
