@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar
 
 from connectord.runtime.cluster import Member, forget_claim, forget_task
 from connectord.runtime.store.records import Reaped, StoreUnavailableError
-from connectord.runtime.store.runner import STORE_RETRY, until_available
+from connectord.runtime.store.runner import STORE_RETRY, despite_cancel, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.logs import LogLine
 from connectord.sandbox.outcomes import Cancelled, Outcome
@@ -136,6 +136,11 @@ class Dispatcher(Generic[C]):
         self._invoking: set[str] = set()
         self._cancel_requested: set[str] = set()
         self._closing = False
+        #: Slots reserved for work being added, not yet started or unreserved: close()
+        #: waits for them, so that what they claim is run, then given back, not forgotten.
+        self._reserved = 0
+        self._none_reserved = asyncio.Event()
+        self._none_reserved.set()
         #: The last claim took fewer than it asked for and nothing woke us since: nothing
         #: is queued, as far as this node knows (see ``reserve``).
         self._drained = False
@@ -152,14 +157,23 @@ class Dispatcher(Generic[C]):
         if self._closing or not self._drained or self._wakeup.is_set() or self._slots.locked():
             return False
         await self._slots.acquire()  # free: taken at once
+        self._reserved += 1
+        self._none_reserved.clear()
         return True
 
     def unreserve(self) -> None:
+        self._settle_reservation()
         self._slots.release()
 
     def start(self, claimed: C) -> None:
         """Run ``claimed``, claimed in a slot taken by :meth:`reserve`."""
+        self._settle_reservation()
         self._start(claimed)
+
+    def _settle_reservation(self) -> None:
+        self._reserved -= 1
+        if not self._reserved:
+            self._none_reserved.set()
 
     def held(self) -> dict[str, int]:
         """The claims this node runs (claimed, not yet recorded), with their fences."""
@@ -199,7 +213,8 @@ class Dispatcher(Generic[C]):
             self._drained = False
             try:
                 now = self.clock()
-                claimed = await self.work.claim(now, self.member, free)
+                # Cancelled (the node closing), what it claimed is held: close() gives it back.
+                claimed = await despite_cancel(self.work.claim(now, self.member, free), self._hold)
                 drained = len(claimed) < free
                 pause = await self.work.idle_for(now) if drained else None
             except Exception as exc:  # the dispatcher must outlive any one failure
@@ -221,6 +236,9 @@ class Dispatcher(Generic[C]):
                         await self._wakeup.wait()
                 self._drained = False
 
+    def _hold(self, claimed: list[C]) -> None:
+        self._held.update(self.work.identify(each) for each in claimed)
+
     def _start(self, claimed: C, context: contextvars.Context | None = None) -> None:
         key, fence = self.work.identify(claimed)
         self._held[key] = fence
@@ -234,7 +252,7 @@ class Dispatcher(Generic[C]):
         taken: list[C] = []
 
         def take(successors: list[C]) -> None:
-            self._held.update(self.work.identify(each) for each in successors)  # renewed
+            self._hold(successors)  # renewed
             taken.extend(successors)
 
         try:
@@ -306,6 +324,7 @@ class Dispatcher(Generic[C]):
         """Stop running: what runs now is given back to run again at once, by this node
         after a restart or by another node now."""
         self._closing = True  # what runs now is given back, not forgotten
+        await self._none_reserved.wait()  # work being added claimed: started, then given back
         tasks = list(self._running)
         for task in tasks:
             task.cancel()

@@ -42,6 +42,7 @@ from connectord.runtime.store.records import (
     NewExecution,
     Principal,
 )
+from connectord.runtime.store.runner import despite_cancel
 from connectord.runtime.validation import InvalidRequestError
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Cancelled, Outcome
@@ -93,7 +94,7 @@ class Executions:
                 record = await self.run(
                     self.store.add_answered_execution, uuid.uuid4().hex, principal.tenant_id, answer, about
                 )
-                self._log_scheduled(principal, record.id, about, cached=True)
+                self._log_scheduled(principal.tenant_id, record.id, about, cached=True)
                 return record, True
         sealed = self.box.seal(encode_call(call))
         now = self.clock()
@@ -108,37 +109,50 @@ class Executions:
             cache_seconds=cache_seconds,
             about=about,
         )
-        # With a slot free and nothing queued, it is added claimed by this node: the claim
-        # the dispatcher would make next costs no transaction of its own.
-        member = self.dispatcher.member
-        reserved = await self.dispatcher.reserve()
-        claim_for = (member.id, member.lease_until(now)) if reserved else None
-        try:
-            record, created = await self.run(self.store.add_execution, execution, claim_for)
-        except BaseException:
-            if reserved:
-                self.dispatcher.unreserve()
-            raise
-        if reserved and not created:
-            self.dispatcher.unreserve()
+        record, created = await self._add(execution, about)
         if not created and record.request_hash != digest:
             raise IdempotencyConflictError(
                 f"Idempotency-Key '{idempotency_key}' was used with a different request"
             )
-        if created:
+        return record, created
+
+    async def _add(self, execution: NewExecution, about: ExecutionAbout) -> tuple[ExecutionRecord, bool]:
+        """Add the execution and run it, or tell the dispatcher it is queued. With a slot
+        free and nothing queued, it is added claimed by this node: the claim the dispatcher
+        would make next costs no transaction of its own. Should the request be cancelled
+        while it is added, what was added runs all the same (claimed by this node and
+        forgotten, it would wait for the node's restart)."""
+        member = self.dispatcher.member
+        reserved = await self.dispatcher.reserve()
+        claim_for = (member.id, member.lease_until(execution.created_at)) if reserved else None
+        settled = False
+
+        def dispatch(added: tuple[ExecutionRecord, bool]) -> None:
+            nonlocal settled
+            settled, created = True, added[1]
+            if not created:  # the idempotency key's earlier execution
+                if reserved:
+                    self.dispatcher.unreserve()
+                return
+            self._log_scheduled(execution.tenant_id, execution.id, about, cached=False)
             if reserved:
                 claimed = claimed_as_added(execution)
                 self.local.claimed(claimed)
                 self.dispatcher.start(claimed)
             else:
                 self.dispatcher.wake()
-            self._log_scheduled(principal, record.id, about, cached=False)
-        return record, created
 
-    def _log_scheduled(
-        self, principal: Principal, execution_id: str, about: ExecutionAbout, cached: bool
-    ) -> None:
-        ids = {"execution_id": execution_id, "tenant": principal.tenant_id, "connector": about.component}
+        try:
+            added = await despite_cancel(self.run(self.store.add_execution, execution, claim_for), dispatch)
+        except BaseException:
+            if reserved and not settled:
+                self.dispatcher.unreserve()
+            raise
+        dispatch(added)
+        return added
+
+    def _log_scheduled(self, tenant_id: str, execution_id: str, about: ExecutionAbout, cached: bool) -> None:
+        ids = {"execution_id": execution_id, "tenant": tenant_id, "connector": about.component}
         with log_context.bound(**ids):
             log.info(
                 "execution scheduled%s",

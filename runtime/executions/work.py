@@ -3,7 +3,6 @@ call in the sandbox, record and cache its outcome, count and log it."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +20,7 @@ from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.parts import Parts
 from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.records import ClaimedExecution, ExecutionEnd, Reaped, StoreUnavailableError
-from connectord.runtime.store.runner import until_available
+from connectord.runtime.store.runner import despite_cancel, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine
@@ -165,20 +164,17 @@ class ExecutionWork:
         at = self.clock()  # each attempt's own: the store may have been away a while
         claim_for = (at, claimant.id, claimant.lease_until(at))
         recent = waiting_a_turn(self._served, claimed.tenant_id)
-        call = asyncio.ensure_future(
-            self.run(self.store.finish_and_claim, claimed.id, claimed.fence, end, kind, claim_for, recent)
+
+        def hand_on(answer: tuple[bool, list[ClaimedExecution]]) -> None:
+            handover.take(self._took(answer[1]))
+
+        # Cancelled (the node closing), what it claimed is handed on all the same: given back.
+        answer = await despite_cancel(
+            self.run(self.store.finish_and_claim, claimed.id, claimed.fence, end, kind, claim_for, recent),
+            hand_on,
         )
-        try:
-            recorded, successors = await asyncio.shield(call)
-        except asyncio.CancelledError:
-            # The store call commits all the same: what it claims must reach the
-            # dispatcher, which gives it back as it closes.
-            await asyncio.wait([call])
-            if not call.cancelled() and call.exception() is None:
-                handover.take(self._took(call.result()[1]))
-            raise
-        handover.take(self._took(successors))
-        return recorded
+        hand_on(answer)
+        return answer[0]
 
     async def _cache(self, claimed: ClaimedExecution, outcome: Outcome, end: ExecutionEnd) -> None:
         """Keep a successful outcome for the calls asking with the same cache key."""

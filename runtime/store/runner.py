@@ -163,6 +163,25 @@ def store_runner(store: Store) -> StoreRunner:
     return StoreRunner(store.concurrency)
 
 
+async def despite_cancel(call: Awaitable[T], keep: Callable[[T], None]) -> T:
+    """``call``'s result: a store call that commits whether or not its caller still waits.
+
+    Should the caller be cancelled meanwhile (the node stopping, say), the call is waited
+    for all the same and what it made goes to ``keep`` before the cancel goes on: a claim it
+    took must reach whoever runs or gives back claims, or it stays claimed by a node that
+    forgot it (until its lease ran out, or the node started again)."""
+    running = asyncio.ensure_future(call)
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():  # a second cancel (a shutdown cancelled) waits as well
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([running])
+        if not running.cancelled() and running.exception() is None:
+            keep(running.result())
+        raise
+
+
 async def until_available(attempt: Callable[[], Awaitable[T]], what: str) -> T:
     """``attempt()``'s result, trying again every STORE_RETRY seconds while the store is
     unavailable: for background steps that must happen, not fail (``what`` names it)."""

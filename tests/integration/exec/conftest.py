@@ -23,6 +23,7 @@ from connectord.api.app import create_app
 from connectord.plugins.manager import Selection
 from connectord.runtime import log_context
 from connectord.runtime.config import Settings
+from connectord.runtime.dispatch import Dispatcher
 from connectord.runtime.node import Node
 from connectord.runtime.secrets import SecretBox, hash_api_key, load_secret_box, new_api_key
 from connectord.runtime.store import open_store
@@ -187,3 +188,13 @@ async def api(
     app = create_app(Node(settings, supervisor, open_store(settings), box, clock))
     client = await aiohttp_client(app)
     yield Api(client, settings, box, clock)
+
+
+def claim_loop(dispatcher: Dispatcher[Any]) -> asyncio.Task[Any]:
+    """The node's task running ``dispatcher.forever()``."""
+    for task in asyncio.all_tasks():
+        coroutine: Any = task.get_coro()
+        forever = getattr(coroutine, "__qualname__", "") == "Dispatcher.forever"
+        if forever and coroutine.cr_frame.f_locals.get("self") is dispatcher:
+            return task
+    raise AssertionError("no claim loop runs for this dispatcher")

@@ -13,7 +13,7 @@ from connectord.api.keys import NODE
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.store import SQLITE_FILE
 
-from .conftest import Api, HeldEndpoint, execution_lines
+from .conftest import Api, HeldEndpoint, claim_loop, execution_lines
 
 
 async def scheduled(api: Api, headers: dict[str, str], account: dict[str, str]) -> str:
@@ -46,6 +46,11 @@ async def test_a_slot_handed_over_as_the_node_closes_goes_back_to_the_queue(
     await asyncio.wait_for(arrived.wait(), 20)
     queued = await scheduled(api, alice, {"token": "t"})
     assert state(api, queued) == "queued"
+    loop = claim_loop(dispatcher)  # stopped first, as the node's shutdown does
+    loop.cancel()
+    await asyncio.wait([loop])
+    for _ in range(ExecutionSettings.max_running - 1):  # nothing claims any more
+        dispatcher.unreserve()
 
     # The store stays locked while the held execution's outcome is recorded, so the node
     # starts closing while that transaction (and the claim of the queued one) waits.

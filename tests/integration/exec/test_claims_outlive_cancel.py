@@ -1,0 +1,149 @@
+"""A store call that claims commits whether or not its caller still waits for it. When the
+caller is cancelled meanwhile (the node stopping, a request given up), what the call
+claimed must still reach the dispatcher: run, or given back as the node closes. Forgotten,
+it stays claimed by this node until its lease runs out (or, with one node, until it starts
+again) and counts as one of the claims an execution may lose."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import threading
+from collections.abc import AsyncIterator
+
+from connectord.api.keys import NODE
+from connectord.runtime.executions.requests import ScheduleRequest
+from connectord.runtime.executions.settings import ExecutionSettings
+from connectord.runtime.node import Node
+from connectord.runtime.secrets import hash_api_key
+from connectord.runtime.store import SQLITE_FILE, open_store
+from connectord.runtime.store.records import Principal
+
+from .conftest import Api, claim_loop
+
+
+def state(api: Api, execution_id: str) -> str:
+    """The execution's state, read from the store's file."""
+    with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db:
+        row = db.execute("SELECT state FROM executions WHERE id = ?", (execution_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+@contextlib.asynccontextmanager
+async def store_held(node: Node) -> AsyncIterator[threading.Event]:
+    """The store's thread busy with a call that waits for the event yielded: the store calls
+    made meanwhile wait behind it, in order."""
+    release, inside = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        inside.set()
+        release.wait(30)
+
+    holding = asyncio.ensure_future(node.run(hold))
+    try:
+        assert await asyncio.to_thread(inside.wait, 30)
+        yield release
+    finally:
+        release.set()
+        await holding
+
+
+async def scheduled(api: Api, headers: dict[str, str]) -> str:
+    body = {"execution_type": "verify_credentials", "component": "echo", "account_data": {"token": "t"}}
+    answer = await api.client.post("/v1/exec/schedule", json=body, headers=headers)
+    assert answer.status == 202, await answer.text()
+    return str((await answer.json())["id"])
+
+
+def principal_of(api: Api, email: str) -> Principal:
+    store = open_store(api.settings)
+    try:
+        principal = store.principal(hash_api_key(api.users[email]))
+    finally:
+        store.close()
+    assert principal is not None
+    return principal
+
+
+async def test_a_claim_in_the_store_as_the_claim_loop_stops_is_given_back_at_close(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    node = api.client.app[NODE]
+    dispatcher = node.execution_dispatcher
+    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    for _ in range(ExecutionSettings.max_running):  # every slot taken
+        assert await dispatcher.reserve()
+    queued = await scheduled(api, alice)  # the claim loop waits for a slot
+    assert state(api, queued) == "queued"
+    loop = claim_loop(dispatcher)
+
+    async with store_held(node) as release:
+        dispatcher.unreserve()
+        await asyncio.sleep(0)  # the claim loop took the slot; its claim waits for the store
+        loop.cancel()  # as the node's shutdown stops its loops
+        release.set()
+        await asyncio.wait([loop])
+    await node.run(lambda: None)  # the store's thread ran the claim (it runs calls in order)
+    assert loop.cancelled()
+    assert state(api, queued) == "running"  # the claim was made, committed
+
+    for _ in range(ExecutionSettings.max_running - 1):  # nothing claims any more
+        dispatcher.unreserve()
+    await dispatcher.close()
+    assert state(api, queued) == "queued"  # given back, not left claimed by a closed node
+
+
+async def test_an_execution_added_claimed_as_its_request_is_cancelled_runs_all_the_same(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    node = api.client.app[NODE]
+    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    request = ScheduleRequest("verify_credentials", "echo", account_data={"token": "t"})
+    principal = principal_of(api, "alice@acme.test")
+
+    async with store_held(node) as release:
+        scheduling = asyncio.ensure_future(node.executions.schedule(principal, request))
+        await asyncio.sleep(0)  # checked, sealed, a slot reserved: its insert waits for the store
+        assert not scheduling.done()
+        scheduling.cancel()  # the request given up
+        release.set()
+        await asyncio.wait([scheduling])
+    assert scheduling.cancelled()
+    with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db:
+        rows = db.execute("SELECT id FROM executions WHERE id != ?", (first,)).fetchall()
+    assert len(rows) == 1, rows  # added: the store's thread ran the insert before it answered
+    (execution_id,) = rows[0]
+    assert state(api, execution_id) != "queued"  # added claimed, in the slot it reserved
+    poll = await api.client.get(f"/v1/exec/poll/{execution_id}?wait=10", headers=alice)
+    assert poll.status == 200, await poll.text()
+    assert poll.url.path == f"/v1/exec/result/{execution_id}"  # it ran: redirected to its result
+
+
+async def test_a_node_closing_while_a_cancelled_schedule_adds_its_execution_gives_it_back(api: Api) -> None:
+    alice = api.add_user("alice@acme.test", "acme")
+    node = api.client.app[NODE]
+    dispatcher = node.execution_dispatcher
+    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    loop = claim_loop(dispatcher)  # stopped first, as the node's shutdown does
+    loop.cancel()
+    await asyncio.wait([loop])
+    request = ScheduleRequest("verify_credentials", "echo", account_data={"token": "t"})
+    principal = principal_of(api, "alice@acme.test")
+
+    async with store_held(node) as release:
+        scheduling = asyncio.ensure_future(node.executions.schedule(principal, request))
+        await asyncio.sleep(0)  # a slot reserved: its insert waits for the store
+        scheduling.cancel()  # the request cancelled by the server's shutdown
+        closing = asyncio.ensure_future(dispatcher.close())
+        await asyncio.sleep(0)
+        assert not closing.done()  # it waits for the execution being added claimed
+        release.set()
+        await asyncio.wait([scheduling, closing])
+    assert closing.result() is None
+    with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db:
+        rows = db.execute("SELECT id, state FROM executions WHERE id != ?", (first,)).fetchall()
+    assert [state for _, state in rows] == ["queued"]  # run, then given back with the rest
+    assert dispatcher.held() == {}
