@@ -26,6 +26,10 @@ Each round, for every system (in an order that rotates round by round):
   otherwise idle server this is the design-time latency a user sees (p50, p95);
   connectord also with ``Prefer: wait=30`` on schedule (the result in its answer: one
   request instead of three, ``inline_p50_ms``);
+- the **floor** of the contract: seed 001's three requests answered by a bare aiohttp server
+  with nothing behind them (bench/_contract_floor.py: no authentication, store, sandbox,
+  logs or metrics), the same client: what any Python server speaking the contract could do
+  here, and so how far the targets against Celery are within reach;
 - connectord only: the **first call** of a connector whose zygote is not running yet (a
   connector of its own per round, per-call and pooled), and **store calls and
   transactions per execution** during the batch, from ``/metrics`` (store calls by
@@ -470,6 +474,44 @@ class ConnectordSystem(System):
         return latencies
 
 
+class ContractFloor(System):
+    """Seed 001's three requests on a bare aiohttp server (bench/_contract_floor.py): the
+    most any Python server speaking the contract to this client could do here."""
+
+    name = "seed 001 floor (bare aiohttp)"
+
+    def __init__(self) -> None:
+        command = [sys.executable, str(HERE / "_contract_floor.py")]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self.process.stdout is not None
+        port = self.process.stdout.readline().strip()
+        if not port:
+            raise SystemExit("bench/_contract_floor.py did not start")
+        self.client = ExecClient(f"http://127.0.0.1:{port}", "Basic none")
+        _wait_for(self._answers, "the floor server")
+
+    def _answers(self) -> bool:
+        try:
+            self.collect(self.enqueue())
+        except OSError:
+            self.client.connection.close()
+            return False
+        return True
+
+    def roots(self) -> list[int]:
+        return [self.process.pid]
+
+    def enqueue(self) -> Any:
+        return self.client.schedule("noop")
+
+    def collect(self, handle: Any) -> None:
+        if not self.client.result(handle).get("data", {}).get("verified"):
+            raise SystemExit("floor: unexpected result")
+
+    def close(self) -> None:
+        _stop(self.process)
+
+
 def _stop(process: subprocess.Popen[Any]) -> None:
     process.terminate()
     try:
@@ -577,6 +619,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 RQForkPerJob(env, broker, cores),
                 ConnectordSystem(server, "noop", "connectord per-call"),
                 ConnectordSystem(server, "pooled", "connectord pooled"),
+                ContractFloor(),
             ]
             rounds: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
             cold: dict[str, list[float]] = {"per_call": [], "pooled": []}
@@ -655,6 +698,17 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             f"{name}: throughput {r['throughput_vs_celery']}x Celery prefork, {r['throughput_vs_rq']}x RQ; "
             f"CPU per task {r['cpu_vs_celery']}x Celery's; round trip p50 {r['p50_vs_celery']}x Celery's"
         )
+    floor = table[ContractFloor.name]
+    ratios["floor"] = {
+        "throughput_vs_celery": round(floor["per_s"] / celery["per_s"], 2),
+        "per_call_share": round(table["connectord per-call"]["per_s"] / floor["per_s"], 2),
+        "pooled_share": round(table["connectord pooled"]["per_s"] / floor["per_s"], 2),
+    }
+    r = ratios["floor"]
+    print(
+        f"{ContractFloor.name}: throughput {r['throughput_vs_celery']}x Celery prefork; connectord "
+        f"per-call does {r['per_call_share']} of it, pooled {r['pooled_share']}"
+    )
     print("\nstore per execution (SQLite, during the batch; calls by operation from /metrics):")
     for name in ("connectord per-call", "connectord pooled"):
         row = table[name]
