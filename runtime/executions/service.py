@@ -41,6 +41,7 @@ from connectord.runtime.store.records import (
     FinishedExecution,
     NewExecution,
     Principal,
+    StoreSyncError,
 )
 from connectord.runtime.store.runner import despite_cancel
 from connectord.runtime.validation import InvalidRequestError
@@ -144,6 +145,12 @@ class Executions:
 
         try:
             added = await despite_cancel(self.run(self.store.add_execution, execution, claim_for), dispatch)
+        except StoreSyncError as exc:
+            if exc.made is not None:  # added, not confirmed on disk: the client is told so
+                dispatch(exc.made[0])
+            elif reserved:
+                self.dispatcher.unreserve()
+            raise
         except BaseException:
             if reserved and not settled:
                 self.dispatcher.unreserve()

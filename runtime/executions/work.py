@@ -20,7 +20,7 @@ from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.parts import Parts
 from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.records import ClaimedExecution, ExecutionEnd, Reaped, StoreUnavailableError
-from connectord.runtime.store.runner import despite_cancel, until_available
+from connectord.runtime.store.runner import despite_cancel, made, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine
@@ -136,7 +136,7 @@ class ExecutionWork:
         async def finish() -> bool:
             claimant = handover.claimant()
             if claimant is None:
-                return await self.run(self.store.finish_execution, execution_id, fence, end, kind)
+                return await made(self.run(self.store.finish_execution, execution_id, fence, end, kind))
             return await self._finish_and_claim(claimed, end, kind, claimant, handover)
 
         # Kept until the store is back (a restarting database, say): running it again
@@ -169,9 +169,9 @@ class ExecutionWork:
             handover.take(self._took(answer[1]))
 
         # Cancelled (the node closing), what it claimed is handed on all the same: given back.
+        finish = self.store.finish_and_claim
         answer = await despite_cancel(
-            self.run(self.store.finish_and_claim, claimed.id, claimed.fence, end, kind, claim_for, recent),
-            hand_on,
+            made(self.run(finish, claimed.id, claimed.fence, end, kind, claim_for, recent)), hand_on
         )
         hand_on(answer)
         return answer[0]

@@ -35,7 +35,7 @@ from connectord.runtime.jobs.webhooks import Delivery, WebhookSender, encode_del
 from connectord.runtime.parts import Parts
 from connectord.runtime.secrets import SecretsError
 from connectord.runtime.store.records import ClaimedJob, JobEnd, JobRecord, JobStatus, Reaped
-from connectord.runtime.store.runner import until_available
+from connectord.runtime.store.runner import made, until_available
 from connectord.runtime.waiters import Waiters
 from connectord.sandbox.calls import Call
 from connectord.sandbox.logs import LogLine
@@ -177,16 +177,15 @@ class JobWork:
         else:
             again = None if _final(outcome) else retry_at(job, now, self.rng)
             if again is not None:
-                if await self.run(
-                    self.store.retry_job, job.id, claimed.fence, msgspec.json.encode(attempts), again
-                ):
+                tried = msgspec.json.encode(attempts)
+                if await made(self.run(self.store.retry_job, job.id, claimed.fence, tried, again)):
                     lifecycle.ended(job, "RETRY", now - started, self.metrics, again - now)
                 else:
                     log.warning("job %s: attempt discarded, this node's claim had ended", job.id)
                 return
             status, result = "FAILED", None
         end = JobEnd(status, msgspec.json.encode(attempts), result, encoded_logs, now)
-        if await self.run(self.store.finish_job, job.id, claimed.fence, end):
+        if await made(self.run(self.store.finish_job, job.id, claimed.fence, end)):
             lifecycle.ended(job, status, now - started, self.metrics)
             self.ends.signal(job.id)
             await self._notify(job, status)

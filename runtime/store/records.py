@@ -319,11 +319,17 @@ class StoreUnavailableError(Unavailable):
 
 class StoreSyncError(StoreUnavailableError):
     """A commit was made, but the disk did not confirm it was written: it may not survive
-    a power cut. Never made again in its place (it was made once)."""
+    a power cut. Never made again in its place (it was made once). ``made``: what the call
+    returned, where it is known (``(result,)``), so that what it claimed or recorded is
+    not forgotten."""
 
     public_message = (
         "The store made the change but the disk did not confirm it; look before trying again."
     )
+
+    def __init__(self, message: str, made: tuple[Any] | None = None) -> None:
+        super().__init__(message)
+        self.made = made
 
 
 class ConflictError(Conflict):

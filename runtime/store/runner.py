@@ -12,7 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from connectord.runtime.store.dialect import Batch
 from connectord.runtime.store.records import StoreSyncError, StoreUnavailableError
@@ -130,24 +130,30 @@ class GroupCommitRunner(StoreRunner):
                 return
 
     def _run(self, pending: list[_Pending]) -> None:
-        if len(pending) > 1:
-            try:
-                with self._batch():
-                    for each in pending:
-                        each.attempt()
-                        if isinstance(each.error, StoreUnavailableError):
-                            raise each.error
-                self.turns += 1
-                return
-            except StoreSyncError as exc:
-                # Committed, not confirmed on disk: made once, so not made again alone.
-                self.turns += 1
+        # A lone call runs as a batch of one, too: should the sync fail, what it returned
+        # (a claim, say) is known and reaches its caller with the error.
+        try:
+            with self._batch():
                 for each in pending:
-                    if each.error is None:
-                        each.result, each.error = None, exc
+                    each.attempt()
+                    if isinstance(each.error, StoreUnavailableError):
+                        raise each.error
+            self.turns += 1
+            return
+        except StoreSyncError as exc:
+            # Committed, not confirmed on disk: made once, so not made again alone.
+            self.turns += 1
+            for each in pending:
+                if each.error is None:
+                    each.result, each.error = None, StoreSyncError(str(exc), made=(each.result,))
+            return
+        except StoreUnavailableError as exc:
+            if len(pending) == 1:  # nothing was committed; alone, it would only fail again
+                first = pending[0]
+                first.result, first.error = None, first.error or exc
+                self.turns += 1
                 return
-            except StoreUnavailableError:
-                pass  # nothing of the batch was committed: each call on its own, below
+        # Nothing of the batch was committed: each call on its own.
         for each in pending:
             each.attempt()
             self.turns += 1
@@ -177,9 +183,27 @@ async def despite_cancel(call: Awaitable[T], keep: Callable[[T], None]) -> T:
         while not running.done():  # a second cancel (a shutdown cancelled) waits as well
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([running])
-        if not running.cancelled() and running.exception() is None:
+        if running.cancelled():
+            raise
+        error = running.exception()
+        if error is None:
             keep(running.result())
+        elif isinstance(error, StoreSyncError) and error.made is not None:
+            keep(error.made[0])  # made all the same
         raise
+
+
+async def made(call: Awaitable[T]) -> T:
+    """``call``'s result, also where the disk did not confirm its commit: made once, it
+    is not made again, and what it made (a recorded outcome, a claim) must not be lost.
+    For steps no client waits on; a client is told (StoreSyncError's message)."""
+    try:
+        return await call
+    except StoreSyncError as exc:
+        if exc.made is None:
+            raise
+        log.error("%s; going on with what was committed", exc)
+        return cast(T, exc.made[0])
 
 
 async def until_available(attempt: Callable[[], Awaitable[T]], what: str) -> T:

@@ -151,3 +151,27 @@ async def test_a_batch_the_disk_did_not_confirm_is_not_made_again(
     assert [type(r) for r in results] == [StoreSyncError, StoreSyncError]
     assert runner.turns == 2  # the held call, then the batch: no call alone after it
     assert store.principal("hash-a") is not None and store.principal("hash-b") is not None
+
+
+async def test_what_a_call_made_reaches_its_caller_when_the_disk_did_not_confirm_it(
+    runner: GroupCommitRunner, store: SQLiteStore
+) -> None:
+    """Alone or in a batch, a call whose commit was not confirmed is told so with what it
+    returned: a claim it made must not be forgotten, and it is not made again."""
+
+    def add(name: str) -> str:
+        store.add_user(f"{name}@example.com", name, f"hash-{name}", 1.0)
+        return name
+
+    store.put_setting("first", b"1")  # the WAL exists from here
+    Path(f"{store.path}-wal").unlink()  # every sync fails from here
+    with pytest.raises(StoreSyncError) as alone:
+        await runner(add, "c")
+    assert alone.value.made == ("c",)
+    async with held(runner):
+        queued = [asyncio.ensure_future(runner(add, name)) for name in ("d", "e")]
+        await asyncio.sleep(0)
+    errors = await asyncio.gather(*queued, return_exceptions=True)
+    assert [getattr(error, "made", None) for error in errors] == [("d",), ("e",)]
+    assert runner.turns == 3  # c alone, the held call, d and e together: none made twice
+    assert all(store.principal(f"hash-{name}") is not None for name in "cde")

@@ -1,8 +1,9 @@
-"""A store call that claims commits whether or not its caller still waits for it. When the
-caller is cancelled meanwhile (the node stopping, a request given up), what the call
-claimed must still reach the dispatcher: run, or given back as the node closes. Forgotten,
-it stays claimed by this node until its lease runs out (or, with one node, until it starts
-again) and counts as one of the claims an execution may lose."""
+"""A store call that claims commits whether or not its caller still waits for it, and
+whether or not the disk confirms it. When the caller is cancelled meanwhile (the node
+stopping, a request given up), or the sync after the commit fails, what the call claimed
+must still reach the dispatcher: run, or given back as the node closes. Forgotten, it stays
+claimed by this node until its lease runs out (or, with one node, until it starts again)
+and counts as one of the claims an execution may lose."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.node import Node
 from connectord.runtime.secrets import hash_api_key
 from connectord.runtime.store import SQLITE_FILE, open_store
-from connectord.runtime.store.records import Principal
+from connectord.runtime.store.records import Principal, StoreSyncError
 
-from .conftest import Api, claim_loop
+from .conftest import Api, HeldEndpoint, claim_loop, execution_lines
 
 
 def state(api: Api, execution_id: str) -> str:
@@ -147,3 +148,58 @@ async def test_a_node_closing_while_a_cancelled_schedule_adds_its_execution_give
         rows = db.execute("SELECT id, state FROM executions WHERE id != ?", (first,)).fetchall()
     assert [state for _, state in rows] == ["queued"]  # run, then given back with the rest
     assert dispatcher.held() == {}
+
+
+async def test_an_execution_added_claimed_whose_commit_the_disk_did_not_confirm_runs(api: Api) -> None:
+    """The client hears that the disk did not confirm it (503, "look before trying
+    again"); what was committed, claimed by this node, runs all the same."""
+    alice = api.add_user("alice@acme.test", "acme")
+    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+    body = {"execution_type": "verify_credentials", "component": "echo", "account_data": {"token": "t"}}
+    answer = await api.client.post("/v1/exec/schedule", json=body, headers=alice)
+    assert answer.status == 503, await answer.text()
+    assert "look before trying again" in (await answer.json())["message"]
+    listing = await (await api.client.get("/v1/exec", headers=alice)).json()
+    added = [each["id"] for each in listing["data"] if each["id"] != first]
+    assert len(added) == 1, listing
+    poll = await api.client.get(f"/v1/exec/poll/{added[0]}?wait=10", headers=alice)
+    assert poll.status == 200, await poll.text()
+    assert poll.url.path == f"/v1/exec/result/{added[0]}"  # it ran: redirected to its result
+
+
+async def test_an_outcome_recorded_in_a_commit_the_disk_did_not_confirm_is_not_recorded_again(
+    api: Api, held_endpoint: HeldEndpoint
+) -> None:
+    """The outcome's commit went with a schedule's, whose sync failed: it was made, so its
+    long poll hears of it at once, and it is not tried again (to find itself recorded and
+    be logged as discarded)."""
+    alice = api.add_user("alice@acme.test", "acme")
+    node = api.client.app[NODE]
+    url, arrived, release_call = held_endpoint.url, held_endpoint.arrived, held_endpoint.release
+    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    body = {"execution_type": "verify_credentials", "component": "echo"}
+    answer = await api.client.post(
+        "/v1/exec/schedule", json={**body, "account_data": {"mode": "fetch", "url": url}}, headers=alice
+    )
+    held = str((await answer.json())["id"])
+    await asyncio.wait_for(arrived.wait(), 20)
+    polling = asyncio.ensure_future(api.client.get(f"/v1/exec/poll/{held}?wait=30", headers=alice))
+    request = ScheduleRequest("verify_credentials", "echo", account_data={"token": "t"})
+    principal = principal_of(api, "alice@acme.test")
+
+    with execution_lines() as logged:
+        async with store_held(node) as release_store:
+            release_call.set()
+            await logged.wait_for("execution finished", held)  # its outcome waits for the store
+            scheduling = asyncio.ensure_future(node.executions.schedule(principal, request))
+            await asyncio.sleep(0)  # the schedule's insert waits behind it
+            (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+            release_store.set()
+            await asyncio.wait([scheduling])
+        assert isinstance(scheduling.exception(), StoreSyncError)  # one commit for both
+        poll = await asyncio.wait_for(polling, 10)  # not its 30 s: told at once
+    assert poll.url.path == f"/v1/exec/result/{held}"
+    assert not logged.ids_of(f"execution {held}: outcome discarded")
