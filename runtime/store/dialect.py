@@ -17,7 +17,8 @@ fragment                    SQLite                          PostgreSQL
 ``{position:hay,needle}``   ``instr(hay, needle)``          ``position(needle IN hay)`` (bytes)
 ``{first_queued:e}``        ``e``: each tenant's first      the same, through
                             ``:window`` queued executions   ``JOIN LATERAL``
-                            (``IN`` a correlated subquery)
+                            (``IN`` a correlated subquery;
+                            the tenants: ``queued_tenants``)
 ==========================  ==============================  ===================================
 
 A backend opens connections in three ways: ``read`` (no write), ``write`` (statements each
@@ -31,6 +32,23 @@ import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
+
+
+def queued_tenants(index_hint: str = "") -> str:
+    """The tenants with queued executions (``heads``), for ``{first_queued}``: one index
+    seek per tenant, each for the next tenant after the last in the partial index
+    executions_queued_by_tenant, not a scan of every queued row: a claim costs the same
+    behind a queue of any length. ``index_hint``: SQLite's planner, without statistics,
+    would take the (state, created_at) index and sort the whole queue at each step."""
+    queued = f"FROM executions x {index_hint} WHERE x.state = 'queued'"
+    return (
+        "(WITH RECURSIVE t(tenant_id) AS ("
+        f"SELECT (SELECT x.tenant_id {queued} ORDER BY x.tenant_id LIMIT 1) "
+        f"UNION ALL SELECT (SELECT x.tenant_id {queued} AND x.tenant_id > t.tenant_id "
+        "ORDER BY x.tenant_id LIMIT 1) FROM t WHERE t.tenant_id IS NOT NULL) "
+        "SELECT tenant_id FROM t WHERE tenant_id IS NOT NULL) heads"
+    )
+
 
 Row = tuple[Any, ...]
 Params = Mapping[str, object]

@@ -29,7 +29,15 @@ import psycopg
 from psycopg_pool import ConnectionPool
 
 from connectord.runtime.config import ConfigurationError
-from connectord.runtime.store.dialect import Connection, Dialect, Fragment, Params, Row, Session
+from connectord.runtime.store.dialect import (
+    Connection,
+    Dialect,
+    Fragment,
+    Params,
+    Row,
+    Session,
+    queued_tenants,
+)
 from connectord.runtime.store.events import CHANNEL
 from connectord.runtime.store.postgres_schema import MIGRATIONS, SCHEMA_MIGRATIONS
 from connectord.runtime.store.records import InvalidTextError, StoreUnavailableError
@@ -96,7 +104,7 @@ _FRAGMENTS = {
     # a correlated IN would be planned as a filter on every queued row; LATERAL walks the
     # partial index once per tenant
     "first_queued": Fragment(
-        "(SELECT DISTINCT tenant_id FROM executions WHERE state = 'queued') heads "
+        queued_tenants() + " "
         "CROSS JOIN LATERAL (SELECT x.id, x.tenant_id, x.created_at FROM executions x "
         "WHERE x.tenant_id = heads.tenant_id AND x.state = 'queued' ORDER BY x.created_at LIMIT :window) {0}"
     ),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Literal
 
 from connectord.runtime.config import ConfigurationError, StoreSync
-from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session
+from connectord.runtime.store.dialect import Dialect, Fragment, Params, Row, Session, queued_tenants
 from connectord.runtime.store.records import StoreSyncError, StoreUnavailableError
 from connectord.runtime.store.sqlite_schema import MIGRATIONS
 from connectord.runtime.store.store import Store
@@ -40,7 +40,7 @@ _FRAGMENTS = {
     "position": Fragment("instr({0}, {1})"),
     # no LATERAL here; the correlated subquery runs once per tenant (the partial index)
     "first_queued": Fragment(
-        "(SELECT DISTINCT tenant_id FROM executions WHERE state = 'queued') heads "
+        queued_tenants("INDEXED BY executions_queued_by_tenant") + " "
         "JOIN executions {0} ON {0}.id IN (SELECT x.id FROM executions x WHERE x.tenant_id = heads.tenant_id "
         "AND x.state = 'queued' ORDER BY x.created_at LIMIT :window)"
     ),
