@@ -43,7 +43,7 @@ from connectord.runtime.store.records import (
     Principal,
     StoreSyncError,
 )
-from connectord.runtime.store.runner import despite_cancel
+from connectord.runtime.store.runner import despite_cancel, made
 from connectord.runtime.validation import InvalidRequestError
 from connectord.sandbox.calls import Call
 from connectord.sandbox.outcomes import Cancelled, Outcome
@@ -222,7 +222,10 @@ class Executions:
     async def result(self, principal: Principal, execution_id: str) -> FinishedExecution | PollState:
         """The finished result, exactly once; else why there is none."""
         self.local.forget(execution_id)
-        finished = await self.run(self.store.deliver_result, principal.tenant_id, execution_id, self.clock())
+        # Delivered is delivered: its commit made (the sync that failed was asked for by
+        # another call of its batch), the result is the client's or nobody's.
+        deliver = self.store.deliver_result
+        finished = await made(self.run(deliver, principal.tenant_id, execution_id, self.clock()))
         if finished is not None:
             return finished
         record = await self.run(self.store.execution, principal.tenant_id, execution_id)

@@ -67,8 +67,8 @@ class ExecutionWork:
 
     async def claim(self, now: float, member: Member, limit: int) -> list[ClaimedExecution]:
         lease_until = member.lease_until(now)
-        claimed = await self.run(
-            self.store.claim_executions, now, member.id, lease_until, limit, self._served
+        claimed = await made(
+            self.run(self.store.claim_executions, now, member.id, lease_until, limit, self._served)
         )
         return self._took(claimed)
 

@@ -79,7 +79,7 @@ class JobWork:
 
     async def claim(self, now: float, member: Member, limit: int) -> list[ClaimedJob]:
         cap = self.settings.max_running_per_tenant
-        claimed = await self.run(self.store.claim_job, now, member.id, member.lease_until(now), cap)
+        claimed = await made(self.run(self.store.claim_job, now, member.id, member.lease_until(now), cap))
         return [claimed] if claimed is not None else []
 
     async def idle_for(self, now: float) -> float:

@@ -140,14 +140,10 @@ class GroupCommitRunner(StoreRunner):
                         raise each.error
             self.turns += 1
             return
-        except StoreSyncError as exc:
-            # Committed, not confirmed on disk: made once, so not made again alone.
-            self.turns += 1
-            for each in pending:
-                if each.error is None:
-                    each.result, each.error = None, StoreSyncError(str(exc), made=(each.result,))
-            return
         except StoreUnavailableError as exc:
+            if isinstance(exc, StoreSyncError) and all(each.error is not exc for each in pending):
+                self._unconfirmed(pending, exc)
+                return
             if len(pending) == 1:  # nothing was committed; alone, it would only fail again
                 first = pending[0]
                 first.result, first.error = None, first.error or exc
@@ -157,6 +153,14 @@ class GroupCommitRunner(StoreRunner):
         for each in pending:
             each.attempt()
             self.turns += 1
+
+    def _unconfirmed(self, pending: list[_Pending], exc: StoreSyncError) -> None:
+        """The batch was committed, its sync failed: made once, so not made again alone;
+        each call is told, with what it made."""
+        self.turns += 1
+        for each in pending:
+            if each.error is None:
+                each.result, each.error = None, StoreSyncError(str(exc), made=(each.result,))
 
 
 def store_runner(store: Store) -> StoreRunner:

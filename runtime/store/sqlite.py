@@ -155,9 +155,9 @@ class SQLite(Dialect):
     def _batch(self) -> Iterator[None]:
         """One transaction around several method calls, made on this thread (group commit:
         one sync of the disk for all). Each call's writes are a savepoint of their own: a
-        call that fails is undone alone. Nothing is committed before the batch ends."""
+        call that fails is undone alone. Nothing is committed before the batch ends. The
+        transaction begins with the first write: a batch of reads takes no write lock."""
         with self._lock, self._unavailable_on_error():
-            self._conn.execute("BEGIN IMMEDIATE")
             self._batch_thread, self._batch_synced = threading.get_ident(), False
             try:
                 yield
@@ -167,7 +167,8 @@ class SQLite(Dialect):
                 raise
             finally:
                 self._batch_thread = None
-            self._conn.execute("COMMIT")
+            if self._conn.in_transaction:
+                self._conn.execute("COMMIT")
             if self._batch_synced:
                 self._sync()
 
@@ -177,6 +178,9 @@ class SQLite(Dialect):
         within a batch, a savepoint of it."""
         must_sync = self._must_sync(synced)
         if self._batch_thread == threading.get_ident():
+            if not self._conn.in_transaction:
+                with self._unavailable_on_error():
+                    self._conn.execute("BEGIN IMMEDIATE")
             with self._savepoint():
                 yield SQLiteSession(self._conn)
             self._batch_synced |= must_sync

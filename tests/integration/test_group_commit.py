@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -175,3 +176,17 @@ async def test_what_a_call_made_reaches_its_caller_when_the_disk_did_not_confirm
     assert [getattr(error, "made", None) for error in errors] == [("d",), ("e",)]
     assert runner.turns == 3  # c alone, the held call, d and e together: none made twice
     assert all(store.principal(f"hash-{name}") is not None for name in "cde")
+
+
+async def test_a_read_does_not_wait_for_the_write_lock(runner: GroupCommitRunner, store: SQLiteStore) -> None:
+    """Another process writing (``connectord users`` beside a running server) holds the
+    one write lock; reads go on meanwhile, as they would without a batch."""
+    store.add_user("r@example.com", "r", "hash-r", 1.0)
+    writer = sqlite3.connect(store.path, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        found = await asyncio.wait_for(runner(store.principal, "hash-r"), 2)  # not the 5 s busy wait
+        assert found is not None
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()

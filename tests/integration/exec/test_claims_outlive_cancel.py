@@ -199,7 +199,8 @@ async def test_an_outcome_recorded_in_a_commit_the_disk_did_not_confirm_is_not_r
             (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
             release_store.set()
             await asyncio.wait([scheduling])
-        assert isinstance(scheduling.exception(), StoreSyncError)  # one commit for both
+        # both queued behind the held call: the store's next turn runs them as one batch
+        assert isinstance(scheduling.exception(), StoreSyncError)
         poll = await asyncio.wait_for(polling, 10)  # not its 30 s: told at once
     assert poll.url.path == f"/v1/exec/result/{held}"
     assert not logged.ids_of(f"execution {held}: outcome discarded")

@@ -11,6 +11,7 @@ import pytest
 
 from connectord.plugins.manager import Selection
 from connectord.runtime.calls import run_in_sandbox
+from connectord.sandbox import forked
 from connectord.sandbox.calls import Call
 from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Cancelled, Rejected, Succeeded
@@ -75,12 +76,19 @@ async def test_cancel_kills_the_worker_and_reports_cancelled(supervisor: Supervi
     assert not supervisor.cancel("to-cancel")
 
 
+async def settled_moves() -> None:
+    """What the mover thread was asked before now is done: it closes the ``cgroup.procs``
+    it kept open of leaves that went (any test's, in this process) in its own time."""
+    await asyncio.wrap_future(forked.mover.submit(lambda: None))
+
+
 async def test_no_zombies_descriptors_or_cgroups_leak(supervisor: Supervisor) -> None:
     async def calls(count: int) -> None:
         for i in range(count):
             await nice(supervisor, tenant=f"t{i % 3}", isolation="per-call" if i % 2 else "pooled")
 
     await calls(12)  # each cgroup leaf these use stays open for reuse, for good
+    await settled_moves()
     fds_before = len(os.listdir("/proc/self/fd"))
     await calls(150)
 
@@ -95,6 +103,7 @@ async def test_no_zombies_descriptors_or_cgroups_leak(supervisor: Supervisor) ->
         await asyncio.sleep(0.05)
     # every cgroup leaf is free again but those of the idle workers and the zygotes
     assert supervisor.cgroups.in_use <= idle()
+    await settled_moves()
     assert len(os.listdir("/proc/self/fd")) <= fds_before
     zygotes = {str(pid) for pid in _zygote_pids(supervisor)}
     assert zygotes, "the calls above ran in no zygote"
