@@ -13,6 +13,8 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator
 
+import pytest
+
 from connectord.api.keys import NODE
 from connectord.runtime.executions.requests import ScheduleRequest
 from connectord.runtime.executions.settings import ExecutionSettings
@@ -68,12 +70,31 @@ def principal_of(api: Api, email: str) -> Principal:
     return principal
 
 
-async def test_a_claim_in_the_store_as_the_claim_loop_stops_is_given_back_at_close(api: Api) -> None:
+Warm = tuple[dict[str, str], Node, str]
+
+
+@pytest.fixture
+async def warm(api: Api) -> Warm:
+    """A user's headers, the node, and the execution that started its zygote: done, and
+    nothing queued since."""
     alice = api.add_user("alice@acme.test", "acme")
-    node = api.client.app[NODE]
-    dispatcher = node.execution_dispatcher
-    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
+    first = await scheduled(api, alice)
     assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    return alice, api.client.app[NODE], first
+
+
+async def ran(api: Api, headers: dict[str, str], execution_id: str) -> None:
+    """The execution ran: its poll is redirected to its result."""
+    poll = await api.client.get(f"/v1/exec/poll/{execution_id}?wait=10", headers=headers)
+    assert poll.status == 200, await poll.text()
+    assert poll.url.path == f"/v1/exec/result/{execution_id}"
+
+
+async def test_a_claim_in_the_store_as_the_claim_loop_stops_is_given_back_at_close(
+    api: Api, warm: Warm
+) -> None:
+    alice, node, _ = warm
+    dispatcher = node.execution_dispatcher
     for _ in range(ExecutionSettings.max_running):  # every slot taken
         assert await dispatcher.reserve()
     queued = await scheduled(api, alice)  # the claim loop waits for a slot
@@ -96,11 +117,10 @@ async def test_a_claim_in_the_store_as_the_claim_loop_stops_is_given_back_at_clo
     assert state(api, queued) == "queued"  # given back, not left claimed by a closed node
 
 
-async def test_an_execution_added_claimed_as_its_request_is_cancelled_runs_all_the_same(api: Api) -> None:
-    alice = api.add_user("alice@acme.test", "acme")
-    node = api.client.app[NODE]
-    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
-    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+async def test_an_execution_added_claimed_as_its_request_is_cancelled_runs_all_the_same(
+    api: Api, warm: Warm
+) -> None:
+    alice, node, first = warm
     request = ScheduleRequest("verify_credentials", "echo", account_data={"token": "t"})
     principal = principal_of(api, "alice@acme.test")
 
@@ -117,17 +137,14 @@ async def test_an_execution_added_claimed_as_its_request_is_cancelled_runs_all_t
     assert len(rows) == 1, rows  # added: the store's thread ran the insert before it answered
     (execution_id,) = rows[0]
     assert state(api, execution_id) != "queued"  # added claimed, in the slot it reserved
-    poll = await api.client.get(f"/v1/exec/poll/{execution_id}?wait=10", headers=alice)
-    assert poll.status == 200, await poll.text()
-    assert poll.url.path == f"/v1/exec/result/{execution_id}"  # it ran: redirected to its result
+    await ran(api, alice, execution_id)
 
 
-async def test_a_node_closing_while_a_cancelled_schedule_adds_its_execution_gives_it_back(api: Api) -> None:
-    alice = api.add_user("alice@acme.test", "acme")
-    node = api.client.app[NODE]
+async def test_a_node_closing_while_a_cancelled_schedule_adds_its_execution_gives_it_back(
+    api: Api, warm: Warm
+) -> None:
+    _, node, first = warm
     dispatcher = node.execution_dispatcher
-    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
-    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
     loop = claim_loop(dispatcher)  # stopped first, as the node's shutdown does
     loop.cancel()
     await asyncio.wait([loop])
@@ -150,12 +167,12 @@ async def test_a_node_closing_while_a_cancelled_schedule_adds_its_execution_give
     assert dispatcher.held() == {}
 
 
-async def test_an_execution_added_claimed_whose_commit_the_disk_did_not_confirm_runs(api: Api) -> None:
+async def test_an_execution_added_claimed_whose_commit_the_disk_did_not_confirm_runs(
+    api: Api, warm: Warm
+) -> None:
     """The client hears that the disk did not confirm it (503, "look before trying
     again"); what was committed, claimed by this node, runs all the same."""
-    alice = api.add_user("alice@acme.test", "acme")
-    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
-    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
+    alice, _, first = warm
     (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
     body = {"execution_type": "verify_credentials", "component": "echo", "account_data": {"token": "t"}}
     answer = await api.client.post("/v1/exec/schedule", json=body, headers=alice)
@@ -164,22 +181,17 @@ async def test_an_execution_added_claimed_whose_commit_the_disk_did_not_confirm_
     listing = await (await api.client.get("/v1/exec", headers=alice)).json()
     added = [each["id"] for each in listing["data"] if each["id"] != first]
     assert len(added) == 1, listing
-    poll = await api.client.get(f"/v1/exec/poll/{added[0]}?wait=10", headers=alice)
-    assert poll.status == 200, await poll.text()
-    assert poll.url.path == f"/v1/exec/result/{added[0]}"  # it ran: redirected to its result
+    await ran(api, alice, added[0])
 
 
 async def test_an_outcome_recorded_in_a_commit_the_disk_did_not_confirm_is_not_recorded_again(
-    api: Api, held_endpoint: HeldEndpoint
+    api: Api, warm: Warm, held_endpoint: HeldEndpoint
 ) -> None:
     """The outcome's commit went with a schedule's, whose sync failed: it was made, so its
     long poll hears of it at once, and it is not tried again (to find itself recorded and
     be logged as discarded)."""
-    alice = api.add_user("alice@acme.test", "acme")
-    node = api.client.app[NODE]
+    alice, node, _ = warm
     url, arrived, release_call = held_endpoint.url, held_endpoint.arrived, held_endpoint.release
-    first = await scheduled(api, alice)  # the zygote starts; then nothing is queued
-    assert (await api.client.get(f"/v1/exec/poll/{first}?wait=20", headers=alice)).status == 200
     body = {"execution_type": "verify_credentials", "component": "echo"}
     answer = await api.client.post(
         "/v1/exec/schedule", json={**body, "account_data": {"mode": "fetch", "url": url}}, headers=alice
