@@ -178,11 +178,18 @@ class SQLite(Dialect):
         within a batch, a savepoint of it."""
         must_sync = self._must_sync(synced)
         if self._batch_thread == threading.get_ident():
-            if not self._conn.in_transaction:
+            if self._conn.in_transaction:
+                with self._savepoint():
+                    yield SQLiteSession(self._conn)
+            else:  # the batch's first write begins it: undone whole, it undoes only this
                 with self._unavailable_on_error():
                     self._conn.execute("BEGIN IMMEDIATE")
-            with self._savepoint():
-                yield SQLiteSession(self._conn)
+                    try:
+                        yield SQLiteSession(self._conn)
+                    except BaseException:
+                        if self._conn.in_transaction:
+                            self._conn.execute("ROLLBACK")
+                        raise
             self._batch_synced |= must_sync
             return
         with self._lock, self._unavailable_on_error():

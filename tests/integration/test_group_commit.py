@@ -94,6 +94,26 @@ async def test_a_call_that_fails_in_a_batch_is_undone_alone(
     store.add_user("new@example.com", "globex", "hash-2", 3.0)
 
 
+@pytest.mark.parametrize("alone", [True, False])
+async def test_a_call_that_fails_first_is_undone_alone(
+    runner: GroupCommitRunner, store: SQLiteStore, alone: bool
+) -> None:
+    """The first write of a batch (or of a lone call) begins its transaction: a failure
+    there undoes that call's writes, not the calls after it."""
+    store.add_user("taken@example.com", "acme", "hash-1", 1.0)
+    failing = [lambda: store.add_user("new@example.com", "globex", "hash-1", 2.0)]
+    if alone:
+        with pytest.raises(Exception) as failed:
+            await runner(failing[0])
+        assert not isinstance(failed.value, StoreUnavailableError)
+    else:
+        results = await behind_a_held_turn(runner, [*failing, lambda: store.put_setting("after", b"2")])
+        assert isinstance(results[0], Exception) and results[1] is None
+        assert settings(store, "after") == [b"2"]
+    with contextlib.closing(sqlite3.connect(store.path)) as db:
+        assert db.execute("SELECT count(*) FROM tenants WHERE name = 'globex'").fetchone() == (0,)
+
+
 async def test_a_batch_that_finds_the_store_unavailable_runs_again_call_by_call(
     runner: GroupCommitRunner, store: SQLiteStore
 ) -> None:
