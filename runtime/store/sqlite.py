@@ -175,7 +175,7 @@ class SQLite(Dialect):
     @contextlib.contextmanager
     def _tx(self, synced: bool) -> Iterator[Session]:
         """One write transaction, taken at once (IMMEDIATE), committed or rolled back whole;
-        within a batch, a savepoint of it."""
+        within a batch, a savepoint of it, or, the batch's first write, its beginning."""
         must_sync = self._must_sync(synced)
         if self._batch_thread == threading.get_ident():
             if self._conn.in_transaction:
