@@ -145,14 +145,10 @@ class Executions:
 
         try:
             added = await despite_cancel(self.run(self.store.add_execution, execution, claim_for), dispatch)
-        except StoreSyncError as exc:
-            if exc.made is not None:  # added, not confirmed on disk: the client is told so
-                dispatch(exc.made[0])
-            elif reserved:
-                self.dispatcher.unreserve()
-            raise
-        except BaseException:
-            if reserved and not settled:
+        except BaseException as exc:
+            if isinstance(exc, StoreSyncError) and exc.made is not None:
+                dispatch(exc.made[0])  # added, not confirmed on disk: the client is told so
+            elif reserved and not settled:
                 self.dispatcher.unreserve()
             raise
         dispatch(added)
