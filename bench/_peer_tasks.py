@@ -1,6 +1,6 @@
 """The trivial task bench/peers.py gives Celery and RQ: what connectord's no-op connector
 answers to ``verify_credentials``. Imported by their workers (PYTHONPATH is bench/) and by
-the benchmark's clients; the broker's URL comes from PEERS_REDIS."""
+the benchmark's clients; the brokers' URLs come from PEERS_REDIS and PEERS_DURABLE_REDIS."""
 
 from __future__ import annotations
 
@@ -11,14 +11,32 @@ from celery import Celery
 BROKER = os.environ.get("PEERS_REDIS", "redis://127.0.0.1:6379/7")
 QUEUE = os.environ.get("PEERS_QUEUE", "connectord-peers")
 
-app = Celery("peers", broker=BROKER, backend=BROKER)
-app.conf.update(task_default_queue=QUEUE, result_expires=3600, broker_connection_retry_on_startup=True)
-
-
-@app.task(name="peers.verify")
-def celery_verify() -> dict[str, bool]:
-    return {"verified": True}
-
 
 def rq_verify() -> dict[str, bool]:
+    """The task (RQ runs it by this name)."""
     return {"verified": True}
+
+
+app = Celery("peers", broker=BROKER, backend=BROKER)
+app.conf.update(task_default_queue=QUEUE, result_expires=3600, broker_connection_retry_on_startup=True)
+celery_verify = app.task(name="peers.verify")(rq_verify)
+
+
+def durable_app(url: str) -> Celery:
+    """Celery set up to lose nothing it accepted, as connectord promises: a task is
+    acknowledged after it ran, not when a worker takes it, so a worker that dies hands it
+    on; its broker (``url``) keeps an append-only file."""
+    durable = Celery("peers_durable", broker=url, backend=url)
+    durable.conf.update(
+        task_default_queue=QUEUE,
+        result_expires=3600,
+        broker_connection_retry_on_startup=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+    )
+    durable.task(name="peers.verify")(rq_verify)
+    return durable
+
+
+#: The app of a worker of bench/peers.py's "Celery durable" (``-A _peer_tasks:durable``).
+durable = durable_app(os.environ.get("PEERS_DURABLE_REDIS", BROKER))

@@ -11,6 +11,17 @@ data directory, its default INFO log and access log, to /dev/null) with a no-op 
 run ``per-call`` and one run ``pooled``. Redis must be running (``--redis``); its database
 7 is used and emptied of this benchmark's keys.
 
+Celery as measured above (its defaults) may lose what it accepted: a task is acknowledged
+when a worker takes it, and this Redis keeps no append-only file. connectord answers 202
+once the execution is committed and synced, and runs it again if its node dies. So Celery
+also runs set up to lose nothing ("Celery durable"): ``task_acks_late`` and
+``task_reject_on_worker_lost``, with a Redis of the benchmark's own (``redis-server`` on the
+PATH, in the file system of connectord's store) keeping an append-only file, once synced
+every second (``everysec``: nothing lost when a process is killed) and once before every
+answer (``always``: what was accepted survives a power cut, as with connectord; Redis then
+also syncs the results and acknowledgements, which connectord writes without a sync of
+their own).
+
 Each round, for every system (in an order that rotates round by round):
 
 - **batch**: one client enqueues ``--tasks`` tasks one call at a time (connectord:
@@ -58,6 +69,8 @@ import importlib
 import json
 import os
 import re
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -264,9 +277,9 @@ class CeleryPrefork(System):
     def __init__(self, env: dict[str, str], broker_pid: int | None, concurrency: int) -> None:
         import _peer_tasks
 
-        self.task = _peer_tasks.celery_verify
+        self.task = self._task(_peer_tasks)
         self.broker_pid = broker_pid
-        command = [sys.executable, "-m", "celery", "-A", "_peer_tasks", "worker", "--pool", "prefork"]
+        command = [sys.executable, "-m", "celery", "-A", self._app(), "worker", "--pool", "prefork"]
         command += ["--concurrency", str(concurrency), "--without-gossip", "--without-mingle"]
         self.process = subprocess.Popen(
             command, env=env, cwd=HERE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -285,6 +298,69 @@ class CeleryPrefork(System):
 
     def close(self) -> None:
         _stop(self.process)
+
+    def _app(self) -> str:
+        return "_peer_tasks:app"
+
+    def _task(self, tasks: Any) -> Any:
+        return tasks.celery_verify
+
+
+class CeleryNothingLost(CeleryPrefork):
+    """Celery set up to lose nothing it accepted: late acknowledgement (a task a worker took
+    runs again should the worker die) and a broker of its own with an append-only file
+    (``DurableRedis``)."""
+
+    def __init__(self, env: dict[str, str], broker: DurableRedis, concurrency: int) -> None:
+        self.name = f"Celery durable ({broker.fsync})"
+        self.broker = broker
+        super().__init__({**env, "PEERS_DURABLE_REDIS": broker.url}, broker.process.pid, concurrency)
+
+    def _app(self) -> str:
+        return "_peer_tasks:durable"
+
+    def _task(self, tasks: Any) -> Any:
+        return tasks.durable_app(self.broker.url).tasks["peers.verify"]
+
+
+class DurableRedis:
+    """A Redis of the benchmark's own, in a directory of ``directory`` (the file system
+    connectord's store uses), whose append-only file is synced as ``fsync`` says:
+    ``everysec`` loses nothing when a process is killed (a write reaches the file before
+    Redis answers it), ``always`` also survives a power cut (it is synced first), as an
+    execution does once connectord answered 202."""
+
+    def __init__(self, directory: Path, fsync: str) -> None:
+        self.fsync = fsync
+        port = free_port()
+        self.url = f"redis://127.0.0.1:{port}/0"
+        home = directory / f"redis-{fsync}"
+        home.mkdir()
+        durable = ["--appendonly", "yes", "--appendfsync", fsync, "--save", ""]
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(home), *durable],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        _wait_for(self._answers, "the benchmark's own redis-server")
+
+    def _answers(self) -> bool:
+        from redis import Redis
+        from redis.exceptions import ConnectionError as RedisDown
+
+        try:
+            return bool(Redis.from_url(self.url).ping())
+        except RedisDown:
+            return False
+
+    def close(self) -> None:
+        _stop(self.process)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class RQForkPerJob(System):
@@ -611,10 +687,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     broker = redis_pid(args.redis)
     loads = [load_average()]
     systems: list[System] = []
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         server = ConnectordServer(Path(tmp), args.rounds)
         try:
-            systems = [
+            for fsync in ("everysec", "always") if shutil.which("redis-server") else ():
+                durable = DurableRedis(Path(tmp), fsync)
+                stack.callback(durable.close)
+                systems.append(CeleryNothingLost(env, durable, cores))
+            if not shutil.which("redis-server"):
+                print("no redis-server on the PATH: Celery durable is not measured", file=sys.stderr)
+            systems += [
                 CeleryPrefork(env, broker, cores),
                 RQForkPerJob(env, broker, cores),
                 ConnectordSystem(server, "noop", "connectord per-call"),
@@ -698,6 +780,17 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
             f"{name}: throughput {r['throughput_vs_celery']}x Celery prefork, {r['throughput_vs_rq']}x RQ; "
             f"CPU per task {r['cpu_vs_celery']}x Celery's; round trip p50 {r['p50_vs_celery']}x Celery's"
         )
+        for fsync in ("everysec", "always"):
+            if durable := table.get(f"Celery durable ({fsync})"):
+                r[f"vs_celery_durable_{fsync}"] = against = {
+                    "throughput": round(row["per_s"] / durable["per_s"], 2),
+                    "cpu": round(row["cpu_ms"] / durable["cpu_ms"], 2),
+                    "p50": round(row["p50_ms"] / durable["p50_ms"], 2),
+                }
+                print(
+                    f"  against Celery durable ({fsync}): throughput {against['throughput']}x, "
+                    f"CPU per task {against['cpu']}x, round trip p50 {against['p50']}x"
+                )
     floor = table[ContractFloor.name]
     ratios["floor"] = {
         "throughput_vs_celery": round(floor["per_s"] / celery["per_s"], 2),

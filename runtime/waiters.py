@@ -29,6 +29,10 @@ class Waiters:
             else:
                 self._events[key] = (event, listeners - 1)
 
+    def waited_for(self, key: str) -> bool:
+        """Whether a caller listens for ``key``'s end now."""
+        return key in self._events
+
     def signal(self, key: str) -> None:
         waiting = self._events.get(key)
         if waiting is not None:

@@ -213,7 +213,7 @@ class ExecutionWork:
         lost ``max_claims`` nodes."""
         now = self.clock()
         crashed = ExecutionEnd(encode_outcome(Crashed()), encode_logs([]), now, now + self.settings.retention)
-        return await self.run(self.store.reap_executions, now, self.settings.max_claims, crashed)
+        return await made(self.run(self.store.reap_executions, now, self.settings.max_claims, crashed))
 
     async def release(self, member: Member, ids: list[str]) -> int:
         return await self.run(self.store.release_claims, member.id, ids, [])

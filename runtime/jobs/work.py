@@ -109,7 +109,7 @@ class JobWork:
     async def reap(self) -> Reaped:
         """Jobs of lost nodes: the lost attempt counts; they wait for their next one, or
         fail when no retries are left."""
-        return await self.run(self.store.reap_jobs, self.clock())
+        return await made(self.run(self.store.reap_jobs, self.clock()))
 
     async def release(self, member: Member, ids: list[str]) -> int:
         return await self.run(self.store.release_claims, member.id, [], ids)

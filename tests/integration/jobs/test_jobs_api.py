@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from connectord.runtime.secrets import MASK, hash_api_key
-from connectord.runtime.store import open_store
+from connectord.runtime.store import SQLITE_FILE, open_store
 
 from .conftest import JobsApi
 
@@ -479,6 +481,31 @@ async def test_a_running_job_cancelled_through_the_store_is_stopped_at_the_next_
     assert f"job {job_id}: no longer this node's claim; stopped" in caplog.text
     job = await jobs_api.call("GET", f"/v1/jobs/{job_id}", 200)
     assert job["status"] == "CANCELLED" and len(job["attempts"]) == 1
+
+
+async def test_a_lost_job_failed_in_a_commit_the_disk_did_not_confirm_is_over_for_its_pollers(
+    jobs_api: JobsApi, tmp_path: Path
+) -> None:
+    """The reap that failed a lost node's job (no retries left) was committed though the
+    sync failed: a long poll of the job hears of it at once, not when its wait runs out."""
+    job_id = await start_sleeper(jobs_api, tmp_path)
+    runner = jobs_api.node.job_dispatcher
+    with contextlib.closing(sqlite3.connect(jobs_api.settings.data_dir / SQLITE_FILE)) as db, db:
+        db.execute(  # as if a node that stopped renewing had claimed it
+            "UPDATE jobs SET claimed_by = 'gone', lease_until = 0 WHERE id = ?", (job_id,)
+        )
+    polling = asyncio.ensure_future(jobs_api.call("GET", f"/v1/jobs/{job_id}?wait=30", 200))
+    while not runner.ends.waited_for(job_id):  # it listens, then looks: no end is missed
+        assert not polling.done(), await polling
+        await asyncio.sleep(0.01)
+    await jobs_api.node.run(lambda: None)  # its look at the store is done: it found it running
+    (jobs_api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+
+    reaped = await runner.reap_once()
+
+    assert reaped.ended == [job_id]
+    job = await asyncio.wait_for(polling, 10)  # not its 30 s: told at once
+    assert job["status"] == "FAILED", job
 
 
 async def test_everything_is_scoped_by_tenant(jobs_api: JobsApi) -> None:
