@@ -24,8 +24,9 @@ celery_verify = app.task(name="peers.verify")(rq_verify)
 
 def durable_app(url: str) -> Celery:
     """Celery set up to lose nothing it accepted, as connectord promises: a task is
-    acknowledged after it ran, not when a worker takes it, so a worker that dies hands it
-    on; its broker (``url``) keeps an append-only file."""
+    acknowledged after it ran, not when a worker takes it, so what a worker that died had
+    taken runs again (with Redis, after the visibility timeout); its broker (``url``) keeps
+    an append-only file."""
     durable = Celery("peers_durable", broker=url, backend=url)
     durable.conf.update(
         task_default_queue=QUEUE,

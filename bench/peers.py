@@ -308,7 +308,8 @@ class CeleryPrefork(System):
 
 class CeleryNothingLost(CeleryPrefork):
     """Celery set up to lose nothing it accepted: late acknowledgement (a task a worker took
-    runs again should the worker die) and a broker of its own with an append-only file
+    runs again should the worker die; with Redis, once the broker's visibility timeout has
+    passed, an hour by default) and a broker of its own with an append-only file
     (``DurableRedis``)."""
 
     def __init__(self, env: dict[str, str], broker: DurableRedis, concurrency: int) -> None:
@@ -327,8 +328,9 @@ class DurableRedis:
     """A Redis of the benchmark's own, in a directory of ``directory`` (the file system
     connectord's store uses), whose append-only file is synced as ``fsync`` says:
     ``everysec`` loses nothing when a process is killed (a write reaches the file before
-    Redis answers it), ``always`` also survives a power cut (it is synced first), as an
-    execution does once connectord answered 202."""
+    Redis answers it, unless a sync still running makes Redis put the write off, for up to
+    2 s), ``always`` also survives a power cut (it is synced first), as an execution does
+    once connectord answered 202."""
 
     def __init__(self, directory: Path, fsync: str) -> None:
         self.fsync = fsync
@@ -337,6 +339,7 @@ class DurableRedis:
         home = directory / f"redis-{fsync}"
         home.mkdir()
         durable = ["--appendonly", "yes", "--appendfsync", fsync, "--save", ""]
+        durable += ["--auto-aof-rewrite-percentage", "0"]  # a rewrite's child would escape the CPU count
         self.process = subprocess.Popen(
             ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(home), *durable],
             stdout=subprocess.DEVNULL,

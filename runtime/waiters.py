@@ -30,7 +30,7 @@ class Waiters:
                 self._events[key] = (event, listeners - 1)
 
     def waited_for(self, key: str) -> bool:
-        """Whether a caller listens for ``key``'s end now."""
+        """Whether a caller listens for ``key``'s end now (for tests and diagnostics)."""
         return key in self._events
 
     def signal(self, key: str) -> None:

@@ -219,35 +219,34 @@ async def test_an_outcome_recorded_in_a_commit_the_disk_did_not_confirm_is_not_r
 
 
 async def test_executions_reaped_in_a_commit_the_disk_did_not_confirm_are_ended_for_their_pollers(
-    api: Api, warm: Warm, held_endpoint: HeldEndpoint
+    api: Api, warm: Warm
 ) -> None:
     """A reap that ended a lost node's execution (its last claim) was committed though the
     sync failed: its long poll hears of it at once, not when its wait runs out."""
     alice, node, _ = warm
-    body = {"execution_type": "verify_credentials", "component": "echo"}
-    answer = await api.client.post(
-        "/v1/exec/schedule",
-        json={**body, "account_data": {"mode": "fetch", "url": held_endpoint.url}},
-        headers=alice,
-    )
-    lost = str((await answer.json())["id"])
-    await asyncio.wait_for(held_endpoint.arrived.wait(), 20)
-    with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db, db:
-        db.execute(  # as if a node that stopped renewing had claimed it for the last time
-            "UPDATE executions SET claimed_by = 'gone', lease_until = 0, claims = ? WHERE id = ?",
-            (ExecutionSettings.max_claims, lost),
-        )
     dispatcher = node.execution_dispatcher
-    polling = asyncio.ensure_future(api.client.get(f"/v1/exec/poll/{lost}?wait=30", headers=alice))
-    while not dispatcher.ends.waited_for(lost):  # it listens, then looks: no end is missed
-        assert not polling.done(), await polling
-        await asyncio.sleep(0.01)
-    await node.run(lambda: None)  # its look at the store is done: it found it running
-    (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+    for _ in range(ExecutionSettings.max_running):  # every slot taken: this node runs nothing new
+        assert await dispatcher.reserve()
+    try:
+        lost = await scheduled(api, alice)
+        with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db, db:
+            db.execute(  # as if a node that stopped renewing had claimed it for the last time
+                "UPDATE executions SET state = 'running', claimed_by = 'gone', lease_until = 0, "
+                "claims = ? WHERE id = ?",
+                (ExecutionSettings.max_claims, lost),
+            )
+        polling = asyncio.ensure_future(api.client.get(f"/v1/exec/poll/{lost}?wait=30", headers=alice))
+        while not dispatcher.ends.waited_for(lost):  # it listens, then looks: no end is missed
+            assert not polling.done(), await polling
+            await asyncio.sleep(0.01)
+        await node.run(lambda: None)  # its look at the store is done: it found it running
+        (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
 
-    reaped = await dispatcher.reap_once()
+        reaped = await dispatcher.reap_once()
 
-    assert reaped.ended == [lost]
-    poll = await asyncio.wait_for(polling, 10)  # not its 30 s: told at once
-    assert poll.url.path == f"/v1/exec/result/{lost}"
-    held_endpoint.release.set()
+        assert reaped.ended == [lost]
+        poll = await asyncio.wait_for(polling, 2)  # not its 30 s, nor a lease renewal's 10: at once
+        assert poll.url.path == f"/v1/exec/result/{lost}"
+    finally:
+        for _ in range(ExecutionSettings.max_running):
+            dispatcher.unreserve()
