@@ -12,10 +12,12 @@ import contextlib
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
 from connectord.api.keys import NODE
+from connectord.runtime.dispatch import IDLE_LOOK
 from connectord.runtime.executions.requests import ScheduleRequest
 from connectord.runtime.executions.settings import ExecutionSettings
 from connectord.runtime.node import Node
@@ -218,35 +220,66 @@ async def test_an_outcome_recorded_in_a_commit_the_disk_did_not_confirm_is_not_r
     assert not logged.ids_of(f"execution {held}: outcome discarded")
 
 
+@contextlib.asynccontextmanager
+async def lost_to_a_gone_node(api: Api, warm: Warm, claims: int) -> AsyncIterator[str]:
+    """An execution yielded as claimed ``claims`` times, the last time by a node that stopped
+    renewing (this node's slots all taken meanwhile, so it never runs it itself), its long
+    poll waiting on the store; then every sync of the store fails."""
+    alice, node, _ = warm
+    dispatcher = node.execution_dispatcher
+    for _ in range(ExecutionSettings.max_running):
+        assert await dispatcher.reserve()
+    try:
+        lost = await scheduled(api, alice)
+        with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db, db:
+            db.execute(
+                "UPDATE executions SET state = 'running', claimed_by = 'gone', lease_until = 0, "
+                "claims = ? WHERE id = ?",
+                (claims, lost),
+            )
+    finally:
+        for _ in range(ExecutionSettings.max_running):
+            dispatcher.unreserve()
+    (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+    yield lost
+
+
+async def listening_poll(api: Api, warm: Warm, execution_id: str) -> asyncio.Future[Any]:
+    """A long poll of the execution, once it listens for its end and has looked at the store."""
+    alice, node, _ = warm
+    polling = asyncio.ensure_future(api.client.get(f"/v1/exec/poll/{execution_id}?wait=30", headers=alice))
+    while not node.execution_dispatcher.ends.waited_for(execution_id):  # it listens, then looks
+        assert not polling.done(), await polling
+        await asyncio.sleep(0.01)
+    await node.run(lambda: None)  # its look at the store is done: it found it running
+    return polling
+
+
 async def test_executions_reaped_in_a_commit_the_disk_did_not_confirm_are_ended_for_their_pollers(
     api: Api, warm: Warm
 ) -> None:
     """A reap that ended a lost node's execution (its last claim) was committed though the
     sync failed: its long poll hears of it at once, not when its wait runs out."""
-    alice, node, _ = warm
-    dispatcher = node.execution_dispatcher
-    for _ in range(ExecutionSettings.max_running):  # every slot taken: this node runs nothing new
-        assert await dispatcher.reserve()
-    try:
-        lost = await scheduled(api, alice)
-        with contextlib.closing(sqlite3.connect(api.settings.data_dir / SQLITE_FILE)) as db, db:
-            db.execute(  # as if a node that stopped renewing had claimed it for the last time
-                "UPDATE executions SET state = 'running', claimed_by = 'gone', lease_until = 0, "
-                "claims = ? WHERE id = ?",
-                (ExecutionSettings.max_claims, lost),
-            )
-        polling = asyncio.ensure_future(api.client.get(f"/v1/exec/poll/{lost}?wait=30", headers=alice))
-        while not dispatcher.ends.waited_for(lost):  # it listens, then looks: no end is missed
-            assert not polling.done(), await polling
-            await asyncio.sleep(0.01)
-        await node.run(lambda: None)  # its look at the store is done: it found it running
-        (api.settings.data_dir / f"{SQLITE_FILE}-wal").unlink()  # every sync fails from here
+    async with lost_to_a_gone_node(api, warm, ExecutionSettings.max_claims) as lost:
+        polling = await listening_poll(api, warm, lost)
 
-        reaped = await dispatcher.reap_once()
+        reaped = await warm[1].execution_dispatcher.reap_once()
 
         assert reaped.ended == [lost]
         poll = await asyncio.wait_for(polling, 2)  # not its 30 s, nor a lease renewal's 10: at once
-        assert poll.url.path == f"/v1/exec/result/{lost}"
-    finally:
-        for _ in range(ExecutionSettings.max_running):
-            dispatcher.unreserve()
+    assert poll.url.path == f"/v1/exec/result/{lost}"
+
+
+async def test_executions_requeued_in_a_commit_the_disk_did_not_confirm_run_at_once(
+    api: Api, warm: Warm
+) -> None:
+    """A reap that put a lost node's execution back in the queue was committed though the
+    sync failed: the claim loop is woken and runs it, not at its next idle look."""
+    async with lost_to_a_gone_node(api, warm, 1) as lost:
+        polling = await listening_poll(api, warm, lost)
+
+        reaped = await warm[1].execution_dispatcher.reap_once()
+
+        assert reaped.requeued == 1
+        poll = await asyncio.wait_for(polling, IDLE_LOOK / 2)  # the claim loop's look: 5 s
+    assert poll.url.path == f"/v1/exec/result/{lost}"
