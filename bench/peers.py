@@ -42,7 +42,8 @@ Each round, for every system (in an order that rotates round by round):
   logs or metrics), the same client: what any Python server speaking the contract could do
   here, and so how far the targets against Celery are within reach;
 - connectord only: the **first call** of a connector whose zygote is not running yet (a
-  connector of its own per round, per-call and pooled), and **store calls and
+  connector of its own per round, per-call and pooled), and of a ``warm`` one (per-call,
+  its zygote and a worker started with the server), and **store calls and
   transactions per execution** during the batch, from ``/metrics`` (store calls by
   operation; SQLite transactions, group commit counted once), and the server's mean time
   per request in each route's handler and per store operation (queue, run, commit);
@@ -462,7 +463,8 @@ class ExecClient:
 
 class ConnectordServer:
     """A real ``connectord serve`` in a temporary data directory, with no-op connectors:
-    ``noop`` per-call, ``pooled`` pooled, and ``cold_<n>_<isolation>`` for first calls."""
+    ``noop`` per-call, ``pooled`` pooled, and ``cold_<n>_<isolation>`` and ``warm_<n>``
+    (``warm = true``) for first calls."""
 
     def __init__(
         self,
@@ -480,13 +482,16 @@ class ConnectordServer:
         site.mkdir()
         data.mkdir()
         self.cold = [f"cold_{n}_{isolation}" for n in range(cold) for isolation in ("per_call", "pooled")]
-        for connector in ["noop", "pooled", *self.cold]:
+        warm = [f"warm_{n}" for n in range(cold)]  # ``warm = true``: started with the server
+        for connector in ["noop", "pooled", *self.cold, *warm]:
             install_noop(site, connector)
         for connector, source in (extra or {}).items():
             install_noop(site, connector, source)
         pooled = ["pooled", *(name for name in self.cold if name.endswith("_pooled"))]
         (data / "connectord.toml").write_text(
-            sandbox_toml + "".join(f'[sandbox.connectors.{name}]\nisolation = "pooled"\n' for name in pooled)
+            sandbox_toml
+            + "".join(f'[sandbox.connectors.{name}]\nisolation = "pooled"\n' for name in pooled)
+            + "".join(f"[sandbox.connectors.{name}]\nwarm = true\n" for name in warm)
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("CONNECTORD_")}
         env |= {"CONNECTORD_DATA_DIR": str(data), "PYTHONPATH": str(site), "CONNECTORD_LOG_LEVEL": log_level}
@@ -707,7 +712,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 ContractFloor(),
             ]
             rounds: dict[str, list[dict[str, Any]]] = {s.name: [] for s in systems}
-            cold: dict[str, list[float]] = {"per_call": [], "pooled": []}
+            cold: dict[str, list[float]] = {"per_call": [], "pooled": [], "warm": []}
             for index in range(args.rounds):
                 order = systems[index % len(systems) :] + systems[: index % len(systems)]
                 for system in order:
@@ -722,8 +727,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                         figures["inline_p50_ms"] = statistics.median(inline)
                     rounds[system.name].append(figures)
                     print(f"round {index + 1}: {system.name}: {figures['per_s']:.0f}/s", file=sys.stderr)
-                for isolation in cold:
+                for isolation in ("per_call", "pooled"):
                     cold[isolation].append(server.call(f"cold_{index}_{isolation}"))
+                cold["warm"].append(server.call(f"warm_{index}"))
                 loads.append(load_average())
         finally:
             for system in systems:
@@ -841,7 +847,8 @@ def report(measured: dict[str, Any], args: argparse.Namespace) -> dict[str, Any]
         f"per-call {table['connectord per-call']['inline_p50_ms']:.2f} ms, "
         f"pooled {table['connectord pooled']['inline_p50_ms']:.2f} ms; "
         f"first call of a connector whose zygote is not running: per-call {cold['per_call']:.0f} ms, "
-        f"pooled {cold['pooled']:.0f} ms (rounds: {measured['cold']})"
+        f"pooled {cold['pooled']:.0f} ms; of a warm connector (per-call, its zygote and a worker "
+        f"started with the server): {cold['warm']:.1f} ms (rounds: {measured['cold']})"
     )
     return {
         "tasks": args.tasks,

@@ -47,6 +47,11 @@ class ConnectorPolicy(msgspec.Struct, frozen=True, forbid_unknown_fields=True, o
     #: Pooled workers: recycle after this many calls or above this resident size.
     max_calls_per_worker: Annotated[int, msgspec.Meta(ge=1)] = 1000
     max_rss_bytes: Annotated[int, msgspec.Meta(ge=1)] = 512 * 1024 * 1024
+    #: Its zygote starts with the server (and again should it die), is never stopped for
+    #: being unused, and, per-call, has a worker forked ahead: its first call waits for no
+    #: import (about 90 ms for a trivial connector). It costs the zygote's and the spare's
+    #: memory while nobody calls.
+    warm: bool = False
 
     def timeout_for(self, method: Method) -> float:
         return self.timeouts.get(method, DEFAULT_TIMEOUTS.get(method, 30.0))

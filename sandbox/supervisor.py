@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.machinery
 import importlib.util
 import logging
@@ -127,6 +128,8 @@ class Supervisor:
         #: Per-call design-time calls in flight, per connector (see ``_spare_ahead``).
         self._short_calls: Counter[str] = Counter()
         self._idle_check: asyncio.Task[None] | None = None
+        #: Zygotes of ``warm`` connectors being started ahead of any call, per connector.
+        self._warming: dict[str, asyncio.Task[None]] = {}
         self._described = False
         #: What each own zygote's connector looked like on disk when the zygote was made.
         self._prints: dict[str, tuple[object, ...]] = {}
@@ -256,8 +259,37 @@ class Supervisor:
             await self._stop_watchdog()  # a start that failed leaves nothing running
             raise
         self._described = True
+        self.warm_up()
         if self._idle_check is None:
             self._idle_check = asyncio.ensure_future(self._stop_idle_zygotes_forever())
+
+    def warm_up(self) -> None:
+        """Start the zygotes of the ``warm`` connectors that are not running (at start, after
+        a reload and at each idle check, so one that died is started again)."""
+        for connector in self._catalog.connectors:
+            if self.policy.for_connector(connector).warm and connector not in self._warming:
+                task = asyncio.ensure_future(self._warm(connector))
+                self._warming[connector] = task
+                task.add_done_callback(functools.partial(self._forget_warming, connector))
+
+    def _forget_warming(self, connector: str, done: asyncio.Task[None]) -> None:
+        if self._warming.get(connector) is done:
+            del self._warming[connector]
+
+    async def warmed(self) -> None:
+        """Once the ``warm`` zygotes being started are (or failed to start)."""
+        await asyncio.gather(*self._warming.values(), return_exceptions=True)
+
+    async def _warm(self, connector: str) -> None:
+        try:
+            zygote = self.zygote_for(connector)
+            await zygote.ensure_started()
+        except ZygoteError as exc:  # its first call tries again, and says why
+            log.warning("connector '%s': its zygote did not start ahead of its calls: %s", connector, exc)
+            return
+        policy = self.policy.for_connector(connector)
+        if policy.isolation == "per-call":
+            self._spare_ahead(connector, zygote, policy)
 
     async def reload(self) -> Reloaded:
         """Read the entry points again and describe every selected connector anew, as
@@ -286,6 +318,7 @@ class Supervisor:
             ]
             for name in stale:
                 self._retire(name)
+            self.warm_up()
             kept = set(old.connectors) & set(catalog.connectors)
             changed = {n for n in kept if old.connectors[n] != catalog.connectors[n]} | (set(stale) & kept)
             return Reloaded(
@@ -348,17 +381,18 @@ class Supervisor:
             await asyncio.sleep(min(idle / 2, 60.0))
             try:
                 self.stop_idle_zygotes(time.monotonic() - idle)
+                self.warm_up()
             except Exception:  # a bug here must not end the checks for good
                 log.exception("cannot stop idle zygotes")
 
     def stop_idle_zygotes(self, unused_since: float) -> list[str]:
         """Stop the own zygotes of the connectors not called since ``unused_since`` (a
-        monotonic time) that have no worker running, with their idle pooled workers; the
-        connectors whose zygote was stopped."""
+        monotonic time) that have no worker running and are not ``warm``, with their idle
+        pooled workers; the connectors whose zygote was stopped."""
         running = {connector for connector, calls in self._calls.items() if calls}
         stopped = []
         for connector, zygote in self._own_zygotes.items():
-            if zygote.pid is None or connector in running:
+            if zygote.pid is None or connector in running or self.policy.for_connector(connector).warm:
                 continue
             if self._last_call.get(connector, float("-inf")) > unused_since:
                 continue
@@ -380,7 +414,7 @@ class Supervisor:
         self._idle.clear()
 
     async def close(self) -> None:
-        sparing = list(self._sparing.values())
+        sparing = [*self._warming.values(), *self._sparing.values()]
         for task in sparing:
             task.cancel()
         await asyncio.gather(*sparing, return_exceptions=True)

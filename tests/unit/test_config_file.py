@@ -23,7 +23,7 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
                     "limits": {"memory_bytes": 1000, "open_files": 64},
                     "timeouts": {"select_model": 5},
                 },
-                "connectors": {"sql": {"isolation": "pooled", "limits": {"open_files": 32}}},
+                "connectors": {"sql": {"isolation": "pooled", "warm": True, "limits": {"open_files": 32}}},
             }
         },
         "test",
@@ -32,7 +32,10 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
     assert sql.isolation == "pooled"
     assert sql.limits == Limits(memory_bytes=1000, open_files=32)
     assert sql.timeout_for("select_model") == 5
-    assert config.sandbox.for_connector("shop").limits.open_files == 64
+    assert sql.warm
+    shop = config.sandbox.for_connector("shop")
+    assert shop.limits.open_files == 64
+    assert not shop.warm  # the default: a zygote starts at its connector's first call
 
 
 @pytest.mark.parametrize(
@@ -43,6 +46,7 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
         ({"sandbox": {"default": {"isolation": "shared"}}}, "at `$.sandbox.default.isolation`"),
         ({"sandbox": {"default": {"limits": {"open_files": 3}}}}, "`$.sandbox.default.limits.open_files`"),
         ({"sandbox": {"default": {"timeouts": {"get_meta_modl": 3}}}}, "Invalid enum value 'get_meta_modl'"),
+        ({"sandbox": {"default": {"warm": "yes"}}}, "Expected `bool`, got `str` - at `$.sandbox.default.warm`"),
         (
             {"sandbox": {"default": {"limits": {"landlock": True, "writable_paths": ["tmp"]}}}},
             "writable_paths must be absolute paths, not 'tmp' - at `$.sandbox.default.limits`",
@@ -82,6 +86,7 @@ def test_the_readme_example_is_a_valid_configuration(tmp_path: Path) -> None:
     (tmp_path / "example.toml").write_text(example)
     config = load_config_file(tmp_path / "example.toml", tmp_path)
     assert config.sandbox.for_connector("sql").isolation == "pooled"
+    assert config.sandbox.for_connector("sql").warm
 
 
 def test_logs_and_metrics_are_configured_in_the_file_unless_flags_or_the_environment_say(
