@@ -46,7 +46,10 @@ def test_a_connector_table_is_merged_over_the_default() -> None:
         ({"sandbox": {"default": {"isolation": "shared"}}}, "at `$.sandbox.default.isolation`"),
         ({"sandbox": {"default": {"limits": {"open_files": 3}}}}, "`$.sandbox.default.limits.open_files`"),
         ({"sandbox": {"default": {"timeouts": {"get_meta_modl": 3}}}}, "Invalid enum value 'get_meta_modl'"),
-        ({"sandbox": {"default": {"warm": "yes"}}}, "Expected `bool`, got `str` - at `$.sandbox.default.warm`"),
+        (
+            {"sandbox": {"default": {"warm": "yes"}}},
+            "Expected `bool`, got `str` - at `$.sandbox.default.warm`",
+        ),
         (
             {"sandbox": {"default": {"limits": {"landlock": True, "writable_paths": ["tmp"]}}}},
             "writable_paths must be absolute paths, not 'tmp' - at `$.sandbox.default.limits`",
