@@ -50,7 +50,9 @@ def enclose(hello: Hello, control_fd: int) -> None:
     user = hello.user_id
     limits = hello.limits
     private = None if limits.memory_bytes is None else PRIVATE_DIR_LIMITS * limits.memory_bytes
-    isolation.enter_own_view(limits.hidden_paths, [*visible_paths(limits), *code], user, private)
+    isolation.enter_own_view(
+        limits.hidden_paths, [*visible_paths(limits), *code], user, private, limits.writable_paths
+    )
     isolation.own_ipc_namespace()
     if not hello.limits.network:
         isolation.cut_network()

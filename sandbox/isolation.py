@@ -18,6 +18,7 @@ import resource
 import signal
 import stat
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from connectord.sandbox import landlock
@@ -294,14 +295,21 @@ SERVICE_DIRS = ("/run", "/var/run")
 
 
 def enter_own_view(
-    hidden: list[str], visible: list[str], user: int | None = None, private_bytes: int | None = None
+    hidden: list[str],
+    visible: list[str],
+    user: int | None = None,
+    private_bytes: int | None = None,
+    writable: Sequence[str] = (),
 ) -> None:
     """Move into a mount namespace of our own (inside a user namespace of our own where we
     may not mount otherwise) in which ``hidden`` are hidden (``hide_paths``), what root may
     write by file mode alone is read-only, PRIVATE_DIRS are fresh, empty tmpfs and
     SERVICE_DIRS empty read-only ones, but for the ``visible`` paths beneath them (the
     connector's packages, its readable and writable paths) and what SYSTEM_READABLE leads
-    to, bound back as they were. For a ``user`` to become, every directory it could not
+    to, bound back read-only but for the ``writable`` ones (Landlock grants its processes
+    write access to all of PRIVATE_DIRS, and its rules see through binds: a connector's
+    import code rewrote another connector's module in an import directory beneath /tmp,
+    and that connector's next zygote ran it). For a ``user`` to become, every directory it could not
     pass on the way to a visible path (/root, mode 0700, above the interpreter) is covered
     as well, by a tmpfs it may pass into holding only the visible paths beneath it. The
     working directory is looked up again: one inside a hidden or covered path is hidden
@@ -335,6 +343,8 @@ def enter_own_view(
     system = [os.path.realpath(path) for path in SYSTEM_READABLE]
     # Opened in this namespace: a bind needs that.
     kept = _opened_beneath((*PRIVATE_DIRS, *services, *covered), [*visible, *system])
+    # Opened apart: a writable path inside a visible one is bound again, writable, from here.
+    kept_writable = _opened_beneath(PRIVATE_DIRS, list(writable))
     umask = os.umask(0o022)  # what is made on the way to a visible path: passable by all
     try:
         for path in PRIVATE_DIRS:
@@ -346,13 +356,18 @@ def enter_own_view(
             _mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755")
         for path, fd in kept:
             _bind_back(fd, path)
+            if _beneath(path, PRIVATE_DIRS) and not _beneath(path, writable):
+                _remount_read_only(path)
+        for path, fd in kept_writable:
+            if not any(path == kept_path for kept_path, _ in kept):
+                _bind_back(fd, path)
         for path in services:
             _mount(
                 None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, None
             )
     finally:
         os.umask(umask)
-        for _, fd in kept:
+        for _, fd in (*kept, *kept_writable):
             os.close(fd)
     try:
         os.chdir(cwd)
@@ -431,6 +446,29 @@ def _opened_beneath(tops: tuple[str, ...], paths: list[str]) -> list[tuple[str, 
             os.close(fd)
         raise
     return opened
+
+
+def _beneath(path: str, tops: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``tops`` or inside one."""
+    return any(path == top or path.startswith(top.rstrip("/") + "/") for top in tops)
+
+
+#: statvfs flags a remount must keep (the kernel refuses to clear those locked when the
+#: mount came into a user namespace), and the mount flag of each.
+_KEPT_FLAGS = (
+    (os.ST_NOSUID, MS_NOSUID),
+    (os.ST_NODEV, MS_NODEV),
+    (os.ST_NOEXEC, MS_NOEXEC),
+    (os.ST_NOATIME, 1024),
+    (os.ST_NODIRATIME, 2048),
+    (os.ST_RELATIME, 1 << 21),
+)
+
+
+def _remount_read_only(path: str) -> None:
+    found = os.statvfs(path).f_flag
+    kept = sum(flag for st_flag, flag in _KEPT_FLAGS if found & st_flag)
+    _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None)
 
 
 def _bind_back(fd: int, path: str) -> None:

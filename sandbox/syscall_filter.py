@@ -121,6 +121,11 @@ _NAMESPACE_FLAGS = (
 )  # CLONE_NEWTIME exists for clone3 and unshare only (in clone, 0x80 is the exit signal)
 
 
+#: A child of the caller's parent: out of reach of the zygote, which as the subreaper of its
+#: processes ends what they leave behind (where there are no cgroups, nothing else would).
+CLONE_PARENT = 0x00008000
+
+
 class SeccompUnavailableError(Internal, RuntimeError):
     """libseccomp (or pyseccomp) cannot be loaded here."""
 
@@ -143,7 +148,7 @@ def compiled_filter(network: bool = True) -> bytes:
         if seccomp.resolve_syscall(seccomp.system_arch(), name) < 0:
             continue  # not a system call of this architecture, or unknown to this libseccomp
         rules.add_rule(refuse, name)
-    for flag in _NAMESPACE_FLAGS:
+    for flag in (*_NAMESPACE_FLAGS, CLONE_PARENT):
         rules.add_rule(refuse, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     # Another process's limits: a process without capabilities may lower those of any
     # process of its user (the kernel checks user ids only), and a worker set the server's

@@ -368,13 +368,16 @@ def _probe(name, path):
         "umount": lambda: libc.umount2(path.encode(), 2),  # MNT_DETACH
         "bpf": lambda: libc.syscall(ctypes.c_long(321), ctypes.c_long(0), None, ctypes.c_long(0)),
     }
-    if name == "clone_newuser":  # a fork into a new user namespace; the child leaves at once
-        flags = ctypes.c_long(0x10000000 | signal.SIGCHLD)
-        pid = libc.syscall(ctypes.c_long(56), flags, None, None, None, None)
+    if name in ("clone_newuser", "clone_parent"):  # the child leaves at once
+        # into a new user namespace, or as a child of our parent: out of the reach of the
+        # zygote as the subreaper that ends what its processes leave behind
+        flag = 0x10000000 if name == "clone_newuser" else 0x00008000
+        pid = libc.syscall(ctypes.c_long(56), ctypes.c_long(flag | signal.SIGCHLD), None, None, None, None)
         if pid == 0:
             os._exit(0)
         if pid > 0:
-            os.waitpid(pid, 0)
+            if name == "clone_newuser":  # the other is not our child
+                os.waitpid(pid, 0)
             return None
     elif calls[name]() == 0 or (name == "bpf" and ctypes.get_errno() == 22):
         return None  # bpf(0, NULL, 0) that got past any filter is merely EINVAL
