@@ -344,7 +344,8 @@ def enter_own_view(
     # Opened in this namespace: a bind needs that.
     kept = _opened_beneath((*PRIVATE_DIRS, *services, *covered), [*visible, *system])
     # Opened apart: a writable path inside a visible one is bound again, writable, from here.
-    kept_writable = _opened_beneath(PRIVATE_DIRS, list(writable))
+    writable = sorted({os.path.abspath(p) for p in writable} | {os.path.realpath(p) for p in writable})
+    kept_writable = _opened_beneath(PRIVATE_DIRS, writable)
     umask = os.umask(0o022)  # what is made on the way to a visible path: passable by all
     try:
         for path in PRIVATE_DIRS:
@@ -465,9 +466,15 @@ _KEPT_FLAGS = (
 )
 
 
+#: What a mount without noatime or relatime has (a remount without it would get relatime).
+MS_STRICTATIME = 1 << 24
+
+
 def _remount_read_only(path: str) -> None:
     found = os.statvfs(path).f_flag
     kept = sum(flag for st_flag, flag in _KEPT_FLAGS if found & st_flag)
+    if not found & (os.ST_NOATIME | os.ST_RELATIME):
+        kept |= MS_STRICTATIME
     _mount(None, path, None, MS_BIND | MS_REMOUNT | MS_RDONLY | kept, None)
 
 
