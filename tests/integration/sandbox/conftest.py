@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import textwrap
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -10,7 +12,7 @@ from pathlib import Path
 import msgspec
 import pytest
 import pytest_asyncio
-from tests.conftest import TEST_TEMP
+from tests.conftest import TEST_TEMP, on_sys_path
 
 from connectord.plugins.manager import Selection
 from connectord.sandbox.cgroups import Cgroups
@@ -41,6 +43,34 @@ POLICY = SandboxPolicy(
     default=DEFAULT,
     connectors={"grower": msgspec.structs.replace(DEFAULT, max_rss_bytes=GROWER_MAX_RSS)},
 )
+
+
+#: ``install(prefix, {name: source})``: see ``connectors_on_path``.
+InstallConnectors = Callable[[str, dict[str, str]], AbstractContextManager[dict[str, Path]]]
+
+
+@pytest.fixture(scope="session")
+def connectors_on_path(
+    tmp_path_factory: pytest.TempPathFactory, connector_site: Callable[[str, Path, dict[str, str]], Path]
+) -> InstallConnectors:
+    """Each connector's module source installed as module ``{prefix}_{name}`` in a site of
+    its own (its entry point: ``name``), on the import path while the context lasts; the
+    sites by name."""
+
+    @contextlib.contextmanager
+    def install(prefix: str, sources: dict[str, str]) -> Iterator[dict[str, Path]]:
+        made = tmp_path_factory.mktemp(f"{prefix}-sources")
+        sites: dict[str, Path] = {}
+        with contextlib.ExitStack() as stack:
+            for name, code in sources.items():
+                module = f"{prefix}_{name}"
+                source = made / f"{module}.py"
+                source.write_text(textwrap.dedent(code))
+                sites[name] = connector_site(module, source, {name: module})
+                stack.enter_context(on_sys_path(sites[name]))
+            yield sites
+
+    return install
 
 
 def hostile_ids() -> list[str]:

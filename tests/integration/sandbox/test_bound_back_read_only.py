@@ -8,9 +8,7 @@ choice) ran code as another."""
 from __future__ import annotations
 
 import errno
-import textwrap
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,22 +23,28 @@ from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.protocol import Limits
 from connectord.sandbox.supervisor import Supervisor
 
+from .conftest import InstallConnectors
+
 TAMPERER = """
 import os
 import sys
 
 import connectord
 
-TRIED = []
-for entry in sys.path:  # the other connector's site is on the import path of every zygote
-    module = os.path.join(entry, "bound_target.py")
-    if os.path.exists(module):
-        try:
-            with open(module, "a") as source:
-                source.write("\\nPLANTED = 'tamperer'\\n")
-            TRIED.append("written")
-        except OSError as exc:
-            TRIED.append(str(exc.errno))
+def append(path, text):
+    try:
+        with open(path, "a") as out:
+            out.write(text)
+        return "written"
+    except OSError as exc:
+        return str(exc.errno)
+
+# the other connector's site is on the import path of every zygote
+TRIED = [
+    append(os.path.join(entry, "bound_target.py"), "\\nPLANTED = 'tamperer'\\n")
+    for entry in sys.path
+    if os.path.exists(os.path.join(entry, "bound_target.py"))
+]
 
 @connectord.hookimpl
 def describe_connector():
@@ -48,14 +52,7 @@ def describe_connector():
 
 @connectord.hookimpl
 def verify_credentials(credentials):
-    written = []
-    for path in credentials.get("write", []):
-        try:
-            with open(path, "a") as out:
-                out.write("x")
-            written.append("written")
-        except OSError as exc:
-            written.append(str(exc.errno))
+    written = [append(path, "x") for path in credentials.get("write", [])]
     return connectord.verified(" ".join(TRIED) + "|" + " ".join(written))
 """
 
@@ -77,20 +74,9 @@ pytestmark = pytest.mark.skipif(not Host.detect().landlock_abi, reason="needs La
 
 
 @pytest.fixture(scope="module")
-def sites(
-    tmp_path_factory: pytest.TempPathFactory,
-    connector_site: Callable[[str, Path, dict[str, str]], Path],
-    site_on_path: Callable[[Path], AbstractContextManager[None]],
-) -> Iterator[dict[str, Path]]:
-    sources = tmp_path_factory.mktemp("bound-back")
-    found = {}
-    with ExitStack() as stack:
-        for name, code in (("tamperer", TAMPERER), ("target", TARGET)):
-            source = sources / f"bound_{name}.py"
-            source.write_text(textwrap.dedent(code))
-            found[name] = site = connector_site(f"bound_{name}", source, {name: f"bound_{name}"})
-            assert str(site).startswith("/tmp/")  # beneath the fresh /tmp: bound back
-            stack.enter_context(site_on_path(site))
+def sites(connectors_on_path: InstallConnectors) -> Iterator[dict[str, Path]]:
+    with connectors_on_path("bound", {"tamperer": TAMPERER, "target": TARGET}) as found:
+        assert all(str(site).startswith("/tmp/") for site in found.values())  # bound back
         yield found
 
 

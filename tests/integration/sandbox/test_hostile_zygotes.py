@@ -9,8 +9,7 @@ import contextlib
 import os
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +25,8 @@ from connectord.sandbox.protocol import Limits
 from connectord.sandbox.redact import Redactor
 from connectord.sandbox.supervisor import Supervisor
 from connectord.sandbox.zygote_client import ZygoteClient, ZygoteError
+
+from .conftest import InstallConnectors
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -258,18 +259,9 @@ SOURCES = {
 
 
 @pytest.fixture(scope="module")
-def hostile_zygotes(
-    tmp_path_factory: pytest.TempPathFactory,
-    connector_site: Callable[[str, Path, dict[str, str]], Path],
-    site_on_path: Callable[[Path], AbstractContextManager[None]],
-) -> Iterator[None]:
-    sources = tmp_path_factory.mktemp("hostile-zygotes")
-    with ExitStack() as stack:
-        for name, body in SOURCES.items():
-            source = sources / f"{name}.py"
-            source.write_text(textwrap.dedent(PREAMBLE) + textwrap.dedent(body))
-            site = connector_site(f"zygote_{name}", source, {name: f"zygote_{name}"})
-            stack.enter_context(site_on_path(site))
+def hostile_zygotes(connectors_on_path: InstallConnectors) -> Iterator[None]:
+    sources = {name: textwrap.dedent(PREAMBLE) + textwrap.dedent(body) for name, body in SOURCES.items()}
+    with connectors_on_path("zygote", sources):
         yield
 
 

@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import textwrap
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
-from pathlib import Path
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
@@ -22,6 +19,8 @@ from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Succeeded
 from connectord.sandbox.policy import ConnectorPolicy, SandboxPolicy
 from connectord.sandbox.supervisor import Supervisor
+
+from .conftest import InstallConnectors
 
 CONNECTOR = """
 import os
@@ -39,17 +38,8 @@ def verify_credentials(credentials):
 
 
 @pytest.fixture(scope="module")
-def two_connectors(
-    tmp_path_factory: pytest.TempPathFactory,
-    connector_site: Callable[[str, Path, dict[str, str]], Path],
-    site_on_path: Callable[[Path], AbstractContextManager[None]],
-) -> Iterator[None]:
-    sources = tmp_path_factory.mktemp("warm-connectors")
-    with ExitStack() as stack:
-        for name in ("warmed", "lazy"):
-            source = sources / f"{name}.py"
-            source.write_text(textwrap.dedent(CONNECTOR.format(name=name)))
-            stack.enter_context(site_on_path(connector_site(f"warm_{name}", source, {name: f"warm_{name}"})))
+def two_connectors(connectors_on_path: InstallConnectors) -> Iterator[None]:
+    with connectors_on_path("warm", {name: CONNECTOR.format(name=name) for name in ("warmed", "lazy")}):
         yield
 
 

@@ -12,7 +12,7 @@ import os
 import textwrap
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -25,6 +25,8 @@ from connectord.sandbox.cgroups import Cgroups
 from connectord.sandbox.outcomes import Succeeded
 from connectord.sandbox.policy import SandboxPolicy
 from connectord.sandbox.supervisor import Supervisor
+
+from .conftest import InstallConnectors
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -50,19 +52,10 @@ def verify_credentials(credentials):
 
 
 @pytest.fixture(scope="module")
-def two_connectors(
-    tmp_path_factory: pytest.TempPathFactory,
-    connector_site: Callable[[str, Path, dict[str, str]], Path],
-    site_on_path: Callable[[Path], AbstractContextManager[None]],
-) -> Iterator[None]:
-    sources = tmp_path_factory.mktemp("zygote-connectors")
+def two_connectors(connectors_on_path: InstallConnectors) -> Iterator[None]:
     setups = {"patcher": 'json.patched_by = "patcher"', "victim": ""}
-    with ExitStack() as stack:
-        for name, setup in setups.items():
-            source = sources / f"{name}.py"
-            source.write_text(textwrap.dedent(CONNECTOR.format(name=name, setup=setup)))
-            site = connector_site(f"zygote_{name}", source, {name: f"zygote_{name}"})
-            stack.enter_context(site_on_path(site))
+    sources = {name: CONNECTOR.format(name=name, setup=setup) for name, setup in setups.items()}
+    with connectors_on_path("zygote", sources):
         yield
 
 
